@@ -1,0 +1,158 @@
+// Package registry serves the OCI Distribution API v1.1 over a storage
+// driver. New builds the http.Handler; every route is in routes().
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// App is the registry's HTTP handler.
+type App struct {
+	store  *storage.Store
+	opts   options
+	log    *slog.Logger
+	router *mux.Router
+}
+
+var _ http.Handler = (*App)(nil)
+
+// New builds an App over drv. It checks that the storage answers, so that a
+// misconfigured backend stops start-up rather than the first request.
+func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, error) {
+	o := options{indexPlatforms: "all"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	iv, err := indexValidation(o.indexPlatforms, o.platformList)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := drv.List(ctx, "/"); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+		return nil, fmt.Errorf("storage %s: %w", drv.Name(), err)
+	}
+	a := &App{
+		store: storage.New(drv, storage.WithIndexValidation(iv)),
+		opts:  o,
+		log:   o.logger,
+	}
+	a.router = a.routes()
+	return a, nil
+}
+
+// handlerFunc is a handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// write marks a route that changes content: refused in read-only mode.
+const (
+	read = iota
+	write
+	remove // also refused unless deletes are enabled
+)
+
+// routes is the whole API in one table. Names may contain "/", so the name
+// pattern is greedy; handlers validate it and answer NAME_INVALID.
+func (a *App) routes() *mux.Router {
+	r := mux.NewRouter()
+	r.SkipClean(true) // a path with ".." is refused as an invalid name, not redirected
+	const name = "/v2/{name:.+}"
+	for _, rt := range []struct {
+		path    string
+		methods []string
+		kind    int
+		h       handlerFunc
+	}{
+		{"/v2/", []string{"GET", "HEAD"}, read, a.base},
+		{"/v2/_catalog", []string{"GET"}, read, a.catalog},
+		{name + "/tags/list", []string{"GET"}, read, a.tags},
+		{name + "/manifests/{reference}", []string{"GET", "HEAD"}, read, a.getManifest},
+		{name + "/manifests/{reference}", []string{"PUT"}, write, a.putManifest},
+		{name + "/manifests/{reference}", []string{"DELETE"}, remove, a.deleteManifest},
+		{name + "/blobs/uploads/", []string{"POST"}, write, a.startUpload},
+		{name + "/blobs/uploads/{uuid}", []string{"GET"}, read, a.uploadStatus},
+		{name + "/blobs/uploads/{uuid}", []string{"PATCH"}, write, a.patchUpload},
+		{name + "/blobs/uploads/{uuid}", []string{"PUT"}, write, a.putUpload},
+		{name + "/blobs/uploads/{uuid}", []string{"DELETE"}, write, a.cancelUpload},
+		{name + "/blobs/{digest}", []string{"GET", "HEAD"}, read, a.getBlob},
+		{name + "/blobs/{digest}", []string{"DELETE"}, remove, a.deleteBlob},
+		{name + "/referrers/{digest}", []string{"GET"}, read, a.referrers},
+	} {
+		r.Handle(rt.path, a.wrap(rt.kind, rt.h)).Methods(rt.methods...)
+	}
+	r.NotFoundHandler = a.wrap(read, func(w http.ResponseWriter, r *http.Request) error {
+		return newError(codeNotFound, "no such endpoint: %s", r.URL.Path)
+	})
+	r.MethodNotAllowedHandler = a.wrap(read, func(w http.ResponseWriter, r *http.Request) error {
+		return newError(codeUnsupported, "method %s not allowed on %s", r.Method, r.URL.Path)
+	})
+	return r
+}
+
+// wrap applies the common rules of every route and writes a returned error.
+func (a *App) wrap(kind int, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		switch {
+		case kind != read && a.opts.readOnly:
+			err = newError(codeUnsupported, "the registry is in read-only mode")
+		case kind == remove && !a.opts.deleteEnabled:
+			err = newError(codeUnsupported, "deletes are disabled on this registry")
+		default:
+			err = h(w, r)
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+		}
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Docker-Distribution-API-Version", "registry/2.0")
+	for k, vs := range a.opts.headers {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	a.router.ServeHTTP(w, r)
+}
+
+func (a *App) base(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", "2")
+	if r.Method == http.MethodGet {
+		io.WriteString(w, "{}")
+	}
+	return nil
+}
+
+func indexValidation(mode string, platforms []string) (storage.IndexValidation, error) {
+	iv := storage.IndexValidation{Mode: mode}
+	switch mode {
+	case "", "all", "none":
+	case "list":
+		for _, p := range platforms {
+			pl, err := parsePlatform(p)
+			if err != nil {
+				return iv, err
+			}
+			iv.Platforms = append(iv.Platforms, pl)
+		}
+	default:
+		return iv, fmt.Errorf("index platform validation %q: want all, none or list", mode)
+	}
+	return iv, nil
+}

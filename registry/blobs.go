@@ -1,0 +1,45 @@
+package registry
+
+import (
+	"net/http"
+	"time"
+)
+
+// getBlob serves GET and HEAD /v2/<name>/blobs/<digest>.
+// 200 (206 for a range) with the content; 304 for a matching If-None-Match;
+// 307 to the driver's URL where redirects are on; 400 NAME_INVALID or
+// DIGEST_INVALID; 404 BLOB_UNKNOWN; 416 for an unsatisfiable range.
+func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
+	name, d, err := repoDigest(r)
+	if err != nil {
+		return err
+	}
+	rc, _, err := a.store.OpenBlob(r.Context(), name, d)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Docker-Content-Digest", d.String())
+	h.Set("Etag", `"`+d.String()+`"`)
+	h.Set("Cache-Control", "max-age=31536000")
+	http.ServeContent(w, r, "", time.Time{}, rc)
+	return nil
+}
+
+// deleteBlob serves DELETE /v2/<name>/blobs/<digest>: it unlinks the blob
+// from the repository. 202; 400; 404 BLOB_UNKNOWN; 405 UNSUPPORTED when
+// deletes are off.
+func (a *App) deleteBlob(w http.ResponseWriter, r *http.Request) error {
+	name, d, err := repoDigest(r)
+	if err != nil {
+		return err
+	}
+	if err := a.store.DeleteBlob(r.Context(), name, d); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}

@@ -1,0 +1,133 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// errorCode is an OCI distribution error code and the HTTP status it carries.
+type errorCode struct {
+	code   string
+	status int
+}
+
+// The codes of the OCI distribution specification, plus Distribution's
+// TAG_INVALID, PAGINATION_NUMBER_INVALID and UNAVAILABLE, and UNKNOWN for
+// everything unexpected.
+var (
+	codeBlobUnknown         = errorCode{"BLOB_UNKNOWN", http.StatusNotFound}
+	codeBlobUploadInvalid   = errorCode{"BLOB_UPLOAD_INVALID", http.StatusBadRequest}
+	codeBlobUploadUnknown   = errorCode{"BLOB_UPLOAD_UNKNOWN", http.StatusNotFound}
+	codeRangeInvalid        = errorCode{"BLOB_UPLOAD_INVALID", http.StatusRequestedRangeNotSatisfiable}
+	codeDigestInvalid       = errorCode{"DIGEST_INVALID", http.StatusBadRequest}
+	codeManifestBlobUnknown = errorCode{"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest}
+	codeManifestInvalid     = errorCode{"MANIFEST_INVALID", http.StatusBadRequest}
+	codeManifestUnknown     = errorCode{"MANIFEST_UNKNOWN", http.StatusNotFound}
+	codeNameInvalid         = errorCode{"NAME_INVALID", http.StatusBadRequest}
+	codeNameUnknown         = errorCode{"NAME_UNKNOWN", http.StatusNotFound}
+	codeSizeInvalid         = errorCode{"SIZE_INVALID", http.StatusBadRequest}
+	codeTooLarge            = errorCode{"SIZE_INVALID", http.StatusRequestEntityTooLarge}
+	codeTagInvalid          = errorCode{"TAG_INVALID", http.StatusBadRequest}
+	codePaginationInvalid   = errorCode{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest}
+	codeUnsupported         = errorCode{"UNSUPPORTED", http.StatusMethodNotAllowed}
+	codeNotFound            = errorCode{"NOT_FOUND", http.StatusNotFound}
+	codeUnavailable         = errorCode{"UNAVAILABLE", http.StatusServiceUnavailable}
+	codeUnknown             = errorCode{"UNKNOWN", http.StatusInternalServerError}
+)
+
+// apiError is an error the HTTP layer raises itself, already carrying its code.
+type apiError struct {
+	code errorCode
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func newError(code errorCode, format string, args ...any) error {
+	return &apiError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// bodyError marks a failure to read the request body (the client broke off,
+// or sent fewer bytes than it declared), as opposed to a storage failure.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return "reading request body: " + e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// classify maps an error to its OCI code: the one place where error classes
+// of the storage layer become protocol status.
+func classify(err error) errorCode {
+	var ae *apiError
+	var be *bodyError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae.code
+	case errors.As(err, &mbe), errors.Is(err, storage.ErrManifestTooLarge):
+		return codeTooLarge
+	case errors.As(err, &be):
+		return codeBlobUploadInvalid
+	case errors.Is(err, storage.ErrNameInvalid):
+		return codeNameInvalid
+	case errors.Is(err, storage.ErrNameUnknown):
+		return codeNameUnknown
+	case errors.Is(err, storage.ErrTagInvalid):
+		return codeTagInvalid
+	case errors.Is(err, storage.ErrDigestInvalid), errors.Is(err, storage.ErrDigestUnsupported):
+		return codeDigestInvalid
+	case errors.Is(err, storage.ErrBlobUnknown):
+		return codeBlobUnknown
+	case errors.Is(err, storage.ErrUploadUnknown):
+		return codeBlobUploadUnknown
+	case errors.Is(err, storage.ErrUploadInvalid):
+		return codeBlobUploadInvalid
+	case errors.Is(err, storage.ErrRangeInvalid):
+		return codeRangeInvalid
+	case errors.Is(err, storage.ErrSizeInvalid):
+		return codeSizeInvalid
+	case errors.Is(err, storage.ErrManifestUnknown):
+		return codeManifestUnknown
+	case errors.Is(err, storage.ErrManifestBlobUnknown):
+		return codeManifestBlobUnknown
+	case errors.Is(err, storage.ErrManifestInvalid):
+		return codeManifestInvalid
+	case errors.Is(err, storagedriver.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return codeUnavailable
+	}
+	return codeUnknown
+}
+
+type errorBody struct {
+	Errors []errorEntry `json:"errors"`
+}
+
+type errorEntry struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Detail  any    `json:"detail,omitempty"`
+}
+
+// writeError is the only function that writes error bodies. Internal errors
+// are logged and answered without their text.
+func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	c := classify(err)
+	msg := err.Error()
+	if c == codeUnknown || c == codeUnavailable {
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = http.StatusText(c.status)
+	}
+	body, _ := json.Marshal(errorBody{Errors: []errorEntry{{Code: c.code, Message: msg}}})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(c.status)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}

@@ -1,0 +1,87 @@
+package registry
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/berth-registry/berth/registry/storage"
+)
+
+// getManifest serves GET and HEAD /v2/<name>/manifests/<reference>: 200 with
+// the stored bytes, their media type as Content-Type and
+// Docker-Content-Digest; 304 for a matching If-None-Match; 400 NAME_INVALID,
+// TAG_INVALID or DIGEST_INVALID; 404 MANIFEST_UNKNOWN.
+func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
+	name, err := repoName(r)
+	if err != nil {
+		return err
+	}
+	m, err := a.store.GetManifest(r.Context(), name, mux.Vars(r)["reference"])
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", m.MediaType)
+	h.Set("Docker-Content-Digest", m.Digest.String())
+	h.Set("Etag", `"`+m.Digest.String()+`"`)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(m.Payload))
+	return nil
+}
+
+// putManifest serves PUT /v2/<name>/manifests/<reference>[?tag=<tag>...]:
+// 201 with Location, Docker-Content-Digest, OCI-Subject when the manifest
+// has a subject and OCI-Tag for the tags applied; 400 NAME_INVALID,
+// TAG_INVALID, DIGEST_INVALID (payload does not hash to the reference),
+// MANIFEST_INVALID or MANIFEST_BLOB_UNKNOWN; 413 over 4 MiB.
+func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
+	name, err := repoName(r)
+	if err != nil {
+		return err
+	}
+	if r.ContentLength > storage.MaxManifestSize {
+		return newError(codeTooLarge, "manifest of %d bytes exceeds %d", r.ContentLength, storage.MaxManifestSize)
+	}
+	payload, err := io.ReadAll(body{http.MaxBytesReader(w, r.Body, storage.MaxManifestSize)})
+	if err != nil {
+		return err
+	}
+	ref := mux.Vars(r)["reference"]
+	tags := r.URL.Query()["tag"]
+	m, err := a.store.PutManifest(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Location", fmt.Sprintf("/v2/%s/manifests/%s", name, m.Digest))
+	h.Set("Docker-Content-Digest", m.Digest.String())
+	if m.Subject != "" {
+		h.Set("OCI-Subject", m.Subject.String())
+	}
+	for _, t := range tags {
+		h.Add("OCI-Tag", t)
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// deleteManifest serves DELETE /v2/<name>/manifests/<reference>: a digest
+// deletes the manifest and the tags pointing at it, a tag only the tag.
+// 202; 400; 404 MANIFEST_UNKNOWN; 405 UNSUPPORTED when deletes are off.
+func (a *App) deleteManifest(w http.ResponseWriter, r *http.Request) error {
+	name, err := repoName(r)
+	if err != nil {
+		return err
+	}
+	if err := a.store.DeleteManifest(r.Context(), name, mux.Vars(r)["reference"]); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}

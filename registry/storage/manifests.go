@@ -1,0 +1,271 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// IndexValidation says which children of an index must exist in the
+// repository when the index is put, after Distribution's
+// validation.manifests.indexes.platforms.
+type IndexValidation struct {
+	// Mode is "all" (the default when empty), "none" or "list".
+	Mode string
+	// Platforms, with Mode "list": children whose platform is one of these
+	// must exist; the others may be absent.
+	Platforms []v1.Platform
+}
+
+func (v IndexValidation) requires(p *v1.Platform) bool {
+	switch v.Mode {
+	case "none":
+		return false
+	case "list":
+		if p == nil {
+			return false
+		}
+		for _, want := range v.Platforms {
+			if want.OS == p.OS && want.Architecture == p.Architecture && (want.Variant == "" || want.Variant == p.Variant) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// Manifest is a stored manifest.
+type Manifest struct {
+	Digest    digest.Digest
+	MediaType string
+	Payload   []byte
+	// Subject is the digest of the manifest's subject, if it has one.
+	Subject digest.Digest
+}
+
+// IsDigest tells whether a manifest reference is a digest rather than a tag.
+func IsDigest(ref string) bool {
+	for i := 0; i < len(ref); i++ {
+		if ref[i] == ':' {
+			return true
+		}
+	}
+	return false
+}
+
+// GetManifest returns the manifest ref (a tag or a digest) of repository
+// name. ErrManifestUnknown when there is none; ErrTagInvalid or
+// ErrDigestInvalid for a malformed ref.
+func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	d, err := s.resolve(ctx, name, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.readLink(ctx, revisionLinkPath(name, d), d); err != nil {
+		return nil, manifestErr(ref, err)
+	}
+	payload, err := s.driver.GetContent(ctx, blobDataPath(d))
+	if err != nil {
+		return nil, manifestErr(ref, blobErr(d, err))
+	}
+	if d.Algorithm().FromBytes(payload) != d {
+		return nil, fmt.Errorf("manifest %s: stored content does not match its digest", d)
+	}
+	return &Manifest{Digest: d, MediaType: mediaTypeOf(payload), Payload: payload}, nil
+}
+
+// resolve turns a tag or digest reference into a digest.
+func (s *Store) resolve(ctx context.Context, name, ref string) (digest.Digest, error) {
+	if IsDigest(ref) {
+		return ParseDigest(ref)
+	}
+	if err := CheckTag(ref); err != nil {
+		return "", err
+	}
+	b, err := s.driver.GetContent(ctx, tagCurrentPath(name, ref))
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return "", fmt.Errorf("tag %s: %w", ref, ErrManifestUnknown)
+	}
+	if err != nil {
+		return "", err
+	}
+	d, err := ParseDigest(string(b))
+	if err != nil {
+		return "", fmt.Errorf("tag %s links to %q: %w", ref, b, err)
+	}
+	return d, nil
+}
+
+func manifestErr(ref string, err error) error {
+	if errors.Is(err, ErrBlobUnknown) {
+		return fmt.Errorf("manifest %s: %w", ref, ErrManifestUnknown)
+	}
+	return err
+}
+
+// PutManifest stores payload as manifest ref (a tag or a digest) of
+// repository name, and tags it with ref (when a tag) and tags. The payload
+// must hash to ref when ref is a digest (ErrDigestInvalid), be a valid
+// manifest of a supported type (ErrManifestInvalid), and reference only
+// content the repository has (ErrManifestBlobUnknown).
+func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, payload []byte, tags []string) (*Manifest, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if len(payload) > MaxManifestSize {
+		return nil, fmt.Errorf("%d bytes: %w", len(payload), ErrManifestTooLarge)
+	}
+	alg := digest.SHA256
+	if IsDigest(ref) {
+		want, err := ParseDigest(ref)
+		if err != nil {
+			return nil, err
+		}
+		alg = want.Algorithm()
+	} else {
+		tags = append([]string{ref}, tags...)
+	}
+	for _, t := range tags {
+		if err := CheckTag(t); err != nil {
+			return nil, err
+		}
+	}
+	d := alg.FromBytes(payload)
+	if IsDigest(ref) && d != digest.Digest(ref) {
+		return nil, fmt.Errorf("manifest hashed to %s, not %s: %w", d, ref, ErrDigestInvalid)
+	}
+	m, err := parseManifest(payload, contentType)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkReferences(ctx, name, m); err != nil {
+		return nil, err
+	}
+
+	exists, err := s.blobExists(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		if err := s.driver.PutContent(ctx, blobDataPath(d), payload); err != nil {
+			return nil, err
+		}
+	}
+	out := &Manifest{Digest: d, MediaType: m.MediaType, Payload: payload}
+	if m.Subject != nil {
+		out.Subject = m.Subject.Digest
+		desc, err := json.Marshal(referrerDescriptor(m, d, int64(len(payload))))
+		if err != nil {
+			return nil, err
+		}
+		if err := s.driver.PutContent(ctx, referrerPath(name, m.Subject.Digest, d), desc); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.link(ctx, revisionLinkPath(name, d), d); err != nil {
+		return nil, err
+	}
+	for _, t := range tags {
+		if err := s.Tag(ctx, name, t, d); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// checkReferences verifies that what m references is in repository name.
+func (s *Store) checkReferences(ctx context.Context, name string, m *manifestDoc) error {
+	if m.isIndex() {
+		for _, c := range m.Manifests {
+			if !s.index.requires(c.Platform) {
+				continue
+			}
+			if err := s.readLink(ctx, revisionLinkPath(name, c.Digest), c.Digest); err != nil {
+				return referenceErr(c.Digest, err)
+			}
+		}
+		return nil
+	}
+	if err := s.blobLinked(ctx, name, m.Config.Digest); err != nil {
+		return referenceErr(m.Config.Digest, err)
+	}
+	for _, l := range m.Layers {
+		if nondistributable(l) {
+			continue
+		}
+		if err := s.blobLinked(ctx, name, l.Digest); err != nil {
+			return referenceErr(l.Digest, err)
+		}
+	}
+	return nil
+}
+
+func referenceErr(d digest.Digest, err error) error {
+	if errors.Is(err, ErrBlobUnknown) {
+		return fmt.Errorf("%s: %w", d, ErrManifestBlobUnknown)
+	}
+	return err
+}
+
+// Tag points tag of repository name at manifest d, which the caller has
+// checked exists.
+func (s *Store) Tag(ctx context.Context, name, tag string, d digest.Digest) error {
+	if err := s.link(ctx, tagIndexPath(name, tag, d), d); err != nil {
+		return err
+	}
+	return s.link(ctx, tagCurrentPath(name, tag), d)
+}
+
+// DeleteManifest deletes manifest ref of repository name. For a digest it
+// removes the manifest, every tag pointing at it and its referrers entry; for
+// a tag, only the tag. ErrManifestUnknown when there is nothing to delete.
+func (s *Store) DeleteManifest(ctx context.Context, name, ref string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	if !IsDigest(ref) {
+		if err := CheckTag(ref); err != nil {
+			return err
+		}
+		err := s.driver.Delete(ctx, tagDir(name, ref))
+		if errors.Is(err, storagedriver.ErrPathNotFound) {
+			return fmt.Errorf("tag %s: %w", ref, ErrManifestUnknown)
+		}
+		return err
+	}
+	m, err := s.GetManifest(ctx, name, ref)
+	if err != nil {
+		return err
+	}
+	tags, err := s.Tags(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, t := range tags {
+		if d, err := s.resolve(ctx, name, t); err == nil && d == m.Digest {
+			if err := s.driver.Delete(ctx, tagDir(name, t)); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+				return err
+			}
+		}
+	}
+	if err := s.driver.Delete(ctx, pathDir(revisionLinkPath(name, m.Digest))); err != nil {
+		return manifestErr(ref, blobErr(m.Digest, err))
+	}
+	if doc, err := parseManifest(m.Payload, ""); err == nil && doc.Subject != nil {
+		err := s.driver.Delete(ctx, referrerPath(name, doc.Subject.Digest, m.Digest))
+		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// Store is the content model over one driver. It is safe for concurrent use;
+// several Stores (in several processes) may share one driver's storage.
+type Store struct {
+	driver storagedriver.Driver
+	index  IndexValidation
+
+	mu      sync.Mutex
+	uploads map[string]*uploadLock // serialises requests on one upload in this process
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithIndexValidation sets which children of an index must exist when the
+// index is put. The default requires all of them.
+func WithIndexValidation(v IndexValidation) Option { return func(s *Store) { s.index = v } }
+
+// New returns a Store over d.
+func New(d storagedriver.Driver, opts ...Option) *Store {
+	s := &Store{driver: d, uploads: map[string]*uploadLock{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Driver returns the driver the store was built on.
+func (s *Store) Driver() storagedriver.Driver { return s.driver }
+
+// StatBlob returns the size of blob d as seen from repository name: the blob
+// must be linked into it, as a layer or a manifest. ErrBlobUnknown otherwise.
+func (s *Store) StatBlob(ctx context.Context, name string, d digest.Digest) (int64, error) {
+	if err := checkNameDigest(name, d); err != nil {
+		return 0, err
+	}
+	if err := s.blobLinked(ctx, name, d); err != nil {
+		return 0, err
+	}
+	return s.blobSize(ctx, d)
+}
+
+// OpenBlob opens blob d of repository name for reading at any offset.
+func (s *Store) OpenBlob(ctx context.Context, name string, d digest.Digest) (io.ReadSeekCloser, int64, error) {
+	size, err := s.StatBlob(ctx, name, d)
+	if err != nil {
+		return nil, 0, err
+	}
+	p := blobDataPath(d)
+	if o, ok := s.driver.(storagedriver.Opener); ok {
+		f, err := o.Open(ctx, p)
+		if err != nil {
+			return nil, 0, blobErr(d, err)
+		}
+		return f, size, nil
+	}
+	return newOffsetReader(size, func(off int64) (io.ReadCloser, error) {
+		return s.driver.Reader(ctx, p, off)
+	}), size, nil
+}
+
+// BlobRedirectURL returns a URL the client may fetch blob d from directly, or
+// "" when the driver cannot give one. The caller has checked the blob with
+// StatBlob.
+func (s *Store) BlobRedirectURL(ctx context.Context, method string, d digest.Digest) (string, error) {
+	r, ok := s.driver.(storagedriver.Redirector)
+	if !ok {
+		return "", nil
+	}
+	return r.RedirectURL(ctx, method, blobDataPath(d))
+}
+
+// DeleteBlob unlinks blob d from repository name. The content itself stays
+// until garbage collection. ErrBlobUnknown when it was not linked.
+func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) error {
+	if err := checkNameDigest(name, d); err != nil {
+		return err
+	}
+	err := s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
+	return blobErr(d, err)
+}
+
+// MountBlob links blob d into repository name without an upload. With from
+// set, the blob must be linked into from; with from empty, it must exist
+// anywhere in the registry. ErrBlobUnknown when it cannot be mounted.
+func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Digest) (int64, error) {
+	if err := checkNameDigest(name, d); err != nil {
+		return 0, err
+	}
+	if from != "" {
+		if err := CheckName(from); err != nil {
+			return 0, err
+		}
+		if err := s.blobLinked(ctx, from, d); err != nil {
+			return 0, err
+		}
+	}
+	size, err := s.blobSize(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	return size, s.link(ctx, layerLinkPath(name, d), d)
+}
+
+func (s *Store) blobLinked(ctx context.Context, name string, d digest.Digest) error {
+	err := s.readLink(ctx, layerLinkPath(name, d), d)
+	if errors.Is(err, ErrBlobUnknown) {
+		err = s.readLink(ctx, revisionLinkPath(name, d), d)
+	}
+	return err
+}
+
+// readLink checks that the link at p exists and names d.
+func (s *Store) readLink(ctx context.Context, p string, d digest.Digest) error {
+	b, err := s.driver.GetContent(ctx, p)
+	if err != nil {
+		return blobErr(d, err)
+	}
+	if digest.Digest(b) != d {
+		return fmt.Errorf("link %s names %q: %w", p, b, ErrBlobUnknown)
+	}
+	return nil
+}
+
+func (s *Store) link(ctx context.Context, p string, d digest.Digest) error {
+	return s.driver.PutContent(ctx, p, []byte(d))
+}
+
+func (s *Store) blobSize(ctx context.Context, d digest.Digest) (int64, error) {
+	fi, err := s.driver.Stat(ctx, blobDataPath(d))
+	if err != nil {
+		return 0, blobErr(d, err)
+	}
+	return fi.Size, nil
+}
+
+func (s *Store) blobExists(ctx context.Context, d digest.Digest) (bool, error) {
+	_, err := s.blobSize(ctx, d)
+	if errors.Is(err, ErrBlobUnknown) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// blobErr turns a driver's not-found into ErrBlobUnknown.
+func blobErr(d digest.Digest, err error) error {
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return fmt.Errorf("blob %s: %w", d, ErrBlobUnknown)
+	}
+	return err
+}
+
+func checkNameDigest(name string, d digest.Digest) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	return CheckDigest(d)
+}
+
+func pathDir(p string) string {
+	for i := len(p) - 1; i > 0; i-- {
+		if p[i] == '/' {
+			return p[:i]
+		}
+	}
+	return "/"
+}

@@ -1,0 +1,131 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// Tags lists the tags of repository name in byte-wise order.
+// ErrNameUnknown when the repository does not exist.
+func (s *Store) Tags(ctx context.Context, name string) ([]string, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	children, err := s.driver.List(ctx, tagsDir(name))
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		if _, err := s.driver.Stat(ctx, repoDir(name)); err != nil {
+			if errors.Is(err, storagedriver.ErrPathNotFound) {
+				return nil, fmt.Errorf("repository %s: %w", name, ErrNameUnknown)
+			}
+			return nil, err
+		}
+		return []string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	tags := make([]string, 0, len(children))
+	for _, c := range children {
+		tags = append(tags, path.Base(c))
+	}
+	sort.Strings(tags)
+	return tags, nil
+}
+
+// Referrers lists the manifests of repository name whose subject is d, with
+// artifactType set to filter by it. An unknown subject has no referrers.
+func (s *Store) Referrers(ctx context.Context, name string, d digest.Digest, artifactType string) ([]v1.Descriptor, error) {
+	if err := checkNameDigest(name, d); err != nil {
+		return nil, err
+	}
+	out := []v1.Descriptor{}
+	algs, err := s.driver.List(ctx, referrersDir(name, d))
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, alg := range algs {
+		files, err := s.driver.List(ctx, alg)
+		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+			return nil, err
+		}
+		for _, f := range files {
+			b, err := s.driver.GetContent(ctx, f)
+			if errors.Is(err, storagedriver.ErrPathNotFound) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				return nil, err
+			}
+			var desc v1.Descriptor
+			if err := json.Unmarshal(b, &desc); err != nil {
+				return nil, fmt.Errorf("referrer entry %s: %v", f, err)
+			}
+			if artifactType == "" || desc.ArtifactType == artifactType {
+				out = append(out, desc)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Catalog lists repository names in byte-wise order, at most n (all when
+// n < 0) after last. It walks every repository; a Berth index that pages
+// without the walk is future work.
+func (s *Store) Catalog(ctx context.Context, n int, last string) ([]string, error) {
+	var all []string
+	err := s.walkRepositories(ctx, repositoriesRoot(), &all)
+	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+		return nil, err
+	}
+	sort.Strings(all)
+	i := sort.SearchStrings(all, last)
+	if i < len(all) && all[i] == last {
+		i++
+	}
+	names := all[i:]
+	if n >= 0 && len(names) > n {
+		names = names[:n]
+	}
+	return append([]string{}, names...), nil
+}
+
+// walkRepositories appends to names every repository below dir. A directory
+// is a repository when it holds _manifests or _layers; directories whose
+// names start with "_" are never repository components, so the walk does not
+// enter them.
+func (s *Store) walkRepositories(ctx context.Context, dir string, names *[]string) error {
+	children, err := s.driver.List(ctx, dir)
+	if err != nil {
+		return err
+	}
+	isRepo := false
+	for _, c := range children {
+		base := path.Base(c)
+		switch {
+		case base == "_manifests" || base == "_layers":
+			isRepo = true
+		case strings.HasPrefix(base, "_"):
+		default:
+			if err := s.walkRepositories(ctx, c, names); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+				return err
+			}
+		}
+	}
+	if isRepo && dir != repositoriesRoot() {
+		*names = append(*names, strings.TrimPrefix(dir, repositoriesRoot()+"/"))
+	}
+	return nil
+}

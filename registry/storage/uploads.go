@@ -1,0 +1,323 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// An Upload is a blob being received, possibly over several requests and
+// several processes. Its bytes and its sha256 state live in storage under
+// _uploads/<id>, so any node can continue it.
+//
+// Bytes are hashed while they are written. A state that cannot be restored
+// (a crash between writing bytes and saving the state, or a digest of another
+// algorithm) is recovered at Commit by hashing the stored bytes once more.
+type Upload struct {
+	store  *Store
+	name   string
+	id     string
+	offset int64
+}
+
+type uploadLock struct {
+	ch   chan struct{}
+	refs int
+}
+
+// StartUpload begins an upload into repository name.
+func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	id, err := newUploadID()
+	if err != nil {
+		return nil, err
+	}
+	u := &Upload{store: s, name: name, id: id}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if err := s.driver.PutContent(ctx, uploadStartedAtPath(name, id), []byte(now)); err != nil {
+		return nil, err
+	}
+	w, err := s.driver.Writer(ctx, uploadDataPath(name, id), false)
+	if err != nil {
+		return nil, err
+	}
+	return u, w.Close()
+}
+
+// ResumeUpload finds upload id of repository name. ErrUploadUnknown when
+// there is none.
+func (s *Store) ResumeUpload(ctx context.Context, name, id string) (*Upload, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if !validUploadID(id) {
+		return nil, fmt.Errorf("upload %q: %w", id, ErrUploadUnknown)
+	}
+	u := &Upload{store: s, name: name, id: id}
+	release, err := u.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	w, err := u.writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u.offset = w.Size()
+	return u, w.Close()
+}
+
+// ID identifies the upload within its repository.
+func (u *Upload) ID() string { return u.id }
+
+// Offset is the number of bytes received so far.
+func (u *Upload) Offset() int64 { return u.offset }
+
+// Append writes r at the end of the upload. With start >= 0 the caller claims
+// the chunk begins at start, and ErrRangeInvalid is returned when it does not
+// (nothing is written). Bytes of a body that breaks off stay in the upload;
+// Offset tells how many arrived.
+func (u *Upload) Append(ctx context.Context, r io.Reader, start int64) error {
+	release, err := u.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	_, err = u.appendLocked(ctx, r, start)
+	return err
+}
+
+// appendLocked appends and returns the sha256 state after the write, or nil
+// when none could be restored.
+func (u *Upload) appendLocked(ctx context.Context, r io.Reader, start int64) (hash.Hash, error) {
+	w, err := u.writer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	u.offset = w.Size()
+	if start >= 0 && start != u.offset {
+		return nil, fmt.Errorf("chunk starts at %d, upload is at %d: %w", start, u.offset, ErrRangeInvalid)
+	}
+	h := u.loadHash(ctx, u.offset)
+	src := r
+	if h != nil {
+		src = io.TeeReader(r, h)
+	}
+	n, err := io.Copy(w, src)
+	u.offset += n
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	if h != nil && n > 0 {
+		u.saveHash(ctx, h, u.offset-n)
+	}
+	return h, nil
+}
+
+// Commit appends r (may be nil), verifies that the upload's bytes hash to d,
+// and publishes them as blob d linked into the repository. On a mismatch it
+// returns ErrDigestInvalid and discards the upload: nothing is published.
+func (u *Upload) Commit(ctx context.Context, d digest.Digest, r io.Reader, start int64) (int64, error) {
+	if err := CheckDigest(d); err != nil {
+		return 0, err
+	}
+	release, err := u.lock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+
+	var h hash.Hash
+	if r != nil {
+		if h, err = u.appendLocked(ctx, r, start); err != nil {
+			return 0, err
+		}
+	} else if start >= 0 && start != u.offset {
+		return 0, fmt.Errorf("chunk starts at %d, upload is at %d: %w", start, u.offset, ErrRangeInvalid)
+	}
+	s := u.store
+	w, err := u.writer(ctx)
+	if err != nil {
+		return 0, err
+	}
+	size := w.Size()
+	if h == nil {
+		h = u.loadHash(ctx, size)
+	}
+	if err := w.Commit(ctx); err != nil {
+		w.Close()
+		return 0, err
+	}
+	w.Close()
+
+	data := uploadDataPath(u.name, u.id)
+	var got digest.Digest
+	if h != nil && d.Algorithm() == digest.SHA256 {
+		got = digest.NewDigest(digest.SHA256, h)
+	} else if got, err = s.hashStored(ctx, data, d.Algorithm()); err != nil {
+		return 0, err
+	}
+	if got != d {
+		u.cancelLocked(ctx)
+		return 0, fmt.Errorf("upload hashed to %s, not %s: %w", got, d, ErrDigestInvalid)
+	}
+	exists, err := s.blobExists(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	if !exists {
+		if err := s.driver.Move(ctx, data, blobDataPath(d)); err != nil {
+			return 0, err
+		}
+	}
+	if err := s.link(ctx, layerLinkPath(u.name, d), d); err != nil {
+		return 0, err
+	}
+	u.cancelLocked(ctx)
+	return size, nil
+}
+
+// Cancel discards the upload.
+func (u *Upload) Cancel(ctx context.Context) error {
+	release, err := u.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return u.cancelLocked(ctx)
+}
+
+func (u *Upload) cancelLocked(ctx context.Context) error {
+	err := u.store.driver.Delete(ctx, uploadDir(u.name, u.id))
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return fmt.Errorf("upload %s: %w", u.id, ErrUploadUnknown)
+	}
+	return err
+}
+
+func (u *Upload) writer(ctx context.Context) (storagedriver.FileWriter, error) {
+	w, err := u.store.driver.Writer(ctx, uploadDataPath(u.name, u.id), true)
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return nil, fmt.Errorf("upload %s: %w", u.id, ErrUploadUnknown)
+	}
+	return w, err
+}
+
+// loadHash restores the sha256 state after offset bytes, or returns nil.
+func (u *Upload) loadHash(ctx context.Context, offset int64) hash.Hash {
+	h := sha256.New()
+	if offset == 0 {
+		return h
+	}
+	b, err := u.store.driver.GetContent(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, offset))
+	if err != nil {
+		return nil
+	}
+	if h.(encoding.BinaryUnmarshaler).UnmarshalBinary(b) != nil {
+		return nil
+	}
+	return h
+}
+
+// saveHash stores the state after u.offset bytes and drops the one at prev.
+// Failing to save is not an error: Commit then hashes the stored bytes.
+func (u *Upload) saveHash(ctx context.Context, h hash.Hash, prev int64) {
+	b, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return
+	}
+	d := u.store.driver
+	if d.PutContent(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, u.offset), b) == nil && prev > 0 {
+		d.Delete(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, prev))
+	}
+}
+
+// hashStored hashes the committed content at p with alg.
+func (s *Store) hashStored(ctx context.Context, p string, alg digest.Algorithm) (digest.Digest, error) {
+	rc, err := s.driver.Reader(ctx, p, 0)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	dg := alg.Digester()
+	if _, err := io.Copy(dg.Hash(), rc); err != nil {
+		return "", err
+	}
+	return dg.Digest(), nil
+}
+
+// lock serialises the requests of this process on one upload; a chunk and a
+// commit racing on one upload would otherwise interleave their bytes.
+func (u *Upload) lock(ctx context.Context) (func(), error) {
+	s, key := u.store, u.name+"/"+u.id
+	s.mu.Lock()
+	l := s.uploads[key]
+	if l == nil {
+		l = &uploadLock{ch: make(chan struct{}, 1)}
+		s.uploads[key] = l
+	}
+	l.refs++
+	s.mu.Unlock()
+	unref := func() {
+		s.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(s.uploads, key)
+		}
+		s.mu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; unref() }, nil
+	case <-ctx.Done():
+		unref()
+		return nil, ctx.Err()
+	}
+}
+
+func newUploadID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+}
+
+// validUploadID accepts the ids newUploadID makes and Distribution's (both
+// UUIDs), and nothing that could be more than one safe path segment.
+func validUploadID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}

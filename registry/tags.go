@@ -1,0 +1,75 @@
+package registry
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+)
+
+// maxCatalog is how many repositories one catalog page holds at most.
+const maxCatalog = 1000
+
+// tags serves GET /v2/<name>/tags/list[?n=&last=]: 200 with the tags in
+// byte-wise order after last, at most n, and a Link to the next page when
+// cut; 400 NAME_INVALID or PAGINATION_NUMBER_INVALID; 404 NAME_UNKNOWN.
+func (a *App) tags(w http.ResponseWriter, r *http.Request) error {
+	name, err := repoName(r)
+	if err != nil {
+		return err
+	}
+	n, last, err := pagination(r)
+	if err != nil {
+		return err
+	}
+	all, err := a.store.Tags(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	page := all[sort.Search(len(all), func(i int) bool { return all[i] > last }):]
+	if n >= 0 && len(page) > n {
+		page = page[:n]
+		if n > 0 {
+			nextLink(w, "/v2/"+name+"/tags/list", n, page[n-1])
+		}
+	}
+	return writeJSON(w, "application/json", struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}{name, page})
+}
+
+// catalog serves GET /v2/_catalog[?n=&last=]: 200 with repository names in
+// byte-wise order after last, at most n (and never more than 1000), and a
+// Link to the next page when cut; 400 PAGINATION_NUMBER_INVALID.
+func (a *App) catalog(w http.ResponseWriter, r *http.Request) error {
+	n, last, err := pagination(r)
+	if err != nil {
+		return err
+	}
+	if n < 0 || n > maxCatalog {
+		n = maxCatalog
+	}
+	names, err := a.store.Catalog(r.Context(), n+1, last)
+	if err != nil {
+		return err
+	}
+	if len(names) > n {
+		names = names[:n]
+		if n > 0 {
+			nextLink(w, "/v2/_catalog", n, names[n-1])
+		}
+	}
+	return writeJSON(w, "application/json", struct {
+		Repositories []string `json:"repositories"`
+	}{names})
+}
+
+func writeJSON(w http.ResponseWriter, contentType string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Write(b)
+	return nil
+}

@@ -1,0 +1,211 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/registry/storage"
+)
+
+// startUpload serves POST /v2/<name>/blobs/uploads/.
+//   - ?mount=<digest>[&from=<repo>]: 201 when the blob could be linked from
+//     from (or, without from, from anywhere), else an upload starts (202);
+//   - ?digest=<digest> with the blob as body: 201 (monolithic upload);
+//   - otherwise: 202 with the upload's Location.
+//
+// 400 NAME_INVALID, DIGEST_INVALID or BLOB_UPLOAD_INVALID (body broke off).
+func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
+	name, err := repoName(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	if m := q.Get("mount"); m != "" {
+		d, err := storage.ParseDigest(m)
+		if err != nil {
+			return err
+		}
+		_, err = a.store.MountBlob(ctx, name, q.Get("from"), d)
+		switch {
+		case err == nil:
+			return blobCreated(w, name, d)
+		case !errors.Is(err, storage.ErrBlobUnknown) && !errors.Is(err, storage.ErrNameInvalid):
+			return err
+		}
+	}
+	var d digest.Digest
+	if s := q.Get("digest"); s != "" {
+		if d, err = storage.ParseDigest(s); err != nil {
+			return err
+		}
+	}
+	u, err := a.store.StartUpload(ctx, name)
+	if err != nil {
+		return err
+	}
+	if d == "" {
+		return uploadAccepted(w, http.StatusAccepted, name, u)
+	}
+	if _, err := u.Commit(ctx, d, body{r.Body}, -1); err != nil {
+		u.Cancel(ctx)
+		return err
+	}
+	return blobCreated(w, name, d)
+}
+
+// resume finds the route's upload.
+func (a *App) resume(r *http.Request) (string, *storage.Upload, error) {
+	name, err := repoName(r)
+	if err != nil {
+		return "", nil, err
+	}
+	u, err := a.store.ResumeUpload(r.Context(), name, mux.Vars(r)["uuid"])
+	return name, u, err
+}
+
+// uploadStatus serves GET /v2/<name>/blobs/uploads/<uuid>: 204 with the
+// Range received so far; 404 BLOB_UPLOAD_UNKNOWN.
+func (a *App) uploadStatus(w http.ResponseWriter, r *http.Request) error {
+	name, u, err := a.resume(r)
+	if err != nil {
+		return err
+	}
+	return uploadAccepted(w, http.StatusNoContent, name, u)
+}
+
+// chunk returns the request's body bounded by its Content-Range, and where
+// the chunk claims to start (-1 when it does not say).
+func chunk(r *http.Request) (io.Reader, int64, error) {
+	start, end, ok, err := contentRange(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ok {
+		return body{r.Body}, -1, nil
+	}
+	n := end - start + 1
+	if r.ContentLength >= 0 && r.ContentLength != n {
+		return nil, 0, newError(codeRangeInvalid, "Content-Range %d-%d does not match Content-Length %d", start, end, r.ContentLength)
+	}
+	return body{&exactReader{r: r.Body, left: n}}, start, nil
+}
+
+// patchUpload serves PATCH /v2/<name>/blobs/uploads/<uuid>: 202 with the new
+// Range; 404 BLOB_UPLOAD_UNKNOWN; 416 for a chunk that does not start where
+// the upload stands (nothing is written) or a malformed Content-Range.
+func (a *App) patchUpload(w http.ResponseWriter, r *http.Request) error {
+	name, u, err := a.resume(r)
+	if err != nil {
+		return err
+	}
+	rd, start, err := chunk(r)
+	if err == nil {
+		err = u.Append(r.Context(), rd, start)
+	}
+	if err != nil {
+		setUploadHeaders(w, name, u)
+		return err
+	}
+	return uploadAccepted(w, http.StatusAccepted, name, u)
+}
+
+// putUpload serves PUT /v2/<name>/blobs/uploads/<uuid>?digest=, with or
+// without a last chunk: 201 with the blob's Location; 400 DIGEST_INVALID
+// when the content does not hash to the digest (the upload is discarded);
+// 404 BLOB_UPLOAD_UNKNOWN; 416 for a misplaced last chunk.
+func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
+	name, u, err := a.resume(r)
+	if err != nil {
+		return err
+	}
+	s := r.URL.Query().Get("digest")
+	if s == "" {
+		return newError(codeDigestInvalid, "the digest parameter is required")
+	}
+	d, err := storage.ParseDigest(s)
+	if err != nil {
+		return err
+	}
+	var rd io.Reader
+	start := int64(-1)
+	if hasBody(r) {
+		if rd, start, err = chunk(r); err != nil {
+			return err
+		}
+	}
+	if _, err := u.Commit(r.Context(), d, rd, start); err != nil {
+		if errors.Is(err, storage.ErrRangeInvalid) {
+			setUploadHeaders(w, name, u)
+		}
+		return err
+	}
+	return blobCreated(w, name, d)
+}
+
+// cancelUpload serves DELETE /v2/<name>/blobs/uploads/<uuid>: 204; 404
+// BLOB_UPLOAD_UNKNOWN.
+func (a *App) cancelUpload(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := a.resume(r)
+	if err != nil {
+		return err
+	}
+	if err := u.Cancel(r.Context()); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func setUploadHeaders(w http.ResponseWriter, name string, u *storage.Upload) {
+	h := w.Header()
+	h.Set("Location", fmt.Sprintf("/v2/%s/blobs/uploads/%s", name, u.ID()))
+	h.Set("Docker-Upload-UUID", u.ID())
+	h.Set("Range", fmt.Sprintf("0-%d", max(u.Offset()-1, 0)))
+}
+
+func uploadAccepted(w http.ResponseWriter, status int, name string, u *storage.Upload) error {
+	setUploadHeaders(w, name, u)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(status)
+	return nil
+}
+
+func blobCreated(w http.ResponseWriter, name string, d digest.Digest) error {
+	h := w.Header()
+	h.Set("Location", fmt.Sprintf("/v2/%s/blobs/%s", name, d))
+	h.Set("Docker-Content-Digest", d.String())
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// exactReader reads exactly left bytes: fewer is io.ErrUnexpectedEOF, and it
+// never reads past them.
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if e.left == 0 && err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
