@@ -277,3 +277,22 @@ func TestReadOnlyAndDeleteDisabled(t *testing.T) {
 		t.Errorf("read-only refuses reads: %d", rec.Code)
 	}
 }
+
+func TestSparseImage(t *testing.T) {
+	cfg := []byte("{}")
+	missing := digest.FromString("layer never pushed")
+	for _, required := range []bool{true, false} {
+		app, _ := newApp(t, registry.WithLayerValidation(required))
+		cd := pushBlob(t, app, "s", cfg)
+		m := imageManifest(cd, 2, map[digest.Digest]int{missing: 18}, "")
+		rec := do(t, app, "PUT", "/v2/s/manifests/sparse", m, "Content-Type", v1.MediaTypeImageManifest)
+		if want := map[bool]int{true: 400, false: 201}[required]; rec.Code != want {
+			t.Errorf("layers required=%v: %d, want %d", required, rec.Code, want)
+		}
+		// The config is required either way.
+		m = imageManifest(digest.FromString("no config"), 2, nil, "")
+		if rec := do(t, app, "PUT", "/v2/s/manifests/noconfig", m, "Content-Type", v1.MediaTypeImageManifest); rec.Code != 400 {
+			t.Errorf("layers required=%v: manifest without its config stored: %d", required, rec.Code)
+		}
+	}
+}

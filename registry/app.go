@@ -36,7 +36,7 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	iv, err := indexValidation(o.indexPlatforms, o.platformList)
+	v, err := validation(o)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 		return nil, fmt.Errorf("storage %s: %w", drv.Name(), err)
 	}
 	a := &App{
-		store: storage.New(drv, storage.WithIndexValidation(iv)),
+		store: storage.New(drv, storage.WithValidation(v)),
 		opts:  o,
 		log:   o.logger,
 	}
@@ -139,20 +139,20 @@ func (a *App) base(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func indexValidation(mode string, platforms []string) (storage.IndexValidation, error) {
-	iv := storage.IndexValidation{Mode: mode}
-	switch mode {
+func validation(o options) (storage.Validation, error) {
+	v := storage.Validation{Indexes: o.indexPlatforms, SkipLayers: o.skipLayers}
+	switch o.indexPlatforms {
 	case "", "all", "none":
 	case "list":
-		for _, p := range platforms {
+		for _, p := range o.platformList {
 			pl, err := parsePlatform(p)
 			if err != nil {
-				return iv, err
+				return v, err
 			}
-			iv.Platforms = append(iv.Platforms, pl)
+			v.Platforms = append(v.Platforms, pl)
 		}
 	default:
-		return iv, fmt.Errorf("index platform validation %q: want all, none or list", mode)
+		return v, fmt.Errorf("index platform validation %q: want all, none or list", o.indexPlatforms)
 	}
-	return iv, nil
+	return v, nil
 }

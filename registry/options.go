@@ -13,6 +13,7 @@ type options struct {
 	deleteEnabled  bool
 	indexPlatforms string   // "all" (default), "none" or "list"
 	platformList   []string // os/arch[/variant], with "list"
+	skipLayers     bool
 	headers        http.Header
 	logger         *slog.Logger
 }
@@ -31,6 +32,12 @@ func WithDelete(on bool) Option { return func(o *options) { o.deleteEnabled = on
 func WithIndexPlatforms(mode string, platforms []string) Option {
 	return func(o *options) { o.indexPlatforms, o.platformList = mode, platforms }
 }
+
+// WithLayerValidation with false accepts image manifests whose layers are
+// not in the repository (sparse images); the config must still be there.
+// Berth's validation.manifests.layers: none. The default (true) requires
+// every layer, as Distribution does.
+func WithLayerValidation(required bool) Option { return func(o *options) { o.skipLayers = !required } }
 
 // WithHeaders adds headers to every response (http.headers).
 func WithHeaders(h http.Header) Option { return func(o *options) { o.headers = h } }

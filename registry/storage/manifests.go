@@ -12,19 +12,23 @@ import (
 	"github.com/berth-registry/berth/storagedriver"
 )
 
-// IndexValidation says which children of an index must exist in the
-// repository when the index is put, after Distribution's
-// validation.manifests.indexes.platforms.
-type IndexValidation struct {
-	// Mode is "all" (the default when empty), "none" or "list".
-	Mode string
-	// Platforms, with Mode "list": children whose platform is one of these
-	// must exist; the others may be absent.
+// Validation says what a manifest's references must satisfy when it is put.
+type Validation struct {
+	// Indexes says which children of an index must exist in the repository,
+	// after Distribution's validation.manifests.indexes.platforms: "all"
+	// (the default when empty), "none" or "list".
+	Indexes string
+	// Platforms, with Indexes "list": children whose platform is one of
+	// these must exist; the others may be absent.
 	Platforms []v1.Platform
+	// SkipLayers accepts image manifests whose layers are not (all) in the
+	// repository: sparse images, as mirroring tools push them. The config
+	// must still exist.
+	SkipLayers bool
 }
 
-func (v IndexValidation) requires(p *v1.Platform) bool {
-	switch v.Mode {
+func (v Validation) requires(p *v1.Platform) bool {
+	switch v.Indexes {
 	case "none":
 		return false
 	case "list":
@@ -187,7 +191,7 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 func (s *Store) checkReferences(ctx context.Context, name string, m *manifestDoc) error {
 	if m.isIndex() {
 		for _, c := range m.Manifests {
-			if !s.index.requires(c.Platform) {
+			if !s.validation.requires(c.Platform) {
 				continue
 			}
 			if err := s.readLink(ctx, revisionLinkPath(name, c.Digest), c.Digest); err != nil {
@@ -200,7 +204,7 @@ func (s *Store) checkReferences(ctx context.Context, name string, m *manifestDoc
 		return referenceErr(m.Config.Digest, err)
 	}
 	for _, l := range m.Layers {
-		if nondistributable(l) {
+		if s.validation.SkipLayers || nondistributable(l) {
 			continue
 		}
 		if err := s.blobLinked(ctx, name, l.Digest); err != nil {

@@ -16,7 +16,7 @@ import (
 // several Stores (in several processes) may share one driver's storage.
 type Store struct {
 	driver storagedriver.Driver
-	index  IndexValidation
+	validation Validation
 
 	mu      sync.Mutex
 	uploads map[string]*uploadLock // serialises requests on one upload in this process
@@ -25,9 +25,9 @@ type Store struct {
 // Option configures a Store.
 type Option func(*Store)
 
-// WithIndexValidation sets which children of an index must exist when the
-// index is put. The default requires all of them.
-func WithIndexValidation(v IndexValidation) Option { return func(s *Store) { s.index = v } }
+// WithValidation sets what the references of a manifest must satisfy. The
+// default requires every blob and every child manifest to exist.
+func WithValidation(v Validation) Option { return func(s *Store) { s.validation = v } }
 
 // New returns a Store over d.
 func New(d storagedriver.Driver, opts ...Option) *Store {
