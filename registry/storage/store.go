@@ -15,7 +15,7 @@ import (
 // Store is the content model over one driver. It is safe for concurrent use;
 // several Stores (in several processes) may share one driver's storage.
 type Store struct {
-	driver storagedriver.Driver
+	driver     storagedriver.Driver
 	validation Validation
 
 	mu      sync.Mutex
