@@ -1,0 +1,79 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storagedriver/inmemory"
+)
+
+// TestUploadRecoversLostHashState: a crash after bytes were written but
+// before the hash state was saved leaves no state at the upload's offset;
+// Commit must still verify the digest, by hashing the stored bytes.
+func TestUploadRecoversLostHashState(t *testing.T) {
+	ctx := context.Background()
+	drv := inmemory.New()
+	s := New(drv)
+	u, err := s.StartUpload(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Append(ctx, bytes.NewReader([]byte("first part, ")), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := drv.Delete(ctx, uploadDir("r", u.ID())+"/hashstates"); err != nil {
+		t.Fatal(err)
+	}
+	u2, err := s.ResumeUpload(ctx, "r", u.ID())
+	if err != nil || u2.Offset() != 12 {
+		t.Fatalf("resume: %v at %d", err, u2.Offset())
+	}
+	if err := u2.Append(ctx, bytes.NewReader([]byte("second part")), 12); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("first part, second part"))
+	d := digest.NewDigestFromBytes(digest.SHA256, sum[:])
+	if _, err := u2.Commit(ctx, digest.FromString("wrong"), nil, -1); !errors.Is(err, ErrDigestInvalid) {
+		t.Fatalf("wrong digest: %v", err)
+	}
+	// The failed commit discarded the upload; a new one with the right digest works.
+	u3, _ := s.StartUpload(ctx, "r")
+	if _, err := u3.Commit(ctx, d, bytes.NewReader([]byte("first part, second part")), 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.StatBlob(ctx, "r", d); err != nil || n != 23 {
+		t.Fatalf("stat: %d %v", n, err)
+	}
+}
+
+// TestConcurrentSameBlob: many uploads of one blob into one repository at
+// once all succeed and leave one blob.
+func TestConcurrentSameBlob(t *testing.T) {
+	ctx := context.Background()
+	s := New(inmemory.New())
+	content := bytes.Repeat([]byte("x"), 1<<16)
+	d := digest.FromBytes(content)
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() {
+			u, err := s.StartUpload(ctx, "r")
+			if err == nil {
+				_, err = u.Commit(ctx, d, bytes.NewReader(content), 0)
+			}
+			errs <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.StatBlob(ctx, "r", d); err != nil || n != int64(len(content)) {
+		t.Fatalf("stat: %d %v", n, err)
+	}
+}
