@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -127,7 +128,9 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.Add(k, v)
 		}
 	}
-	a.router.ServeHTTP(w, r)
+	sw := &statusWriter{ResponseWriter: w}
+	defer a.logRequest(sw, r, time.Now())
+	a.router.ServeHTTP(sw, r)
 }
 
 func (a *App) base(w http.ResponseWriter, r *http.Request) error {
