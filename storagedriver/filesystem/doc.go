@@ -1,0 +1,54 @@
+// Package filesystem is a storage driver over a local directory.
+//
+// # Layout
+//
+// Path "/a/b" is the file <root>/a/b, so a volume written by CNCF
+// Distribution's filesystem driver is read as-is and the reverse. Names that
+// are not valid path segments (they hold a character storagedriver.CheckPath
+// refuses, such as '~' or '+') are never listed or walked and can never be
+// asked for; the driver keeps its own files under such names:
+//
+//	<root>/+pending/a/b         the pending (closed, uncommitted) write of "/a/b"
+//	<root>/+pending/a/.w~<rand> a write in progress, owned by one FileWriter
+//	<root>/a/.put~<rand>        a PutContent into /a/, before its rename
+//
+// # Writes
+//
+// Pending writes live apart from committed content, as driver.go asks:
+// nothing written through a FileWriter is visible at its path before Commit,
+// which renames the file into place, so a reader sees the old content or the
+// new, never a torn file, and a write in progress creates no visible
+// directory. (Distribution instead writes upload data in place; Berth keeps
+// upload data under _uploads/<id>/ too, so only in-flight uploads differ
+// between the two, not stored content.) Each FileWriter writes its own file:
+// Writer(append=true) takes the pending write over by renaming it, so one
+// pending write is continued by at most one writer at a time and a second
+// gets ErrPathNotFound; Close renames it back. Writer(append=false) discards
+// the pending write; committed content stays until Commit replaces it.
+// Delete discards the pending writes at and below its path, including those of
+// open writers, whose Commit then fails with ErrPathNotFound.
+//
+// # Durability
+//
+// PutContent writes a temporary file in the destination directory, fsyncs it,
+// renames it over the destination and fsyncs the directory. Commit fsyncs the
+// file, renames it into place and fsyncs the directory. Move renames and
+// fsyncs the destination directory. Directories are created one by one, each
+// creation followed by an fsync of its parent. Close and Delete do not fsync:
+// only Commit, PutContent and Move acknowledge stored content.
+//
+// A directory exists while it holds a file, as a prefix does in an object
+// store: Delete and Move remove the directories they leave empty, up to but
+// not including the root.
+//
+// # Confinement
+//
+// Every path is checked with storagedriver.CheckPath or CheckDir, so no ".."
+// or other escape reaches the operating system. The driver creates no
+// symbolic links; those an operator places inside the root (to put blobs on
+// another disk, say) are followed.
+//
+// FileWriter.Write takes no context; Commit and Cancel check theirs and, when
+// it has ended, return its error and leave the writer open. Reader and Open
+// return an *os.File, so http.ServeContent can use sendfile.
+package filesystem

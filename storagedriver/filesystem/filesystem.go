@@ -1,0 +1,407 @@
+package filesystem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+var (
+	_ storagedriver.Driver = (*Driver)(nil)
+	_ storagedriver.Walker = (*Driver)(nil)
+	_ storagedriver.Opener = (*Driver)(nil)
+)
+
+// The driver's own names hold a character that CheckPath refuses, so no
+// valid path reaches them and List and Walk skip them. Temporary names do not
+// embed the file's name, which could then exceed the 255-byte limit.
+const (
+	pendingDir  = "+pending" // the tree of pending writes, in the root
+	putTemp     = ".put~"    // PutContent's file before its rename
+	sessionTemp = ".w~"      // a FileWriter's file while it is open
+)
+
+// retries bounds the attempts of an operation that lost a race with a
+// concurrent Delete or Move removing the directory it was creating a file in.
+const retries = 10
+
+// Driver stores content in a local directory. It is safe for concurrent use,
+// also by several processes sharing the directory.
+type Driver struct {
+	root    string // absolute and clean
+	pending string // root/+pending
+}
+
+// New returns a driver storing under root, which it creates if needed.
+func New(root string) (*Driver, error) {
+	if root == "" {
+		return nil, errors.New("filesystem: empty root directory")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("filesystem: %w", err)
+	}
+	pending := filepath.Join(abs, pendingDir)
+	if err := os.MkdirAll(pending, 0o777); err != nil {
+		return nil, fmt.Errorf("filesystem: %w", err)
+	}
+	return &Driver{root: abs, pending: pending}, nil
+}
+
+// Name returns "filesystem".
+func (d *Driver) Name() string { return "filesystem" }
+
+// GetContent returns the content at p. ErrPathNotFound when no file is there.
+func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
+	if err := check(ctx, p); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(d.full(p))
+	if err != nil {
+		return nil, fileErr(p, err)
+	}
+	return b, nil
+}
+
+// PutContent replaces the content at p atomically and durably: a temporary
+// file in the same directory is written, fsynced and renamed over p, then the
+// directory is fsynced.
+func (d *Driver) PutContent(ctx context.Context, p string, content []byte) error {
+	if err := check(ctx, p); err != nil {
+		return err
+	}
+	dst := d.full(p)
+	dir := filepath.Dir(dst)
+	var err error
+	for range retries {
+		if err = d.putOnce(dir, dst, content); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
+	return err
+}
+
+func (d *Driver) putOnce(dir, dst string, content []byte) error {
+	if err := d.mkdirs(dir); err != nil {
+		return err
+	}
+	f, tmp, err := createTemp(dir, putTemp)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+// Reader returns the file at p positioned at offset, as an *os.File.
+// ErrPathNotFound when no file is there; ErrInvalidOffset when offset is
+// negative or past the end.
+func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+	if err := check(ctx, p); err != nil {
+		return nil, err
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("%s at %d: %w", p, offset, storagedriver.ErrInvalidOffset)
+	}
+	f, size, err := d.open(p)
+	if err != nil {
+		return nil, err
+	}
+	if offset > size {
+		f.Close()
+		return nil, fmt.Errorf("%s at %d of %d: %w", p, offset, size, storagedriver.ErrInvalidOffset)
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Open returns the file at p as an *os.File. ErrPathNotFound when no file is
+// there.
+func (d *Driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) {
+	if err := check(ctx, p); err != nil {
+		return nil, err
+	}
+	f, _, err := d.open(p)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (d *Driver) open(p string) (*os.File, int64, error) {
+	f, err := os.Open(d.full(p))
+	if err != nil {
+		return nil, 0, fileErr(p, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, 0, fmt.Errorf("file %w", storagedriver.PathNotFound(p))
+	}
+	return f, fi.Size(), nil
+}
+
+// Stat describes the file or directory at p. ErrPathNotFound when nothing is
+// there. A directory has size 0 and its own modification time.
+func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, error) {
+	if err := checkDir(ctx, p); err != nil {
+		return storagedriver.FileInfo{}, err
+	}
+	fi, err := os.Stat(d.full(p))
+	if err != nil {
+		if notExist(err) {
+			return storagedriver.FileInfo{}, storagedriver.PathNotFound(p)
+		}
+		return storagedriver.FileInfo{}, err
+	}
+	return fileInfo(p, fi), nil
+}
+
+// List returns the sorted full paths of the children of directory p, leaving
+// out names that are not valid path segments. ErrPathNotFound when p is not a
+// directory.
+func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
+	if err := checkDir(ctx, p); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(d.full(p))
+	if err != nil {
+		if notExist(err) {
+			return nil, fmt.Errorf("directory %w", storagedriver.PathNotFound(p))
+		}
+		return nil, err
+	}
+	out := make([]string, 0, len(entries))
+	for _, e := range entries { // sorted by name, so the full paths are too
+		if validName(e.Name()) {
+			out = append(out, join(p, e.Name()))
+		}
+	}
+	return out, nil
+}
+
+// Move renames the file src to dst, replacing a file at dst, and fsyncs dst's
+// directory. ErrPathNotFound when no file is at src (a directory cannot be
+// moved, as in an object store).
+func (d *Driver) Move(ctx context.Context, src, dst string) error {
+	if err := check(ctx, src); err != nil {
+		return err
+	}
+	if err := storagedriver.CheckPath(dst); err != nil {
+		return err
+	}
+	from, to := d.full(src), d.full(dst)
+	fi, err := os.Stat(from)
+	if err != nil {
+		if notExist(err) {
+			return fmt.Errorf("move source %w", storagedriver.PathNotFound(src))
+		}
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("move source %w", storagedriver.PathNotFound(src))
+	}
+	if src == dst {
+		return nil
+	}
+	dir := filepath.Dir(to)
+	for i := 0; ; i++ {
+		if err = d.mkdirs(dir); err == nil {
+			err = os.Rename(from, to)
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) || i == retries {
+			return err
+		}
+		if _, serr := os.Lstat(from); notExist(serr) {
+			return fmt.Errorf("move source %w", storagedriver.PathNotFound(src))
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	d.prune(filepath.Dir(from), d.root)
+	return nil
+}
+
+// Delete removes p and everything below it, discards the pending writes
+// there, and removes the directories left empty. ErrPathNotFound when nothing
+// was committed at p.
+func (d *Driver) Delete(ctx context.Context, p string) error {
+	if err := check(ctx, p); err != nil {
+		return err
+	}
+	pend := d.pendingPath(p)
+	if err := os.RemoveAll(pend); err != nil {
+		return err
+	}
+	d.prune(filepath.Dir(pend), d.pending)
+	full := d.full(p)
+	if _, err := os.Lstat(full); err != nil {
+		if notExist(err) {
+			return storagedriver.PathNotFound(p)
+		}
+		return err
+	}
+	if err := os.RemoveAll(full); err != nil {
+		return err
+	}
+	d.prune(filepath.Dir(full), d.root)
+	return nil
+}
+
+// Walk calls fn for every file and directory below p in the order of
+// storagedriver.Walker. Directories removed while the walk runs are skipped.
+func (d *Driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
+	if err := checkDir(ctx, p); err != nil {
+		return err
+	}
+	fi, err := os.Stat(d.full(p))
+	if err != nil || !fi.IsDir() {
+		if err == nil || notExist(err) {
+			return fmt.Errorf("directory %w", storagedriver.PathNotFound(p))
+		}
+		return err
+	}
+	return d.walk(ctx, p, fn)
+}
+
+func (d *Driver) walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
+	entries, err := d.walkEntries(p)
+	if err != nil {
+		if notExist(err) {
+			return nil
+		}
+		return err
+	}
+	for _, fi := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := fn(fi)
+		if errors.Is(err, storagedriver.ErrSkipDir) {
+			continue // for a file, as for a directory, go on with the next entry
+		}
+		if err != nil {
+			return err
+		}
+		if fi.IsDir {
+			if err := d.walk(ctx, fi.Path, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// walkEntries describes the children of directory p sorted as Walk visits
+// them: by name, a directory's name followed by "/", the order of an object
+// store's flat listing.
+func (d *Driver) walkEntries(p string) ([]storagedriver.FileInfo, error) {
+	dir := d.full(p)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]storagedriver.FileInfo, 0, len(entries))
+	for _, e := range entries {
+		if !validName(e.Name()) {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(dir, e.Name())) // follows a symlink, as Stat does
+		if err != nil {
+			if notExist(err) {
+				continue // removed since the directory was read
+			}
+			return nil, err
+		}
+		out = append(out, fileInfo(join(p, e.Name()), fi))
+	}
+	slices.SortFunc(out, func(a, b storagedriver.FileInfo) int { return strings.Compare(walkKey(a), walkKey(b)) })
+	return out, nil
+}
+
+func walkKey(fi storagedriver.FileInfo) string {
+	if fi.IsDir {
+		return fi.Path + "/"
+	}
+	return fi.Path
+}
+
+// full maps a checked path to the file system.
+func (d *Driver) full(p string) string {
+	if p == "/" {
+		return d.root
+	}
+	return d.root + filepath.FromSlash(p)
+}
+
+// pendingPath is where the pending write of checked path p is kept.
+func (d *Driver) pendingPath(p string) string {
+	return d.pending + filepath.FromSlash(p)
+}
+
+func check(ctx context.Context, p string) error {
+	if err := storagedriver.CheckPath(p); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func checkDir(ctx context.Context, p string) error {
+	if err := storagedriver.CheckDir(p); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// validName reports whether a directory entry can be a path segment; the
+// driver's own files cannot.
+func validName(name string) bool {
+	return storagedriver.CheckPath("/"+name) == nil
+}
+
+func fileInfo(p string, fi os.FileInfo) storagedriver.FileInfo {
+	out := storagedriver.FileInfo{Path: p, ModTime: fi.ModTime(), IsDir: fi.IsDir()}
+	if !fi.IsDir() {
+		out.Size = fi.Size()
+	}
+	return out
+}
+
+func join(dir, name string) string {
+	if dir == "/" {
+		return "/" + name
+	}
+	return dir + "/" + name
+}
