@@ -1,0 +1,105 @@
+// Command registry runs the Berth registry server.
+//
+//	registry serve [config.yml]   run the registry
+//	registry version              print the version
+//	registry help                 print the usage
+//
+// main only wires the process (signals, environment, standard streams, exit
+// code) to run, which the tests call directly.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the registry could not start or failed while serving
+	exitUsage   = 2 // bad command line or configuration
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// otherwise it comes from the module's build information.
+var version = ""
+
+const usage = `Usage: registry <command> [arguments]
+
+Commands:
+  serve [config.yml]  run the registry. Without a file (or
+                      REGISTRY_CONFIGURATION_PATH): filesystem storage in
+                      ./data, listening on :5000, deletes allowed.
+  version             print the version
+  help                print this help
+
+Every configuration key can be overridden by an environment variable,
+e.g. REGISTRY_HTTP_ADDR=:6000 or REGISTRY_STORAGE=inmemory;
+see config.example.yml.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal starts a graceful shutdown, restore the
+	// default handling so that a second one ends the process at once.
+	context.AfterFunc(ctx, stop)
+	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run executes the command in args with the environment env and returns
+// the exit code. It returns when the command is done; for serve, after ctx
+// ends and the server has shut down.
+func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], env, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "registry: unknown command %q; run \"registry help\"\n", args[0])
+		return exitUsage
+	}
+}
+
+// versionString is "berth registry v1.2.3 (go1.26.0, linux/amd64)".
+func versionString() string {
+	v := version
+	if v == "" {
+		v = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version
+			}
+			var rev, dirty string
+			for _, s := range bi.Settings {
+				switch {
+				case s.Key == "vcs.revision":
+					rev = s.Value
+				case s.Key == "vcs.modified" && s.Value == "true":
+					dirty = "-dirty"
+				}
+			}
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			if rev != "" {
+				v += "+" + rev + dirty
+			}
+		}
+	}
+	return fmt.Sprintf("berth registry %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}

@@ -1,0 +1,413 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Version is the only configuration version Berth reads, as in Distribution.
+const Version = "0.1"
+
+// DefaultRootDirectory is where a filesystem driver configured without a
+// rootdirectory keeps its data, as in Distribution (and the Docker image's
+// volume).
+const DefaultRootDirectory = "/var/lib/registry"
+
+// DefaultDrainTimeout is how long a shutdown waits for requests in flight
+// when http.draintimeout is not set.
+const DefaultDrainTimeout = 30 * time.Second
+
+// Config is the registry configuration, one field per key of config.yml.
+type Config struct {
+	Version       string        `yaml:"version"`
+	Log           Log           `yaml:"log"`
+	Storage       Storage       `yaml:"storage"`
+	HTTP          HTTP          `yaml:"http"`
+	Validation    Validation    `yaml:"validation"`
+	Auth          Auth          `yaml:"auth"`
+	Notifications Notifications `yaml:"notifications"`
+	Proxy         *Proxy        `yaml:"proxy,omitempty"` // nil: not a pull-through cache
+}
+
+// Log is the log section.
+type Log struct {
+	Level     string `yaml:"level"`     // error, warn, info (default) or debug
+	Formatter string `yaml:"formatter"` // text (default) or json
+}
+
+// Storage is the storage section: exactly one driver (Filesystem, InMemory
+// or S3) plus settings that apply to any driver.
+type Storage struct {
+	Filesystem *Filesystem `yaml:"filesystem,omitempty"`
+	InMemory   *InMemory   `yaml:"inmemory,omitempty"`
+	S3         *S3         `yaml:"s3,omitempty"`
+
+	Delete      Delete      `yaml:"delete"`
+	Maintenance Maintenance `yaml:"maintenance"`
+	Cache       Cache       `yaml:"cache"`
+	Redirect    Redirect    `yaml:"redirect"`
+}
+
+// Driver names the configured storage driver: "filesystem", "inmemory",
+// "s3", or "" when none is. With more than one configured (which Validate
+// rejects) it returns the first in that order.
+func (s *Storage) Driver() string {
+	if d := s.drivers(); len(d) > 0 {
+		return d[0]
+	}
+	return ""
+}
+
+func (s *Storage) drivers() []string {
+	var names []string
+	if s.Filesystem != nil {
+		names = append(names, "filesystem")
+	}
+	if s.InMemory != nil {
+		names = append(names, "inmemory")
+	}
+	if s.S3 != nil {
+		names = append(names, "s3")
+	}
+	return names
+}
+
+// setScalar makes "storage: inmemory" in YAML and REGISTRY_STORAGE=inmemory
+// in the environment select a driver. Unlike Distribution, which resets the
+// whole storage section, it keeps delete, maintenance, cache and redirect:
+// switching the backend should not silently disable deletes. Selecting the
+// driver already configured keeps its parameters.
+func (s *Storage) setScalar(name string) error {
+	switch name {
+	case "filesystem":
+		if s.Filesystem == nil {
+			s.Filesystem = &Filesystem{}
+		}
+		s.InMemory, s.S3 = nil, nil
+	case "inmemory":
+		if s.InMemory == nil {
+			s.InMemory = &InMemory{}
+		}
+		s.Filesystem, s.S3 = nil, nil
+	case "s3":
+		if s.S3 == nil {
+			s.S3 = &S3{}
+		}
+		s.Filesystem, s.InMemory = nil, nil
+	default:
+		return fmt.Errorf("unknown storage driver %q, want filesystem, inmemory or s3", name)
+	}
+	return nil
+}
+
+// Filesystem is storage.filesystem.
+type Filesystem struct {
+	// RootDirectory holds the registry's data; DefaultRootDirectory when
+	// the key is absent. A relative path is relative to the working
+	// directory.
+	RootDirectory string `yaml:"rootdirectory"`
+}
+
+// InMemory is storage.inmemory; it has no parameters. Its content is lost
+// when the process ends.
+type InMemory struct{}
+
+// S3 is storage.s3, with Distribution's key names. Parsed and kept; the
+// driver comes in a later issue.
+type S3 struct {
+	Region                      string `yaml:"region"`
+	RegionEndpoint              string `yaml:"regionendpoint"`
+	Bucket                      string `yaml:"bucket"`
+	RootDirectory               string `yaml:"rootdirectory"`
+	AccessKey                   string `yaml:"accesskey"`
+	SecretKey                   string `yaml:"secretkey"`
+	ForcePathStyle              bool   `yaml:"forcepathstyle"`
+	Secure                      *bool  `yaml:"secure,omitempty"` // nil: true, as in Distribution
+	SkipVerify                  bool   `yaml:"skipverify"`
+	ChunkSize                   int64  `yaml:"chunksize"`
+	MultipartCopyChunkSize      int64  `yaml:"multipartcopychunksize"`
+	MultipartCopyMaxConcurrency int64  `yaml:"multipartcopymaxconcurrency"`
+	MultipartCopyThresholdSize  int64  `yaml:"multipartcopythresholdsize"`
+	StorageClass                string `yaml:"storageclass"`
+	Encrypt                     bool   `yaml:"encrypt"`
+	KeyID                       string `yaml:"keyid"`
+}
+
+// Delete is storage.delete.
+type Delete struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// Maintenance is storage.maintenance.
+type Maintenance struct {
+	ReadOnly ReadOnly `yaml:"readonly"`
+	// UploadPurging is nil when not configured, so that the later purging
+	// issue can apply Distribution's defaults (enabled, 168h, 24h).
+	UploadPurging *UploadPurging `yaml:"uploadpurging,omitempty"`
+}
+
+// ReadOnly is storage.maintenance.readonly.
+type ReadOnly struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// UploadPurging is storage.maintenance.uploadpurging. Parsed and kept.
+type UploadPurging struct {
+	Enabled  bool          `yaml:"enabled"`
+	Age      time.Duration `yaml:"age"`
+	Interval time.Duration `yaml:"interval"`
+	DryRun   bool          `yaml:"dryrun"`
+}
+
+// Cache is storage.cache. Parsed and kept.
+type Cache struct {
+	BlobDescriptor string `yaml:"blobdescriptor"` // "" or inmemory
+}
+
+// Redirect is storage.redirect.
+type Redirect struct {
+	Disable bool `yaml:"disable"`
+}
+
+// HTTP is the http section.
+type HTTP struct {
+	Addr   string `yaml:"addr"`   // host:port, default :5000
+	Host   string `yaml:"host"`   // external URL, e.g. https://registry.example.com
+	Prefix string `yaml:"prefix"` // path prefix before /v2/, e.g. /registry/
+	Secret string `yaml:"secret"`
+	// Headers are added to every response: name -> values.
+	Headers map[string][]string `yaml:"headers,omitempty"`
+	TLS     TLS                 `yaml:"tls"`
+	// DrainTimeout bounds the wait for requests in flight on shutdown;
+	// DefaultDrainTimeout when absent, 0 closes connections at once.
+	DrainTimeout time.Duration `yaml:"draintimeout"`
+}
+
+// TLS is http.tls. With Certificate and Key set the server speaks HTTPS;
+// with ClientCAs it also requires client certificates signed by one of them.
+type TLS struct {
+	Certificate string   `yaml:"certificate"`
+	Key         string   `yaml:"key"`
+	ClientCAs   []string `yaml:"clientcas,omitempty"`
+}
+
+// Enabled reports whether the server should speak TLS.
+func (t *TLS) Enabled() bool { return t.Certificate != "" || t.Key != "" }
+
+// Validation is the validation section.
+type Validation struct {
+	Manifests Manifests `yaml:"manifests"`
+}
+
+// Manifests is validation.manifests.
+type Manifests struct {
+	// Layers is a Berth extension: "all" (default, as Distribution)
+	// requires every layer of an image manifest to exist in the
+	// repository, "none" accepts sparse images whose layers are absent
+	// (the config blob must still exist).
+	Layers  string  `yaml:"layers"`
+	Indexes Indexes `yaml:"indexes"`
+}
+
+// Indexes is validation.manifests.indexes: which children of an image index
+// must exist when it is pushed.
+type Indexes struct {
+	Platforms    string     `yaml:"platforms"` // all (default), none or list
+	PlatformList []Platform `yaml:"platformlist,omitempty"`
+}
+
+// Platform is one entry of validation.manifests.indexes.platformlist.
+type Platform struct {
+	OS           string `yaml:"os"`
+	Architecture string `yaml:"architecture"`
+	Variant      string `yaml:"variant,omitempty"`
+}
+
+// String is "os/architecture[/variant]", the form registry.WithIndexPlatforms
+// takes.
+func (p Platform) String() string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+// Auth is the auth section: at most one method. Parsed and kept; access
+// control comes in a later issue.
+type Auth struct {
+	Htpasswd *Htpasswd `yaml:"htpasswd,omitempty"`
+	Token    *Token    `yaml:"token,omitempty"`
+}
+
+// Method names the configured auth method, or "" for none.
+func (a *Auth) Method() string {
+	switch {
+	case a.Htpasswd != nil:
+		return "htpasswd"
+	case a.Token != nil:
+		return "token"
+	}
+	return ""
+}
+
+// Htpasswd is auth.htpasswd.
+type Htpasswd struct {
+	Realm string `yaml:"realm"`
+	Path  string `yaml:"path"`
+}
+
+// Token is auth.token.
+type Token struct {
+	Realm          string `yaml:"realm"`
+	Service        string `yaml:"service"`
+	Issuer         string `yaml:"issuer"`
+	RootCertBundle string `yaml:"rootcertbundle"`
+	JWKS           string `yaml:"jwks"`
+}
+
+// Notifications is the notifications section. Parsed and kept.
+type Notifications struct {
+	Events    Events     `yaml:"events"`
+	Endpoints []Endpoint `yaml:"endpoints,omitempty"`
+}
+
+// Events is notifications.events.
+type Events struct {
+	IncludeReferences bool `yaml:"includereferences"`
+}
+
+// Endpoint is one entry of notifications.endpoints.
+type Endpoint struct {
+	Name              string              `yaml:"name"`
+	Disabled          bool                `yaml:"disabled"`
+	URL               string              `yaml:"url"`
+	Headers           map[string][]string `yaml:"headers,omitempty"`
+	Timeout           time.Duration       `yaml:"timeout"`
+	Threshold         int64               `yaml:"threshold"`
+	Backoff           time.Duration       `yaml:"backoff"`
+	IgnoredMediaTypes []string            `yaml:"ignoredmediatypes,omitempty"`
+	Ignore            Ignore              `yaml:"ignore"`
+}
+
+// Ignore is notifications.endpoints[].ignore.
+type Ignore struct {
+	MediaTypes []string `yaml:"mediatypes,omitempty"`
+	Actions    []string `yaml:"actions,omitempty"`
+}
+
+// Proxy is the proxy section: run as a pull-through cache of RemoteURL.
+// Parsed and kept.
+type Proxy struct {
+	RemoteURL string `yaml:"remoteurl"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+	// TTL is how long cached content lives; nil means Distribution's
+	// default (168h), 0 never expires.
+	TTL *time.Duration `yaml:"ttl,omitempty"`
+}
+
+// base is the configuration every file starts from: the defaults of keys a
+// file may leave out. It has no storage driver and delete disabled, as a
+// Distribution config file without those keys means.
+func base() *Config {
+	return &Config{
+		Version: Version,
+		Log:     Log{Level: "info", Formatter: "text"},
+		HTTP:    HTTP{Addr: ":5000", DrainTimeout: DefaultDrainTimeout},
+		Validation: Validation{Manifests: Manifests{
+			Layers:  "all",
+			Indexes: Indexes{Platforms: "all"},
+		}},
+	}
+}
+
+// Default is the configuration used without a config file: filesystem
+// storage in ./data, listening on :5000, and deletes enabled. Distribution
+// disables deletes unless configured; Berth's default enables them because
+// the owner of a private registry expects to be able to delete, and the OCI
+// conformance suite needs it. A config file that omits storage.delete gets
+// Distribution's behaviour (disabled).
+func Default() *Config {
+	c := base()
+	c.Storage.Filesystem = &Filesystem{RootDirectory: "./data"}
+	c.Storage.Delete.Enabled = true
+	return c
+}
+
+// Load reads a YAML configuration from r, applies the REGISTRY_* overrides
+// found in env (entries "NAME=value", as os.Environ returns) and validates
+// the result. Every error is one line starting with "config: " and names
+// the dotted key, the offending value, and where it came from (a line of
+// the file or an environment variable).
+func Load(r io.Reader, env []string) (*Config, error) {
+	in, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("config: read: %w", err)
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(in))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config: empty configuration")
+		}
+		return nil, fmt.Errorf("config: %s", oneLine(err.Error()))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("config: more than one YAML document")
+	}
+
+	c := base()
+	c.Version = "" // a file must say which version it is
+	o := origins{}
+	d := decoder{origins: o}
+	if err := d.decode("", &doc, reflect.ValueOf(c).Elem()); err != nil {
+		return nil, err
+	}
+	return c.finish(env, o)
+}
+
+// FromEnv is Default with the REGISTRY_* overrides of env applied, then
+// validated: the configuration of a registry started without a file.
+func FromEnv(env []string) (*Config, error) {
+	return Default().finish(env, origins{})
+}
+
+// finish applies the environment, fills in defaults that depend on what
+// was configured, normalizes and validates.
+func (c *Config) finish(env []string, o origins) (*Config, error) {
+	if err := c.applyEnv(env, o); err != nil {
+		return nil, err
+	}
+	if c.Storage.Filesystem != nil && c.Storage.Filesystem.RootDirectory == "" {
+		c.Storage.Filesystem.RootDirectory = DefaultRootDirectory
+	}
+	// Enumerated values match case-insensitively (REGISTRY_LOG_LEVEL=DEBUG).
+	c.Log.Level = strings.ToLower(c.Log.Level)
+	c.Log.Formatter = strings.ToLower(c.Log.Formatter)
+	c.Storage.Cache.BlobDescriptor = strings.ToLower(c.Storage.Cache.BlobDescriptor)
+	c.Validation.Manifests.Layers = strings.ToLower(c.Validation.Manifests.Layers)
+	c.Validation.Manifests.Indexes.Platforms = strings.ToLower(c.Validation.Manifests.Indexes.Platforms)
+	if err := c.validate(o); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// oneLine folds yaml.v3's multi-line error lists into one line.
+func oneLine(s string) string {
+	s = strings.TrimPrefix(s, "yaml: ")
+	fields := strings.Split(s, "\n")
+	for i := range fields {
+		fields[i] = strings.TrimSpace(fields[i])
+	}
+	return strings.Join(fields, " ")
+}

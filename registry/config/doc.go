@@ -1,0 +1,45 @@
+// Package config reads the registry's configuration: a YAML file with the
+// keys of CNCF Distribution's config.yml (version 0.1), overridden by
+// REGISTRY_* environment variables, into a typed Config.
+//
+// Contract:
+//
+//   - Load(r, env) parses a file, applies env and validates; FromEnv(env)
+//     does the same starting from Default, for a registry run without a
+//     file. Both return a Config ready to use or an error, never both.
+//   - Every key is known: an unknown key in the file or under a known
+//     section of the environment is an error naming the full dotted key,
+//     e.g. `config: unknown key "storage.filesystem.rootdir" (line 4)`.
+//   - A bad value (wrong type, bad duration, value outside an enumeration,
+//     missing companion key) is an error naming the key and the value, and
+//     where it came from ("line 7" or "from REGISTRY_HTTP_ADDR"). Errors
+//     are one line and start with "config: ".
+//   - Exactly one storage driver (filesystem, inmemory, s3) is configured.
+//     "storage: inmemory" in the file or REGISTRY_STORAGE=inmemory selects a
+//     driver and drops the others, keeping delete, maintenance, cache and
+//     redirect.
+//   - Defaults: log level info, text formatter, http.addr :5000,
+//     http.draintimeout 30s, layer and index validation "all", filesystem
+//     rootdirectory /var/lib/registry. Default() (no file) adds filesystem
+//     storage in ./data and enables deletes, which a Distribution file
+//     leaves disabled unless storage.delete.enabled is true.
+//   - Enumerated values match case-insensitively and are stored
+//     lower-case: log.level, log.formatter, storage.cache.blobdescriptor,
+//     validation.manifests.layers, validation.manifests.indexes.platforms.
+//   - validation.manifests.layers (all|none) is a Berth extension; every
+//     other key is Distribution's.
+//
+// Some sections are parsed, validated and kept for features that come
+// later (storage.s3, storage.cache, storage.maintenance.uploadpurging,
+// storage.redirect, auth, notifications, proxy); deciding whether a
+// configuration that uses them can be served is the caller's job.
+//
+// Environment variables follow Distribution: REGISTRY_ then the key path
+// upper-cased and joined by "_" (REGISTRY_STORAGE_DELETE_ENABLED=true),
+// list items by index (REGISTRY_HTTP_TLS_CLIENTCAS_0), lists and mappings
+// as YAML flow text (REGISTRY_HTTP_HEADERS_X-FRAME-OPTIONS='[DENY]'). Unlike
+// Distribution, which logs and ignores every unknown variable, a variable
+// under a known section that names no key is an error; variables outside
+// the sections, and Kubernetes service links (REGISTRY_PORT,
+// REGISTRY_HTTP_SERVICE_HOST), are ignored.
+package config

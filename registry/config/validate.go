@@ -1,0 +1,173 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+var (
+	logLevels      = []string{"error", "warn", "info", "debug"}
+	logFormatters  = []string{"text", "json"}
+	platformModes  = []string{"all", "none", "list"}
+	layerModes     = []string{"all", "none"}
+	blobDescCaches = []string{"", "inmemory"}
+)
+
+// Validate checks a complete configuration, such as Default returns or Load
+// produced, and reports the first problem as a one-line error naming the
+// key. Enumerated values must be lower-case here; Load lower-cases them.
+func (c *Config) Validate() error { return c.validate(nil) }
+
+func (c *Config) validate(o origins) error {
+	// v checks key against its enumerated values.
+	v := func(key, value string, want []string) error {
+		if slices.Contains(want, value) {
+			return nil
+		}
+		return fmt.Errorf("config: %s: invalid value %q%s, want one of %s", key, value, o.at(key), strings.Join(nonEmpty(want), ", "))
+	}
+	missing := func(key, why string) error {
+		return fmt.Errorf("config: %s: missing, %s", key, why)
+	}
+
+	switch c.Version {
+	case Version:
+	case "":
+		return missing("version", fmt.Sprintf("want %q", Version))
+	default:
+		return fmt.Errorf("config: version: unsupported value %q%s, want %q", c.Version, o.at("version"), Version)
+	}
+	if err := v("log.level", c.Log.Level, logLevels); err != nil {
+		return err
+	}
+	if err := v("log.formatter", c.Log.Formatter, logFormatters); err != nil {
+		return err
+	}
+	if err := c.Storage.validate(o, v, missing); err != nil {
+		return err
+	}
+	if err := c.HTTP.validate(o, missing); err != nil {
+		return err
+	}
+
+	if err := v("validation.manifests.layers", c.Validation.Manifests.Layers, layerModes); err != nil {
+		return err
+	}
+	ix := c.Validation.Manifests.Indexes
+	if err := v("validation.manifests.indexes.platforms", ix.Platforms, platformModes); err != nil {
+		return err
+	}
+	for i, p := range ix.PlatformList {
+		key := fmt.Sprintf("validation.manifests.indexes.platformlist[%d]", i)
+		if p.OS == "" {
+			return missing(key+".os", "want e.g. linux"+o.at(key))
+		}
+		if p.Architecture == "" {
+			return missing(key+".architecture", "want e.g. amd64"+o.at(key))
+		}
+	}
+
+	if c.Auth.Htpasswd != nil && c.Auth.Token != nil {
+		return fmt.Errorf("config: auth: more than one method configured (auth.htpasswd%s, auth.token%s), want at most one",
+			o.at("auth.htpasswd"), o.at("auth.token"))
+	}
+	if c.Proxy != nil && c.Proxy.RemoteURL == "" {
+		return missing("proxy.remoteurl", "required in a proxy section"+o.at("proxy"))
+	}
+	if c.Proxy != nil && c.Proxy.TTL != nil && *c.Proxy.TTL < 0 {
+		return fmt.Errorf("config: proxy.ttl: invalid value %q%s, want 0 or more", *c.Proxy.TTL, o.at("proxy.ttl"))
+	}
+	return nil
+}
+
+func (s *Storage) validate(o origins, v func(key, value string, want []string) error, missing func(key, why string) error) error {
+	switch d := s.drivers(); len(d) {
+	case 0:
+		return fmt.Errorf("config: storage: no driver configured%s, want one of storage.filesystem, storage.inmemory, storage.s3", o.at("storage"))
+	case 1:
+	default:
+		keys := make([]string, len(d))
+		for i, name := range d {
+			keys[i] = "storage." + name + o.at("storage."+name)
+		}
+		return fmt.Errorf("config: storage: more than one driver configured (%s), want exactly one", strings.Join(keys, ", "))
+	}
+	if s.Filesystem != nil && s.Filesystem.RootDirectory == "" {
+		return missing("storage.filesystem.rootdirectory", "want a directory")
+	}
+	if s.S3 != nil {
+		if s.S3.Bucket == "" {
+			return missing("storage.s3.bucket", "required by the s3 driver"+o.at("storage.s3"))
+		}
+		if s.S3.Region == "" && s.S3.RegionEndpoint == "" {
+			return missing("storage.s3.region", "required by the s3 driver unless storage.s3.regionendpoint is set"+o.at("storage.s3"))
+		}
+	}
+	if err := v("storage.cache.blobdescriptor", s.Cache.BlobDescriptor, blobDescCaches); err != nil {
+		return err
+	}
+	if p := s.Maintenance.UploadPurging; p != nil {
+		if p.Age < 0 {
+			return fmt.Errorf("config: storage.maintenance.uploadpurging.age: invalid value %q%s, want 0 or more", p.Age, o.at("storage.maintenance.uploadpurging.age"))
+		}
+		if p.Interval < 0 {
+			return fmt.Errorf("config: storage.maintenance.uploadpurging.interval: invalid value %q%s, want 0 or more", p.Interval, o.at("storage.maintenance.uploadpurging.interval"))
+		}
+	}
+	return nil
+}
+
+func (h *HTTP) validate(o origins, missing func(key, why string) error) error {
+	if _, port, err := net.SplitHostPort(h.Addr); err != nil || port == "" {
+		return fmt.Errorf("config: http.addr: invalid value %q%s, want host:port, e.g. :5000", h.Addr, o.at("http.addr"))
+	}
+	if h.Host != "" {
+		u, err := url.Parse(h.Host)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("config: http.host: invalid value %q%s, want an absolute URL, e.g. https://registry.example.com", h.Host, o.at("http.host"))
+		}
+	}
+	if h.Prefix != "" && !strings.HasPrefix(h.Prefix, "/") {
+		return fmt.Errorf("config: http.prefix: invalid value %q%s, want a path starting with /", h.Prefix, o.at("http.prefix"))
+	}
+	for name := range h.Headers {
+		if !validHeaderName(name) {
+			return fmt.Errorf("config: http.headers: invalid header name %q%s", name, o.at("http.headers."+name))
+		}
+	}
+	switch {
+	case h.TLS.Certificate != "" && h.TLS.Key == "":
+		return missing("http.tls.key", "required with http.tls.certificate"+o.at("http.tls.certificate"))
+	case h.TLS.Key != "" && h.TLS.Certificate == "":
+		return missing("http.tls.certificate", "required with http.tls.key"+o.at("http.tls.key"))
+	case len(h.TLS.ClientCAs) > 0 && h.TLS.Certificate == "":
+		return missing("http.tls.certificate", "required with http.tls.clientcas"+o.at("http.tls.clientcas"))
+	}
+	if h.DrainTimeout < 0 {
+		return fmt.Errorf("config: http.draintimeout: invalid value %q%s, want 0 or more", h.DrainTimeout, o.at("http.draintimeout"))
+	}
+	return nil
+}
+
+// validHeaderName reports whether name is an HTTP token (RFC 9110).
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("!#$%&'*+-.^_`|~", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func nonEmpty(ss []string) []string {
+	return slices.DeleteFunc(slices.Clone(ss), func(s string) bool { return s == "" })
+}
