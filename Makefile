@@ -1,0 +1,64 @@
+# Berth's developer and CI entry points. `make test` is what .ci/run runs.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO ?= go
+BIN_DIR ?= bin
+
+# What `make test` runs; narrow it with e.g. `make test PKGS=./conformance/...`.
+PKGS ?= ./...
+# Those of PKGS run under the race detector: the server, the storage drivers,
+# and the conformance/end-to-end tests, which drive the in-process server with
+# real clients. The rest of PKGS runs without it.
+RACE_PKGS ?= ./registry/... ./storagedriver/... ./conformance/...
+TEST_TIMEOUT ?= 20m
+# CI never reuses cached results: the end-to-end tests depend on tools and a
+# Docker daemon that go test's cache does not see.
+ifeq ($(CI),true)
+TESTFLAGS ?= -count=1
+else
+TESTFLAGS ?=
+endif
+
+# Installs what is missing, then loads the env file hack/tools.sh writes
+# (PATH to the pinned tools, BERTH_CONFORMANCE_BIN). The tools live in
+# $$BERTH_CI_CACHE, by default ~/.cache/berth-ci, outside the clone.
+TOOLS_ENV = env_file="$$(bash hack/tools.sh --env-file)"; . "$$env_file"; \
+	echo "test tools: $$env_file" >&2
+
+.PHONY: all tools test vet conformance build run
+
+all: build
+
+tools:
+	bash hack/tools.sh
+
+test:
+	$(TOOLS_ENV); \
+	$(GO) vet $(PKGS); \
+	all="$$($(GO) list $(PKGS))"; \
+	race="$$($(GO) list $(RACE_PKGS) 2>/dev/null | grep -xF -f <(echo "$$all") || true)"; \
+	rest="$$(grep -vxF -f <(echo "$$race") <<<"$$all" || true)"; \
+	rc=0; \
+	if [[ -n "$$race" ]]; then \
+		$(GO) test -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $$race || rc=$$?; \
+	fi; \
+	if [[ -n "$$rest" ]]; then \
+		$(GO) test -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $$rest || rc=$$?; \
+	fi; \
+	exit $$rc
+
+vet:
+	$(GO) vet $(PKGS)
+
+# The OCI conformance suite and real-client tests alone, verbosely.
+conformance:
+	$(TOOLS_ENV); \
+	$(GO) test -race -count=1 -v -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./conformance/...
+
+build:
+	$(GO) build -o $(BIN_DIR)/ ./cmd/...
+
+run:
+	$(GO) run ./cmd/registry serve $(ARGS)
