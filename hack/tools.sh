@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs the pinned tools that Berth's tests drive (oras, crane, regctl, the
-# OCI conformance suite, skopeo, busybox-static) and writes an env file that
-# puts them on PATH.
+# OCI conformance suite, skopeo, busybox-static, and versitygw: the S3 server
+# the S3 driver's tests start on loopback) and writes an env file that puts
+# them on PATH. For the host agent's tests it also installs umoci and
+# debootstrap and builds a Debian root filesystem (hack/debian-rootfs.sh).
 #
 # Everything lands in a cache OUTSIDE the clone, keyed by version, so a second
 # run does nothing and a fresh clone on the same machine reuses it:
 #
 #   $BERTH_CI_CACHE (default ~/.cache/berth-ci)
 #   ├── bin/<tool>-<version>/<tool>     one directory per pinned tool
-#   ├── env.sh                          PATH additions, BERTH_CONFORMANCE_BIN
+#   ├── rootfs/debian-<suite>-<variant>.tar   debootstrap output (hack/debian-rootfs.sh)
+#   ├── env.sh                          PATH additions, BERTH_CONFORMANCE_BIN,
+#   │                                   BERTH_DEBIAN_ROOTFS
 #   └── .lock                           serialises concurrent runs
 #
 # A tool directory appears only complete (built in a temporary directory, then
@@ -22,13 +26,15 @@ set -euo pipefail
 ORAS_VERSION=v1.3.6
 CRANE_VERSION=v0.22.1
 REGCTL_VERSION=v0.11.7
+VERSITYGW_VERSION=v1.8.0
 CONFORMANCE_MODULE=github.com/opencontainers/distribution-spec/conformance
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
-APT_PACKAGES=(skopeo busybox-static)
+APT_PACKAGES=(skopeo busybox-static umoci debootstrap)
 
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 CACHE="${BERTH_CI_CACHE:-$HOME/.cache/berth-ci}"
 BIN="$CACHE/bin"
+HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 print_env_file=false
 case "${1:-}" in
@@ -133,14 +139,19 @@ apt_packages() {
 go_tool oras oras.land/oras/cmd/oras "$ORAS_VERSION"
 go_tool crane github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
 go_tool regctl github.com/regclient/regclient/cmd/regctl "$REGCTL_VERSION"
+go_tool versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION"
 conformance_tool
 apt_packages
+# Built once per machine; without root it is skipped with a message, and the
+# tests that need it skip (fail under CI).
+debian_rootfs="$(BERTH_CI_CACHE="$CACHE" bash "$HACK/debian-rootfs.sh" bookworm minbase)" || debian_rootfs=""
 
 paths=(
 	"$BIN/oras-$ORAS_VERSION"
 	"$BIN/crane-$CRANE_VERSION"
 	"$BIN/regctl-$REGCTL_VERSION"
 	"$BIN/conformance-$CONFORMANCE_VERSION"
+	"$BIN/versitygw-$VERSITYGW_VERSION"
 )
 conformance_bin=$BIN/conformance-$CONFORMANCE_VERSION/conformance
 
@@ -149,8 +160,10 @@ conformance_bin=$BIN/conformance-$CONFORMANCE_VERSION/conformance
 "${paths[1]}/crane" version >/dev/null
 "${paths[2]}/regctl" version >/dev/null
 [[ -x $conformance_bin ]]
+"${paths[4]}/versitygw" --version >/dev/null
 skopeo --version >/dev/null
 busybox true
+umoci --version >/dev/null
 
 env_file=$CACHE/env.sh
 {
@@ -161,6 +174,9 @@ env_file=$CACHE/env.sh
 		echo "${paths[*]}"
 	)"
 	printf 'export BERTH_CONFORMANCE_BIN=%q\n' "$conformance_bin"
+	if [[ -n $debian_rootfs ]]; then
+		printf 'export BERTH_DEBIAN_ROOTFS=%q\n' "$debian_rootfs"
+	fi
 } >"$env_file.tmp"
 mv -f "$env_file.tmp" "$env_file"
 
@@ -171,7 +187,10 @@ else
 	echo "crane:       ${paths[1]}/crane"
 	echo "regctl:      ${paths[2]}/regctl"
 	echo "conformance: $conformance_bin"
+	echo "versitygw:   ${paths[4]}/versitygw"
 	echo "skopeo:      $(command -v skopeo)"
 	echo "busybox:     $(command -v busybox)"
+	echo "umoci:       $(command -v umoci)"
+	echo "debian:      ${debian_rootfs:-(not built)}"
 	echo "env file:    $env_file"
 fi

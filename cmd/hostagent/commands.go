@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/berth-registry/berth/hostagent"
+	"github.com/berth-registry/berth/registry/client"
+)
+
+func cmdFind(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("find")
+	var opts hostagent.FindOptions
+	fs.StringVar(&opts.Registry, "registry", "", "registry host to search")
+	fs.StringVar(&opts.MinVersion, "min-version", "", "lowest version to show")
+	fs.StringVar(&opts.MaxVersion, "max-version", "", "highest version to show")
+	fs.BoolVar(&opts.AllVersions, "all-versions", false, "every tag, not only the newest version")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("find takes at most one NAME-GLOB")
+	}
+	if len(pos) == 1 {
+		opts.Name = pos[0]
+		// A leading registry host, as in a reference: localhost:5000/team/*.
+		if host, rest, ok := strings.Cut(pos[0], "/"); ok && looksLikeHost(host) {
+			if opts.Registry == "" {
+				opts.Registry = host
+			}
+			opts.Name = rest
+		}
+	}
+	if opts.Registry == "" {
+		return usagef("find: name a registry: find HOST/NAME-GLOB, or --registry HOST")
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	found, err := a.Find(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return e.printFound(found)
+}
+
+// looksLikeHost is docker's rule for a registry component of a name.
+func looksLikeHost(s string) bool {
+	return strings.ContainsAny(s, ".:") || s == "localhost"
+}
+
+func cmdInstall(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("install")
+	var opts hostagent.PullOptions
+	fs.StringVar(&opts.Platform, "platform", "", "os/arch[/variant] to install from a multi-platform image (default: this host's)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("install takes one REF")
+	}
+	pr := e.newProgress("install")
+	a, err := e.agent(hostagent.WithProgress(pr.event))
+	if err != nil {
+		return err
+	}
+	img, err := a.Pull(ctx, pos[0], opts)
+	pr.wait()
+	if err != nil {
+		return err
+	}
+	return e.printInstalled(img)
+}
+
+func cmdList(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("list")
+	var filters multiFlag
+	fs.Var(&filters, "filter", "name=GLOB, publisher=P, version=V, os-image=true|false (repeatable)")
+	fs.Var(&filters, "f", "short for --filter")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("list takes at most one NAME-GLOB")
+	}
+	if len(pos) == 1 {
+		filters = append(filters, "name="+pos[0])
+	}
+	f, err := hostagent.ParseFilter(filters)
+	if err != nil {
+		return err
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	imgs, err := a.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	return e.printImages(imgs)
+}
+
+func cmdInspect(ctx context.Context, e *env, args []string) error {
+	pos, err := parse(e.flags("inspect"), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("inspect takes one REF")
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	d, err := a.Inspect(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return e.printDetails(d)
+}
+
+func cmdTag(ctx context.Context, e *env, args []string) error {
+	pos, err := parse(e.flags("tag"), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("tag takes SRC and DST")
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	return a.Tag(ctx, pos[0], pos[1])
+}
+
+func cmdUntag(ctx context.Context, e *env, args []string) error {
+	pos, err := parse(e.flags("untag"), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("untag takes one REF")
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	return a.Untag(ctx, pos[0])
+}
+
+func cmdRemove(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("remove")
+	force := fs.Bool("force", false, "remove even while a container or derived image uses it")
+	fs.BoolVar(force, "f", false, "short for --force")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("remove takes at least one REF")
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	var all hostagent.RemoveResult
+	for _, ref := range pos {
+		res, err := a.Remove(ctx, ref, *force)
+		all.Untagged = append(all.Untagged, res.Untagged...)
+		all.Deleted = append(all.Deleted, res.Deleted...)
+		all.DeletedBytes += res.DeletedBytes
+		if err != nil {
+			if len(all.Untagged) > 0 {
+				e.printRemoved(all) // what the earlier REFs did
+			}
+			return err
+		}
+	}
+	return e.printRemoved(all)
+}
+
+func cmdPrune(ctx context.Context, e *env, args []string) error {
+	pos, err := parse(e.flags("prune"), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("prune takes no arguments")
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	res, err := a.Prune(ctx)
+	if err != nil {
+		return err
+	}
+	return e.printRemoved(res)
+}
+
+func cmdPush(ctx context.Context, e *env, args []string) error {
+	pos, err := parse(e.flags("push"), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usagef("push takes REF and an optional DEST")
+	}
+	dest := ""
+	if len(pos) == 2 {
+		dest = pos[1]
+	}
+	pr := e.newProgress("push")
+	a, err := e.agent(hostagent.WithProgress(pr.event))
+	if err != nil {
+		return err
+	}
+	res, err := a.Push(ctx, pos[0], dest)
+	pr.wait()
+	if err != nil {
+		return err
+	}
+	return e.printPushed(res)
+}
+
+func cmdVerify(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("verify")
+	repair := fs.Bool("repair", false, "delete corrupt blobs, so that installing again fetches them")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("verify takes no arguments")
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	rep, err := a.Verify(ctx, *repair)
+	if perr := e.printVerify(rep); perr != nil && err == nil {
+		err = perr
+	}
+	return err
+}
+
+func cmdLogin(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("login")
+	var cred client.Credential
+	fs.StringVar(&cred.Username, "username", "", "user name")
+	fs.StringVar(&cred.Username, "u", "", "short for --username")
+	fs.StringVar(&cred.Password, "password", "", "password (prefer --password-stdin)")
+	fs.StringVar(&cred.Password, "p", "", "short for --password")
+	stdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("login takes one HOST")
+	}
+	if *stdin {
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("read password: %w", err)
+		}
+		cred.Password = strings.TrimRight(line, "\r\n")
+	}
+	if cred.Username == "" || cred.Password == "" {
+		return usagef("login needs --username and a password (--password-stdin)")
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	if err := a.Login(ctx, pos[0], cred); err != nil {
+		return err
+	}
+	if !e.quiet {
+		fmt.Fprintln(e.stdout, "Login Succeeded")
+	}
+	return nil
+}
+
+func cmdLogout(ctx context.Context, e *env, args []string) error {
+	pos, err := parse(e.flags("logout"), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("logout takes one HOST")
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	if err := a.Logout(ctx, pos[0]); err != nil {
+		return err
+	}
+	if !e.quiet {
+		fmt.Fprintf(e.stdout, "Removed login credentials for %s\n", pos[0])
+	}
+	return nil
+}

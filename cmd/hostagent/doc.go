@@ -1,0 +1,13 @@
+// Command hostagent keeps a local image store on a host: it finds images in
+// a registry, installs (pulls) them, lists, inspects, tags, removes and
+// pushes them, and checks the store's integrity. All the work is done by
+// package hostagent; this command parses flags and prints.
+//
+// Usage:
+//
+//	hostagent [--store DIR] [--format table|json] [--quiet] [--insecure HOST] COMMAND [ARGS]
+//
+// Errors are one line on stderr, "hostagent: ...", with an exit code that
+// tells their class: 1 error, 2 usage, 3 not found, 4 unauthorized,
+// 5 registry unavailable, 6 in use, 7 corrupt.
+package main

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/berth-registry/berth/hostagent"
+	"github.com/berth-registry/berth/registry/client"
+)
+
+// Exit codes, so scripts can tell failures apart.
+const (
+	exitOK          = 0
+	exitError       = 1 // anything not below
+	exitUsage       = 2 // bad command line
+	exitNotFound    = 3 // no such image, in the store or the registry
+	exitAuth        = 4 // credentials missing, wrong, or not allowed
+	exitUnavailable = 5 // registry unreachable or failing
+	exitInUse       = 6 // remove refused: a container or image uses it
+	exitCorrupt     = 7 // verify found problems, or content did not match
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// env is what every command gets: parsed global flags and the streams.
+type env struct {
+	storeDir   string
+	format     string
+	quiet      bool
+	insecure   multiFlag
+	configPath string
+	jobs       int
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// usageError is a command-line mistake (exit 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+type command struct {
+	name    string
+	aliases []string
+	args    string
+	help    string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"find", nil, "[REGISTRY/]NAME-GLOB [--registry HOST] [--min-version V] [--max-version V] [--all-versions]", "list images a registry offers", cmdFind},
+		{"install", []string{"pull"}, "REF [--platform os/arch[/variant]]", "install an image from its registry", cmdInstall},
+		{"list", []string{"images", "ls"}, "[NAME-GLOB] [--filter KEY=VALUE]...", "list installed images", cmdList},
+		{"inspect", nil, "REF", "show an image's manifest, config, layers, history and base", cmdInspect},
+		{"tag", nil, "SRC DST", "give an image another name", cmdTag},
+		{"untag", nil, "REF", "remove a name, keeping the image's content", cmdUntag},
+		{"remove", []string{"rm", "rmi"}, "REF... [--force]", "remove images (refused while in use, unless --force)", cmdRemove},
+		{"prune", nil, "", "delete content no image uses", cmdPrune},
+		{"push", nil, "REF [DEST]", "push an image to a registry", cmdPush},
+		{"verify", nil, "[--repair]", "re-hash every blob of the store and report corruption", cmdVerify},
+		{"login", nil, "HOST [-u USER] [-p PASS | --password-stdin]", "save credentials for a registry", cmdLogin},
+		{"logout", nil, "HOST", "remove saved credentials", cmdLogout},
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{format: "table", stdin: stdin, stdout: stdout, stderr: stderr, jobs: hostagent.DefaultConcurrency}
+	global := flag.NewFlagSet("hostagent", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	e.globalFlags(global)
+	if err := global.Parse(args); err != nil {
+		return fail(e, usageError{err.Error()})
+	}
+	args = global.Args()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if args[0] != c.name && !contains(c.aliases, args[0]) {
+			continue
+		}
+		if err := c.run(ctx, e, args[1:]); err != nil {
+			return fail(e, err)
+		}
+		return exitOK
+	}
+	return fail(e, usagef("unknown command %q (see hostagent help)", args[0]))
+}
+
+func (e *env) globalFlags(fs *flag.FlagSet) {
+	fs.StringVar(&e.storeDir, "store", e.storeDir, "image store directory (default /var/lib/hostagent for root, else $XDG_DATA_HOME/hostagent)")
+	fs.StringVar(&e.format, "format", e.format, "output format: table or json")
+	fs.BoolVar(&e.quiet, "quiet", e.quiet, "print only references or digests, no progress")
+	fs.BoolVar(&e.quiet, "q", e.quiet, "short for --quiet")
+	fs.Var(&e.insecure, "insecure", "allow plain HTTP to this registry host (repeatable; loopback always is)")
+	fs.StringVar(&e.configPath, "config", e.configPath, "docker config.json for credentials (default $DOCKER_CONFIG/config.json or ~/.docker/config.json)")
+	fs.IntVar(&e.jobs, "jobs", e.jobs, "blobs transferred at once")
+}
+
+// flags returns a command's flag set, which takes the global flags too, so
+// they may come after the command name.
+func (e *env) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	e.globalFlags(fs)
+	return fs
+}
+
+// parse parses args with flags and positional arguments in any order.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, usagef("%s: see hostagent help", fs.Name())
+			}
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// agent opens the store with the global settings.
+func (e *env) agent(opts ...hostagent.Option) (*hostagent.Agent, error) {
+	if e.format != "table" && e.format != "json" {
+		return nil, usagef("--format %q: want table or json", e.format)
+	}
+	dc, err := client.NewDockerConfig(e.configPath)
+	if err != nil {
+		return nil, err
+	}
+	all := []hostagent.Option{
+		hostagent.WithDockerConfig(dc),
+		hostagent.WithConcurrency(e.jobs),
+		hostagent.WithClientOptions(client.WithInsecure(e.insecure...), client.WithUserAgent("berth-hostagent/1")),
+	}
+	return hostagent.New(e.storeDir, append(all, opts...)...)
+}
+
+// fail prints err as one line and returns its exit code.
+func fail(e *env, err error) int {
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	fmt.Fprintf(e.stderr, "hostagent: %s\n", msg)
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case errors.As(err, &ue), errors.Is(err, hostagent.ErrInvalid):
+		return exitUsage
+	case errors.Is(err, hostagent.ErrInUse):
+		return exitInUse
+	case errors.Is(err, hostagent.ErrCorrupt), errors.Is(err, client.ErrDigestMismatch):
+		return exitCorrupt
+	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrDenied):
+		return exitAuth
+	case errors.Is(err, client.ErrUnavailable):
+		return exitUnavailable
+	case errors.Is(err, hostagent.ErrNotFound), errors.Is(err, client.ErrNotFound), errors.Is(err, hostagent.ErrNoPlatform):
+		return exitNotFound
+	}
+	return exitError
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: hostagent [--store DIR] [--format table|json] [--quiet] [--insecure HOST] COMMAND [ARGS]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands() {
+		name := c.name
+		if len(c.aliases) > 0 {
+			name += " (" + strings.Join(c.aliases, ", ") + ")"
+		}
+		fmt.Fprintf(w, "  %-28s %s\n      %s %s\n", name, c.help, c.name, c.args)
+	}
+	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 unauthorized, 5 registry unavailable, 6 in use, 7 corrupt")
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,58 @@
+package hostagent
+
+import (
+	"encoding/json"
+	"fmt"
+
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Docker's media types, which registries still serve for everything docker
+// pushes.
+const (
+	mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+	mediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+	mediaTypeDockerConfig   = "application/vnd.docker.container.image.v1+json"
+	mediaTypeDockerLayer    = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	mediaTypeDockerTar      = "application/vnd.docker.image.rootfs.diff.tar"
+	mediaTypeDockerForeign  = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+)
+
+func isImageManifest(mediaType string) bool {
+	return mediaType == v1.MediaTypeImageManifest || mediaType == mediaTypeDockerManifest
+}
+
+// toOCI rewrites a Docker image manifest as an OCI one, the way skopeo copy
+// to an oci: destination does: only media types change, so config and
+// layers keep their digests, and the manifest gets a new one. skopeo and
+// umoci refuse Docker manifests in an OCI layout, so the store keeps only
+// OCI manifests; the registry's digest is kept in the index entry. An OCI
+// manifest is returned unchanged.
+func toOCI(mediaType string, payload []byte) (newType string, newPayload []byte, err error) {
+	if mediaType != mediaTypeDockerManifest {
+		return mediaType, payload, nil
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return "", nil, fmt.Errorf("docker manifest: %v: %w", err, ErrInvalid)
+	}
+	m.MediaType = v1.MediaTypeImageManifest
+	if m.Config.MediaType == mediaTypeDockerConfig {
+		m.Config.MediaType = v1.MediaTypeImageConfig
+	}
+	for i, l := range m.Layers {
+		switch l.MediaType {
+		case mediaTypeDockerLayer:
+			m.Layers[i].MediaType = v1.MediaTypeImageLayerGzip
+		case mediaTypeDockerTar:
+			m.Layers[i].MediaType = v1.MediaTypeImageLayer
+		case mediaTypeDockerForeign:
+			m.Layers[i].MediaType = v1.MediaTypeImageLayerNonDistributableGzip //nolint:staticcheck // what Docker's foreign layers are
+		}
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return "", nil, err
+	}
+	return v1.MediaTypeImageManifest, out, nil
+}

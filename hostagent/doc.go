@@ -1,0 +1,48 @@
+// Package hostagent keeps a local image store on a host and moves images
+// between it and registries: find, install (Pull), list, inspect, tag,
+// untag, remove, prune, push, verify, login and logout. The CLI
+// cmd/hostagent is a thin layer over it.
+//
+//	a, err := hostagent.New("", hostagent.WithProgress(fn)) // DefaultRoot()
+//	img, err := a.Pull(ctx, "registry.example.com/team/app:1.2", hostagent.PullOptions{})
+//	imgs, err := a.List(ctx, hostagent.Filter{Publisher: "Example Corp"})
+//	res, err := a.Push(ctx, "team/app:1.2", "other.example.com/app:1.2")
+//
+// # The store
+//
+// The store is an OCI image layout (oci-layout, index.json, blobs/sha256)
+// that skopeo and umoci read directly as oci:<dir>:<tag>. Each name is one
+// descriptor in index.json with the tag as org.opencontainers.image.ref.name
+// and the full reference as io.containerd.image.name, as containerd writes
+// them. Docker manifests are stored as OCI manifests (media types
+// rewritten, config and layers untouched), since skopeo and umoci refuse
+// Docker media types in a layout; the registry's digest is kept beside.
+// Two repositories may have the same tag: `oci:<dir>:<tag>` then names the
+// first of them, while every hostagent command takes the full reference.
+//
+// Several processes may use one store at once. A store-wide lock (flock on
+// <store>/lock) is held only while index.json (or sources.json) is read and
+// replaced, and while blobs are deleted; never during a transfer.
+// index.json is replaced atomically (temporary file, fsync, rename, fsync
+// of the directory). A blob is downloaded into ingest/<hex>, hashed as it
+// streams, and renamed into blobs/ only when it matches its digest and
+// size; the ingest file is flocked by its downloader, so two processes
+// never fetch one blob twice, and an interrupted download is resumed with a
+// Range request after re-hashing the bytes already there. Pulls and pushes
+// hold a lease on the blobs they use, so that a concurrent Remove or Prune
+// spares them. See store.go for the tree.
+//
+// Containers are made by a later part of the agent; the store defines
+// their record (containers/<name>/container.json, see Container) so that
+// Remove can refuse to take an image a container uses.
+//
+// # Errors
+//
+// Methods return errors wrapping the classes in errors.go (ErrNotFound,
+// ErrAmbiguous, ErrInUse, ErrCorrupt, ErrNoPlatform, ErrInvalid) and, for
+// registry failures, the registry client's (client.ErrNotFound,
+// ErrUnauthorized, ErrDenied, ErrUnavailable). Test with errors.Is.
+//
+// The package speaks to registries only through registry/client; it never
+// imports the server's packages.
+package hostagent

@@ -1,0 +1,23 @@
+package hostagent
+
+import "errors"
+
+// Error classes. Methods wrap them with what they were doing; test with
+// errors.Is. Failures of the registry keep the registry client's classes
+// (client.ErrNotFound, ErrUnauthorized, ErrDenied, ErrUnavailable) in their
+// chain as well.
+var (
+	// ErrNotFound: no such image in the store, or in the registry.
+	ErrNotFound = errors.New("not found")
+	// ErrAmbiguous: a short digest or a name matches more than one image.
+	ErrAmbiguous = errors.New("ambiguous reference")
+	// ErrInUse: the image is used by a container or a derived image.
+	ErrInUse = errors.New("in use")
+	// ErrCorrupt: content does not hash to its digest, or a blob that an
+	// image needs is missing from the store.
+	ErrCorrupt = errors.New("corrupt content")
+	// ErrNoPlatform: an index has no manifest for the wanted platform.
+	ErrNoPlatform = errors.New("no matching platform")
+	// ErrInvalid: a malformed reference, filter, platform or manifest.
+	ErrInvalid = errors.New("invalid argument")
+)

@@ -1,0 +1,204 @@
+package hostagent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+
+	digest "github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/registry/client"
+)
+
+// FindOptions say what Find looks for.
+type FindOptions struct {
+	Registry string // host[:port] of the registry to search
+	// Name is a glob (path.Match) on repository names, or on their last
+	// component when it has no "/"; "" matches all.
+	Name string
+	// MinVersion and MaxVersion bound versions, inclusive ("" = open).
+	MinVersion, MaxVersion string
+	// AllVersions lists every tag; otherwise only the highest version of
+	// each repository.
+	AllVersions bool
+}
+
+// Found is an image a registry offers.
+type Found struct {
+	Name      string        `json:"name"` // registry/repository
+	Tag       string        `json:"tag"`
+	Reference string        `json:"reference"`
+	Version   string        `json:"version,omitempty"` // the version label, else the tag when it reads as one
+	Publisher string        `json:"publisher,omitempty"`
+	OSImage   bool          `json:"osImage"`
+	Digest    digest.Digest `json:"digest"`
+}
+
+// Find lists what a registry offers: repositories from its catalog whose
+// name matches, their tags, and for each the version, publisher and whether
+// it is an OS image, read from the manifest's annotations and the config's
+// labels. Errors: the registry client's classes (a registry without a
+// catalog answers client.ErrNotFound or ErrUnsupported), ErrInvalid.
+func (a *Agent) Find(ctx context.Context, opts FindOptions) ([]Found, error) {
+	if opts.Registry == "" {
+		return nil, fmt.Errorf("find: no registry given: %w", ErrInvalid)
+	}
+	if opts.Name != "" {
+		if _, err := path.Match(opts.Name, ""); err != nil {
+			return nil, fmt.Errorf("find: name %q: %v: %w", opts.Name, err, ErrInvalid)
+		}
+	}
+	repos, err := a.client().Catalog(ctx, opts.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("find in %s: catalog: %w", opts.Registry, err)
+	}
+	type tagRef struct{ ref client.Reference }
+	var refs []tagRef
+	for _, repo := range repos {
+		if opts.Name != "" && !matchRepo(opts.Name, repo) {
+			continue
+		}
+		r := client.Reference{Registry: opts.Registry, Repository: repo}
+		tags, err := a.client().Tags(ctx, r)
+		if errors.Is(err, client.ErrNotFound) {
+			continue // deleted since the catalog was read
+		}
+		if err != nil {
+			return nil, fmt.Errorf("find: tags of %s: %w", r.Name(), err)
+		}
+		for _, t := range tags {
+			refs = append(refs, tagRef{r.WithTag(t)})
+		}
+	}
+	var mu sync.Mutex
+	var out []Found
+	err = parallel(ctx, a.jobs, refs, func(ctx context.Context, tr tagRef) error {
+		f, err := a.describeRemote(ctx, tr.ref)
+		if errors.Is(err, client.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !inRange(f.Version, opts.MinVersion, opts.MaxVersion) {
+			return nil
+		}
+		mu.Lock()
+		out = append(out, f)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find in %s: %w", opts.Registry, err)
+	}
+	slices.SortFunc(out, func(x, y Found) int {
+		if c := strings.Compare(x.Name, y.Name); c != 0 {
+			return c
+		}
+		if c := CompareVersions(y.Version, x.Version); c != 0 {
+			return c // newest first
+		}
+		return strings.Compare(x.Tag, y.Tag)
+	})
+	if !opts.AllVersions {
+		out = slices.CompactFunc(out, func(x, y Found) bool { return x.Name == y.Name })
+	}
+	return out, nil
+}
+
+// describeRemote reads what Find shows of one tag: from the index's
+// annotations, or the manifest's and its config's.
+func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, error) {
+	f := Found{Name: r.Name(), Tag: r.Tag, Reference: r.String()}
+	m, err := a.client().ManifestGet(ctx, r)
+	if err != nil {
+		return f, fmt.Errorf("%s: %w", r, err)
+	}
+	f.Digest = m.Descriptor.Digest
+	if isIndex(m.Descriptor.MediaType) {
+		var idx v1.Index
+		if err := json.Unmarshal(m.Payload, &idx); err != nil {
+			return f, fmt.Errorf("%s: index: %v: %w", r, err, ErrInvalid)
+		}
+		f.Publisher = idx.Annotations[v1.AnnotationVendor]
+		f.Version = idx.Annotations[v1.AnnotationVersion]
+		base := idx.Annotations[v1.AnnotationBaseImageDigest]
+		if child, err := choosePlatform(idx, HostPlatform()); err == nil && (f.Publisher == "" || f.Version == "") {
+			if m, err = a.client().ManifestGet(ctx, r.WithDigest(child.Digest)); err != nil {
+				return f, fmt.Errorf("%s: %w", r, err)
+			}
+		} else {
+			f.OSImage = base == ""
+			f.Version = versionOrTag(f.Version, r.Tag)
+			return f, nil
+		}
+	}
+	if !isImageManifest(m.Descriptor.MediaType) {
+		return f, fmt.Errorf("%s: not an image: %w", r, client.ErrNotFound)
+	}
+	var man v1.Manifest
+	if err := json.Unmarshal(m.Payload, &man); err != nil {
+		return f, fmt.Errorf("%s: manifest: %v: %w", r, err, ErrInvalid)
+	}
+	var cfg *v1.Image
+	if man.Config.Size <= maxMetadataSize {
+		if rc, _, err := a.client().BlobGet(ctx, r, man.Config.Digest, 0); err == nil {
+			b, err := io.ReadAll(client.VerifyReader(io.LimitReader(rc, maxMetadataSize), man.Config.Digest, man.Config.Size))
+			rc.Close()
+			var c v1.Image
+			if err == nil && json.Unmarshal(b, &c) == nil {
+				cfg = &c
+			}
+		}
+	}
+	if f.Publisher == "" {
+		f.Publisher = meta(&man, cfg, v1.AnnotationVendor)
+	}
+	if f.Version == "" {
+		f.Version = meta(&man, cfg, v1.AnnotationVersion)
+	}
+	f.Version = versionOrTag(f.Version, r.Tag)
+	f.OSImage = meta(&man, cfg, v1.AnnotationBaseImageDigest) == ""
+	return f, nil
+}
+
+// matchRepo matches a glob against a repository name; a glob without "/"
+// may also match the last component alone ("debian" finds os/debian, "*"
+// finds everything).
+func matchRepo(glob, repo string) bool {
+	if ok, _ := path.Match(glob, repo); ok {
+		return true
+	}
+	ok, _ := path.Match(glob, path.Base(repo))
+	return ok && !strings.Contains(glob, "/")
+}
+
+// versionOrTag is v, else the tag when it reads as a version (a digit,
+// possibly after a "v").
+func versionOrTag(v, tag string) string {
+	if v != "" {
+		return v
+	}
+	t := strings.TrimPrefix(tag, "v")
+	if t != "" && t[0] >= '0' && t[0] <= '9' {
+		return tag
+	}
+	return ""
+}
+
+func inRange(v, lo, hi string) bool {
+	if lo == "" && hi == "" {
+		return true
+	}
+	if v == "" {
+		return false
+	}
+	return (lo == "" || CompareVersions(v, lo) >= 0) && (hi == "" || CompareVersions(v, hi) <= 0)
+}

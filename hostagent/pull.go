@@ -1,0 +1,178 @@
+package hostagent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	digest "github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/registry/client"
+)
+
+// PullOptions tune Pull.
+type PullOptions struct {
+	// Platform is os/arch[/variant]; empty means the host's. It picks the
+	// manifest of an index and is ignored for a single image.
+	Platform string
+}
+
+// Pull installs the image ref names from its registry into the store under
+// that name: for an index, the manifest of the platform asked for. Blobs
+// already in the store are not fetched again; layers download in parallel
+// (WithConcurrency), each hashed while it streams and published only when it
+// matches its digest; an interrupted download resumes where it stopped. The
+// index names the image only once all its blobs are in place.
+//
+// Errors: ErrInvalid (bad reference or platform, or not an image),
+// ErrNoPlatform, ErrCorrupt (content did not match its digest), and the
+// registry client's classes (client.ErrNotFound, ErrUnauthorized,
+// ErrDenied, ErrUnavailable) wrapped with ErrNotFound for an unknown image.
+func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, error) {
+	r, err := client.ParseReference(ref)
+	if err != nil {
+		return Image{}, fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	want, err := ParsePlatform(opts.Platform)
+	if err != nil {
+		return Image{}, err
+	}
+	desc, payload, err := a.resolveRemote(ctx, r, want)
+	if err != nil {
+		return Image{}, err
+	}
+	sourceDigest := desc.Digest
+	var m v1.Manifest
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return Image{}, fmt.Errorf("%s: manifest %s: %v: %w", r, desc.Digest, err, ErrInvalid)
+	}
+	newType, newPayload, err := toOCI(desc.MediaType, payload)
+	if err != nil {
+		return Image{}, fmt.Errorf("%s: %w", r, err)
+	}
+	desc.MediaType, desc.Digest, desc.Size = newType, digest.FromBytes(newPayload), int64(len(newPayload))
+
+	blobs := append([]v1.Descriptor{m.Config}, m.Layers...)
+	leased := []digest.Digest{desc.Digest}
+	for _, b := range blobs {
+		if err := checkDigest(b.Digest); err != nil {
+			return Image{}, fmt.Errorf("%s: %w: %w", r, ErrInvalid, err)
+		}
+		leased = append(leased, b.Digest)
+	}
+	l, err := a.store.newLease(ctx, leased)
+	if err != nil {
+		return Image{}, err
+	}
+	defer l.release()
+
+	err = parallel(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
+		return a.download(ctx, r, b)
+	})
+	if err != nil {
+		return Image{}, fmt.Errorf("pull %s: %w", r, err)
+	}
+	if err := a.store.putBlob(desc.Digest, newPayload); err != nil {
+		return Image{}, err
+	}
+	entry := newEntry(r, desc, sourceDigest)
+	err = a.store.updateIndex(ctx, func(idx *v1.Index) error {
+		setEntry(idx, entry)
+		return nil
+	})
+	if err != nil {
+		return Image{}, err
+	}
+	var blobDigests []digest.Digest
+	for _, b := range blobs {
+		blobDigests = append(blobDigests, b.Digest)
+	}
+	// Only mounts on later pushes rest on this: a failure is not the pull's.
+	_ = a.store.addSources(ctx, r.Name(), blobDigests)
+	return a.store.loadImage(entry)
+}
+
+// resolveRemote fetches the manifest ref names and, for an index, the
+// manifest of platform want. It returns that manifest's descriptor (with
+// the platform it was chosen for) and content.
+func (a *Agent) resolveRemote(ctx context.Context, r client.Reference, want v1.Platform) (v1.Descriptor, []byte, error) {
+	m, err := a.client().ManifestGet(ctx, r)
+	if err != nil {
+		return v1.Descriptor{}, nil, remoteError(r, err)
+	}
+	if isIndex(m.Descriptor.MediaType) {
+		var idx v1.Index
+		if err := json.Unmarshal(m.Payload, &idx); err != nil {
+			return v1.Descriptor{}, nil, fmt.Errorf("%s: index: %v: %w", r, err, ErrInvalid)
+		}
+		child, err := choosePlatform(idx, want)
+		if err != nil {
+			return v1.Descriptor{}, nil, fmt.Errorf("%s: %w", r, err)
+		}
+		m, err = a.client().ManifestGet(ctx, r.WithDigest(child.Digest))
+		if err != nil {
+			return v1.Descriptor{}, nil, remoteError(r, err)
+		}
+		if m.Descriptor.Digest != child.Digest {
+			return v1.Descriptor{}, nil, fmt.Errorf("%s: manifest %s arrived as %s: %w", r, child.Digest, m.Descriptor.Digest, ErrCorrupt)
+		}
+		m.Descriptor.Platform = child.Platform
+	}
+	if !isImageManifest(m.Descriptor.MediaType) {
+		return v1.Descriptor{}, nil, fmt.Errorf("%s: %s is not an image manifest: %w", r, m.Descriptor.MediaType, ErrInvalid)
+	}
+	if got := digest.FromBytes(m.Payload); got != m.Descriptor.Digest {
+		return v1.Descriptor{}, nil, fmt.Errorf("%s: manifest hashes to %s, registry said %s: %w", r, got, m.Descriptor.Digest, ErrCorrupt)
+	}
+	return m.Descriptor, m.Payload, nil
+}
+
+// remoteError adds the store's class to the client's: a missing manifest or
+// repository is ErrNotFound for the caller too.
+func remoteError(r client.Reference, err error) error {
+	if errors.Is(err, client.ErrNotFound) {
+		return fmt.Errorf("image %s: %w in the registry: %w", r, ErrNotFound, err)
+	}
+	return fmt.Errorf("%s: %w", r, err)
+}
+
+// download brings one blob into the store, resuming a partial download.
+func (a *Agent) download(ctx context.Context, r client.Reference, b v1.Descriptor) error {
+	if a.store.hasBlob(b.Digest, b.Size) {
+		a.emit(ProgressEvent{Kind: ProgressDone, Action: "exists", Descriptor: b})
+		return nil
+	}
+	fetch := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
+		rc, _, err := a.client().BlobGet(ctx, r, b.Digest, offset)
+		if errors.Is(err, client.ErrRangeIgnored) && offset > 0 {
+			rc, _, err = a.client().BlobGet(ctx, r, b.Digest, 0)
+			offset = 0
+		}
+		if err != nil {
+			return nil, 0, remoteError(r, err)
+		}
+		return rc, offset, nil
+	}
+	started := false
+	obs := ingestObserver{
+		start: func(resumed int64) {
+			started = true
+			a.emit(ProgressEvent{Kind: ProgressStart, Action: "download", Descriptor: b, Resumed: resumed})
+		},
+		write: func(n int) {
+			a.emit(ProgressEvent{Kind: ProgressAdvance, Action: "download", Descriptor: b, N: int64(n)})
+		},
+	}
+	fetched, err := a.store.ingest(ctx, b, fetch, obs)
+	action := "download"
+	if !fetched && err == nil {
+		action = "exists" // another process brought it meanwhile
+	}
+	if started || err != nil || action == "exists" {
+		a.emit(ProgressEvent{Kind: ProgressDone, Action: action, Descriptor: b, Err: err})
+	}
+	return err
+}

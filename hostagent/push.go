@@ -1,0 +1,160 @@
+package hostagent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	digest "github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/registry/client"
+)
+
+// PushResult tells what a push moved.
+type PushResult struct {
+	Reference string        `json:"reference"`
+	Digest    digest.Digest `json:"digest"`
+	Uploaded  int           `json:"uploaded"` // blobs sent
+	Mounted   int           `json:"mounted"`  // blobs mounted from another repository
+	Existing  int           `json:"existing"` // blobs the registry had
+	Bytes     int64         `json:"bytes"`    // bytes uploaded
+}
+
+// Push sends the image src of the store to dest (src's own name when dest
+// is ""). A blob the registry has already (HEAD) is skipped; one the store
+// knows to be in another repository of the same registry is mounted from
+// there; the others are uploaded, in chunks when large (the client's
+// threshold), several at once. The manifest goes last, under dest's tag or,
+// for a digest-only dest, by digest.
+//
+// Errors: ErrNotFound (src not in the store), ErrInvalid, ErrCorrupt (a
+// blob of src is missing) and the registry client's classes.
+func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) {
+	idx, err := a.store.readIndex()
+	if err != nil {
+		return PushResult{}, err
+	}
+	desc, hits, err := parseLocalRef(src).resolve(idx)
+	if err != nil {
+		return PushResult{}, err
+	}
+	if dest == "" {
+		dest = entryName(idx.Manifests[hits[0]])
+	}
+	r, err := client.ParseReference(dest)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	if !isImageManifest(desc.MediaType) {
+		return PushResult{}, fmt.Errorf("push %s: %s is not an image manifest: %w", src, desc.MediaType, ErrInvalid)
+	}
+	payload, err := a.store.readBlob(desc.Digest)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push %s: %w", src, err)
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return PushResult{}, fmt.Errorf("push %s: manifest: %v: %w", src, err, ErrInvalid)
+	}
+	blobs := append([]v1.Descriptor{m.Config}, m.Layers...)
+	leased := []digest.Digest{desc.Digest}
+	for _, b := range blobs {
+		leased = append(leased, b.Digest)
+	}
+	l, err := a.store.newLease(ctx, leased)
+	if err != nil {
+		return PushResult{}, err
+	}
+	defer l.release()
+	srcs, err := a.store.readSources()
+	if err != nil {
+		return PushResult{}, err
+	}
+
+	var uploaded, mounted, existing atomic.Int32
+	var sent atomic.Int64
+	err = parallel(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
+		action, n, err := a.pushBlob(ctx, r, b, srcs[b.Digest])
+		switch action {
+		case "upload":
+			uploaded.Add(1)
+			sent.Add(n)
+		case "mount":
+			mounted.Add(1)
+		case "exists":
+			existing.Add(1)
+		}
+		return err
+	})
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push %s: %w", r, err)
+	}
+	got, err := a.client().ManifestPut(ctx, r, desc.MediaType, payload)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push %s: manifest: %w", r, err)
+	}
+	if got != "" && got != desc.Digest {
+		return PushResult{}, fmt.Errorf("push %s: registry stored the manifest as %s, not %s: %w", r, got, desc.Digest, ErrCorrupt)
+	}
+	var blobDigests []digest.Digest
+	for _, b := range blobs {
+		blobDigests = append(blobDigests, b.Digest)
+	}
+	_ = a.store.addSources(ctx, r.Name(), blobDigests)
+	return PushResult{
+		Reference: r.String(), Digest: desc.Digest,
+		Uploaded: int(uploaded.Load()), Mounted: int(mounted.Load()), Existing: int(existing.Load()),
+		Bytes: sent.Load(),
+	}, nil
+}
+
+// pushBlob makes the registry hold b in r's repository and says how:
+// "exists", "mount" or "upload" (with the bytes sent).
+func (a *Agent) pushBlob(ctx context.Context, r client.Reference, b v1.Descriptor, known []string) (string, int64, error) {
+	if size, err := a.client().BlobHead(ctx, r, b.Digest); err == nil && size == b.Size {
+		a.emit(ProgressEvent{Kind: ProgressDone, Action: "exists", Descriptor: b})
+		return "exists", 0, nil
+	}
+	for _, from := range known {
+		fr, err := client.ParseReference(from)
+		if err != nil || fr.Registry != r.Registry || fr.Repository == r.Repository {
+			continue
+		}
+		if ok, err := a.client().BlobMount(ctx, r, fr.Repository, b.Digest); err == nil && ok {
+			a.emit(ProgressEvent{Kind: ProgressDone, Action: "mount", Descriptor: b})
+			return "mount", 0, nil
+		}
+	}
+	f, err := a.store.openBlob(b.Digest)
+	if err != nil {
+		return "", 0, fmt.Errorf("blob %s: %w", b.Digest, ErrCorrupt)
+	}
+	defer f.Close()
+	a.emit(ProgressEvent{Kind: ProgressStart, Action: "upload", Descriptor: b})
+	pr := &progressReader{r: f, fn: func(n int) {
+		a.emit(ProgressEvent{Kind: ProgressAdvance, Action: "upload", Descriptor: b, N: int64(n)})
+	}}
+	err = a.client().BlobPut(ctx, r, b, pr)
+	a.emit(ProgressEvent{Kind: ProgressDone, Action: "upload", Descriptor: b, Err: err})
+	if err != nil {
+		return "", 0, fmt.Errorf("blob %s: %w", b.Digest, err)
+	}
+	return "upload", b.Size, nil
+}
+
+// progressReader reports every read's size to fn.
+type progressReader struct {
+	r  io.Reader
+	fn func(n int)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.fn(n)
+	}
+	return n, err
+}
