@@ -64,7 +64,8 @@ const (
 )
 
 // routes is the whole API in one table. Names may contain "/", so the name
-// pattern is greedy; handlers validate it and answer NAME_INVALID.
+// pattern is greedy; handlers validate it and answer NAME_INVALID. Each
+// route says what it changes (kind) and what the caller needs (need).
 func (a *App) routes() *mux.Router {
 	r := mux.NewRouter()
 	r.SkipClean(true) // a path with ".." is refused as an invalid name, not redirected
@@ -73,41 +74,49 @@ func (a *App) routes() *mux.Router {
 		path    string
 		methods []string
 		kind    int
+		need    need
 		h       handlerFunc
 	}{
-		{"/v2/", []string{"GET", "HEAD"}, read, a.base},
-		{"/v2/_catalog", []string{"GET"}, read, a.catalog},
-		{name + "/tags/list", []string{"GET"}, read, a.tags},
-		{name + "/manifests/{reference}", []string{"GET", "HEAD"}, read, a.getManifest},
-		{name + "/manifests/{reference}", []string{"PUT"}, write, a.putManifest},
-		{name + "/manifests/{reference}", []string{"DELETE"}, remove, a.deleteManifest},
-		{name + "/blobs/uploads/", []string{"POST"}, write, a.startUpload},
-		{name + "/blobs/uploads/{uuid}", []string{"GET"}, read, a.uploadStatus},
-		{name + "/blobs/uploads/{uuid}", []string{"PATCH"}, write, a.patchUpload},
-		{name + "/blobs/uploads/{uuid}", []string{"PUT"}, write, a.putUpload},
-		{name + "/blobs/uploads/{uuid}", []string{"DELETE"}, write, a.cancelUpload},
-		{name + "/blobs/{digest}", []string{"GET", "HEAD"}, read, a.getBlob},
-		{name + "/blobs/{digest}", []string{"DELETE"}, remove, a.deleteBlob},
-		{name + "/referrers/{digest}", []string{"GET"}, read, a.referrers},
+		{"/v2/", []string{"GET", "HEAD"}, read, needLogin, a.base},
+		{"/v2/_catalog", []string{"GET"}, read, needCatalog, a.catalog},
+		{name + "/tags/list", []string{"GET"}, read, needPull, a.tags},
+		{name + "/manifests/{reference}", []string{"GET", "HEAD"}, read, needPull, a.getManifest},
+		{name + "/manifests/{reference}", []string{"PUT"}, write, needPush, a.putManifest},
+		{name + "/manifests/{reference}", []string{"DELETE"}, remove, needDelete, a.deleteManifest},
+		{name + "/blobs/uploads/", []string{"POST"}, write, needPush, a.startUpload},
+		{name + "/blobs/uploads/{uuid}", []string{"GET"}, read, needPush, a.uploadStatus},
+		{name + "/blobs/uploads/{uuid}", []string{"PATCH"}, write, needPush, a.patchUpload},
+		{name + "/blobs/uploads/{uuid}", []string{"PUT"}, write, needPush, a.putUpload},
+		{name + "/blobs/uploads/{uuid}", []string{"DELETE"}, write, needPush, a.cancelUpload},
+		{name + "/blobs/{digest}", []string{"GET", "HEAD"}, read, needPull, a.getBlob},
+		{name + "/blobs/{digest}", []string{"DELETE"}, remove, needDelete, a.deleteBlob},
+		{name + "/referrers/{digest}", []string{"GET"}, read, needPull, a.referrers},
 	} {
-		r.Handle(rt.path, a.wrap(rt.kind, rt.h)).Methods(rt.methods...)
+		r.Handle(rt.path, a.wrap(rt.kind, rt.need, rt.h)).Methods(rt.methods...)
 	}
-	r.NotFoundHandler = a.wrap(read, func(w http.ResponseWriter, r *http.Request) error {
+	if a.opts.tokenServer != nil {
+		r.Handle(TokenPath, a.opts.tokenServer).Methods("GET", "POST")
+	}
+	r.NotFoundHandler = a.wrap(read, needNothing, func(w http.ResponseWriter, r *http.Request) error {
 		return newError(codeNotFound, "no such endpoint: %s", r.URL.Path)
 	})
-	r.MethodNotAllowedHandler = a.wrap(read, func(w http.ResponseWriter, r *http.Request) error {
+	r.MethodNotAllowedHandler = a.wrap(read, needNothing, func(w http.ResponseWriter, r *http.Request) error {
 		return newError(codeUnsupported, "method %s not allowed on %s", r.Method, r.URL.Path)
 	})
 	return r
 }
 
-// wrap applies the common rules of every route and writes a returned error.
-func (a *App) wrap(kind int, h handlerFunc) http.Handler {
+// wrap applies the common rules of every route, access control first, and
+// writes a returned error.
+func (a *App) wrap(kind int, n need, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var err error
+		r, err := a.authorize(r, n)
 		switch {
+		case err != nil:
 		case kind != read && a.opts.readOnly:
 			err = newError(codeUnsupported, "the registry is in read-only mode")
+		case kind == write && a.refusePush(r) != nil:
+			err = a.refusePush(r)
 		case kind == remove && !a.opts.deleteEnabled:
 			err = newError(codeUnsupported, "deletes are disabled on this registry")
 		default:

@@ -1,20 +1,29 @@
 package registry
 
 import (
+	"errors"
 	"net/http"
 	"time"
+
+	"github.com/berth-registry/berth/registry/storage"
 )
 
 // getBlob serves GET and HEAD /v2/<name>/blobs/<digest>.
 // 200 (206 for a range) with the content; 304 for a matching If-None-Match;
 // 307 to the driver's URL where redirects are on; 400 NAME_INVALID or
-// DIGEST_INVALID; 404 BLOB_UNKNOWN; 416 for an unsatisfiable range.
+// DIGEST_INVALID; 404 BLOB_UNKNOWN; 416 for an unsatisfiable range; in a
+// pull-through cache's repository also 503 UNAVAILABLE (see WithPullThrough).
 func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	name, d, err := repoDigest(r)
 	if err != nil {
 		return err
 	}
 	rc, _, err := a.store.OpenBlob(r.Context(), name, d)
+	if errors.Is(err, storage.ErrBlobUnknown) {
+		if handled, err := a.pullBlob(w, r, name, d); handled {
+			return err
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -19,7 +20,8 @@ type errorCode struct {
 
 // The codes of the OCI distribution specification, plus Distribution's
 // TAG_INVALID, PAGINATION_NUMBER_INVALID and UNAVAILABLE, and UNKNOWN for
-// everything unexpected.
+// everything unexpected. UNAUTHORIZED, DENIED and TOOMANYREQUESTS come
+// from access control (auth.Challenge).
 var (
 	codeBlobUnknown         = errorCode{"BLOB_UNKNOWN", http.StatusNotFound}
 	codeBlobUploadInvalid   = errorCode{"BLOB_UPLOAD_INVALID", http.StatusBadRequest}
@@ -38,6 +40,9 @@ var (
 	codeUnsupported         = errorCode{"UNSUPPORTED", http.StatusMethodNotAllowed}
 	codeNotFound            = errorCode{"NOT_FOUND", http.StatusNotFound}
 	codeUnavailable         = errorCode{"UNAVAILABLE", http.StatusServiceUnavailable}
+	codeUnauthorized        = errorCode{"UNAUTHORIZED", http.StatusUnauthorized}
+	codeDenied              = errorCode{"DENIED", http.StatusForbidden}
+	codeTooManyRequests     = errorCode{"TOOMANYREQUESTS", http.StatusTooManyRequests}
 	codeUnknown             = errorCode{"UNKNOWN", http.StatusInternalServerError}
 )
 
@@ -66,9 +71,18 @@ func classify(err error) errorCode {
 	var ae *apiError
 	var be *bodyError
 	var mbe *http.MaxBytesError
+	var ch *auth.Challenge
 	switch {
 	case errors.As(err, &ae):
 		return ae.code
+	case errors.As(err, &ch):
+		switch ch.Status {
+		case http.StatusForbidden:
+			return codeDenied
+		case http.StatusTooManyRequests:
+			return codeTooManyRequests
+		}
+		return codeUnauthorized
 	case errors.As(err, &mbe), errors.Is(err, storage.ErrManifestTooLarge):
 		return codeTooLarge
 	case errors.As(err, &be):
@@ -114,15 +128,27 @@ type errorEntry struct {
 }
 
 // writeError is the only function that writes error bodies. Internal errors
-// are logged and answered without their text.
+// are logged and answered without their text. A refusal of access control
+// sets its WWW-Authenticate or Retry-After header and details the access
+// that was wanted.
 func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	c := classify(err)
 	msg := err.Error()
 	if c == codeUnknown || c == codeUnavailable {
 		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = http.StatusText(c.status)
+		if !errors.As(err, new(*apiError)) { // the HTTP layer's own messages are for clients
+			msg = http.StatusText(c.status)
+		}
 	}
-	body, _ := json.Marshal(errorBody{Errors: []errorEntry{{Code: c.code, Message: msg}}})
+	entry := errorEntry{Code: c.code, Message: msg}
+	var ch *auth.Challenge
+	if errors.As(err, &ch) {
+		ch.SetHeaders(w.Header())
+		if len(ch.Wanted) > 0 {
+			entry.Detail = ch.Wanted
+		}
+	}
+	body, _ := json.Marshal(errorBody{Errors: []errorEntry{entry}})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", fmt.Sprint(len(body)))

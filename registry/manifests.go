@@ -15,13 +15,14 @@ import (
 // getManifest serves GET and HEAD /v2/<name>/manifests/<reference>: 200 with
 // the stored bytes, their media type as Content-Type and
 // Docker-Content-Digest; 304 for a matching If-None-Match; 400 NAME_INVALID,
-// TAG_INVALID or DIGEST_INVALID; 404 MANIFEST_UNKNOWN.
+// TAG_INVALID or DIGEST_INVALID; 404 MANIFEST_UNKNOWN; in a pull-through
+// cache's repository also 503 UNAVAILABLE (see WithPullThrough).
 func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 	name, err := repoName(r)
 	if err != nil {
 		return err
 	}
-	m, err := a.store.GetManifest(r.Context(), name, mux.Vars(r)["reference"])
+	m, err := a.manifest(r.Context(), name, mux.Vars(r)["reference"])
 	if err != nil {
 		return err
 	}

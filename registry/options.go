@@ -3,6 +3,8 @@ package registry
 import (
 	"log/slog"
 	"net/http"
+
+	"github.com/berth-registry/berth/auth"
 )
 
 // Option configures an App.
@@ -16,6 +18,9 @@ type options struct {
 	skipLayers     bool
 	headers        http.Header
 	logger         *slog.Logger
+	auth           auth.Authorizer
+	tokenServer    http.Handler
+	proxy          PullThrough
 }
 
 // WithReadOnly refuses every write with UNSUPPORTED/405, as Distribution's
@@ -44,3 +49,15 @@ func WithHeaders(h http.Header) Option { return func(o *options) { o.headers = h
 
 // WithLogger sets the logger; the default discards.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithAuth puts every route behind az: each asks it for the access it
+// needs (pull, push, delete on its repository; a mount with from= also
+// pull on from; the catalog registry:catalog:*), and the catalog lists only
+// what the caller may pull. Refusals answer 401 UNAUTHORIZED (with
+// WWW-Authenticate), 403 DENIED or 429 TOOMANYREQUESTS. Without it there
+// is no access control.
+func WithAuth(az auth.Authorizer) Option { return func(o *options) { o.auth = az } }
+
+// WithTokenServer serves h, the built-in token server, at TokenPath
+// (GET and POST).
+func WithTokenServer(h http.Handler) Option { return func(o *options) { o.tokenServer = h } }

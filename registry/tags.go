@@ -21,7 +21,7 @@ func (a *App) tags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	all, err := a.store.Tags(r.Context(), name)
+	all, err := a.tagList(r.Context(), name)
 	if err != nil {
 		return err
 	}
@@ -40,7 +40,8 @@ func (a *App) tags(w http.ResponseWriter, r *http.Request) error {
 
 // catalog serves GET /v2/_catalog[?n=&last=]: 200 with repository names in
 // byte-wise order after last, at most n (and never more than 1000), and a
-// Link to the next page when cut; 400 PAGINATION_NUMBER_INVALID.
+// Link to the next page when cut; 400 PAGINATION_NUMBER_INVALID. Under
+// access control it lists only what the caller may pull.
 func (a *App) catalog(w http.ResponseWriter, r *http.Request) error {
 	n, last, err := pagination(r)
 	if err != nil {
@@ -49,7 +50,7 @@ func (a *App) catalog(w http.ResponseWriter, r *http.Request) error {
 	if n < 0 || n > maxCatalog {
 		n = maxCatalog
 	}
-	names, err := a.store.Catalog(r.Context(), n+1, last)
+	names, err := a.listable(r, n+1, last)
 	if err != nil {
 		return err
 	}
@@ -62,6 +63,32 @@ func (a *App) catalog(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, "application/json", struct {
 		Repositories []string `json:"repositories"`
 	}{names})
+}
+
+// listable returns up to n repository names after last that the caller's
+// grant lets it see, reading the catalog page by page.
+func (a *App) listable(r *http.Request, n int, last string) ([]string, error) {
+	g := grantOf(r.Context())
+	if g == nil {
+		return a.store.Catalog(r.Context(), n, last)
+	}
+	var names []string
+	for len(names) < n {
+		page, err := a.store.Catalog(r.Context(), maxCatalog, last)
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range page {
+			if g.MayList(name) && len(names) < n {
+				names = append(names, name)
+			}
+		}
+		if len(page) < maxCatalog {
+			break
+		}
+		last = page[len(page)-1]
+	}
+	return names, nil
 }
 
 func writeJSON(w http.ResponseWriter, contentType string, v any) error {

@@ -14,7 +14,8 @@ import (
 
 // startUpload serves POST /v2/<name>/blobs/uploads/.
 //   - ?mount=<digest>[&from=<repo>]: 201 when the blob could be linked from
-//     from (or, without from, from anywhere), else an upload starts (202);
+//     from (or, without from, from anywhere, if the caller may pull every
+//     repository), else an upload starts (202);
 //   - ?digest=<digest> with the blob as body: 201 (monolithic upload);
 //   - otherwise: 202 with the upload's Location.
 //
@@ -26,7 +27,10 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	q := r.URL.Query()
-	if m := q.Get("mount"); m != "" {
+	// Without from=, a mount takes the blob from wherever it is, so under
+	// access control only a caller who may pull everything may do it;
+	// others upload (202), as the specification allows.
+	if m := q.Get("mount"); m != "" && (q.Get("from") != "" || grantOf(ctx).PullsAll()) {
 		d, err := storage.ParseDigest(m)
 		if err != nil {
 			return err

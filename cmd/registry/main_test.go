@@ -91,9 +91,7 @@ func TestServeConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	typo := writeFile(t, dir, "typo.yml", "version: 0.1\nstorage:\n  filesystem:\n    rootdir: /x\n")
 	inmem := writeFile(t, dir, "inmem.yml", "version: 0.1\nstorage: inmemory\n")
-	s3 := writeFile(t, dir, "s3.yml", "version: 0.1\nstorage:\n  s3:\n    bucket: b\n    region: r\n")
-	auth := writeFile(t, dir, "auth.yml", "version: 0.1\nstorage: inmemory\nauth:\n  htpasswd:\n    realm: r\n    path: /p\n")
-	proxy := writeFile(t, dir, "proxy.yml", "version: 0.1\nstorage: inmemory\nproxy:\n  remoteurl: https://registry-1.docker.io\n")
+	proxy := writeFile(t, dir, "proxy.yml", "version: 0.1\nstorage: inmemory\nproxy:\n  remoteurl: registry-1.docker.io\n")
 	prefix := writeFile(t, dir, "prefix.yml", "version: 0.1\nstorage: inmemory\nhttp:\n  prefix: /r/\n")
 
 	tests := []struct {
@@ -107,9 +105,7 @@ func TestServeConfigErrors(t *testing.T) {
 		{"unknown key in the environment, no file", []string{"serve"}, []string{"REGISTRY_LOG_LEVL=debug"}, `registry: config: unknown key "log.levl" (from REGISTRY_LOG_LEVL)`},
 		{"missing file", []string{"serve", filepath.Join(dir, "nope.yml")}, nil, `registry: config: open ` + filepath.Join(dir, "nope.yml") + `: no such file or directory`},
 		{"missing file from REGISTRY_CONFIGURATION_PATH", []string{"serve"}, []string{"REGISTRY_CONFIGURATION_PATH=" + filepath.Join(dir, "nope.yml")}, `registry: config: open ` + filepath.Join(dir, "nope.yml") + `: no such file or directory`},
-		{"s3", []string{"serve", s3}, nil, `registry: config: storage.s3 is not yet supported; use storage.filesystem or storage.inmemory`},
-		{"auth", []string{"serve", auth}, nil, `registry: config: auth.htpasswd is not yet supported; refusing to serve without the access control it asks for`},
-		{"proxy", []string{"serve", proxy}, nil, `registry: config: proxy is not yet supported`},
+		{"proxy", []string{"serve", proxy}, nil, `registry: config: proxy.remoteurl: invalid value "registry-1.docker.io" (line 4), want an http or https URL without a path, e.g. https://registry-1.docker.io`},
 		{"prefix", []string{"serve", prefix}, nil, `registry: config: http.prefix is not yet supported`},
 	}
 	for _, tt := range tests {

@@ -12,14 +12,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/config"
+	"github.com/berth-registry/berth/registry/proxy"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
+	"github.com/berth-registry/berth/storagedriver/s3"
 )
 
 // readHeaderTimeout bounds how long a client may take to send request
@@ -63,7 +66,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	logger := newLogger(cfg.Log, stderr)
 	warnIgnored(cfg, logger)
 
-	drv, where, err := openDriver(&cfg.Storage)
+	drv, where, err := openDriver(ctx, &cfg.Storage)
 	if err != nil {
 		return fail(exitFailure, "storage: %v", err)
 	}
@@ -74,12 +77,21 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		}
 	}
 
+	authOpts, authNote, err := authOptions(&cfg.Auth, logger)
+	if err != nil {
+		return fail(exitFailure, "auth: %v", err)
+	}
+
 	// The app and the requests it serves get a context that outlives the
 	// shutdown signal, so that requests in flight can finish during the
 	// drain; it ends once the server has stopped.
 	appCtx, stopApp := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopApp()
-	app, err := registry.New(appCtx, drv, appOptions(cfg, logger)...)
+	proxyOpts, err := proxyOptions(cfg.Proxy, drv, logger)
+	if err != nil {
+		return fail(exitFailure, "%v", err)
+	}
+	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, logger), authOpts, proxyOpts)...)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
@@ -105,7 +117,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		errc <- srv.Serve(ln)
 	}()
 
-	fmt.Fprintf(stdout, "berth registry listening on %s%s, %s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), where)
+	fmt.Fprintf(stdout, "berth registry listening on %s%s, %s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), where, authNote)
 
 	select {
 	case err := <-errc:
@@ -154,17 +166,10 @@ func loadConfig(args, env []string) (*config.Config, error) {
 }
 
 // unsupported refuses configurations that ask for something this build
-// cannot do yet and that would be wrong to ignore: serving without the
-// access control auth asks for, serving as a plain registry instead of a
-// cache, serving under the wrong path.
+// cannot do yet and that would be wrong to ignore: serving under the wrong
+// path.
 func unsupported(c *config.Config) error {
 	switch {
-	case c.Storage.S3 != nil:
-		return errors.New("config: storage.s3 is not yet supported; use storage.filesystem or storage.inmemory")
-	case c.Auth.Method() != "":
-		return fmt.Errorf("config: auth.%s is not yet supported; refusing to serve without the access control it asks for", c.Auth.Method())
-	case c.Proxy != nil:
-		return errors.New("config: proxy is not yet supported")
 	case c.HTTP.Prefix != "" && c.HTTP.Prefix != "/":
 		return errors.New("config: http.prefix is not yet supported")
 	}
@@ -211,8 +216,9 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 }
 
 // openDriver opens the configured storage driver and describes it for the
-// start-up line.
-func openDriver(s *config.Storage) (storagedriver.Driver, string, error) {
+// start-up line. The S3 driver checks its bucket here, so that a missing
+// bucket or refused credentials stop start-up with a clear error.
+func openDriver(ctx context.Context, s *config.Storage) (storagedriver.Driver, string, error) {
 	switch name := s.Driver(); name {
 	case "inmemory":
 		return inmemory.New(), "storage inmemory", nil
@@ -227,7 +233,32 @@ func openDriver(s *config.Storage) (storagedriver.Driver, string, error) {
 		}
 		return d, "storage filesystem at " + root, nil
 	case "s3":
-		return nil, "", errors.New("s3 is not yet supported")
+		c := s.S3
+		p := s3.Params{
+			Region:                      c.Region,
+			RegionEndpoint:              c.RegionEndpoint,
+			Bucket:                      c.Bucket,
+			RootDirectory:               c.RootDirectory,
+			AccessKey:                   c.AccessKey,
+			SecretKey:                   c.SecretKey,
+			ForcePathStyle:              c.ForcePathStyle,
+			Secure:                      c.Secure == nil || *c.Secure,
+			SkipVerify:                  c.SkipVerify,
+			ChunkSize:                   c.ChunkSize,
+			MultipartCopyChunkSize:      c.MultipartCopyChunkSize,
+			MultipartCopyMaxConcurrency: c.MultipartCopyMaxConcurrency,
+			MultipartCopyThresholdSize:  c.MultipartCopyThresholdSize,
+			StorageClass:                c.StorageClass,
+			Encrypt:                     c.Encrypt,
+			KeyID:                       c.KeyID,
+			Redirect:                    !s.Redirect.Disable,
+			Timeout:                     c.Timeout,
+		}
+		d, err := s3.New(ctx, p)
+		if err != nil {
+			return nil, "", err
+		}
+		return d, "storage " + d.String(), nil
 	default:
 		return nil, "", fmt.Errorf("unknown driver %q", name)
 	}
@@ -306,4 +337,34 @@ func tlsNote(c *tls.Config) string {
 		return " (TLS, client certificates required)"
 	}
 	return " (TLS)"
+}
+
+// proxyOptions makes the registry a pull-through cache of the configured
+// upstreams (none without a proxy section): proxy.remoteurl for every
+// repository no prefix takes, and each of proxy.upstreams for its prefix.
+func proxyOptions(c *config.Proxy, drv storagedriver.Driver, logger *slog.Logger) ([]registry.Option, error) {
+	if c == nil {
+		return nil, nil
+	}
+	var ups []proxy.Upstream
+	if c.RemoteURL != "" {
+		ups = append(ups, proxy.Upstream{RemoteURL: c.RemoteURL, Username: c.Username, Password: c.Password,
+			TTL: c.UpstreamTTL(config.Upstream{})})
+	}
+	for _, u := range c.Upstreams {
+		ups = append(ups, proxy.Upstream{Prefix: u.Prefix, RemoteURL: u.RemoteURL, Username: u.Username, Password: u.Password,
+			TTL: c.UpstreamTTL(u)})
+	}
+	cache, err := proxy.New(drv, ups, proxy.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range ups {
+		prefix := u.Prefix
+		if prefix == "" {
+			prefix = "(every other repository)"
+		}
+		logger.Info("pull-through cache", "prefix", prefix, "remoteurl", u.RemoteURL, "ttl", u.TTL, "authenticated", u.Username != "")
+	}
+	return []registry.Option{registry.WithPullThrough(cache)}, nil
 }

@@ -119,8 +119,8 @@ type Filesystem struct {
 // when the process ends.
 type InMemory struct{}
 
-// S3 is storage.s3, with Distribution's key names. Parsed and kept; the
-// driver comes in a later issue.
+// S3 is storage.s3, with Distribution's key names (see storagedriver/s3
+// for their meaning and defaults), plus Timeout.
 type S3 struct {
 	Region                      string `yaml:"region"`
 	RegionEndpoint              string `yaml:"regionendpoint"`
@@ -138,6 +138,10 @@ type S3 struct {
 	StorageClass                string `yaml:"storageclass"`
 	Encrypt                     bool   `yaml:"encrypt"`
 	KeyID                       string `yaml:"keyid"`
+	// Timeout is a Berth extension: how long an S3 request may make no
+	// progress before the request fails with 503; 0 means the driver's
+	// default (30s).
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Delete is storage.delete.
@@ -240,11 +244,14 @@ func (p Platform) String() string {
 	return s
 }
 
-// Auth is the auth section: at most one method. Parsed and kept; access
-// control comes in a later issue.
+// Auth is the auth section: at most one method (htpasswd or token), and
+// optionally an access policy.
 type Auth struct {
 	Htpasswd *Htpasswd `yaml:"htpasswd,omitempty"`
 	Token    *Token    `yaml:"token,omitempty"`
+	// Policy is a Berth extension: who may pull, push and delete where.
+	// Without it, every authenticated user may do everything.
+	Policy *Policy `yaml:"policy,omitempty"`
 }
 
 // Method names the configured auth method, or "" for none.
@@ -258,19 +265,49 @@ func (a *Auth) Method() string {
 	return ""
 }
 
-// Htpasswd is auth.htpasswd.
+// Htpasswd is auth.htpasswd: HTTP basic auth against an htpasswd file of
+// bcrypt entries, re-read when it changes.
 type Htpasswd struct {
 	Realm string `yaml:"realm"`
 	Path  string `yaml:"path"`
 }
 
-// Token is auth.token.
+// Token is auth.token: bearer tokens from a token server, verified with the
+// keys of RootCertBundle and JWKS and, with Server, the server's own key.
 type Token struct {
-	Realm          string `yaml:"realm"`
+	Realm          string `yaml:"realm"` // absolute URL of the token endpoint
 	Service        string `yaml:"service"`
 	Issuer         string `yaml:"issuer"`
 	RootCertBundle string `yaml:"rootcertbundle"`
 	JWKS           string `yaml:"jwks"`
+	// Server is a Berth extension: run the token server at /auth/token.
+	Server *TokenServer `yaml:"server,omitempty"`
+}
+
+// TokenServer is auth.token.server, the built-in token server.
+type TokenServer struct {
+	// Key is the PEM private key tokens are signed with ("registry
+	// keygen" makes one).
+	Key string `yaml:"key"`
+	// Htpasswd is the file of users who may log in.
+	Htpasswd string `yaml:"htpasswd"`
+	// Expiration is the lifetime of access tokens: default 5m, at most 1h.
+	Expiration time.Duration `yaml:"expiration"`
+	// RefreshExpiration is the lifetime of refresh (offline) tokens; nil
+	// means DefaultRefreshExpiration, 0 issues none.
+	RefreshExpiration *time.Duration `yaml:"refreshexpiration,omitempty"`
+}
+
+// Default lifetimes of the token server's tokens.
+const (
+	DefaultTokenExpiration   = 5 * time.Minute
+	MaxTokenExpiration       = time.Hour
+	DefaultRefreshExpiration = 7 * 24 * time.Hour
+)
+
+// Policy is auth.policy.
+type Policy struct {
+	Path string `yaml:"path"` // the policy file (YAML), re-read when it changes
 }
 
 // Notifications is the notifications section. Parsed and kept.
@@ -303,16 +340,35 @@ type Ignore struct {
 	Actions    []string `yaml:"actions,omitempty"`
 }
 
-// Proxy is the proxy section: run as a pull-through cache of RemoteURL.
-// Parsed and kept.
+// Proxy is the proxy section: serve repositories as a pull-through cache
+// of upstream registries. RemoteURL (Distribution's form) makes every
+// repository that no upstream prefix takes a cache of it; Upstreams (a
+// Berth extension) each take the repositories under their prefix. At
+// least one of the two is set.
 type Proxy struct {
 	RemoteURL string `yaml:"remoteurl"`
-	Username  string `yaml:"username"`
+	Username  string `yaml:"username"` // RemoteURL's credentials
 	Password  string `yaml:"password"`
-	// TTL is how long cached content lives; nil means Distribution's
-	// default (168h), 0 never expires.
-	TTL *time.Duration `yaml:"ttl,omitempty"`
+	// TTL is how long a cached tag is served before the upstream is asked
+	// (once) whether it moved; content by digest never expires. nil means
+	// DefaultProxyTTL (Distribution's default), 0 trusts cached tags
+	// forever. It is also the default of Upstreams without a ttl.
+	TTL       *time.Duration `yaml:"ttl,omitempty"`
+	Upstreams []Upstream     `yaml:"upstreams,omitempty"`
 }
+
+// Upstream is one entry of proxy.upstreams: the repositories named
+// <Prefix>/<repository> are a cache of <repository> at RemoteURL.
+type Upstream struct {
+	Prefix    string         `yaml:"prefix"` // e.g. docker.io, ghcr.io
+	RemoteURL string         `yaml:"remoteurl"`
+	Username  string         `yaml:"username"`
+	Password  string         `yaml:"password"`
+	TTL       *time.Duration `yaml:"ttl,omitempty"` // nil: proxy.ttl
+}
+
+// DefaultProxyTTL is the proxy TTL when none is configured.
+const DefaultProxyTTL = 168 * time.Hour
 
 // base is the configuration every file starts from: the defaults of keys a
 // file may leave out. It has no storage driver and delete disabled, as a

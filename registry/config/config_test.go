@@ -10,6 +10,10 @@ import (
 // minimal is the smallest valid file.
 const minimal = "version: 0.1\nstorage:\n  inmemory:\n"
 
+// tokenServer starts an auth.token section with a server block (lines 4-9
+// after minimal), to be completed with the server's keys.
+const tokenServer = "auth:\n  token:\n    realm: https://r/auth/token\n    service: s\n    issuer: i\n    server:\n"
+
 // want returns the configuration Load produces for minimal, changed by f.
 func want(f func(c *Config)) *Config {
 	c := base()
@@ -322,7 +326,20 @@ func TestLoadErrors(t *testing.T) {
 		{"clientcas without certificate", minimal + "http:\n  tls:\n    clientcas: [/ca.pem]\n", `config: http.tls.certificate: missing, required with http.tls.clientcas (line 6)`},
 
 		{"two auth methods", minimal + "auth:\n  htpasswd:\n    realm: r\n    path: /p\n  token:\n    realm: r\n", `config: auth: more than one method configured (auth.htpasswd (line 5), auth.token (line 8)), want at most one`},
-		{"proxy without remoteurl", minimal + "proxy:\n  username: u\n", `config: proxy.remoteurl: missing, required in a proxy section (line 4)`},
+		{"htpasswd without path", minimal + "auth:\n  htpasswd:\n    realm: r\n", `config: auth.htpasswd.path: missing, want the htpasswd file (line 5)`},
+		{"htpasswd without realm", minimal + "auth:\n  htpasswd:\n    path: /p\n", `config: auth.htpasswd.realm: missing, want e.g. berth (line 5)`},
+		{"token with a relative realm", minimal + "auth:\n  token:\n    realm: /auth/token\n", `config: auth.token.realm: invalid value "/auth/token" (line 6), want an absolute http or https URL`},
+		{"token without service", minimal + "auth:\n  token:\n    realm: https://r/t\n    issuer: i\n    jwks: /j\n", `config: auth.token.service: missing, want the registry's service name, e.g. registry.example.com (line 5)`},
+		{"token without issuer", minimal + "auth:\n  token:\n    realm: https://r/t\n    service: s\n    jwks: /j\n", `config: auth.token.issuer: missing, want the token issuer's name (line 5)`},
+		{"token without keys", minimal + "auth:\n  token:\n    realm: https://r/t\n    service: s\n    issuer: i\n", `config: auth.token.rootcertbundle: missing, want rootcertbundle, jwks or server to know the token signing keys (line 5)`},
+		{"token server without key", minimal + tokenServer + "      htpasswd: /h\n", `config: auth.token.server.key: missing, want the PEM signing key (registry keygen makes one) (line 9)`},
+		{"token server without htpasswd", minimal + tokenServer + "      key: /k\n", `config: auth.token.server.htpasswd: missing, want the htpasswd file of the users who may log in (line 9)`},
+		{"token lifetime too long", minimal + tokenServer + "      key: /k\n      htpasswd: /h\n      expiration: 2h\n", `config: auth.token.server.expiration: invalid value "2h0m0s" (line 12), want at most 1h0m0s`},
+		{"negative refresh lifetime", minimal + tokenServer + "      key: /k\n      htpasswd: /h\n      refreshexpiration: -1s\n", `config: auth.token.server.refreshexpiration: invalid value "-1s" (line 12), want 0 or more`},
+		{"unknown token server key", minimal + tokenServer + "      signingkey: /k\n", `config: unknown key "auth.token.server.signingkey" (line 10)`},
+		{"policy without path", minimal + "auth:\n  htpasswd:\n    realm: r\n    path: /p\n  policy: {}\n", `config: auth.policy.path: missing, want the policy file (line 8)`},
+		{"policy without htpasswd or token server", minimal + "auth:\n  policy:\n    path: /p\n", `config: auth.policy (line 5): needs auth.htpasswd or auth.token.server, which apply it`},
+		{"proxy without remoteurl", minimal + "proxy:\n  username: u\n", `config: proxy.remoteurl: missing, required in a proxy section without upstreams (line 4)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

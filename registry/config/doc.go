@@ -26,12 +26,24 @@
 //   - Enumerated values match case-insensitively and are stored
 //     lower-case: log.level, log.formatter, storage.cache.blobdescriptor,
 //     validation.manifests.layers, validation.manifests.indexes.platforms.
-//   - validation.manifests.layers (all|none) is a Berth extension; every
-//     other key is Distribution's.
+//   - validation.manifests.layers (all|none), auth.token.server (the
+//     built-in token server) and auth.policy (the access policy file) are
+//     Berth extensions; every other key is Distribution's.
+//   - auth: at most one of htpasswd (realm and path required) and token
+//     (an absolute realm URL, service, issuer, and keys from
+//     rootcertbundle, jwks or server); token.server needs key and
+//     htpasswd, its expiration is at most 1h; auth.policy needs htpasswd
+//     or token.server. Files are named, not read, here.
+//   - proxy: remoteurl (Distribution's single upstream, for every
+//     repository no prefix takes) and/or upstreams (a Berth extension:
+//     prefix, remoteurl, username, password, ttl each). Remote URLs are
+//     http(s) without a path; prefixes are distinct repository names;
+//     proxy.username/password go with proxy.remoteurl only; ttls are 0 or
+//     more (UpstreamTTL resolves the defaults).
 //
 // Some sections are parsed, validated and kept for features that come
 // later (storage.s3, storage.cache, storage.maintenance.uploadpurging,
-// storage.redirect, auth, notifications, proxy); deciding whether a
+// storage.redirect, notifications); deciding whether a
 // configuration that uses them can be served is the caller's job.
 //
 // Environment variables follow Distribution: REGISTRY_ then the key path

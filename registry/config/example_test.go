@@ -70,7 +70,13 @@ func TestExample(t *testing.T) {
 		{"htpasswd", []string{"# auth:", "#   htpasswd:"}, nil,
 			func(c *Config) bool { return c.Auth.Method() == "htpasswd" && c.Auth.Htpasswd.Path != "" }},
 		{"token", []string{"# auth:", "#   token:"}, nil,
-			func(c *Config) bool { return c.Auth.Method() == "token" && c.Auth.Token.JWKS != "" }},
+			func(c *Config) bool {
+				s := c.Auth.Token.Server
+				return c.Auth.Method() == "token" && c.Auth.Token.JWKS != "" && s != nil && s.Key != "" &&
+					s.Expiration == DefaultTokenExpiration && *s.RefreshExpiration == DefaultRefreshExpiration
+			}},
+		{"htpasswd and policy", []string{"# auth:", "#   htpasswd:", "#   policy:"}, nil,
+			func(c *Config) bool { return c.Auth.Method() == "htpasswd" && c.Auth.Policy.Path != "" }},
 		{
 			"everything else",
 			[]string{
@@ -82,7 +88,7 @@ func TestExample(t *testing.T) {
 				return c.Storage.Maintenance.UploadPurging != nil && c.Storage.Cache.BlobDescriptor == "inmemory" &&
 					c.HTTP.Host != "" && c.HTTP.Prefix != "" && c.HTTP.Secret != "" && len(c.HTTP.TLS.ClientCAs) == 1 &&
 					len(c.Validation.Manifests.Indexes.PlatformList) == 2 && len(c.Notifications.Endpoints) == 1 &&
-					c.Proxy != nil && c.Proxy.TTL != nil
+					c.Proxy != nil && c.Proxy.TTL != nil && len(c.Proxy.Upstreams) == 2
 			},
 		},
 	}

@@ -70,15 +70,11 @@ func (c *Config) validate(o origins) error {
 		}
 	}
 
-	if c.Auth.Htpasswd != nil && c.Auth.Token != nil {
-		return fmt.Errorf("config: auth: more than one method configured (auth.htpasswd%s, auth.token%s), want at most one",
-			o.at("auth.htpasswd"), o.at("auth.token"))
+	if err := c.Auth.validate(o, missing); err != nil {
+		return err
 	}
-	if c.Proxy != nil && c.Proxy.RemoteURL == "" {
-		return missing("proxy.remoteurl", "required in a proxy section"+o.at("proxy"))
-	}
-	if c.Proxy != nil && c.Proxy.TTL != nil && *c.Proxy.TTL < 0 {
-		return fmt.Errorf("config: proxy.ttl: invalid value %q%s, want 0 or more", *c.Proxy.TTL, o.at("proxy.ttl"))
+	if c.Proxy != nil {
+		return c.Proxy.validate(o, missing)
 	}
 	return nil
 }
@@ -104,6 +100,9 @@ func (s *Storage) validate(o origins, v func(key, value string, want []string) e
 		}
 		if s.S3.Region == "" && s.S3.RegionEndpoint == "" {
 			return missing("storage.s3.region", "required by the s3 driver unless storage.s3.regionendpoint is set"+o.at("storage.s3"))
+		}
+		if s.S3.Timeout < 0 {
+			return fmt.Errorf("config: storage.s3.timeout: invalid value %q%s, want 0 or more", s.S3.Timeout, o.at("storage.s3.timeout"))
 		}
 	}
 	if err := v("storage.cache.blobdescriptor", s.Cache.BlobDescriptor, blobDescCaches); err != nil {
@@ -148,6 +147,59 @@ func (h *HTTP) validate(o origins, missing func(key, why string) error) error {
 	}
 	if h.DrainTimeout < 0 {
 		return fmt.Errorf("config: http.draintimeout: invalid value %q%s, want 0 or more", h.DrainTimeout, o.at("http.draintimeout"))
+	}
+	return nil
+}
+
+func (a *Auth) validate(o origins, missing func(key, why string) error) error {
+	if a.Htpasswd != nil && a.Token != nil {
+		return fmt.Errorf("config: auth: more than one method configured (auth.htpasswd%s, auth.token%s), want at most one",
+			o.at("auth.htpasswd"), o.at("auth.token"))
+	}
+	if h := a.Htpasswd; h != nil {
+		if h.Realm == "" {
+			return missing("auth.htpasswd.realm", "want e.g. berth"+o.at("auth.htpasswd"))
+		}
+		if h.Path == "" {
+			return missing("auth.htpasswd.path", "want the htpasswd file"+o.at("auth.htpasswd"))
+		}
+	}
+	if t := a.Token; t != nil {
+		u, err := url.Parse(t.Realm)
+		switch {
+		case t.Realm == "":
+			return missing("auth.token.realm", "want the token endpoint's URL, e.g. https://registry.example.com/auth/token"+o.at("auth.token"))
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			return fmt.Errorf("config: auth.token.realm: invalid value %q%s, want an absolute http or https URL", t.Realm, o.at("auth.token.realm"))
+		case t.Service == "":
+			return missing("auth.token.service", "want the registry's service name, e.g. registry.example.com"+o.at("auth.token"))
+		case t.Issuer == "":
+			return missing("auth.token.issuer", "want the token issuer's name"+o.at("auth.token"))
+		case t.RootCertBundle == "" && t.JWKS == "" && t.Server == nil:
+			return missing("auth.token.rootcertbundle", "want rootcertbundle, jwks or server to know the token signing keys"+o.at("auth.token"))
+		}
+		if s := t.Server; s != nil {
+			switch {
+			case s.Key == "":
+				return missing("auth.token.server.key", "want the PEM signing key (registry keygen makes one)"+o.at("auth.token.server"))
+			case s.Htpasswd == "":
+				return missing("auth.token.server.htpasswd", "want the htpasswd file of the users who may log in"+o.at("auth.token.server"))
+			case s.Expiration < 0 || s.Expiration > MaxTokenExpiration:
+				return fmt.Errorf("config: auth.token.server.expiration: invalid value %q%s, want at most %v",
+					s.Expiration, o.at("auth.token.server.expiration"), MaxTokenExpiration)
+			case s.RefreshExpiration != nil && *s.RefreshExpiration < 0:
+				return fmt.Errorf("config: auth.token.server.refreshexpiration: invalid value %q%s, want 0 or more",
+					*s.RefreshExpiration, o.at("auth.token.server.refreshexpiration"))
+			}
+		}
+	}
+	if p := a.Policy; p != nil {
+		if p.Path == "" {
+			return missing("auth.policy.path", "want the policy file"+o.at("auth.policy"))
+		}
+		if a.Htpasswd == nil && (a.Token == nil || a.Token.Server == nil) {
+			return fmt.Errorf("config: auth.policy%s: needs auth.htpasswd or auth.token.server, which apply it", o.at("auth.policy"))
+		}
 	}
 	return nil
 }

@@ -1,0 +1,254 @@
+package auth
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Policy is the access policy: who may pull, push and delete in which
+// repositories. It only grants; what no rule grants is refused. A nil
+// *Policy is the policy of a registry configured without a file: every
+// authenticated user may do everything, anonymous users nothing
+// (Distribution's behaviour).
+//
+// The file is YAML:
+//
+//	groups:                      # group -> members (htpasswd user names)
+//	  admins: [alice]
+//	  developers: [bob, carol]
+//	rules:
+//	  - repositories: ["**"]     # globs: * and ? stay within a path
+//	    groups: [admins]         # component; a trailing /** matches
+//	    actions: [pull, push, delete] # everything below
+//	  - repositories: ["team/**"]
+//	    groups: [developers]
+//	    users: [dave]
+//	    actions: [pull, push]
+//	  - repositories: ["public/*"]
+//	    anonymous: true          # anyone, logged in or not
+//	    actions: [pull]
+//	  - repositories: ["shared/**"]
+//	    authenticated: true      # any logged-in user
+//	    actions: [pull]
+//
+// The catalog is open to every authenticated user (never to anonymous
+// ones: clients send credentials only when challenged, so an anonymous
+// listing would hide what they may see) and lists only what the caller
+// may pull.
+type Policy struct {
+	file *watchedFile[*policyDoc]
+}
+
+type policyDoc struct {
+	Groups map[string][]string `yaml:"groups"`
+	Rules  []policyRule        `yaml:"rules"`
+
+	memberOf map[string][]string // user -> groups
+}
+
+type policyRule struct {
+	Repositories  []string `yaml:"repositories"`
+	Users         []string `yaml:"users"`
+	Groups        []string `yaml:"groups"`
+	Authenticated bool     `yaml:"authenticated"`
+	Anonymous     bool     `yaml:"anonymous"`
+	Actions       []string `yaml:"actions"`
+}
+
+// Principal is who a request comes from.
+type Principal struct {
+	Name          string // "" when anonymous
+	Authenticated bool
+}
+
+// OpenPolicy reads the policy file at path. A missing or invalid file is
+// an error.
+func OpenPolicy(path string, log *slog.Logger) (*Policy, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f, err := watchFile(path, parsePolicy, log)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return &Policy{file: f}, nil
+}
+
+// parsePolicy parses and checks a policy document: unknown keys, unknown
+// actions, groups used but not defined, rules without a repository, an
+// action or someone they apply to, and malformed globs are errors.
+func parsePolicy(b []byte) (*policyDoc, error) {
+	var doc policyDoc
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+	doc.memberOf = map[string][]string{}
+	for g, members := range doc.Groups {
+		if g == "" {
+			return nil, errors.New("groups: empty group name")
+		}
+		for _, m := range members {
+			if !validUserName(m) {
+				return nil, fmt.Errorf("groups.%s: invalid user name %q", g, m)
+			}
+			doc.memberOf[m] = append(doc.memberOf[m], g)
+		}
+	}
+	for i, r := range doc.Rules {
+		at := fmt.Sprintf("rules[%d]", i)
+		if len(r.Repositories) == 0 {
+			return nil, fmt.Errorf("%s: no repositories", at)
+		}
+		for _, p := range r.Repositories {
+			if err := checkPattern(p); err != nil {
+				return nil, fmt.Errorf("%s: repository pattern %q: %v", at, p, err)
+			}
+		}
+		if len(r.Actions) == 0 {
+			return nil, fmt.Errorf("%s: no actions, want some of pull, push, delete", at)
+		}
+		for _, a := range r.Actions {
+			if !slices.Contains(repositoryActions, a) {
+				return nil, fmt.Errorf("%s: unknown action %q, want pull, push or delete", at, a)
+			}
+		}
+		if len(r.Users) == 0 && len(r.Groups) == 0 && !r.Authenticated && !r.Anonymous {
+			return nil, fmt.Errorf("%s: applies to no one; set users, groups, authenticated or anonymous", at)
+		}
+		for _, u := range r.Users {
+			if !validUserName(u) {
+				return nil, fmt.Errorf("%s: invalid user name %q", at, u)
+			}
+		}
+		for _, g := range r.Groups {
+			if _, ok := doc.Groups[g]; !ok {
+				return nil, fmt.Errorf("%s: group %q is not defined under groups", at, g)
+			}
+		}
+	}
+	return &doc, nil
+}
+
+// checkPattern accepts path.Match globs over repository names, with "**"
+// allowed only as the whole pattern or its last component.
+func checkPattern(p string) error {
+	if p == "" {
+		return errors.New("empty")
+	}
+	base := p
+	if p == "**" {
+		return nil
+	}
+	if b, ok := strings.CutSuffix(p, "/**"); ok {
+		base = b
+	}
+	if strings.Contains(base, "**") {
+		return errors.New(`"**" is allowed only as the last component`)
+	}
+	if _, err := path.Match(base, "x"); err != nil {
+		return err
+	}
+	return nil
+}
+
+// matchPattern reports whether the valid repository name matches p.
+func matchPattern(p, name string) bool {
+	if p == "**" {
+		return true
+	}
+	if base, ok := strings.CutSuffix(p, "/**"); ok {
+		k := strings.Count(base, "/") + 1
+		parts := strings.Split(name, "/")
+		if len(parts) <= k {
+			return false
+		}
+		ok, _ := path.Match(base, strings.Join(parts[:k], "/"))
+		return ok
+	}
+	ok, _ := path.Match(p, name)
+	return ok
+}
+
+// Allowed reports whether who may do a under policy p (nil: no policy).
+// Only valid accesses can be allowed.
+func (p *Policy) Allowed(who Principal, a Access) bool {
+	if !a.valid() {
+		return false
+	}
+	if p == nil {
+		return who.Authenticated
+	}
+	doc := p.file.get()
+	if a == Catalog {
+		return who.Authenticated
+	}
+	for _, r := range doc.Rules {
+		if r.appliesTo(who, doc) && slices.Contains(r.Actions, a.Action) && r.matches(a.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowedEverywhere reports whether who may do action in every repository:
+// without a policy, when authenticated; with one, when a rule for "**"
+// grants it.
+func (p *Policy) AllowedEverywhere(who Principal, action string) bool {
+	if p == nil {
+		return who.Authenticated
+	}
+	doc := p.file.get()
+	for _, r := range doc.Rules {
+		if r.appliesTo(who, doc) && slices.Contains(r.Actions, action) && slices.Contains(r.Repositories, "**") {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowedAll reports whether who may do every access in as.
+func (p *Policy) AllowedAll(who Principal, as []Access) bool {
+	for _, a := range as {
+		if !p.Allowed(who, a) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *policyRule) appliesTo(who Principal, doc *policyDoc) bool {
+	if r.Anonymous || (who.Authenticated && r.Authenticated) {
+		return true
+	}
+	if !who.Authenticated {
+		return false
+	}
+	if slices.Contains(r.Users, who.Name) {
+		return true
+	}
+	for _, g := range doc.memberOf[who.Name] {
+		if slices.Contains(r.Groups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *policyRule) matches(name string) bool {
+	for _, p := range r.Repositories {
+		if matchPattern(p, name) {
+			return true
+		}
+	}
+	return false
+}
