@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
+	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // Driver names a storage backend and makes a fresh, empty instance of it for
@@ -41,6 +42,9 @@ func Drivers() []Driver {
 			}
 			return d
 		}},
+		// A root directory of the test's own on the test binary's one
+		// versitygw (a real S3 server on loopback).
+		{Name: "s3", New: func(t testing.TB) storagedriver.Driver { return s3test.NewDriver(t) }},
 	}
 }
 

@@ -1,0 +1,286 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+var (
+	_ storagedriver.Driver     = (*Driver)(nil)
+	_ storagedriver.Walker     = (*Driver)(nil)
+	_ storagedriver.Opener     = (*Driver)(nil)
+	_ storagedriver.Redirector = (*Driver)(nil)
+)
+
+// pendingDir is the top-level prefix, below the root directory, of the
+// tails of pending writes. '~' is refused by storagedriver.CheckPath, so no
+// valid path reaches it, and List and Walk skip it.
+const pendingDir = "~pending"
+
+// Driver stores content in an S3 bucket. It keeps no state of its own
+// between calls: any number of Drivers, in any number of processes, may
+// share one bucket and root directory.
+type Driver struct {
+	p       Params
+	client  *s3.Client
+	presign *s3.PresignClient
+	prefix  string    // root directory + "/", or "" for the bucket's root
+	where   string    // bucket and endpoint, for messages
+	buffers sync.Pool // of *[]byte of ChunkSize capacity, for parts
+}
+
+// New returns a driver over the bucket of p. It checks with HeadBucket
+// that the bucket exists and the credentials may use it, so that a wrong
+// configuration fails here with a clear error rather than on the first
+// request; it fails with ErrUnavailable when S3 cannot be reached.
+func New(ctx context.Context, p Params) (*Driver, error) {
+	p, err := p.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	conns := int(max(p.MultipartCopyMaxConcurrency, 16))
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(p.Region),
+		awsconfig.WithHTTPClient(newHTTPClient(p.Timeout, p.SkipVerify, conns)),
+		awsconfig.WithRetryer(func() aws.Retryer { return newRetryer(p.MaxAttempts) }),
+	}
+	if p.AccessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(p.AccessKey, p.SecretKey, "")))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3: %w", err)
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if p.RegionEndpoint != "" {
+			o.BaseEndpoint = aws.String(p.RegionEndpoint)
+		}
+		o.UsePathStyle = p.ForcePathStyle
+		// Checksums only where S3 demands them (DeleteObjects): many
+		// S3-compatible servers refuse the SDK's default trailing
+		// checksums, and SigV4 already signs the payload's SHA-256.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	d := &Driver{
+		p:       p,
+		client:  client,
+		presign: s3.NewPresignClient(client),
+		where:   "bucket " + p.Bucket,
+	}
+	if p.RootDirectory != "" {
+		d.prefix = p.RootDirectory + "/"
+	}
+	if p.RegionEndpoint != "" {
+		d.where += " at " + p.RegionEndpoint
+	} else {
+		d.where += " in " + p.Region
+	}
+	if err := d.checkBucket(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// checkBucket reports a missing bucket, refused credentials or an
+// unreachable server in words an operator can act on.
+func (d *Driver) checkBucket(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, d.p.Timeout)
+	defer cancel()
+	_, err := d.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(d.p.Bucket)})
+	if err == nil {
+		return nil
+	}
+	var resp *smithyhttp.ResponseError
+	status := 0
+	if errors.As(err, &resp) {
+		status = resp.HTTPStatusCode()
+		// The answer to a HEAD has no body, hence no error code, and
+		// servers differ in the status they give an unknown access key:
+		// a listing says which it is.
+		_, lerr := d.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(d.p.Bucket), MaxKeys: aws.Int32(1)})
+		if apiCode(lerr) != "" {
+			err = lerr
+		}
+	}
+	switch code := apiCode(err); {
+	case code == "NoSuchBucket" || (code == "" && status == http.StatusNotFound):
+		return fmt.Errorf("s3: %s: the bucket does not exist", d.where)
+	case code == "AccessDenied" || code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" ||
+		status == http.StatusForbidden || status == http.StatusUnauthorized:
+		return fmt.Errorf("s3: %s: access denied: check storage.s3.accesskey and secretkey (or the default credential chain when they are empty): %w", d.where, err)
+	case status == http.StatusMovedPermanently:
+		return fmt.Errorf("s3: %s: the bucket is not in region %s: %w", d.where, d.p.Region, err)
+	case errors.Is(err, context.DeadlineExceeded) || unreachable(err):
+		return fmt.Errorf("s3: %s: cannot reach S3: %w: %w", d.where, storagedriver.ErrUnavailable, err)
+	}
+	return fmt.Errorf("s3: %s: %w", d.where, err)
+}
+
+// Name returns "s3".
+func (d *Driver) Name() string { return "s3" }
+
+// String says where the driver stores, for the start-up line: "s3 bucket
+// images in eu-west-1, root /registry".
+func (d *Driver) String() string {
+	s := "s3 " + d.where
+	if d.p.RootDirectory != "" {
+		s += ", root /" + d.p.RootDirectory
+	}
+	return s
+}
+
+// key is the object key of file path p.
+func (d *Driver) key(p string) string { return d.prefix + p[1:] }
+
+// dirPrefix is the key prefix of everything below directory p.
+func (d *Driver) dirPrefix(p string) string {
+	if p == "/" {
+		return d.prefix
+	}
+	return d.key(p) + "/"
+}
+
+// tailKey is the key of the tail of the pending write of p.
+func (d *Driver) tailKey(p string) string { return d.prefix + pendingDir + p }
+
+// pathOf is the path of key, or "" when the key is no valid path (the
+// pending tails, or anything else stored under the root by another tool).
+func (d *Driver) pathOf(key string) string {
+	rest, ok := strings.CutPrefix(key, d.prefix)
+	if !ok {
+		return ""
+	}
+	p := "/" + rest
+	if storagedriver.CheckPath(p) != nil {
+		return ""
+	}
+	return p
+}
+
+func check(ctx context.Context, p string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storagedriver.CheckPath(p)
+}
+
+func checkDir(ctx context.Context, p string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storagedriver.CheckDir(p)
+}
+
+// GetContent returns the object at p. ErrPathNotFound when there is none;
+// ErrUnavailable when S3 cannot be reached.
+func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
+	if err := check(ctx, p); err != nil {
+		return nil, err
+	}
+	out, err := d.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.key(p))})
+	if err != nil {
+		return nil, fail(ctx, "GetObject", p, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, fail(ctx, "GetObject", p, err)
+	}
+	return b, nil
+}
+
+// PutContent stores content at p with one PutObject, which S3 makes
+// visible whole or not at all.
+func (d *Driver) PutContent(ctx context.Context, p string, content []byte) error {
+	if err := check(ctx, p); err != nil {
+		return err
+	}
+	return d.putObject(ctx, "PutObject", p, d.key(p), content, nil)
+}
+
+func (d *Driver) putObject(ctx context.Context, op, p, key string, content []byte, meta map[string]string) error {
+	in := &s3.PutObjectInput{
+		Bucket:        &d.p.Bucket,
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(content),
+		ContentLength: aws.Int64(int64(len(content))),
+		ContentType:   aws.String("application/octet-stream"),
+		Metadata:      meta,
+	}
+	in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = d.storageOptions()
+	_, err := d.client.PutObject(ctx, in)
+	return fail(ctx, op, p, err)
+}
+
+// storageOptions are the storage class and encryption of new objects.
+func (d *Driver) storageOptions() (types.StorageClass, types.ServerSideEncryption, *string) {
+	var sse types.ServerSideEncryption
+	var keyID *string
+	if d.p.Encrypt {
+		sse = types.ServerSideEncryptionAes256
+		if d.p.KeyID != "" {
+			sse, keyID = types.ServerSideEncryptionAwsKms, aws.String(d.p.KeyID)
+		}
+	}
+	return types.StorageClass(d.p.StorageClass), sse, keyID
+}
+
+// Reader streams the object at p from offset with a ranged GET.
+// ErrPathNotFound when there is none; ErrInvalidOffset when offset is
+// negative or past its end.
+func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+	if err := check(ctx, p); err != nil {
+		return nil, err
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("%s at %d: %w", p, offset, storagedriver.ErrInvalidOffset)
+	}
+	body, err := d.getRange(ctx, p, offset)
+	if err == nil || apiCode(err) != "InvalidRange" {
+		return body, err
+	}
+	// S3 refuses a range that starts at the end; that offset is valid
+	// and reads nothing.
+	fi, serr := d.statFile(ctx, p)
+	if serr != nil {
+		return nil, serr
+	}
+	if offset == fi.Size {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	return nil, fmt.Errorf("%s at %d of %d: %w", p, offset, fi.Size, storagedriver.ErrInvalidOffset)
+}
+
+// getRange GETs the object at p from offset. The raw InvalidRange error
+// of an offset at or past the end is returned as is, for the caller.
+func (d *Driver) getRange(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+	in := &s3.GetObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.key(p))}
+	if offset > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+	}
+	out, err := d.client.GetObject(ctx, in)
+	if err != nil {
+		if apiCode(err) == "InvalidRange" {
+			return nil, err
+		}
+		return nil, fail(ctx, "GetObject", p, err)
+	}
+	return out.Body, nil
+}

@@ -1,0 +1,15 @@
+package s3_test
+
+import (
+	"testing"
+
+	"github.com/berth-registry/berth/storagedriver"
+	"github.com/berth-registry/berth/storagedriver/drivertest"
+	"github.com/berth-registry/berth/storagedriver/s3/s3test"
+)
+
+// TestSuite proves the S3 driver meets the storagedriver contract against
+// a real S3 server (versitygw), each subtest in a root directory of its own.
+func TestSuite(t *testing.T) {
+	drivertest.Run(t, func(t *testing.T) storagedriver.Driver { return s3test.NewDriver(t) })
+}
