@@ -14,6 +14,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/storagedriver/inmemory"
 )
 
 // TestChunkedUploadAcrossNodes proves upload state lives in storage: two
@@ -294,5 +295,29 @@ func TestSparseImage(t *testing.T) {
 		if rec := do(t, app, "PUT", "/v2/s/manifests/noconfig", m, "Content-Type", v1.MediaTypeImageManifest); rec.Code != 400 {
 			t.Errorf("layers required=%v: manifest without its config stored: %d", required, rec.Code)
 		}
+	}
+}
+
+// redirectingDriver is the in-memory driver with a Redirector, to prove the
+// registry redirects only blobs the repository has.
+type redirectingDriver struct{ *inmemory.Driver }
+
+func (redirectingDriver) RedirectURL(_ context.Context, method, p string) (string, error) {
+	return "https://storage.example/" + p + "?m=" + method, nil
+}
+
+func TestBlobRedirect(t *testing.T) {
+	drv := redirectingDriver{inmemory.New()}
+	app, err := registry.New(context.Background(), drv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := pushBlob(t, app, "r", []byte("redirected blob"))
+	rec := do(t, app, "GET", "/v2/r/blobs/"+d.String(), nil)
+	if rec.Code != http.StatusTemporaryRedirect || !strings.HasPrefix(rec.Header().Get("Location"), "https://storage.example/") {
+		t.Fatalf("GET: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+	if rec := do(t, app, "GET", "/v2/other/blobs/"+d.String(), nil); rec.Code != http.StatusNotFound {
+		t.Fatalf("blob of another repository redirected: %d %q", rec.Code, rec.Header().Get("Location"))
 	}
 }

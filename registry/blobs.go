@@ -5,7 +5,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/storagedriver"
 )
 
 // getBlob serves GET and HEAD /v2/<name>/blobs/<digest>.
@@ -16,6 +19,9 @@ import (
 func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	name, d, err := repoDigest(r)
 	if err != nil {
+		return err
+	}
+	if served, err := a.redirectBlob(w, r, name, d); served || err != nil {
 		return err
 	}
 	rc, _, err := a.store.OpenBlob(r.Context(), name, d)
@@ -35,6 +41,26 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "max-age=31536000")
 	http.ServeContent(w, r, "", time.Time{}, rc)
 	return nil
+}
+
+// redirectBlob answers 307 to the driver's URL for the blob when the driver
+// gives one (S3 with storage.redirect on). The blob must be linked into the
+// repository first: a presigned URL is not a way around that check. A blob
+// that is not linked is left to the normal path (and the pull-through cache).
+func (a *App) redirectBlob(w http.ResponseWriter, r *http.Request, name string, d digest.Digest) (bool, error) {
+	if _, ok := a.store.Driver().(storagedriver.Redirector); !ok {
+		return false, nil
+	}
+	if _, err := a.store.StatBlob(r.Context(), name, d); err != nil {
+		return false, nil
+	}
+	url, err := a.store.BlobRedirectURL(r.Context(), r.Method, d)
+	if err != nil || url == "" {
+		return false, err
+	}
+	w.Header().Set("Docker-Content-Digest", d.String())
+	http.Redirect(w, r, url, http.StatusTemporaryRedirect)
+	return true, nil
 }
 
 // deleteBlob serves DELETE /v2/<name>/blobs/<digest>: it unlinks the blob
