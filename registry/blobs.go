@@ -51,11 +51,16 @@ func (a *App) redirectBlob(w http.ResponseWriter, r *http.Request, name string, 
 	if _, ok := a.store.Driver().(storagedriver.Redirector); !ok {
 		return false, nil
 	}
-	if _, err := a.store.StatBlob(r.Context(), name, d); err != nil {
-		return false, nil
-	}
+	// Presigning is local work: ask first, so that a driver with redirects
+	// off costs no extra storage request.
 	url, err := a.store.BlobRedirectURL(r.Context(), r.Method, d)
 	if err != nil || url == "" {
+		return false, err
+	}
+	if _, err := a.store.StatBlob(r.Context(), name, d); err != nil {
+		if errors.Is(err, storage.ErrBlobUnknown) {
+			return false, nil
+		}
 		return false, err
 	}
 	w.Header().Set("Docker-Content-Digest", d.String())
