@@ -29,7 +29,9 @@ REGCTL_VERSION=v0.11.7
 VERSITYGW_VERSION=v1.8.0
 CONFORMANCE_MODULE=github.com/opencontainers/distribution-spec/conformance
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
-APT_PACKAGES=(skopeo busybox-static umoci debootstrap)
+# podman and buildah: the host agent's archive tests (as root, on a vfs
+# storage of their own; no container is run).
+APT_PACKAGES=(skopeo busybox-static umoci debootstrap podman buildah)
 
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 CACHE="${BERTH_CI_CACHE:-$HOME/.cache/berth-ci}"
@@ -164,6 +166,8 @@ conformance_bin=$BIN/conformance-$CONFORMANCE_VERSION/conformance
 skopeo --version >/dev/null
 busybox true
 umoci --version >/dev/null
+podman --version >/dev/null
+buildah --version >/dev/null
 
 env_file=$CACHE/env.sh
 {

@@ -30,6 +30,9 @@ type Container struct {
 	// Rootfs is the container's root filesystem directory, relative to
 	// containers/<name>/.
 	Rootfs string `json:"rootfs,omitempty"`
+	// State is ContainerCreating while the layers are unpacked, then
+	// ContainerReady (see container_ops.go).
+	State string `json:"state,omitempty"`
 }
 
 // containers reads every container record; unreadable ones are errors, as

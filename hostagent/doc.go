@@ -1,6 +1,7 @@
 // Package hostagent keeps a local image store on a host and moves images
 // between it and registries: find, install (Pull), list, inspect, tag,
-// untag, remove, prune, push, verify, login and logout. The CLI
+// untag, remove, prune, push, verify, login and logout; save and load
+// archives; create containers from images and commit them. The CLI
 // cmd/hostagent is a thin layer over it.
 //
 //	a, err := hostagent.New("", hostagent.WithProgress(fn)) // DefaultRoot()
@@ -32,16 +33,40 @@
 // hold a lease on the blobs they use, so that a concurrent Remove or Prune
 // spares them. See store.go for the tree.
 //
-// Containers are made by a later part of the agent; the store defines
-// their record (containers/<name>/container.json, see Container) so that
-// Remove can refuse to take an image a container uses.
+// # Archives and containers
+//
+// Save writes images to one tar that is both an OCI image layout and a
+// docker-archive (see save.go), gzip- or zstd-compressed if asked; Load
+// reads OCI layouts and docker-archives as docker, podman, skopeo and crane
+// write them, as tars (compressed or not) or directories, keeping every
+// digest the format carries (load.go). A tar is staged in ingest/ and every
+// blob verified before the index names anything.
+//
+// CreateContainer unpacks an image into containers/<name>/rootfs (whiteouts
+// applied; modes, owners, links, device nodes and xattrs kept) and records
+// the tree in files.json; Commit writes what changed since as one new,
+// deterministic layer and names the image (commit.go). Every write of an
+// unpack goes through an os.Root, so that no entry can reach outside the
+// root filesystem (unpack.go); refusals are ErrUnsafe. The container record
+// (containers/<name>/container.json, see Container) is written first, so
+// that Remove refuses to take an image a container uses.
+//
+// # Sync
+//
+// Sync copies images between registries, and between a registry and the
+// store, as a sync.yml says (ParseSyncConfig): rules of a source (an
+// image, a repository, a registry prefix, or the store's images), a
+// destination, tag filters and platforms. Only what the destination lacks
+// moves, compared by digest; SyncDaemon runs the rules on their
+// schedules. See sync.go.
 //
 // # Errors
 //
 // Methods return errors wrapping the classes in errors.go (ErrNotFound,
-// ErrAmbiguous, ErrInUse, ErrCorrupt, ErrNoPlatform, ErrInvalid) and, for
-// registry failures, the registry client's (client.ErrNotFound,
-// ErrUnauthorized, ErrDenied, ErrUnavailable). Test with errors.Is.
+// ErrAmbiguous, ErrInUse, ErrCorrupt, ErrNoPlatform, ErrInvalid,
+// ErrUnsafe) and, for registry failures, the registry client's
+// (client.ErrNotFound, ErrUnauthorized, ErrDenied, ErrUnavailable). Test
+// with errors.Is.
 //
 // The package speaks to registries only through registry/client; it never
 // imports the server's packages.

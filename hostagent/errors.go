@@ -20,4 +20,9 @@ var (
 	ErrNoPlatform = errors.New("no matching platform")
 	// ErrInvalid: a malformed reference, filter, platform or manifest.
 	ErrInvalid = errors.New("invalid argument")
+	// ErrUnsafe: an archive or a layer holds an entry that would write
+	// outside its root (../, an absolute path, a symlink or hardlink
+	// leading out), a device node an unprivileged user may not make, or
+	// more than the size limit allows. Nothing of it is kept.
+	ErrUnsafe = errors.New("unsafe archive")
 )

@@ -58,7 +58,9 @@ func meta(m *v1.Manifest, cfg *v1.Image, key string) string {
 // loadImage reads what list shows of the index entry e.
 func (s *store) loadImage(e v1.Descriptor) (Image, error) {
 	img := Image{Reference: entryName(e), Digest: e.Digest, MediaType: e.MediaType, Size: e.Size}
-	if r, err := client.ParseReference(img.Reference); err == nil {
+	// A bare tag (a layout another tool wrote) names no repository.
+	bare := e.Annotations[annotationImageName] == "" && !strings.ContainsAny(img.Reference, "/:@")
+	if r, err := client.ParseReference(img.Reference); err == nil && !bare {
 		img.Name, img.Tag = r.Name(), r.Tag
 	} else {
 		img.Tag = e.Annotations[v1.AnnotationRefName]

@@ -184,7 +184,11 @@ func (a *Agent) Prune(ctx context.Context) (RemoveResult, error) {
 			continue
 		}
 		if tryLockFile(f) && sameFile(f, p) {
-			if os.Remove(p) == nil {
+			rm := os.Remove
+			if e.IsDir() {
+				rm = os.RemoveAll // what a load that died left staged
+			}
+			if rm(p) == nil {
 				res.IngestDeleted++
 			}
 		}

@@ -29,6 +29,9 @@ import (
 //	│                              (flocked while live; see lease.go)
 //	├── containers/<name>/container.json
 //	│                              a container made from an image (see containers.go)
+//	├── containers/<name>/rootfs/  its root filesystem, and files.json: that
+//	│                              tree as unpacked, for commit (container_ops.go)
+//	├── ingest/load-<random>/      an archive being loaded, staged (archivesrc.go)
 //	├── sources.json               repositories each blob is known to live in,
 //	│                              for cross-repository mounts on push
 //	└── lock                       flocked while index.json or sources.json

@@ -58,9 +58,17 @@ func cmdInstall(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("install")
 	var opts hostagent.PullOptions
 	fs.StringVar(&opts.Platform, "platform", "", "os/arch[/variant] to install from a multi-platform image (default: this host's)")
+	fromFile := fs.String("from-file", "", "install from an archive or directory instead, as load -i does")
+	name := fs.String("name", "", "with --from-file: name the image REF")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if *fromFile != "" {
+		if len(pos) != 0 {
+			return usagef("install --from-file takes no REF (name it with --name)")
+		}
+		return e.load(ctx, *fromFile, hostagent.LoadOptions{Platform: opts.Platform, Name: *name})
 	}
 	if len(pos) != 1 {
 		return usagef("install takes one REF")

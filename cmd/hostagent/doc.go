@@ -1,7 +1,10 @@
 // Command hostagent keeps a local image store on a host: it finds images in
 // a registry, installs (pulls) them, lists, inspects, tags, removes and
-// pushes them, and checks the store's integrity. All the work is done by
-// package hostagent; this command parses flags and prints.
+// pushes them, checks the store's integrity, saves them to archives and
+// loads them from archives, unpacks them into containers whose changes it
+// commits as new images, and syncs images between registries and the
+// store (sync once; daemon on schedules, logging JSON lines). All the
+// work is done by package hostagent; this command parses flags and prints.
 //
 // Usage:
 //

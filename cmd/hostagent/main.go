@@ -24,7 +24,7 @@ const (
 	exitAuth        = 4 // credentials missing, wrong, or not allowed
 	exitUnavailable = 5 // registry unreachable or failing
 	exitInUse       = 6 // remove refused: a container or image uses it
-	exitCorrupt     = 7 // verify found problems, or content did not match
+	exitCorrupt     = 7 // verify found problems, content did not match, or an archive was unsafe
 )
 
 func main() {
@@ -65,7 +65,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"find", nil, "[REGISTRY/]NAME-GLOB [--registry HOST] [--min-version V] [--max-version V] [--all-versions]", "list images a registry offers", cmdFind},
-		{"install", []string{"pull"}, "REF [--platform os/arch[/variant]]", "install an image from its registry", cmdInstall},
+		{"install", []string{"pull"}, "REF [--platform os/arch[/variant]] | --from-file FILE", "install an image from its registry, or from an archive (as load)", cmdInstall},
 		{"list", []string{"images", "ls"}, "[NAME-GLOB] [--filter KEY=VALUE]...", "list installed images", cmdList},
 		{"inspect", nil, "REF", "show an image's manifest, config, layers, history and base", cmdInspect},
 		{"tag", nil, "SRC DST", "give an image another name", cmdTag},
@@ -73,9 +73,15 @@ func commands() []command {
 		{"remove", []string{"rm", "rmi"}, "REF... [--force]", "remove images (refused while in use, unless --force)", cmdRemove},
 		{"prune", nil, "", "delete content no image uses", cmdPrune},
 		{"push", nil, "REF [DEST]", "push an image to a registry", cmdPush},
+		{"save", nil, "REF... -o FILE [--compress none|gzip|zstd]", "write images to one archive, both an OCI layout and a docker-archive", cmdSave},
+		{"load", nil, "-i FILE|DIR [--name REF] [--platform os/arch]", "install images from an archive (OCI layout or docker-archive, compressed or not)", cmdLoad},
+		{"container", nil, "create NAME --image REF | list | remove NAME...", "unpack an image into a root filesystem to change and commit", cmdContainer},
+		{"commit", nil, "CONTAINER --name N --version V --publisher P [-m MSG] [-a AUTHOR] [--timestamp T]", "write a container's changes as a new image", cmdCommit},
 		{"verify", nil, "[--repair]", "re-hash every blob of the store and report corruption", cmdVerify},
 		{"login", nil, "HOST [-u USER] [-p PASS | --password-stdin]", "save credentials for a registry", cmdLogin},
 		{"logout", nil, "HOST", "remove saved credentials", cmdLogout},
+		{"sync", nil, "--config SYNC.YML [--dry-run] [--rule NAME]... [--docker-config FILE]", "copy images between registries and the store as sync.yml says, once", cmdSync},
+		{"daemon", nil, "--config SYNC.YML [--docker-config FILE]", "run sync.yml's rules on their schedules (SIGHUP reloads, SIGTERM finishes the copies in flight)", cmdDaemon},
 	}
 }
 
@@ -173,7 +179,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, hostagent.ErrInUse):
 		return exitInUse
-	case errors.Is(err, hostagent.ErrCorrupt), errors.Is(err, client.ErrDigestMismatch):
+	case errors.Is(err, hostagent.ErrCorrupt), errors.Is(err, hostagent.ErrUnsafe), errors.Is(err, client.ErrDigestMismatch):
 		return exitCorrupt
 	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrDenied):
 		return exitAuth

@@ -46,10 +46,21 @@ func (e *env) printImages(imgs []hostagent.Image) error {
 	for _, i := range imgs {
 		rows = append(rows, []string{
 			orNone(i.Name), orNone(i.Tag), dash(i.Publisher), dash(i.Version), yesNo(i.OSImage),
-			shortDigest(i.Digest), humanSize(i.Size), created(i.Created),
+			shortDigest(i.Digest), humanSize(i.Size), created(i.Created), baseOf(i),
 		})
 	}
-	return e.table("NAME\tTAG\tPUBLISHER\tVERSION\tOS IMAGE\tDIGEST\tSIZE\tCREATED", rows)
+	return e.table("NAME\tTAG\tPUBLISHER\tVERSION\tOS IMAGE\tDIGEST\tSIZE\tCREATED\tBASE", rows)
+}
+
+// baseOf names the image's base: its name, else its digest.
+func baseOf(i hostagent.Image) string {
+	switch {
+	case i.BaseName != "":
+		return i.BaseName
+	case i.BaseDigest != "":
+		return shortDigest(i.BaseDigest)
+	}
+	return "-"
 }
 
 func (e *env) printFound(found []hostagent.Found) error {

@@ -22,10 +22,16 @@ import (
 	"github.com/berth-registry/berth/registry/client"
 )
 
-// File is one regular file of a layer.
+// File is one entry of a layer: a regular file unless Type says otherwise
+// (tar.TypeDir, TypeSymlink, TypeLink: Link is the target). Zero Mode is
+// 0644 (0755 for a directory).
 type File struct {
-	Name string
-	Data []byte
+	Name     string
+	Data     []byte
+	Type     byte
+	Link     string
+	Mode     int64
+	UID, GID int
 }
 
 // Spec describes a test image.
@@ -35,6 +41,9 @@ type Spec struct {
 	Labels      map[string]string // of the config
 	Created     time.Time         // zero: a fixed date
 	Platform    v1.Platform       // zero: linux/amd64
+	// History replaces the config's one default entry (tools such as
+	// buildah want one entry per layer).
+	History []v1.History
 }
 
 // Image is a valid OCI image in memory.
@@ -70,12 +79,16 @@ func NewImage(t testing.TB, spec Spec) *Image {
 	if plat.OS == "" {
 		plat = v1.Platform{OS: "linux", Architecture: "amd64"}
 	}
+	history := spec.History
+	if history == nil {
+		history = []v1.History{{Created: &created, CreatedBy: "hatest.NewImage"}}
+	}
 	cfg := mustJSON(t, v1.Image{
 		Created:  &created,
 		Platform: plat,
 		Config:   v1.ImageConfig{Labels: spec.Labels, Cmd: []string{"/bin/sh"}},
 		RootFS:   v1.RootFS{Type: "layers", DiffIDs: diffIDs},
-		History:  []v1.History{{Created: &created, CreatedBy: "hatest.NewImage"}},
+		History:  history,
 	})
 	img.Config = img.add(v1.MediaTypeImageConfig, cfg)
 	img.Manifest = mustJSON(t, v1.Manifest{
@@ -173,7 +186,20 @@ func Tar(t testing.TB, files []File) []byte {
 	tw := tar.NewWriter(&buf)
 	mtime := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.Name, Mode: 0o644, Size: int64(len(f.Data)), ModTime: mtime}); err != nil {
+		h := &tar.Header{Typeflag: f.Type, Name: f.Name, Mode: f.Mode, Linkname: f.Link, Uid: f.UID, Gid: f.GID, ModTime: mtime}
+		if h.Typeflag == 0 {
+			h.Typeflag = tar.TypeReg
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+			if h.Typeflag == tar.TypeDir {
+				h.Mode = 0o755
+			}
+		}
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(f.Data))
+		}
+		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := tw.Write(f.Data); err != nil {

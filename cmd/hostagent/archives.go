@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berth-registry/berth/hostagent"
+)
+
+func cmdSave(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("save")
+	out := fs.String("output", "", "archive to write ('-' for standard output)")
+	fs.StringVar(out, "o", "", "short for --output")
+	compress := fs.String("compress", "", "none, gzip or zstd (default: from the file name, .tar.gz or .tar.zst)")
+	var opts hostagent.SaveOptions
+	fs.StringVar(&opts.Platform, "platform", "", "os/arch[/variant] of a multi-platform image to put in the docker-archive half (default: this host's)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 || *out == "" {
+		return usagef("save takes REF... and -o FILE")
+	}
+	opts.Compression = hostagent.CompressionForFile(*out)
+	if *compress != "" {
+		if opts.Compression, err = hostagent.ParseCompression(*compress); err != nil {
+			return err
+		}
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	if *out == "-" {
+		_, err := a.Save(ctx, e.stdout, pos, opts)
+		return err
+	}
+	res, err := saveFile(ctx, a, *out, pos, opts)
+	if err != nil {
+		return err
+	}
+	return e.printSaved(*out, res)
+}
+
+// saveFile writes the archive beside path and renames it into place once
+// complete: a failed save leaves no file, and no half of an old one.
+func saveFile(ctx context.Context, a *hostagent.Agent, path string, refs []string, opts hostagent.SaveOptions) (hostagent.SaveResult, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return hostagent.SaveResult{}, err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	res, err := a.Save(ctx, tmp, refs, opts)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	return res, err
+}
+
+func cmdLoad(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("load")
+	in := fs.String("input", "", "archive file or directory ('-' for standard input)")
+	fs.StringVar(in, "i", "", "short for --input")
+	var opts hostagent.LoadOptions
+	fs.StringVar(&opts.Platform, "platform", "", "os/arch[/variant]: load only this platform of a multi-platform image")
+	fs.StringVar(&opts.Name, "name", "", "name the image REF instead of what the archive says (one image only)")
+	maxSize := fs.String("max-size", "", "refuse an archive holding more than this (e.g. 20G; default 64G)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *in == "" && len(pos) == 1 {
+		*in, pos = pos[0], nil
+	}
+	if *in == "" || len(pos) != 0 {
+		return usagef("load takes -i FILE (an archive, or a directory)")
+	}
+	if opts.Limits.MaxBytes, err = parseSize(*maxSize); err != nil {
+		return err
+	}
+	return e.load(ctx, *in, opts)
+}
+
+func (e *env) load(ctx context.Context, in string, opts hostagent.LoadOptions) error {
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	var res hostagent.LoadResult
+	if in == "-" {
+		res, err = a.LoadReader(ctx, e.stdin, opts)
+	} else {
+		res, err = a.Load(ctx, in, opts)
+	}
+	if err != nil {
+		return err
+	}
+	return e.printLoaded(res)
+}
+
+func (e *env) printSaved(path string, res hostagent.SaveResult) error {
+	switch {
+	case e.quiet:
+		return nil
+	case e.format == "json":
+		return e.json(struct {
+			File string `json:"file"`
+			hostagent.SaveResult
+		}{path, res})
+	}
+	for _, i := range res.Images {
+		name := orNone(i.Reference)
+		if !i.Docker {
+			name += " (OCI layout only: no manifest for the docker-archive's platform)"
+		}
+		fmt.Fprintf(e.stdout, "saved %s (%s)\n", name, i.Digest)
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %d image name(s), %d blob(s), %s, %s\n",
+		path, len(res.Images), res.Blobs, humanSize(res.Bytes), compressionName(res.Compression))
+	return nil
+}
+
+func compressionName(c hostagent.Compression) string {
+	if c == hostagent.CompressionNone || c == "" {
+		return "uncompressed"
+	}
+	return string(c)
+}
+
+func (e *env) printLoaded(res hostagent.LoadResult) error {
+	switch {
+	case e.quiet:
+		for _, i := range res.Images {
+			fmt.Fprintln(e.stdout, i.Digest)
+		}
+		return nil
+	case e.format == "json":
+		return e.json(res)
+	}
+	for _, i := range res.Images {
+		names := strings.Join(i.Names, ", ")
+		if names == "" {
+			names = "<none>"
+		}
+		fmt.Fprintf(e.stdout, "loaded %s (%s)\n", names, i.Digest)
+		fmt.Fprintf(e.stdout, "  digests kept: %s\n", i.Preserved)
+		if i.ArchiveDigest != "" {
+			fmt.Fprintf(e.stdout, "  manifest in the archive: %s\n", i.ArchiveDigest)
+		}
+	}
+	fmt.Fprintf(e.stdout, "%s, %s: %d image(s), %d new blob(s)\n", res.Format, compressionName(res.Compression), len(res.Images), res.Blobs)
+	return nil
+}

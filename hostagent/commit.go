@@ -1,0 +1,405 @@
+package hostagent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/registry/client"
+)
+
+// CommitOptions describe the image Commit makes.
+type CommitOptions struct {
+	Name      string // repository, e.g. localhost:5000/team/app (no tag)
+	Version   string // the tag, and org.opencontainers.image.version
+	Publisher string // org.opencontainers.image.vendor
+	Message   string // the history entry's comment
+	Author    string // the config's and the history entry's author
+	// Timestamp pins the time of every layer entry and the image's
+	// created time, so that the same changes give the same digest. Nil
+	// means now, and entries keep their files' modification times.
+	Timestamp *time.Time
+}
+
+// CommitResult tells what Commit made.
+type CommitResult struct {
+	Container string `json:"container"`
+	// Unchanged: the tree is as it was unpacked; nothing was written.
+	Unchanged  bool          `json:"unchanged,omitempty"`
+	Reference  string        `json:"reference,omitempty"`
+	Digest     digest.Digest `json:"digest,omitempty"` // of the new manifest
+	Layer      v1.Descriptor `json:"layer,omitzero"`
+	DiffID     digest.Digest `json:"diffID,omitempty"`
+	BaseName   string        `json:"baseName"`
+	BaseDigest digest.Digest `json:"baseDigest"`
+	DiffStats
+}
+
+// commitHook, when set (tests), is called at each step of a commit and may
+// fail it there.
+type commitHook func(step string) error
+
+// Commit writes what changed in the container's root filesystem since it
+// was unpacked as a new layer on top of its image, and names the result
+// opts.Name:opts.Version in the store. The layer holds additions and
+// changes, .wh. whiteouts for deletions and an opaque marker for each
+// directory that was replaced; it is gzip-compressed and deterministic
+// (entries sorted, fixed gzip header, times pinned by opts.Timestamp). The
+// config gets a history entry and the layer's diff ID; the manifest the
+// annotations org.opencontainers.image.{vendor,version,title,created,
+// base.name,base.digest}.
+//
+// An unchanged container gives Unchanged and writes nothing. A commit that
+// fails leaves the store as it was. Errors: ErrInvalid, ErrNotFound (no
+// such container), ErrCorrupt (its image's blobs are gone or bad).
+func (a *Agent) Commit(ctx context.Context, container string, opts CommitOptions) (CommitResult, error) {
+	if err := checkContainerName(container); err != nil {
+		return CommitResult{}, err
+	}
+	ref, err := commitRef(opts)
+	if err != nil {
+		return CommitResult{}, err
+	}
+	c, err := a.store.container(container)
+	if err != nil {
+		return CommitResult{}, err
+	}
+	if c.State == ContainerCreating {
+		return CommitResult{}, fmt.Errorf("container %s is still being created (or its creation died: remove it): %w", container, ErrInvalid)
+	}
+	res := CommitResult{Container: container, BaseName: c.ImageName, BaseDigest: c.Image}
+	base, err := a.store.imageOf(v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: c.Image}, "")
+	if err != nil {
+		return res, fmt.Errorf("container %s: base image: %w", container, err)
+	}
+	dir := a.store.path(containersDir, container)
+	old, err := readTreeRecord(dir)
+	if err != nil {
+		return res, fmt.Errorf("container %s: %w", container, err)
+	}
+	rootfs := filepath.Join(dir, c.Rootfs)
+	cur, err := recordTree(ctx, rootfs, old)
+	if err != nil {
+		return res, err
+	}
+	changes, stats := diffTrees(old, cur)
+	res.DiffStats = stats
+	if len(changes) == 0 {
+		res.Unchanged = true
+		return res, nil
+	}
+	created := time.Now().UTC().Truncate(time.Second)
+	if opts.Timestamp != nil {
+		created = opts.Timestamp.UTC()
+	}
+	w := &commitWriter{a: a, hook: a.commitHook}
+	defer w.release()
+	if err := w.run(ctx, rootfs, changes, opts, ref, base, c, created, &res); err != nil {
+		w.rollback(ctx)
+		return CommitResult{}, fmt.Errorf("commit %s: %w", container, err)
+	}
+	return res, nil
+}
+
+// commitRef is the reference the committed image gets: name:version.
+func commitRef(opts CommitOptions) (client.Reference, error) {
+	if opts.Name == "" || opts.Version == "" {
+		return client.Reference{}, fmt.Errorf("commit needs a name and a version: %w", ErrInvalid)
+	}
+	if strings.ContainsAny(opts.Name, "@") || strings.Contains(opts.Name[strings.LastIndex(opts.Name, "/")+1:], ":") {
+		return client.Reference{}, fmt.Errorf("name %q: give the version apart, not as a tag or digest: %w", opts.Name, ErrInvalid)
+	}
+	r, err := client.ParseReference(opts.Name + ":" + opts.Version)
+	if err != nil {
+		return client.Reference{}, fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	return r, nil
+}
+
+// commitWriter publishes a commit's blobs and undoes that when a later
+// step fails.
+type commitWriter struct {
+	a         *Agent
+	hook      commitHook
+	leases    []*lease
+	published []digest.Digest // blobs this commit added to the store
+}
+
+func (w *commitWriter) step(name string) error {
+	if w.hook != nil {
+		return w.hook(name)
+	}
+	return nil
+}
+
+func (w *commitWriter) release() {
+	for _, l := range w.leases {
+		l.release()
+	}
+	w.leases = nil
+}
+
+// rollback deletes the blobs this commit published that nothing else has
+// come to use meanwhile.
+func (w *commitWriter) rollback(ctx context.Context) {
+	w.release()
+	if len(w.published) > 0 {
+		_ = w.a.store.dropUnused(ctx, w.published)
+	}
+}
+
+func (w *commitWriter) put(d digest.Digest, data []byte) error {
+	had := w.a.store.hasBlob(d, int64(len(data)))
+	if err := w.a.store.putBlob(d, data); err != nil {
+		return err
+	}
+	if !had {
+		w.published = append(w.published, d)
+	}
+	return nil
+}
+
+func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change, opts CommitOptions,
+	ref client.Reference, base localImage, c Container, created time.Time, res *CommitResult) error {
+	s := w.a.store
+	if err := w.addLease(ctx, c.Image); err != nil {
+		return err
+	}
+	layer, diffID, err := w.writeLayer(ctx, rootfs, changes, opts.Timestamp)
+	if err != nil {
+		return err
+	}
+	if err := w.step("layer"); err != nil {
+		return err
+	}
+	cfg, err := commitConfig(base.configRaw, diffID, opts, created, c.ImageName, c.Image)
+	if err != nil {
+		return err
+	}
+	cfgDesc := v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}
+	if err := w.put(cfgDesc.Digest, cfg); err != nil {
+		return err
+	}
+	if err := w.step("config"); err != nil {
+		return err
+	}
+	m := v1.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: v1.MediaTypeImageManifest,
+		Config:    cfgDesc,
+		Layers:    append(append([]v1.Descriptor{}, base.manifest.Layers...), layer),
+		Annotations: map[string]string{
+			v1.AnnotationVendor:          opts.Publisher,
+			v1.AnnotationVersion:         opts.Version,
+			v1.AnnotationTitle:           opts.Name,
+			v1.AnnotationCreated:         created.Format(time.RFC3339),
+			v1.AnnotationBaseImageName:   c.ImageName,
+			v1.AnnotationBaseImageDigest: c.Image.String(),
+		},
+	}
+	if opts.Publisher == "" {
+		delete(m.Annotations, v1.AnnotationVendor)
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	desc := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+	if p := base.config.Platform; p.OS != "" {
+		desc.Platform = &v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
+	}
+	if err := w.put(desc.Digest, raw); err != nil {
+		return err
+	}
+	if err := w.step("manifest"); err != nil {
+		return err
+	}
+	err = s.updateIndex(ctx, func(idx *v1.Index) error {
+		if err := w.step("index"); err != nil {
+			return err
+		}
+		setEntry(idx, newEntry(ref, desc, ""))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	res.Reference, res.Digest, res.Layer, res.DiffID = ref.String(), desc.Digest, layer, diffID
+	return nil
+}
+
+// writeLayer writes the changes as a gzip layer into ingest/ and publishes
+// it under its digest.
+func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []change, ts *time.Time) (v1.Descriptor, digest.Digest, error) {
+	s := w.a.store
+	tmp, err := os.CreateTemp(s.path(ingestDir), ".commit-*")
+	if err != nil {
+		return v1.Descriptor{}, "", err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once published
+	defer tmp.Close()
+	blobHash, diffHash := digest.SHA256.Digester(), digest.SHA256.Digester()
+	counter := &countWriter{w: io.MultiWriter(tmp, blobHash.Hash())}
+	zw, err := compressor(counter, CompressionGzip)
+	if err != nil {
+		return v1.Descriptor{}, "", err
+	}
+	if err := writeLayer(ctx, io.MultiWriter(zw, diffHash.Hash()), rootfs, changes, ts); err != nil {
+		return v1.Descriptor{}, "", err
+	}
+	if err := zw.Close(); err != nil {
+		return v1.Descriptor{}, "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		return v1.Descriptor{}, "", err
+	}
+	layer := v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: blobHash.Digest(), Size: counter.n}
+	if !s.hasBlob(layer.Digest, layer.Size) {
+		// Leased before it is published, so that a concurrent prune
+		// spares it until the index names it.
+		if err := w.addLease(ctx, layer.Digest); err != nil {
+			return v1.Descriptor{}, "", err
+		}
+		if err := s.publish(tmp.Name(), layer.Digest); err != nil {
+			return v1.Descriptor{}, "", err
+		}
+		w.published = append(w.published, layer.Digest)
+	}
+	return layer, diffHash.Digest(), nil
+}
+
+// addLease protects d until the commit ends.
+func (w *commitWriter) addLease(ctx context.Context, d digest.Digest) error {
+	l, err := w.a.store.newLease(ctx, []digest.Digest{d})
+	if err != nil {
+		return err
+	}
+	w.leases = append(w.leases, l)
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// commitConfig is the base image's config with the new layer's diff ID,
+// a history entry, the creation time, the author, and the committed
+// image's labels. Fields this package does not know are kept as they are.
+func commitConfig(baseRaw []byte, diffID digest.Digest, opts CommitOptions, created time.Time, baseName string, baseDigest digest.Digest) ([]byte, error) {
+	var cfg map[string]json.RawMessage
+	if err := json.Unmarshal(baseRaw, &cfg); err != nil {
+		return nil, fmt.Errorf("base config: %v: %w", err, ErrCorrupt)
+	}
+	var rootfs v1.RootFS
+	var history []v1.History
+	var inner map[string]json.RawMessage
+	for key, v := range map[string]any{"rootfs": &rootfs, "history": &history, "config": &inner} {
+		if raw, ok := cfg[key]; ok && string(raw) != "null" {
+			if err := json.Unmarshal(raw, v); err != nil {
+				return nil, fmt.Errorf("base config: %s: %v: %w", key, err, ErrCorrupt)
+			}
+		}
+	}
+	rootfs.Type = "layers"
+	rootfs.DiffIDs = append(rootfs.DiffIDs, diffID)
+	h := v1.History{Created: &created, CreatedBy: "hostagent commit", Author: opts.Author, Comment: opts.Message}
+	history = append(history, h)
+	if inner == nil {
+		inner = map[string]json.RawMessage{}
+	}
+	labels := map[string]string{}
+	if raw, ok := inner["Labels"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &labels); err != nil {
+			return nil, fmt.Errorf("base config: labels: %v: %w", err, ErrCorrupt)
+		}
+	}
+	// Labels too, so that a copy without the manifest (docker load) still
+	// tells publisher, version and base.
+	for k, v := range map[string]string{
+		v1.AnnotationVendor: opts.Publisher, v1.AnnotationVersion: opts.Version, v1.AnnotationTitle: opts.Name,
+		v1.AnnotationBaseImageName: baseName, v1.AnnotationBaseImageDigest: baseDigest.String(),
+	} {
+		if v != "" {
+			labels[k] = v
+		}
+	}
+	set := func(m map[string]json.RawMessage, key string, v any) error {
+		b, err := json.Marshal(v)
+		m[key] = b
+		return err
+	}
+	for _, e := range []error{
+		set(inner, "Labels", labels), set(cfg, "config", inner), set(cfg, "rootfs", rootfs),
+		set(cfg, "history", history), set(cfg, "created", created),
+	} {
+		if e != nil {
+			return nil, e
+		}
+	}
+	if opts.Author != "" {
+		if err := set(cfg, "author", opts.Author); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(cfg)
+}
+
+// dropUnused deletes those of digests that no image, container or live
+// lease uses: what a failed operation published and nothing took up.
+func (s *store) dropUnused(ctx context.Context, digests []digest.Digest) error {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	live, err := s.leasedDigests()
+	if err != nil {
+		return err
+	}
+	if live == nil {
+		live = map[digest.Digest]bool{}
+	}
+	roots := idx.Manifests
+	cs, err := s.containers()
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		roots = append(roots, v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: c.Image})
+	}
+	for _, r := range roots {
+		if s.hasBlob(r.Digest, -1) {
+			if err := s.mark(r, live); err != nil {
+				return err
+			}
+		}
+	}
+	for _, d := range digests {
+		if !live[d] && checkDigest(d) == nil {
+			if err := os.Remove(s.blobPath(d)); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+		}
+	}
+	return syncDir(s.path(blobsDir, "sha256"))
+}

@@ -1,0 +1,362 @@
+package hostagent
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// SyncConfig is a sync.yml: rules that copy images from a source to a
+// destination, and limits per registry. Read it with ParseSyncConfig or
+// LoadSyncConfig, which check every key and value; Sync checks a config
+// built in code the same way.
+type SyncConfig struct {
+	Version  int          `yaml:"version"` // 1 (or left out)
+	Defaults SyncDefaults `yaml:"defaults"`
+	// Registries holds the limits of each registry host ("docker.io",
+	// "registry.example.com:5000"); others get the defaults of
+	// SyncRegistry.
+	Registries map[string]SyncRegistry `yaml:"registries"`
+	Rules      []SyncRule              `yaml:"rules"`
+
+	lines []int // line of each rule in the file, for messages
+}
+
+// SyncDefaults apply to every rule that does not set its own.
+type SyncDefaults struct {
+	Schedule  string   `yaml:"schedule"`
+	Platforms SyncList `yaml:"platforms"`
+	Referrers *bool    `yaml:"referrers"`
+	// Tags applies to the rules with a repository or prefix source and
+	// no tags of their own.
+	Tags *SyncTags `yaml:"tags"`
+}
+
+// SyncRegistry limits what sync asks of one registry, across all rules
+// that run at once.
+type SyncRegistry struct {
+	// Concurrency bounds the blobs moving to or from the registry at once
+	// (default DefaultConcurrency); a rule copies that many images at
+	// once at most.
+	Concurrency int `yaml:"concurrency"`
+	// RPS bounds the requests per second (0: no bound), with bursts of
+	// Burst requests (default: RPS rounded up, at least 1).
+	RPS   float64 `yaml:"rps"`
+	Burst int     `yaml:"burst"`
+	// Insecure allows plain HTTP to the registry (loopback always is).
+	Insecure bool `yaml:"insecure"`
+}
+
+// SyncRule copies images from Source to Destination.
+//
+// Source is an image ("reg/repo:tag" or "reg/repo@digest"), a repository
+// ("reg/repo": its tags), or a registry prefix ("reg/team/*", "reg/*":
+// the repositories the catalog lists under it); or, prefixed with
+// "local:", the same names in the host's store ("local" alone is every
+// image of the store).
+//
+// Destination is "local" (the host's store, under the source's names), or
+// a registry: an image ("reg/repo:tag", for an image source), a
+// repository ("reg/repo", for an image or repository source: the tags stay
+// the same), or a prefix ("reg/mirror/*": the source's repository path is
+// appended, relative to a source prefix).
+type SyncRule struct {
+	Name        string   `yaml:"name"` // default "SOURCE -> DESTINATION"
+	Source      string   `yaml:"source"`
+	Destination string   `yaml:"destination"`
+	Tags        SyncTags `yaml:"tags"`
+	// Platforms is "all" or a list of os/arch[/variant]. Default: all for
+	// a registry destination, the host's platform for the store.
+	Platforms SyncList `yaml:"platforms"`
+	// Referrers copies the manifests whose subject is a copied image
+	// (signatures, SBOMs), between registries. Default true.
+	Referrers *bool `yaml:"referrers"`
+	// Schedule is for the daemon: an interval ("30m"), a macro ("@daily")
+	// or a five-field cron expression ("0 3 * * *"). Default: run once
+	// when the daemon starts.
+	Schedule string `yaml:"schedule"`
+}
+
+// SyncTags selects the tags of a repository; the steps apply in this
+// order, and leaving all out selects every tag.
+type SyncTags struct {
+	Allow  SyncList `yaml:"allow"`  // regular expressions (unanchored); a tag must match one
+	Deny   SyncList `yaml:"deny"`   // regular expressions; a tag matching one is dropped
+	Semver string   `yaml:"semver"` // a range such as ">=1.2 <2"; other tags are dropped
+	Newest int      `yaml:"newest"` // keep only the newest N
+	Order  string   `yaml:"order"`  // what newest means: OrderSemver (default) or OrderTag
+}
+
+// SyncList is a list of strings; in YAML a single string may stand alone.
+type SyncList []string
+
+// maxSyncConfigSize bounds sync.yml.
+const maxSyncConfigSize = 4 << 20
+
+// LoadSyncConfig reads and checks the sync.yml at path. Errors wrap
+// ErrInvalid, naming the key and line at fault.
+func LoadSyncConfig(path string) (*SyncConfig, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("sync config: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSyncConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("sync config %s: %w", path, err)
+	}
+	if len(b) > maxSyncConfigSize {
+		return nil, fmt.Errorf("sync config %s: larger than %d bytes: %w", path, maxSyncConfigSize, ErrInvalid)
+	}
+	cfg, err := ParseSyncConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseSyncConfig reads a sync.yml and checks it: an unknown or repeated
+// key, a value of the wrong type, or a value that does not parse (a
+// source, a regular expression, a semver range, a platform, a schedule) is
+// an error wrapping ErrInvalid that names the key, e.g.
+// `rules[1].tags: unknown key "alow" (line 7); known: allow, deny, ...`.
+func ParseSyncConfig(data []byte) (*SyncConfig, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if err == io.EOF {
+			return nil, fmt.Errorf("sync config: empty: %w", ErrInvalid)
+		}
+		return nil, fmt.Errorf("sync config: %v: %w", err, ErrInvalid)
+	}
+	cfg := &SyncConfig{}
+	if err := decodeStrict(&doc, "", reflect.ValueOf(cfg).Elem()); err != nil {
+		return nil, fmt.Errorf("sync config: %v: %w", err, ErrInvalid)
+	}
+	if rules := mappingValue(doc.Content[0], "rules"); rules != nil && rules.Kind == yaml.SequenceNode {
+		for _, r := range rules.Content {
+			cfg.lines = append(cfg.lines, r.Line)
+		}
+	}
+	if _, err := cfg.compile(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// mappingValue returns the value of key in the mapping n, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// decodeStrict decodes n into v as yaml.Node.Decode would, except that an
+// unknown or repeated key is an error, and every error names the path of
+// the key at fault (rules[2].tags.newest) and its line.
+func decodeStrict(n *yaml.Node, path string, v reflect.Value) error {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil
+		}
+		return decodeStrict(n.Content[0], path, v)
+	}
+	if n.Tag == "!!null" {
+		return nil
+	}
+	at := func(format string, args ...any) error {
+		where := path
+		if where == "" {
+			where = "top level"
+		}
+		return fmt.Errorf("%s (line %d): %s", where, n.Line, fmt.Sprintf(format, args...))
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		return decodeStrict(n, path, v.Elem())
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return at("want a mapping of keys (%s)", strings.Join(yamlKeys(v.Type()), ", "))
+		}
+		// Merged mappings (<<: *anchor) first: keys of n's own win.
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value != "<<" {
+				continue
+			}
+			merged := []*yaml.Node{n.Content[i+1]}
+			if merged[0].Kind == yaml.SequenceNode {
+				merged = merged[0].Content
+			}
+			for j := len(merged) - 1; j >= 0; j-- { // the first listed wins
+				if err := decodeStrict(merged[j], path, v); err != nil {
+					return err
+				}
+			}
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" {
+				continue
+			}
+			field, ok := fieldByKey(v, k.Value)
+			if !ok {
+				return fmt.Errorf("%s: unknown key %q (line %d); known: %s", orTop(path), k.Value, k.Line, strings.Join(yamlKeys(v.Type()), ", "))
+			}
+			if seen[k.Value] {
+				return fmt.Errorf("%s: key %q given twice (line %d)", orTop(path), k.Value, k.Line)
+			}
+			seen[k.Value] = true
+			if err := decodeStrict(val, joinPath(path, k.Value), field); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return at("want a mapping")
+		}
+		if v.IsNil() {
+			v.Set(reflect.MakeMap(v.Type()))
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if v.MapIndex(reflect.ValueOf(k)).IsValid() {
+				return fmt.Errorf("%s: key %q given twice (line %d)", orTop(path), k, n.Content[i].Line)
+			}
+			elem := reflect.New(v.Type().Elem()).Elem()
+			if err := decodeStrict(n.Content[i+1], joinPath(path, k), elem); err != nil {
+				return err
+			}
+			v.SetMapIndex(reflect.ValueOf(k), elem)
+		}
+		return nil
+	case reflect.Slice:
+		if n.Kind == yaml.ScalarNode && v.Type() == reflect.TypeFor[SyncList]() {
+			v.Set(reflect.ValueOf(SyncList{n.Value}))
+			return nil
+		}
+		if n.Kind != yaml.SequenceNode {
+			return at("want a list")
+		}
+		out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			if err := decodeStrict(item, fmt.Sprintf("%s[%d]", path, i), out.Index(i)); err != nil {
+				return err
+			}
+		}
+		v.Set(out)
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return at("want %s, not a %s", kindName(v.Kind()), nodeKindName(n.Kind))
+	}
+	if err := n.Decode(v.Addr().Interface()); err != nil {
+		return at("%q is not %s", n.Value, kindName(v.Kind()))
+	}
+	return nil
+}
+
+func orTop(path string) string {
+	if path == "" {
+		return "top level"
+	}
+	return path
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// fieldByKey finds the field of the struct v whose yaml tag is key.
+func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name == key && name != "" {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+func kindName(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64:
+		return "an integer"
+	case reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	}
+	return k.String()
+}
+
+func nodeKindName(k yaml.Kind) string {
+	switch k {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	}
+	return "value"
+}
+
+// ruleWhere names rule i in messages: rules[i], its line, its name.
+func (c *SyncConfig) ruleWhere(i int) string {
+	s := fmt.Sprintf("rules[%d]", i)
+	if i < len(c.lines) {
+		s += fmt.Sprintf(" (line %d)", c.lines[i])
+	}
+	if n := c.Rules[i].Name; n != "" {
+		s += fmt.Sprintf(" %q", n)
+	}
+	return s
+}
+
+// RuleNames lists the rules' names, in order (see SyncRule.Name).
+func (c *SyncConfig) RuleNames() []string {
+	var names []string
+	for _, r := range c.Rules {
+		names = append(names, ruleName(r))
+	}
+	return names
+}
+
+func ruleName(r SyncRule) string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return strings.TrimSpace(r.Source) + " -> " + strings.TrimSpace(r.Destination)
+}
