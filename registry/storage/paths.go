@@ -25,9 +25,16 @@ import (
 //	        ├── startedat                               RFC 3339 start time
 //	        └── hashstates/<alg>/<offset>               hash state after offset bytes
 //	/berth/v1/
-//	└── repositories/<name>/_referrers/<subject alg>/<subject hex>/<alg>/<hex>
-//	                                                    descriptor of a manifest whose
-//	                                                    subject is the given digest
+//	├── repositories/<name>/_referrers/<subject alg>/<subject hex>/<alg>/<hex>
+//	│                                                   descriptor of a manifest whose
+//	│                                                   subject is the given digest
+//	└── proxy/repositories/<name>/_tags/<tag>/checkedat
+//	                                                    when the pull-through cache last
+//	                                                    checked the tag upstream (owned
+//	                                                    by registry/proxy, paths.go)
+//
+// Drivers keep writes in progress outside this tree, under names no key can
+// take (the filesystem driver's "+pending", the S3 driver's "~pending").
 //
 // Every function here takes names, tags and digests already validated by
 // CheckName, CheckTag and CheckDigest; upload ids by checkUploadID.
