@@ -15,18 +15,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
-	"github.com/distribution/distribution/v3/configuration"
-	"github.com/distribution/distribution/v3/registry/handlers"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // Distribution's drivers register themselves
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/sirupsen/logrus"
 
+	"github.com/berth-registry/berth/internal/testutil/disttest"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 )
@@ -270,44 +266,11 @@ func dcPushAll(t *testing.T, label string, c *dcClient, fx dcFixture) {
 	}
 }
 
-var dcQuietLogs sync.Once
-
 // dcStartDistribution serves root with Distribution's own App, configured
-// the way its binary is: from YAML, through configuration.Parse (which
-// applies the defaults, e.g. catalog.maxentries).
+// the way its binary is (see disttest).
 func dcStartDistribution(t *testing.T, root string) *dcClient {
 	t.Helper()
-	// Distribution logs through logrus' standard logger; the test output
-	// should carry only our own findings.
-	dcQuietLogs.Do(func() { logrus.SetOutput(io.Discard) })
-
-	// The purger is off so that no App leaves a goroutine behind; the
-	// secret is fixed, else Distribution makes one up and warns.
-	cfg, err := configuration.Parse(strings.NewReader(fmt.Sprintf(`
-version: 0.1
-storage:
-  filesystem:
-    rootdirectory: %q
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  secret: distcompat
-`, root)))
-	if err != nil {
-		t.Fatalf("distribution: configuration: %v", err)
-	}
-	app, err := dcNewDistributionApp(t, cfg)
-	if err != nil {
-		t.Fatalf("distribution: %v", err)
-	}
-	srv := httptest.NewServer(app)
-	t.Cleanup(func() {
-		srv.Close()
-		_ = app.Shutdown()
-	})
+	srv := disttest.Start(t, disttest.Options{Root: root})
 	c, err := newDCClient(srv.URL, srv.Client())
 	if err != nil {
 		t.Fatal(err)
@@ -316,16 +279,6 @@ http:
 		t.Fatalf("distribution: %v", err)
 	}
 	return c
-}
-
-// dcNewDistributionApp turns NewApp's panics on bad configuration into errors.
-func dcNewDistributionApp(t *testing.T, cfg *configuration.Configuration) (app *handlers.App, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("handlers.NewApp: %v", p)
-		}
-	}()
-	return handlers.NewApp(t.Context(), cfg), nil
 }
 
 // dcStartBerth serves root with Berth's filesystem driver; stop ends it early

@@ -1,27 +1,17 @@
 package hatest
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/distribution/distribution/v3/configuration"
-	_ "github.com/distribution/distribution/v3/registry/auth/token" // registers itself
-	"github.com/sirupsen/logrus"
-
+	"github.com/berth-registry/berth/internal/testutil/disttest"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
 )
@@ -54,24 +44,11 @@ func StartCountedBerth(t testing.TB, opts ...registry.Option) *Counted {
 // grants users what they ask and anonymous callers pull only.
 func StartCountedDistribution(t testing.TB, users map[string]string) *Counted {
 	t.Helper()
-	quietLogrus.Do(func() { logrus.SetOutput(io.Discard) })
-	cfg := "version: 0.1\nstorage:\n  inmemory: {}\n  delete:\n    enabled: true\n" +
-		"  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  secret: hatest\n"
+	o := disttest.Options{}
 	if len(users) > 0 {
-		ts := newTokenServer(t, users)
-		cfg += fmt.Sprintf("auth:\n  token:\n    realm: %q\n    service: %q\n    issuer: %q\n    jwks: %q\n",
-			ts.realm, tokenService, tokenIssuer, ts.jwksFile)
+		o = disttest.Options{Auth: disttest.Token, Users: users}
 	}
-	parsed, err := configuration.Parse(strings.NewReader(cfg))
-	if err != nil {
-		t.Fatalf("distribution config: %v", err)
-	}
-	app, err := newApp(t.Context(), parsed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = app.Shutdown() })
-	return serveCounted(t, app)
+	return serveCounted(t, disttest.New(t, o))
 }
 
 func serveCounted(t testing.TB, h http.Handler) *Counted {
@@ -194,100 +171,4 @@ func (s *slowWriter) Write(b []byte) (int, error) {
 		b = b[k:]
 	}
 	return n, nil
-}
-
-const (
-	tokenIssuer  = "hatest-issuer"
-	tokenService = "hatest-registry"
-	tokenKeyID   = "hatest-key"
-)
-
-// tokenServer issues the JWTs Distribution's token auth verifies: EdDSA
-// signed with a key published in a JWKS file the registry reads.
-type tokenServer struct {
-	key      ed25519.PrivateKey
-	users    map[string]string
-	realm    string
-	jwksFile string
-}
-
-func newTokenServer(t testing.TB, users map[string]string) *tokenServer {
-	t.Helper()
-	pub, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &tokenServer{key: key, users: users}
-	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
-		"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": tokenKeyID,
-		"x": base64.RawURLEncoding.EncodeToString(pub),
-	}}})
-	ts.jwksFile = filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(ts.jwksFile, jwks, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(ts)
-	t.Cleanup(srv.Close)
-	ts.realm = srv.URL + "/token"
-	return ts
-}
-
-// ServeHTTP answers GET (basic auth, scope parameters) and the OAuth2
-// password grant as POST.
-func (ts *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	user, pass, authed := r.BasicAuth()
-	scopes := r.URL.Query()["scope"]
-	if r.Method == http.MethodPost {
-		_ = r.ParseForm()
-		user, pass, authed = r.PostForm.Get("username"), r.PostForm.Get("password"), r.PostForm.Get("username") != ""
-		scopes = strings.Fields(r.PostForm.Get("scope"))
-	}
-	if authed && (ts.users[user] == "" || ts.users[user] != pass) {
-		http.Error(w, `{"details":"wrong user name or password"}`, http.StatusUnauthorized)
-		return
-	}
-	type grant struct {
-		Type    string   `json:"type"`
-		Name    string   `json:"name"`
-		Actions []string `json:"actions"`
-	}
-	grants := []grant{}
-	for _, s := range scopes {
-		typ, rest, ok1 := strings.Cut(s, ":")
-		name, actions, ok2 := strings.Cut(rest, ":")
-		if !ok1 || !ok2 {
-			continue
-		}
-		acts := strings.Split(actions, ",")
-		if !authed {
-			acts = slices.DeleteFunc(acts, func(a string) bool { return a != "pull" })
-		}
-		grants = append(grants, grant{typ, name, acts})
-	}
-	now := time.Now()
-	tok, err := ts.sign(map[string]any{
-		"iss": tokenIssuer, "aud": tokenService, "sub": user, "access": grants,
-		"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(10 * time.Minute).Unix(),
-		"jti": fmt.Sprintf("%d", now.UnixNano()),
-	})
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "access_token": tok, "expires_in": 600})
-}
-
-func (ts *tokenServer) sign(claims map[string]any) (string, error) {
-	enc := base64.RawURLEncoding
-	head, err := json.Marshal(map[string]string{"typ": "JWT", "alg": "EdDSA", "kid": tokenKeyID})
-	if err != nil {
-		return "", err
-	}
-	body, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	msg := enc.EncodeToString(head) + "." + enc.EncodeToString(body)
-	return msg + "." + enc.EncodeToString(ed25519.Sign(ts.key, []byte(msg))), nil
 }
