@@ -2,25 +2,18 @@ package hatest
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/distribution/distribution/v3/configuration"
-	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd" // registers itself
-	"github.com/distribution/distribution/v3/registry/handlers"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory" // registers itself
 	digest "github.com/opencontainers/go-digest"
-	"github.com/sirupsen/logrus"
-	"golang.org/x/crypto/bcrypt"
+
+	"github.com/berth-registry/berth/internal/testutil/disttest"
 )
 
 // Server is a registry serving plain HTTP on loopback.
@@ -29,55 +22,17 @@ type Server struct {
 	URL  string
 }
 
-var quietLogrus sync.Once
-
 // StartDistribution serves distribution/v3's registry in-process, in
 // memory, until the test ends. With users (name → password), it requires
 // htpasswd basic auth.
 func StartDistribution(t testing.TB, users map[string]string) *Server {
 	t.Helper()
-	quietLogrus.Do(func() { logrus.SetOutput(io.Discard) })
-	cfg := "version: 0.1\nstorage:\n  inmemory: {}\n  delete:\n    enabled: true\n" +
-		"  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  secret: hatest\n"
+	o := disttest.Options{}
 	if len(users) > 0 {
-		path := filepath.Join(t.TempDir(), "htpasswd")
-		var lines strings.Builder
-		for u, p := range users {
-			h, err := bcrypt.GenerateFromPassword([]byte(p), bcrypt.MinCost)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(&lines, "%s:%s\n", u, h)
-		}
-		if err := os.WriteFile(path, []byte(lines.String()), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: hatest\n    path: %q\n", path)
+		o.Auth, o.Users = disttest.Htpasswd, users
 	}
-	parsed, err := configuration.Parse(strings.NewReader(cfg))
-	if err != nil {
-		t.Fatalf("distribution config: %v", err)
-	}
-	app, err := newApp(t.Context(), parsed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(app)
-	t.Cleanup(func() {
-		srv.Close()
-		_ = app.Shutdown()
-	})
-	return &Server{Host: srv.Listener.Addr().String(), URL: srv.URL}
-}
-
-// newApp turns NewApp's panics on bad configuration into errors.
-func newApp(ctx context.Context, cfg *configuration.Configuration) (app *handlers.App, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("distribution: handlers.NewApp: %v", p)
-		}
-	}()
-	return handlers.NewApp(ctx, cfg), nil
+	srv := disttest.Start(t, o)
+	return &Server{Host: srv.Host, URL: srv.URL}
 }
 
 // Proxy sits in front of a registry: it counts the body bytes of every blob
