@@ -134,6 +134,23 @@ func CheckPath(p string) error {
 	return nil
 }
 
+// CheckArgs is what every driver method checks first: a valid file path
+// (CheckPath) and a live context.
+func CheckArgs(ctx context.Context, p string) error {
+	if err := CheckPath(p); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// CheckDirArgs is CheckArgs for methods that also accept the root "/".
+func CheckDirArgs(ctx context.Context, p string) error {
+	if err := CheckDir(p); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
 // CheckDir is CheckPath that also accepts the root "/".
 func CheckDir(p string) error {
 	if p == "/" {

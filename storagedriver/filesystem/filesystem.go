@@ -61,7 +61,7 @@ func (d *Driver) Name() string { return "filesystem" }
 
 // GetContent returns the content at p. ErrPathNotFound when no file is there.
 func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	b, err := os.ReadFile(d.full(p))
@@ -75,7 +75,7 @@ func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
 // file in the same directory is written, fsynced and renamed over p, then the
 // directory is fsynced.
 func (d *Driver) PutContent(ctx context.Context, p string, content []byte) error {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return err
 	}
 	dst := d.full(p)
@@ -118,7 +118,7 @@ func (d *Driver) putOnce(dir, dst string, content []byte) error {
 // ErrPathNotFound when no file is there; ErrInvalidOffset when offset is
 // negative or past the end.
 func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	if offset < 0 {
@@ -142,7 +142,7 @@ func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadClo
 // Open returns the file at p as an *os.File. ErrPathNotFound when no file is
 // there.
 func (d *Driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	f, _, err := d.open(p)
@@ -172,7 +172,7 @@ func (d *Driver) open(p string) (*os.File, int64, error) {
 // Stat describes the file or directory at p. ErrPathNotFound when nothing is
 // there. A directory has size 0 and its own modification time.
 func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, error) {
-	if err := checkDir(ctx, p); err != nil {
+	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
 		return storagedriver.FileInfo{}, err
 	}
 	fi, err := os.Stat(d.full(p))
@@ -189,7 +189,7 @@ func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, er
 // out names that are not valid path segments. ErrPathNotFound when p is not a
 // directory.
 func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
-	if err := checkDir(ctx, p); err != nil {
+	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	entries, err := os.ReadDir(d.full(p))
@@ -212,7 +212,7 @@ func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
 // directory. ErrPathNotFound when no file is at src (a directory cannot be
 // moved, as in an object store).
 func (d *Driver) Move(ctx context.Context, src, dst string) error {
-	if err := check(ctx, src); err != nil {
+	if err := storagedriver.CheckArgs(ctx, src); err != nil {
 		return err
 	}
 	if err := storagedriver.CheckPath(dst); err != nil {
@@ -258,7 +258,7 @@ func (d *Driver) Move(ctx context.Context, src, dst string) error {
 // there, and removes the directories left empty. ErrPathNotFound when nothing
 // was committed at p.
 func (d *Driver) Delete(ctx context.Context, p string) error {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return err
 	}
 	pend := d.pendingPath(p)
@@ -283,7 +283,7 @@ func (d *Driver) Delete(ctx context.Context, p string) error {
 // Walk calls fn for every file and directory below p in the order of
 // storagedriver.Walker. Directories removed while the walk runs are skipped.
 func (d *Driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
-	if err := checkDir(ctx, p); err != nil {
+	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
 		return err
 	}
 	fi, err := os.Stat(d.full(p))
@@ -369,20 +369,6 @@ func (d *Driver) full(p string) string {
 // pendingPath is where the pending write of checked path p is kept.
 func (d *Driver) pendingPath(p string) string {
 	return d.pending + filepath.FromSlash(p)
-}
-
-func check(ctx context.Context, p string) error {
-	if err := storagedriver.CheckPath(p); err != nil {
-		return err
-	}
-	return ctx.Err()
-}
-
-func checkDir(ctx context.Context, p string) error {
-	if err := storagedriver.CheckDir(p); err != nil {
-		return err
-	}
-	return ctx.Err()
 }
 
 // validName reports whether a directory entry can be a path segment; the

@@ -16,7 +16,7 @@ import (
 // that pending write and starts empty. Content committed at p stays readable
 // until Commit replaces it.
 func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedriver.FileWriter, error) {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	pend := d.pendingPath(p)

@@ -66,7 +66,7 @@ func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
 
 // PutContent stores a copy of content at p, replacing what was there.
 func (d *Driver) PutContent(ctx context.Context, p string, content []byte) error {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return err
 	}
 	data := bytes.Clone(content)
@@ -108,7 +108,7 @@ func (nopSeekCloser) Close() error { return nil }
 // Stat describes the file or directory at p. ErrPathNotFound when nothing is
 // there.
 func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, error) {
-	if err := checkDir(ctx, p); err != nil {
+	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
 		return storagedriver.FileInfo{}, err
 	}
 	d.mu.RLock()
@@ -123,7 +123,7 @@ func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, er
 // List returns the sorted full paths of the children of directory p.
 // ErrPathNotFound when p is not a directory.
 func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
-	if err := checkDir(ctx, p); err != nil {
+	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	d.mu.RLock()
@@ -143,7 +143,7 @@ func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
 // Move renames the file src to dst, replacing a file at dst. ErrPathNotFound
 // when no file is at src (a directory cannot be moved).
 func (d *Driver) Move(ctx context.Context, src, dst string) error {
-	if err := check(ctx, src); err != nil {
+	if err := storagedriver.CheckArgs(ctx, src); err != nil {
 		return err
 	}
 	if err := storagedriver.CheckPath(dst); err != nil {
@@ -168,7 +168,7 @@ func (d *Driver) Move(ctx context.Context, src, dst string) error {
 // Delete removes p and everything below it, and discards the pending writes
 // there. ErrPathNotFound when nothing was committed at p.
 func (d *Driver) Delete(ctx context.Context, p string) error {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -195,7 +195,7 @@ func (d *Driver) Delete(ctx context.Context, p string) error {
 // storagedriver.Walker. The driver is not locked while fn runs, so fn may
 // use it.
 func (d *Driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
-	if err := checkDir(ctx, p); err != nil {
+	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
 		return err
 	}
 	entries, ok := d.walkEntries(p)
@@ -256,7 +256,7 @@ func walkKey(fi storagedriver.FileInfo) string {
 
 // file returns the committed content at p, which callers must not modify.
 func (d *Driver) file(ctx context.Context, p string) ([]byte, error) {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	d.mu.RLock()
@@ -339,20 +339,6 @@ func (d *Driver) remove(p string) {
 			break
 		}
 	}
-}
-
-func check(ctx context.Context, p string) error {
-	if err := storagedriver.CheckPath(p); err != nil {
-		return err
-	}
-	return ctx.Err()
-}
-
-func checkDir(ctx context.Context, p string) error {
-	if err := storagedriver.CheckDir(p); err != nil {
-		return err
-	}
-	return ctx.Err()
 }
 
 func info(p string, n *node) storagedriver.FileInfo {

@@ -12,7 +12,7 @@ import (
 // write at p (ErrPathNotFound when there is none); with false it discards that
 // pending write and starts empty.
 func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedriver.FileWriter, error) {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	d.mu.Lock()

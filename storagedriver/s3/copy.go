@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/berth-registry/berth/storagedriver"
 )
 
 // Move copies src to dst inside S3, then deletes src. Objects up to
@@ -19,10 +21,10 @@ import (
 // appears whole when the copy completes. ErrPathNotFound when src is not a
 // file.
 func (d *Driver) Move(ctx context.Context, src, dst string) error {
-	if err := check(ctx, src); err != nil {
+	if err := storagedriver.CheckArgs(ctx, src); err != nil {
 		return err
 	}
-	if err := check(ctx, dst); err != nil {
+	if err := storagedriver.CheckArgs(ctx, dst); err != nil {
 		return err
 	}
 	fi, err := d.statFile(ctx, src)

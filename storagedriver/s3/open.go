@@ -18,7 +18,7 @@ import (
 // for the reads that follow. http.ServeContent's range requests thus cost
 // one GET per range. ErrPathNotFound when there is no object at p.
 func (d *Driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	fi, err := d.statFile(ctx, p)
@@ -106,7 +106,7 @@ func (o *object) drop() {
 // valid for 20 minutes, when redirects are on (Params.Redirect); "" for any
 // other method or with redirects off, meaning "serve it yourself".
 func (d *Driver) RedirectURL(ctx context.Context, method, p string) (string, error) {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return "", err
 	}
 	if !d.p.Redirect {

@@ -174,24 +174,10 @@ func (d *Driver) pathOf(key string) string {
 	return p
 }
 
-func check(ctx context.Context, p string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return storagedriver.CheckPath(p)
-}
-
-func checkDir(ctx context.Context, p string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return storagedriver.CheckDir(p)
-}
-
 // GetContent returns the object at p. ErrPathNotFound when there is none;
 // ErrUnavailable when S3 cannot be reached.
 func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	out, err := d.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.key(p))})
@@ -209,7 +195,7 @@ func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
 // PutContent stores content at p with one PutObject, which S3 makes
 // visible whole or not at all.
 func (d *Driver) PutContent(ctx context.Context, p string, content []byte) error {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return err
 	}
 	return d.putObject(ctx, "PutObject", p, d.key(p), content, nil)
@@ -246,7 +232,7 @@ func (d *Driver) storageOptions() (types.StorageClass, types.ServerSideEncryptio
 // ErrPathNotFound when there is none; ErrInvalidOffset when offset is
 // negative or past its end.
 func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	if offset < 0 {

@@ -23,7 +23,7 @@ const keyAfterAll = "\U0010FFFF"
 // least one object's key begins with p's key and "/". The root is always a
 // directory. ErrPathNotFound otherwise.
 func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, error) {
-	if err := checkDir(ctx, p); err != nil {
+	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
 		return storagedriver.FileInfo{}, err
 	}
 	if p == "/" {
@@ -68,7 +68,7 @@ func (d *Driver) hasKeys(ctx context.Context, p, prefix string) (bool, error) {
 // delimiter "/" per 1,000 children. ErrPathNotFound when p has none and is
 // not the root.
 func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
-	if err := checkDir(ctx, p); err != nil {
+	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	in := &s3.ListObjectsV2Input{
@@ -107,7 +107,7 @@ func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
 // is visited just before its first key. ErrSkipDir restarts the listing
 // after the skipped directory's last possible key.
 func (d *Driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
-	if err := checkDir(ctx, p); err != nil {
+	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
 		return err
 	}
 	prefix := d.dirPrefix(p)
@@ -205,7 +205,7 @@ func parents(root, fp string) []string {
 // batches of 1,000, and the pending writes (their tails and multipart
 // uploads). ErrPathNotFound when no object was there.
 func (d *Driver) Delete(ctx context.Context, p string) error {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return err
 	}
 	key := d.key(p)

@@ -84,7 +84,7 @@ type writer struct {
 // until Commit replaces it. With append true it resumes the pending write
 // from its tail object: ErrPathNotFound when there is none.
 func (d *Driver) Writer(ctx context.Context, p string, append bool) (storagedriver.FileWriter, error) {
-	if err := check(ctx, p); err != nil {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	w := &writer{d: d, path: p, ctx: ctx, inflight: make(chan struct{}, partsInFlight)}
