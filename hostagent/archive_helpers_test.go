@@ -4,14 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +14,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/hatest"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -193,30 +189,5 @@ func loadImages(t testing.TB, a *Agent, imgs ...*testImage) {
 	}
 }
 
-// snapshot describes every file of a store but its lock: path and content
-// hash. Equal snapshots, same store.
-func snapshot(t testing.TB, root string) string {
-	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if d.IsDir() || rel == "lock" {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(b)
-		lines = append(lines, rel+" "+hex.EncodeToString(sum[:8]))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(lines)
-	return strings.Join(lines, "\n")
-}
+// snapshot describes the store's files (hatest.Snapshot).
+func snapshot(t testing.TB, root string) string { return hatest.Snapshot(t, root) }

@@ -2,11 +2,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/berth-registry/berth/hostagent"
+	"github.com/berth-registry/berth/hostagent/hatest"
 	"github.com/berth-registry/berth/internal/testutil"
 )
 
@@ -106,33 +104,8 @@ func (c *cli) list(t *testing.T, args ...string) []hostagent.Image {
 	return imgs
 }
 
-// snapshot describes every file of the store but the lock file: path and
-// content hash. Two equal snapshots mean an unchanged store.
-func (c *cli) snapshot(t *testing.T) string {
-	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(c.store, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(c.store, p)
-		if rel == "lock" {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(b)
-		lines = append(lines, rel+" "+hex.EncodeToString(sum[:8]))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(lines)
-	return strings.Join(lines, "\n")
-}
+// snapshot describes the store's files (hatest.Snapshot).
+func (c *cli) snapshot(t *testing.T) string { return hatest.Snapshot(t, c.store) }
 
 func tagsOf(imgs []hostagent.Image) []string {
 	var tags []string

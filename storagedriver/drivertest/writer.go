@@ -202,3 +202,27 @@ func testWriterEndsOnce(t *testing.T, d storagedriver.Driver) {
 	wantNotFound(t, d, "/end/Cancel")
 	wantNotFound(t, d, "/end/Close")
 }
+
+// DeleteDiscardsOpenWriter proves that deleting a directory also discards
+// the write of a writer still open below it: its Commit fails with
+// ErrPathNotFound and publishes nothing, so a purged upload cannot
+// reappear. It is not part of Run yet: the S3 driver keeps no record of a
+// write before its first Close, so it cannot meet this (see its doc.go).
+func DeleteDiscardsOpenWriter(t *testing.T, d storagedriver.Driver) {
+	ctx := t.Context()
+	w := newWriter(t, d, "/up/1/data", false)
+	write(t, w, "abc")
+	put(t, d, "/up/1/startedat", []byte("now"))
+	if err := d.Delete(ctx, "/up/1"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "Commit after Delete", w.Commit(ctx), storagedriver.ErrPathNotFound)
+	if err := w.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	for _, p := range []string{"/up/1/data", "/up/1", "/up"} {
+		wantNotFound(t, d, p)
+	}
+	_, err := d.Writer(ctx, "/up/1/data", true)
+	wantErr(t, "Writer(append) after Delete", err, storagedriver.ErrPathNotFound)
+}

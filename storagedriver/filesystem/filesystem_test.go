@@ -32,39 +32,9 @@ func newDriver(t *testing.T, root string) *filesystem.Driver {
 	return d
 }
 
-// TestDeleteDiscardsOpenWriter proves that deleting a directory also discards
-// the write of a writer still open below it: its Commit fails with
-// ErrPathNotFound and publishes nothing, so a purged upload cannot reappear.
+// TestDeleteDiscardsOpenWriter: see drivertest.DeleteDiscardsOpenWriter.
 func TestDeleteDiscardsOpenWriter(t *testing.T) {
-	d := newDriver(t, t.TempDir())
-	ctx := t.Context()
-	w, err := d.Writer(ctx, "/up/1/data", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte("abc")); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.PutContent(ctx, "/up/1/startedat", []byte("now")); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Delete(ctx, "/up/1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Commit(ctx); !errors.Is(err, storagedriver.ErrPathNotFound) {
-		t.Errorf("Commit after Delete: %v, want ErrPathNotFound", err)
-	}
-	if err := w.Close(); err != nil {
-		t.Errorf("Close: %v", err)
-	}
-	for _, p := range []string{"/up/1/data", "/up/1", "/up"} {
-		if _, err := d.Stat(ctx, p); !errors.Is(err, storagedriver.ErrPathNotFound) {
-			t.Errorf("Stat(%s) after Commit of a deleted write: %v, want ErrPathNotFound", p, err)
-		}
-	}
-	if _, err := d.Writer(ctx, "/up/1/data", true); !errors.Is(err, storagedriver.ErrPathNotFound) {
-		t.Errorf("Writer(append) after Delete: %v, want ErrPathNotFound", err)
-	}
+	drivertest.DeleteDiscardsOpenWriter(t, newDriver(t, t.TempDir()))
 }
 
 // TestNew proves that New creates a missing root and refuses an empty one or
