@@ -96,44 +96,51 @@ func (u *Upload) Append(ctx context.Context, r io.Reader, start int64) error {
 		return err
 	}
 	defer release()
-	_, err = u.appendLocked(ctx, r, start)
-	return err
-}
-
-// appendLocked appends and returns the sha256 state after the write, or nil
-// when none could be restored.
-func (u *Upload) appendLocked(ctx context.Context, r io.Reader, start int64) (hash.Hash, error) {
 	w, err := u.writer(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer w.Close()
+	h, n, err := u.write(ctx, w, r, start)
+	if err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if h != nil && n > 0 {
+		u.saveHash(ctx, h, u.offset-n)
+	}
+	return nil
+}
+
+// write appends r (may be nil) to w, the upload's open writer, after
+// checking that the chunk starts where the upload stands. It returns the
+// sha256 state after the write (nil when none could be restored) and the
+// number of bytes written; bytes of a body that broke off stay in w.
+func (u *Upload) write(ctx context.Context, w storagedriver.FileWriter, r io.Reader, start int64) (hash.Hash, int64, error) {
 	u.offset = w.Size()
 	if start >= 0 && start != u.offset {
-		return nil, fmt.Errorf("chunk starts at %d, upload is at %d: %w", start, u.offset, ErrRangeInvalid)
+		return nil, 0, fmt.Errorf("chunk starts at %d, upload is at %d: %w", start, u.offset, ErrRangeInvalid)
 	}
 	h := u.loadHash(ctx, u.offset)
+	if r == nil {
+		return h, 0, nil
+	}
 	src := r
 	if h != nil {
 		src = io.TeeReader(r, h)
 	}
 	n, err := io.Copy(w, src)
 	u.offset += n
-	if err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	if h != nil && n > 0 {
-		u.saveHash(ctx, h, u.offset-n)
-	}
-	return h, nil
+	return h, n, err
 }
 
 // Commit appends r (may be nil), verifies that the upload's bytes hash to d,
 // and publishes them as blob d linked into the repository. On a mismatch it
 // returns ErrDigestInvalid and discards the upload: nothing is published.
+// The last chunk and the commit share one writer: no hash state is saved
+// and no pending write recorded for bytes that are committed at once.
 func (u *Upload) Commit(ctx context.Context, d digest.Digest, r io.Reader, start int64) (int64, error) {
 	if err := CheckDigest(d); err != nil {
 		return 0, err
@@ -144,28 +151,20 @@ func (u *Upload) Commit(ctx context.Context, d digest.Digest, r io.Reader, start
 	}
 	defer release()
 
-	var h hash.Hash
-	if r != nil {
-		if h, err = u.appendLocked(ctx, r, start); err != nil {
-			return 0, err
-		}
-	} else if start >= 0 && start != u.offset {
-		return 0, fmt.Errorf("chunk starts at %d, upload is at %d: %w", start, u.offset, ErrRangeInvalid)
-	}
 	s := u.store
 	w, err := u.writer(ctx)
 	if err != nil {
 		return 0, err
 	}
-	size := w.Size()
-	if h == nil {
-		h = u.loadHash(ctx, size)
-	}
-	if err := w.Commit(ctx); err != nil {
-		w.Close()
+	defer w.Close()
+	h, _, err := u.write(ctx, w, r, start)
+	if err != nil {
 		return 0, err
 	}
-	w.Close()
+	size := w.Size()
+	if err := w.Commit(ctx); err != nil {
+		return 0, err
+	}
 
 	data := uploadDataPath(u.name, u.id)
 	var got digest.Digest
