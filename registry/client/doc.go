@@ -40,23 +40,24 @@
 //   - More error classes: ErrUnsupported (405, e.g. deletes disabled),
 //     ErrDigestMismatch (content or DIGEST_INVALID), ErrRangeIgnored (a
 //     resumed BlobGet answered from byte 0), ErrTooLarge (a manifest past
-//     MaxManifestSize), ErrInsecure (plain HTTP that was not allowed). A
+//     MaxManifestSize, a listing past WithListLimits), ErrInsecure (plain
+//     HTTP that was not allowed), ErrCrossOrigin (a Link or Location off
+//     the registry). A
 //     transport failure wraps ErrUnavailable and the network error, not a
 //     *ResponseError; so does a token server's refusal other than 401/403
 //     (then ErrUnauthorized, without a *ResponseError).
 //   - Options: WithCredentials, WithInsecure(hosts...), WithHTTPS(hosts...)
 //     (TLS to a loopback registry, which otherwise gets plain HTTP),
 //     WithTransport (the base RoundTripper, e.g. custom TLS roots),
-//     WithUserAgent, WithRetry(RetryPolicy), WithChunkSize, WithPageSize.
+//     WithUserAgent, WithRetry(RetryPolicy), WithChunkSize, WithPageSize,
+//     WithListLimits.
 //   - Credentials: CredentialStore{Get(host)}, StaticCredentials (a map),
 //     and DockerConfig (NewDockerConfig(path), "" for the default), which
 //     reads docker's config.json and credential helpers and writes it back
 //     with Save(host, cred) and Erase(host) as docker login/logout do. A
 //     Client asks its store once per registry.
 //   - Transport: auth (Bearer token flow with GET or the OAuth2 POST
-//     grants, Basic) over user agent over retry over the base transport;
-//     credentials only ever go to the registry's own host (not to blob
-//     redirects), and never over plain HTTP to a host not allowed it.
+//     grants, Basic) over user agent over retry over the base transport.
 //   - Helpers: Reference.Name, Familiar, WithTag, WithDigest; APIHost
 //     (docker.io → registry-1.docker.io).
 package client
