@@ -55,13 +55,14 @@ func newAuthTransport(next http.RoundTripper, tokens *http.Client, creds Credent
 
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	sc, ok := scopeFrom(req.Context())
-	if !ok || sc.host != req.URL.Host || req.Header.Get("Authorization") != "" {
+	if !ok || !sameOrigin(req.URL, sc.origin) || req.Header.Get("Authorization") != "" {
 		return t.next.RoundTrip(req) // not ours (a redirect to storage, a token request)
 	}
+	host := sc.key()
 	sent := ""
-	asked := sc.host + " " + strings.Join(mergeScopes(sc.scopes), " ")
+	asked := host + " " + strings.Join(mergeScopes(sc.scopes), " ")
 	t.mu.Lock()
-	known, isKnown := t.challenges[sc.host]
+	known, isKnown := t.challenges[host]
 	if wide, ok := t.widened[asked]; ok {
 		sc.scopes = wide
 	}
@@ -87,12 +88,12 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	t.mu.Lock()
-	t.challenges[sc.host] = challenge{scheme: ch.scheme, params: withoutScope(ch.params)}
+	t.challenges[host] = challenge{scheme: ch.scheme, params: withoutScope(ch.params)}
 	t.mu.Unlock()
 	if !replayable(req) {
 		// The next request will carry credentials from the start, and not
 		// the token just refused.
-		t.forget(sc.host, sent)
+		t.forget(host, sent)
 		return resp, nil
 	}
 	wide := mergeScopes(append(slices.Clone(sc.scopes), strings.Fields(ch.params["scope"])...))
@@ -136,7 +137,7 @@ func (t *authTransport) authorization(ctx context.Context, sc requestScope, ch c
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(cred.Username+":"+cred.Password)), nil
 	case "bearer":
 		scopes := mergeScopes(sc.scopes)
-		key := sc.host + " " + strings.Join(scopes, " ")
+		key := sc.key() + " " + strings.Join(scopes, " ")
 		t.mu.Lock()
 		e := t.cache[key]
 		if e == nil {
@@ -149,7 +150,7 @@ func (t *authTransport) authorization(ctx context.Context, sc requestScope, ch c
 		if e.token != "" && t.now().Before(e.expires) && "Bearer "+e.token != stale {
 			return "Bearer " + e.token, nil
 		}
-		tok, expires, err := t.fetchToken(ctx, sc.registry, ch.params["realm"], ch.params["service"], scopes)
+		tok, expires, err := t.fetchToken(ctx, sc, ch.params["realm"], ch.params["service"], scopes)
 		if err != nil {
 			e.token = ""
 			return "", err
@@ -210,11 +211,18 @@ type tokenAnswer struct {
 	IssuedAt    time.Time `json:"issued_at"`
 }
 
-// fetchToken gets a token for scopes from realm. An identity token is
+// fetchToken gets a token for sc's scopes from realm. An identity token is
 // exchanged with the OAuth2 refresh_token grant (POST); otherwise a GET,
 // with basic auth when there is a credential, and for a server that does not
 // offer GET (404, 405) the OAuth2 password grant (POST).
-func (t *authTransport) fetchToken(ctx context.Context, registry, realm, service string, scopes []string) (string, time.Time, error) {
+//
+// The realm is the registry's word, and may name another host (Docker Hub's
+// is auth.docker.io): the registry's credentials go there, so it must be
+// HTTPS, or plain HTTP only when the registry itself is spoken to over plain
+// HTTP and the realm's host is allowed it too (loopback, WithInsecure); a
+// registry reached over HTTPS cannot send them down to plain HTTP. The
+// token is cached under the registry's origin and presented only there.
+func (t *authTransport) fetchToken(ctx context.Context, sc requestScope, realm, service string, scopes []string) (string, time.Time, error) {
 	if realm == "" {
 		return "", time.Time{}, fmt.Errorf("%w: bearer challenge without a realm", ErrUnauthorized)
 	}
@@ -222,12 +230,13 @@ func (t *authTransport) fetchToken(ctx context.Context, registry, realm, service
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return "", time.Time{}, fmt.Errorf("%w: token realm %q is not an HTTP URL", ErrUnauthorized, realm)
 	}
-	cred, err := t.credential(registry)
+	if u.Scheme == "http" && (sc.origin.Scheme != "http" || !t.plainOK(u.Host)) {
+		return "", time.Time{}, fmt.Errorf("token realm %s of registry %s://%s: %w",
+			redactURL(realm), sc.origin.Scheme, sc.origin.Host, ErrInsecure)
+	}
+	cred, err := t.credential(sc.registry)
 	if err != nil {
 		return "", time.Time{}, err
-	}
-	if u.Scheme == "http" && !cred.IsZero() && !t.plainOK(u.Host) {
-		return "", time.Time{}, fmt.Errorf("sending credentials to token realm %s: %w", realm, ErrInsecure)
 	}
 	var resp *http.Response
 	if cred.IdentityToken != "" {

@@ -110,7 +110,7 @@ func (c *Client) BlobMount(ctx context.Context, ref Reference, fromRepo string, 
 	if resp.StatusCode == http.StatusCreated {
 		return true, nil
 	}
-	if loc, err := resolve(resp, resp.Header.Get("Location")); err == nil {
+	if loc, err := c.follow(resp, ref.Registry, "Location", resp.Header.Get("Location")); err == nil {
 		c.cancelUpload(ctx, ref, loc)
 	}
 	return false, nil

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // Client speaks the OCI distribution protocol to any number of registries.
@@ -18,6 +20,10 @@ type Client struct {
 	chunkSize int64
 	pageSize  int
 	retry     RetryPolicy
+	// listEntries and listBytes bound a whole listing (every page of tags,
+	// catalog or referrers together).
+	listEntries int
+	listBytes   int64
 }
 
 // Option configures a Client.
@@ -32,6 +38,9 @@ type config struct {
 	retry     RetryPolicy
 	chunkSize int64
 	pageSize  int
+
+	listEntries int
+	listBytes   int64
 }
 
 // DefaultChunkSize is the blob size above which BlobPut uploads in chunks,
@@ -72,6 +81,23 @@ func WithRetry(p RetryPolicy) Option { return func(c *config) { c.retry = p } }
 // and the chunk size (the registry's OCI-Chunk-Min-Length may raise it).
 func WithChunkSize(n int64) Option { return func(c *config) { c.chunkSize = n } }
 
+// DefaultMaxListEntries and DefaultMaxListBytes bound a listing (tags,
+// catalog, referrers) across all its pages unless WithListLimits says
+// otherwise: a registry whose Link headers never end must not fill the
+// client's memory, whatever its page count.
+const (
+	DefaultMaxListEntries = 100_000
+	DefaultMaxListBytes   = 64 << 20
+)
+
+// WithListLimits bounds a listing (tags, catalog, referrers) to entries
+// entries and bytes bytes of JSON across all its pages; past either, the
+// listing fails with ErrTooLarge. 0 (or less) keeps the default of that
+// bound.
+func WithListLimits(entries int, bytes int64) Option {
+	return func(c *config) { c.listEntries, c.listBytes = entries, bytes }
+}
+
 // WithPageSize asks list endpoints (tags, catalog) for pages of n entries;
 // 0 leaves the page size to the registry. Pages are followed either way.
 func WithPageSize(n int) Option { return func(c *config) { c.pageSize = n } }
@@ -96,12 +122,20 @@ func New(opts ...Option) *Client {
 	if cfg.creds == nil {
 		cfg.creds = StaticCredentials(nil)
 	}
+	if cfg.listEntries <= 0 {
+		cfg.listEntries = DefaultMaxListEntries
+	}
+	if cfg.listBytes <= 0 {
+		cfg.listBytes = DefaultMaxListBytes
+	}
 	c := &Client{
-		insecure:  make(map[string]bool),
-		https:     make(map[string]bool),
-		chunkSize: cfg.chunkSize,
-		pageSize:  cfg.pageSize,
-		retry:     cfg.retry,
+		insecure:    make(map[string]bool),
+		https:       make(map[string]bool),
+		chunkSize:   cfg.chunkSize,
+		pageSize:    cfg.pageSize,
+		retry:       cfg.retry,
+		listEntries: cfg.listEntries,
+		listBytes:   cfg.listBytes,
 	}
 	for _, h := range cfg.insecure {
 		c.insecure[h] = true
@@ -123,15 +157,32 @@ func (c *Client) plainHTTP(host string) bool {
 	return isLoopback(host) || c.insecure[host] || c.insecure[hostname(host)]
 }
 
-// checkRedirect follows at most 10 redirects and never from HTTPS down to
-// plain HTTP on a host that is not allowed it (blob redirects to storage
-// are common; downgrades are not legitimate).
+// checkRedirect decides on a redirect the registry (or a token server)
+// answered. Redirects may lead to other hosts (blobs to S3 or a CDN,
+// registry.k8s.io to its backends), so they are followed, at most 10 deep,
+// but never from HTTPS down to plain HTTP, and what belongs to the first
+// request's origin stays there: its Authorization header is dropped (net/http
+// keeps it for the same host name on another port or scheme, and for
+// subdomains), and a body (an upload, a token request's password form) is not
+// sent again elsewhere by a 307 or 308. The auth transport adds credentials
+// only to requests at the registry's origin, so a redirect elsewhere goes
+// without them.
 func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
 	}
-	if via[0].URL.Scheme == "https" && req.URL.Scheme == "http" && !c.plainHTTP(req.URL.Host) {
-		return fmt.Errorf("redirect to %s: %w", redactURL(req.URL.String()), ErrInsecure)
+	if req.URL.Scheme == "http" {
+		for _, prev := range via {
+			if prev.URL.Scheme == "https" {
+				return fmt.Errorf("redirect from %s to %s: %w", redactURL(prev.URL.String()), redactURL(req.URL.String()), ErrInsecure)
+			}
+		}
+	}
+	if !sameOrigin(req.URL, via[0].URL) {
+		req.Header.Del("Authorization")
+		if req.Body != nil && req.Body != http.NoBody {
+			return fmt.Errorf("%s redirected with its body to %s: %w", req.Method, redactURL(req.URL.String()), ErrCrossOrigin)
+		}
 	}
 	return nil
 }
@@ -154,10 +205,52 @@ func (c *Client) repoURL(ref Reference, path string, query url.Values) *url.URL 
 	return c.url(ref.Registry, "/v2/"+ref.Repository+path, query)
 }
 
-// request builds a request whose context carries what the auth transport
-// needs: the registry (for credentials) and the token scopes it wants.
+// origin is where the client speaks to registry: the scheme and host of
+// its API. Credentials and tokens for registry go there only, and every
+// request made for registry goes there, including those to a URL the
+// registry handed back (a Link, an upload Location).
+func (c *Client) origin(registry string) *url.URL { return c.url(registry, "", nil) }
+
+// checkOrigin refuses u unless it is at registry's origin.
+func (c *Client) checkOrigin(registry string, u *url.URL) error {
+	if o := c.origin(registry); !sameOrigin(u, o) {
+		return fmt.Errorf("%s is not on registry %s (%s://%s): %w",
+			redactURL(u.String()), registry, o.Scheme, o.Host, ErrCrossOrigin)
+	}
+	return nil
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (a default port written out or not, the host in any case).
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && hostPort(a) == hostPort(b)
+}
+
+// hostPort is u's host in lower case with its port, the scheme's default
+// when u names none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// request builds a request for registry whose context carries what the
+// auth transport needs: the registry (for credentials), its origin (the
+// only place they go) and the token scopes it wants. A URL off the
+// registry's origin is refused: callers check the URLs a server hands back
+// with follow, this is the backstop.
 func (c *Client) request(ctx context.Context, method string, u *url.URL, body io.Reader, registry string, scopes ...string) (*http.Request, error) {
-	ctx = withScope(ctx, registry, u.Host, scopes)
+	if err := c.checkOrigin(registry, u); err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	ctx = withScope(ctx, registry, c.origin(registry), scopes)
 	return http.NewRequestWithContext(ctx, method, u.String(), body)
 }
 
@@ -176,7 +269,7 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	for _, class := range []error{ErrUnauthorized, ErrDenied, ErrNotFound, ErrUnavailable, ErrUnsupported,
-		ErrInsecure, ErrDigestMismatch, ErrTooLarge} {
+		ErrInsecure, ErrCrossOrigin, ErrDigestMismatch, ErrTooLarge} {
 		if errors.Is(err, class) {
 			return nil, err
 		}
@@ -214,15 +307,22 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// resolve turns a Location (absolute or relative) into a URL against the
-// request that returned it.
-func resolve(resp *http.Response, loc string) (*url.URL, error) {
-	if loc == "" {
-		return nil, fmt.Errorf("%s %s: %d without a Location", resp.Request.Method, redactURL(resp.Request.URL.String()), resp.StatusCode)
+// follow turns target, a URL that the registry handed back in a header of
+// resp (what: "Location", "Link"; absolute or relative), into a URL against
+// the request that brought it, and refuses one off registry's origin: a
+// server must not steer the client, with the registry's credentials, to
+// another host (an internal one, say) nor have that host's answer taken for
+// the registry's.
+func (c *Client) follow(resp *http.Response, registry, what, target string) (*url.URL, error) {
+	if target == "" {
+		return nil, fmt.Errorf("%s %s: %d without a %s", resp.Request.Method, redactURL(resp.Request.URL.String()), resp.StatusCode, what)
 	}
-	u, err := resp.Request.URL.Parse(loc)
+	u, err := resp.Request.URL.Parse(target)
 	if err != nil {
-		return nil, fmt.Errorf("Location %q: %w", loc, err)
+		return nil, fmt.Errorf("%s %q: %w", what, redactURL(target), err)
+	}
+	if err := c.checkOrigin(registry, u); err != nil {
+		return nil, fmt.Errorf("%s %s: %s: %w", resp.Request.Method, redactURL(resp.Request.URL.String()), what, err)
 	}
 	return u, nil
 }

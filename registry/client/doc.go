@@ -40,23 +40,56 @@
 //   - More error classes: ErrUnsupported (405, e.g. deletes disabled),
 //     ErrDigestMismatch (content or DIGEST_INVALID), ErrRangeIgnored (a
 //     resumed BlobGet answered from byte 0), ErrTooLarge (a manifest past
-//     MaxManifestSize), ErrInsecure (plain HTTP that was not allowed). A
+//     MaxManifestSize, a listing past WithListLimits), ErrInsecure (plain
+//     HTTP that was not allowed), ErrCrossOrigin (a Link or Location off
+//     the registry). A
 //     transport failure wraps ErrUnavailable and the network error, not a
 //     *ResponseError; so does a token server's refusal other than 401/403
 //     (then ErrUnauthorized, without a *ResponseError).
 //   - Options: WithCredentials, WithInsecure(hosts...), WithHTTPS(hosts...)
 //     (TLS to a loopback registry, which otherwise gets plain HTTP),
 //     WithTransport (the base RoundTripper, e.g. custom TLS roots),
-//     WithUserAgent, WithRetry(RetryPolicy), WithChunkSize, WithPageSize.
+//     WithUserAgent, WithRetry(RetryPolicy), WithChunkSize, WithPageSize,
+//     WithListLimits.
 //   - Credentials: CredentialStore{Get(host)}, StaticCredentials (a map),
 //     and DockerConfig (NewDockerConfig(path), "" for the default), which
 //     reads docker's config.json and credential helpers and writes it back
 //     with Save(host, cred) and Erase(host) as docker login/logout do. A
 //     Client asks its store once per registry.
 //   - Transport: auth (Bearer token flow with GET or the OAuth2 POST
-//     grants, Basic) over user agent over retry over the base transport;
-//     credentials only ever go to the registry's own host (not to blob
-//     redirects), and never over plain HTTP to a host not allowed it.
+//     grants, Basic) over user agent over retry over the base transport.
 //   - Helpers: Reference.Name, Familiar, WithTag, WithDigest; APIHost
 //     (docker.io → registry-1.docker.io).
+//
+// # What the client trusts from a server
+//
+// A registry's origin is the scheme and host:port the client speaks to it
+// at (https, or http for loopback and WithInsecure hosts; docker.io's is
+// https://registry-1.docker.io). Answers name further URLs; the client
+// follows them by these rules, so that a registry (or whoever answers for
+// it) cannot point the client, and the user's credentials for it, at other
+// hosts such as internal services:
+//
+//   - Link (tags, catalog and referrers pages) and upload Location headers
+//     are resolved against the request and followed only on the registry's
+//     origin (same scheme, host and port). Anything else fails with
+//     ErrCrossOrigin naming the URL; nothing is sent there and no answer
+//     from there is merged into the registry's.
+//   - Credentials for a registry (Basic, or the token obtained for it) are
+//     sent only in requests to its origin; a challenge from any other host
+//     is not answered.
+//   - The token realm of a Bearer challenge may be another host (Docker
+//     Hub's is auth.docker.io) and gets the registry's credentials, so it
+//     must be HTTPS; plain HTTP only when the registry itself is spoken to
+//     over plain HTTP and the realm's host is allowed it as well. Otherwise:
+//     ErrInsecure. The token is presented to that registry alone.
+//   - Redirects (blobs to S3 or a CDN, registry.k8s.io to its backends) are
+//     followed to any host, at most 10, never from HTTPS down to HTTP
+//     (ErrInsecure). A redirect off the first request's origin carries no
+//     Authorization, and a request with a body (an upload, a token server's
+//     password form) is not replayed there (ErrCrossOrigin). Where blob
+//     bytes come from does not vouch for them: VerifyReader checks them.
+//   - A listing is bounded across all its pages: DefaultMaxListEntries and
+//     DefaultMaxListBytes unless WithListLimits says otherwise
+//     (ErrTooLarge), besides 16 MiB per page and a bound on the pages.
 package client

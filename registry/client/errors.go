@@ -31,12 +31,18 @@ var (
 	// ErrRangeIgnored: a blob was asked from an offset and the registry
 	// answered with the whole blob.
 	ErrRangeIgnored = errors.New("registry ignored the Range request")
-	// ErrTooLarge: a manifest or a JSON answer is larger than the client
-	// reads (4 MiB).
+	// ErrTooLarge: a manifest is larger than MaxManifestSize, a JSON answer
+	// larger than the client reads, or a listing (all its pages) has more
+	// entries or bytes than WithListLimits allows.
 	ErrTooLarge = errors.New("answer too large")
 	// ErrInsecure: the operation would need plain HTTP to a host that is
-	// neither loopback nor listed in WithInsecure.
+	// neither loopback nor listed in WithInsecure, or a step down from
+	// HTTPS to plain HTTP (a redirect, a token realm).
 	ErrInsecure = errors.New("plain HTTP refused")
+	// ErrCrossOrigin: the registry handed back a URL (a Link page, an
+	// upload Location) off its own scheme and host, or redirected a request
+	// with a body there; the client does not follow it.
+	ErrCrossOrigin = errors.New("URL off the registry's origin")
 )
 
 // ResponseError is an answer of a registry (or of its token server) that

@@ -36,48 +36,56 @@ func (c *Client) Ping(ctx context.Context, registry string) error {
 	return nil
 }
 
-// Tags lists the tags of ref's repository, following Link pages. Errors:
-// ErrNotFound (unknown repository), ErrUnauthorized, ErrDenied,
-// ErrUnavailable.
+// Tags lists the tags of ref's repository, following Link pages on the
+// registry's origin. Errors: ErrNotFound (unknown repository),
+// ErrUnauthorized, ErrDenied, ErrUnavailable, ErrCrossOrigin (a Link off the
+// registry), ErrTooLarge (past WithListLimits).
 func (c *Client) Tags(ctx context.Context, ref Reference) ([]string, error) {
 	if err := ref.validRepo(); err != nil {
 		return nil, err
 	}
 	var tags []string
 	err := c.pages(ctx, c.repoURL(ref, "/tags/list", c.pageQuery()), ref.Registry, []string{pullScope(ref.Repository)},
-		func(body []byte) error {
+		func(body []byte) (int, error) {
 			var page struct {
 				Tags []string `json:"tags"`
 			}
 			err := json.Unmarshal(body, &page)
 			tags = append(tags, page.Tags...)
-			return err
+			return len(page.Tags), err
 		})
-	return tags, err
+	if err != nil {
+		return nil, err
+	}
+	return tags, nil
 }
 
-// Catalog lists the repositories of registry, following Link pages.
-// Errors: ErrUnauthorized, ErrDenied, ErrUnsupported or ErrNotFound (no
-// catalog), ErrUnavailable.
+// Catalog lists the repositories of registry, following Link pages on the
+// registry's origin. Errors: ErrUnauthorized, ErrDenied, ErrUnsupported or
+// ErrNotFound (no catalog), ErrUnavailable, ErrCrossOrigin, ErrTooLarge.
 func (c *Client) Catalog(ctx context.Context, registry string) ([]string, error) {
 	var repos []string
 	err := c.pages(ctx, c.url(registry, "/v2/_catalog", c.pageQuery()), registry, []string{catalogScope()},
-		func(body []byte) error {
+		func(body []byte) (int, error) {
 			var page struct {
 				Repositories []string `json:"repositories"`
 			}
 			err := json.Unmarshal(body, &page)
 			repos = append(repos, page.Repositories...)
-			return err
+			return len(page.Repositories), err
 		})
-	return repos, err
+	if err != nil {
+		return nil, err
+	}
+	return repos, nil
 }
 
 // Referrers lists the manifests in ref's repository whose subject is d,
 // only those of artifactType when it is not empty. It uses the referrers
 // API, and, when the registry answers that with 404, the referrers tag
 // schema (an index tagged "sha256-<hex>"); no such tag is an empty list.
-// Errors: ErrUnauthorized, ErrDenied, ErrUnavailable.
+// Errors: ErrUnauthorized, ErrDenied, ErrUnavailable, ErrCrossOrigin,
+// ErrTooLarge.
 func (c *Client) Referrers(ctx context.Context, ref Reference, d digest.Digest, artifactType string) (*v1.Index, error) {
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("subject %q: %w", d, err)
@@ -92,16 +100,16 @@ func (c *Client) Referrers(ctx context.Context, ref Reference, d digest.Digest, 
 	}
 	filtered := true
 	err := c.pagesWith(ctx, c.repoURL(ref, "/referrers/"+d.String(), q), ref.Registry, []string{pullScope(ref.Repository)},
-		v1.MediaTypeImageIndex, func(h http.Header, body []byte) error {
+		v1.MediaTypeImageIndex, func(h http.Header, body []byte) (int, error) {
 			var page v1.Index
 			if err := json.Unmarshal(body, &page); err != nil {
-				return err
+				return 0, err
 			}
 			idx.Manifests = append(idx.Manifests, page.Manifests...)
 			if !strings.Contains(h.Get("OCI-Filters-Applied"), "artifactType") {
 				filtered = false
 			}
-			return nil
+			return len(page.Manifests), nil
 		})
 	if errors.Is(err, ErrNotFound) {
 		return c.referrersByTag(ctx, ref, d, artifactType)
@@ -154,13 +162,20 @@ func (c *Client) pageQuery() url.Values {
 }
 
 // pages GETs u and every page its Link headers lead to, handing each JSON
-// body to page.
-func (c *Client) pages(ctx context.Context, u *url.URL, registry string, scopes []string, page func([]byte) error) error {
-	return c.pagesWith(ctx, u, registry, scopes, "application/json", func(_ http.Header, b []byte) error { return page(b) })
+// body to page, which returns how many entries it held.
+func (c *Client) pages(ctx context.Context, u *url.URL, registry string, scopes []string, page func([]byte) (int, error)) error {
+	return c.pagesWith(ctx, u, registry, scopes, "application/json", func(_ http.Header, b []byte) (int, error) { return page(b) })
 }
 
-func (c *Client) pagesWith(ctx context.Context, u *url.URL, registry string, scopes []string, accept string, page func(http.Header, []byte) error) error {
+// pagesWith is pages with an Accept header and the page's headers. A Link
+// is followed only on the registry's origin (see follow), and the whole
+// listing is bounded by the client's list limits: pages are bounded one by
+// one and in number, but only a bound on the sum keeps a registry that
+// keeps paging from filling the memory.
+func (c *Client) pagesWith(ctx context.Context, u *url.URL, registry string, scopes []string, accept string, page func(http.Header, []byte) (int, error)) error {
 	seen := map[string]bool{}
+	var entries int
+	var size int64
 	for n := 0; u != nil; n++ {
 		if n >= maxPages || seen[u.String()] {
 			return fmt.Errorf("GET %s: Link headers loop", redactURL(u.String()))
@@ -175,18 +190,27 @@ func (c *Client) pagesWith(ctx context.Context, u *url.URL, registry string, sco
 		if err != nil {
 			return err
 		}
-		body, err := readCapped(resp.Body, maxJSON)
+		limit := min(maxJSON, c.listBytes-size)
+		body, err := readCapped(resp.Body, limit)
 		resp.Body.Close()
+		if err != nil {
+			if errors.Is(err, ErrTooLarge) && limit < maxJSON {
+				err = fmt.Errorf("listing of more than %d bytes in all: %w", c.listBytes, ErrTooLarge)
+			}
+			return fmt.Errorf("GET %s: %w", redactURL(u.String()), err)
+		}
+		size += int64(len(body))
+		got, err := page(resp.Header, body)
 		if err != nil {
 			return fmt.Errorf("GET %s: %w", redactURL(u.String()), err)
 		}
-		if err := page(resp.Header, body); err != nil {
-			return fmt.Errorf("GET %s: %w", redactURL(u.String()), err)
+		if entries += got; entries > c.listEntries {
+			return fmt.Errorf("GET %s: listing of more than %d entries: %w", redactURL(u.String()), c.listEntries, ErrTooLarge)
 		}
 		u = nil
 		if next := nextLink(resp.Header); next != "" {
-			if u, err = resp.Request.URL.Parse(next); err != nil {
-				return fmt.Errorf("Link %q: %w", next, err)
+			if u, err = c.follow(resp, registry, "Link", next); err != nil {
+				return err
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -183,17 +184,21 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 type scopeKey struct{}
 
 // requestScope is what the auth transport needs to know of a request: the
-// registry it was built for (whose credentials to use), the API host (only
-// requests to it get credentials, not redirects elsewhere), and the token
+// registry it was built for (whose credentials to use), the registry's
+// origin (only requests to it get credentials, not redirects elsewhere;
+// its scheme also decides which token realms are acceptable), and the token
 // scopes it needs.
 type requestScope struct {
 	registry string
-	host     string
+	origin   *url.URL
 	scopes   []string
 }
 
-func withScope(ctx context.Context, registry, host string, scopes []string) context.Context {
-	return context.WithValue(ctx, scopeKey{}, requestScope{registry: registry, host: host, scopes: scopes})
+// key names the registry's origin in the auth transport's maps.
+func (s requestScope) key() string { return s.origin.Scheme + "://" + hostPort(s.origin) }
+
+func withScope(ctx context.Context, registry string, origin *url.URL, scopes []string) context.Context {
+	return context.WithValue(ctx, scopeKey{}, requestScope{registry: registry, origin: origin, scopes: scopes})
 }
 
 func scopeFrom(ctx context.Context) (requestScope, bool) {

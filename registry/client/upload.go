@@ -64,7 +64,7 @@ func (c *Client) startUpload(ctx context.Context, ref Reference) (*url.URL, int6
 		return nil, 0, err
 	}
 	drain(resp.Body)
-	loc, err := resolve(resp, resp.Header.Get("Location"))
+	loc, err := c.follow(resp, ref.Registry, "Location", resp.Header.Get("Location"))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -142,7 +142,7 @@ func (c *Client) patch(ctx context.Context, ref Reference, loc *url.URL, chunk [
 	}
 	next := loc
 	if l := resp.Header.Get("Location"); l != "" {
-		if next, err = resolve(resp, l); err != nil {
+		if next, err = c.follow(resp, ref.Registry, "Location", l); err != nil {
 			return nil, err
 		}
 	}
@@ -187,7 +187,7 @@ func (c *Client) uploadStatus(ctx context.Context, ref Reference, loc *url.URL) 
 	drain(resp.Body)
 	next := loc
 	if l := resp.Header.Get("Location"); l != "" {
-		if next, err = resolve(resp, l); err != nil {
+		if next, err = c.follow(resp, ref.Registry, "Location", l); err != nil {
 			return 0, nil, err
 		}
 	}
