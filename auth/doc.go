@@ -23,8 +23,11 @@
 //     only what they may pull. Without a policy, authenticated users may
 //     do everything and anonymous ones nothing.
 //   - Names and scopes are checked strictly (ParseScope): the OCI name
-//     grammar, known actions, no wildcards, no "..", nothing injected;
-//     anything else is refused, never matched loosely.
+//     grammar, known actions, no wildcard names, no "..", nothing
+//     injected; anything else is refused, never matched loosely. The one
+//     wildcard is the action "*" alone (repository:NAME:*), which asks for
+//     every action; the token server grants the part the policy allows,
+//     and a token's "*" on a repository grants every action.
 //   - Bearer (token mode): RS256, ES256 and EdDSA only, each bound to its
 //     key's type; the token must name a known key id (kid), the configured
 //     issuer and the service as audience, and be within exp/nbf. Anything
