@@ -106,6 +106,11 @@ func checkPassword(r *http.Request, users *Users, limiter *Limiter, user, passwo
 	if users.cached(user, password) {
 		return nil
 	}
+	if _, err := users.file.get(); err != nil {
+		// Nobody can log in; not counted against the client, whose
+		// password may well be right once the file is back.
+		return errUsersUnavailable
+	}
 	key := clientKey(r)
 	if ok, wait := limiter.Allow(key); !ok {
 		return tooMany(wait)

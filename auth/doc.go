@@ -43,5 +43,7 @@
 //     request costs one bcrypt comparison, not one per request.
 //   - The htpasswd and policy files are read at start-up (an unreadable or
 //     invalid file is an error) and re-read when they change; a change that
-//     does not parse is logged and the previous content stays in force.
+//     does not parse is logged and the previous content stays in force. A
+//     file that disappears or cannot be read fails closed until it is back:
+//     no login passes, the policy allows nothing.
 package auth
