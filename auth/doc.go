@@ -38,7 +38,9 @@
 //     refresh tokens bound to the user's current htpasswd entry.
 //   - Failed password checks are counted per client IP by a Limiter; past
 //     its burst, password checks from that address answer 429 until the
-//     bucket refills. Credentials verified recently are cached (keyed by a
+//     bucket refills. A check takes its token before bcrypt runs (a right
+//     password gives it back) and at most two run at once per address, so
+//     concurrent guesses cannot outrun the count. Credentials verified recently are cached (keyed by a
 //     per-process HMAC), so a client that sends its password with every
 //     request costs one bcrypt comparison, not one per request.
 //   - The htpasswd and policy files are read at start-up (an unreadable or

@@ -35,6 +35,11 @@ type Users struct {
 	key      [32]byte // HMAC key of the verified-password cache
 	verified map[[32]byte]verifiedEntry
 	now      func() time.Time
+	// onBcrypt, when set (by tests), is called as each bcrypt comparison
+	// starts and its result when it ends: how many comparisons a client
+	// can cause, and how many at once, is what the failed-login limiter
+	// bounds.
+	onBcrypt func() (done func())
 }
 
 type htpasswd struct {
@@ -136,14 +141,22 @@ func (u *Users) Verify(user, password string) bool {
 		return true
 	}
 	if !ok {
-		bcrypt.CompareHashAndPassword(h.dummy, []byte(password))
+		u.compare(h.dummy, password)
 		return false
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+	if !u.compare(hash, password) {
 		return false
 	}
 	u.remember(user, password, hash)
 	return true
+}
+
+// compare runs bcrypt.
+func (u *Users) compare(hash []byte, password string) bool {
+	if u.onBcrypt != nil {
+		defer u.onBcrypt()()
+	}
+	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
 }
 
 // cached reports whether user and password were verified recently against
