@@ -305,6 +305,38 @@ func TestLoginLimiterConcurrent(t *testing.T) {
 				t.Errorf("the right password from another address: %d, want 200", c)
 			}
 		})
+		// A client that opens with many parallel requests, each with the
+		// right password: every one passes (more than the burst, since
+		// right passwords give their token back), and those that waited
+		// find the password verified, so bcrypt runs at most once per
+		// check slot.
+		t.Run(p.name+"/right password in parallel", func(t *testing.T) {
+			users, _ := openUsers(t, "alice:"+string(hash)+"\n")
+			meter := meterBcrypt(users)
+			limiter := NewLimiter(burst, time.Minute)
+			const n = 3 * burst
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			codes := make([]int, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					codes[i], _ = p.try(users, limiter, "192.0.2.2:1", "pw-a")
+				}()
+			}
+			close(start)
+			wg.Wait()
+			for i, c := range codes {
+				if c != http.StatusOK {
+					t.Errorf("request %d: %d, want 200", i, c)
+				}
+			}
+			if runs, _ := meter.read(); runs > maxLoginChecks {
+				t.Errorf("%d bcrypt runs for one password sent %d times at once, want at most %d", runs, n, maxLoginChecks)
+			}
+		})
 	}
 }
 
