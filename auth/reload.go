@@ -16,7 +16,7 @@ import (
 const maxFileSize = 16 << 20
 
 // watchedFile is a configuration file parsed into a T, re-read when its
-// modification time, size or inode change. Every use stats the file (a
+// modification time, size, inode, mode or owner change. Every use stats the file (a
 // few microseconds), so an edit applies to the next request.
 //
 // When the new content does not parse, the previous value stays in force
@@ -130,8 +130,9 @@ func (w *watchedFile[T]) get() (T, error) {
 		w.cur.Store(&loadedFile[T]{val: v, stamp: st})
 		return v, nil
 	case unreadable:
-		// No stamp: a file made readable again by chmod alone keeps its
-		// mtime, size and inode, so it is retried on every use.
+		// No stamp: whether the file can be read may change with no change
+		// to it (a parent directory's permissions, a transient I/O error),
+		// so it is retried on every use.
 		if cur.err == nil || cur.err.Error() != err.Error() {
 			w.log.Error("cannot read file; "+w.unavailable+" until it is back", "path", w.path, "err", err)
 		}
