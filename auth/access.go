@@ -16,7 +16,7 @@ const (
 	ActionPull   = "pull"
 	ActionPush   = "push"
 	ActionDelete = "delete"
-	ActionAll    = "*" // only in registry:catalog:*
+	ActionAll    = "*" // registry:catalog:*, and every action on a repository
 )
 
 // maxNameLength bounds a repository name, as the registry does.
@@ -78,11 +78,14 @@ func ValidName(name string) bool {
 	return len(name) <= maxNameLength && nameRE.MatchString(name)
 }
 
-// ParseScope parses one scope, "repository:<name>:<action>[,<action>...]"
-// or "registry:catalog:*", into one Access per action. It is strict: the
-// name must be valid, every action known and given once; there is no
-// resource class ("repository(plugin)"), no wildcard name and no "*"
-// action on a repository. Errors wrap ErrInvalidScope.
+// ParseScope parses one scope, "repository:<name>:<action>[,<action>...]",
+// "repository:<name>:*" or "registry:catalog:*", into one Access per
+// action. "*" on a repository stands for every action (pull, push and
+// delete), as in Distribution's token scope grammar; containers/image
+// (skopeo, podman) asks for it before a DELETE. It is strict: the name
+// must be valid, every action known and given once, "*" alone; there is
+// no resource class ("repository(plugin)") and no wildcard name. Errors
+// wrap ErrInvalidScope.
 func ParseScope(s string) ([]Access, error) {
 	bad := func(why string) ([]Access, error) {
 		if len(s) > 80 {
@@ -98,6 +101,9 @@ func ParseScope(s string) ([]Access, error) {
 		return bad("want type:name:actions")
 	}
 	typ, name, actions := parts[0], parts[1], strings.Split(parts[2], ",")
+	if typ == TypeRepository && parts[2] == ActionAll {
+		actions = repositoryActions
+	}
 	var out []Access
 	for _, act := range actions {
 		a := Access{Type: typ, Name: name, Action: act}

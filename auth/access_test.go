@@ -16,6 +16,7 @@ func TestParseScope(t *testing.T) {
 		{"repository:team/app:pull,push", Repository("team/app", "pull", "push")},
 		{"repository:a-b.c__d/e:delete,pull,push", Repository("a-b.c__d/e", "delete", "pull", "push")},
 		{"registry:catalog:*", []Access{Catalog}},
+		{"repository:a/b:*", Repository("a/b", "pull", "push", "delete")}, // every action (containers/image before a DELETE)
 
 		{"", nil},
 		{"repository:a", nil},
@@ -31,7 +32,9 @@ func TestParseScope(t *testing.T) {
 		{`repository:a",scope="b:pull`, nil},                      // an injected quote
 		{"repository:a b:pull", nil},                              // a space in the name
 		{"repository:A:pull", nil},                                // upper case
-		{"repository:a:*", nil},                                   // wildcard action on a repository
+		{"repository:a:pull,*", nil},                              // a wildcard among other actions
+		{"repository:a:*,*", nil},                                 // a repeated wildcard
+		{"repository:*:*", nil},                                   // wildcard name
 		{"repository:a:pull,,push", nil},                          // empty action
 		{"repository:a:pull,", nil},                               // trailing comma
 		{"repository:a:pull,pull", nil},                           // repeated action

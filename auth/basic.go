@@ -90,8 +90,9 @@ func anonymous(r *http.Request) bool {
 
 // login checks the basic credentials of r. A password verified recently
 // passes without counting; otherwise the client's address must have
-// attempts left (else a 429 *Challenge), and a failure uses one up. It
-// returns the user name, also on failure (for the log).
+// attempts left (else a 429 *Challenge), a check takes one, and a right
+// password gives it back. It returns the user name, also on failure (for
+// the log).
 func login(r *http.Request, users *Users, limiter *Limiter) (string, error) {
 	hdr := r.Header.Values("Authorization")
 	user, password, ok := r.BasicAuth()
@@ -106,12 +107,22 @@ func checkPassword(r *http.Request, users *Users, limiter *Limiter, user, passwo
 	if users.cached(user, password) {
 		return nil
 	}
-	key := clientKey(r)
-	if ok, wait := limiter.Allow(key); !ok {
-		return tooMany(wait)
+	if _, err := users.file.get(); err != nil {
+		// Nobody can log in; not counted against the client, whose
+		// password may well be right once the file is back.
+		return errUsersUnavailable
 	}
-	if !users.Verify(user, password) {
-		limiter.Fail(key)
+	// The token is taken before bcrypt runs and given back only for a
+	// right password, so concurrent guesses cannot outrun the count.
+	check, err := limiter.begin(r.Context(), clientKey(r))
+	if err != nil {
+		return err
+	}
+	// Verify looks at the cache again: a check that waited behind one
+	// verifying the same password finds it there, without bcrypt.
+	ok := users.Verify(user, password)
+	check.end(ok)
+	if !ok {
 		return errBadCredentials
 	}
 	return nil

@@ -23,8 +23,11 @@
 //     only what they may pull. Without a policy, authenticated users may
 //     do everything and anonymous ones nothing.
 //   - Names and scopes are checked strictly (ParseScope): the OCI name
-//     grammar, known actions, no wildcards, no "..", nothing injected;
-//     anything else is refused, never matched loosely.
+//     grammar, known actions, no wildcard names, no "..", nothing
+//     injected; anything else is refused, never matched loosely. The one
+//     wildcard is the action "*" alone (repository:NAME:*), which asks for
+//     every action; the token server grants the part the policy allows,
+//     and a token's "*" on a repository grants every action.
 //   - Bearer (token mode): RS256, ES256 and EdDSA only, each bound to its
 //     key's type; the token must name a known key id (kid), the configured
 //     issuer and the service as audience, and be within exp/nbf. Anything
@@ -35,10 +38,14 @@
 //     refresh tokens bound to the user's current htpasswd entry.
 //   - Failed password checks are counted per client IP by a Limiter; past
 //     its burst, password checks from that address answer 429 until the
-//     bucket refills. Credentials verified recently are cached (keyed by a
+//     bucket refills. A check takes its token before bcrypt runs (a right
+//     password gives it back) and at most two run at once per address, so
+//     concurrent guesses cannot outrun the count. Credentials verified recently are cached (keyed by a
 //     per-process HMAC), so a client that sends its password with every
 //     request costs one bcrypt comparison, not one per request.
 //   - The htpasswd and policy files are read at start-up (an unreadable or
 //     invalid file is an error) and re-read when they change; a change that
-//     does not parse is logged and the previous content stays in force.
+//     does not parse is logged and the previous content stays in force. A
+//     file that disappears or cannot be read fails closed until it is back:
+//     no login passes, the policy allows nothing.
 package auth

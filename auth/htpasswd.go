@@ -35,6 +35,11 @@ type Users struct {
 	key      [32]byte // HMAC key of the verified-password cache
 	verified map[[32]byte]verifiedEntry
 	now      func() time.Time
+	// onBcrypt, when set (by tests), is called as each bcrypt comparison
+	// starts and its result when it ends: how many comparisons a client
+	// can cause, and how many at once, is what the failed-login limiter
+	// bounds.
+	onBcrypt func() (done func())
 }
 
 type htpasswd struct {
@@ -53,7 +58,7 @@ func OpenHtpasswd(path string, log *slog.Logger) (*Users, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f, err := watchFile(path, parseHtpasswd, log)
+	f, err := watchFile(path, "every login is refused", parseHtpasswd, log)
 	if err != nil {
 		return nil, fmt.Errorf("htpasswd: %w", err)
 	}
@@ -123,27 +128,41 @@ func validUserName(name string) bool {
 // Verify reports whether password is user's. Unknown users take as long
 // as wrong passwords. A successful check is remembered for a few minutes
 // (until the entry changes), so repeated requests cost one bcrypt run.
+//
+// While the file cannot be read (removed, replaced by a directory,
+// permission denied) no password is right: see watchedFile.
 func (u *Users) Verify(user, password string) bool {
-	h := u.file.get()
+	h, err := u.file.get()
+	if err != nil {
+		return false
+	}
 	hash, ok := h.hashes[user]
 	if ok && u.recentlyVerified(user, password, hash) {
 		return true
 	}
 	if !ok {
-		bcrypt.CompareHashAndPassword(h.dummy, []byte(password))
+		u.compare(h.dummy, password)
 		return false
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+	if !u.compare(hash, password) {
 		return false
 	}
 	u.remember(user, password, hash)
 	return true
 }
 
+// compare runs bcrypt.
+func (u *Users) compare(hash []byte, password string) bool {
+	if u.onBcrypt != nil {
+		defer u.onBcrypt()()
+	}
+	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+}
+
 // cached reports whether user and password were verified recently against
 // the current entry, without running bcrypt.
 func (u *Users) cached(user, password string) bool {
-	hash, ok := u.file.get().hashes[user]
+	hash, ok := u.hash(user)
 	return ok && u.recentlyVerified(user, password, hash)
 }
 
@@ -151,7 +170,7 @@ func (u *Users) cached(user, password string) bool {
 // bound to it stop working when the user is removed or the password
 // changes. ok is false for an unknown user.
 func (u *Users) Binding(user string) (binding string, ok bool) {
-	hash, ok := u.file.get().hashes[user]
+	hash, ok := u.hash(user)
 	if !ok {
 		return "", false
 	}
@@ -161,8 +180,19 @@ func (u *Users) Binding(user string) (binding string, ok bool) {
 
 // Has reports whether user is listed.
 func (u *Users) Has(user string) bool {
-	_, ok := u.file.get().hashes[user]
+	_, ok := u.hash(user)
 	return ok
+}
+
+// hash is user's entry; ok is false for an unknown user, and for every
+// user while the file cannot be read.
+func (u *Users) hash(user string) (hash []byte, ok bool) {
+	h, err := u.file.get()
+	if err != nil {
+		return nil, false
+	}
+	hash, ok = h.hashes[user]
+	return hash, ok
 }
 
 func (u *Users) cacheKey(user, password string) [32]byte {
@@ -205,3 +235,7 @@ func (u *Users) remember(user, password string, hash []byte) {
 // errBadCredentials is what a failed login says, whatever failed: the
 // user name or the password.
 var errBadCredentials = errors.New("invalid user name or password")
+
+// errUsersUnavailable is what a login says while the htpasswd file cannot
+// be read: every login is refused until it is back.
+var errUsersUnavailable = errors.New("logins are refused: the user list is unavailable")

@@ -123,7 +123,7 @@ func TestHtpasswdVerify(t *testing.T) {
 
 func TestHtpasswdCacheBounded(t *testing.T) {
 	u, _ := openUsers(t, bcryptLine(t, "alice", "pw"))
-	hash := u.file.get().hashes["alice"]
+	hash, _ := u.hash("alice")
 	for i := range maxVerified + 10 {
 		u.remember("alice", fmt.Sprint(i), hash)
 	}

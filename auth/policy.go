@@ -75,7 +75,7 @@ func OpenPolicy(path string, log *slog.Logger) (*Policy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f, err := watchFile(path, parsePolicy, log)
+	f, err := watchFile(path, "every access is denied", parsePolicy, log)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
@@ -180,7 +180,8 @@ func matchPattern(p, name string) bool {
 }
 
 // Allowed reports whether who may do a under policy p (nil: no policy).
-// Only valid accesses can be allowed.
+// Only valid accesses can be allowed. While the policy file cannot be
+// read nothing is allowed: a deleted policy never turns into no policy.
 func (p *Policy) Allowed(who Principal, a Access) bool {
 	if !a.valid() {
 		return false
@@ -188,7 +189,15 @@ func (p *Policy) Allowed(who Principal, a Access) bool {
 	if p == nil {
 		return who.Authenticated
 	}
-	doc := p.file.get()
+	doc, err := p.file.get()
+	if err != nil {
+		return false
+	}
+	return doc.allowed(who, a)
+}
+
+// allowed is Allowed for a valid a under the document doc.
+func (doc *policyDoc) allowed(who Principal, a Access) bool {
 	if a == Catalog {
 		return who.Authenticated
 	}
@@ -207,7 +216,10 @@ func (p *Policy) AllowedEverywhere(who Principal, action string) bool {
 	if p == nil {
 		return who.Authenticated
 	}
-	doc := p.file.get()
+	doc, err := p.file.get()
+	if err != nil {
+		return false
+	}
 	for _, r := range doc.Rules {
 		if r.appliesTo(who, doc) && slices.Contains(r.Actions, action) && slices.Contains(r.Repositories, "**") {
 			return true

@@ -35,10 +35,16 @@ type accessClaims struct {
 	Access []resourceActions `json:"access"`
 }
 
-// grants reports whether the claims hold a.
+// grants reports whether the claims hold a. On a repository the action
+// "*" holds every action: Distribution's token grammar allows it, and
+// external token servers issue it for repository:NAME:* requests.
 func (c *accessClaims) grants(a Access) bool {
 	for _, ra := range c.Access {
-		if ra.Type == a.Type && ra.Name == a.Name && slices.Contains(ra.Actions, a.Action) {
+		if ra.Type != a.Type || ra.Name != a.Name {
+			continue
+		}
+		if slices.Contains(ra.Actions, a.Action) ||
+			(a.Type == TypeRepository && slices.Contains(ra.Actions, ActionAll)) {
 			return true
 		}
 	}

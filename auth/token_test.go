@@ -166,6 +166,29 @@ func TestBearer(t *testing.T) {
 	}
 }
 
+// TestBearerWildcardActions: an external token server may write "*" for
+// every action on a repository (Distribution's token grammar); it grants
+// pull, push and delete there and nowhere else.
+func TestBearerWildcardActions(t *testing.T) {
+	b, keys := bearerSetup(t, nil)
+	c := claimsFor("alice")
+	c.Access = []resourceActions{{Type: TypeRepository, Name: "a/b", Actions: []string{"*"}}}
+	tok, err := keys[AlgES256].Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range Repository("a/b", ActionPull, ActionPush, ActionDelete) {
+		if _, err := authorizeWith(b, "Bearer "+tok, a); err != nil {
+			t.Errorf("repository:a/b:* does not grant %s: %v", a, err)
+		}
+	}
+	for _, a := range []Access{{TypeRepository, "a/c", ActionPull}, {TypeRepository, "a", ActionDelete}, Catalog} {
+		if _, err := authorizeWith(b, "Bearer "+tok, a); err == nil {
+			t.Errorf("repository:a/b:* grants %s", a)
+		}
+	}
+}
+
 func TestBearerGrant(t *testing.T) {
 	b, keys := bearerSetup(t, nil)
 	tok, _ := keys[AlgES256].Sign(claimsFor("alice", append(Repository("a", ActionPull), Catalog)...))

@@ -278,7 +278,10 @@ func (s *TokenServer) loginFailed(r *http.Request, user string, err error) error
 }
 
 // issue signs an access token for who holding what the policy grants of
-// wanted.
+// wanted. A repository:NAME:* request arrives here as its three actions,
+// so the token names each granted action, never "*": it says exactly
+// what was granted, and any verifier reads it, including those that do
+// not expand "*".
 func (s *TokenServer) issue(r *http.Request, who Principal, wanted []Access) (map[string]any, error) {
 	var granted []Access
 	for _, a := range wanted {

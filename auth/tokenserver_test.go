@@ -109,6 +109,43 @@ func TestTokenServerGet(t *testing.T) {
 	}
 }
 
+// TestTokenServerWildcardScope: repository:NAME:* (what containers/image
+// asks for before a DELETE) grants the actions the policy allows there,
+// listed one by one in the token.
+func TestTokenServerWildcardScope(t *testing.T) {
+	s := newTokenServerSetup(t, 0)
+	for _, c := range []struct {
+		user, pw, scope, granted string
+	}{
+		{"alice", "pw-a", "repository:team/app:*", "repository:team/app:pull,push,delete"},
+		{"bob", "pw-b", "repository:team/app:*", "repository:team/app:pull,push"},
+		{"bob", "pw-b", "repository:other:*", ""},
+		{"", "", "repository:public/a/docs:*", "repository:public/a/docs:pull"},
+	} {
+		r := httptest.NewRequest("GET", "/auth/token?service=svc&scope="+url.QueryEscape(c.scope), nil)
+		if c.user != "" {
+			r.SetBasicAuth(c.user, c.pw)
+		}
+		code, body := s.do(t, r)
+		if code != 200 || body["scope"] != c.granted {
+			t.Errorf("GET %s as %q: %d %v, want 200 granting %q", c.scope, c.user, code, body, c.granted)
+			continue
+		}
+		name := strings.Split(c.scope, ":")[1]
+		tok := "Bearer " + body["token"].(string)
+		for _, a := range Repository(name, ActionPull, ActionPush, ActionDelete) {
+			_, err := authorizeWith(s.bearer, tok, a)
+			if want := strings.Contains(c.granted, a.Action); (err == nil) != want {
+				t.Errorf("token of %q for %s: %s allowed %v, want %v", c.user, c.scope, a.Action, err == nil, want)
+			}
+		}
+	}
+	if code, body := s.do(t, post(url.Values{"grant_type": {"password"}, "username": {"bob"}, "password": {"pw-b"},
+		"scope": {"repository:team/app:*"}})); code != 200 || body["scope"] != "repository:team/app:pull,push" {
+		t.Errorf("POST repository:team/app:* as bob: %d %v", code, body)
+	}
+}
+
 func TestTokenServerRefresh(t *testing.T) {
 	s := newTokenServerSetup(t, time.Hour)
 	code, body := s.do(t, post(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"pw-a"},

@@ -230,7 +230,7 @@ func attackTable() []attack {
 		badScope("scope with an injected comma", "repository:team/app,private/secret:pull"),
 		badScope("scope with an injected quote", `repository:team/app",scope="repository:private/secret:push:pull`),
 		badScope("scope with an injected colon", "repository:private/secret:pull:push"),
-		badScope("scope with a wildcard action", "repository:team/app:*"),
+		badScope("scope with a wildcard among actions", "repository:team/app:pull,*"),
 		badScope("scope with an empty action", "repository:team/app:pull,,push"),
 		badScope("scope with a resource class", "repository(plugin):team/app:pull"),
 	)

@@ -305,3 +305,39 @@ func TestAuthDocker(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthSkopeoDelete: skopeo (containers/image) asks the token server for
+// repository:NAME:* before a DELETE. The token must carry delete exactly
+// when the policy grants it: alice (delete everywhere) removes the
+// manifest, bob (pull and push in team/) is refused and it stays.
+func TestAuthSkopeoDelete(t *testing.T) {
+	t.Parallel()
+	bin := testutil.RequireTool(t, "skopeo")
+	f := newAuthClientFixture(t, authModeToken)
+	img := newTestImage(t, "auth-skopeo-delete")
+	pushTestImage(t, f.authServer, "alice", "team/skopeo-delete", "v1", img)
+	manifest := f.URL + "/v2/team/skopeo-delete/manifests/" + img.digest.String()
+	status := func() int {
+		t.Helper()
+		req := newRequest(t, "HEAD", manifest, f.authHeader(t, "alice", "repository:team/skopeo-delete:pull"), nil)
+		resp, _ := send(t, req)
+		return resp.StatusCode
+	}
+	del := func(user string) testutil.Result {
+		return client(t, bin).Exec(t, "delete", "--tls-verify=false", "--creds", user+":"+authUsers[user],
+			"docker://"+f.Host+"/team/skopeo-delete:v1")
+	}
+
+	if r := del("bob"); r.Err == nil {
+		t.Fatalf("skopeo delete as bob, who may not delete, succeeded:\n%s", r.Output())
+	}
+	if got := status(); got != http.StatusOK {
+		t.Fatalf("after bob's refused delete the manifest answers %d, want 200", got)
+	}
+	if r := del("alice"); r.Err != nil {
+		t.Fatalf("skopeo delete as alice: %v\n%s", r.Err, r.Output())
+	}
+	if got := status(); got != http.StatusNotFound {
+		t.Fatalf("after alice's delete the manifest answers %d, want 404", got)
+	}
+}
