@@ -20,6 +20,8 @@ import (
 //   - otherwise: 202 with the upload's Location.
 //
 // 400 NAME_INVALID, DIGEST_INVALID or BLOB_UPLOAD_INVALID (body broke off).
+// A monolithic upload that fails leaves nothing behind, also when its
+// client has hung up (see storage.Upload.Cancel).
 func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 	name, err := repoName(r)
 	if err != nil {
@@ -102,18 +104,31 @@ func chunk(r *http.Request) (io.Reader, int64, error) {
 
 // patchUpload serves PATCH /v2/<name>/blobs/uploads/<uuid>: 202 with the new
 // Range; 404 BLOB_UPLOAD_UNKNOWN; 416 for a chunk that does not start where
-// the upload stands (nothing is written) or a malformed Content-Range.
+// the upload stands or a Content-Range that is malformed or does not match
+// Content-Length (nothing is written, the upload stands and the answer
+// carries its Range).
+//
+// A chunk whose write fails cancels the whole upload: 400
+// BLOB_UPLOAD_INVALID when the body broke off (the client cut the
+// connection); the upload id then answers 404 BLOB_UPLOAD_UNKNOWN and the
+// client starts over. Keeping
+// the bytes that arrived would let it resume from the Range instead, but
+// after a cut connection nobody is usually there to, and the upload's data
+// would stay in storage until purged (see storage.Upload.Append).
 func (a *App) patchUpload(w http.ResponseWriter, r *http.Request) error {
 	name, u, err := a.resume(r)
 	if err != nil {
 		return err
 	}
 	rd, start, err := chunk(r)
-	if err == nil {
-		err = u.Append(r.Context(), rd, start)
-	}
 	if err != nil {
 		setUploadHeaders(w, name, u)
+		return err
+	}
+	if err := u.Append(r.Context(), rd, start); err != nil {
+		if errors.Is(err, storage.ErrRangeInvalid) {
+			setUploadHeaders(w, name, u)
+		}
 		return err
 	}
 	return uploadAccepted(w, http.StatusAccepted, name, u)
@@ -121,8 +136,10 @@ func (a *App) patchUpload(w http.ResponseWriter, r *http.Request) error {
 
 // putUpload serves PUT /v2/<name>/blobs/uploads/<uuid>?digest=, with or
 // without a last chunk: 201 with the blob's Location; 400 DIGEST_INVALID
-// when the content does not hash to the digest (the upload is discarded);
-// 404 BLOB_UPLOAD_UNKNOWN; 416 for a misplaced last chunk.
+// when the content does not hash to the digest; 404 BLOB_UPLOAD_UNKNOWN; 416
+// for a misplaced last chunk or a Content-Range as patchUpload refuses it
+// (the upload stands). Any other failure, a last chunk that broke off
+// included, discards the upload (see storage.Upload.Commit).
 func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 	name, u, err := a.resume(r)
 	if err != nil {
