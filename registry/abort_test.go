@@ -205,9 +205,11 @@ func (c *abortClient) cut(method, path string, size int, part []byte, hdr ...str
 }
 
 // halfClose sends a whole request, then shuts the connection's sending side
-// down and closes it without reading the answer.
+// down and, once the registry serves it, closes it without reading the
+// answer.
 func (c *abortClient) halfClose(method, path string, body []byte) {
 	c.t.Helper()
+	started := c.h.started.Load()
 	conn := c.dial(method, path, len(body))
 	defer conn.Close()
 	if _, err := conn.Write(body); err != nil {
@@ -216,6 +218,9 @@ func (c *abortClient) halfClose(method, path string, body []byte) {
 	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
 		c.t.Fatal(err)
 	}
+	// Each request's handler starts before the next request is sent, so
+	// that settle cannot miss one not yet started.
+	c.wait(func() bool { return c.h.started.Load() > started })
 }
 
 // settle waits until every request the registry started is served.
