@@ -115,9 +115,9 @@ func (u *Upload) Offset() int64 { return u.offset }
 // When the write fails, because r broke off (the client went away mid-chunk)
 // or the driver failed, the upload is discarded, even on a canceled ctx, and
 // the error returned; the upload is then unknown. Keeping the bytes that did
-// arrive would let a client resume from Offset, but clients restart a broken
-// upload with a new one far more often than they resume it, and an upload
-// nobody resumes would hold its data until purged.
+// arrive would let a client resume from Offset, but an upload whose client
+// has gone is seldom resumed (docker and containerd start a failed layer
+// over), and until purged it would hold its data in storage.
 func (u *Upload) Append(ctx context.Context, r io.Reader, start int64) error {
 	release, err := u.lock(ctx)
 	if err != nil {
