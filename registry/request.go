@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -47,22 +48,47 @@ func hasBody(r *http.Request) bool {
 	return r.ContentLength > 0 || r.ContentLength < 0 && len(r.TransferEncoding) > 0
 }
 
-// contentRange parses the "<start>-<end>" Content-Range of an upload chunk.
-// ok is false without the header.
+// parseCount parses a number of the API (a range bound, a page size):
+// ASCII digits only, so no sign, space or underscore, and within int64.
+// strconv alone would take "+5" and "-0".
+func parseCount(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// contentRange parses the "<start>-<end>" Content-Range of an upload chunk
+// (also written "bytes=<start>-<end>" or "bytes <start>-<end>/<total|*>").
+// ok is false without the header. A range whose length, end-start+1, does
+// not fit in an int64 is refused like a malformed one: it would wrap to a
+// negative length.
 func contentRange(r *http.Request) (start, end int64, ok bool, err error) {
 	v := r.Header.Get("Content-Range")
 	if v == "" {
 		return 0, 0, false, nil
 	}
-	v = strings.TrimPrefix(strings.TrimPrefix(v, "bytes="), "bytes ")
-	if i := strings.IndexByte(v, '/'); i >= 0 {
-		v = v[:i]
+	invalid := newError(codeRangeInvalid, "invalid Content-Range %q", v)
+	rng, total, hasTotal := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(v, "bytes="), "bytes "), "/")
+	s, e, found := strings.Cut(rng, "-")
+	start, ok1 := parseCount(s)
+	end, ok2 := parseCount(e)
+	if !found || !ok1 || !ok2 || end < start {
+		return 0, 0, true, invalid
 	}
-	s, e, found := strings.Cut(v, "-")
-	start, err1 := strconv.ParseInt(s, 10, 64)
-	end, err2 := strconv.ParseInt(e, 10, 64)
-	if !found || err1 != nil || err2 != nil || start < 0 || end < start {
-		return 0, 0, true, newError(codeRangeInvalid, "invalid Content-Range %q", r.Header.Get("Content-Range"))
+	if end-start == math.MaxInt64 { // 0 <= end-start <= MaxInt64, so only this overflows
+		return 0, 0, true, newError(codeRangeInvalid, "Content-Range %q: the length overflows", v)
+	}
+	if hasTotal && total != "*" {
+		if n, ok := parseCount(total); !ok || n <= end {
+			return 0, 0, true, invalid
+		}
 	}
 	return start, end, true, nil
 }
@@ -73,10 +99,11 @@ func pagination(r *http.Request) (n int, last string, err error) {
 	last = q.Get("last")
 	n = -1
 	if s := q.Get("n"); s != "" {
-		n, err = strconv.Atoi(s)
-		if err != nil || n < 0 {
+		v, ok := parseCount(s)
+		if !ok || v > math.MaxInt {
 			return 0, "", newError(codePaginationInvalid, "invalid n %q", s)
 		}
+		n = int(v)
 	}
 	return n, last, nil
 }

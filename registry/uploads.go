@@ -20,6 +20,8 @@ import (
 //   - otherwise: 202 with the upload's Location.
 //
 // 400 NAME_INVALID, DIGEST_INVALID or BLOB_UPLOAD_INVALID (body broke off).
+// A monolithic upload that fails leaves nothing behind, also when its
+// client has hung up (see storage.Upload.Cancel).
 func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 	name, err := repoName(r)
 	if err != nil {
@@ -102,18 +104,32 @@ func chunk(r *http.Request) (io.Reader, int64, error) {
 
 // patchUpload serves PATCH /v2/<name>/blobs/uploads/<uuid>: 202 with the new
 // Range; 404 BLOB_UPLOAD_UNKNOWN; 416 for a chunk that does not start where
-// the upload stands (nothing is written) or a malformed Content-Range.
+// the upload stands or a Content-Range that is malformed, does not match
+// Content-Length or whose length overflows (nothing is written, the upload
+// stands and the answer carries its Range).
+//
+// A chunk whose write fails cancels the whole upload: 400
+// BLOB_UPLOAD_INVALID when the body broke off (the client cut the
+// connection) or ran past its Content-Range (a chunked body: no
+// Content-Length to check first); the upload id then answers 404
+// BLOB_UPLOAD_UNKNOWN and the client starts over. Keeping the bytes that
+// arrived would let it resume from the Range instead, but after a cut
+// connection nobody is usually there to, and the upload's data would stay
+// in storage until purged (see storage.Upload.Append).
 func (a *App) patchUpload(w http.ResponseWriter, r *http.Request) error {
 	name, u, err := a.resume(r)
 	if err != nil {
 		return err
 	}
 	rd, start, err := chunk(r)
-	if err == nil {
-		err = u.Append(r.Context(), rd, start)
-	}
 	if err != nil {
 		setUploadHeaders(w, name, u)
+		return err
+	}
+	if err := u.Append(r.Context(), rd, start); err != nil {
+		if errors.Is(err, storage.ErrRangeInvalid) {
+			setUploadHeaders(w, name, u)
+		}
 		return err
 	}
 	return uploadAccepted(w, http.StatusAccepted, name, u)
@@ -121,8 +137,10 @@ func (a *App) patchUpload(w http.ResponseWriter, r *http.Request) error {
 
 // putUpload serves PUT /v2/<name>/blobs/uploads/<uuid>?digest=, with or
 // without a last chunk: 201 with the blob's Location; 400 DIGEST_INVALID
-// when the content does not hash to the digest (the upload is discarded);
-// 404 BLOB_UPLOAD_UNKNOWN; 416 for a misplaced last chunk.
+// when the content does not hash to the digest; 404 BLOB_UPLOAD_UNKNOWN; 416
+// for a misplaced last chunk or a Content-Range as patchUpload refuses it
+// (the upload stands). Any other failure, a last chunk that broke off
+// included, discards the upload (see storage.Upload.Commit).
 func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 	name, u, err := a.resume(r)
 	if err != nil {
@@ -189,8 +207,9 @@ func blobCreated(w http.ResponseWriter, name string, d digest.Digest) error {
 	return nil
 }
 
-// exactReader reads exactly left bytes: fewer is io.ErrUnexpectedEOF, and it
-// never reads past them.
+// exactReader reads a body of exactly left bytes, as its Content-Range
+// says: fewer is io.ErrUnexpectedEOF, and more (a chunked body, whose length
+// no header bounds) is BLOB_UPLOAD_INVALID once left bytes have been read.
 type exactReader struct {
 	r    io.Reader
 	left int64
@@ -198,18 +217,31 @@ type exactReader struct {
 
 func (e *exactReader) Read(p []byte) (int, error) {
 	if e.left <= 0 {
-		return 0, io.EOF
+		return 0, e.end()
 	}
 	if int64(len(p)) > e.left {
 		p = p[:e.left]
 	}
 	n, err := e.r.Read(p)
 	e.left -= int64(n)
-	if err == io.EOF && e.left > 0 {
+	switch {
+	case err == io.EOF && e.left > 0:
 		err = io.ErrUnexpectedEOF
-	}
-	if e.left == 0 && err == nil {
-		err = io.EOF
+	case e.left == 0 && (err == nil || err == io.EOF):
+		err = e.end()
 	}
 	return n, err
+}
+
+// end checks that the body ends where its range does: io.EOF when it does.
+func (e *exactReader) end() error {
+	var b [1]byte
+	switch _, err := io.ReadFull(e.r, b[:]); err {
+	case nil:
+		return newError(codeBlobUploadInvalid, "the body is longer than its Content-Range")
+	case io.EOF:
+		return io.EOF
+	default:
+		return err
+	}
 }

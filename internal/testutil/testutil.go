@@ -1,5 +1,6 @@
 // Package testutil holds helpers for tests that drive external programs
-// (oras, crane, regctl, skopeo, docker, the OCI conformance suite).
+// (oras, crane, regctl, skopeo, docker, the OCI conformance suite), and
+// small helpers every package's tests share (SnapshotDir).
 //
 // A missing tool skips the test with a message saying how to get it, except
 // under CI (env CI=true), where it fails: CI installs every tool through

@@ -24,11 +24,28 @@ import (
 // Bytes are hashed while they are written. A state that cannot be restored
 // (a crash between writing bytes and saving the state, or a digest of another
 // algorithm) is recovered at Commit by hashing the stored bytes once more.
+//
+// A write that fails discards the upload (see Append and Commit), and the
+// discarding runs on a context detached from the caller's (cleanupContext):
+// the caller is typically a request whose client has just gone away, which
+// is exactly when its context has ended and the clean-up must still happen.
 type Upload struct {
 	store  *Store
 	name   string
 	id     string
 	offset int64
+}
+
+// cleanupTimeout bounds the clean-up of an upload once its caller is gone.
+const cleanupTimeout = 30 * time.Second
+
+// cleanupContext returns a context for discarding what a failed or
+// finished operation leaves behind: it keeps ctx's values but not its
+// cancellation, which has usually just happened (the client hung up), and
+// ends after cleanupTimeout instead, so that a stuck backend cannot hold the
+// clean-up forever.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
 type uploadLock struct {
@@ -51,10 +68,15 @@ func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
 		return nil, err
 	}
 	w, err := s.driver.Writer(ctx, uploadDataPath(name, id), false)
+	if err == nil {
+		err = w.Close()
+	}
 	if err != nil {
+		// Half an upload (a start time, no data) could never be resumed.
+		u.cancelLocked(ctx)
 		return nil, err
 	}
-	return u, w.Close()
+	return u, nil
 }
 
 // ResumeUpload finds upload id of repository name. ErrUploadUnknown when
@@ -88,8 +110,14 @@ func (u *Upload) Offset() int64 { return u.offset }
 
 // Append writes r at the end of the upload. With start >= 0 the caller claims
 // the chunk begins at start, and ErrRangeInvalid is returned when it does not
-// (nothing is written). Bytes of a body that breaks off stay in the upload;
-// Offset tells how many arrived.
+// (nothing is written; the upload stands as it was).
+//
+// When the write fails, because r broke off (the client went away mid-chunk)
+// or the driver failed, the upload is discarded, even on a canceled ctx, and
+// the error returned; the upload is then unknown. Keeping the bytes that did
+// arrive would let a client resume from Offset, but an upload whose client
+// has gone is seldom resumed (docker and containerd start a failed layer
+// over), and until purged it would hold its data in storage.
 func (u *Upload) Append(ctx context.Context, r io.Reader, start int64) error {
 	release, err := u.lock(ctx)
 	if err != nil {
@@ -102,10 +130,14 @@ func (u *Upload) Append(ctx context.Context, r io.Reader, start int64) error {
 	}
 	defer w.Close()
 	h, n, err := u.write(ctx, w, r, start)
-	if err != nil {
+	if errors.Is(err, ErrRangeInvalid) {
 		return err
 	}
-	if err := w.Close(); err != nil {
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		u.discard(ctx, w)
 		return err
 	}
 	if h != nil && n > 0 {
@@ -141,6 +173,11 @@ func (u *Upload) write(ctx context.Context, w storagedriver.FileWriter, r io.Rea
 // returns ErrDigestInvalid and discards the upload: nothing is published.
 // The last chunk and the commit share one writer: no hash state is saved
 // and no pending write recorded for bytes that are committed at once.
+//
+// Every failure but a misplaced last chunk (ErrRangeInvalid: nothing is
+// written and the upload stands) discards the upload, even on a canceled
+// ctx, as Append does: a commit that failed half-way, for a client that
+// went away or a backend that failed, is not resumed by anyone.
 func (u *Upload) Commit(ctx context.Context, d digest.Digest, r io.Reader, start int64) (int64, error) {
 	if err := CheckDigest(d); err != nil {
 		return 0, err
@@ -151,50 +188,81 @@ func (u *Upload) Commit(ctx context.Context, d digest.Digest, r io.Reader, start
 	}
 	defer release()
 
-	s := u.store
 	w, err := u.writer(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer w.Close()
 	h, _, err := u.write(ctx, w, r, start)
-	if err != nil {
+	if errors.Is(err, ErrRangeInvalid) {
 		return 0, err
 	}
 	size := w.Size()
-	if err := w.Commit(ctx); err != nil {
+	if err == nil {
+		err = u.publish(ctx, w, h, d)
+	}
+	if err != nil {
+		u.discard(ctx, w)
 		return 0, err
 	}
+	return size, nil
+}
 
+// publish commits w, the upload's writer holding all its bytes, checks that
+// they hash to d (h is their sha256 state, or nil), moves them to blob d and
+// links it into the repository; then the upload is gone.
+func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash.Hash, d digest.Digest) error {
+	s := u.store
+	if err := w.Commit(ctx); err != nil {
+		return err
+	}
 	data := uploadDataPath(u.name, u.id)
 	var got digest.Digest
 	if h != nil && d.Algorithm() == digest.SHA256 {
 		got = digest.NewDigest(digest.SHA256, h)
-	} else if got, err = s.hashStored(ctx, data, d.Algorithm()); err != nil {
-		return 0, err
+	} else {
+		var err error
+		if got, err = s.hashStored(ctx, data, d.Algorithm()); err != nil {
+			return err
+		}
 	}
 	if got != d {
-		u.cancelLocked(ctx)
-		return 0, fmt.Errorf("upload hashed to %s, not %s: %w", got, d, ErrDigestInvalid)
+		return fmt.Errorf("upload hashed to %s, not %s: %w", got, d, ErrDigestInvalid)
 	}
 	exists, err := s.blobExists(ctx, d)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if !exists {
 		if err := s.driver.Move(ctx, data, blobDataPath(d)); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if err := s.link(ctx, layerLinkPath(u.name, d), d); err != nil {
-		return 0, err
+		return err
 	}
+	// Published: what is left of the upload (its start time, hash states)
+	// goes, whether or not the client is still there to hear of it.
 	u.cancelLocked(ctx)
-	return size, nil
+	return nil
 }
 
-// Cancel discards the upload.
+// discard ends w, the upload's open writer, and removes the upload, on a
+// clean-up context: its caller has failed, often because ctx has ended.
+// The writer is cancelled before the upload's directory is deleted, so that
+// a driver keeping the write elsewhere (an S3 multipart upload) drops it too.
+func (u *Upload) discard(ctx context.Context, w storagedriver.FileWriter) {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	w.Cancel(ctx) // fs.ErrClosed after a Commit: nothing is pending then
+	u.cancelLocked(ctx)
+}
+
+// Cancel discards the upload. It runs to its end even when ctx is canceled
+// meanwhile (the clean-up is bounded by cleanupTimeout instead).
 func (u *Upload) Cancel(ctx context.Context) error {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
 	release, err := u.lock(ctx)
 	if err != nil {
 		return err
@@ -203,7 +271,11 @@ func (u *Upload) Cancel(ctx context.Context) error {
 	return u.cancelLocked(ctx)
 }
 
+// cancelLocked removes the upload's directory, with its data, pending
+// writes and hash states, on a clean-up context.
 func (u *Upload) cancelLocked(ctx context.Context) error {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
 	err := u.store.driver.Delete(ctx, uploadDir(u.name, u.id))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return fmt.Errorf("upload %s: %w", u.id, ErrUploadUnknown)

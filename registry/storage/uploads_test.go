@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
 )
 
@@ -77,3 +79,51 @@ func TestConcurrentSameBlob(t *testing.T) {
 		t.Fatalf("stat: %d %v", n, err)
 	}
 }
+
+// TestFailedWriteDiscardsUpload: a chunk or last chunk whose body breaks
+// off discards the upload even though the caller's context ended with it,
+// as net/http's does when a client hangs up mid-body; a misplaced chunk
+// writes nothing and leaves the upload as it stood.
+func TestFailedWriteDiscardsUpload(t *testing.T) {
+	cut := errors.New("connection cut")
+	for _, commit := range []bool{false, true} {
+		drv := inmemory.New()
+		s := New(drv)
+		u, err := s.StartUpload(t.Context(), "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := u.Append(t.Context(), bytes.NewReader([]byte("kept")), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := u.Append(t.Context(), bytes.NewReader([]byte("x")), 9); !errors.Is(err, ErrRangeInvalid) {
+			t.Fatalf("misplaced chunk: %v", err)
+		}
+		if u2, err := s.ResumeUpload(t.Context(), "r", u.ID()); err != nil || u2.Offset() != 4 {
+			t.Fatalf("after a misplaced chunk: %v at %d, want the upload at 4", err, u2.Offset())
+		}
+		ctx, hangUp := context.WithCancel(t.Context())
+		body := io.MultiReader(bytes.NewReader([]byte("half")), readerFunc(func([]byte) (int, error) {
+			hangUp()
+			return 0, cut
+		}))
+		if commit {
+			_, err = u.Commit(ctx, digest.FromString("keptwhole"), body, 4)
+		} else {
+			err = u.Append(ctx, body, 4)
+		}
+		if !errors.Is(err, cut) {
+			t.Fatalf("commit %v: %v, want the body's error", commit, err)
+		}
+		if _, err := s.ResumeUpload(t.Context(), "r", u.ID()); !errors.Is(err, ErrUploadUnknown) {
+			t.Errorf("commit %v: resume after a cut body: %v, want ErrUploadUnknown", commit, err)
+		}
+		if _, err := drv.List(t.Context(), uploadDir("r", u.ID())); !errors.Is(err, storagedriver.ErrPathNotFound) {
+			t.Errorf("commit %v: the upload's directory is still there: %v", commit, err)
+		}
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
