@@ -1,0 +1,296 @@
+package crash
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+const (
+	workers   = 16
+	largeSize = 64 << 20
+)
+
+// The ledger records what the registry acknowledged, as the expectations
+// the checks hold it to. An operation is recorded as uncertain before its
+// request is sent and as acknowledged only once its 201 or 202 arrived: a
+// crash, or any error, leaves it uncertain, and then either outcome is
+// allowed.
+
+// blobExp is a blob upload acknowledged with 201: it must be pullable from
+// its repository.
+type blobExp struct {
+	repo   string
+	digest digest.Digest
+	size   int64
+}
+
+// manifestExp is a manifest pushed to repo. sure: its PUT was acknowledged
+// and no DELETE of it was sent since, so it must be there; otherwise it may
+// be there or not, but if it is, it must be whole.
+type manifestExp struct {
+	repo    string
+	digest  digest.Digest
+	payload []byte
+	blobs   []digest.Digest
+	sure    bool
+	gone    bool // its DELETE was acknowledged
+}
+
+// tagExp is what a tag may point to. sure: the tag must resolve (to one of
+// allowed); otherwise it may also be absent.
+type tagExp struct {
+	repo, tag string
+	allowed   []digest.Digest
+	sure      bool
+}
+
+// worker is one client of the storm with the ledger of its own
+// repositories: each worker pushes only to its own, so at most one of its
+// operations is in flight when the crash comes.
+type worker struct {
+	id        int
+	rng       *rand.Rand
+	repos     []string
+	blobs     []blobExp
+	manifests []*manifestExp
+	tags      map[string]*tagExp // by repo:tag
+	acked     int                // operations acknowledged, in all
+	largeSeq  uint64
+	halted    *atomic.Bool // set just before the crash: start nothing new
+}
+
+func newWorkers(seed uint64) []*worker {
+	ws := make([]*worker, workers)
+	for i := range ws {
+		ws[i] = &worker{
+			id:    i,
+			rng:   rand.New(rand.NewPCG(seed, uint64(i))),
+			repos: []string{fmt.Sprintf("crash/w%02d/a", i), fmt.Sprintf("crash/w%02d/b", i)},
+			tags:  map[string]*tagExp{},
+		}
+	}
+	return ws
+}
+
+// storm runs every worker against c, calls crash after crashAt, lets the
+// storm go on for tail, and then stops it and waits for the workers.
+// Worker 0 starts with an image with a 64 MiB layer when large is set.
+//
+// With tail 0 (the crash ends the registry), the workers are halted just
+// before the crash: an operation starting later would fail for certain and
+// needlessly turn expectations uncertain.
+func storm(c *client, ws []*worker, large bool, crashAt time.Duration, crash func(), tail time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var halted atomic.Bool
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		w.halted = &halted
+		wg.Go(func() {
+			if large && w.id == 0 {
+				w.pushLarge(ctx, c)
+			}
+			for !w.stopped(ctx) {
+				w.step(ctx, c)
+			}
+		})
+	}
+	time.Sleep(crashAt)
+	if tail == 0 {
+		halted.Store(true)
+	}
+	crash()
+	time.Sleep(tail)
+	halted.Store(true)
+	cancel()
+	wg.Wait()
+}
+
+func (w *worker) stopped(ctx context.Context) bool { return ctx.Err() != nil || w.halted.Load() }
+
+// step does one random operation: mostly pushing an image, sometimes
+// moving a tag or deleting a manifest.
+func (w *worker) step(ctx context.Context, c *client) {
+	switch p := w.rng.IntN(100); {
+	case p < 65:
+		w.pushImage(ctx, c, nil)
+	case p < 85:
+		w.moveTag(ctx, c)
+	default:
+		w.deleteManifest(ctx, c)
+	}
+}
+
+func (w *worker) repo() string { return w.repos[w.rng.IntN(len(w.repos))] }
+
+// pushBlob pushes b into repo, monolithic or chunked at random, and
+// records it when acknowledged.
+func (w *worker) pushBlob(ctx context.Context, c *client, repo string, b blob) bool {
+	var chunk int64
+	if w.rng.IntN(2) == 0 {
+		chunk = max(b.size/int64(2+w.rng.IntN(3)), 1)
+	}
+	if w.stopped(ctx) {
+		return false
+	}
+	if err := c.pushBlob(ctx, repo, b, chunk); err != nil {
+		return false
+	}
+	w.blobs = append(w.blobs, blobExp{repo: repo, digest: b.digest, size: b.size})
+	w.acked++
+	return true
+}
+
+func (w *worker) randomBytes(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(w.rng.Uint32())
+	}
+	return b
+}
+
+// pushImage pushes a random config and 1-3 random small layers (and
+// extra, when given, as one more layer), then the manifest by tag or by
+// digest.
+func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) {
+	repo := w.repo()
+	config := smallBlob(fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"nonce":%d}`, w.rng.Uint64()))
+	layers := make([]blob, 1+w.rng.IntN(3))
+	for i := range layers {
+		layers[i] = smallBlob(w.randomBytes(1 + w.rng.IntN(64<<10)))
+	}
+	if extra != nil {
+		layers = append(layers, *extra)
+	}
+	m := v1.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: v1.MediaTypeImageManifest,
+		Config:    v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: config.digest, Size: config.size},
+	}
+	exp := &manifestExp{repo: repo, blobs: []digest.Digest{config.digest}}
+	for _, b := range append([]blob{config}, layers...) {
+		if !w.pushBlob(ctx, c, repo, b) {
+			return
+		}
+	}
+	for _, l := range layers {
+		m.Layers = append(m.Layers, v1.Descriptor{MediaType: v1.MediaTypeImageLayer, Digest: l.digest, Size: l.size})
+		exp.blobs = append(exp.blobs, l.digest)
+	}
+	payload, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	exp.payload, exp.digest = payload, digest.FromBytes(payload)
+	if w.stopped(ctx) {
+		return
+	}
+	w.manifests = append(w.manifests, exp)
+	ref := exp.digest.String()
+	if w.rng.IntN(3) > 0 {
+		ref = fmt.Sprintf("t%d", w.rng.IntN(4))
+	}
+	w.putManifest(ctx, c, exp, ref)
+}
+
+// putManifest PUTs exp's payload as ref (a digest or a tag).
+func (w *worker) putManifest(ctx context.Context, c *client, exp *manifestExp, ref string) {
+	if w.stopped(ctx) {
+		return
+	}
+	var te *tagExp
+	if ref != exp.digest.String() {
+		key := exp.repo + ":" + ref
+		if te = w.tags[key]; te == nil {
+			te = &tagExp{repo: exp.repo, tag: ref}
+			w.tags[key] = te
+		}
+		if !slices.Contains(te.allowed, exp.digest) {
+			te.allowed = append(te.allowed, exp.digest)
+		}
+	}
+	_, err := c.expect(ctx, http.StatusCreated, http.MethodPut, "/v2/"+exp.repo+"/manifests/"+ref,
+		bytes.NewReader(exp.payload), int64(len(exp.payload)), "Content-Type", v1.MediaTypeImageManifest)
+	if err != nil {
+		return
+	}
+	exp.sure = true
+	if te != nil {
+		te.allowed, te.sure = []digest.Digest{exp.digest}, true
+	}
+	w.acked++
+}
+
+// live returns the manifests not known to be deleted, sure ones only when
+// sure is set.
+func (w *worker) live(sure bool) []*manifestExp {
+	var out []*manifestExp
+	for _, m := range w.manifests {
+		if !m.gone && (m.sure || !sure) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// moveTag points a tag at a manifest the registry has.
+func (w *worker) moveTag(ctx context.Context, c *client) {
+	ms := w.live(true)
+	if len(ms) == 0 {
+		return
+	}
+	m := ms[w.rng.IntN(len(ms))]
+	w.putManifest(ctx, c, m, fmt.Sprintf("t%d", w.rng.IntN(4)))
+}
+
+// deleteManifest deletes a manifest by digest, which also deletes the tags
+// pointing to it.
+func (w *worker) deleteManifest(ctx context.Context, c *client) {
+	ms := w.live(false)
+	if len(ms) == 0 {
+		return
+	}
+	m := ms[w.rng.IntN(len(ms))]
+	if w.stopped(ctx) {
+		return
+	}
+	m.sure = false
+	var tags []*tagExp
+	for _, te := range w.tags {
+		if te.repo == m.repo && slices.Contains(te.allowed, m.digest) {
+			te.sure = false
+			tags = append(tags, te)
+		}
+	}
+	_, err := c.expect(ctx, http.StatusAccepted, http.MethodDelete, "/v2/"+m.repo+"/manifests/"+m.digest.String(), nil, 0)
+	if err != nil {
+		return
+	}
+	m.gone = true
+	for _, te := range tags {
+		te.allowed = slices.DeleteFunc(te.allowed, func(d digest.Digest) bool { return d == m.digest })
+		if len(te.allowed) == 0 {
+			delete(w.tags, te.repo+":"+te.tag)
+		}
+	}
+	w.acked++
+}
+
+// pushLarge pushes an image with a 64 MiB layer.
+func (w *worker) pushLarge(ctx context.Context, c *client) {
+	w.largeSeq++
+	b := largeBlob(w.rng.Uint64()^w.largeSeq, largeSize)
+	w.pushImage(ctx, c, &b)
+}
