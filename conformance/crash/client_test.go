@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -130,7 +129,7 @@ func (c *client) pushBlob(ctx context.Context, repo string, b blob, chunk int64)
 		n := min(chunk, b.size-off)
 		loc, err = c.expect(ctx, http.StatusAccepted, http.MethodPatch, loc, io.LimitReader(r, n), n,
 			"Content-Type", "application/octet-stream",
-			"Content-Range", strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+n-1, 10))
+			"Content-Range", contentRange(off, n))
 		if err != nil {
 			return err
 		}

@@ -47,16 +47,21 @@ func checkRound(t *testing.T, round int, c *client, drv storagedriver.Driver, ws
 	if err != nil {
 		t.Fatalf("round %d: walking the store: %v", round, err)
 	}
-	acked := 0
+	acked, large := 0, 0
 	for _, w := range ws {
 		acked += w.acked
+		for _, b := range w.blobs {
+			if b.size == largeSize {
+				large++
+			}
+		}
 	}
 	sum.rounds++
 	sum.acknowledged += got.acknowledged
 	sum.verified += got.verified
 	sum.lost += got.lost
-	t.Logf("round %d: acknowledged %d, verified %d, lost %d (uncertain %d; %d operations acknowledged so far; store: %d blobs, %d manifests, %d tags, %d layer links)",
-		round, got.acknowledged, got.verified, got.lost, got.uncertain, acked, st.blobs, st.manifests, st.tags, st.layerLinks)
+	t.Logf("round %d: acknowledged %d, verified %d, lost %d (uncertain %d; %d operations acknowledged so far, %d of them 64 MiB blobs; store: %d blobs, %d manifests, %d tags, %d layer links)",
+		round, got.acknowledged, got.verified, got.lost, got.uncertain, acked, large, st.blobs, st.manifests, st.tags, st.layerLinks)
 	if got.lost > 0 || len(problems) > 0 {
 		all := append(got.problems, problems...)
 		if len(all) > 40 {

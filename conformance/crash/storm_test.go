@@ -68,7 +68,8 @@ type worker struct {
 	tags      map[string]*tagExp // by repo:tag
 	acked     int                // operations acknowledged, in all
 	largeSeq  uint64
-	halted    *atomic.Bool // set just before the crash: start nothing new
+	halted    *atomic.Bool  // set just before the crash: start nothing new
+	acks      *atomic.Int64 // acknowledgements of the current storm
 }
 
 func newWorkers(seed uint64) []*worker {
@@ -91,13 +92,17 @@ func newWorkers(seed uint64) []*worker {
 // With tail 0 (the crash ends the registry), the workers are halted just
 // before the crash: an operation starting later would fail for certain and
 // needlessly turn expectations uncertain.
-func storm(c *client, ws []*worker, large bool, crashAt time.Duration, crash func(), tail time.Duration) {
+//
+// It returns the number of acknowledgements before the crash, while crash
+// ran, and after.
+func storm(c *client, ws []*worker, large bool, crashAt time.Duration, crash func(), tail time.Duration) (before, during, after int64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var halted atomic.Bool
+	var acks atomic.Int64
 	var wg sync.WaitGroup
 	for _, w := range ws {
-		w.halted = &halted
+		w.halted, w.acks = &halted, &acks
 		wg.Go(func() {
 			if large && w.id == 0 {
 				w.pushLarge(ctx, c)
@@ -111,11 +116,20 @@ func storm(c *client, ws []*worker, large bool, crashAt time.Duration, crash fun
 	if tail == 0 {
 		halted.Store(true)
 	}
+	before = acks.Load()
 	crash()
+	during = acks.Load() - before
 	time.Sleep(tail)
 	halted.Store(true)
 	cancel()
 	wg.Wait()
+	return before, during, acks.Load() - before - during
+}
+
+// ack records one acknowledged operation.
+func (w *worker) ack() {
+	w.acked++
+	w.acks.Add(1)
 }
 
 func (w *worker) stopped(ctx context.Context) bool { return ctx.Err() != nil || w.halted.Load() }
@@ -149,7 +163,7 @@ func (w *worker) pushBlob(ctx context.Context, c *client, repo string, b blob) b
 		return false
 	}
 	w.blobs = append(w.blobs, blobExp{repo: repo, digest: b.digest, size: b.size})
-	w.acked++
+	w.ack()
 	return true
 }
 
@@ -230,7 +244,7 @@ func (w *worker) putManifest(ctx context.Context, c *client, exp *manifestExp, r
 	if te != nil {
 		te.allowed, te.sure = []digest.Digest{exp.digest}, true
 	}
-	w.acked++
+	w.ack()
 }
 
 // live returns the manifests not known to be deleted, sure ones only when
@@ -285,7 +299,7 @@ func (w *worker) deleteManifest(ctx context.Context, c *client) {
 			delete(w.tags, te.repo+":"+te.tag)
 		}
 	}
-	w.acked++
+	w.ack()
 }
 
 // pushLarge pushes an image with a 64 MiB layer.
