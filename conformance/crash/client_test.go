@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -19,6 +20,9 @@ import (
 type client struct {
 	base *url.URL
 	hc   *http.Client
+	// unavailable counts the answers 503 Service Unavailable, the
+	// registry's answer while its storage is unreachable.
+	unavailable atomic.Int64
 }
 
 func newClient(base string) *client {
@@ -58,6 +62,9 @@ func (c *client) expect(ctx context.Context, want int, method, target string, bo
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		c.unavailable.Add(1)
+	}
 	if resp.StatusCode != want {
 		return "", fmt.Errorf("%s %s: %s %s", method, target, resp.Status, bytes.TrimSpace(msg))
 	}

@@ -27,9 +27,9 @@ func TestCheckersCatchDamage(t *testing.T) {
 	c := newClient(n.URL)
 	ctx := t.Context()
 	w := newWorkers(1)[0]
-	w.halted = new(atomic.Bool)
+	w.halted, w.cut, w.acks = new(atomic.Bool), new(atomic.Bool), new(atomic.Int64)
 	for i := range 4 {
-		w.pushImage(ctx, c, nil)
+		_ = w.pushImage(ctx, c, nil)
 		m := w.manifests[len(w.manifests)-1]
 		w.putManifest(ctx, c, m, fmt.Sprintf("d%d", i))
 		if !m.sure || !w.tags[m.repo+":"+fmt.Sprintf("d%d", i)].sure {

@@ -39,4 +39,5 @@ func TestCrashFilesystem(t *testing.T) {
 		checkRound(t, round, newClient(n.URL), drv, ws, &sum)
 	}
 	sum.log(t)
+	n.checkLog(t)
 }

@@ -2,6 +2,7 @@ package crash
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -156,6 +157,22 @@ func (n *node) kill() {
 func (n *node) log() string {
 	b, _ := os.ReadFile(n.logf)
 	return testutil.Tail(b, 8<<10)
+}
+
+// checkLog fails the test when the registry's log (of every start with
+// this config) shows a panic or a fatal runtime error: a crash test must
+// find only the crashes it caused.
+func (n *node) checkLog(t testing.TB) {
+	t.Helper()
+	b, err := os.ReadFile(n.logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"panic:", "fatal error:"} {
+		if i := bytes.Index(b, []byte(bad)); i >= 0 {
+			t.Errorf("registry log has %q:\n%s", bad, testutil.Tail(b[i:], 8<<10))
+		}
+	}
 }
 
 // writeConfig writes a registry config file serving on a free loopback

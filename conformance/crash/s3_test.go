@@ -56,18 +56,21 @@ func TestCrashS3(t *testing.T) {
 	var sum totals
 	const rounds = 5
 	for round := 1; round <= rounds; round++ {
-		crashAt := 500*time.Millisecond + time.Duration(rng.Int64N(int64(2000*time.Millisecond)))
+		crashAt := time.Second + time.Duration(rng.Int64N(int64(2000*time.Millisecond)))
 		outage := 200*time.Millisecond + time.Duration(rng.Int64N(int64(800*time.Millisecond)))
 		t.Logf("round %d: versitygw SIGKILLed after %v, down for %v", round, crashAt.Round(time.Millisecond), outage.Round(time.Millisecond))
-		before, during, after := storm(newClient(n.URL), ws, round%2 == 1, crashAt, func() {
+		c := newClient(n.URL)
+		before, during, after := storm(c, ws, round%2 == 1, crashAt, func() {
 			srv.Stop()
 			time.Sleep(outage)
 			srv.Restart(t)
-		}, time.Second)
-		t.Logf("round %d: %d operations acknowledged before the S3 crash, %d during the outage, %d after the restart", round, before, during, after)
+		}, 3*time.Second)
+		t.Logf("round %d: %d operations acknowledged before the S3 crash, %d during the outage, %d after the restart; %d answers 503",
+			round, before, during, after, c.unavailable.Load())
 		checkRound(t, round, newClient(n.URL), drv, ws, &sum)
 	}
 	sum.log(t)
+	n.checkLog(t)
 }
 
 // TestCrashS3NodeKilledMidUpload runs two registry nodes on one bucket,
@@ -145,6 +148,7 @@ func TestCrashS3NodeKilledMidUpload(t *testing.T) {
 	if found, err := cb.checkBlob(ctx, repo, d, size); err != nil || !found {
 		t.Fatalf("blob after the upload finished on node B: found %v, %v", found, err)
 	}
+	b.checkLog(t)
 	t.Logf("node A killed mid-PATCH after acknowledging %d bytes; node B resumed at %d and published %s", acked, offset, d)
 }
 

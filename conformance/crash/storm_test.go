@@ -68,7 +68,8 @@ type worker struct {
 	tags      map[string]*tagExp // by repo:tag
 	acked     int                // operations acknowledged, in all
 	largeSeq  uint64
-	halted    *atomic.Bool  // set just before the crash: start nothing new
+	halted    *atomic.Bool  // set when the storm ends: start no new operation
+	cut       *atomic.Bool  // set just before a crash of the registry: send no more requests
 	acks      *atomic.Int64 // acknowledgements of the current storm
 }
 
@@ -86,23 +87,25 @@ func newWorkers(seed uint64) []*worker {
 }
 
 // storm runs every worker against c, calls crash after crashAt, lets the
-// storm go on for tail, and then stops it and waits for the workers.
-// Worker 0 starts with an image with a 64 MiB layer when large is set.
+// storm go on for tail, and then ends it. Worker 0 starts with an image
+// with a 64 MiB layer when large is set.
 //
-// With tail 0 (the crash ends the registry), the workers are halted just
-// before the crash: an operation starting later would fail for certain and
-// needlessly turn expectations uncertain.
+// With tail 0 (the crash ends the registry), the workers send nothing
+// after the crash: a request sent later would fail for certain and
+// needlessly turn expectations uncertain; the storm ends at once. With a
+// tail (the registry lives on), the operations in flight at its end are
+// allowed to finish, for at most two minutes.
 //
 // It returns the number of acknowledgements before the crash, while crash
 // ran, and after.
 func storm(c *client, ws []*worker, large bool, crashAt time.Duration, crash func(), tail time.Duration) (before, during, after int64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var halted atomic.Bool
+	var halted, cut atomic.Bool
 	var acks atomic.Int64
 	var wg sync.WaitGroup
 	for _, w := range ws {
-		w.halted, w.acks = &halted, &acks
+		w.halted, w.cut, w.acks = &halted, &cut, &acks
 		wg.Go(func() {
 			if large && w.id == 0 {
 				w.pushLarge(ctx, c)
@@ -114,6 +117,7 @@ func storm(c *client, ws []*worker, large bool, crashAt time.Duration, crash fun
 	}
 	time.Sleep(crashAt)
 	if tail == 0 {
+		cut.Store(true)
 		halted.Store(true)
 	}
 	before = acks.Load()
@@ -121,6 +125,14 @@ func storm(c *client, ws []*worker, large bool, crashAt time.Duration, crash fun
 	during = acks.Load() - before
 	time.Sleep(tail)
 	halted.Store(true)
+	if tail > 0 {
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+		}
+	}
 	cancel()
 	wg.Wait()
 	return before, during, acks.Load() - before - during
@@ -132,14 +144,18 @@ func (w *worker) ack() {
 	w.acks.Add(1)
 }
 
+// stopped reports that the worker is to start no new operation.
 func (w *worker) stopped(ctx context.Context) bool { return ctx.Err() != nil || w.halted.Load() }
+
+// cutOff reports that the worker is to send no further request.
+func (w *worker) cutOff(ctx context.Context) bool { return ctx.Err() != nil || w.cut.Load() }
 
 // step does one random operation: mostly pushing an image, sometimes
 // moving a tag or deleting a manifest.
 func (w *worker) step(ctx context.Context, c *client) {
 	switch p := w.rng.IntN(100); {
 	case p < 65:
-		w.pushImage(ctx, c, nil)
+		_ = w.pushImage(ctx, c, nil)
 	case p < 85:
 		w.moveTag(ctx, c)
 	default:
@@ -156,7 +172,7 @@ func (w *worker) pushBlob(ctx context.Context, c *client, repo string, b blob) b
 	if w.rng.IntN(2) == 0 {
 		chunk = max(b.size/int64(2+w.rng.IntN(3)), 1)
 	}
-	if w.stopped(ctx) {
+	if w.cutOff(ctx) {
 		return false
 	}
 	if err := c.pushBlob(ctx, repo, b, chunk); err != nil {
@@ -177,8 +193,8 @@ func (w *worker) randomBytes(n int) []byte {
 
 // pushImage pushes a random config and 1-3 random small layers (and
 // extra, when given, as one more layer), then the manifest by tag or by
-// digest.
-func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) {
+// digest. It reports whether the manifest was acknowledged.
+func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) bool {
 	repo := w.repo()
 	config := smallBlob(fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"nonce":%d}`, w.rng.Uint64()))
 	layers := make([]blob, 1+w.rng.IntN(3))
@@ -186,7 +202,7 @@ func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) {
 		layers[i] = smallBlob(w.randomBytes(1 + w.rng.IntN(64<<10)))
 	}
 	if extra != nil {
-		layers = append(layers, *extra)
+		layers = append([]blob{*extra}, layers...)
 	}
 	m := v1.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
@@ -194,9 +210,10 @@ func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) {
 		Config:    v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: config.digest, Size: config.size},
 	}
 	exp := &manifestExp{repo: repo, blobs: []digest.Digest{config.digest}}
-	for _, b := range append([]blob{config}, layers...) {
+	// The large layer first, while the storm is young.
+	for _, b := range append(layers, config) {
 		if !w.pushBlob(ctx, c, repo, b) {
-			return
+			return false
 		}
 	}
 	for _, l := range layers {
@@ -208,8 +225,8 @@ func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) {
 		panic(err)
 	}
 	exp.payload, exp.digest = payload, digest.FromBytes(payload)
-	if w.stopped(ctx) {
-		return
+	if w.cutOff(ctx) {
+		return false
 	}
 	w.manifests = append(w.manifests, exp)
 	ref := exp.digest.String()
@@ -217,11 +234,12 @@ func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) {
 		ref = fmt.Sprintf("t%d", w.rng.IntN(4))
 	}
 	w.putManifest(ctx, c, exp, ref)
+	return exp.sure
 }
 
 // putManifest PUTs exp's payload as ref (a digest or a tag).
 func (w *worker) putManifest(ctx context.Context, c *client, exp *manifestExp, ref string) {
-	if w.stopped(ctx) {
+	if w.cutOff(ctx) {
 		return
 	}
 	var te *tagExp
@@ -277,7 +295,7 @@ func (w *worker) deleteManifest(ctx context.Context, c *client) {
 		return
 	}
 	m := ms[w.rng.IntN(len(ms))]
-	if w.stopped(ctx) {
+	if w.cutOff(ctx) {
 		return
 	}
 	m.sure = false
@@ -302,9 +320,12 @@ func (w *worker) deleteManifest(ctx context.Context, c *client) {
 	w.ack()
 }
 
-// pushLarge pushes an image with a 64 MiB layer.
+// pushLarge pushes an image with a 64 MiB layer, again after a failure
+// (the S3 server's outage), until it is acknowledged or the storm ends.
 func (w *worker) pushLarge(ctx context.Context, c *client) {
 	w.largeSeq++
 	b := largeBlob(w.rng.Uint64()^w.largeSeq, largeSize)
-	w.pushImage(ctx, c, &b)
+	for !w.stopped(ctx) && !w.pushImage(ctx, c, &b) {
+		time.Sleep(100 * time.Millisecond)
+	}
 }
