@@ -68,12 +68,22 @@ type worker struct {
 	tags      map[string]*tagExp // by repo:tag
 	acked     int                // operations acknowledged, in all
 	largeSeq  uint64
+	base      []blob        // layers every worker pushes now and then, as images share base layers
 	halted    *atomic.Bool  // set when the storm ends: start no new operation
 	cut       *atomic.Bool  // set just before a crash of the registry: send no more requests
 	acks      *atomic.Int64 // acknowledgements of the current storm
 }
 
 func newWorkers(seed uint64) []*worker {
+	rng := rand.New(rand.NewPCG(seed, 1<<33))
+	base := make([]blob, 4)
+	for i := range base {
+		b := make([]byte, 32<<10)
+		for j := range b {
+			b[j] = byte(rng.Uint32())
+		}
+		base[i] = smallBlob(b)
+	}
 	ws := make([]*worker, workers)
 	for i := range ws {
 		ws[i] = &worker{
@@ -81,6 +91,7 @@ func newWorkers(seed uint64) []*worker {
 			rng:   rand.New(rand.NewPCG(seed, uint64(i))),
 			repos: []string{fmt.Sprintf("crash/w%02d/a", i), fmt.Sprintf("crash/w%02d/b", i)},
 			tags:  map[string]*tagExp{},
+			base:  base,
 		}
 	}
 	return ws
@@ -191,7 +202,8 @@ func (w *worker) randomBytes(n int) []byte {
 	return b
 }
 
-// pushImage pushes a random config and 1-3 random small layers (and
+// pushImage pushes a random config and 1-3 small layers, random or one of
+// the shared base layers (and
 // extra, when given, as one more layer), then the manifest by tag or by
 // digest. It reports whether the manifest was acknowledged.
 func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) bool {
@@ -200,6 +212,9 @@ func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) bool {
 	layers := make([]blob, 1+w.rng.IntN(3))
 	for i := range layers {
 		layers[i] = smallBlob(w.randomBytes(1 + w.rng.IntN(64<<10)))
+	}
+	if w.rng.IntN(3) == 0 { // concurrent uploads of one digest, by several workers
+		layers[0] = w.base[w.rng.IntN(len(w.base))]
 	}
 	if extra != nil {
 		layers = append([]blob{*extra}, layers...)
