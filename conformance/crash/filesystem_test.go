@@ -41,3 +41,11 @@ func TestCrashFilesystem(t *testing.T) {
 	sum.log(t)
 	n.checkLog(t)
 }
+
+// TestCrashFilesystemMidUpload kills the registry in the middle of a PATCH
+// and finishes the upload on the registry restarted over the same root
+// (killMidUpload): acknowledged chunks survive the crash.
+func TestCrashFilesystemMidUpload(t *testing.T) {
+	cfg := writeConfig(t, filesystemStorage(filepath.Join(t.TempDir(), "data")))
+	killMidUpload(t, startNode(t, cfg), func() *node { return startNode(t, cfg) })
+}

@@ -1,17 +1,11 @@
 package crash
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/opencontainers/go-digest"
 
 	berths3 "github.com/berth-registry/berth/storagedriver/s3"
 	"github.com/berth-registry/berth/storagedriver/s3/s3test"
@@ -75,83 +69,10 @@ func TestCrashS3(t *testing.T) {
 
 // TestCrashS3NodeKilledMidUpload runs two registry nodes on one bucket,
 // starts a chunked upload on node A, kills A with SIGKILL in the middle of
-// a PATCH, and finishes the upload on node B: B reports an offset that
-// keeps every chunk A acknowledged, accepts the rest from there, and the
-// blob it publishes hashes to the digest.
+// a PATCH, and finishes the upload on node B (killMidUpload).
 func TestCrashS3NodeKilledMidUpload(t *testing.T) {
 	srv, root := s3test.NewRoot(t)
 	cfg := writeConfig(t, s3Storage(srv.Params(s3test.Bucket, root)))
 	a, b := startNode(t, cfg), startNode(t, cfg)
-	ctx := t.Context()
-
-	const size, chunk = 24 << 20, 5 << 20
-	data := make([]byte, size)
-	rand.NewChaCha8([32]byte{'n', 'o', 'd', 'e'}).Read(data)
-	d := digest.FromBytes(data)
-	const repo = "crash/node"
-
-	ca, cb := newClient(a.URL), newClient(b.URL)
-	loc, err := ca.expect(ctx, http.StatusAccepted, http.MethodPost, "/v2/"+repo+"/blobs/uploads/", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acked := int64(0)
-	for range 3 {
-		loc, err = ca.expect(ctx, http.StatusAccepted, http.MethodPatch, loc, bytes.NewReader(data[acked:acked+chunk]), chunk,
-			"Content-Type", "application/octet-stream", "Content-Range", contentRange(acked, chunk))
-		if err != nil {
-			t.Fatal(err)
-		}
-		acked += chunk
-	}
-
-	// A PATCH whose body the test feeds: A dies while reading it.
-	body, feed := io.Pipe()
-	patched := make(chan error, 1)
-	go func() {
-		_, err := ca.expect(ctx, http.StatusAccepted, http.MethodPatch, loc, body, -1, "Content-Type", "application/octet-stream")
-		patched <- err
-	}()
-	const inFlight = 3 << 20
-	if _, err := feed.Write(data[acked : acked+inFlight]); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond) // for A to pass some of it on to S3
-	a.kill()
-	feed.CloseWithError(io.ErrUnexpectedEOF)
-	if err := <-patched; err == nil {
-		t.Fatal("the PATCH cut by the kill was acknowledged")
-	}
-
-	resp, err := cb.do(ctx, http.MethodGet, loc, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	rng := resp.Header.Get("Range")
-	last, err := strconv.ParseInt(strings.TrimPrefix(rng, "0-"), 10, 64)
-	if resp.StatusCode != http.StatusNoContent || err != nil {
-		t.Fatalf("upload status on node B: %s, Range %q", resp.Status, rng)
-	}
-	offset := last + 1
-	if offset < acked || offset > acked+inFlight {
-		t.Fatalf("node B reports offset %d; node A acknowledged %d and was sent %d more", offset, acked, inFlight)
-	}
-	loc, err = cb.expect(ctx, http.StatusAccepted, http.MethodPatch, loc, bytes.NewReader(data[offset:]), size-offset,
-		"Content-Type", "application/octet-stream", "Content-Range", contentRange(offset, size-offset))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cb.expect(ctx, http.StatusCreated, http.MethodPut, withDigest(loc, d), nil, 0); err != nil {
-		t.Fatal(err)
-	}
-	if found, err := cb.checkBlob(ctx, repo, d, size); err != nil || !found {
-		t.Fatalf("blob after the upload finished on node B: found %v, %v", found, err)
-	}
-	b.checkLog(t)
-	t.Logf("node A killed mid-PATCH after acknowledging %d bytes; node B resumed at %d and published %s", acked, offset, d)
-}
-
-func contentRange(start, n int64) string {
-	return strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(start+n-1, 10)
+	killMidUpload(t, a, func() *node { return b })
 }
