@@ -33,7 +33,12 @@ func TestCrashFilesystem(t *testing.T) {
 	for round := 1; round <= rounds; round++ {
 		crashAt := 500*time.Millisecond + time.Duration(rng.Int64N(int64(2500*time.Millisecond)))
 		t.Logf("round %d: SIGKILL after %v", round, crashAt.Round(time.Millisecond))
-		before, _, _ := storm(newClient(n.URL), ws, round%5 == 1, crashAt, n.kill, 0)
+		var large *blob
+		if round%5 == 1 {
+			b := largeBlob(rng.Uint64(), largeSize)
+			large = &b
+		}
+		before, _, _ := storm(newClient(n.URL), ws, large, crashAt, n.kill, 0)
 		t.Logf("round %d: %d operations acknowledged before the kill", round, before)
 		n = startNode(t, cfg)
 		checkRound(t, round, newClient(n.URL), drv, ws, &sum)

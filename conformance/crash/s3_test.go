@@ -53,8 +53,13 @@ func TestCrashS3(t *testing.T) {
 		crashAt := time.Second + time.Duration(rng.Int64N(int64(2000*time.Millisecond)))
 		outage := 200*time.Millisecond + time.Duration(rng.Int64N(int64(800*time.Millisecond)))
 		t.Logf("round %d: versitygw SIGKILLed after %v, down for %v", round, crashAt.Round(time.Millisecond), outage.Round(time.Millisecond))
+		var large *blob
+		if round%2 == 1 {
+			b := largeBlob(rng.Uint64(), largeSize)
+			large = &b
+		}
 		c := newClient(n.URL)
-		before, during, after := storm(c, ws, round%2 == 1, crashAt, func() {
+		before, during, after := storm(c, ws, large, crashAt, func() {
 			srv.Stop()
 			time.Sleep(outage)
 			srv.Restart(t)

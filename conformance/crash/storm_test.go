@@ -67,11 +67,10 @@ type worker struct {
 	manifests []*manifestExp
 	tags      map[string]*tagExp // by repo:tag
 	acked     int                // operations acknowledged, in all
-	largeSeq  uint64
-	base      []blob        // layers every worker pushes now and then, as images share base layers
-	halted    *atomic.Bool  // set when the storm ends: start no new operation
-	cut       *atomic.Bool  // set just before a crash of the registry: send no more requests
-	acks      *atomic.Int64 // acknowledgements of the current storm
+	base      []blob             // layers every worker pushes now and then, as images share base layers
+	halted    *atomic.Bool       // set when the storm ends: start no new operation
+	cut       *atomic.Bool       // set just before a crash of the registry: send no more requests
+	acks      *atomic.Int64      // acknowledgements of the current storm
 }
 
 func newWorkers(seed uint64) []*worker {
@@ -99,7 +98,8 @@ func newWorkers(seed uint64) []*worker {
 
 // storm runs every worker against c, calls crash after crashAt, lets the
 // storm go on for tail, and then ends it. Worker 0 starts with an image
-// with a 64 MiB layer when large is set.
+// with large as a layer when large is not nil (a 64 MiB blob, hashed
+// before the storm so that the storm's time goes to pushing it).
 //
 // With tail 0 (the crash ends the registry), the workers send nothing
 // after the crash: a request sent later would fail for certain and
@@ -109,7 +109,7 @@ func newWorkers(seed uint64) []*worker {
 //
 // It returns the number of acknowledgements before the crash, while crash
 // ran, and after.
-func storm(c *client, ws []*worker, large bool, crashAt time.Duration, crash func(), tail time.Duration) (before, during, after int64) {
+func storm(c *client, ws []*worker, large *blob, crashAt time.Duration, crash func(), tail time.Duration) (before, during, after int64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var halted, cut atomic.Bool
@@ -118,8 +118,8 @@ func storm(c *client, ws []*worker, large bool, crashAt time.Duration, crash fun
 	for _, w := range ws {
 		w.halted, w.cut, w.acks = &halted, &cut, &acks
 		wg.Go(func() {
-			if large && w.id == 0 {
-				w.pushLarge(ctx, c)
+			if large != nil && w.id == 0 {
+				w.pushLarge(ctx, c, *large)
 			}
 			for !w.stopped(ctx) {
 				w.step(ctx, c)
@@ -335,11 +335,9 @@ func (w *worker) deleteManifest(ctx context.Context, c *client) {
 	w.ack()
 }
 
-// pushLarge pushes an image with a 64 MiB layer, again after a failure
+// pushLarge pushes an image with the large layer b, again after a failure
 // (the S3 server's outage), until it is acknowledged or the storm ends.
-func (w *worker) pushLarge(ctx context.Context, c *client) {
-	w.largeSeq++
-	b := largeBlob(w.rng.Uint64()^w.largeSeq, largeSize)
+func (w *worker) pushLarge(ctx context.Context, c *client, b blob) {
 	for !w.stopped(ctx) && !w.pushImage(ctx, c, &b) {
 		time.Sleep(100 * time.Millisecond)
 	}
