@@ -12,7 +12,9 @@
 // still there with the right digests, and, by walking the storage with a
 // driver of their own, that the store is consistent: every blob hashes to
 // its name, every tag points to a stored manifest, every manifest's blobs
-// exist.
+// exist. Two more kill a registry in the middle of a chunked upload's
+// PATCH and finish the upload on a second node (S3) or on the restarted
+// registry (filesystem): the chunks acknowledged before survive.
 //
 // Each run picks a random seed and logs it; BERTH_CRASH_SEED=<n> replays
 // the same crash moments and content (the interleaving of requests still
