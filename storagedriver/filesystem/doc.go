@@ -10,6 +10,8 @@
 //
 //	<root>/+pending/a/b         the pending (closed, uncommitted) write of "/a/b"
 //	<root>/+pending/a/.w~<rand> a write in progress, owned by one FileWriter
+//	<root>/+pending/a/.r~<hash> the pending write of "/a/b" while a FileWriter
+//	                            continues it (hash of "b")
 //	<root>/a/.put~<rand>        a PutContent into /a/, before its rename
 //
 // # Writes
@@ -21,9 +23,13 @@
 // directory. (Distribution instead writes upload data in place; Berth keeps
 // upload data under _uploads/<id>/ too, so only in-flight uploads differ
 // between the two, not stored content.) Each FileWriter writes its own file:
-// Writer(append=true) takes the pending write over by renaming it, so one
-// pending write is continued by at most one writer at a time and a second
-// gets ErrPathNotFound; Close renames it back. Writer(append=false) discards
+// Writer(append=true) takes the pending write over by locking it (flock) and
+// renaming it to its claimed name, so one pending write is continued by at
+// most one writer at a time and a second gets ErrPathNotFound; Close renames
+// it back. A claimed file nobody locks was left by a writer whose process
+// died (the kernel drops the lock with the process): the next
+// Writer(append=true) takes it over, so a crash while continuing a write
+// keeps what was closed before. Writer(append=false) discards
 // the pending write; committed content stays until Commit replaces it.
 // Delete discards the pending writes at and below its path, including those of
 // open writers, whose Commit then fails with ErrPathNotFound.

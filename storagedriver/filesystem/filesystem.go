@@ -27,6 +27,7 @@ const (
 	pendingDir  = "+pending" // the tree of pending writes, in the root
 	putTemp     = ".put~"    // PutContent's file before its rename
 	sessionTemp = ".w~"      // a FileWriter's file while it is open
+	claimedTemp = ".r~"      // a pending write while a FileWriter continues it
 )
 
 // retries bounds the attempts of an operation that lost a race with a
@@ -263,6 +264,9 @@ func (d *Driver) Delete(ctx context.Context, p string) error {
 	}
 	pend := d.pendingPath(p)
 	if err := os.RemoveAll(pend); err != nil {
+		return err
+	}
+	if err := os.Remove(claimedPath(pend)); err != nil && !notExist(err) {
 		return err
 	}
 	d.prune(filepath.Dir(pend), d.pending)

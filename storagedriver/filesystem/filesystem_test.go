@@ -1,11 +1,13 @@
 package filesystem_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -371,5 +373,90 @@ func TestPutContentAtomicUnderReaders(t *testing.T) {
 	rest, err := io.ReadAll(early)
 	if err != nil || !bytes.Equal(rest, a[10:]) || strings.Contains(string(rest), "b") {
 		t.Errorf("reader opened before the overwrites read %d more bytes, %v; want the rest of the old version", len(rest), err)
+	}
+}
+
+// TestResumeAfterWriterKilled proves that a pending write outlives a
+// process killed while it was continuing that write: the next
+// Writer(append=true), in another process, takes it over with at least the
+// content closed before, as the storagedriver contract promises. (The
+// registry keeps an upload's bytes this way: each PATCH resumes, appends
+// and closes, so a crash in one PATCH must not lose the chunks
+// acknowledged before.) The killed writer is a child process: this test
+// binary run again.
+func TestResumeAfterWriterKilled(t *testing.T) {
+	const p = "/up/1/data"
+	if root := os.Getenv("BERTH_FS_KILLED_WRITER_ROOT"); root != "" {
+		d := newDriver(t, root)
+		w, err := d.Writer(t.Context(), p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte(" and more")); err != nil {
+			t.Fatal(err)
+		}
+		os.Stdout.WriteString("writing\n")
+		select {} // until killed
+	}
+
+	root := t.TempDir()
+	d := newDriver(t, root)
+	ctx := t.Context()
+	w, err := d.Writer(ctx, p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("closed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	child := exec.Command(os.Args[0], "-test.run=^TestResumeAfterWriterKilled$")
+	child.Env = append(os.Environ(), "BERTH_FS_KILLED_WRITER_ROOT="+root)
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	child.Process.Kill()
+	child.Wait()
+	if line != "writing\n" {
+		t.Fatalf("child wrote %q, want it to be writing", line)
+	}
+
+	w, err = d.Writer(ctx, p, true)
+	if err != nil {
+		t.Fatalf("Writer(append) after the writer's process was killed: %v", err)
+	}
+	if _, err := w.Write([]byte("!")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.GetContent(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(got, []byte("closed")) || !bytes.HasSuffix(got, []byte("!")) {
+		t.Errorf("content %q, want what was closed, maybe what the killed writer wrote, then what was written after", got)
+	}
+	// A writer that is alive keeps its write: no second one takes it over.
+	w, err = d.Writer(ctx, "/up/2/data", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if w, err = d.Writer(ctx, "/up/2/data", true); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := d.Writer(ctx, "/up/2/data", true); !errors.Is(err, storagedriver.ErrPathNotFound) {
+		t.Errorf("second Writer(append) while the first is open: %v, want ErrPathNotFound", err)
 	}
 }

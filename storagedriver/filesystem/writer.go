@@ -2,6 +2,8 @@ package filesystem
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -32,6 +34,9 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 			return nil, err
 		}
 	}
+	if err := discardOrphan(pend); err != nil {
+		return nil, err
+	}
 	dir := filepath.Dir(pend)
 	var err error
 	for range retries {
@@ -50,38 +55,102 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 	return nil, err
 }
 
-// resume claims the pending write at pend by renaming it to a name of its
-// own, so that no other writer can continue it at the same time.
+// resume claims the pending write at pend for a writer of its own: it locks
+// the file (flock, held until the writer ends) and renames it to the one
+// claimed name of the path, so that no other writer, in this process or
+// another, continues it at the same time. A claimed file that nobody locks
+// was left by a writer whose process died: it is taken over, so a crash
+// while continuing a write loses none of what was closed before.
 func (d *Driver) resume(p, pend string) (*writer, error) {
 	notFound := fmt.Errorf("pending write %w", storagedriver.PathNotFound(p))
-	if fi, err := os.Lstat(pend); err != nil || fi.IsDir() {
-		if err == nil || notExist(err) {
-			return nil, notFound
+	claimed := claimedPath(pend)
+	for range retries {
+		f, err := openLocked(pend)
+		switch {
+		case err == nil:
+			if err := os.Rename(pend, claimed); err != nil {
+				f.Close()
+				if notExist(err) {
+					continue // discarded since it was opened
+				}
+				return nil, err
+			}
+		case notExist(err):
+			// No pending write; perhaps one whose writer died.
+			if f, err = openLocked(claimed); err != nil {
+				if notExist(err) || errors.Is(err, errLocked) {
+					return nil, notFound
+				}
+				return nil, err
+			}
+		case errors.Is(err, errLocked):
+			return nil, notFound // being taken over by another writer
+		default:
+			return nil, err
 		}
-		return nil, err
-	}
-	tmp := filepath.Join(filepath.Dir(pend), sessionTemp+randSuffix())
-	if err := os.Rename(pend, tmp); err != nil {
-		if notExist(err) {
-			return nil, notFound
+		// The locked file must be the one at the claimed name: the name
+		// may have moved to another file between the open and the lock.
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
 		}
-		return nil, err
+		if cfi, err := os.Lstat(claimed); err == nil && os.SameFile(fi, cfi) {
+			return &writer{d: d, path: p, pend: pend, tmp: claimed, f: f, size: fi.Size()}, nil
+		}
+		f.Close()
 	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_APPEND, 0)
+	return nil, notFound
+}
+
+// discardOrphan removes the claimed file of pend when it was left by a
+// writer whose process died; a live writer's is left to that writer.
+func discardOrphan(pend string) error {
+	claimed := claimedPath(pend)
+	f, err := openLocked(claimed)
 	if err != nil {
-		if notExist(err) { // deleted as soon as claimed
-			return nil, notFound
+		if notExist(err) || errors.Is(err, errLocked) {
+			return nil
 		}
-		_ = os.Rename(tmp, pend) // give it back
-		return nil, err
+		return err
 	}
+	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
-		_ = os.Rename(tmp, pend)
+		return err
+	}
+	if cfi, err := os.Lstat(claimed); err == nil && os.SameFile(fi, cfi) {
+		if err := os.Remove(claimed); err != nil && !notExist(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// errLocked: another open file description holds the lock.
+var errLocked = errors.New("locked by another writer")
+
+// openLocked opens the file at name for appending and takes its exclusive
+// lock, which the kernel releases when the file is closed or its process
+// dies. errLocked when another writer holds it.
+func openLocked(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
 		return nil, err
 	}
-	return &writer{d: d, path: p, pend: pend, tmp: tmp, f: f, size: fi.Size()}, nil
+	if err := lockExclusive(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return f, nil
+}
+
+// claimedPath is the name of the pending write pend while a writer
+// continues it: one per path, made from a hash of the file name so that it
+// fits the 255-byte limit of a name.
+func claimedPath(pend string) string {
+	sum := sha256.Sum256([]byte(filepath.Base(pend)))
+	return filepath.Join(filepath.Dir(pend), claimedTemp+hex.EncodeToString(sum[:12]))
 }
 
 type writer struct {
@@ -112,15 +181,18 @@ func (w *writer) Close() error {
 		return nil
 	}
 	w.done = true
-	err := w.f.Close()
-	if err == nil {
-		err = os.Rename(w.tmp, w.pend)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // discarded by a Delete meanwhile
-		}
+	// Renamed while still open: a claimed file's lock must cover its
+	// rename, or another writer could take it over in between.
+	err := os.Rename(w.tmp, w.pend)
+	if errors.Is(err, fs.ErrNotExist) {
+		w.f.Close()
+		return nil // discarded by a Delete meanwhile
 	}
 	if err != nil {
 		_ = os.Remove(w.tmp)
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }
@@ -133,8 +205,9 @@ func (w *writer) Cancel(ctx context.Context) error {
 		return fmt.Errorf("cancel %s: %w", w.path, fs.ErrClosed)
 	}
 	w.done = true
+	err := os.Remove(w.tmp) // before Close releases the lock
 	w.f.Close()
-	if err := os.Remove(w.tmp); err != nil && !notExist(err) {
+	if err != nil && !notExist(err) {
 		return err
 	}
 	w.d.prune(filepath.Dir(w.tmp), w.d.pending)

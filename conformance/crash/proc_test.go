@@ -1,0 +1,200 @@
+package crash
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-registry/berth/internal/testutil"
+)
+
+// The registry binary, built once per test binary by registryBinary.
+var build struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		os.RemoveAll(build.dir)
+	}
+	os.Exit(code)
+}
+
+// registryBinary builds cmd/registry on first use and returns its path.
+func registryBinary(t testing.TB) string {
+	t.Helper()
+	build.once.Do(func() {
+		build.dir, build.err = os.MkdirTemp("", "berth-crash-")
+		if build.err != nil {
+			return
+		}
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		build.bin = filepath.Join(build.dir, "registry")
+		out, err := exec.Command(goBin, "build", "-o", build.bin, "github.com/berth-registry/berth/cmd/registry").CombinedOutput()
+		if err != nil {
+			build.err = fmt.Errorf("go build ./cmd/registry: %w\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.bin
+}
+
+// node is one "registry serve" process.
+type node struct {
+	URL    string // http://127.0.0.1:port
+	cmd    *exec.Cmd
+	exited chan struct{}
+	logf   string
+}
+
+var listening = regexp.MustCompile(`^berth registry listening on ([^\s,]+)`)
+
+// startNode runs the registry with config file cfg, waits until it answers
+// GET /v2/, and kills it when the test ends. Its standard error goes to a
+// log file, shown when it fails to start.
+func startNode(t testing.TB, cfg string) *node {
+	t.Helper()
+	n := &node{logf: cfg + ".log", exited: make(chan struct{})}
+	logFile, err := os.OpenFile(n.logf, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	n.cmd = exec.Command(registryBinary(t), "serve", cfg)
+	n.cmd.Stderr = logFile
+	// Should the test binary die first, so does the registry.
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := n.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.cmd.Start(); err != nil {
+		t.Fatalf("start registry: %v", err)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(stdout)
+		line, _ := r.ReadString('\n')
+		lines <- line
+		io.Copy(io.Discard, r)
+		n.cmd.Wait()
+		close(n.exited)
+	}()
+	t.Cleanup(n.kill)
+	select {
+	case line := <-lines:
+		m := listening.FindStringSubmatch(line)
+		if m == nil {
+			n.kill()
+			t.Fatalf("registry start-up line %q; log:\n%s", line, n.log())
+		}
+		n.URL = "http://" + m[1]
+	case <-time.After(60 * time.Second):
+		n.kill()
+		t.Fatalf("registry: no start-up line after 60s; log:\n%s", n.log())
+	}
+	if err := n.waitReady(t.Context()); err != nil {
+		n.kill()
+		t.Fatalf("registry on %s: %v; log:\n%s", n.URL, err, n.log())
+	}
+	return n
+}
+
+// waitReady polls GET /v2/ until it answers 200.
+func (n *node) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(n.URL + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("GET /v2/: %s", resp.Status)
+		}
+		select {
+		case <-n.exited:
+			return fmt.Errorf("exited before answering: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone. It may be called
+// more than once.
+func (n *node) kill() {
+	n.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.exited
+}
+
+func (n *node) log() string {
+	b, _ := os.ReadFile(n.logf)
+	return testutil.Tail(b, 8<<10)
+}
+
+// checkLog fails the test when the registry's log (of every start with
+// this config) shows a panic or a fatal runtime error: a crash test must
+// find only the crashes it caused.
+func (n *node) checkLog(t testing.TB) {
+	t.Helper()
+	b, err := os.ReadFile(n.logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"panic:", "fatal error:"} {
+		if i := bytes.Index(b, []byte(bad)); i >= 0 {
+			t.Errorf("registry log has %q:\n%s", bad, testutil.Tail(b[i:], 8<<10))
+		}
+	}
+}
+
+// writeConfig writes a registry config file serving on a free loopback
+// port with deletes enabled and storage as given (YAML under "storage:",
+// indented by two spaces).
+func writeConfig(t testing.TB, storage string) string {
+	t.Helper()
+	cfg := "version: 0.1\nlog:\n  level: error\nhttp:\n  addr: 127.0.0.1:0\n  draintimeout: 0s\n" +
+		"storage:\n  delete:\n    enabled: true\n" + storage
+	f, err := os.CreateTemp(t.TempDir(), "config-*.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
+func filesystemStorage(root string) string {
+	return "  filesystem:\n    rootdirectory: " + quote(root) + "\n"
+}
+
+func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
