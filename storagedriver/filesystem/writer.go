@@ -48,8 +48,11 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 		if err == nil {
 			return &writer{d: d, path: p, pend: pend, tmp: tmp, f: f}, nil
 		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			break // not a race with a Cancel or Commit pruning the directories
+		// A Cancel or Commit pruning the directories meanwhile fails
+		// createTemp with ErrNotExist, or MkdirAll with ErrExist: its mkdir
+		// found the directory, which was gone when it checked.
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
+			break
 		}
 	}
 	return nil, err
