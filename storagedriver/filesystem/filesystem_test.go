@@ -32,11 +32,6 @@ func newDriver(t *testing.T, root string) *filesystem.Driver {
 	return d
 }
 
-// TestDeleteDiscardsOpenWriter: see drivertest.DeleteDiscardsOpenWriter.
-func TestDeleteDiscardsOpenWriter(t *testing.T) {
-	drivertest.DeleteDiscardsOpenWriter(t, newDriver(t, t.TempDir()))
-}
-
 // TestNew proves that New creates a missing root and refuses an empty one or
 // one below a file.
 func TestNew(t *testing.T) {
