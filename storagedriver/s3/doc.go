@@ -61,7 +61,9 @@
 // monolithic blob push costs five requests as before (the HEAD at open
 // moved to Commit), a chunked one a request less. What remains is the
 // window between that HEAD and the publishing request, which S3 offers no
-// way to close.
+// way to close. The conditional PUTs need a server that honours If-Match
+// and If-None-Match on PutObject (AWS S3 and versitygw do); one
+// that ignores them lets a Close after a Delete record the write again.
 //
 // Commit publishes in one step: a PutObject of the buffer for a write that
 // never filled a chunk; otherwise an upload of the buffer as the last part
