@@ -3,6 +3,7 @@ package filesystem_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -366,5 +367,37 @@ func TestPutContentAtomicUnderReaders(t *testing.T) {
 	rest, err := io.ReadAll(early)
 	if err != nil || !bytes.Equal(rest, a[10:]) || strings.Contains(string(rest), "b") {
 		t.Errorf("reader opened before the overwrites read %d more bytes, %v; want the rest of the old version", len(rest), err)
+	}
+}
+
+// TestWritersRaceDirectoryPruning proves that starting writers in a
+// directory of pending writes that other writers' Cancel keeps pruning and recreating never fails: a directory removed between
+// MkdirAll's mkdir (EEXIST) and its check surfaced as "file exists" (a 500
+// for a blob upload's POST, found by the soak).
+func TestWritersRaceDirectoryPruning(t *testing.T) {
+	d := newDriver(t, t.TempDir())
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 1500 {
+				p := fmt.Sprintf("/repo/u%d-%d/data", g, i)
+				w, err := d.Writer(ctx, p, false)
+				if err != nil {
+					if failures.Add(1) <= 3 {
+						t.Errorf("Writer(%s): %v", p, err)
+					}
+					continue
+				}
+				if err := w.Cancel(ctx); err != nil {
+					t.Errorf("end of %s: %v", p, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := failures.Load(); n > 0 {
+		t.Errorf("%d of %d Writer calls failed", n, 8*1500)
 	}
 }

@@ -34,7 +34,12 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 	}
 	dir := filepath.Dir(pend)
 	var err error
-	for range retries {
+	// Writers of one repository's uploads share the directories above
+	// their pending writes, which every Cancel and Commit prunes when it
+	// leaves them empty: under many concurrent uploads a start can lose
+	// that race several times in a row, each attempt costing a few
+	// system calls.
+	for range 10 * retries {
 		var f *os.File
 		var tmp string
 		if err = os.MkdirAll(dir, 0o777); err == nil {
@@ -43,8 +48,11 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 		if err == nil {
 			return &writer{d: d, path: p, pend: pend, tmp: tmp, f: f}, nil
 		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			break // not a race with a Cancel or Commit pruning the directories
+		// A Cancel or Commit pruning the directories meanwhile fails
+		// createTemp with ErrNotExist, or MkdirAll with ErrExist: its mkdir
+		// found the directory, which was gone when it checked.
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
+			break
 		}
 	}
 	return nil, err
