@@ -27,7 +27,7 @@ endif
 TOOLS_ENV = env_file="$$(bash hack/tools.sh --env-file)"; . "$$env_file"; \
 	echo "test tools: $$env_file" >&2
 
-.PHONY: all tools test vet conformance build run
+.PHONY: all tools test vet conformance soak build run
 
 all: build
 
@@ -56,6 +56,16 @@ vet:
 conformance:
 	$(TOOLS_ENV); \
 	$(GO) test -race -count=1 -v -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./conformance/...
+
+# The endurance soak (conformance/soak), not part of test or CI: the
+# registry binary under SOAK_CLIENTS concurrent clients for SOAK_DURATION,
+# sampled every second; it prints where the curve was written.
+SOAK_DURATION ?= 5m
+SOAK_CLIENTS ?= 64
+SOAK_TIMEOUT ?= 60m
+soak:
+	BERTH_SOAK=1 $(GO) test -count=1 -v -timeout $(SOAK_TIMEOUT) -run '^TestSoak$$' ./conformance/soak/ \
+		-args -soak.duration=$(SOAK_DURATION) -soak.clients=$(SOAK_CLIENTS)
 
 build:
 	$(GO) build -o $(BIN_DIR)/ ./cmd/...

@@ -227,6 +227,30 @@ func TestServeFilesystemFromFile(t *testing.T) {
 	}
 }
 
+// TestServeDebugListener proves http.debug.addr: Go's profiles are served
+// on a listener of their own, named on the start-up line, and never on the
+// API's.
+func TestServeDebugListener(t *testing.T) {
+	s := startServe(t, []string{"serve"}, []string{"REGISTRY_STORAGE=inmemory", "REGISTRY_HTTP_ADDR=127.0.0.1:0",
+		"REGISTRY_HTTP_DEBUG_ADDR=127.0.0.1:0", "REGISTRY_LOG_LEVEL=error"})
+	m := regexp.MustCompile(`, debug listener on (127\.0\.0\.1:\d+)\n$`).FindStringSubmatch(s.line)
+	if m == nil {
+		t.Fatalf("start-up line %q names no debug listener", s.line)
+	}
+	resp, err := http.Get("http://" + m[1] + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "goroutine profile: total ") {
+		t.Errorf("GET goroutine profile on the debug listener: %d %.40q", resp.StatusCode, body)
+	}
+	if code := get(t, http.DefaultClient, "http://"+s.addr+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ on the API listener: %d, want 404", code)
+	}
+}
+
 // uploadInFlight starts a blob upload on the registry at addr and leaves
 // its PATCH in flight: the test feeds the body and then closes it; patched
 // receives the PATCH's status, or -1 when it failed.

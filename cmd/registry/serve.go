@@ -96,6 +96,13 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		return fail(exitFailure, "%v", err)
 	}
 
+	var debug *debugServer
+	if a := cfg.HTTP.Debug.Addr; a != "" {
+		if debug, err = startDebug(a, logger); err != nil {
+			return fail(exitFailure, "http.debug: %v", err)
+		}
+		defer debug.close()
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
@@ -117,7 +124,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		errc <- srv.Serve(ln)
 	}()
 
-	fmt.Fprintf(stdout, "berth registry listening on %s%s, %s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), where, authNote)
+	fmt.Fprintf(stdout, "berth registry listening on %s%s, %s%s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), where, authNote, debug.note(cfg.HTTP.Debug.Addr))
 
 	select {
 	case err := <-errc:

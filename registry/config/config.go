@@ -192,6 +192,15 @@ type HTTP struct {
 	// DrainTimeout bounds the wait for requests in flight on shutdown;
 	// DefaultDrainTimeout when absent, 0 closes connections at once.
 	DrainTimeout time.Duration `yaml:"draintimeout"`
+	Debug        Debug         `yaml:"debug"`
+}
+
+// Debug is http.debug, as in Distribution: with Addr set, a second
+// listener, apart from the API's, serves Go's runtime profiles
+// (net/http/pprof) under /debug/pprof/. It has no authentication, so Addr
+// belongs on loopback or an internal network.
+type Debug struct {
+	Addr string `yaml:"addr"` // host:port; empty: no debug listener
 }
 
 // TLS is http.tls. With Certificate and Key set the server speaks HTTPS;

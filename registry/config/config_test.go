@@ -70,6 +70,11 @@ func TestLoad(t *testing.T) {
 			}),
 		},
 		{
+			"debug listener",
+			minimal + "http:\n  debug:\n    addr: localhost:5001\n",
+			want(func(c *Config) { c.HTTP.Debug.Addr = "localhost:5001" }),
+		},
+		{
 			"draintimeout 0 means no drain",
 			minimal + "http:\n  draintimeout: 0s\n",
 			want(func(c *Config) { c.HTTP.DrainTimeout = 0 }),
@@ -318,6 +323,7 @@ func TestLoadErrors(t *testing.T) {
 		{"s3 without region", "version: 0.1\nstorage:\n  s3:\n    bucket: b\n", `config: storage.s3.region: missing, required by the s3 driver unless storage.s3.regionendpoint is set (line 3)`},
 
 		{"addr without port", minimal + "http:\n  addr: \"5000\"\n", `config: http.addr: invalid value "5000" (line 5), want host:port, e.g. :5000`},
+		{"debug addr without port", minimal + "http:\n  debug:\n    addr: localhost\n", `config: http.debug.addr: invalid value "localhost" (line 6), want host:port, e.g. localhost:5001`},
 		{"host without scheme", minimal + "http:\n  host: registry.example.com\n", `config: http.host: invalid value "registry.example.com" (line 5), want an absolute URL, e.g. https://registry.example.com`},
 		{"relative prefix", minimal + "http:\n  prefix: reg/\n", `config: http.prefix: invalid value "reg/" (line 5), want a path starting with /`},
 		{"bad header name", minimal + "http:\n  headers:\n    \"X Foo\": [a]\n", `config: http.headers: invalid header name "X Foo" (line 6)`},

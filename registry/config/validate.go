@@ -148,6 +148,11 @@ func (h *HTTP) validate(o origins, missing func(key, why string) error) error {
 	if h.DrainTimeout < 0 {
 		return fmt.Errorf("config: http.draintimeout: invalid value %q%s, want 0 or more", h.DrainTimeout, o.at("http.draintimeout"))
 	}
+	if a := h.Debug.Addr; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return fmt.Errorf("config: http.debug.addr: invalid value %q%s, want host:port, e.g. localhost:5001", a, o.at("http.debug.addr"))
+		}
+	}
 	return nil
 }
 

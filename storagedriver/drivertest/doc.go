@@ -23,7 +23,9 @@
 //   - A directory exists while it holds a committed file: one emptied by
 //     Delete or Move is gone, as a prefix is in an object store.
 //   - Move moves files, not directories.
-//   - Delete of a directory discards the pending writes below it.
+//   - Delete of a directory discards the pending writes below it, those
+//     of writers still open included: their Commit fails with
+//     ErrPathNotFound and their Close records nothing.
 //   - Walk visits in byte-wise order of paths where a directory sorts as its
 //     path followed by "/" (the order of an object store's flat listing):
 //     "/a-c", "/a.c", "/a", "/a/x", "/a0". Parents come before children.

@@ -13,6 +13,7 @@ var writerTests = []test{
 	{"WriterWithoutAppendStartsEmpty", testWriterWithoutAppendStartsEmpty},
 	{"WriterCancel", testWriterCancel},
 	{"WriterEndsOnce", testWriterEndsOnce},
+	{"DeleteDiscardsOpenWriter", testDeleteDiscardsOpenWriter},
 }
 
 // testWriterCommitPublishes proves that a writer's bytes appear at the path
@@ -203,26 +204,32 @@ func testWriterEndsOnce(t *testing.T, d storagedriver.Driver) {
 	wantNotFound(t, d, "/end/Close")
 }
 
-// DeleteDiscardsOpenWriter proves that deleting a directory also discards
-// the write of a writer still open below it: its Commit fails with
-// ErrPathNotFound and publishes nothing, so a purged upload cannot
-// reappear. It is not part of Run yet: the S3 driver keeps no record of a
-// write before its first Close, so it cannot meet this (see its doc.go).
-func DeleteDiscardsOpenWriter(t *testing.T, d storagedriver.Driver) {
+// testDeleteDiscardsOpenWriter proves that deleting a directory also
+// discards the write of a writer still open below it, one that has not
+// Closed yet and so may have left no record of itself: its Commit fails
+// with ErrPathNotFound and publishes nothing, and a Close instead of the
+// Commit records nothing, so a purged upload cannot reappear.
+func testDeleteDiscardsOpenWriter(t *testing.T, d storagedriver.Driver) {
 	ctx := t.Context()
-	w := newWriter(t, d, "/up/1/data", false)
-	write(t, w, "abc")
-	put(t, d, "/up/1/startedat", []byte("now"))
-	if err := d.Delete(ctx, "/up/1"); err != nil {
-		t.Fatal(err)
+	for _, end := range []string{"Commit", "Close"} {
+		dir := "/up/" + end
+		w := newWriter(t, d, dir+"/data", false)
+		write(t, w, "abc")
+		put(t, d, dir+"/startedat", []byte("now"))
+		if err := d.Delete(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
+		if end == "Commit" {
+			wantErr(t, "Commit after Delete", w.Commit(ctx), storagedriver.ErrPathNotFound)
+		}
+		if err := w.Close(); err != nil {
+			t.Errorf("Close after Delete: %v", err)
+		}
+		for _, p := range []string{dir + "/data", dir} {
+			wantNotFound(t, d, p)
+		}
+		_, err := d.Writer(ctx, dir+"/data", true)
+		wantErr(t, "Writer(append) after Delete and "+end, err, storagedriver.ErrPathNotFound)
 	}
-	wantErr(t, "Commit after Delete", w.Commit(ctx), storagedriver.ErrPathNotFound)
-	if err := w.Close(); err != nil {
-		t.Errorf("Close: %v", err)
-	}
-	for _, p := range []string{"/up/1/data", "/up/1", "/up"} {
-		wantNotFound(t, d, p)
-	}
-	_, err := d.Writer(ctx, "/up/1/data", true)
-	wantErr(t, "Writer(append) after Delete", err, storagedriver.ErrPathNotFound)
+	wantNotFound(t, d, "/up")
 }

@@ -39,7 +39,12 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 	}
 	dir := filepath.Dir(pend)
 	var err error
-	for range retries {
+	// Writers of one repository's uploads share the directories above
+	// their pending writes, which every Cancel and Commit prunes when it
+	// leaves them empty: under many concurrent uploads a start can lose
+	// that race several times in a row, each attempt costing a few
+	// system calls.
+	for range 10 * retries {
 		var f *os.File
 		var tmp string
 		if err = os.MkdirAll(dir, 0o777); err == nil {

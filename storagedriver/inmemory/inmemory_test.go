@@ -12,8 +12,3 @@ import (
 func TestSuite(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) storagedriver.Driver { return inmemory.New() })
 }
-
-// TestDeleteDiscardsOpenWriter: see drivertest.DeleteDiscardsOpenWriter.
-func TestDeleteDiscardsOpenWriter(t *testing.T) {
-	drivertest.DeleteDiscardsOpenWriter(t, inmemory.New())
-}

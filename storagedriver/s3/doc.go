@@ -49,12 +49,21 @@
 // match, so a mix of two writers' bytes is never published. Delete of a
 // directory aborts the multipart uploads below it, recorded or not.
 //
-// One rule of the contract is not met yet: a writer still open (never
-// Closed, no part uploaded) when its directory is Deleted has left nothing
-// in S3 for Delete to find, so its Commit still publishes
-// (drivertest.DeleteDiscardsOpenWriter, which inmemory and filesystem
-// pass). A marker object written at open and checked at Commit would close
-// it at one request per write.
+// The tail object exists from the moment a write starts: Writer with
+// append false stores an empty one (one PutObject with If-None-Match when
+// no pending write is there, as for every new upload), so that a Delete of
+// the directory finds and removes it even while the writer is still open.
+// Close replaces the tail only while it exists (PutObject with If-Match
+// its ETag); Commit checks it with a HEAD just before publishing (or
+// copies it, which fails the same way). A writer whose write was deleted
+// thus publishes and records nothing: Commit returns ErrPathNotFound,
+// Close returns nil, and both abort the parts it uploaded since. A
+// monolithic blob push costs five requests as before (the HEAD at open
+// moved to Commit), a chunked one a request less. What remains is the
+// window between that HEAD and the publishing request, which S3 offers no
+// way to close. The conditional PUTs need a server that honours If-Match
+// and If-None-Match on PutObject (AWS S3 and versitygw do); one
+// that ignores them lets a Close after a Delete record the write again.
 //
 // Commit publishes in one step: a PutObject of the buffer for a write that
 // never filled a chunk; otherwise an upload of the buffer as the last part
@@ -63,8 +72,8 @@
 // Commit deletes the tail object. A Commit that fails leaves the write as
 // it was: its short last part is not recorded, so a Close and a later
 // writer go on from the same tail. Writer with append false first
-// discards the pending write at the path (aborts its upload, deletes its
-// tail) and leaves committed content in place until its own Commit. A
+// discards the pending write at the path (aborts its upload, overwrites
+// its tail) and leaves committed content in place until its own Commit. A
 // Close costs one PUT of at most ChunkSize bytes; a stream of tiny PATCHes
 // thus rewrites up to one chunk per PATCH.
 //

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,17 +31,19 @@ const (
 	closed
 	committed
 	cancelled
+	discarded // its pending write was deleted while it was open
 )
 
 func (s writerState) String() string {
-	return [...]string{"open", "closed", "committed", "cancelled"}[s]
+	return [...]string{"open", "closed", "committed", "cancelled", "discarded"}[s]
 }
 
 // writer is a pending write: parts of a multipart upload on the path's key
 // (each ChunkSize, uploaded as soon as the buffer fills, a few at a time)
 // and a tail of fewer bytes in memory. Close stores the tail, with the
 // record of the parts, as the tail object; Writer(append=true) reads it
-// back, in any process.
+// back, in any process. The tail object exists from the moment the write
+// starts: it is how a Delete of the directory discards an open writer.
 type writer struct {
 	d    *Driver
 	path string
@@ -62,13 +65,12 @@ type writer struct {
 	buf           []byte // the tail: bytes not yet in a part
 	// unloaded is the length of a resumed tail not read yet (it is read
 	// at the first write; a Commit without one copies it inside S3), and
-	// tailETag the ETag it had when resumed.
+	// tailETag the ETag the tail object had when the writer opened, which
+	// Close replaces only while it is still there.
 	unloaded int64
 	tailETag string
 	released int64 // the tail's length once buf has gone back to the pool
-	// tailExists says a tail object is to be replaced or deleted; dirty
-	// that Close has something to record.
-	tailExists, dirty bool
+	dirty    bool  // Close has something to record
 
 	// The parts uploaded by this writer, in order; uploads run in the
 	// background, at most partsInFlight at a time.
@@ -79,33 +81,47 @@ type writer struct {
 	upErr    error                 // the first failed upload's error
 }
 
-// Writer opens a writer at p. With append false it first discards the
-// pending write at p (its tail and multipart upload); committed content stays
-// until Commit replaces it. With append true it resumes the pending write
-// from its tail object: ErrPathNotFound when there is none.
+// Writer opens a writer at p. With append false it starts a new pending
+// write at p, discarding the one there (its tail and multipart upload);
+// committed content stays until Commit replaces it. With append true it
+// resumes the pending write from its tail object: ErrPathNotFound when
+// there is none.
 func (d *Driver) Writer(ctx context.Context, p string, append bool) (storagedriver.FileWriter, error) {
 	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
 	w := &writer{d: d, path: p, ctx: ctx, inflight: make(chan struct{}, partsInFlight)}
-	if !append {
-		if err := d.discardPending(ctx, p); err != nil {
-			return nil, err
-		}
-		w.dirty = true // Close records even an empty write: an upload just started
-		return w, nil
+	start := w.start
+	if append {
+		start = w.resume
 	}
-	if err := w.resume(ctx); err != nil {
+	if err := start(ctx); err != nil {
 		return nil, err
 	}
 	return w, nil
 }
 
-// discardPending aborts the multipart upload of the pending write at p and
-// deletes its tail.
-func (d *Driver) discardPending(ctx context.Context, p string) error {
-	tail := d.tailKey(p)
-	out, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.p.Bucket, Key: aws.String(tail)})
+// start begins the pending write with an empty tail object. That marker is
+// what a Delete of the directory finds and removes while the writer is
+// still open, and what Close and Commit check before they record or
+// publish anything. With no pending write at the path, as for every new
+// upload, it is one conditional PutObject (If-None-Match); otherwise the
+// old write's upload is aborted and its tail overwritten.
+func (w *writer) start(ctx context.Context) error {
+	d := w.d
+	etag, err := d.putTail(ctx, w.path, nil, nil, "", "*")
+	if apiCode(err) == "PreconditionFailed" {
+		if err = d.abortPending(ctx, w.path); err == nil {
+			etag, err = d.putTail(ctx, w.path, nil, nil, "", "")
+		}
+	}
+	w.tailETag = etag
+	return err
+}
+
+// abortPending aborts the multipart upload of the pending write at p.
+func (d *Driver) abortPending(ctx context.Context, p string) error {
+	out, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.tailKey(p))})
 	if err != nil {
 		if notFound(err) {
 			return nil
@@ -113,11 +129,36 @@ func (d *Driver) discardPending(ctx context.Context, p string) error {
 		return fail(ctx, "HeadObject", p, err)
 	}
 	if id := out.Metadata[metaUpload]; id != "" {
-		if err := d.abort(ctx, p, d.key(p), id); err != nil {
-			return err
-		}
+		return d.abort(ctx, p, d.key(p), id)
 	}
-	return d.deleteObject(ctx, p, tail)
+	return nil
+}
+
+// putTail stores the tail object of the pending write of p, on S3's
+// conditions: ifMatch an ETag it must still have, ifNoneMatch "*" when
+// there must be none. It returns the new ETag. A tail gone is
+// ErrPathNotFound, a condition failed S3's PreconditionFailed.
+func (d *Driver) putTail(ctx context.Context, p string, content []byte, meta map[string]string, ifMatch, ifNoneMatch string) (string, error) {
+	in := &s3.PutObjectInput{
+		Bucket:        &d.p.Bucket,
+		Key:           aws.String(d.tailKey(p)),
+		Body:          bytes.NewReader(content),
+		ContentLength: aws.Int64(int64(len(content))),
+		ContentType:   aws.String("application/octet-stream"),
+		Metadata:      meta,
+	}
+	if ifMatch != "" {
+		in.IfMatch = aws.String(ifMatch)
+	}
+	if ifNoneMatch != "" {
+		in.IfNoneMatch = aws.String(ifNoneMatch)
+	}
+	in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = d.storageOptions()
+	out, err := d.client.PutObject(ctx, in)
+	if err != nil {
+		return "", fail(ctx, "PutObject (pending tail)", p, err)
+	}
+	return aws.ToString(out.ETag), nil
 }
 
 func (d *Driver) deleteObject(ctx context.Context, p, key string) error {
@@ -151,7 +192,7 @@ func (w *writer) resume(ctx context.Context) error {
 	if n < 0 || n > maxPartSize {
 		return fmt.Errorf("s3: pending write %s: tail of %d bytes", w.path, n)
 	}
-	w.unloaded, w.tailETag, w.tailExists = n, aws.ToString(out.ETag), true
+	w.unloaded, w.tailETag = n, aws.ToString(out.ETag)
 	return nil
 }
 
@@ -193,7 +234,10 @@ func (w *writer) Size() int64 { return w.partsSize + int64(len(w.buf)) + w.unloa
 // Close waits for the parts in flight, then stores the tail and the record
 // of the parts as the tail object, unless this writer changed nothing.
 // When a part failed it records nothing and returns the failure: the
-// pending write stays as it was before this writer. It is a no-op after
+// pending write stays as it was before this writer. It replaces the tail
+// object only while it exists: when a Delete discarded the write meanwhile
+// it records nothing, aborts the parts uploaded since and returns nil, as
+// Close of a discarded write does on every driver. It is a no-op after
 // Commit, Cancel or Close.
 func (w *writer) Close() error {
 	if w.state != open {
@@ -217,7 +261,51 @@ func (w *writer) Close() error {
 		}
 	}
 	ctx := context.WithoutCancel(w.ctx)
-	return w.d.putObject(ctx, "PutObject (pending tail)", w.path, w.d.tailKey(w.path), w.buf, meta)
+	err := w.replaceTail(ctx, meta)
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		w.discard(ctx)
+		return nil
+	}
+	return err
+}
+
+// replaceTail stores the buffer and meta as the tail object while it
+// exists. A tail replaced by another writer of the same pending write (a
+// retried PATCH on another node) is replaced again, as an unconditional
+// write would: the last Close wins, and Commit's check of the parts
+// against the record keeps a mix of two writers' bytes from publishing.
+func (w *writer) replaceTail(ctx context.Context, meta map[string]string) error {
+	d := w.d
+	for range 3 {
+		_, err := d.putTail(ctx, w.path, w.buf, meta, w.tailETag, "")
+		if apiCode(err) != "PreconditionFailed" {
+			return err
+		}
+		out, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.tailKey(w.path))})
+		if err != nil {
+			return fail(ctx, "HeadObject (pending tail)", w.path, err)
+		}
+		w.tailETag = aws.ToString(out.ETag)
+	}
+	return fmt.Errorf("s3: pending write %s: its tail keeps changing under its writer: written by several at once?", w.path)
+}
+
+// discard ends a writer whose pending write a Delete removed: the parts it
+// uploaded since (to an upload the Delete may not have seen) are aborted.
+func (w *writer) discard(ctx context.Context) {
+	w.state = discarded
+	if w.uploadID != "" {
+		w.d.abort(ctx, w.path, w.d.key(w.path), w.uploadID)
+	}
+	w.release()
+}
+
+// present returns ErrPathNotFound when the tail object is gone: a Delete
+// discarded the write while this writer was open.
+func (w *writer) present(ctx context.Context) error {
+	d := w.d
+	_, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.tailKey(w.path))})
+	return fail(ctx, "HeadObject (pending tail)", w.path, err)
 }
 
 // Cancel aborts the multipart upload and deletes the tail object. With an
@@ -236,10 +324,8 @@ func (w *writer) Cancel(ctx context.Context) error {
 			return err
 		}
 	}
-	if w.tailExists {
-		if err := d.deleteObject(ctx, w.path, d.tailKey(w.path)); err != nil {
-			return err
-		}
+	if err := d.deleteObject(ctx, w.path, d.tailKey(w.path)); err != nil {
+		return err
 	}
 	w.state = cancelled
 	w.release()
@@ -250,8 +336,10 @@ func (w *writer) Cancel(ctx context.Context) error {
 // part with one PutObject, a longer one by uploading the tail as the last
 // part and completing the multipart upload. Either makes the object appear
 // whole. The tail object goes afterwards. ErrPathNotFound when the pending
-// write was discarded meanwhile (a Delete of its directory); with an ended
-// ctx it returns ctx's error and publishes nothing.
+// write was discarded meanwhile (a Delete of its directory): the tail
+// object is checked just before publishing, with one HEAD, unless the
+// publishing request itself copies the tail; with an ended ctx it returns
+// ctx's error and publishes nothing.
 func (w *writer) Commit(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -259,14 +347,25 @@ func (w *writer) Commit(ctx context.Context) error {
 	if err := w.writable(); err != nil {
 		return err
 	}
+	err := w.commit(ctx)
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		w.discard(ctx)
+	}
+	return err
+}
+
+func (w *writer) commit(ctx context.Context) error {
 	d := w.d
 	tail := d.copySourceKey(d.tailKey(w.path))
 	switch {
-	case w.parts == 0 && w.unloaded > 0:
+	case w.parts == 0 && w.unloaded > 0: // the copy fails with the tail gone
 		if err := d.copyObject(ctx, w.path, tail, d.key(w.path), w.tailETag); err != nil {
 			return err
 		}
 	case w.parts == 0:
+		if err := w.present(ctx); err != nil {
+			return err
+		}
 		if err := d.putObject(ctx, "PutObject", w.path, d.key(w.path), w.buf, nil); err != nil {
 			return err
 		}
@@ -302,16 +401,18 @@ func (w *writer) Commit(ctx context.Context) error {
 			}
 			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(num), ETag: aws.String(etag)})
 		}
+		// A Delete aborts the uploads below the directory it deletes, but
+		// not one this writer started after it.
+		if err := w.present(ctx); err != nil {
+			return err
+		}
 		if err := d.complete(ctx, w.path, w.uploadID, parts); err != nil {
 			return err
 		}
 	}
 	w.state = committed
 	w.release()
-	if w.tailExists {
-		return d.deleteObject(ctx, w.path, d.tailKey(w.path))
-	}
-	return nil
+	return d.deleteObject(ctx, w.path, d.tailKey(w.path))
 }
 
 // allParts returns the parts of the write: the recorded ones as S3 lists
