@@ -91,7 +91,7 @@ func Parse(b []byte) (*yaml.Node, error) {
 // unknown keys refused (yaml.Decoder.KnownFields): for a reader content
 // with yaml.v3's own messages ("line 3: field repos not found in type
 // ..."). ErrEmpty leaves v as it was and is returned.
-func Decode(b []byte, v any) error {
+func Decode(b []byte, v any) (err error) {
 	if _, err := Parse(b); err != nil {
 		return err
 	}
@@ -100,6 +100,15 @@ func Decode(b []byte, v any) error {
 	// bytes rather than the node.
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
+	defer func() {
+		// yaml.v3 turns its own failures into errors but re-panics
+		// runtime errors; Parse refuses the inputs known to cause one
+		// (keys that are not scalars), and this keeps any other from
+		// taking down the process that reads the file.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml decoder failed: %v", r)
+		}
+	}()
 	return dec.Decode(v)
 }
 
@@ -161,6 +170,11 @@ func (c *checker) measure(n *yaml.Node) (measure, error) {
 		}
 		m = t
 	default:
+		if n.Kind == yaml.MappingNode {
+			if err := scalarKeys(n); err != nil {
+				return measure{}, err
+			}
+		}
 		m.nodes = 1
 		for _, child := range n.Content {
 			t, err := c.measure(child)
@@ -185,4 +199,28 @@ func (c *checker) measure(n *yaml.Node) (measure, error) {
 	m.done = true
 	c.memo[n] = m
 	return m, nil
+}
+
+// scalarKeys refuses a mapping with a list or a mapping as a key (YAML's
+// "? [a, b]: c"). No file Berth reads has such keys, and yaml.v3 panics
+// ("hash of unhashable type") when it merges (<<) into a mapping that has
+// one.
+func scalarKeys(n *yaml.Node) error {
+	for i := 0; i < len(n.Content); i += 2 {
+		k := n.Content[i]
+		for k.Kind == yaml.AliasNode && k.Alias != nil {
+			k = k.Alias
+		}
+		if k.Kind == yaml.MappingNode || k.Kind == yaml.SequenceNode {
+			return fmt.Errorf("line %d: a key must be a name, not a %s", n.Content[i].Line, kindName(k.Kind))
+		}
+	}
+	return nil
+}
+
+func kindName(k yaml.Kind) string {
+	if k == yaml.MappingNode {
+		return "mapping"
+	}
+	return "list"
 }

@@ -66,6 +66,8 @@ func TestParseErrors(t *testing.T) {
 		{"too large", "a: " + strings.Repeat("x", MaxSize), "larger than 4194304 bytes"},
 		{"two documents", "a: 1\n---\nb: 2\n", "more than one YAML document"},
 		{"syntax", "a: [\n", "did not find expected node content"},
+		{"list as a key", "? [a, b]\n: c\n", "line 1: a key must be a name, not a list"},
+		{"mapping as a key through an alias", "a: &m {x: 1}\nb: {*m : 2}\n", "line 2: a key must be a name, not a mapping"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
