@@ -10,8 +10,9 @@
 // pointing at its anchor), but every decoder that walks the tree expands
 // each alias again. Parse refuses, before any decoding, a document longer
 // than MaxSize, one whose tree, aliases expanded, has more nodes than
-// Budget allows or is nested deeper than MaxDepth, and one in which an
-// alias refers to a node that contains it.
+// Budget allows or is nested deeper than MaxDepth, one in which an alias
+// refers to a node that contains it, and one with a list or a mapping as
+// a key (which makes yaml.v3's decoder panic when merging).
 //
 // Every error about those bounds matches ErrLimit (errors.Is).
 package yamlx
