@@ -57,6 +57,10 @@ vet:
 # input under the package's testdata/fuzz/<target>/ and fails the run
 # after the remaining targets have had their turn.
 FUZZTIME ?= 60s
+# go test spends up to this long shrinking each new interesting input (60s
+# by default), during which nothing else runs: with tar layers and archives
+# of a few kilobytes that ate whole runs. Crashers are shrunk as long.
+FUZZMINIMIZETIME ?= 10s
 
 fuzz:
 	targets="$$($(GO) test -list '^Fuzz' $(PKGS) | \
@@ -65,7 +69,7 @@ fuzz:
 	while read -r pkg target; do \
 		[[ -n "$$target" ]] || continue; \
 		echo "== $$pkg $$target" >&2; \
-		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg" || rc=$$?; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) "$$pkg" || rc=$$?; \
 	done <<<"$$targets"; \
 	exit $$rc
 
