@@ -27,7 +27,7 @@ endif
 TOOLS_ENV = env_file="$$(bash hack/tools.sh --env-file)"; . "$$env_file"; \
 	echo "test tools: $$env_file" >&2
 
-.PHONY: all tools test vet conformance soak build run
+.PHONY: all tools test vet conformance soak build run fuzz
 
 all: build
 
@@ -51,6 +51,27 @@ test:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# Every fuzz target of PKGS (go test -list '^Fuzz'), one after the other,
+# each for FUZZTIME: go test runs one target per -fuzz. A crash leaves its
+# input under the package's testdata/fuzz/<target>/ and fails the run
+# after the remaining targets have had their turn.
+FUZZTIME ?= 60s
+# go test spends up to this long shrinking each new interesting input (60s
+# by default), during which nothing else runs: with tar layers and archives
+# of a few kilobytes that ate whole runs. Crashers are shrunk as long.
+FUZZMINIMIZETIME ?= 10s
+
+fuzz:
+	targets="$$($(GO) test -list '^Fuzz' $(PKGS) | \
+		awk '/^Fuzz/ { t[n++] = $$1 } /^ok / { for (i = 0; i < n; i++) print $$2, t[i]; n = 0 }')"; \
+	rc=0; \
+	while read -r pkg target; do \
+		[[ -n "$$target" ]] || continue; \
+		echo "== $$pkg $$target" >&2; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) "$$pkg" || rc=$$?; \
+	done <<<"$$targets"; \
+	exit $$rc
 
 # The OCI conformance suite and real-client tests alone, verbosely.
 conformance:

@@ -1,16 +1,14 @@
 package auth
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"path"
 	"slices"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/berth-registry/berth/internal/yamlx"
 )
 
 // Policy is the access policy: who may pull, push and delete in which
@@ -87,9 +85,10 @@ func OpenPolicy(path string, log *slog.Logger) (*Policy, error) {
 // action or someone they apply to, and malformed globs are errors.
 func parsePolicy(b []byte) (*policyDoc, error) {
 	var doc policyDoc
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+	if err := yamlx.Decode(b, &doc); err != nil && !errors.Is(err, yamlx.ErrEmpty) {
+		if errors.Is(err, yamlx.ErrLimit) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "\n", " "))
 	}
 	doc.memberOf = map[string][]string{}

@@ -1,7 +1,7 @@
 package hostagent
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/berth-registry/berth/internal/yamlx"
 )
 
 // SyncConfig is a sync.yml: rules that copy images from a source to a
@@ -95,8 +97,8 @@ type SyncTags struct {
 // SyncList is a list of strings; in YAML a single string may stand alone.
 type SyncList []string
 
-// maxSyncConfigSize bounds sync.yml.
-const maxSyncConfigSize = 4 << 20
+// maxSyncConfigSize bounds sync.yml: what yamlx parses.
+const maxSyncConfigSize = yamlx.MaxSize
 
 // LoadSyncConfig reads and checks the sync.yml at path. Errors wrap
 // ErrInvalid, naming the key and line at fault.
@@ -126,16 +128,15 @@ func LoadSyncConfig(path string) (*SyncConfig, error) {
 // an error wrapping ErrInvalid that names the key, e.g.
 // `rules[1].tags: unknown key "alow" (line 7); known: allow, deny, ...`.
 func ParseSyncConfig(data []byte) (*SyncConfig, error) {
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
-		if err == io.EOF {
+	doc, err := yamlx.Parse(data)
+	if err != nil {
+		if errors.Is(err, yamlx.ErrEmpty) {
 			return nil, fmt.Errorf("sync config: empty: %w", ErrInvalid)
 		}
-		return nil, fmt.Errorf("sync config: %v: %w", err, ErrInvalid)
+		return nil, fmt.Errorf("sync config: %w: %w", err, ErrInvalid)
 	}
 	cfg := &SyncConfig{}
-	if err := decodeStrict(&doc, "", reflect.ValueOf(cfg).Elem()); err != nil {
+	if err := decodeStrict(doc, "", reflect.ValueOf(cfg).Elem()); err != nil {
 		return nil, fmt.Errorf("sync config: %v: %w", err, ErrInvalid)
 	}
 	if rules := mappingValue(doc.Content[0], "rules"); rules != nil && rules.Kind == yaml.SequenceNode {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // dockerHubKey is where docker keeps Docker Hub's credentials, in auths and
@@ -102,6 +103,11 @@ func (c *DockerConfig) Get(host string) (Credential, error) {
 // for a credsStore, so the host is listed), else as a base64 "auth" entry.
 // The file is replaced atomically with mode 0600.
 func (c *DockerConfig) Save(host string, cred Credential) error {
+	if !utf8.ValidString(host) {
+		// JSON would store the key with U+FFFD in place of the bad
+		// bytes, under which Get never finds it.
+		return fmt.Errorf("docker config: host %q is not valid UTF-8", host)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	doc, f, err := c.load()

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/berth-registry/berth/internal/yamlx"
 )
 
 // Version is the only configuration version Berth reads, as in Distribution.
@@ -413,28 +412,26 @@ func Default() *Config {
 // the dotted key, the offending value, and where it came from (a line of
 // the file or an environment variable).
 func Load(r io.Reader, env []string) (*Config, error) {
-	in, err := io.ReadAll(r)
+	in, err := io.ReadAll(io.LimitReader(r, yamlx.MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("config: read: %w", err)
 	}
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(in))
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
+	doc, err := yamlx.Parse(in)
+	if err != nil {
+		if errors.Is(err, yamlx.ErrEmpty) {
 			return nil, errors.New("config: empty configuration")
 		}
+		if errors.Is(err, yamlx.ErrLimit) {
+			return nil, fmt.Errorf("config: %w", err)
+		}
 		return nil, fmt.Errorf("config: %s", oneLine(err.Error()))
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("config: more than one YAML document")
 	}
 
 	c := base()
 	c.Version = "" // a file must say which version it is
 	o := origins{}
 	d := decoder{origins: o}
-	if err := d.decode("", &doc, reflect.ValueOf(c).Elem()); err != nil {
+	if err := d.decode("", doc, reflect.ValueOf(c).Elem()); err != nil {
 		return nil, err
 	}
 	return c.finish(env, o)

@@ -1,13 +1,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/berth-registry/berth/internal/yamlx"
 )
 
 const envPrefix = "REGISTRY_"
@@ -183,14 +184,14 @@ func (s *envSetter) store(key string, v reflect.Value) error {
 		}
 		return nil
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(s.value), &doc); err != nil {
-		return fmt.Errorf("config: %s: invalid value %q: %s (%s)", key, s.value, oneLine(err.Error()), s.from())
-	}
-	if len(doc.Content) == 0 { // an empty value is YAML null
+	doc, err := yamlx.Parse([]byte(s.value))
+	if errors.Is(err, yamlx.ErrEmpty) { // an empty value is YAML null
 		setNull(v)
 		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("config: %s: invalid value %q: %s (%s)", key, s.value, oneLine(err.Error()), s.from())
+	}
 	d := decoder{origins: s.origins, env: s.name}
-	return d.decode(key, &doc, v)
+	return d.decode(key, doc, v)
 }

@@ -1,0 +1,68 @@
+package hostagent
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-registry/berth/internal/yamlx"
+)
+
+// mergeBombSyncConfig is a sync.yml of about 600 bytes whose registries
+// merge the one before ten times each (<<: [*rN, *rN, ...]): decoding the
+// last one expands 10^levels mappings.
+func mergeBombSyncConfig(levels int) []byte {
+	var b strings.Builder
+	b.WriteString("rules: [{source: docker.io/library/debian, destination: local}]\n")
+	b.WriteString("registries:\n  r0: &r0 {concurrency: 1}\n")
+	for i := 1; i <= levels; i++ {
+		refs := strings.Repeat(fmt.Sprintf("*r%d,", i-1), 10)
+		fmt.Fprintf(&b, "  r%d: &r%d {<<: [%s]}\n", i, i, strings.TrimSuffix(refs, ","))
+	}
+	return []byte(b.String())
+}
+
+// finishes runs f and fails the test if it has not returned within limit:
+// a guard against a hang, not a measurement.
+func finishes[T any](t *testing.T, limit time.Duration, f func() T) T {
+	t.Helper()
+	done := make(chan T, 1)
+	go func() { done <- f() }()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(limit):
+		t.Fatalf("still decoding after %s", limit)
+		panic("unreachable")
+	}
+}
+
+func TestParseSyncConfigMergeBomb(t *testing.T) {
+	doc := mergeBombSyncConfig(9)
+	t.Logf("%d bytes", len(doc))
+	err := finishes(t, 5*time.Second, func() error {
+		_, err := ParseSyncConfig(doc)
+		return err
+	})
+	if !errors.Is(err, yamlx.ErrLimit) || !errors.Is(err, ErrInvalid) ||
+		!strings.Contains(err.Error(), "sync config: document expands to more than") {
+		t.Fatalf("ParseSyncConfig(merge bomb) = %v, want an ErrInvalid and yamlx.ErrLimit naming the expansion", err)
+	}
+
+	// The same anchors used a few times are fine.
+	if _, err := ParseSyncConfig(mergeBombSyncConfig(2)); err != nil {
+		t.Fatalf("ParseSyncConfig(two levels of merges) = %v", err)
+	}
+}
+
+func TestParseSyncConfigSelfAlias(t *testing.T) {
+	err := finishes(t, 5*time.Second, func() error {
+		_, err := ParseSyncConfig([]byte("registries:\n  r: &r {<<: *r}\n"))
+		return err
+	})
+	if !errors.Is(err, yamlx.ErrLimit) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ParseSyncConfig(self-merge) = %v, want an ErrInvalid and yamlx.ErrLimit", err)
+	}
+}
