@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -66,6 +67,13 @@ func (d *Driver) resume(p, pend string) (*writer, error) {
 			return nil, notFound
 		}
 		return nil, err
+	}
+	// The claimed write is active from now on: PurgePending, which goes by
+	// modification time, must not take it for a write abandoned long ago
+	// before its first Write.
+	now := time.Now()
+	if err := os.Chtimes(tmp, now, now); err != nil && notExist(err) {
+		return nil, notFound
 	}
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
