@@ -2,10 +2,12 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -217,5 +219,46 @@ func TestScrubInvalidManifest(t *testing.T) {
 		if len(lines) != 1 || !strings.HasPrefix(lines[0], "invalid-manifest app "+string(d)+": ") || sum.Repaired != 0 {
 			t.Errorf("repair %v: %v, %+v", repair, lines, sum)
 		}
+	}
+}
+
+// hookDriver runs hook once, the first time path is listed.
+type hookDriver struct {
+	storagedriver.Driver
+	path string
+	once sync.Once
+	hook func()
+}
+
+func (h *hookDriver) List(ctx context.Context, p string) ([]string, error) {
+	if p == h.path {
+		h.once.Do(h.hook)
+	}
+	return h.Driver.List(ctx, p)
+}
+
+// TestScrubDuringPush: an image pushed after Scrub has hashed the blobs
+// but before it reads the repositories is no damage: a repairing scrub
+// reports nothing and the image stays whole.
+func TestScrubDuringPush(t *testing.T) {
+	inner := testDrivers[0].new(t)
+	r := newScrubRoot(t, inner)
+	var img digest.Digest
+	drv := &hookDriver{Driver: inner, path: repositoriesRoot(), hook: func() {
+		img, _ = pushImage(t, New(inner), "app", "pushed-meanwhile", []byte(`{"config":"late"}`), [][]byte{[]byte("late layer")}, nil)
+	}}
+	lines, sum := scrubAll(t, New(drv), true)
+	if img == "" {
+		t.Fatal("the push never ran")
+	}
+	if len(lines) != 0 || sum.Repaired != 0 {
+		t.Fatalf("scrub during a push: %+v\n%s", sum, strings.Join(lines, "\n"))
+	}
+	m, err := r.s.GetManifest(t.Context(), "app", "pushed-meanwhile")
+	if err != nil || m.Digest != img {
+		t.Fatalf("image pushed during the scrub: %v, %v", m, err)
+	}
+	if _, err := r.s.StatBlob(t.Context(), "app", digest.FromString("late layer")); err != nil {
+		t.Errorf("its layer: %v", err)
 	}
 }

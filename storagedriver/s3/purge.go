@@ -145,6 +145,11 @@ func (d *Driver) purgeTail(ctx context.Context, p string, olderThan time.Time, d
 	_, err = d.client.DeleteObject(ctx, &s3.DeleteObjectInput{
 		Bucket: &d.p.Bucket, Key: aws.String(tail), IfMatch: head.ETag,
 	})
+	if apiCode(err) == "NotImplemented" {
+		// A server without conditional deletes: the window between the
+		// HEAD and the delete is then open, as it is for Delete.
+		_, err = d.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.p.Bucket, Key: aws.String(tail)})
+	}
 	switch {
 	case apiCode(err) == "PreconditionFailed":
 		return false, 0, "", nil // a Close replaced it: the write is active
