@@ -117,8 +117,9 @@ type Redirector interface {
 // activity (a write, a Close, an uploaded part) is before olderThan, and
 // returns how many it discarded (or, with dryRun, would discard) and their
 // bytes. A write active since olderThan is never touched. It is safe to run
-// in several processes at once and to repeat: what another purge removed
-// first is simply not counted.
+// in several processes at once and to repeat; what another purge removed
+// first is not counted where the backend can tell (S3 cannot: a delete of
+// a key already gone succeeds, so two racing purges may both count it).
 type PendingPurger interface {
 	PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (n int, bytes int64, err error)
 }

@@ -29,9 +29,11 @@ var _ storagedriver.PendingPurger = (*Driver)(nil)
 //
 // A tail is deleted only if it still has the ETag it was judged by
 // (DeleteObject with If-Match), so a Close replacing it meanwhile keeps its
-// write. Several purges may run at once, in several processes: what one
-// removed, another finds gone and does not count. With dryRun nothing is
-// deleted.
+// write (versitygw and AWS S3 honour it; a server answering NotImplemented
+// gets a plain delete). Several purges may run at once, in several
+// processes; one that lists a tail another has just deleted may count it
+// too, since S3 deletes a missing key without an error. With dryRun nothing
+// is deleted.
 func (d *Driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (int, int64, error) {
 	var n int
 	var bytes int64
