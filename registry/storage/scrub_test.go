@@ -262,3 +262,24 @@ func TestScrubDuringPush(t *testing.T) {
 		t.Errorf("its layer: %v", err)
 	}
 }
+
+// TestScrubReferrerUnderWrongSubject: an index entry of a manifest that
+// exists, but filed under a subject it does not have, is stale.
+func TestScrubReferrerUnderWrongSubject(t *testing.T) {
+	r := newScrubRoot(t, testDrivers[0].new(t))
+	desc, err := r.drv.GetContent(t.Context(), referrerPath("app", r.imgA, r.sig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.drv.PutContent(t.Context(), referrerPath("app", r.imgB, r.sig), desc); err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := scrubAll(t, r.s, true)
+	want := fmt.Sprintf("stale-referrer app %s: indexed as a referrer of %s, which is not its subject (removed)", r.sig, r.imgB)
+	if len(lines) != 1 || lines[0] != want {
+		t.Fatalf("scrub: %q, want %q", lines, want)
+	}
+	if refs, err := r.s.Referrers(t.Context(), "app", r.imgB, ""); err != nil || len(refs) != 0 {
+		t.Errorf("referrers of the wrong subject after the repair: %v, %v", refs, err)
+	}
+}

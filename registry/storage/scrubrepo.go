@@ -17,6 +17,8 @@ import (
 	"github.com/berth-registry/berth/storagedriver"
 )
 
+// repository checks repository name: its layer links, its manifest
+// revisions and what they reference, its tags and its referrers index.
 func (sc *scrub) repository(ctx context.Context, name string) error {
 	sc.sum.Repositories++
 	// Layer links.
@@ -65,10 +67,17 @@ func (sc *scrub) repository(ctx context.Context, name string) error {
 	}
 	for {
 		removed, err := sc.checkManifests(ctx, name, indexes, revisions)
-		if err != nil || !removed {
-			return errors.Join(err, sc.tags(ctx, name), sc.staleReferrers(ctx, name, revisions))
+		if err != nil {
+			return err
+		}
+		if !removed {
+			break
 		}
 	}
+	if err := sc.tags(ctx, name); err != nil {
+		return err
+	}
+	return sc.staleReferrers(ctx, name, revisions)
 }
 
 // checkManifests checks what each manifest of ds references and indexes
@@ -86,21 +95,22 @@ func (sc *scrub) checkManifests(ctx context.Context, name string, ds []digest.Di
 		if err != nil {
 			return unlinked, err
 		}
-		if len(missing) == 0 {
-			if err := sc.indexReferrer(ctx, name, d, m); err != nil {
+		if len(missing) > 0 {
+			removed, err := sc.remove(ctx, pathDir(revisionLinkPath(name, d)))
+			if err != nil {
 				return unlinked, err
 			}
-			continue
+			sc.report(Problem{Kind: MissingReference, Repository: name, Digest: d, Detail: strings.Join(missing, ", "), Repaired: removed})
+			if removed {
+				delete(revisions, d)
+				unlinked = true
+				continue
+			}
 		}
-		removed, err := sc.remove(ctx, pathDir(revisionLinkPath(name, d)))
-		if err != nil {
+		// Still served, whole or not: its referrers entry belongs.
+		if err := sc.indexReferrer(ctx, name, d, m); err != nil {
 			return unlinked, err
 		}
-		if removed {
-			delete(revisions, d)
-			unlinked = true
-		}
-		sc.report(Problem{Kind: MissingReference, Repository: name, Digest: d, Detail: strings.Join(missing, ", "), Repaired: removed})
 	}
 	return unlinked, nil
 }
@@ -316,19 +326,22 @@ func (sc *scrub) tagSound(ctx context.Context, name, tag string, d digest.Digest
 func (sc *scrub) staleReferrers(ctx context.Context, name string, revisions map[digest.Digest]*manifestDoc) error {
 	root := path.Join(berthRoot, "repositories", name, "_referrers")
 	return sc.referrerEntries(ctx, root, func(subject, ref digest.Digest, p string) error {
-		if m, ok := revisions[ref]; ok && (m == nil || m.Subject != nil && m.Subject.Digest == subject) {
+		m, ok := revisions[ref]
+		switch {
+		case ok && (m == nil || m.Subject != nil && m.Subject.Digest == subject):
 			return nil
-		}
-		// Indexed by a push that finished while we looked?
-		if sc.s.readLink(ctx, revisionLinkPath(name, ref), ref) == nil {
-			return nil
+		case !ok && sc.s.readLink(ctx, revisionLinkPath(name, ref), ref) == nil:
+			return nil // indexed by a push that finished while we looked
 		}
 		removed, err := sc.remove(ctx, p)
 		if err != nil {
 			return err
 		}
-		sc.report(Problem{Kind: StaleReferrer, Repository: name, Digest: ref,
-			Detail: "indexed as a referrer of " + string(subject) + " but not in the repository", Repaired: removed})
+		detail := "indexed as a referrer of " + string(subject) + " but not in the repository"
+		if ok {
+			detail = "indexed as a referrer of " + string(subject) + ", which is not its subject"
+		}
+		sc.report(Problem{Kind: StaleReferrer, Repository: name, Digest: ref, Detail: detail, Repaired: removed})
 		return nil
 	})
 }
