@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/registry/config"
@@ -24,8 +25,9 @@ const scrubUsage = `Usage: registry scrub [--repair] CONFIG
 Checks the storage of CONFIG (or REGISTRY_CONFIGURATION_PATH): re-hashes
 every blob, and checks every repository's layer links, manifests (that they
 parse and that what they reference is there) and tags. It prints one line
-per problem, then a summary; orphan blobs (used by no manifest: garbage for
-"registry gc", not damage) are counted in the summary only.
+per problem, then a summary. Orphan blobs (used by no manifest: garbage for
+garbage collection, not damage) get a line each too, "orphan-blob ...", but
+do not count as problems.
 
 It also writes the entries missing from Berth's referrers index, derived
 from the manifests, so that a root written by Distribution lists its
@@ -86,6 +88,9 @@ func scrub(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	sum, err := s.Scrub(ctx, storage.ScrubOptions{
 		Repair: repair,
 		Report: func(p storage.Problem) { fmt.Fprintln(stdout, p) },
+		Orphan: func(d digest.Digest, n int64) {
+			fmt.Fprintf(stdout, "orphan-blob %s: %d bytes, used by no manifest\n", d, n)
+		},
 	})
 	fmt.Fprintf(stdout, "%d blobs (%s) re-hashed, %d repositories, %d manifests, %d tags, %d layer links in %s\n",
 		sum.Blobs, size(sum.BlobBytes), sum.Repositories, sum.Manifests, sum.Tags, sum.LayerLinks, sum.Elapsed.Round(time.Millisecond))

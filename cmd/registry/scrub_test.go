@@ -173,6 +173,17 @@ func TestScrubCommand(t *testing.T) {
 	if !strings.Contains(out, "\n0 problems (0 removed)") || !strings.Contains(out, "6 blobs") {
 		t.Errorf("clean root:\n%s", out)
 	}
+	// A blob no manifest uses is reported, and is no problem.
+	c := client.New()
+	ref, _ := client.ParseReference(host + "/team/app")
+	unused := []byte("pushed, never used")
+	if err := c.BlobPut(t.Context(), ref, v1.Descriptor{Digest: digest.FromBytes(unused), Size: int64(len(unused))}, bytes.NewReader(unused)); err != nil {
+		t.Fatal(err)
+	}
+	out = run(0, cfg)
+	if !strings.Contains(out, "\norphan-blob "+digest.FromBytes(unused).String()+": 18 bytes") || !strings.Contains(out, "1 orphan blobs (18 B)") {
+		t.Errorf("orphan:\n%s", out)
+	}
 
 	f := blobFile(root, digest.FromBytes(l1))
 	b, err := os.ReadFile(f)
@@ -208,7 +219,7 @@ func TestScrubCommand(t *testing.T) {
 	out = run(1, "--repair", cfg)
 	t.Logf("repair:\n%s", out)
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if strings.Contains(line, " sha256:") && !strings.HasSuffix(line, "(removed)") {
+		if strings.Contains(line, " sha256:") && !strings.HasPrefix(line, "orphan-blob ") && !strings.HasSuffix(line, "(removed)") {
 			t.Errorf("--repair left %q", line)
 		}
 	}
@@ -220,7 +231,7 @@ func TestScrubCommand(t *testing.T) {
 	pushImage(t, host, "team/app", "v1", []byte(`{"n":1}`), [][]byte{l1}, nil)
 	pushImage(t, host, "team/app", "v2", []byte(`{"n":2}`), [][]byte{l2}, nil)
 	out = run(0, cfg)
-	if !strings.Contains(out, "\n0 problems") || !strings.Contains(out, "2 tags") {
+	if !strings.Contains(out, "\n0 problems") || !strings.Contains(out, "2 tags") || !strings.Contains(out, "1 orphan blobs") {
 		t.Errorf("after the push:\n%s", out)
 	}
 

@@ -43,7 +43,8 @@ const (
 	// manifest Berth serves. Reported only.
 	InvalidManifest ProblemKind = "invalid-manifest"
 	// StaleReferrer: an entry of Berth's referrers index for a manifest
-	// the repository no longer has (repair: the entry goes).
+	// the repository no longer has, or filed under a subject the manifest
+	// does not have (repair: the entry goes).
 	StaleReferrer ProblemKind = "stale-referrer"
 )
 
