@@ -109,6 +109,21 @@ type Redirector interface {
 	RedirectURL(ctx context.Context, method, path string) (string, error)
 }
 
+// PendingPurger is an optional capability of a driver that keeps pending
+// writes (closed but uncommitted, or left by a process that died) in an area
+// of its own, which no path reaches and which only the driver can clean:
+// the filesystem driver's +pending tree, the S3 driver's ~pending tails and
+// multipart uploads. PurgePending discards the pending writes whose last
+// activity (a write, a Close, an uploaded part) is before olderThan, and
+// returns how many it discarded (or, with dryRun, would discard) and their
+// bytes. A write active since olderThan is never touched. It is safe to run
+// in several processes at once and to repeat; what another purge removed
+// first is not counted where the backend can tell (S3 cannot: a delete of
+// a key already gone succeeds, so two racing purges may both count it).
+type PendingPurger interface {
+	PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (n int, bytes int64, err error)
+}
+
 // Error classes. Drivers wrap them with the path, e.g.
 // fmt.Errorf("%s: %w", path, storagedriver.ErrPathNotFound); callers test with
 // errors.Is.

@@ -2,6 +2,7 @@
 //
 //	registry serve [config.yml]   run the registry
 //	registry keygen KEYFILE       make a token signing key
+//	registry scrub [--repair] CONFIG  check (and repair) the storage
 //	registry version              print the version
 //	registry help                 print the usage
 //
@@ -39,6 +40,9 @@ Commands:
                       ./data, listening on :5000, deletes allowed.
   keygen KEYFILE      write a new signing key for the built-in token
                       server (auth.token.server.key); -h for options
+  scrub [--repair] CONFIG
+                      check the storage: re-hash blobs, find broken links,
+                      tags and manifests; -h for details and exit codes
   version             print the version
   help                print this help
 
@@ -68,6 +72,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return serve(ctx, args[1:], env, stdout, stderr)
 	case "keygen":
 		return keygen(args[1:], stdout, stderr)
+	case "scrub":
+		return scrub(ctx, args[1:], env, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK

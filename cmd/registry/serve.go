@@ -124,6 +124,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		errc <- srv.Serve(ln)
 	}()
 
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purgerDone := startUploadPurger(purgeCtx, cfg, drv, logger)
+	defer func() { stopPurge(); <-purgerDone }()
+
 	fmt.Fprintf(stdout, "berth registry listening on %s%s, %s%s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), where, authNote, debug.note(cfg.HTTP.Debug.Addr))
 
 	select {
@@ -194,9 +198,6 @@ func warnIgnored(c *config.Config, logger *slog.Logger) {
 			ignored("notifications.endpoints")
 			break
 		}
-	}
-	if p := c.Storage.Maintenance.UploadPurging; p != nil && p.Enabled {
-		ignored("storage.maintenance.uploadpurging")
 	}
 	if c.HTTP.Host != "" {
 		ignored("http.host")

@@ -151,8 +151,9 @@ type Delete struct {
 // Maintenance is storage.maintenance.
 type Maintenance struct {
 	ReadOnly ReadOnly `yaml:"readonly"`
-	// UploadPurging is nil when not configured, so that the later purging
-	// issue can apply Distribution's defaults (enabled, 168h, 24h).
+	// UploadPurging is nil when not configured: then Distribution's
+	// defaults apply (enabled, 168h, 24h; see cmd/registry, purge.go), as
+	// they do to a zero Age or Interval.
 	UploadPurging *UploadPurging `yaml:"uploadpurging,omitempty"`
 }
 
@@ -161,7 +162,7 @@ type ReadOnly struct {
 	Enabled bool `yaml:"enabled"`
 }
 
-// UploadPurging is storage.maintenance.uploadpurging. Parsed and kept.
+// UploadPurging is storage.maintenance.uploadpurging.
 type UploadPurging struct {
 	Enabled  bool          `yaml:"enabled"`
 	Age      time.Duration `yaml:"age"`

@@ -42,8 +42,7 @@
 //     more (UpstreamTTL resolves the defaults).
 //
 // Some sections are parsed, validated and kept for features that come
-// later (storage.s3, storage.cache, storage.maintenance.uploadpurging,
-// storage.redirect, notifications); deciding whether a
+// later (storage.s3, storage.cache, storage.redirect, notifications); deciding whether a
 // configuration that uses them can be served is the caller's job.
 //
 // Environment variables follow Distribution: REGISTRY_ then the key path

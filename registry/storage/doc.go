@@ -7,6 +7,12 @@
 // it publishes: a blob appears under a digest only after its bytes hashed to
 // that digest, and a manifest is linked only when what it references exists.
 //
+// Maintenance runs on the same content model: PurgeUploads (purge.go)
+// removes uploads idle for an age, with the driver's stale pending writes
+// (storagedriver.PendingPurger); Scrub (scrub.go) re-hashes every blob,
+// checks links, manifests and tags, and rebuilds the referrers index.
+// Both may run while the registry serves, on any number of nodes.
+//
 // Every method validates the names, tags and digests it is given and returns
 // the error classes of errors.go, wrapped; other errors come from the driver.
 package storage

@@ -18,8 +18,8 @@ type test struct {
 }
 
 // Run runs the suite, one subtest per property, each against a fresh driver
-// from newDriver. Subtests for Walker and Opener are skipped when the driver
-// lacks them.
+// from newDriver. Subtests for Walker, Opener and PendingPurger are skipped
+// when the driver lacks them.
 func Run(t *testing.T, newDriver func(t *testing.T) storagedriver.Driver) {
 	var tests []test
 	tests = append(tests, contentTests...)
@@ -29,6 +29,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) storagedriver.Driver) {
 	tests = append(tests, concurrencyTests...)
 	tests = append(tests, walkTests...)
 	tests = append(tests, openTests...)
+	tests = append(tests, purgeTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newDriver(t)) })
 	}

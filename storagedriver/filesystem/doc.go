@@ -34,6 +34,12 @@
 // Delete discards the pending writes at and below its path, including those of
 // open writers, whose Commit then fails with ErrPathNotFound.
 //
+// PurgePending (storagedriver.PendingPurger) removes the files of +pending
+// last modified before a cutoff: writes parked and never resumed, and the
+// session files of writers whose process died. Writing moves a file's
+// modification time, and so does claiming a parked write, so a write being
+// continued is never taken for an abandoned one.
+//
 // # Durability
 //
 // PutContent writes a temporary file in the destination directory, fsyncs it,

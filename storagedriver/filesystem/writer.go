@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -104,6 +105,14 @@ func (d *Driver) resume(p, pend string) (*writer, error) {
 			return nil, err
 		}
 		if cfi, err := os.Lstat(claimed); err == nil && os.SameFile(fi, cfi) {
+			// The claimed write is active from now on: PurgePending, which
+			// goes by modification time, must not take it for a write
+			// abandoned long ago before its first Write.
+			now := time.Now()
+			if err := os.Chtimes(claimed, now, now); err != nil {
+				f.Close()
+				return nil, err
+			}
 			return &writer{d: d, path: p, pend: pend, tmp: claimed, f: f, size: fi.Size()}, nil
 		}
 		f.Close()

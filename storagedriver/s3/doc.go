@@ -90,6 +90,13 @@
 // are ranged GETs, for http.ServeContent. RedirectURL presigns GET and HEAD
 // URLs valid for 20 minutes when Params.Redirect is set.
 //
+// PurgePending (storagedriver.PendingPurger) discards pending writes idle
+// since before a cutoff: tails not replaced since, with their multipart
+// uploads, and multipart uploads that no young tail claims. A write counts
+// as active while its tail or any part of an upload on its key is young,
+// so a writer streaming a long blob, which records its parts only at
+// Close, is not taken for an abandoned one (see purge.go).
+//
 // # Failures
 //
 // Every connection fails a read or write that makes no progress for

@@ -1,0 +1,250 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// PurgeOptions say which uploads PurgeUploads removes.
+type PurgeOptions struct {
+	// OlderThan: uploads and pending writes whose last activity is before
+	// it go.
+	OlderThan time.Time
+	// DryRun counts and reports what would go, and removes nothing.
+	DryRun bool
+	// Purged, when set, is called for each upload removed (or, with
+	// DryRun, that would be), for the log.
+	Purged func(PurgedUpload)
+}
+
+// PurgedUpload describes one upload PurgeUploads removed.
+type PurgedUpload struct {
+	Repository   string
+	ID           string
+	LastActivity time.Time
+	Bytes        int64 // of its files visible through the driver
+}
+
+// PurgeResult counts what PurgeUploads removed (with DryRun: would remove).
+type PurgeResult struct {
+	Uploads      int   // _uploads/<id> directories
+	UploadBytes  int64 // their files' bytes
+	Pending      int   // pending writes of the driver (PendingPurger)
+	PendingBytes int64
+	Elapsed      time.Duration
+}
+
+// PurgeUploads removes the uploads whose last activity is before
+// o.OlderThan, and then asks the driver, when it is a
+// storagedriver.PendingPurger, to discard its pending writes of that age:
+// the data of uploads in progress and the leftovers of crashed writers,
+// which the driver keeps where no path reaches.
+//
+// An upload's last activity is the latest of the time in its startedat
+// file and the modification times of its files (startedat, the hash state
+// saved after every chunk, and the data itself where the driver keeps it
+// in place, as Distribution's filesystem driver does). Distribution's
+// purger goes by startedat alone and so removes an upload still being
+// sent a week after it began; this one waits until the upload has been
+// idle for the whole age. Directories under _uploads whose names are not
+// upload ids are left alone.
+//
+// The driver's pending writes are purged first so that the bytes of a
+// stale upload's data, which the driver holds, are counted there.
+//
+// Several processes may purge one storage at once (every node of a
+// cluster may run the purger): an upload another purge removed first is
+// not counted, and nothing fails.
+func (s *Store) PurgeUploads(ctx context.Context, o PurgeOptions) (PurgeResult, error) {
+	start := time.Now()
+	var res PurgeResult
+	if pp, ok := s.driver.(storagedriver.PendingPurger); ok {
+		n, b, err := pp.PurgePending(ctx, o.OlderThan, o.DryRun)
+		res.Pending, res.PendingBytes = n, b
+		if err != nil {
+			res.Elapsed = time.Since(start)
+			return res, fmt.Errorf("purge pending writes: %w", err)
+		}
+	}
+	err := s.walkUploads(ctx, repositoriesRoot(), func(name, id string) error {
+		last, size, err := s.uploadActivity(ctx, uploadDir(name, id))
+		if err != nil || !last.Before(o.OlderThan) {
+			return err
+		}
+		if !o.DryRun {
+			err := s.driver.Delete(ctx, uploadDir(name, id))
+			if errors.Is(err, storagedriver.ErrPathNotFound) {
+				return nil // committed, cancelled or purged meanwhile
+			}
+			if err != nil {
+				return err
+			}
+		}
+		res.Uploads++
+		res.UploadBytes += size
+		if o.Purged != nil {
+			o.Purged(PurgedUpload{Repository: name, ID: id, LastActivity: last, Bytes: size})
+		}
+		return nil
+	})
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		err = nil // no repository yet
+	}
+	res.Elapsed = time.Since(start)
+	return res, err
+}
+
+// walkUploads calls fn for every upload below dir, a directory of the
+// repositories tree: it enters every directory that can be part of a
+// repository name, and lists the _uploads directory of each. A repository
+// whose first push never completed has nothing but _uploads, so this walk
+// does not depend on _manifests or _layers as the catalog's does.
+func (s *Store) walkUploads(ctx context.Context, dir string, fn func(name, id string) error) error {
+	children, err := s.driver.List(ctx, dir)
+	if err != nil {
+		return err
+	}
+	for _, c := range children {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		base := path.Base(c)
+		switch {
+		case base == "_uploads":
+			name := strings.TrimPrefix(dir, repositoriesRoot()+"/")
+			if CheckName(name) != nil {
+				continue
+			}
+			ids, err := s.driver.List(ctx, c)
+			if errors.Is(err, storagedriver.ErrPathNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			for _, u := range ids {
+				if id := path.Base(u); validUploadID(id) {
+					if err := fn(name, id); err != nil {
+						return err
+					}
+				}
+			}
+		case strings.HasPrefix(base, "_"):
+		default:
+			err := s.walkUploads(ctx, c, fn)
+			if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// uploadActivity returns the last activity of the upload in dir (see
+// PurgeUploads) and the bytes of its files. An upload removed meanwhile
+// has no activity: the zero time.
+func (s *Store) uploadActivity(ctx context.Context, dir string) (time.Time, int64, error) {
+	var last time.Time
+	var size int64
+	err := s.walkFiles(ctx, dir, func(fi storagedriver.FileInfo) error {
+		size += fi.Size
+		if fi.ModTime.After(last) {
+			last = fi.ModTime
+		}
+		if path.Base(fi.Path) == "startedat" {
+			b, err := s.driver.GetContent(ctx, fi.Path)
+			if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+				return err
+			}
+			if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b))); err == nil && t.After(last) {
+				last = t
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		// Gone: nothing to purge. A zero time would read as "very old".
+		return time.Now(), 0, nil
+	}
+	return last, size, err
+}
+
+// walkFiles calls fn for every file below dir, with the driver's Walk
+// when it has one, else by listing. Entries removed meanwhile are skipped.
+func (s *Store) walkFiles(ctx context.Context, dir string, fn func(storagedriver.FileInfo) error) error {
+	if w, ok := s.driver.(storagedriver.Walker); ok {
+		return w.Walk(ctx, dir, func(fi storagedriver.FileInfo) error {
+			if fi.IsDir {
+				return nil
+			}
+			return fn(fi)
+		})
+	}
+	children, err := s.driver.List(ctx, dir)
+	if err != nil {
+		return err
+	}
+	for _, c := range children {
+		fi, err := s.driver.Stat(ctx, c)
+		if errors.Is(err, storagedriver.ErrPathNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.IsDir {
+			err = s.walkFiles(ctx, c, fn)
+		} else {
+			err = fn(fi)
+		}
+		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// UploadPurging schedules PurgeUploads, as Distribution's
+// storage.maintenance.uploadpurging does.
+type UploadPurging struct {
+	Age      time.Duration // uploads idle this long go
+	Interval time.Duration // between runs
+	DryRun   bool
+}
+
+// RunUploadPurger runs PurgeUploads every p.Interval until ctx ends, and
+// hands each run's outcome to done (which may log it; purged, when set,
+// gets every upload purged). The first run comes after a random delay of
+// up to an hour (at most the interval), and every interval is stretched by
+// up to a tenth at random, so that the nodes of a cluster, all started
+// together, do not purge together; they may, and that is safe.
+func (s *Store) RunUploadPurger(ctx context.Context, p UploadPurging, purged func(PurgedUpload), done func(PurgeResult, error)) {
+	if p.Interval <= 0 || p.Age <= 0 {
+		return
+	}
+	wait := rand.N(min(p.Interval, time.Hour))
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		res, err := s.PurgeUploads(ctx, PurgeOptions{OlderThan: time.Now().Add(-p.Age), DryRun: p.DryRun, Purged: purged})
+		if ctx.Err() != nil {
+			return
+		}
+		if done != nil {
+			done(res, err)
+		}
+		wait = p.Interval + rand.N(p.Interval/10+1)
+	}
+}

@@ -1,0 +1,177 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storagedriver"
+	"github.com/berth-registry/berth/storagedriver/filesystem"
+	"github.com/berth-registry/berth/storagedriver/inmemory"
+	"github.com/berth-registry/berth/storagedriver/s3/s3test"
+)
+
+// testDrivers are the backends the storage tests run on. (registrytest
+// has the same list but imports this package.) tick is the resolution of
+// the backend's modification times: S3's Last-Modified counts seconds.
+var testDrivers = []struct {
+	name string
+	new  func(t *testing.T) storagedriver.Driver
+	tick time.Duration
+}{
+	{"inmemory", func(*testing.T) storagedriver.Driver { return inmemory.New() }, 20 * time.Millisecond},
+	{"filesystem", func(t *testing.T) storagedriver.Driver {
+		d, err := filesystem.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}, 20 * time.Millisecond},
+	{"s3", func(t *testing.T) storagedriver.Driver { return s3test.NewDriver(t) }, 1100 * time.Millisecond},
+}
+
+// TestPurgeUploads proves upload purging on every driver: an upload idle
+// since before the cutoff goes, with its data wherever the driver keeps
+// it, and so does a pending write no upload owns; a young upload stays, and
+// so does one that began before the cutoff but received a chunk since. A
+// dry run reports the same and removes nothing (the purge after it finds
+// it all still there); two purges racing remove everything once, without
+// an error, and a third finds nothing.
+func TestPurgeUploads(t *testing.T) {
+	for _, td := range testDrivers {
+		t.Run(td.name, func(t *testing.T) {
+			drv := td.new(t)
+			ctx := t.Context()
+			s := New(drv)
+			start := func(name string, chunk string) *Upload {
+				t.Helper()
+				u, err := s.StartUpload(ctx, name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := u.Append(ctx, bytes.NewReader([]byte(chunk)), -1); err != nil {
+					t.Fatal(err)
+				}
+				return u
+			}
+			stale := start("a/b", "stale bytes")
+			active := start("a/b", "first, ")
+			w, err := drv.Writer(ctx, "/crashed/write", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write([]byte("left by a writer that died"))
+			w.Close()
+
+			time.Sleep(td.tick)
+			cutoff := time.Now()
+			time.Sleep(td.tick)
+
+			young := start("c", "young")
+			if err := active.Append(ctx, bytes.NewReader([]byte("second")), -1); err != nil {
+				t.Fatal(err)
+			}
+
+			var purged []PurgedUpload
+			o := PurgeOptions{OlderThan: cutoff, DryRun: true, Purged: func(p PurgedUpload) { purged = append(purged, p) }}
+			dry, err := s.PurgeUploads(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dry.Uploads != 1 || len(purged) != 1 || purged[0].Repository != "a/b" || purged[0].ID != stale.ID() {
+				t.Fatalf("dry run purged %+v (%+v), want upload a/b %s", dry, purged, stale.ID())
+			}
+			_, pending := drv.(storagedriver.PendingPurger)
+			if pending && dry.Pending != 2 { // the stale upload's data and the crashed write
+				t.Errorf("dry run: %d pending writes, want 2", dry.Pending)
+			}
+
+			// Two nodes purging at once.
+			var wg sync.WaitGroup
+			res := make([]PurgeResult, 2)
+			errs := make([]error, 2)
+			for i := range 2 {
+				wg.Go(func() { res[i], errs[i] = New(drv).PurgeUploads(ctx, PurgeOptions{OlderThan: cutoff}) })
+			}
+			wg.Wait()
+			if errs[0] != nil || errs[1] != nil {
+				t.Fatalf("concurrent purges: %v, %v", errs[0], errs[1])
+			}
+			if got := res[0].Uploads + res[1].Uploads; got < 1 {
+				t.Errorf("concurrent purges removed %d uploads (%+v, %+v): the dry run removed something?", got, res[0], res[1])
+			}
+			if _, err := s.ResumeUpload(ctx, "a/b", stale.ID()); !errors.Is(err, ErrUploadUnknown) {
+				t.Errorf("stale upload after the purge: %v, want ErrUploadUnknown", err)
+			}
+			if _, err := drv.Writer(ctx, "/crashed/write", true); pending && !errors.Is(err, storagedriver.ErrPathNotFound) {
+				t.Errorf("crashed write after the purge: %v, want ErrPathNotFound", err)
+			}
+			for _, c := range []struct {
+				u    *Upload
+				name string
+				want string
+			}{{young, "c", "young"}, {active, "a/b", "first, second"}} {
+				u, err := s.ResumeUpload(ctx, c.name, c.u.ID())
+				if err != nil {
+					t.Fatalf("live upload %s after the purge: %v", c.want, err)
+				}
+				if _, err := u.Commit(ctx, digest.FromString(c.want), nil, -1); err != nil {
+					t.Errorf("commit of live upload %q after the purge: %v", c.want, err)
+				}
+			}
+			again, err := s.PurgeUploads(ctx, PurgeOptions{OlderThan: cutoff})
+			if err != nil || again.Uploads != 0 || again.Pending != 0 {
+				t.Errorf("third purge: %+v, %v; want nothing", again, err)
+			}
+		})
+	}
+}
+
+// TestRunUploadPurger proves the purger of serve runs on its own, again and
+// again, and stops with its context.
+func TestRunUploadPurger(t *testing.T) {
+	drv := inmemory.New()
+	s := New(drv)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	runs := make(chan PurgeResult, 100)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		s.RunUploadPurger(ctx, UploadPurging{Age: 50 * time.Millisecond, Interval: 20 * time.Millisecond}, nil,
+			func(r PurgeResult, err error) {
+				if err != nil {
+					t.Error(err)
+				}
+				runs <- r
+			})
+	}()
+	u, err := s.StartUpload(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for purged := 0; purged == 0; {
+		select {
+		case r := <-runs:
+			purged += r.Uploads
+		case <-deadline:
+			t.Fatal("the purger never purged the abandoned upload")
+		}
+	}
+	if _, err := s.ResumeUpload(ctx, "r", u.ID()); !errors.Is(err, ErrUploadUnknown) {
+		t.Errorf("abandoned upload: %v, want ErrUploadUnknown", err)
+	}
+	<-runs // and it goes on
+	cancel()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the purger did not stop with its context")
+	}
+}

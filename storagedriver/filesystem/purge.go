@@ -1,0 +1,68 @@
+package filesystem
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+var _ storagedriver.PendingPurger = (*Driver)(nil)
+
+// PurgePending removes the files of the +pending tree last modified before
+// olderThan: pending writes parked by Close and never resumed, and the
+// session files of writers whose process died. A file's modification time
+// is its last activity: every Write moves it, and Writer(append=true) moves
+// it when it claims a parked write (see resume), so a write that a writer
+// holds or has recently touched is young. The directories left empty go.
+//
+// Several purges, in several processes, may run at once: a file removed by
+// another is skipped and not counted. With dryRun nothing is removed.
+func (d *Driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (int, int64, error) {
+	var n int
+	var bytes int64
+	err := filepath.WalkDir(d.pending, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if notExist(err) {
+				return nil // removed while walking
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() || !e.Type().IsRegular() {
+			return nil
+		}
+		fi, err := e.Info()
+		if err != nil {
+			if notExist(err) {
+				return nil
+			}
+			return err
+		}
+		if !fi.ModTime().Before(olderThan) {
+			return nil
+		}
+		if !dryRun {
+			if err := os.Remove(p); err != nil {
+				if notExist(err) {
+					return nil // another purge, a resume or a Delete was first
+				}
+				return err
+			}
+			d.prune(filepath.Dir(p), d.pending)
+		}
+		n++
+		bytes += fi.Size()
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	return n, bytes, err
+}
