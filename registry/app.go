@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/berth-registry/berth/internal/reqid"
 	"github.com/berth-registry/berth/registry/health"
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
@@ -48,7 +49,7 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 	a := &App{
 		store: storage.New(drv, storage.WithValidation(v)),
 		opts:  o,
-		log:   o.logger,
+		log:   reqid.Logger(o.logger),
 	}
 	a.router = a.routes()
 	return a, nil
@@ -146,8 +147,8 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id := requestID(r)
 	h.Set(RequestIDHeader, id)
-	ri := &requestInfo{id: id, log: a.log.With("request_id", id)}
-	r = r.WithContext(withRequestInfo(r.Context(), ri))
+	ri := &requestInfo{}
+	r = r.WithContext(context.WithValue(reqid.With(r.Context(), id), requestInfoKey{}, ri))
 	sw := &statusWriter{ResponseWriter: w}
 	if !a.opts.accessLogOff {
 		defer a.logRequest(sw, r, ri, time.Now())

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/internal/reqid"
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -143,18 +144,18 @@ func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	c := classify(err)
 	msg := err.Error()
 	if c == codeUnknown || c == codeUnavailable {
-		log := a.requestLog(r.Context())
-		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-			log.Info("request canceled by the client", "method", r.Method, "path", r.URL.Path, "err", err)
+		ctx := r.Context()
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			a.log.InfoContext(ctx, "request canceled by the client", "method", r.Method, "path", r.URL.Path, "err", err)
 		} else {
-			log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			a.log.ErrorContext(ctx, "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 		if !errors.As(err, new(*apiError)) { // the HTTP layer's own messages are for clients
 			msg = http.StatusText(c.status)
 		}
 	}
 	entry := errorEntry{Code: c.code, Message: msg}
-	if id := requestIDOf(r.Context()); id != "" {
+	if id := reqid.From(r.Context()); id != "" {
 		entry.Detail = requestDetail{RequestID: id}
 	}
 	var ch *auth.Challenge

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"log/slog"
 	"net/http"
 )
 
@@ -44,24 +43,9 @@ func validRequestID(s string) bool {
 
 type requestInfoKey struct{}
 
-// requestInfo is what a request's log lines and error bodies share.
+// requestInfo is what the access log learns while a request is served.
 type requestInfo struct {
-	id   string
-	log  *slog.Logger // the app's logger with the request id
-	user string       // set by authorize once the caller is known
-}
-
-func withRequestInfo(ctx context.Context, ri *requestInfo) context.Context {
-	return context.WithValue(ctx, requestInfoKey{}, ri)
-}
-
-// requestLog is the logger of the request ctx belongs to, whose lines carry
-// its id; the app's logger outside a request.
-func (a *App) requestLog(ctx context.Context) *slog.Logger {
-	if ri, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
-		return ri.log
-	}
-	return a.log
+	user string // set by authorize once the caller is known
 }
 
 // setRequestUser records the authenticated user for the access log.
@@ -69,12 +53,4 @@ func setRequestUser(ctx context.Context, user string) {
 	if ri, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
 		ri.user = user
 	}
-}
-
-// requestIDOf is the id of the request ctx belongs to, "" outside one.
-func requestIDOf(ctx context.Context) string {
-	if ri, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
-		return ri.id
-	}
-	return ""
 }

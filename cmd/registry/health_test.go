@@ -90,8 +90,10 @@ func checkHealth(t *testing.T, s *server, driver string, down, up func()) {
 		t.Errorf("/debug/health on the API listener: %d, want 404 (it is the debug listener's)", code)
 	}
 
+	start := time.Now()
 	down()
 	a := waitStatus(t, api+"/readyz", http.StatusServiceUnavailable)
+	t.Logf("/readyz 503 %v after the storage went down (interval 100ms, threshold 2)", time.Since(start).Round(time.Millisecond))
 	if checks, _ := a.body["checks"].(map[string]any); checks["storage"] != "failing" {
 		t.Errorf("/readyz while down: %v, want the storage check named", a.body)
 	}
@@ -106,8 +108,10 @@ func checkHealth(t *testing.T, s *server, driver string, down, up func()) {
 		t.Errorf("/v2/ while down: %d, want 200 (requests that need no storage still succeed)", code)
 	}
 
+	start = time.Now()
 	up()
 	waitStatus(t, api+"/readyz", http.StatusOK)
+	t.Logf("/readyz 200 %v after it came back", time.Since(start).Round(time.Millisecond))
 	waitStatus(t, debug+"/debug/health", http.StatusOK)
 	if code := s.stop(); code != exitOK {
 		t.Errorf("exit code %d; stderr: %s", code, s.stderr)

@@ -68,3 +68,43 @@ func TestServeLogs(t *testing.T) {
 		})
 	}
 }
+
+// TestServeLogsAuth: with htpasswd auth and the json formatter, the access
+// log names the authenticated user, and the line access control writes for
+// a failed login carries the id of its request too.
+func TestServeLogsAuth(t *testing.T) {
+	dir := t.TempDir()
+	ht := htpasswdFile(t, dir, "alice", "pw")
+	cfg := writeFile(t, dir, "config.yml", "version: 0.1\nlog:\n  formatter: json\nstorage: inmemory\nhttp:\n  addr: 127.0.0.1:0\n  draintimeout: 0s\n"+
+		"auth:\n  htpasswd:\n    realm: berth\n    path: "+ht+"\n")
+	s := startServe(t, []string{"serve", cfg}, nil)
+	for id, password := range map[string]string{"req-good": "pw", "req-bad": "wrong"} {
+		req, _ := http.NewRequest("GET", "http://"+s.addr+"/v2/", nil)
+		req.SetBasicAuth("alice", password)
+		req.Header.Set("X-Request-Id", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if code := s.stop(); code != exitOK {
+		t.Fatalf("exit code %d", code)
+	}
+	lines := map[string][]map[string]any{}
+	for _, line := range strings.Split(strings.TrimSpace(s.stderr.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if id, ok := m["request_id"].(string); ok {
+			lines[id] = append(lines[id], m)
+		}
+	}
+	if got := lines["req-good"]; len(got) != 1 || got[0]["msg"] != "request" || got[0]["user"] != "alice" || got[0]["status"] != 200.0 {
+		t.Errorf("lines of the good login: %v, want one access line naming alice", got)
+	}
+	if got := lines["req-bad"]; len(got) != 2 || got[0]["msg"] != "login failed" || got[1]["msg"] != "request" || got[1]["user"] != "-" {
+		t.Errorf("lines of the bad login: %v, want the login failure, then an access line with user -", got)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/internal/reqid"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/config"
 	"github.com/berth-registry/berth/registry/health"
@@ -93,7 +94,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
-	checks, debugHealth := startHealth(appCtx, cfg, drv, logger)
+	checks, debugHealth, stopHealth := startHealth(appCtx, cfg, drv, logger)
+	defer stopHealth()
 	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, logger), authOpts, proxyOpts,
 		[]registry.Option{registry.WithHealth(checks)})...)
 	if err != nil {
@@ -237,7 +239,8 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	for _, k := range keys {
 		attrs = append(attrs, slog.String(k, c.Fields[k]))
 	}
-	return slog.New(h.WithAttrs(attrs))
+	// Every component's lines logged with a request's context carry its id.
+	return reqid.Logger(slog.New(h.WithAttrs(attrs)))
 }
 
 // logstashAttr renames slog's built-in keys to those of Logstash's JSON
@@ -416,8 +419,9 @@ func proxyOptions(c *config.Proxy, drv storagedriver.Driver, logger *slog.Logger
 // row (Distribution's defaults, 10s and 1, when unset). /readyz needs it,
 // so it runs even when health.storagedriver is not enabled; enabled lists
 // it in /debug/health too, under Distribution's name, storagedriver_<type>.
-// It stops with ctx.
-func startHealth(ctx context.Context, cfg *config.Config, drv storagedriver.Driver, logger *slog.Logger) (ready health.Checks, debug http.HandlerFunc) {
+// stop ends it and waits for its last probe, so that nothing touches the
+// storage once serve has returned.
+func startHealth(ctx context.Context, cfg *config.Config, drv storagedriver.Driver, logger *slog.Logger) (ready health.Checks, debug http.HandlerFunc, stop func()) {
 	hc := cfg.Health.StorageDriver
 	node, err := os.Hostname()
 	if err != nil {
@@ -427,11 +431,13 @@ func startHealth(ctx context.Context, cfg *config.Config, drv storagedriver.Driv
 	// tells them apart.
 	node += "-" + cfg.HTTP.Addr
 	check := health.NewStorageCheck(drv, node, hc.Threshold, cfg.Storage.Maintenance.ReadOnly.Enabled, logger)
-	go check.Run(ctx, hc.Interval)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); check.Run(ctx, hc.Interval) }()
 	ready = health.Checks{"storage": check}
 	listed := health.Checks{}
 	if hc.Enabled {
 		listed["storagedriver_"+cfg.Storage.Driver()] = check
 	}
-	return ready, listed.Status
+	return ready, listed.Status, func() { cancel(); <-done }
 }
