@@ -52,7 +52,7 @@ func (b *Basic) Authorize(ctx context.Context, r *http.Request, wanted ...Access
 		if errors.As(err, &ch) {
 			return nil, ch
 		}
-		b.log.Info("login failed", "remote", r.RemoteAddr, "user", logUser(b.users, user), "err", err)
+		b.log.InfoContext(r.Context(), "login failed", "remote", r.RemoteAddr, "user", logUser(b.users, user), "err", err)
 		return nil, b.challenge(wanted, err.Error())
 	}
 	who := Principal{Name: user, Authenticated: true}

@@ -166,7 +166,7 @@ func (b *Bearer) Authorize(ctx context.Context, r *http.Request, wanted ...Acces
 	}
 	var c accessClaims
 	if err := b.verifier.Verify(strings.TrimSpace(raw), &c); err != nil {
-		b.log.Info("token rejected", "remote", r.RemoteAddr, "err", err)
+		b.log.InfoContext(ctx, "token rejected", "remote", r.RemoteAddr, "err", err)
 		return nil, b.challenge(wanted, "invalid_token", "invalid token")
 	}
 	for _, a := range wanted {

@@ -47,8 +47,16 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// logRequest writes one access-log line per request at info level.
-func (a *App) logRequest(w *statusWriter, r *http.Request, start time.Time) {
-	a.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", w.status,
-		"bytes", w.bytes, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+// logRequest writes one access-log line per request at info level, with
+// the request id (from r's context) and the authenticated user, "-" for
+// an anonymous caller or without access control, as in the common log
+// format.
+func (a *App) logRequest(w *statusWriter, r *http.Request, ri *requestInfo, start time.Time) {
+	user := ri.user
+	if user == "" {
+		user = "-"
+	}
+	a.log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", w.status,
+		"bytes", w.bytes, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr,
+		"user", user)
 }

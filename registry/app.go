@@ -13,6 +13,8 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/berth-registry/berth/internal/reqid"
+	"github.com/berth-registry/berth/registry/health"
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -47,7 +49,7 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 	a := &App{
 		store: storage.New(drv, storage.WithValidation(v)),
 		opts:  o,
-		log:   o.logger,
+		log:   reqid.Logger(o.logger),
 	}
 	a.router = a.routes()
 	return a, nil
@@ -94,6 +96,12 @@ func (a *App) routes() *mux.Router {
 	} {
 		r.Handle(rt.path, a.wrap(rt.kind, rt.need, rt.h)).Methods(rt.methods...)
 	}
+	if a.opts.health != nil {
+		// Never behind access control: load balancers probe without
+		// credentials.
+		r.HandleFunc("/healthz", health.Live).Methods("GET", "HEAD")
+		r.HandleFunc("/readyz", a.opts.health.Ready).Methods("GET", "HEAD")
+	}
 	if a.opts.tokenServer != nil {
 		r.Handle(TokenPath, a.opts.tokenServer).Methods("GET", "POST")
 	}
@@ -137,8 +145,14 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.Add(k, v)
 		}
 	}
+	id := requestID(r)
+	h.Set(RequestIDHeader, id)
+	ri := &requestInfo{}
+	r = r.WithContext(context.WithValue(reqid.With(r.Context(), id), requestInfoKey{}, ri))
 	sw := &statusWriter{ResponseWriter: w}
-	defer a.logRequest(sw, r, time.Now())
+	if !a.opts.accessLogOff {
+		defer a.logRequest(sw, r, ri, time.Now())
+	}
 	a.router.ServeHTTP(sw, r)
 }
 

@@ -44,6 +44,9 @@ func (a *App) authorize(r *http.Request, n need) (*http.Request, error) {
 	if err != nil {
 		return r, err
 	}
+	if g != nil {
+		setRequestUser(r.Context(), g.Subject)
+	}
 	return r.WithContext(context.WithValue(r.Context(), grantKey{}, g)), nil
 }
 

@@ -88,8 +88,8 @@ func TestAuthNamesAgree(t *testing.T) {
 }
 
 // authApp is an app with htpasswd auth for alice (password pw) and bob
-// (pw), under policy.
-func authApp(t *testing.T, policy string) http.Handler {
+// (pw), under policy, with opts.
+func authApp(t *testing.T, policy string, opts ...registry.Option) http.Handler {
 	t.Helper()
 	dir := t.TempDir()
 	var lines string
@@ -119,7 +119,7 @@ func authApp(t *testing.T, policy string) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, _ := newApp(t, registry.WithAuth(az))
+	app, _ := newApp(t, append([]registry.Option{registry.WithAuth(az)}, opts...)...)
 	return app
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/internal/reqid"
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -127,20 +128,36 @@ type errorEntry struct {
 	Detail  any    `json:"detail,omitempty"`
 }
 
+// requestDetail is the detail of an error body that has no other: the id
+// under which the request's log lines are found.
+type requestDetail struct {
+	RequestID string `json:"request_id"`
+}
+
 // writeError is the only function that writes error bodies. Internal errors
-// are logged and answered without their text. A refusal of access control
-// sets its WWW-Authenticate or Retry-After header and details the access
-// that was wanted.
+// are logged and answered without their text; one caused by the client
+// hanging up is logged at info level, since nothing failed on this side.
+// A refusal of access control sets its WWW-Authenticate or Retry-After
+// header and details the access that was wanted, as Distribution does;
+// every other error body's detail holds the request id.
 func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	c := classify(err)
 	msg := err.Error()
 	if c == codeUnknown || c == codeUnavailable {
-		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ctx := r.Context()
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			a.log.InfoContext(ctx, "request canceled by the client", "method", r.Method, "path", r.URL.Path, "err", err)
+		} else {
+			a.log.ErrorContext(ctx, "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 		if !errors.As(err, new(*apiError)) { // the HTTP layer's own messages are for clients
 			msg = http.StatusText(c.status)
 		}
 	}
 	entry := errorEntry{Code: c.code, Message: msg}
+	if id := reqid.From(r.Context()); id != "" {
+		entry.Detail = requestDetail{RequestID: id}
+	}
 	var ch *auth.Challenge
 	if errors.As(err, &ch) {
 		ch.SetHeaders(w.Header())

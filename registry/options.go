@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry/health"
 )
 
 // Option configures an App.
@@ -21,6 +22,8 @@ type options struct {
 	auth           auth.Authorizer
 	tokenServer    http.Handler
 	proxy          PullThrough
+	health         health.Checks
+	accessLogOff   bool
 }
 
 // WithReadOnly refuses every write with UNSUPPORTED/405, as Distribution's
@@ -61,3 +64,14 @@ func WithAuth(az auth.Authorizer) Option { return func(o *options) { o.auth = az
 // WithTokenServer serves h, the built-in token server, at TokenPath
 // (GET and POST).
 func WithTokenServer(h http.Handler) Option { return func(o *options) { o.tokenServer = h } }
+
+// WithHealth serves /healthz (200 while the process serves) and /readyz
+// (200 while every check passes, else 503 naming the failing ones), both
+// without access control. Failing checks do not stop the API: a request
+// that needs the storage fails on its own with UNAVAILABLE, while those
+// that do not (the pull-through cache's upstream, /v2/) still succeed.
+func WithHealth(checks health.Checks) Option { return func(o *options) { o.health = checks } }
+
+// WithAccessLog with false drops the access log's line per request
+// (log.accesslog.disabled); error lines stay.
+func WithAccessLog(on bool) Option { return func(o *options) { o.accessLogOff = !on } }

@@ -19,8 +19,9 @@ type debugServer struct {
 	errc chan error
 }
 
-// startDebug listens on addr and serves the profiles until close.
-func startDebug(addr string, logger *slog.Logger) (*debugServer, error) {
+// startDebug listens on addr and serves the profiles, and health at
+// /debug/health where Distribution serves it, until close.
+func startDebug(addr string, logger *slog.Logger, health http.HandlerFunc) (*debugServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -31,6 +32,7 @@ func startDebug(addr string, logger *slog.Logger) (*debugServer, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/health", health)
 	d := &debugServer{
 		srv: &http.Server{
 			Handler:           mux,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -16,8 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/internal/reqid"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/config"
+	"github.com/berth-registry/berth/registry/health"
 	"github.com/berth-registry/berth/registry/proxy"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
@@ -91,14 +94,17 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
-	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, logger), authOpts, proxyOpts)...)
+	checks, debugHealth, stopHealth := startHealth(appCtx, cfg, drv, logger)
+	defer stopHealth()
+	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, logger), authOpts, proxyOpts,
+		[]registry.Option{registry.WithHealth(checks)})...)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
 
 	var debug *debugServer
 	if a := cfg.HTTP.Debug.Addr; a != "" {
-		if debug, err = startDebug(a, logger); err != nil {
+		if debug, err = startDebug(a, logger, debugHealth); err != nil {
 			return fail(exitFailure, "http.debug: %v", err)
 		}
 		defer debug.close()
@@ -217,10 +223,40 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	if c.Formatter == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+	var h slog.Handler
+	switch c.Formatter {
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	case "logstash":
+		opts.ReplaceAttr = logstashAttr
+		h = slog.NewJSONHandler(w, opts).WithAttrs([]slog.Attr{slog.String("@version", "1")})
+	default:
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// log.fields: static fields on every line, in a stable order.
+	keys := slices.Sorted(maps.Keys(c.Fields))
+	attrs := make([]slog.Attr, 0, len(keys))
+	for _, k := range keys {
+		attrs = append(attrs, slog.String(k, c.Fields[k]))
+	}
+	// Every component's lines logged with a request's context carry its id.
+	return reqid.Logger(slog.New(h.WithAttrs(attrs)))
+}
+
+// logstashAttr renames slog's built-in keys to those of Logstash's JSON
+// event format (@timestamp, message), which Distribution's logstash
+// formatter writes.
+func logstashAttr(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) > 0 {
+		return a
+	}
+	switch a.Key {
+	case slog.TimeKey:
+		a.Key = "@timestamp"
+	case slog.MessageKey:
+		a.Key = "message"
+	}
+	return a
 }
 
 // openDriver opens the configured storage driver and describes it for the
@@ -287,6 +323,7 @@ func appOptions(c *config.Config, logger *slog.Logger) []registry.Option {
 		registry.WithIndexPlatforms(ix.Platforms, platforms),
 		registry.WithLayerValidation(c.Validation.Manifests.Layers != "none"),
 		registry.WithLogger(logger),
+		registry.WithAccessLog(!c.Log.AccessLog.Disabled),
 	}
 	if len(c.HTTP.Headers) > 0 {
 		h := http.Header{}
@@ -375,4 +412,32 @@ func proxyOptions(c *config.Proxy, drv storagedriver.Driver, logger *slog.Logger
 		logger.Info("pull-through cache", "prefix", prefix, "remoteurl", u.RemoteURL, "ttl", u.TTL, "authenticated", u.Username != "")
 	}
 	return []registry.Option{registry.WithPullThrough(cache)}, nil
+}
+
+// startHealth starts the storage check that /readyz reports, polled every
+// health.storagedriver.interval and failing after threshold misses in a
+// row (Distribution's defaults, 10s and 1, when unset). /readyz needs it,
+// so it runs even when health.storagedriver is not enabled; enabled lists
+// it in /debug/health too, under Distribution's name, storagedriver_<type>.
+// stop ends it and waits for its last probe, so that nothing touches the
+// storage once serve has returned.
+func startHealth(ctx context.Context, cfg *config.Config, drv storagedriver.Driver, logger *slog.Logger) (ready health.Checks, debug http.HandlerFunc, stop func()) {
+	hc := cfg.Health.StorageDriver
+	node, err := os.Hostname()
+	if err != nil {
+		node = "node"
+	}
+	// A shared storage's nodes may run on one host: the listen address
+	// tells them apart.
+	node += "-" + cfg.HTTP.Addr
+	check := health.NewStorageCheck(drv, node, hc.Threshold, cfg.Storage.Maintenance.ReadOnly.Enabled, logger)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); check.Run(ctx, hc.Interval) }()
+	ready = health.Checks{"storage": check}
+	listed := health.Checks{}
+	if hc.Enabled {
+		listed["storagedriver_"+cfg.Storage.Driver()] = check
+	}
+	return ready, listed.Status, func() { cancel(); <-done }
 }

@@ -32,13 +32,35 @@ type Config struct {
 	Validation    Validation    `yaml:"validation"`
 	Auth          Auth          `yaml:"auth"`
 	Notifications Notifications `yaml:"notifications"`
+	Health        Health        `yaml:"health"`
 	Proxy         *Proxy        `yaml:"proxy,omitempty"` // nil: not a pull-through cache
 }
 
 // Log is the log section.
 type Log struct {
-	Level     string `yaml:"level"`     // error, warn, info (default) or debug
-	Formatter string `yaml:"formatter"` // text (default) or json
+	Level     string            `yaml:"level"`     // error, warn, info (default) or debug
+	Formatter string            `yaml:"formatter"` // text (default), json or logstash
+	Fields    map[string]string `yaml:"fields"`    // static fields on every log line
+	AccessLog AccessLog         `yaml:"accesslog"`
+}
+
+// AccessLog is log.accesslog: one line per request unless disabled.
+type AccessLog struct {
+	Disabled bool `yaml:"disabled"`
+}
+
+// Health is the health section. Only Distribution's storagedriver check
+// is implemented here.
+type Health struct {
+	StorageDriver StorageDriverHealth `yaml:"storagedriver"`
+}
+
+// StorageDriverHealth is health.storagedriver: probe the storage every
+// Interval and call it unhealthy after Threshold failures in a row.
+type StorageDriverHealth struct {
+	Enabled   bool          `yaml:"enabled"`
+	Interval  time.Duration `yaml:"interval"`
+	Threshold int           `yaml:"threshold"`
 }
 
 // Storage is the storage section: exactly one driver (Filesystem, InMemory

@@ -309,7 +309,9 @@ func TestLoadErrors(t *testing.T) {
 		{"negative duration", minimal + "http:\n  draintimeout: -1s\n", `config: http.draintimeout: invalid value "-1s" (line 5), want 0 or more`},
 
 		{"bad log level", minimal + "log:\n  level: verbose\n", `config: log.level: invalid value "verbose" (line 5), want one of error, warn, info, debug`},
-		{"bad log formatter", minimal + "log:\n  formatter: logstash\n", `config: log.formatter: invalid value "logstash" (line 5), want one of text, json`},
+		{"bad log formatter", minimal + "log:\n  formatter: xml\n", `config: log.formatter: invalid value "xml" (line 5), want one of text, json, logstash`},
+		{"nested log field", minimal + "log:\n  fields:\n    service:\n      name: x\n", `config: log.fields.service: want a string, got a mapping (line 7)`},
+		{"negative health threshold", minimal + "health:\n  storagedriver:\n    threshold: -1\n", `config: health.storagedriver: interval and threshold must not be negative (line 5)`},
 		{"bad platforms mode", minimal + "validation:\n  manifests:\n    indexes:\n      platforms: some\n", `config: validation.manifests.indexes.platforms: invalid value "some" (line 7), want one of all, none, list`},
 		{"platform without architecture", minimal + "validation:\n  manifests:\n    indexes:\n      platforms: list\n      platformlist:\n        - os: linux\n", `config: validation.manifests.indexes.platformlist[0].architecture: missing, want e.g. amd64 (line 9)`},
 		{"bad layers mode", minimal + "validation:\n  manifests:\n    layers: some\n", `config: validation.manifests.layers: invalid value "some" (line 6), want one of all, none`},
@@ -421,6 +423,7 @@ func TestSchema(t *testing.T) {
 			case ft.Kind() == reflect.Slice && isScalar(ft.Elem()):
 			case ft.Kind() == reflect.Map && ft.Key().Kind() == reflect.String &&
 				ft.Elem().Kind() == reflect.Slice && isScalar(ft.Elem().Elem()):
+			case ft.Kind() == reflect.Map && ft.Key().Kind() == reflect.String && isScalar(ft.Elem()):
 			default:
 				t.Errorf("%s: type %s is not handled by the decoder", key, f.Type)
 			}

@@ -10,7 +10,7 @@ import (
 
 var (
 	logLevels      = []string{"error", "warn", "info", "debug"}
-	logFormatters  = []string{"text", "json"}
+	logFormatters  = []string{"text", "json", "logstash"}
 	platformModes  = []string{"all", "none", "list"}
 	layerModes     = []string{"all", "none"}
 	blobDescCaches = []string{"", "inmemory"}
@@ -45,6 +45,9 @@ func (c *Config) validate(o origins) error {
 	}
 	if err := v("log.formatter", c.Log.Formatter, logFormatters); err != nil {
 		return err
+	}
+	if h := c.Health.StorageDriver; h.Interval < 0 || h.Threshold < 0 {
+		return fmt.Errorf("config: health.storagedriver: interval and threshold must not be negative%s", o.at("health.storagedriver"))
 	}
 	if err := c.Storage.validate(o, v, missing); err != nil {
 		return err

@@ -223,7 +223,7 @@ func (c *Cache) fillBlob(ctx context.Context, f *blobFill, key string, u *upstre
 		defer rc.Close()
 		f.sp, err = newSpool(c.spoolDir, size)
 		if err != nil {
-			c.log.Error("proxy: cannot spool a blob", "repository", name, "digest", d, "err", err)
+			c.log.ErrorContext(ctx, "proxy: cannot spool a blob", "repository", name, "digest", d, "err", err)
 		}
 	} else {
 		err = u.fail(ctx, what, err, storage.ErrBlobUnknown)
@@ -244,14 +244,14 @@ func (c *Cache) fillBlob(ctx context.Context, f *blobFill, key string, u *upstre
 	rerr, werr := copySpool(f.sp, client.VerifyReader(rc, d, size))
 	switch {
 	case werr != nil:
-		c.log.Error("proxy: cannot spool a blob", "repository", name, "digest", d, "err", werr)
+		c.log.ErrorContext(ctx, "proxy: cannot spool a blob", "repository", name, "digest", d, "err", werr)
 		err = werr
 	case rerr != nil && ctx.Err() != nil:
 		err = rerr
-		c.log.Debug("proxy: blob transfer cancelled: every client left", "repository", name, "digest", d)
+		c.log.DebugContext(ctx, "proxy: blob transfer cancelled: every client left", "repository", name, "digest", d)
 	case rerr != nil:
 		err = u.fail(ctx, what, rerr, storage.ErrBlobUnknown)
-		c.log.Warn("proxy: blob transfer failed", "repository", name, "digest", d, "upstream", u.RemoteURL, "err", rerr)
+		c.log.WarnContext(ctx, "proxy: blob transfer failed", "repository", name, "digest", d, "upstream", u.RemoteURL, "err", rerr)
 	default:
 		c.mu.Lock()
 		f.finished = true
@@ -263,7 +263,7 @@ func (c *Cache) fillBlob(ctx context.Context, f *blobFill, key string, u *upstre
 	f.sp.finish(err)
 	f.storeErr = <-stored
 	if f.storeErr != nil && err == nil {
-		c.log.Error("proxy: blob served but not cached", "repository", name, "digest", d, "err", f.storeErr)
+		c.log.ErrorContext(ctx, "proxy: blob served but not cached", "repository", name, "digest", d, "err", f.storeErr)
 	}
 }
 

@@ -136,7 +136,7 @@ func (c *Cache) fetchManifest(ctx context.Context, u *upstream, rref client.Refe
 
 	// Cached, and past its TTL: one HEAD says whether the tag moved.
 	logStale := func(why string, err error) {
-		c.log.Warn("proxy: serving a cached tag past its ttl: "+why,
+		c.log.WarnContext(ctx, "proxy: serving a cached tag past its ttl: "+why,
 			"repository", name, "tag", ref, "digest", stale.Digest, "upstream", u.RemoteURL, "err", err)
 	}
 	if u.down() {
@@ -155,7 +155,7 @@ func (c *Cache) fetchManifest(ctx context.Context, u *upstream, rref client.Refe
 	}
 	if m, err := c.store.GetManifest(ctx, name, desc.Digest.String()); err == nil {
 		if err := c.store.Tag(ctx, name, ref, m.Digest); err != nil {
-			c.log.Error("proxy: cannot move a cached tag", "repository", name, "tag", ref, "err", err)
+			c.log.ErrorContext(ctx, "proxy: cannot move a cached tag", "repository", name, "tag", ref, "err", err)
 		} else {
 			c.markChecked(ctx, name, ref)
 		}
@@ -178,7 +178,7 @@ func (c *Cache) fetchManifest(ctx context.Context, u *upstream, rref client.Refe
 func (c *Cache) keep(ctx context.Context, u *upstream, rref client.Reference, name, ref string, um *client.Manifest, tags []string) *storage.Manifest {
 	served := &storage.Manifest{Digest: um.Descriptor.Digest, MediaType: um.Descriptor.MediaType, Payload: um.Payload}
 	notCached := func(err error) *storage.Manifest {
-		c.log.Error("proxy: manifest served but not cached", "repository", name, "reference", ref, "err", err)
+		c.log.ErrorContext(ctx, "proxy: manifest served but not cached", "repository", name, "reference", ref, "err", err)
 		return served
 	}
 	if cfg := configOf(um.Payload); cfg != "" {
@@ -222,7 +222,7 @@ func configOf(payload []byte) digest.Digest {
 func (c *Cache) markChecked(ctx context.Context, name, tag string) {
 	stamp := c.now().UTC().Format(time.RFC3339Nano)
 	if err := c.driver.PutContent(ctx, tagCheckedPath(name, tag), []byte(stamp)); err != nil {
-		c.log.Warn("proxy: cannot record a tag check", "repository", name, "tag", tag, "err", err)
+		c.log.WarnContext(ctx, "proxy: cannot record a tag check", "repository", name, "tag", tag, "err", err)
 	}
 }
 
@@ -232,7 +232,7 @@ func (c *Cache) checkedAt(ctx context.Context, name, tag string) (time.Time, boo
 	b, err := c.driver.GetContent(ctx, tagCheckedPath(name, tag))
 	if err != nil {
 		if !errors.Is(err, storagedriver.ErrPathNotFound) {
-			c.log.Warn("proxy: cannot read a tag check", "repository", name, "tag", tag, "err", err)
+			c.log.WarnContext(ctx, "proxy: cannot read a tag check", "repository", name, "tag", tag, "err", err)
 		}
 		return time.Time{}, false
 	}

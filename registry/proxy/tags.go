@@ -33,10 +33,10 @@ func (c *Cache) Tags(ctx context.Context, name string) ([]string, error) {
 	local, lerr := c.store.Tags(ctx, name)
 	if lerr != nil {
 		if !errors.Is(lerr, storage.ErrNameUnknown) {
-			c.log.Error("proxy: cannot list cached tags", "repository", name, "err", lerr)
+			c.log.ErrorContext(ctx, "proxy: cannot list cached tags", "repository", name, "err", lerr)
 		}
 		return nil, uerr
 	}
-	c.log.Warn("proxy: serving the cached tag list", "repository", name, "upstream", u.RemoteURL, "err", err)
+	c.log.WarnContext(ctx, "proxy: serving the cached tag list", "repository", name, "upstream", u.RemoteURL, "err", err)
 	return local, nil
 }

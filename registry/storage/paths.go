@@ -28,6 +28,8 @@ import (
 //	├── repositories/<name>/_referrers/<subject alg>/<subject hex>/<alg>/<hex>
 //	│                                                   descriptor of a manifest whose
 //	│                                                   subject is the given digest
+//	├── health/<node>                                   written and read back by the storage
+//	│                                                   health check (registry/health)
 //	└── proxy/repositories/<name>/_tags/<tag>/checkedat
 //	                                                    when the pull-through cache last
 //	                                                    checked the tag upstream (owned
