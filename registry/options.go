@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry/metrics"
 )
 
 // Option configures an App.
@@ -21,6 +22,7 @@ type options struct {
 	auth           auth.Authorizer
 	tokenServer    http.Handler
 	proxy          PullThrough
+	metrics        *metrics.Metrics
 }
 
 // WithReadOnly refuses every write with UNSUPPORTED/405, as Distribution's

@@ -5,6 +5,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+
+	"github.com/berth-registry/berth/registry/config"
+	"github.com/berth-registry/berth/registry/metrics"
 )
 
 // debugServer is the http.debug listener: Go's runtime profiles
@@ -19,8 +22,9 @@ type debugServer struct {
 	errc chan error
 }
 
-// startDebug listens on addr and serves the profiles until close.
-func startDebug(addr string, logger *slog.Logger) (*debugServer, error) {
+// startDebug listens on addr and serves the profiles, and m's metrics
+// when prom is enabled, until close.
+func startDebug(addr string, prom config.Prometheus, m *metrics.Metrics, logger *slog.Logger) (*debugServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -31,6 +35,9 @@ func startDebug(addr string, logger *slog.Logger) (*debugServer, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if prom.Enabled && m != nil {
+		mux.Handle(prom.MetricsPath(), m.Handler())
+	}
 	d := &debugServer{
 		srv: &http.Server{
 			Handler:           mux,
