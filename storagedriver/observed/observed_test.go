@@ -2,6 +2,7 @@ package observed_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
 	"github.com/berth-registry/berth/storagedriver/observed"
+	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // counter is an Observer that keeps what it was told.
@@ -50,6 +52,9 @@ func TestSuite(t *testing.T) {
 	t.Run("filesystem", func(t *testing.T) {
 		drivertest.Run(t, func(t *testing.T) storagedriver.Driver { return observed.Wrap(fsDriver(t), &counter{}) })
 	})
+	t.Run("s3", func(t *testing.T) {
+		drivertest.Run(t, func(t *testing.T) storagedriver.Driver { return observed.Wrap(s3test.NewDriver(t), &counter{}) })
+	})
 }
 
 // caps lists the optional capabilities d offers.
@@ -63,11 +68,17 @@ func caps(d storagedriver.Driver) [4]bool {
 
 // TestCapabilities proves the wrapper offers exactly the capabilities of
 // the driver it wraps: none gained (a Redirector that the registry would
-// ask for URLs), none lost (the filesystem's Opener and its sendfile).
+// ask for URLs), none lost (the filesystem's Opener and its sendfile, S3's
+// presigned redirects).
 func TestCapabilities(t *testing.T) {
-	for _, d := range []storagedriver.Driver{inmemory.New(), fsDriver(t)} {
+	for _, d := range []storagedriver.Driver{inmemory.New(), fsDriver(t), s3test.NewDriver(t)} {
 		if got, want := caps(observed.Wrap(d, &counter{})), caps(d); got != want {
 			t.Errorf("%s: wrapper capabilities (walker, opener, redirector, purger) %v, want %v", d.Name(), got, want)
+		}
+		if s, ok := d.(fmt.Stringer); ok {
+			if got := observed.Wrap(d, &counter{}).(fmt.Stringer).String(); got != s.String() {
+				t.Errorf("%s: wrapper String %q, want %q", d.Name(), got, s.String())
+			}
 		}
 	}
 }
