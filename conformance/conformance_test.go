@@ -46,49 +46,63 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	bin := suiteBinary(t)
 	registrytest.ForEachDriver(t, func(t *testing.T, drv storagedriver.Driver) {
-		srv := registrytest.Start(t, drv,
-			registry.WithDelete(true),
-			registry.WithIndexPlatforms("none", nil),
-			registry.WithLayerValidation(false))
-		dir := resultsDir(t)
-		run := testutil.Cmd{
-			Path:      bin,
-			Dir:       dir,
-			Env:       suiteEnv(srv.Host, dir),
-			NoInherit: true,
-			Timeout:   10 * time.Minute,
-		}.Exec(t)
-		// The suite exits 1 when it found a failure and 0 otherwise, also
-		// when it could not even start: the report files are what counts.
-		var exit *exec.ExitError
-		if run.Err != nil && (!errors.As(run.Err, &exit) || exit.ExitCode() != 1) {
-			t.Fatalf("conformance suite did not complete: %v\n%s", run.Err, run.Output())
-		}
-		rep, err := readReport(dir)
-		if err != nil {
-			t.Fatalf("conformance suite left no usable report: %v\n%s", err, run.Output())
-		}
-		checkConfig(t, rep, srv.Host)
-
-		c := rep.count()
-		t.Logf("conformance %s: %d passed, %d failed, %d skipped", drv.Name(), c.passed, c.failed, c.skipped)
-		if c.failed > 0 {
-			t.Errorf("conformance %s: %d tests failed:\n%s", drv.Name(), c.failed, rep.describe(isFailed))
-		}
-		if c.skipped > 0 {
-			t.Errorf("conformance %s: %d tests skipped (the registry answered unsupported, or an earlier step failed); every feature is wanted:\n%s",
-				drv.Name(), c.skipped, rep.describe(isSkipped))
-		}
-		if c.passed == 0 {
-			t.Errorf("conformance %s: no test passed", drv.Name())
-		}
-		if bad := rep.notPassing(); bad != "" {
-			t.Errorf("conformance %s: not every API and data set passed:\n%s", drv.Name(), bad)
-		}
-		if t.Failed() {
-			t.Logf("suite summary:\n%s\nstderr:\n%s", summary(run.Stdout), testutil.Tail(run.Stderr, 8<<10))
-		}
+		srv := registrytest.Start(t, drv, suiteOptions()...)
+		runSuite(t, bin, srv.Host, drv.Name())
 	})
+}
+
+// suiteOptions are the registry options the suite needs: deletes, and the
+// sparse data set's index without its children and image without a layer.
+func suiteOptions() []registry.Option {
+	return []registry.Option{
+		registry.WithDelete(true),
+		registry.WithIndexPlatforms("none", nil),
+		registry.WithLayerValidation(false),
+	}
+}
+
+// runSuite runs the conformance suite bin against the registry at host
+// (over driver drvName) and requires every test to pass.
+func runSuite(t *testing.T, bin, host, drvName string) {
+	t.Helper()
+	dir := resultsDir(t)
+	run := testutil.Cmd{
+		Path:      bin,
+		Dir:       dir,
+		Env:       suiteEnv(host, dir),
+		NoInherit: true,
+		Timeout:   10 * time.Minute,
+	}.Exec(t)
+	// The suite exits 1 when it found a failure and 0 otherwise, also
+	// when it could not even start: the report files are what counts.
+	var exit *exec.ExitError
+	if run.Err != nil && (!errors.As(run.Err, &exit) || exit.ExitCode() != 1) {
+		t.Fatalf("conformance suite did not complete: %v\n%s", run.Err, run.Output())
+	}
+	rep, err := readReport(dir)
+	if err != nil {
+		t.Fatalf("conformance suite left no usable report: %v\n%s", err, run.Output())
+	}
+	checkConfig(t, rep, host)
+
+	c := rep.count()
+	t.Logf("conformance %s: %d passed, %d failed, %d skipped", drvName, c.passed, c.failed, c.skipped)
+	if c.failed > 0 {
+		t.Errorf("conformance %s: %d tests failed:\n%s", drvName, c.failed, rep.describe(isFailed))
+	}
+	if c.skipped > 0 {
+		t.Errorf("conformance %s: %d tests skipped (the registry answered unsupported, or an earlier step failed); every feature is wanted:\n%s",
+			drvName, c.skipped, rep.describe(isSkipped))
+	}
+	if c.passed == 0 {
+		t.Errorf("conformance %s: no test passed", drvName)
+	}
+	if bad := rep.notPassing(); bad != "" {
+		t.Errorf("conformance %s: not every API and data set passed:\n%s", drvName, bad)
+	}
+	if t.Failed() {
+		t.Logf("suite summary:\n%s\nstderr:\n%s", summary(run.Stdout), testutil.Tail(run.Stderr, 8<<10))
+	}
 }
 
 // suiteBinary is BERTH_CONFORMANCE_BIN, or "conformance" on PATH.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the pinned tools that Berth's tests drive (oras, crane, regctl, the
-# OCI conformance suite, skopeo, busybox-static, and versitygw: the S3 server
+# OCI conformance suite, skopeo, busybox-static, promtool, and versitygw: the S3 server
 # the S3 driver's tests start on loopback) and writes an env file that puts
 # them on PATH. For the host agent's tests it also installs umoci and
 # debootstrap and builds a Debian root filesystem (hack/debian-rootfs.sh).
@@ -30,8 +30,9 @@ VERSITYGW_VERSION=v1.8.0
 CONFORMANCE_MODULE=github.com/opencontainers/distribution-spec/conformance
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 # podman and buildah: the host agent's archive tests (as root, on a vfs
-# storage of their own; no container is run).
-APT_PACKAGES=(skopeo busybox-static umoci debootstrap podman buildah)
+# storage of their own; no container is run). prometheus: its promtool
+# checks the registry's /metrics (Debian ships promtool only in it).
+APT_PACKAGES=(skopeo busybox-static umoci debootstrap podman buildah prometheus)
 
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 CACHE="${BERTH_CI_CACHE:-$HOME/.cache/berth-ci}"
@@ -168,6 +169,7 @@ busybox true
 umoci --version >/dev/null
 podman --version >/dev/null
 buildah --version >/dev/null
+promtool --version >/dev/null
 
 env_file=$CACHE/env.sh
 {

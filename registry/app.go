@@ -72,29 +72,32 @@ func (a *App) routes() *mux.Router {
 	r := mux.NewRouter()
 	r.SkipClean(true) // a path with ".." is refused as an invalid name, not redirected
 	const name = "/v2/{name:.+}"
+	// The route names, Distribution's where it has the route, are the
+	// "route" label of the HTTP metrics: bounded, unlike paths.
 	for _, rt := range []struct {
+		route   string
 		path    string
 		methods []string
 		kind    int
 		need    need
 		h       handlerFunc
 	}{
-		{"/v2/", []string{"GET", "HEAD"}, read, needLogin, a.base},
-		{"/v2/_catalog", []string{"GET"}, read, needCatalog, a.catalog},
-		{name + "/tags/list", []string{"GET"}, read, needPull, a.tags},
-		{name + "/manifests/{reference}", []string{"GET", "HEAD"}, read, needPull, a.getManifest},
-		{name + "/manifests/{reference}", []string{"PUT"}, write, needPush, a.putManifest},
-		{name + "/manifests/{reference}", []string{"DELETE"}, remove, needDelete, a.deleteManifest},
-		{name + "/blobs/uploads/", []string{"POST"}, write, needPush, a.startUpload},
-		{name + "/blobs/uploads/{uuid}", []string{"GET"}, read, needPush, a.uploadStatus},
-		{name + "/blobs/uploads/{uuid}", []string{"PATCH"}, write, needPush, a.patchUpload},
-		{name + "/blobs/uploads/{uuid}", []string{"PUT"}, write, needPush, a.putUpload},
-		{name + "/blobs/uploads/{uuid}", []string{"DELETE"}, write, needPush, a.cancelUpload},
-		{name + "/blobs/{digest}", []string{"GET", "HEAD"}, read, needPull, a.getBlob},
-		{name + "/blobs/{digest}", []string{"DELETE"}, remove, needDelete, a.deleteBlob},
-		{name + "/referrers/{digest}", []string{"GET"}, read, needPull, a.referrers},
+		{routeBase, "/v2/", []string{"GET", "HEAD"}, read, needLogin, a.base},
+		{routeCatalog, "/v2/_catalog", []string{"GET"}, read, needCatalog, a.catalog},
+		{routeTags, name + "/tags/list", []string{"GET"}, read, needPull, a.tags},
+		{routeManifest, name + "/manifests/{reference}", []string{"GET", "HEAD"}, read, needPull, a.getManifest},
+		{routeManifest, name + "/manifests/{reference}", []string{"PUT"}, write, needPush, a.putManifest},
+		{routeManifest, name + "/manifests/{reference}", []string{"DELETE"}, remove, needDelete, a.deleteManifest},
+		{routeUpload, name + "/blobs/uploads/", []string{"POST"}, write, needPush, a.startUpload},
+		{routeUploadChunk, name + "/blobs/uploads/{uuid}", []string{"GET"}, read, needPush, a.uploadStatus},
+		{routeUploadChunk, name + "/blobs/uploads/{uuid}", []string{"PATCH"}, write, needPush, a.patchUpload},
+		{routeUploadChunk, name + "/blobs/uploads/{uuid}", []string{"PUT"}, write, needPush, a.putUpload},
+		{routeUploadChunk, name + "/blobs/uploads/{uuid}", []string{"DELETE"}, write, needPush, a.cancelUpload},
+		{routeBlob, name + "/blobs/{digest}", []string{"GET", "HEAD"}, read, needPull, a.getBlob},
+		{routeBlob, name + "/blobs/{digest}", []string{"DELETE"}, remove, needDelete, a.deleteBlob},
+		{routeReferrers, name + "/referrers/{digest}", []string{"GET"}, read, needPull, a.referrers},
 	} {
-		r.Handle(rt.path, a.wrap(rt.kind, rt.need, rt.h)).Methods(rt.methods...)
+		r.Handle(rt.path, a.instrument(rt.route, a.wrap(rt.kind, rt.need, rt.h))).Methods(rt.methods...)
 	}
 	if a.opts.health != nil {
 		// Never behind access control: load balancers probe without
@@ -103,14 +106,14 @@ func (a *App) routes() *mux.Router {
 		r.HandleFunc("/readyz", a.opts.health.Ready).Methods("GET", "HEAD")
 	}
 	if a.opts.tokenServer != nil {
-		r.Handle(TokenPath, a.opts.tokenServer).Methods("GET", "POST")
+		r.Handle(TokenPath, a.instrument(routeToken, a.countTokens(a.opts.tokenServer))).Methods("GET", "POST")
 	}
-	r.NotFoundHandler = a.wrap(read, needNothing, func(w http.ResponseWriter, r *http.Request) error {
+	r.NotFoundHandler = a.instrument(routeNotFound, a.wrap(read, needNothing, func(w http.ResponseWriter, r *http.Request) error {
 		return newError(codeNotFound, "no such endpoint: %s", r.URL.Path)
-	})
-	r.MethodNotAllowedHandler = a.wrap(read, needNothing, func(w http.ResponseWriter, r *http.Request) error {
+	}))
+	r.MethodNotAllowedHandler = a.instrument(routeMethodNotAllowed, a.wrap(read, needNothing, func(w http.ResponseWriter, r *http.Request) error {
 		return newError(codeUnsupported, "method %s not allowed on %s", r.Method, r.URL.Path)
-	})
+	}))
 	return r
 }
 
@@ -119,6 +122,7 @@ func (a *App) routes() *mux.Router {
 func (a *App) wrap(kind int, n need, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r, err := a.authorize(r, n)
+		a.countAuth(r, n, err)
 		switch {
 		case err != nil:
 		case kind != read && a.opts.readOnly:

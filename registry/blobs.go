@@ -34,6 +34,7 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer rc.Close()
+	a.cacheHit(name)
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Docker-Content-Digest", d.String())

@@ -29,7 +29,7 @@ func newApp(t *testing.T, opts ...registry.Option) (*registry.App, storagedriver
 }
 
 // do sends one request to h and returns the recorded response.
-func do(t *testing.T, h http.Handler, method, target string, body []byte, hdr ...string) *httptest.ResponseRecorder {
+func do(t testing.TB, h http.Handler, method, target string, body []byte, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -57,7 +57,7 @@ func errorCode(t *testing.T, rec *httptest.ResponseRecorder) string {
 }
 
 // pushBlob uploads content monolithically into repo and returns its digest.
-func pushBlob(t *testing.T, h http.Handler, repo string, content []byte) digest.Digest {
+func pushBlob(t testing.TB, h http.Handler, repo string, content []byte) digest.Digest {
 	t.Helper()
 	d := digest.FromBytes(content)
 	rec := do(t, h, "POST", "/v2/"+repo+"/blobs/uploads/?digest="+d.String(), content)

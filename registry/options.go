@@ -6,6 +6,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/health"
+	"github.com/berth-registry/berth/registry/metrics"
 )
 
 // Option configures an App.
@@ -24,6 +25,7 @@ type options struct {
 	proxy          PullThrough
 	health         health.Checks
 	accessLogOff   bool
+	metrics        *metrics.Metrics
 }
 
 // WithReadOnly refuses every write with UNSUPPORTED/405, as Distribution's

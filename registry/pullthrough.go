@@ -48,6 +48,19 @@ func (a *App) proxied(name string) (PullThrough, bool) {
 	return a.opts.proxy, ok
 }
 
+// cacheHit counts a blob of repository name served from storage as a hit
+// of the pull-through cache when the repository is the cache's. The cache
+// counts its own manifest hits and its misses (proxy.WithObserver): the
+// registry looks for a blob in storage before asking the cache.
+func (a *App) cacheHit(name string) {
+	if a.opts.metrics == nil {
+		return
+	}
+	if _, ok := a.proxied(name); ok {
+		a.opts.metrics.CacheHit("blob")
+	}
+}
+
 // refusePush is the error of a write into a cached repository, or nil.
 func (a *App) refusePush(r *http.Request) error {
 	if a.opts.proxy == nil {

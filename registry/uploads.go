@@ -40,6 +40,7 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 		_, err = a.store.MountBlob(ctx, name, q.Get("from"), d)
 		switch {
 		case err == nil:
+			a.opts.metrics.BlobMounted()
 			return blobCreated(w, name, d)
 		case !errors.Is(err, storage.ErrBlobUnknown) && !errors.Is(err, storage.ErrNameInvalid):
 			return err
@@ -55,13 +56,16 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.opts.metrics.UploadStarted()
 	if d == "" {
 		return uploadAccepted(w, http.StatusAccepted, name, u)
 	}
 	if _, err := u.Commit(ctx, d, body{r.Body}, -1); err != nil {
 		u.Cancel(ctx)
+		a.opts.metrics.UploadFailed()
 		return err
 	}
+	a.opts.metrics.UploadCompleted()
 	return blobCreated(w, name, d)
 }
 
@@ -127,9 +131,7 @@ func (a *App) patchUpload(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := u.Append(r.Context(), rd, start); err != nil {
-		if errors.Is(err, storage.ErrRangeInvalid) {
-			setUploadHeaders(w, name, u)
-		}
+		a.uploadError(w, name, u, err)
 		return err
 	}
 	return uploadAccepted(w, http.StatusAccepted, name, u)
@@ -162,11 +164,10 @@ func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if _, err := u.Commit(r.Context(), d, rd, start); err != nil {
-		if errors.Is(err, storage.ErrRangeInvalid) {
-			setUploadHeaders(w, name, u)
-		}
+		a.uploadError(w, name, u, err)
 		return err
 	}
+	a.opts.metrics.UploadCompleted()
 	return blobCreated(w, name, d)
 }
 
@@ -180,8 +181,20 @@ func (a *App) cancelUpload(w http.ResponseWriter, r *http.Request) error {
 	if err := u.Cancel(r.Context()); err != nil {
 		return err
 	}
+	a.opts.metrics.UploadCancelled()
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// uploadError handles the failure of a chunk or of the commit: a chunk
+// refused for its range leaves the upload standing, and the answer says
+// where it stands; any other failure has discarded the upload.
+func (a *App) uploadError(w http.ResponseWriter, name string, u *storage.Upload, err error) {
+	if errors.Is(err, storage.ErrRangeInvalid) {
+		setUploadHeaders(w, name, u)
+		return
+	}
+	a.opts.metrics.UploadFailed()
 }
 
 func setUploadHeaders(w http.ResponseWriter, name string, u *storage.Upload) {

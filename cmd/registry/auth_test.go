@@ -21,6 +21,17 @@ func htpasswdFile(t *testing.T, dir, user, password string) string {
 	return writeFile(t, dir, "htpasswd", user+":"+string(h)+"\n")
 }
 
+// writeKey makes a token signing key in dir with "registry keygen".
+func writeKey(t *testing.T, dir string) string {
+	t.Helper()
+	key := filepath.Join(dir, "key.pem")
+	var out bytes.Buffer
+	if code := run(t.Context(), []string{"keygen", key}, nil, &out, &out); code != exitOK {
+		t.Fatalf("keygen: %s", out.String())
+	}
+	return key
+}
+
 func TestKeygen(t *testing.T) {
 	dir := t.TempDir()
 	key, jwks, cert := filepath.Join(dir, "key.pem"), filepath.Join(dir, "jwks.json"), filepath.Join(dir, "cert.pem")
@@ -92,11 +103,7 @@ func TestServeHtpasswd(t *testing.T) {
 
 func TestServeTokenServer(t *testing.T) {
 	dir := t.TempDir()
-	key := filepath.Join(dir, "key.pem")
-	var out bytes.Buffer
-	if code := run(t.Context(), []string{"keygen", key}, nil, &out, &out); code != exitOK {
-		t.Fatalf("keygen: %s", out.String())
-	}
+	key := writeKey(t, dir)
 	ht := htpasswdFile(t, dir, "alice", "pw")
 	cfg := writeFile(t, dir, "config.yml", "version: 0.1\nlog:\n  level: error\nstorage: inmemory\nhttp:\n  addr: 127.0.0.1:0\n"+
 		"auth:\n  token:\n    realm: http://registry.invalid/auth/token\n    service: berth\n    issuer: berth-issuer\n"+

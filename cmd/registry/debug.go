@@ -5,6 +5,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+
+	"github.com/berth-registry/berth/registry/config"
+	"github.com/berth-registry/berth/registry/metrics"
 )
 
 // debugServer is the http.debug listener: Go's runtime profiles
@@ -19,9 +22,10 @@ type debugServer struct {
 	errc chan error
 }
 
-// startDebug listens on addr and serves the profiles, and health at
-// /debug/health where Distribution serves it, until close.
-func startDebug(addr string, logger *slog.Logger, health http.HandlerFunc) (*debugServer, error) {
+// startDebug listens on addr and serves the profiles, health at
+// /debug/health where Distribution serves it, and m's metrics when prom is
+// enabled, until close.
+func startDebug(addr string, prom config.Prometheus, m *metrics.Metrics, logger *slog.Logger, health http.HandlerFunc) (*debugServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -33,6 +37,9 @@ func startDebug(addr string, logger *slog.Logger, health http.HandlerFunc) (*deb
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/debug/health", health)
+	if prom.Enabled && m != nil {
+		mux.Handle(prom.MetricsPath(), m.Handler())
+	}
 	d := &debugServer{
 		srv: &http.Server{
 			Handler:           mux,

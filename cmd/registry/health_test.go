@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -61,16 +60,6 @@ func waitStatus(t *testing.T, url string, code int) answer {
 	}
 }
 
-// debugAddr is the debug listener named on the start-up line.
-func debugAddr(t *testing.T, s *server) string {
-	t.Helper()
-	m := regexp.MustCompile(`, debug listener on (127\.0\.0\.1:\d+)\n$`).FindStringSubmatch(s.line)
-	if m == nil {
-		t.Fatalf("start-up line %q names no debug listener", s.line)
-	}
-	return m[1]
-}
-
 // checkHealth follows the registry s through its storage going down and
 // coming back (by down and up): /healthz stays 200, /readyz and the debug
 // listener's /debug/health (Distribution's shape, check name
@@ -78,7 +67,7 @@ func debugAddr(t *testing.T, s *server) string {
 // serving /v2/ meanwhile.
 func checkHealth(t *testing.T, s *server, driver string, down, up func()) {
 	t.Helper()
-	api, debug := "http://"+s.addr, "http://"+debugAddr(t, s)
+	api, debug := "http://"+s.addr, "http://"+debugAddr(t, s.line)
 	if a := getJSON(t, api+"/healthz"); a.code != http.StatusOK {
 		t.Errorf("/healthz: %d %v", a.code, a.body)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/registry/config"
+	"github.com/berth-registry/berth/registry/metrics"
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -42,7 +43,7 @@ func uploadPurging(c *config.Config) (p storage.UploadPurging, ok bool) {
 // startUploadPurger runs the upload purger until ctx ends, logging what
 // each run removed; the returned channel closes when it has stopped. Every
 // node of a cluster runs one: purging is safe to run concurrently.
-func startUploadPurger(ctx context.Context, c *config.Config, drv storagedriver.Driver, logger *slog.Logger) <-chan struct{} {
+func startUploadPurger(ctx context.Context, c *config.Config, drv storagedriver.Driver, m *metrics.Metrics, logger *slog.Logger) <-chan struct{} {
 	done := make(chan struct{})
 	p, ok := uploadPurging(c)
 	if !ok {
@@ -58,6 +59,7 @@ func startUploadPurger(ctx context.Context, c *config.Config, drv storagedriver.
 	go func() {
 		defer close(done)
 		s.RunUploadPurger(ctx, p, purged, func(r storage.PurgeResult, err error) {
+			m.PurgeRun(r.Elapsed, r.Uploads, r.UploadBytes, r.Pending, r.PendingBytes, p.DryRun, err)
 			args := []any{"uploads", r.Uploads, "uploadbytes", r.UploadBytes, "pendingwrites", r.Pending,
 				"pendingbytes", r.PendingBytes, "elapsed", r.Elapsed.Round(time.Millisecond), "dryrun", p.DryRun}
 			if err != nil {

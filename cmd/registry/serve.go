@@ -21,10 +21,12 @@ import (
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/config"
 	"github.com/berth-registry/berth/registry/health"
+	"github.com/berth-registry/berth/registry/metrics"
 	"github.com/berth-registry/berth/registry/proxy"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
+	"github.com/berth-registry/berth/storagedriver/observed"
 	"github.com/berth-registry/berth/storagedriver/s3"
 )
 
@@ -73,6 +75,16 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail(exitFailure, "storage: %v", err)
 	}
+	// With metrics on, every storage operation is counted through a
+	// wrapper of the driver, which the app, the cache and the purger
+	// share; without, the driver is used bare and nothing is counted.
+	var m *metrics.Metrics
+	if cfg.HTTP.Debug.Prometheus.Enabled {
+		if m, err = metrics.New(); err != nil {
+			return fail(exitFailure, "metrics: %v", err)
+		}
+		drv = observed.Wrap(drv, m)
+	}
 	var tlsCfg *tls.Config
 	if cfg.HTTP.TLS.Enabled() {
 		if tlsCfg, err = newTLSConfig(&cfg.HTTP.TLS); err != nil {
@@ -90,13 +102,13 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	// drain; it ends once the server has stopped.
 	appCtx, stopApp := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopApp()
-	proxyOpts, err := proxyOptions(cfg.Proxy, drv, logger)
+	proxyOpts, err := proxyOptions(cfg.Proxy, drv, m, logger)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
 	checks, debugHealth, stopHealth := startHealth(appCtx, cfg, drv, logger)
 	defer stopHealth()
-	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, logger), authOpts, proxyOpts,
+	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, m, logger), authOpts, proxyOpts,
 		[]registry.Option{registry.WithHealth(checks)})...)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
@@ -104,7 +116,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 
 	var debug *debugServer
 	if a := cfg.HTTP.Debug.Addr; a != "" {
-		if debug, err = startDebug(a, logger, debugHealth); err != nil {
+		if debug, err = startDebug(a, cfg.HTTP.Debug.Prometheus, m, logger, debugHealth); err != nil {
 			return fail(exitFailure, "http.debug: %v", err)
 		}
 		defer debug.close()
@@ -131,7 +143,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	}()
 
 	purgeCtx, stopPurge := context.WithCancel(ctx)
-	purgerDone := startUploadPurger(purgeCtx, cfg, drv, logger)
+	purgerDone := startUploadPurger(purgeCtx, cfg, drv, m, logger)
 	defer func() { stopPurge(); <-purgerDone }()
 
 	fmt.Fprintf(stdout, "berth registry listening on %s%s, %s%s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), where, authNote, debug.note(cfg.HTTP.Debug.Addr))
@@ -309,7 +321,7 @@ func openDriver(ctx context.Context, s *config.Storage) (storagedriver.Driver, s
 }
 
 // appOptions translates the configuration into registry options.
-func appOptions(c *config.Config, logger *slog.Logger) []registry.Option {
+func appOptions(c *config.Config, m *metrics.Metrics, logger *slog.Logger) []registry.Option {
 	ix := c.Validation.Manifests.Indexes
 	var platforms []string
 	if ix.Platforms == "list" {
@@ -324,6 +336,9 @@ func appOptions(c *config.Config, logger *slog.Logger) []registry.Option {
 		registry.WithLayerValidation(c.Validation.Manifests.Layers != "none"),
 		registry.WithLogger(logger),
 		registry.WithAccessLog(!c.Log.AccessLog.Disabled),
+	}
+	if m != nil {
+		opts = append(opts, registry.WithMetrics(m))
 	}
 	if len(c.HTTP.Headers) > 0 {
 		h := http.Header{}
@@ -387,7 +402,7 @@ func tlsNote(c *tls.Config) string {
 // proxyOptions makes the registry a pull-through cache of the configured
 // upstreams (none without a proxy section): proxy.remoteurl for every
 // repository no prefix takes, and each of proxy.upstreams for its prefix.
-func proxyOptions(c *config.Proxy, drv storagedriver.Driver, logger *slog.Logger) ([]registry.Option, error) {
+func proxyOptions(c *config.Proxy, drv storagedriver.Driver, m *metrics.Metrics, logger *slog.Logger) ([]registry.Option, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -400,7 +415,11 @@ func proxyOptions(c *config.Proxy, drv storagedriver.Driver, logger *slog.Logger
 		ups = append(ups, proxy.Upstream{Prefix: u.Prefix, RemoteURL: u.RemoteURL, Username: u.Username, Password: u.Password,
 			TTL: c.UpstreamTTL(u)})
 	}
-	cache, err := proxy.New(drv, ups, proxy.WithLogger(logger))
+	popts := []proxy.Option{proxy.WithLogger(logger)}
+	if m != nil {
+		popts = append(popts, proxy.WithObserver(m))
+	}
+	cache, err := proxy.New(drv, ups, popts...)
 	if err != nil {
 		return nil, err
 	}

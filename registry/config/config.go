@@ -219,10 +219,31 @@ type HTTP struct {
 
 // Debug is http.debug, as in Distribution: with Addr set, a second
 // listener, apart from the API's, serves Go's runtime profiles
-// (net/http/pprof) under /debug/pprof/. It has no authentication, so Addr
-// belongs on loopback or an internal network.
+// (net/http/pprof) under /debug/pprof/ and, with Prometheus enabled, the
+// metrics. It has no authentication, so Addr belongs on loopback or an
+// internal network.
 type Debug struct {
-	Addr string `yaml:"addr"` // host:port; empty: no debug listener
+	Addr       string     `yaml:"addr"` // host:port; empty: no debug listener
+	Prometheus Prometheus `yaml:"prometheus"`
+}
+
+// Prometheus is http.debug.prometheus: the metrics, served on the debug
+// listener at Path (default /metrics) when Enabled.
+type Prometheus struct {
+	Enabled bool   `yaml:"enabled"`
+	Path    string `yaml:"path"`
+}
+
+// DefaultMetricsPath is where the metrics are served without
+// http.debug.prometheus.path, as in Distribution.
+const DefaultMetricsPath = "/metrics"
+
+// MetricsPath is the configured path, or DefaultMetricsPath.
+func (p Prometheus) MetricsPath() string {
+	if p.Path == "" {
+		return DefaultMetricsPath
+	}
+	return p.Path
 }
 
 // TLS is http.tls. With Certificate and Key set the server speaks HTTPS;

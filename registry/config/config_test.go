@@ -75,6 +75,13 @@ func TestLoad(t *testing.T) {
 			want(func(c *Config) { c.HTTP.Debug.Addr = "localhost:5001" }),
 		},
 		{
+			"metrics on the debug listener",
+			minimal + "http:\n  debug:\n    addr: localhost:5001\n    prometheus:\n      enabled: true\n      path: /m\n",
+			want(func(c *Config) {
+				c.HTTP.Debug = Debug{Addr: "localhost:5001", Prometheus: Prometheus{Enabled: true, Path: "/m"}}
+			}),
+		},
+		{
 			"draintimeout 0 means no drain",
 			minimal + "http:\n  draintimeout: 0s\n",
 			want(func(c *Config) { c.HTTP.DrainTimeout = 0 }),
@@ -308,6 +315,10 @@ func TestLoadErrors(t *testing.T) {
 		{"duration without unit", minimal + "  maintenance:\n    uploadpurging:\n      age: 168\n", `config: storage.maintenance.uploadpurging.age: invalid duration "168", want a number with a unit, e.g. 30s, 5m, 168h (line 6)`},
 		{"negative duration", minimal + "http:\n  draintimeout: -1s\n", `config: http.draintimeout: invalid value "-1s" (line 5), want 0 or more`},
 
+		{"metrics without a debug listener", minimal + "http:\n  debug:\n    prometheus:\n      enabled: true\n",
+			"config: http.debug.prometheus.enabled (line 7): the metrics are served on the debug listener; set http.debug.addr too"},
+		{"metrics path not absolute", minimal + "http:\n  debug:\n    addr: :5001\n    prometheus:\n      enabled: true\n      path: metrics\n",
+			`config: http.debug.prometheus.path: invalid value "metrics" (line 9), want an absolute path outside /debug/pprof/, e.g. /metrics`},
 		{"bad log level", minimal + "log:\n  level: verbose\n", `config: log.level: invalid value "verbose" (line 5), want one of error, warn, info, debug`},
 		{"bad log formatter", minimal + "log:\n  formatter: xml\n", `config: log.formatter: invalid value "xml" (line 5), want one of text, json, logstash`},
 		{"nested log field", minimal + "log:\n  fields:\n    service:\n      name: x\n", `config: log.fields.service: want a string, got a mapping (line 7)`},

@@ -156,6 +156,14 @@ func (h *HTTP) validate(o origins, missing func(key, why string) error) error {
 			return fmt.Errorf("config: http.debug.addr: invalid value %q%s, want host:port, e.g. localhost:5001", a, o.at("http.debug.addr"))
 		}
 	}
+	if p := h.Debug.Prometheus; p.Enabled {
+		if h.Debug.Addr == "" {
+			return fmt.Errorf("config: http.debug.prometheus.enabled%s: the metrics are served on the debug listener; set http.debug.addr too", o.at("http.debug.prometheus.enabled"))
+		}
+		if mp := p.MetricsPath(); !strings.HasPrefix(mp, "/") || strings.HasPrefix(mp, "/debug/pprof") {
+			return fmt.Errorf("config: http.debug.prometheus.path: invalid value %q%s, want an absolute path outside /debug/pprof/, e.g. /metrics", mp, o.at("http.debug.prometheus.path"))
+		}
+	}
 	return nil
 }
 

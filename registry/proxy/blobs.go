@@ -170,7 +170,10 @@ func (c *Cache) joinBlob(ctx context.Context, u *upstream, ref client.Reference,
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f := c.blobs[key]
-	if f == nil || f.cancelled || f.failed {
+	if f != nil && !f.cancelled && !f.failed {
+		c.obs.CacheJoined("blob")
+	} else {
+		c.obs.CacheMiss("blob")
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		f = &blobFill{cancel: cancel, ready: make(chan struct{}), stored: make(chan struct{})}
 		c.blobs[key] = f

@@ -52,6 +52,7 @@ func (c *Cache) Manifest(ctx context.Context, name, ref string) (*storage.Manife
 		return c.store.GetManifest(ctx, name, ref)
 	}
 	if m, ok := c.cached(ctx, u, name, ref); ok {
+		c.obs.CacheHit("manifest")
 		return m, nil
 	}
 	return c.shareManifest(ctx, name+" "+ref, func(ctx context.Context) (*storage.Manifest, error) {
@@ -87,7 +88,10 @@ func (c *Cache) cached(ctx context.Context, u *upstream, name, ref string) (*sto
 func (c *Cache) shareManifest(ctx context.Context, key string, fetch func(context.Context) (*storage.Manifest, error)) (*storage.Manifest, error) {
 	c.mu.Lock()
 	op := c.manifests[key]
-	if op == nil {
+	if op != nil {
+		c.obs.CacheJoined("manifest")
+	} else {
+		c.obs.CacheMiss("manifest")
 		op = &manifestOp{done: make(chan struct{})}
 		c.manifests[key] = op
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), manifestTimeout)

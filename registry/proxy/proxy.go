@@ -45,6 +45,7 @@ type Cache struct {
 	store     *storage.Store
 	driver    storagedriver.Driver
 	upstreams []*upstream // longest prefix first
+	obs       Observer
 	log       *slog.Logger
 	spoolDir  string
 	now       func() time.Time
@@ -61,6 +62,7 @@ type upstream struct {
 	hub    bool   // Docker Hub: one-component names live under library/
 	client *client.Client
 	now    func() time.Time
+	obs    Observer
 	// downUntil (unix nanoseconds) skips freshness checks for a while
 	// after the upstream failed, so that serving stale tags is not slowed
 	// by one failing request each.
@@ -71,11 +73,40 @@ type upstream struct {
 type Option func(*options)
 
 type options struct {
+	observer Observer
 	logger   *slog.Logger
 	spoolDir string
 	now      func() time.Time
 	client   []client.Option
 }
+
+// Observer is told of the cache's outcomes, for metrics; kind is
+// "manifest", "blob" or (upstream errors only) "tags". It must be safe for
+// concurrent use.
+type Observer interface {
+	// CacheHit: a manifest served from the cache without asking the
+	// upstream. (Blobs found in storage are the registry's to count: it
+	// looks there before asking the cache.)
+	CacheHit(kind string)
+	// CacheMiss: a fetch from the upstream started.
+	CacheMiss(kind string)
+	// CacheJoined: a miss that joined a fetch already in flight.
+	CacheJoined(kind string)
+	// UpstreamError: the upstream did not have it, refused, or could not
+	// be reached.
+	UpstreamError(kind string)
+}
+
+// noObserver is the Observer without WithObserver.
+type noObserver struct{}
+
+func (noObserver) CacheHit(string)      {}
+func (noObserver) CacheMiss(string)     {}
+func (noObserver) CacheJoined(string)   {}
+func (noObserver) UpstreamError(string) {}
+
+// WithObserver reports hits, misses and upstream errors to o.
+func WithObserver(o Observer) Option { return func(opts *options) { opts.observer = o } }
 
 // WithLogger sets the logger; the default discards.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -101,7 +132,7 @@ const downFor = 10 * time.Second
 // names (or empty for the catch-all) and distinct; remote URLs absolute
 // http or https URLs without a path.
 func New(drv storagedriver.Driver, ups []Upstream, opts ...Option) (*Cache, error) {
-	o := options{spoolDir: os.TempDir(), now: time.Now}
+	o := options{spoolDir: os.TempDir(), now: time.Now, observer: noObserver{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -117,6 +148,7 @@ func New(drv storagedriver.Driver, ups []Upstream, opts ...Option) (*Cache, erro
 		// fetched first, as storage requires it.
 		store:     storage.New(drv, storage.WithValidation(storage.Validation{Indexes: "none", SkipLayers: true})),
 		driver:    drv,
+		obs:       o.observer,
 		log:       o.logger,
 		spoolDir:  o.spoolDir,
 		now:       o.now,
@@ -129,7 +161,7 @@ func New(drv storagedriver.Driver, ups []Upstream, opts ...Option) (*Cache, erro
 			return nil, fmt.Errorf("proxy: prefix %q configured twice", u.Prefix)
 		}
 		seen[u.Prefix] = true
-		up, err := newUpstream(u, o.now, o.client)
+		up, err := newUpstream(u, o.now, o.observer, o.client)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +171,7 @@ func New(drv storagedriver.Driver, ups []Upstream, opts ...Option) (*Cache, erro
 	return c, nil
 }
 
-func newUpstream(u Upstream, now func() time.Time, extra []client.Option) (*upstream, error) {
+func newUpstream(u Upstream, now func() time.Time, obs Observer, extra []client.Option) (*upstream, error) {
 	if u.Prefix != "" {
 		if err := storage.CheckName(u.Prefix); err != nil {
 			return nil, fmt.Errorf("proxy: prefix %q: %w", u.Prefix, err)
@@ -185,6 +217,7 @@ func newUpstream(u Upstream, now func() time.Time, extra []client.Option) (*upst
 		hub:      hostname == "registry-1.docker.io" || hostname == "index.docker.io" || hostname == client.DockerHub,
 		client:   client.New(append(opts, extra...)...),
 		now:      now,
+		obs:      obs,
 	}, nil
 }
 
@@ -265,6 +298,18 @@ func (e *UpstreamError) Unwrap() []error { return []error{e.class, e.Err} }
 // of such errors to its clients.
 func (e *UpstreamError) Upstream() string { return e.Remote }
 
+// kindOf names what a request to an upstream was for, from the class of
+// its absence: the "kind" of the metrics.
+func kindOf(notFound error) string {
+	switch {
+	case errors.Is(notFound, storage.ErrManifestUnknown):
+		return "manifest"
+	case errors.Is(notFound, storage.ErrBlobUnknown):
+		return "blob"
+	}
+	return "tags"
+}
+
 // fail classifies err, a client error about what, with notFound the class
 // of "the upstream does not have it". After ctx ended, err passes as is.
 func (u *upstream) fail(ctx context.Context, what string, err error, notFound error) error {
@@ -272,6 +317,7 @@ func (u *upstream) fail(ctx context.Context, what string, err error, notFound er
 		return err
 	}
 	e := &UpstreamError{What: what, Remote: u.RemoteURL, Err: err, class: notFound}
+	u.obs.UpstreamError(kindOf(notFound))
 	switch {
 	case errors.Is(err, client.ErrNotFound):
 	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrDenied):

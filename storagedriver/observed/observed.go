@@ -1,0 +1,300 @@
+// Package observed wraps a storage driver so that every operation is
+// reported to an Observer (the registry's metrics): which driver, which
+// operation, how long it took, how it ended. The wrapper is itself a
+// storagedriver.Driver and passes storagedriver/drivertest.
+//
+// It offers exactly the optional capabilities of the driver it wraps
+// (Walker, Opener, Redirector, PendingPurger), so that code which looks for
+// them by type assertion behaves as with the bare driver. Open returns the
+// wrapped driver's reader itself: the filesystem driver's *os.File reaches
+// http.ServeContent unchanged and blob pulls keep using sendfile.
+package observed
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// Observer is told of every operation once it has ended. It must be safe
+// for concurrent use and cheap: it runs on every storage request.
+type Observer interface {
+	StorageOp(driver, op string, elapsed time.Duration, err error)
+}
+
+// Operation names, the values of the "operation" label.
+const (
+	OpGetContent   = "get_content"
+	OpPutContent   = "put_content"
+	OpReader       = "reader"
+	OpWriter       = "writer"
+	OpWriterCommit = "writer_commit"
+	OpWriterCancel = "writer_cancel"
+	OpStat         = "stat"
+	OpList         = "list"
+	OpMove         = "move"
+	OpDelete       = "delete"
+	OpWalk         = "walk"
+	OpOpen         = "open"
+	OpRedirectURL  = "redirect_url"
+	OpPurgePending = "purge_pending"
+)
+
+// Driver is the wrapper. Its zero value is not usable; see Wrap.
+type Driver struct {
+	d   storagedriver.Driver
+	obs Observer
+}
+
+var _ storagedriver.Driver = (*Driver)(nil)
+
+// Wrap returns d reporting to obs, with d's optional capabilities and no
+// other.
+func Wrap(d storagedriver.Driver, obs Observer) storagedriver.Driver {
+	o := &Driver{d: d, obs: obs}
+	_, w := d.(storagedriver.Walker)
+	_, op := d.(storagedriver.Opener)
+	_, r := d.(storagedriver.Redirector)
+	_, p := d.(storagedriver.PendingPurger)
+	wk, on, rd, pp := walker{o}, opener{o}, redirector{o}, purger{o}
+	// One type per combination: Go cannot add methods to a value at run
+	// time, and a capability the wrapped driver lacks must stay absent.
+	switch {
+	case w && op && r && p:
+		return struct {
+			*Driver
+			walker
+			opener
+			redirector
+			purger
+		}{o, wk, on, rd, pp}
+	case w && op && r:
+		return struct {
+			*Driver
+			walker
+			opener
+			redirector
+		}{o, wk, on, rd}
+	case w && op && p:
+		return struct {
+			*Driver
+			walker
+			opener
+			purger
+		}{o, wk, on, pp}
+	case w && r && p:
+		return struct {
+			*Driver
+			walker
+			redirector
+			purger
+		}{o, wk, rd, pp}
+	case op && r && p:
+		return struct {
+			*Driver
+			opener
+			redirector
+			purger
+		}{o, on, rd, pp}
+	case w && op:
+		return struct {
+			*Driver
+			walker
+			opener
+		}{o, wk, on}
+	case w && r:
+		return struct {
+			*Driver
+			walker
+			redirector
+		}{o, wk, rd}
+	case w && p:
+		return struct {
+			*Driver
+			walker
+			purger
+		}{o, wk, pp}
+	case op && r:
+		return struct {
+			*Driver
+			opener
+			redirector
+		}{o, on, rd}
+	case op && p:
+		return struct {
+			*Driver
+			opener
+			purger
+		}{o, on, pp}
+	case r && p:
+		return struct {
+			*Driver
+			redirector
+			purger
+		}{o, rd, pp}
+	case w:
+		return struct {
+			*Driver
+			walker
+		}{o, wk}
+	case op:
+		return struct {
+			*Driver
+			opener
+		}{o, on}
+	case r:
+		return struct {
+			*Driver
+			redirector
+		}{o, rd}
+	case p:
+		return struct {
+			*Driver
+			purger
+		}{o, pp}
+	}
+	return o
+}
+
+// Unwrap returns the wrapped driver.
+func (o *Driver) Unwrap() storagedriver.Driver { return o.d }
+
+func (o *Driver) done(op string, start time.Time, err error) {
+	o.obs.StorageOp(o.d.Name(), op, time.Since(start), err)
+}
+
+// Name is the wrapped driver's.
+func (o *Driver) Name() string { return o.d.Name() }
+
+// String is the wrapped driver's description when it has one (the S3
+// driver names its bucket), else its name.
+func (o *Driver) String() string {
+	if s, ok := o.d.(interface{ String() string }); ok {
+		return s.String()
+	}
+	return o.d.Name()
+}
+
+func (o *Driver) GetContent(ctx context.Context, path string) ([]byte, error) {
+	start := time.Now()
+	b, err := o.d.GetContent(ctx, path)
+	o.done(OpGetContent, start, err)
+	return b, err
+}
+
+func (o *Driver) PutContent(ctx context.Context, path string, content []byte) error {
+	start := time.Now()
+	err := o.d.PutContent(ctx, path, content)
+	o.done(OpPutContent, start, err)
+	return err
+}
+
+// Reader reports the time to open the stream; reading it is the caller's.
+func (o *Driver) Reader(ctx context.Context, path string, offset int64) (io.ReadCloser, error) {
+	start := time.Now()
+	rc, err := o.d.Reader(ctx, path, offset)
+	o.done(OpReader, start, err)
+	return rc, err
+}
+
+// Writer reports the time to open the writer, and the returned writer
+// reports its Commit and Cancel. Writes themselves are not timed one by
+// one: they are the caller's streaming, and the HTTP metrics count them.
+func (o *Driver) Writer(ctx context.Context, path string, append bool) (storagedriver.FileWriter, error) {
+	start := time.Now()
+	w, err := o.d.Writer(ctx, path, append)
+	o.done(OpWriter, start, err)
+	if err != nil {
+		return nil, err
+	}
+	return &fileWriter{FileWriter: w, o: o}, nil
+}
+
+func (o *Driver) Stat(ctx context.Context, path string) (storagedriver.FileInfo, error) {
+	start := time.Now()
+	fi, err := o.d.Stat(ctx, path)
+	o.done(OpStat, start, err)
+	return fi, err
+}
+
+func (o *Driver) List(ctx context.Context, path string) ([]string, error) {
+	start := time.Now()
+	l, err := o.d.List(ctx, path)
+	o.done(OpList, start, err)
+	return l, err
+}
+
+func (o *Driver) Move(ctx context.Context, src, dst string) error {
+	start := time.Now()
+	err := o.d.Move(ctx, src, dst)
+	o.done(OpMove, start, err)
+	return err
+}
+
+func (o *Driver) Delete(ctx context.Context, path string) error {
+	start := time.Now()
+	err := o.d.Delete(ctx, path)
+	o.done(OpDelete, start, err)
+	return err
+}
+
+type fileWriter struct {
+	storagedriver.FileWriter
+	o *Driver
+}
+
+func (w *fileWriter) Commit(ctx context.Context) error {
+	start := time.Now()
+	err := w.FileWriter.Commit(ctx)
+	w.o.done(OpWriterCommit, start, err)
+	return err
+}
+
+func (w *fileWriter) Cancel(ctx context.Context) error {
+	start := time.Now()
+	err := w.FileWriter.Cancel(ctx)
+	w.o.done(OpWriterCancel, start, err)
+	return err
+}
+
+// The optional capabilities, each a type of its own so that Wrap can
+// compose exactly those of the wrapped driver.
+type (
+	walker     struct{ o *Driver }
+	opener     struct{ o *Driver }
+	redirector struct{ o *Driver }
+	purger     struct{ o *Driver }
+)
+
+// Walk reports the whole walk, the callback's time included.
+func (c walker) Walk(ctx context.Context, path string, fn storagedriver.WalkFunc) error {
+	start := time.Now()
+	err := c.o.d.(storagedriver.Walker).Walk(ctx, path, fn)
+	c.o.done(OpWalk, start, err)
+	return err
+}
+
+// Open returns the wrapped driver's file as is (an *os.File on the
+// filesystem driver, for sendfile).
+func (c opener) Open(ctx context.Context, path string) (io.ReadSeekCloser, error) {
+	start := time.Now()
+	f, err := c.o.d.(storagedriver.Opener).Open(ctx, path)
+	c.o.done(OpOpen, start, err)
+	return f, err
+}
+
+func (c redirector) RedirectURL(ctx context.Context, method, path string) (string, error) {
+	start := time.Now()
+	u, err := c.o.d.(storagedriver.Redirector).RedirectURL(ctx, method, path)
+	c.o.done(OpRedirectURL, start, err)
+	return u, err
+}
+
+func (c purger) PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (int, int64, error) {
+	start := time.Now()
+	n, b, err := c.o.d.(storagedriver.PendingPurger).PurgePending(ctx, olderThan, dryRun)
+	c.o.done(OpPurgePending, start, err)
+	return n, b, err
+}
