@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/testutil"
 	"github.com/berth-registry/berth/internal/yamlx"
 )
 
@@ -24,25 +25,10 @@ func mergeBombSyncConfig(levels int) []byte {
 	return []byte(b.String())
 }
 
-// finishes runs f and fails the test if it has not returned within limit:
-// a guard against a hang, not a measurement.
-func finishes[T any](t *testing.T, limit time.Duration, f func() T) T {
-	t.Helper()
-	done := make(chan T, 1)
-	go func() { done <- f() }()
-	select {
-	case v := <-done:
-		return v
-	case <-time.After(limit):
-		t.Fatalf("still decoding after %s", limit)
-		panic("unreachable")
-	}
-}
-
 func TestParseSyncConfigMergeBomb(t *testing.T) {
 	doc := mergeBombSyncConfig(9)
 	t.Logf("%d bytes", len(doc))
-	err := finishes(t, 5*time.Second, func() error {
+	err := testutil.Finishes(t, 5*time.Second, func() error {
 		_, err := ParseSyncConfig(doc)
 		return err
 	})
@@ -58,7 +44,7 @@ func TestParseSyncConfigMergeBomb(t *testing.T) {
 }
 
 func TestParseSyncConfigSelfAlias(t *testing.T) {
-	err := finishes(t, 5*time.Second, func() error {
+	err := testutil.Finishes(t, 5*time.Second, func() error {
 		_, err := ParseSyncConfig([]byte("registries:\n  r: &r {<<: *r}\n"))
 		return err
 	})

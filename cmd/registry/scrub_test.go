@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -25,44 +22,20 @@ import (
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 )
 
-var registryBin struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
+// bins holds this command built as it ships, for the tests that check
+// what a user of the binary sees: its exit status above all.
+var bins testutil.Binaries
 
-// TestMain removes the registry binary built by builtRegistry.
+// TestMain removes the binaries built by builtRegistry.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if registryBin.dir != "" {
-		os.RemoveAll(registryBin.dir)
-	}
+	bins.Cleanup()
 	os.Exit(code)
 }
 
-// builtRegistry builds this command once per test binary, for the tests
-// that check what a user of the binary sees: its exit status above all.
+// builtRegistry builds this command once per test binary.
 func builtRegistry(t *testing.T) string {
-	t.Helper()
-	b := &registryBin
-	b.once.Do(func() {
-		if b.dir, b.err = os.MkdirTemp("", "registry-test-"); b.err != nil {
-			return
-		}
-		b.path = filepath.Join(b.dir, "registry")
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		if out, err := exec.Command(goBin, "build", "-o", b.path, ".").CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
+	return bins.Build(t, "github.com/berth-registry/berth/cmd/registry")
 }
 
 func scrubCmd(t *testing.T) testutil.Cmd {

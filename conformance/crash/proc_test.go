@@ -9,11 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,44 +18,18 @@ import (
 	"github.com/berth-registry/berth/internal/testutil"
 )
 
-// The registry binary, built once per test binary by registryBinary.
-var build struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}
+// bins holds the registry binary, built once per test binary.
+var bins testutil.Binaries
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if build.dir != "" {
-		os.RemoveAll(build.dir)
-	}
+	bins.Cleanup()
 	os.Exit(code)
 }
 
 // registryBinary builds cmd/registry on first use and returns its path.
 func registryBinary(t testing.TB) string {
-	t.Helper()
-	build.once.Do(func() {
-		build.dir, build.err = os.MkdirTemp("", "berth-crash-")
-		if build.err != nil {
-			return
-		}
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		build.bin = filepath.Join(build.dir, "registry")
-		out, err := exec.Command(goBin, "build", "-o", build.bin, "github.com/berth-registry/berth/cmd/registry").CombinedOutput()
-		if err != nil {
-			build.err = fmt.Errorf("go build ./cmd/registry: %w\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.bin
+	return bins.Build(t, "github.com/berth-registry/berth/cmd/registry")
 }
 
 // node is one "registry serve" process.

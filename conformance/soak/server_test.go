@@ -30,19 +30,6 @@ type server struct {
 	probe *http.Client
 }
 
-// buildRegistry builds cmd/registry as it ships (no race detector).
-func buildRegistry(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "registry")
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/berth-registry/berth/cmd/registry").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ./cmd/registry: %v\n%s", err, out)
-	}
-	return bin
-}
-
 var startLine = regexp.MustCompile(`^berth registry listening on (127\.0\.0\.1:\d+),.*, debug listener on (127\.0\.0\.1:\d+)$`)
 
 // startServer runs "registry serve" on a filesystem store in a temporary

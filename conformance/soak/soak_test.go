@@ -11,7 +11,18 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-registry/berth/internal/testutil"
 )
+
+// bins holds the registry binary, built once, as it ships.
+var bins testutil.Binaries
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	bins.Cleanup()
+	os.Exit(code)
+}
 
 var (
 	duration = flag.Duration("soak.duration", 5*time.Minute, "how long the load runs")
@@ -67,7 +78,7 @@ func TestSoak(t *testing.T) {
 	if csvPath == "" {
 		csvPath = filepath.Join(outDir, "soak.csv")
 	}
-	srv := startServer(t, buildRegistry(t, t.TempDir()), filepath.Join(outDir, "registry.log"))
+	srv := startServer(t, bins.Build(t, "github.com/berth-registry/berth/cmd/registry"), filepath.Join(outDir, "registry.log"))
 	ctx := t.Context()
 	rec, err := newRecorder(csvPath, srv)
 	if err != nil {

@@ -157,3 +157,18 @@ func shellQuote(args []string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+// Finishes runs f and fails the test if it has not returned within limit:
+// a guard against a hang, not a measurement.
+func Finishes[T any](t testing.TB, limit time.Duration, f func() T) T {
+	t.Helper()
+	done := make(chan T, 1)
+	go func() { done <- f() }()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(limit):
+		t.Fatalf("still running after %s", limit)
+		panic("unreachable")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/testutil"
 	"github.com/berth-registry/berth/internal/yamlx"
 )
 
@@ -28,25 +29,10 @@ func aliasBombConfig(n int) string {
 	return b.String()
 }
 
-// finishes runs f and fails the test if it has not returned within limit:
-// a guard against a hang, not a measurement.
-func finishes[T any](t *testing.T, limit time.Duration, f func() T) T {
-	t.Helper()
-	done := make(chan T, 1)
-	go func() { done <- f() }()
-	select {
-	case v := <-done:
-		return v
-	case <-time.After(limit):
-		t.Fatalf("still decoding after %s", limit)
-		panic("unreachable")
-	}
-}
-
 func TestLoadAliasBomb(t *testing.T) {
 	doc := aliasBombConfig(250)
 	t.Logf("%d bytes", len(doc))
-	err := finishes(t, 5*time.Second, func() error {
+	err := testutil.Finishes(t, 5*time.Second, func() error {
 		_, err := Load(strings.NewReader(doc), nil)
 		return err
 	})
@@ -61,7 +47,7 @@ func TestLoadAliasBomb(t *testing.T) {
 }
 
 func TestLoadSelfAlias(t *testing.T) {
-	err := finishes(t, 5*time.Second, func() error {
+	err := testutil.Finishes(t, 5*time.Second, func() error {
 		_, err := Load(strings.NewReader(minimal+"notifications:\n  endpoints: &l [*l]\n"), nil)
 		return err
 	})
