@@ -33,12 +33,28 @@ type Config struct {
 	Auth          Auth          `yaml:"auth"`
 	Notifications Notifications `yaml:"notifications"`
 	Proxy         *Proxy        `yaml:"proxy,omitempty"` // nil: not a pull-through cache
+
+	// Distribution's remaining top-level keys (distkeys.go).
+	LogLevel   string      `yaml:"loglevel"` // deprecated alias of log.level
+	Redis      Redis       `yaml:"redis"`
+	Health     Health      `yaml:"health"`
+	Middleware Middleware  `yaml:"middleware"`
+	Catalog    Catalog     `yaml:"catalog"`
+	Tags       Tags        `yaml:"tags"`
+	Policy     RepoPolicy  `yaml:"policy"`
+	Reporting  Unsupported `yaml:"reporting"`
 }
 
 // Log is the log section.
 type Log struct {
 	Level     string `yaml:"level"`     // error, warn, info (default) or debug
 	Formatter string `yaml:"formatter"` // text (default) or json
+	// Fields are added to every log line.
+	Fields    map[string]string `yaml:"fields,omitempty"`
+	AccessLog AccessLog         `yaml:"accesslog"`
+	// ReportCaller adds the source file and line to every log line.
+	ReportCaller bool      `yaml:"reportcaller"`
+	Hooks        []LogHook `yaml:"hooks,omitempty"`
 }
 
 // Storage is the storage section: exactly one driver (Filesystem, InMemory
@@ -52,6 +68,10 @@ type Storage struct {
 	Maintenance Maintenance `yaml:"maintenance"`
 	Cache       Cache       `yaml:"cache"`
 	Redirect    Redirect    `yaml:"redirect"`
+	Tag         Tag         `yaml:"tag"`
+
+	Azure Unsupported `yaml:"azure"`
+	GCS   Unsupported `yaml:"gcs"`
 }
 
 // Driver names the configured storage driver: "filesystem", "inmemory",
@@ -112,6 +132,8 @@ type Filesystem struct {
 	// the key is absent. A relative path is relative to the working
 	// directory.
 	RootDirectory string `yaml:"rootdirectory"`
+	// MaxThreads is accepted without effect (see distkeys.go).
+	MaxThreads int `yaml:"maxthreads"`
 }
 
 // InMemory is storage.inmemory; it has no parameters. Its content is lost
@@ -141,6 +163,19 @@ type S3 struct {
 	// progress before the request fails with 503; 0 means the driver's
 	// default (30s).
 	Timeout time.Duration `yaml:"timeout"`
+
+	// V4Auth false (AWS signature version 2) is refused; nil or true
+	// signs with version 4, the only signature aws-sdk-go-v2 has.
+	V4Auth          *bool  `yaml:"v4auth,omitempty"`
+	UserAgent       string `yaml:"useragent"`       // added to the SDK's User-Agent
+	ObjectACL       string `yaml:"objectacl"`       // canned ACL of written objects; default private
+	SessionToken    string `yaml:"sessiontoken"`    // with accesskey and secretkey
+	UseDualStack    bool   `yaml:"usedualstack"`    // AWS dual-stack (IPv6) endpoints
+	Accelerate      bool   `yaml:"accelerate"`      // S3 Transfer Acceleration endpoint
+	UseFIPSEndpoint bool   `yaml:"usefipsendpoint"` // AWS FIPS endpoints
+	LogLevel        string `yaml:"loglevel"`        // SDK logging: off (default), debug, debugwith...
+	// RedirectEndpoint is refused (distkeys.go).
+	RedirectEndpoint string `yaml:"redirectendpoint"`
 }
 
 // Delete is storage.delete.
@@ -172,7 +207,9 @@ type UploadPurging struct {
 
 // Cache is storage.cache. Parsed and kept.
 type Cache struct {
-	BlobDescriptor string `yaml:"blobdescriptor"` // "" or inmemory
+	BlobDescriptor string `yaml:"blobdescriptor"` // "", inmemory, or redis (refused for now)
+	// BlobDescriptorSize is accepted without effect (see distkeys.go).
+	BlobDescriptorSize int `yaml:"blobdescriptorsize"`
 }
 
 // Redirect is storage.redirect.
@@ -193,6 +230,15 @@ type HTTP struct {
 	// DefaultDrainTimeout when absent, 0 closes connections at once.
 	DrainTimeout time.Duration `yaml:"draintimeout"`
 	Debug        Debug         `yaml:"debug"`
+
+	// Net is the listener's network: tcp (default) or unix, when Addr is
+	// a socket path.
+	Net string `yaml:"net"`
+	// RelativeURLs makes Location headers relative paths even with Host
+	// set; see registry.WithBaseURL.
+	RelativeURLs bool  `yaml:"relativeurls"`
+	HTTP2        HTTP2 `yaml:"http2"`
+	H2C          H2C   `yaml:"h2c"`
 }
 
 // Debug is http.debug, as in Distribution: with Addr set, a second
@@ -200,7 +246,8 @@ type HTTP struct {
 // (net/http/pprof) under /debug/pprof/. It has no authentication, so Addr
 // belongs on loopback or an internal network.
 type Debug struct {
-	Addr string `yaml:"addr"` // host:port; empty: no debug listener
+	Addr       string     `yaml:"addr"` // host:port; empty: no debug listener
+	Prometheus Prometheus `yaml:"prometheus"`
 }
 
 // TLS is http.tls. With Certificate and Key set the server speaks HTTPS;
@@ -209,6 +256,16 @@ type TLS struct {
 	Certificate string   `yaml:"certificate"`
 	Key         string   `yaml:"key"`
 	ClientCAs   []string `yaml:"clientcas,omitempty"`
+	// ClientAuth is how client certificates are checked when ClientCAs
+	// are set: Distribution's values (tls.ClientAuthType); default
+	// require-and-verify-client-cert.
+	ClientAuth string `yaml:"clientauth"`
+	// MinimumTLS is tls1.0 to tls1.3; default tls1.2.
+	MinimumTLS string `yaml:"minimumtls"`
+	// CipherSuites are names from crypto/tls (TLS 1.0-1.2 only; Go picks
+	// TLS 1.3's); empty: Go's defaults.
+	CipherSuites []string    `yaml:"ciphersuites,omitempty"`
+	LetsEncrypt  LetsEncrypt `yaml:"letsencrypt"`
 }
 
 // Enabled reports whether the server should speak TLS.
@@ -216,6 +273,11 @@ func (t *TLS) Enabled() bool { return t.Certificate != "" || t.Key != "" }
 
 // Validation is the validation section.
 type Validation struct {
+	// Disabled, as in Distribution, lifts the checks on foreign-layer
+	// URLs and on the children of image indexes; Enabled (deprecated)
+	// true wins over it.
+	Enabled   bool      `yaml:"enabled"`
+	Disabled  bool      `yaml:"disabled"`
 	Manifests Manifests `yaml:"manifests"`
 }
 
@@ -227,6 +289,7 @@ type Manifests struct {
 	// (the config blob must still exist).
 	Layers  string  `yaml:"layers"`
 	Indexes Indexes `yaml:"indexes"`
+	URLs    URLs    `yaml:"urls"`
 }
 
 // Indexes is validation.manifests.indexes: which children of an image index
@@ -256,8 +319,9 @@ func (p Platform) String() string {
 // Auth is the auth section: at most one method (htpasswd or token), and
 // optionally an access policy.
 type Auth struct {
-	Htpasswd *Htpasswd `yaml:"htpasswd,omitempty"`
-	Token    *Token    `yaml:"token,omitempty"`
+	Htpasswd *Htpasswd   `yaml:"htpasswd,omitempty"`
+	Token    *Token      `yaml:"token,omitempty"`
+	Silly    Unsupported `yaml:"silly"`
 	// Policy is a Berth extension: who may pull, push and delete where.
 	// Without it, every authenticated user may do everything.
 	Policy *Policy `yaml:"policy,omitempty"`
@@ -289,6 +353,11 @@ type Token struct {
 	Issuer         string `yaml:"issuer"`
 	RootCertBundle string `yaml:"rootcertbundle"`
 	JWKS           string `yaml:"jwks"`
+	// AutoRedirect, AutoRedirectPath and SigningAlgorithms are refused
+	// (distkeys.go).
+	AutoRedirect      bool     `yaml:"autoredirect"`
+	AutoRedirectPath  string   `yaml:"autoredirectpath"`
+	SigningAlgorithms []string `yaml:"signingalgorithms,omitempty"`
 	// Server is a Berth extension: run the token server at /auth/token.
 	Server *TokenServer `yaml:"server,omitempty"`
 }
@@ -364,6 +433,10 @@ type Proxy struct {
 	// forever. It is also the default of Upstreams without a ttl.
 	TTL       *time.Duration `yaml:"ttl,omitempty"`
 	Upstreams []Upstream     `yaml:"upstreams,omitempty"`
+	// Exec is refused; CacheWriteTimeout is accepted without effect
+	// (distkeys.go).
+	Exec              Unsupported    `yaml:"exec"`
+	CacheWriteTimeout *time.Duration `yaml:"cachewritetimeout,omitempty"`
 }
 
 // Upstream is one entry of proxy.upstreams: the repositories named
@@ -432,7 +505,7 @@ func Load(r io.Reader, env []string) (*Config, error) {
 	c.Version = "" // a file must say which version it is
 	o := origins{}
 	d := decoder{origins: o}
-	if err := d.decode("", doc, reflect.ValueOf(c).Elem()); err != nil {
+	if err := d.decodeAll("", doc, reflect.ValueOf(c).Elem()); err != nil {
 		return nil, err
 	}
 	return c.finish(env, o)
@@ -453,12 +526,26 @@ func (c *Config) finish(env []string, o origins) (*Config, error) {
 	if c.Storage.Filesystem != nil && c.Storage.Filesystem.RootDirectory == "" {
 		c.Storage.Filesystem.RootDirectory = DefaultRootDirectory
 	}
+	// The deprecated top-level loglevel applies when log.level is not
+	// configured, as in Distribution.
+	if _, set := o["log.level"]; !set && c.LogLevel != "" {
+		c.Log.Level = c.LogLevel
+	}
 	// Enumerated values match case-insensitively (REGISTRY_LOG_LEVEL=DEBUG).
+	c.LogLevel = strings.ToLower(c.LogLevel)
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	c.Log.Formatter = strings.ToLower(c.Log.Formatter)
 	c.Storage.Cache.BlobDescriptor = strings.ToLower(c.Storage.Cache.BlobDescriptor)
 	c.Validation.Manifests.Layers = strings.ToLower(c.Validation.Manifests.Layers)
 	c.Validation.Manifests.Indexes.Platforms = strings.ToLower(c.Validation.Manifests.Indexes.Platforms)
+	c.HTTP.Net = strings.ToLower(c.HTTP.Net)
+	c.HTTP.TLS.MinimumTLS = strings.ToLower(c.HTTP.TLS.MinimumTLS)
+	if c.Storage.S3 != nil {
+		c.Storage.S3.LogLevel = strings.ToLower(c.Storage.S3.LogLevel)
+	}
+	if errs := c.refusals(o); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	if err := c.validate(o); err != nil {
 		return nil, err
 	}
