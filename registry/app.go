@@ -138,7 +138,9 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sw := &statusWriter{ResponseWriter: w}
-	defer a.logRequest(sw, r, time.Now())
+	if !a.opts.noAccessLog {
+		defer a.logRequest(sw, r, time.Now())
+	}
 	a.router.ServeHTTP(sw, r)
 }
 
@@ -152,7 +154,7 @@ func (a *App) base(w http.ResponseWriter, r *http.Request) error {
 }
 
 func validation(o options) (storage.Validation, error) {
-	v := storage.Validation{Indexes: o.indexPlatforms, SkipLayers: o.skipLayers}
+	v := storage.Validation{Indexes: o.indexPlatforms, SkipLayers: o.skipLayers, URLs: o.manifestURLs}
 	switch o.indexPlatforms {
 	case "", "all", "none":
 	case "list":

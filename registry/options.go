@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry/storage"
 )
 
 // Option configures an App.
@@ -21,6 +22,9 @@ type options struct {
 	auth           auth.Authorizer
 	tokenServer    http.Handler
 	proxy          PullThrough
+	baseURL        string             // WithBaseURL
+	noAccessLog    bool               // WithAccessLog(false)
+	manifestURLs   *storage.URLPolicy // WithManifestURLs
 }
 
 // WithReadOnly refuses every write with UNSUPPORTED/405, as Distribution's

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -61,7 +62,11 @@ func New(ctx context.Context, p Params) (*Driver, error) {
 	}
 	if p.AccessKey != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(p.AccessKey, p.SecretKey, "")))
+			credentials.NewStaticCredentialsProvider(p.AccessKey, p.SecretKey, p.SessionToken)))
+	}
+	logMode, _ := clientLogMode(p.LogLevel) // withDefaults checked it
+	if logMode != 0 {
+		opts = append(opts, awsconfig.WithClientLogMode(logMode))
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -72,6 +77,16 @@ func New(ctx context.Context, p Params) (*Driver, error) {
 			o.BaseEndpoint = aws.String(p.RegionEndpoint)
 		}
 		o.UsePathStyle = p.ForcePathStyle
+		o.UseAccelerate = p.Accelerate
+		if p.UseDualStack {
+			o.EndpointOptions.UseDualStackEndpoint = aws.DualStackEndpointStateEnabled
+		}
+		if p.UseFIPSEndpoint {
+			o.EndpointOptions.UseFIPSEndpoint = aws.FIPSEndpointStateEnabled
+		}
+		if p.UserAgent != "" {
+			o.APIOptions = append(o.APIOptions, awsmiddleware.AddUserAgentKey(p.UserAgent))
+		}
 		// Checksums only where S3 demands them (DeleteObjects): many
 		// S3-compatible servers refuse the SDK's default trailing
 		// checksums, and SigV4 already signs the payload's SHA-256.
@@ -211,6 +226,7 @@ func (d *Driver) putObject(ctx context.Context, op, p, key string, content []byt
 		Metadata:      meta,
 	}
 	in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = d.storageOptions()
+	in.ACL = types.ObjectCannedACL(d.p.ObjectACL)
 	_, err := d.client.PutObject(ctx, in)
 	return fail(ctx, op, p, err)
 }
