@@ -384,6 +384,9 @@ func (c *Config) validateDist(o origins, v func(key, value string, want []string
 	if (h.TLS.ClientAuth != "" || h.TLS.MinimumTLS != "" || len(h.TLS.CipherSuites) > 0) && !h.TLS.Enabled() {
 		return fmt.Errorf("config: http.tls: clientauth, minimumtls and ciphersuites need http.tls.certificate and http.tls.key%s", o.at("http.tls"))
 	}
+	if h.TLS.ClientAuth != "" && len(h.TLS.ClientCAs) == 0 {
+		return fmt.Errorf("config: http.tls.clientauth%s: needs http.tls.clientcas, the CAs client certificates are checked against", o.at("http.tls.clientauth"))
+	}
 	if p := h.Debug.Prometheus; p.Path != "" && !strings.HasPrefix(p.Path, "/") {
 		return fmt.Errorf("config: http.debug.prometheus.path: invalid value %q%s, want a path starting with /", p.Path, o.at("http.debug.prometheus.path"))
 	}

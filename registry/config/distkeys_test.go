@@ -256,6 +256,7 @@ func TestDistKeyErrors(t *testing.T) {
 		{"clientauth", "storage: inmemory\nhttp:\n  tls:\n    certificate: c\n    key: k\n    clientauth: maybe\n", `config: http.tls.clientauth: invalid value "maybe" (line 7), want one of `},
 		{"minimumtls", "storage: inmemory\nhttp:\n  tls:\n    certificate: c\n    key: k\n    minimumtls: ssl3\n", `config: http.tls.minimumtls: invalid value "ssl3" (line 7)`},
 		{"insecure suite", "storage: inmemory\nhttp:\n  tls:\n    certificate: c\n    key: k\n    ciphersuites: [TLS_RSA_WITH_RC4_128_SHA]\n", `config: http.tls.ciphersuites[0]: unknown or insecure cipher suite "TLS_RSA_WITH_RC4_128_SHA"`},
+		{"clientauth without clientcas", "storage: inmemory\nhttp:\n  tls:\n    certificate: c\n    key: k\n    clientauth: verify-client-cert-if-given\n", `config: http.tls.clientauth (line 7): needs http.tls.clientcas`},
 		{"tls options without tls", "storage: inmemory\nhttp:\n  tls:\n    minimumtls: tls1.3\n", `config: http.tls: clientauth, minimumtls and ciphersuites need`},
 		{"bad regexp", "storage: inmemory\nvalidation:\n  manifests:\n    urls:\n      allow: ['(']\n", `config: validation.manifests.urls.allow[0]: invalid regular expression "("`},
 		{"acl", s3 + "    objectacl: everyone\n", `config: storage.s3.objectacl: invalid value "everyone" (line 6)`},

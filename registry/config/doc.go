@@ -33,7 +33,8 @@
 //     storage in ./data and enables deletes, which a Distribution file
 //     leaves disabled unless storage.delete.enabled is true.
 //   - Enumerated values match case-insensitively and are stored
-//     lower-case: log.level, log.formatter, storage.cache.blobdescriptor,
+//     lower-case: loglevel, log.level, log.formatter, http.net,
+//     http.tls.minimumtls, storage.s3.loglevel, storage.cache.blobdescriptor,
 //     validation.manifests.layers, validation.manifests.indexes.platforms.
 //   - validation.manifests.layers (all|none), auth.token.server (the
 //     built-in token server) and auth.policy (the access policy file) are
