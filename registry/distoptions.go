@@ -33,3 +33,21 @@ func WithManifestURLs(allow, deny *regexp.Regexp) Option {
 
 // location is the Location header value for path, a path from /v2/.
 func (a *App) location(path string) string { return a.opts.baseURL + path }
+
+// WithCatalogMax caps a catalog page at n repositories (Distribution's
+// catalog.maxentries); 0 keeps the default, 1000. A larger n in a request
+// gets n repositories and a Link to the rest, where Distribution answers
+// PAGINATION_NUMBER_INVALID: the spec lets a registry return fewer.
+func WithCatalogMax(n int) Option { return func(o *options) { o.maxCatalog = n } }
+
+// WithTagsMax caps the n of a tags list request at n (Distribution's
+// tags.maxtags): fewer tags and a Link to the rest. 0, the default, caps
+// nothing; a request without n gets every tag, as in Distribution.
+func WithTagsMax(n int) Option { return func(o *options) { o.maxTags = n } }
+
+func (a *App) catalogMax() int {
+	if a.opts.maxCatalog > 0 {
+		return a.opts.maxCatalog
+	}
+	return maxCatalog
+}

@@ -71,3 +71,30 @@ func TestBaseURL(t *testing.T) {
 		t.Errorf("PUT manifest: %d, Location %q", rec.Code, loc)
 	}
 }
+
+// TestPageMax: WithTagsMax caps a tags request's n and WithCatalogMax a
+// catalog page, each answering fewer with a Link to the rest; a tags
+// request without n still lists every tag.
+func TestPageMax(t *testing.T) {
+	app, _ := newApp(t, registry.WithTagsMax(2), registry.WithCatalogMax(2))
+	for _, tag := range []string{"a", "b", "c"} {
+		pushImage(t, app, "app", tag, "")
+	}
+	pushImage(t, app, "other", "a", "")
+	pushImage(t, app, "third", "a", "")
+	for _, tc := range []struct {
+		target, body string
+		link         bool
+	}{
+		{"/v2/app/tags/list?n=10", `"tags":["a","b"]`, true},
+		{"/v2/app/tags/list", `"tags":["a","b","c"]`, false},
+		{"/v2/app/tags/list?n=1", `"tags":["a"]`, true},
+		{"/v2/_catalog?n=10", `"repositories":["app","other"]`, true},
+		{"/v2/_catalog", `"repositories":["app","other"]`, true},
+	} {
+		rec := do(t, app, "GET", tc.target, nil)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), tc.body) || (rec.Header().Get("Link") != "") != tc.link {
+			t.Errorf("GET %s: %d %s Link %q, want %s, link %v", tc.target, rec.Code, rec.Body, rec.Header().Get("Link"), tc.body, tc.link)
+		}
+	}
+}

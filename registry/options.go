@@ -25,6 +25,8 @@ type options struct {
 	baseURL        string             // WithBaseURL
 	noAccessLog    bool               // WithAccessLog(false)
 	manifestURLs   *storage.URLPolicy // WithManifestURLs
+	maxCatalog     int                // WithCatalogMax
+	maxTags        int                // WithTagsMax
 }
 
 // WithReadOnly refuses every write with UNSUPPORTED/405, as Distribution's

@@ -285,6 +285,8 @@ func appOptions(c *config.Config, logger *slog.Logger) []registry.Option {
 		registry.WithLayerValidation(c.Validation.Manifests.Layers != "none"),
 		registry.WithLogger(logger),
 		registry.WithAccessLog(!c.Log.AccessLog.Disabled),
+		registry.WithCatalogMax(config.PageMax(c.Catalog.MaxEntries)),
+		registry.WithTagsMax(config.PageMax(c.Tags.MaxTags)),
 	}
 	if c.Validation.ValidationDisabled() {
 		// As in Distribution: the children of an index are not checked.

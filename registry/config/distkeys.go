@@ -179,12 +179,14 @@ type Middleware struct {
 
 // Catalog is the catalog section.
 type Catalog struct {
-	MaxEntries int `yaml:"maxentries"` // only Berth's fixed 1000 (or 0)
+	// MaxEntries caps a catalog page; DefaultPageMax when 0.
+	MaxEntries int `yaml:"maxentries"`
 }
 
 // Tags is the tags section.
 type Tags struct {
-	MaxTags int `yaml:"maxtags"` // only Berth's fixed 1000 (or 0)
+	// MaxTags caps the n of a tags list request; DefaultPageMax when 0.
+	MaxTags int `yaml:"maxtags"`
 }
 
 // RepoPolicy is Distribution's top-level policy section (not auth.policy).
@@ -197,9 +199,18 @@ type RepoClasses struct {
 	Classes []string `yaml:"classes,omitempty"` // refused when set
 }
 
-// Berth's fixed page limits, which catalog.maxentries and tags.maxtags may
-// only restate.
-const fixedPageLimit = 1000
+// DefaultPageMax is Distribution's default of catalog.maxentries and
+// tags.maxtags.
+const DefaultPageMax = 1000
+
+// PageMax is a configured catalog.maxentries or tags.maxtags with
+// Distribution's default applied.
+func PageMax(n int) int {
+	if n <= 0 {
+		return DefaultPageMax
+	}
+	return n
+}
 
 var (
 	netKinds    = []string{"", "tcp", "unix"}
@@ -344,12 +355,6 @@ func (c *Config) refusals(o origins) []error {
 	if c.Middleware.Storage.Set {
 		refuse("middleware.storage", "storage middlewares (cloudfront, redirect, rewrite) are not supported; use storage.redirect (presigned S3 URLs) and put a CDN in front of the registry")
 	}
-	if m := c.Catalog.MaxEntries; m != 0 && m != fixedPageLimit {
-		refuse("catalog.maxentries", fmt.Sprintf("only %d, Berth's fixed page limit, is supported; remove the key", fixedPageLimit))
-	}
-	if m := c.Tags.MaxTags; m != 0 && m != fixedPageLimit {
-		refuse("tags.maxtags", fmt.Sprintf("only %d, Berth's fixed page limit, is supported; remove the key", fixedPageLimit))
-	}
 	if len(c.Policy.Repository.Classes) > 0 {
 		refuse("policy.repository.classes", "is not supported; restrict what may be pushed with auth.policy")
 	}
@@ -386,6 +391,12 @@ func (c *Config) validateDist(o origins, v func(key, value string, want []string
 	}
 	if h.TLS.ClientAuth != "" && len(h.TLS.ClientCAs) == 0 {
 		return fmt.Errorf("config: http.tls.clientauth%s: needs http.tls.clientcas, the CAs client certificates are checked against", o.at("http.tls.clientauth"))
+	}
+	if c.Catalog.MaxEntries < 0 {
+		return fmt.Errorf("config: catalog.maxentries: invalid value %d%s, want 0 or more", c.Catalog.MaxEntries, o.at("catalog.maxentries"))
+	}
+	if c.Tags.MaxTags < 0 {
+		return fmt.Errorf("config: tags.maxtags: invalid value %d%s, want 0 or more", c.Tags.MaxTags, o.at("tags.maxtags"))
 	}
 	if p := h.Debug.Prometheus; p.Path != "" && !strings.HasPrefix(p.Path, "/") {
 		return fmt.Errorf("config: http.debug.prometheus.path: invalid value %q%s, want a path starting with /", p.Path, o.at("http.debug.prometheus.path"))

@@ -177,7 +177,6 @@ func TestRefusals(t *testing.T) {
 		{"reporting", "storage: inmemory\nreporting:\n  bugsnag:\n    apikey: x\n", nil, []string{"reporting"}},
 		{"redirectendpoint", "storage:\n  s3:\n    bucket: b\n    region: r\n    redirectendpoint: https://cdn.example.com\n", nil, []string{"storage.s3.redirectendpoint"}},
 		{"silly as a scalar section", "storage: inmemory\nauth:\n  silly:\n", nil, []string{"auth.silly"}},
-		{"catalog", "storage: inmemory\ncatalog:\n  maxentries: 50\ntags:\n  maxtags: 5\n", nil, []string{"catalog.maxentries", "tags.maxtags"}},
 		{"classes", "storage: inmemory\npolicy:\n  repository:\n    classes: [image]\n", nil, []string{"policy.repository.classes"}},
 		{"from the environment", "storage: inmemory\n", []string{"REGISTRY_MIDDLEWARE_STORAGE_0_NAME=cloudfront", "REGISTRY_STORAGE_S3_V4AUTH=false"},
 			[]string{"storage.s3.v4auth", "middleware.storage"}},
@@ -264,6 +263,7 @@ func TestDistKeyErrors(t *testing.T) {
 		{"session token alone", s3 + "    sessiontoken: t\n", `config: storage.s3.sessiontoken (line 6): needs storage.s3.accesskey and storage.s3.secretkey`},
 		{"accelerate with endpoint", s3 + "    regionendpoint: http://127.0.0.1:9000\n    accelerate: true\n", `config: storage.s3.accelerate (line 7): S3 Transfer Acceleration`},
 		{"loglevel", "storage: inmemory\nloglevel: loud\n", `config: loglevel: invalid value "loud" (line 3)`},
+		{"maxtags", "storage: inmemory\ntags:\n  maxtags: -1\n", `config: tags.maxtags: invalid value -1 (line 4), want 0 or more`},
 		{"net", "storage: inmemory\nhttp:\n  net: udp\n", `config: http.net: invalid value "udp" (line 4)`},
 		{"prometheus path", "storage: inmemory\nhttp:\n  debug:\n    prometheus:\n      path: metrics\n", `config: http.debug.prometheus.path: invalid value "metrics" (line 6)`},
 	} {
