@@ -353,10 +353,10 @@ type Token struct {
 	Issuer         string `yaml:"issuer"`
 	RootCertBundle string `yaml:"rootcertbundle"`
 	JWKS           string `yaml:"jwks"`
-	// AutoRedirect, AutoRedirectPath and SigningAlgorithms are refused
-	// (distkeys.go).
-	AutoRedirect      bool     `yaml:"autoredirect"`
-	AutoRedirectPath  string   `yaml:"autoredirectpath"`
+	// AutoRedirect and AutoRedirectPath are refused (distkeys.go).
+	AutoRedirect     bool   `yaml:"autoredirect"`
+	AutoRedirectPath string `yaml:"autoredirectpath"`
+	// SigningAlgorithms, when set, are the only algs tokens may use.
 	SigningAlgorithms []string `yaml:"signingalgorithms,omitempty"`
 	// Server is a Berth extension: run the token server at /auth/token.
 	Server *TokenServer `yaml:"server,omitempty"`

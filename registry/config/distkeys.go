@@ -231,6 +231,10 @@ var (
 	// s3ACLs are S3's canned ACLs, as Distribution accepts them.
 	s3ACLs = []string{"", "private", "public-read", "public-read-write", "authenticated-read",
 		"aws-exec-read", "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write"}
+	// jwtAlgorithms are the JWS names Distribution accepts in
+	// auth.token.signingalgorithms; Berth verifies RS256, ES256 and EdDSA.
+	jwtAlgorithms = []string{"EdDSA", "HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
+		"ES256", "ES384", "ES512", "PS256", "PS384", "PS512"}
 	s3LogLevels = []string{"", "off", "debug", "debugwithsigning", "debugwithhttpbody",
 		"debugwithrequestretries", "debugwithrequesterrors", "debugwitheventstreambody"}
 )
@@ -342,9 +346,6 @@ func (c *Config) refusals(o origins) []error {
 		if t.AutoRedirect || t.AutoRedirectPath != "" {
 			refuse("auth.token.autoredirect", "is not supported; set auth.token.realm to the token endpoint's absolute URL")
 		}
-		if len(t.SigningAlgorithms) > 0 {
-			refuse("auth.token.signingalgorithms", "is not supported; Berth accepts RS256, ES256 and EdDSA tokens, each only from a key of its type: remove the key")
-		}
 	}
 	if c.Middleware.Registry.Set {
 		refuse("middleware.registry", "registry middlewares are Go plugins of Distribution's binary and do not exist here; remove the section")
@@ -397,6 +398,14 @@ func (c *Config) validateDist(o origins, v func(key, value string, want []string
 	}
 	if c.Tags.MaxTags < 0 {
 		return fmt.Errorf("config: tags.maxtags: invalid value %d%s, want 0 or more", c.Tags.MaxTags, o.at("tags.maxtags"))
+	}
+	if t := c.Auth.Token; t != nil {
+		for i, a := range t.SigningAlgorithms {
+			if !slices.Contains(jwtAlgorithms, a) {
+				key := fmt.Sprintf("auth.token.signingalgorithms[%d]", i)
+				return fmt.Errorf("config: %s: unknown algorithm %q%s, want one of %s", key, a, o.at(key), strings.Join(jwtAlgorithms, ", "))
+			}
+		}
 	}
 	if p := h.Debug.Prometheus; p.Path != "" && !strings.HasPrefix(p.Path, "/") {
 		return fmt.Errorf("config: http.debug.prometheus.path: invalid value %q%s, want a path starting with /", p.Path, o.at("http.debug.prometheus.path"))

@@ -106,7 +106,7 @@ func TestDistributionReference(t *testing.T) {
 	got := refusedKeys(t, err)
 	want := []string{
 		"storage.azure", "storage.gcs",
-		"auth.silly", "auth.token.autoredirect", "auth.token.signingalgorithms",
+		"auth.silly", "auth.token.autoredirect",
 		"middleware.registry", "middleware.repository", "middleware.storage",
 		"http.tls.letsencrypt", "proxy.exec",
 	}
@@ -264,6 +264,8 @@ func TestDistKeyErrors(t *testing.T) {
 		{"accelerate with endpoint", s3 + "    regionendpoint: http://127.0.0.1:9000\n    accelerate: true\n", `config: storage.s3.accelerate (line 7): S3 Transfer Acceleration`},
 		{"loglevel", "storage: inmemory\nloglevel: loud\n", `config: loglevel: invalid value "loud" (line 3)`},
 		{"maxtags", "storage: inmemory\ntags:\n  maxtags: -1\n", `config: tags.maxtags: invalid value -1 (line 4), want 0 or more`},
+		{"signing algorithm", "storage: inmemory\nauth:\n  token:\n    realm: https://r.example.com/t\n    service: s\n    issuer: i\n    jwks: j\n    signingalgorithms: [RS256, none]\n",
+			`config: auth.token.signingalgorithms[1]: unknown algorithm "none" (line 9), want one of EdDSA, HS256`},
 		{"net", "storage: inmemory\nhttp:\n  net: udp\n", `config: http.net: invalid value "udp" (line 4)`},
 		{"prometheus path", "storage: inmemory\nhttp:\n  debug:\n    prometheus:\n      path: metrics\n", `config: http.debug.prometheus.path: invalid value "metrics" (line 6)`},
 	} {
