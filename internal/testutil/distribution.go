@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,17 +15,21 @@ import (
 const DistributionModule = "github.com/distribution/distribution/v3"
 
 // DistributionDir returns the directory of DistributionModule in the module
-// cache (downloading it if needed), or skips the test (fails it under CI)
-// when the go command cannot provide it. The tests read Distribution's own
-// files there rather than copies kept in this repository.
+// cache, downloading it as go build would if a fresh cache lacks it, or
+// skips the test (fails it under CI) when the go command cannot provide
+// it. The tests read Distribution's own files there rather than copies kept
+// in this repository.
 func DistributionDir(t testing.TB) string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", DistributionModule).Output()
-	dir := strings.TrimSpace(string(out))
-	if err != nil || dir == "" {
-		SkipOrFail(t, "%s is not in the module cache (go mod download %s): %v", DistributionModule, DistributionModule, err)
+	out, err := exec.Command("go", "mod", "download", "-json", DistributionModule).Output()
+	var m struct{ Dir, Error string }
+	if err == nil {
+		err = json.Unmarshal(out, &m)
 	}
-	return dir
+	if err != nil || m.Dir == "" {
+		SkipOrFail(t, "go mod download %s: %v %s", DistributionModule, err, m.Error)
+	}
+	return m.Dir
 }
 
 // DistributionFile returns the text of file name (slash-separated, relative
