@@ -482,9 +482,10 @@ func Default() *Config {
 
 // Load reads a YAML configuration from r, applies the REGISTRY_* overrides
 // found in env (entries "NAME=value", as os.Environ returns) and validates
-// the result. Every error is one line starting with "config: " and names
-// the dotted key, the offending value, and where it came from (a line of
-// the file or an environment variable).
+// the result. Every problem is one line starting with "config: " that
+// names the dotted key, the offending value, and where it came from (a line
+// of the file or an environment variable); decode problems and refused
+// keys are all reported, one line each.
 func Load(r io.Reader, env []string) (*Config, error) {
 	in, err := io.ReadAll(io.LimitReader(r, yamlx.MaxSize+1))
 	if err != nil {
