@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/berth-registry/berth/internal/testutil"
+	"github.com/berth-registry/berth/internal/testutil/disttest"
 )
 
 // TestServeDistributionExamples starts the registry on Distribution
@@ -117,8 +118,23 @@ func pushForeignImage(t *testing.T, base, layerURL string) (int, string, string)
 	t.Helper()
 	cfg := []byte("{}")
 	cd := fmt.Sprintf("sha256:%x", sha256.Sum256(cfg))
-	resp, err := http.Post(base+"/v2/app/blobs/uploads/?digest="+cd, "application/octet-stream", bytes.NewReader(cfg))
+	// POST then PUT, which Distribution and Berth both take.
+	resp, err := http.Post(base+"/v2/app/blobs/uploads/", "", nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatalf("start upload: %d, %v", resp.StatusCode, err)
+	}
+	q := loc.Query()
+	q.Set("digest", cd)
+	loc.RawQuery = q.Encode()
+	// Only the path: with http.host the Location names a host that is not
+	// this test's.
+	req, _ := http.NewRequest("PUT", base+loc.Path+"?"+loc.RawQuery, bytes.NewReader(cfg))
+	if resp, err = http.DefaultClient.Do(req); err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
@@ -135,7 +151,7 @@ func pushForeignImage(t *testing.T, base, layerURL string) (int, string, string)
 			"urls": []string{layerURL},
 		}},
 	})
-	req, _ := http.NewRequest("PUT", base+"/v2/app/manifests/v1", bytes.NewReader(m))
+	req, _ = http.NewRequest("PUT", base+"/v2/app/manifests/v1", bytes.NewReader(m))
 	req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
@@ -148,7 +164,9 @@ func pushForeignImage(t *testing.T, base, layerURL string) (int, string, string)
 
 // TestServeManifestURLs: validation.manifests.urls decides which URLs a
 // foreign layer may carry, as in Distribution; with neither list none may,
-// and validation.disabled lifts the check.
+// and validation.disabled lifts the check. Distribution v3.1.2, run
+// in-process on the same section, accepts and refuses the same manifests
+// (refusing with 500 UNKNOWN where Berth answers 400 MANIFEST_INVALID).
 func TestServeManifestURLs(t *testing.T) {
 	const (
 		allowed = "https://cdn.example.com/layer"
@@ -159,7 +177,7 @@ func TestServeManifestURLs(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml string
 		url        string
-		want       int
+		want       int // Distribution's refusal is 500 UNKNOWN instead of 400
 	}{
 		{"no lists", "", allowed, http.StatusBadRequest},
 		{"allowed", lists, allowed, http.StatusCreated},
@@ -177,6 +195,13 @@ func TestServeManifestURLs(t *testing.T) {
 			}
 			if code == http.StatusBadRequest && !strings.Contains(body, `"MANIFEST_INVALID"`) {
 				t.Errorf("refusal body %s, want MANIFEST_INVALID", body)
+			}
+
+			// Distribution, given the same section, decides alike.
+			dist := disttest.Start(t, disttest.Options{Extra: tc.yaml})
+			dcode, dbody, _ := pushForeignImage(t, dist.URL, tc.url)
+			if want := map[int]int{http.StatusCreated: http.StatusCreated, http.StatusBadRequest: http.StatusInternalServerError}[tc.want]; dcode != want {
+				t.Errorf("Distribution: PUT manifest with layer URL %s: %d %s, want %d", tc.url, dcode, dbody, want)
 			}
 		})
 	}
