@@ -73,16 +73,48 @@ type Verifier struct {
 	parser *jwt.Parser
 }
 
+// VerifierOption configures a Verifier.
+type VerifierOption func(*verifierOptions)
+
+type verifierOptions struct {
+	algs []string // nil: every algorithm Berth verifies
+}
+
+// WithAlgorithms accepts only tokens whose alg is one of algs, as
+// Distribution's auth.token.signingalgorithms: on top of Berth's rule that
+// each key verifies the one algorithm of its type. Names Berth never
+// verifies (HS256, PS256, RS512...) change nothing, as no token with them
+// passes anyway; NewVerifier fails when none of the trusted keys signs with
+// an algorithm left.
+func WithAlgorithms(algs ...string) VerifierOption {
+	return func(o *verifierOptions) { o.algs = algs }
+}
+
 // NewVerifier accepts tokens signed by one of keys, issued by issuer, for
 // audience.
-func NewVerifier(keys TrustedKeys, issuer, audience string) (*Verifier, error) {
+func NewVerifier(keys TrustedKeys, issuer, audience string, opts ...VerifierOption) (*Verifier, error) {
 	if keys.Len() == 0 {
 		return nil, errors.New("no trusted token keys")
 	}
 	if issuer == "" || audience == "" {
 		return nil, errors.New("token verification needs an issuer and an audience")
 	}
-	return &Verifier{keys: keys, parser: newParser(issuer, audience)}, nil
+	var o verifierOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.algs == nil {
+		return &Verifier{keys: keys, parser: newParser(issuer, audience)}, nil
+	}
+	allowed := slices.DeleteFunc(slices.Clone(algorithms), func(a string) bool { return !slices.Contains(o.algs, a) })
+	usable := false
+	for _, k := range keys.byID {
+		usable = usable || slices.Contains(allowed, k.alg)
+	}
+	if !usable {
+		return nil, fmt.Errorf("no trusted token key signs with one of the allowed algorithms %v", o.algs)
+	}
+	return &Verifier{keys: keys, parser: newParser(issuer, audience, jwt.WithValidMethods(allowed))}, nil
 }
 
 func newParser(issuer, audience string, extra ...jwt.ParserOption) *jwt.Parser {

@@ -170,7 +170,7 @@ func (a *App) base(w http.ResponseWriter, r *http.Request) error {
 }
 
 func validation(o options) (storage.Validation, error) {
-	v := storage.Validation{Indexes: o.indexPlatforms, SkipLayers: o.skipLayers}
+	v := storage.Validation{Indexes: o.indexPlatforms, SkipLayers: o.skipLayers, URLs: o.manifestURLs}
 	switch o.indexPlatforms {
 	case "", "all", "none":
 	case "list":

@@ -58,7 +58,7 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h := w.Header()
-	h.Set("Location", fmt.Sprintf("/v2/%s/manifests/%s", name, m.Digest))
+	h.Set("Location", a.location(fmt.Sprintf("/v2/%s/manifests/%s", name, m.Digest)))
 	h.Set("Docker-Content-Digest", m.Digest.String())
 	if m.Subject != "" {
 		h.Set("OCI-Subject", m.Subject.String())

@@ -7,6 +7,7 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/health"
 	"github.com/berth-registry/berth/registry/metrics"
+	"github.com/berth-registry/berth/registry/storage"
 )
 
 // Option configures an App.
@@ -26,6 +27,10 @@ type options struct {
 	health         health.Checks
 	accessLogOff   bool
 	metrics        *metrics.Metrics
+	baseURL        string             // WithBaseURL
+	manifestURLs   *storage.URLPolicy // WithManifestURLs
+	maxCatalog     int                // WithCatalogMax
+	maxTags        int                // WithTagsMax
 }
 
 // WithReadOnly refuses every write with UNSUPPORTED/405, as Distribution's

@@ -26,6 +26,9 @@ func (a *App) tags(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	page := all[sort.Search(len(all), func(i int) bool { return all[i] > last }):]
+	if m := a.opts.maxTags; m > 0 && n > m {
+		n = m // as Distribution's tags.maxtags: fewer, with a Link to the rest
+	}
 	if n >= 0 && len(page) > n {
 		page = page[:n]
 		if n > 0 {
@@ -39,7 +42,8 @@ func (a *App) tags(w http.ResponseWriter, r *http.Request) error {
 }
 
 // catalog serves GET /v2/_catalog[?n=&last=]: 200 with repository names in
-// byte-wise order after last, at most n (and never more than 1000), and a
+// byte-wise order after last, at most n (and never more than WithCatalogMax,
+// default 1000), and a
 // Link to the next page when cut; 400 PAGINATION_NUMBER_INVALID. Under
 // access control it lists only what the caller may pull.
 func (a *App) catalog(w http.ResponseWriter, r *http.Request) error {
@@ -47,8 +51,8 @@ func (a *App) catalog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if n < 0 || n > maxCatalog {
-		n = maxCatalog
+	if m := a.catalogMax(); n < 0 || n > m {
+		n = m
 	}
 	names, err := a.listable(r, n+1, last)
 	if err != nil {

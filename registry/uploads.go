@@ -41,7 +41,7 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case err == nil:
 			a.opts.metrics.BlobMounted()
-			return blobCreated(w, name, d)
+			return a.blobCreated(w, name, d)
 		case !errors.Is(err, storage.ErrBlobUnknown) && !errors.Is(err, storage.ErrNameInvalid):
 			return err
 		}
@@ -58,7 +58,7 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.opts.metrics.UploadStarted()
 	if d == "" {
-		return uploadAccepted(w, http.StatusAccepted, name, u)
+		return a.uploadAccepted(w, http.StatusAccepted, name, u)
 	}
 	if _, err := u.Commit(ctx, d, body{r.Body}, -1); err != nil {
 		u.Cancel(ctx)
@@ -66,7 +66,7 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.opts.metrics.UploadCompleted()
-	return blobCreated(w, name, d)
+	return a.blobCreated(w, name, d)
 }
 
 // resume finds the route's upload.
@@ -86,7 +86,7 @@ func (a *App) uploadStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return uploadAccepted(w, http.StatusNoContent, name, u)
+	return a.uploadAccepted(w, http.StatusNoContent, name, u)
 }
 
 // chunk returns the request's body bounded by its Content-Range, and where
@@ -127,14 +127,14 @@ func (a *App) patchUpload(w http.ResponseWriter, r *http.Request) error {
 	}
 	rd, start, err := chunk(r)
 	if err != nil {
-		setUploadHeaders(w, name, u)
+		a.setUploadHeaders(w, name, u)
 		return err
 	}
 	if err := u.Append(r.Context(), rd, start); err != nil {
 		a.uploadError(w, name, u, err)
 		return err
 	}
-	return uploadAccepted(w, http.StatusAccepted, name, u)
+	return a.uploadAccepted(w, http.StatusAccepted, name, u)
 }
 
 // putUpload serves PUT /v2/<name>/blobs/uploads/<uuid>?digest=, with or
@@ -168,7 +168,7 @@ func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.opts.metrics.UploadCompleted()
-	return blobCreated(w, name, d)
+	return a.blobCreated(w, name, d)
 }
 
 // cancelUpload serves DELETE /v2/<name>/blobs/uploads/<uuid>: 204; 404
@@ -191,29 +191,29 @@ func (a *App) cancelUpload(w http.ResponseWriter, r *http.Request) error {
 // where it stands; any other failure has discarded the upload.
 func (a *App) uploadError(w http.ResponseWriter, name string, u *storage.Upload, err error) {
 	if errors.Is(err, storage.ErrRangeInvalid) {
-		setUploadHeaders(w, name, u)
+		a.setUploadHeaders(w, name, u)
 		return
 	}
 	a.opts.metrics.UploadFailed()
 }
 
-func setUploadHeaders(w http.ResponseWriter, name string, u *storage.Upload) {
+func (a *App) setUploadHeaders(w http.ResponseWriter, name string, u *storage.Upload) {
 	h := w.Header()
-	h.Set("Location", fmt.Sprintf("/v2/%s/blobs/uploads/%s", name, u.ID()))
+	h.Set("Location", a.location(fmt.Sprintf("/v2/%s/blobs/uploads/%s", name, u.ID())))
 	h.Set("Docker-Upload-UUID", u.ID())
 	h.Set("Range", fmt.Sprintf("0-%d", max(u.Offset()-1, 0)))
 }
 
-func uploadAccepted(w http.ResponseWriter, status int, name string, u *storage.Upload) error {
-	setUploadHeaders(w, name, u)
+func (a *App) uploadAccepted(w http.ResponseWriter, status int, name string, u *storage.Upload) error {
+	a.setUploadHeaders(w, name, u)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(status)
 	return nil
 }
 
-func blobCreated(w http.ResponseWriter, name string, d digest.Digest) error {
+func (a *App) blobCreated(w http.ResponseWriter, name string, d digest.Digest) error {
 	h := w.Header()
-	h.Set("Location", fmt.Sprintf("/v2/%s/blobs/%s", name, d))
+	h.Set("Location", a.location(fmt.Sprintf("/v2/%s/blobs/%s", name, d)))
 	h.Set("Docker-Content-Digest", d.String())
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)

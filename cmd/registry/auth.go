@@ -76,7 +76,11 @@ func authOptions(c *config.Auth, logger *slog.Logger) ([]registry.Option, string
 			opts = append(opts, registry.WithTokenServer(ts))
 			note += " with its token server at " + registry.TokenPath
 		}
-		v, err := auth.NewVerifier(keys, t.Issuer, t.Service)
+		var vopts []auth.VerifierOption
+		if len(t.SigningAlgorithms) > 0 {
+			vopts = append(vopts, auth.WithAlgorithms(t.SigningAlgorithms...))
+		}
+		v, err := auth.NewVerifier(keys, t.Issuer, t.Service, vopts...)
 		if err != nil {
 			return nil, "", err
 		}

@@ -62,14 +62,14 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	}
 
 	cfg, err := loadConfig(args, env)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
+	if err == nil {
+		err = errors.Join(cfg.NotImplemented()...)
 	}
-	if err := unsupported(cfg); err != nil {
-		return fail(exitUsage, "%v", err)
+	if err != nil {
+		// One line per problem, each with the program's prefix.
+		return fail(exitUsage, "%s", strings.ReplaceAll(err.Error(), "\n", "\nregistry: "))
 	}
 	logger := newLogger(cfg.Log, stderr)
-	warnIgnored(cfg, logger)
 
 	drv, where, err := openDriver(ctx, &cfg.Storage)
 	if err != nil {
@@ -121,11 +121,16 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		}
 		defer debug.close()
 	}
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	network := cfg.HTTP.Net
+	if network == "" {
+		network = "tcp"
+	}
+	ln, err := net.Listen(network, cfg.HTTP.Addr)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
 	srv := &http.Server{
+		Protocols:         protocols(&cfg.HTTP),
 		Handler:           app,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
@@ -194,34 +199,6 @@ func loadConfig(args, env []string) (*config.Config, error) {
 	return config.Load(f, env)
 }
 
-// unsupported refuses configurations that ask for something this build
-// cannot do yet and that would be wrong to ignore: serving under the wrong
-// path.
-func unsupported(c *config.Config) error {
-	switch {
-	case c.HTTP.Prefix != "" && c.HTTP.Prefix != "/":
-		return errors.New("config: http.prefix is not yet supported")
-	}
-	return nil
-}
-
-// warnIgnored logs the configured settings that are accepted but have no
-// effect yet, where ignoring them is safe.
-func warnIgnored(c *config.Config, logger *slog.Logger) {
-	ignored := func(key string) {
-		logger.Warn("configuration key is accepted but not implemented yet; ignoring it", "key", key)
-	}
-	for _, e := range c.Notifications.Endpoints {
-		if !e.Disabled {
-			ignored("notifications.endpoints")
-			break
-		}
-	}
-	if c.HTTP.Host != "" {
-		ignored("http.host")
-	}
-}
-
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	switch c.Level {
@@ -234,7 +211,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	default:
 		level = slog.LevelInfo
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, AddSource: c.ReportCaller}
 	var h slog.Handler
 	switch c.Formatter {
 	case "json":
@@ -309,6 +286,13 @@ func openDriver(ctx context.Context, s *config.Storage) (storagedriver.Driver, s
 			KeyID:                       c.KeyID,
 			Redirect:                    !s.Redirect.Disable,
 			Timeout:                     c.Timeout,
+			UserAgent:                   c.UserAgent,
+			ObjectACL:                   c.ObjectACL,
+			SessionToken:                c.SessionToken,
+			UseDualStack:                c.UseDualStack,
+			Accelerate:                  c.Accelerate,
+			UseFIPSEndpoint:             c.UseFIPSEndpoint,
+			LogLevel:                    c.LogLevel,
 		}
 		d, err := s3.New(ctx, p)
 		if err != nil {
@@ -336,9 +320,22 @@ func appOptions(c *config.Config, m *metrics.Metrics, logger *slog.Logger) []reg
 		registry.WithLayerValidation(c.Validation.Manifests.Layers != "none"),
 		registry.WithLogger(logger),
 		registry.WithAccessLog(!c.Log.AccessLog.Disabled),
+		registry.WithCatalogMax(config.PageMax(c.Catalog.MaxEntries)),
+		registry.WithTagsMax(config.PageMax(c.Tags.MaxTags)),
 	}
 	if m != nil {
 		opts = append(opts, registry.WithMetrics(m))
+	}
+	if c.Validation.ValidationDisabled() {
+		// As in Distribution: the children of an index are not checked.
+		opts = append(opts, registry.WithIndexPlatforms("none", nil))
+	}
+	// Load validated the expressions.
+	if allow, deny, err := c.Validation.ManifestURLs(); err == nil {
+		opts = append(opts, registry.WithManifestURLs(allow, deny))
+	}
+	if c.HTTP.Host != "" && !c.HTTP.RelativeURLs {
+		opts = append(opts, registry.WithBaseURL(c.HTTP.Host))
 	}
 	if len(c.HTTP.Headers) > 0 {
 		h := http.Header{}
@@ -360,7 +357,8 @@ func newTLSConfig(c *config.TLS) (*tls.Config, error) {
 		return nil, err
 	}
 	cfg := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
+		MinVersion:   c.MinVersion(),
+		CipherSuites: c.CipherSuiteIDs(),
 		Certificates: []tls.Certificate{cert},
 	}
 	if len(c.ClientCAs) > 0 {
@@ -375,9 +373,20 @@ func newTLSConfig(c *config.TLS) (*tls.Config, error) {
 			}
 		}
 		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg.ClientAuth = c.ClientAuthType()
 	}
 	return cfg, nil
+}
+
+// protocols is what the server speaks: HTTP/1.1, HTTP/2 over TLS unless
+// http.http2.disabled, and HTTP/2 without TLS (h2c, prior knowledge) with
+// http.h2c.enabled.
+func protocols(c *config.HTTP) *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetHTTP2(!c.HTTP2.Disabled)
+	p.SetUnencryptedHTTP2(c.H2C.Enabled)
+	return p
 }
 
 // shownAddr is the configured address, or the one the system chose when
@@ -395,6 +404,10 @@ func tlsNote(c *tls.Config) string {
 		return ""
 	case c.ClientAuth == tls.RequireAndVerifyClientCert:
 		return " (TLS, client certificates required)"
+	case c.ClientAuth == tls.VerifyClientCertIfGiven:
+		return " (TLS, client certificates verified when given)"
+	case c.ClientAuth != tls.NoClientCert:
+		return " (TLS, client certificates asked for, not verified)"
 	}
 	return " (TLS)"
 }

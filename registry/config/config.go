@@ -32,35 +32,29 @@ type Config struct {
 	Validation    Validation    `yaml:"validation"`
 	Auth          Auth          `yaml:"auth"`
 	Notifications Notifications `yaml:"notifications"`
-	Health        Health        `yaml:"health"`
 	Proxy         *Proxy        `yaml:"proxy,omitempty"` // nil: not a pull-through cache
+
+	// Distribution's remaining top-level keys (distkeys.go).
+	LogLevel   string      `yaml:"loglevel"` // deprecated alias of log.level
+	Redis      Redis       `yaml:"redis"`
+	Health     Health      `yaml:"health"`
+	Middleware Middleware  `yaml:"middleware"`
+	Catalog    Catalog     `yaml:"catalog"`
+	Tags       Tags        `yaml:"tags"`
+	Policy     RepoPolicy  `yaml:"policy"`
+	Reporting  Unsupported `yaml:"reporting"`
 }
 
 // Log is the log section.
 type Log struct {
-	Level     string            `yaml:"level"`     // error, warn, info (default) or debug
-	Formatter string            `yaml:"formatter"` // text (default), json or logstash
-	Fields    map[string]string `yaml:"fields"`    // static fields on every log line
+	Level     string `yaml:"level"`     // error, warn, info (default) or debug
+	Formatter string `yaml:"formatter"` // text (default), json or logstash
+	// Fields are added to every log line.
+	Fields    map[string]string `yaml:"fields,omitempty"`
 	AccessLog AccessLog         `yaml:"accesslog"`
-}
-
-// AccessLog is log.accesslog: one line per request unless disabled.
-type AccessLog struct {
-	Disabled bool `yaml:"disabled"`
-}
-
-// Health is the health section. Only Distribution's storagedriver check
-// is implemented here.
-type Health struct {
-	StorageDriver StorageDriverHealth `yaml:"storagedriver"`
-}
-
-// StorageDriverHealth is health.storagedriver: probe the storage every
-// Interval and call it unhealthy after Threshold failures in a row.
-type StorageDriverHealth struct {
-	Enabled   bool          `yaml:"enabled"`
-	Interval  time.Duration `yaml:"interval"`
-	Threshold int           `yaml:"threshold"`
+	// ReportCaller adds the source file and line to every log line.
+	ReportCaller bool      `yaml:"reportcaller"`
+	Hooks        []LogHook `yaml:"hooks,omitempty"`
 }
 
 // Storage is the storage section: exactly one driver (Filesystem, InMemory
@@ -74,6 +68,10 @@ type Storage struct {
 	Maintenance Maintenance `yaml:"maintenance"`
 	Cache       Cache       `yaml:"cache"`
 	Redirect    Redirect    `yaml:"redirect"`
+	Tag         Tag         `yaml:"tag"`
+
+	Azure Unsupported `yaml:"azure"`
+	GCS   Unsupported `yaml:"gcs"`
 }
 
 // Driver names the configured storage driver: "filesystem", "inmemory",
@@ -134,6 +132,8 @@ type Filesystem struct {
 	// the key is absent. A relative path is relative to the working
 	// directory.
 	RootDirectory string `yaml:"rootdirectory"`
+	// MaxThreads is accepted without effect (see distkeys.go).
+	MaxThreads int `yaml:"maxthreads"`
 }
 
 // InMemory is storage.inmemory; it has no parameters. Its content is lost
@@ -163,6 +163,19 @@ type S3 struct {
 	// progress before the request fails with 503; 0 means the driver's
 	// default (30s).
 	Timeout time.Duration `yaml:"timeout"`
+
+	// V4Auth false (AWS signature version 2) is refused; nil or true
+	// signs with version 4, the only signature aws-sdk-go-v2 has.
+	V4Auth          *bool  `yaml:"v4auth,omitempty"`
+	UserAgent       string `yaml:"useragent"`       // added to the SDK's User-Agent
+	ObjectACL       string `yaml:"objectacl"`       // canned ACL of written objects; default private
+	SessionToken    string `yaml:"sessiontoken"`    // with accesskey and secretkey
+	UseDualStack    bool   `yaml:"usedualstack"`    // AWS dual-stack (IPv6) endpoints
+	Accelerate      bool   `yaml:"accelerate"`      // S3 Transfer Acceleration endpoint
+	UseFIPSEndpoint bool   `yaml:"usefipsendpoint"` // AWS FIPS endpoints
+	LogLevel        string `yaml:"loglevel"`        // SDK logging: off (default), debug, debugwith...
+	// RedirectEndpoint is refused (distkeys.go).
+	RedirectEndpoint string `yaml:"redirectendpoint"`
 }
 
 // Delete is storage.delete.
@@ -194,7 +207,9 @@ type UploadPurging struct {
 
 // Cache is storage.cache. Parsed and kept.
 type Cache struct {
-	BlobDescriptor string `yaml:"blobdescriptor"` // "" or inmemory
+	BlobDescriptor string `yaml:"blobdescriptor"` // "", inmemory, or redis (refused for now)
+	// BlobDescriptorSize is accepted without effect (see distkeys.go).
+	BlobDescriptorSize int `yaml:"blobdescriptorsize"`
 }
 
 // Redirect is storage.redirect.
@@ -215,6 +230,15 @@ type HTTP struct {
 	// DefaultDrainTimeout when absent, 0 closes connections at once.
 	DrainTimeout time.Duration `yaml:"draintimeout"`
 	Debug        Debug         `yaml:"debug"`
+
+	// Net is the listener's network: tcp (default) or unix, when Addr is
+	// a socket path.
+	Net string `yaml:"net"`
+	// RelativeURLs makes Location headers relative paths even with Host
+	// set; see registry.WithBaseURL.
+	RelativeURLs bool  `yaml:"relativeurls"`
+	HTTP2        HTTP2 `yaml:"http2"`
+	H2C          H2C   `yaml:"h2c"`
 }
 
 // Debug is http.debug, as in Distribution: with Addr set, a second
@@ -225,13 +249,6 @@ type HTTP struct {
 type Debug struct {
 	Addr       string     `yaml:"addr"` // host:port; empty: no debug listener
 	Prometheus Prometheus `yaml:"prometheus"`
-}
-
-// Prometheus is http.debug.prometheus: the metrics, served on the debug
-// listener at Path (default /metrics) when Enabled.
-type Prometheus struct {
-	Enabled bool   `yaml:"enabled"`
-	Path    string `yaml:"path"`
 }
 
 // DefaultMetricsPath is where the metrics are served without
@@ -252,6 +269,16 @@ type TLS struct {
 	Certificate string   `yaml:"certificate"`
 	Key         string   `yaml:"key"`
 	ClientCAs   []string `yaml:"clientcas,omitempty"`
+	// ClientAuth is how client certificates are checked when ClientCAs
+	// are set: Distribution's values (tls.ClientAuthType); default
+	// require-and-verify-client-cert.
+	ClientAuth string `yaml:"clientauth"`
+	// MinimumTLS is tls1.0 to tls1.3; default tls1.2.
+	MinimumTLS string `yaml:"minimumtls"`
+	// CipherSuites are names from crypto/tls (TLS 1.0-1.2 only; Go picks
+	// TLS 1.3's); empty: Go's defaults.
+	CipherSuites []string    `yaml:"ciphersuites,omitempty"`
+	LetsEncrypt  LetsEncrypt `yaml:"letsencrypt"`
 }
 
 // Enabled reports whether the server should speak TLS.
@@ -259,6 +286,11 @@ func (t *TLS) Enabled() bool { return t.Certificate != "" || t.Key != "" }
 
 // Validation is the validation section.
 type Validation struct {
+	// Disabled, as in Distribution, lifts the checks on foreign-layer
+	// URLs and on the children of image indexes; Enabled (deprecated)
+	// true wins over it.
+	Enabled   bool      `yaml:"enabled"`
+	Disabled  bool      `yaml:"disabled"`
 	Manifests Manifests `yaml:"manifests"`
 }
 
@@ -270,6 +302,7 @@ type Manifests struct {
 	// (the config blob must still exist).
 	Layers  string  `yaml:"layers"`
 	Indexes Indexes `yaml:"indexes"`
+	URLs    URLs    `yaml:"urls"`
 }
 
 // Indexes is validation.manifests.indexes: which children of an image index
@@ -299,8 +332,9 @@ func (p Platform) String() string {
 // Auth is the auth section: at most one method (htpasswd or token), and
 // optionally an access policy.
 type Auth struct {
-	Htpasswd *Htpasswd `yaml:"htpasswd,omitempty"`
-	Token    *Token    `yaml:"token,omitempty"`
+	Htpasswd *Htpasswd   `yaml:"htpasswd,omitempty"`
+	Token    *Token      `yaml:"token,omitempty"`
+	Silly    Unsupported `yaml:"silly"`
 	// Policy is a Berth extension: who may pull, push and delete where.
 	// Without it, every authenticated user may do everything.
 	Policy *Policy `yaml:"policy,omitempty"`
@@ -332,6 +366,11 @@ type Token struct {
 	Issuer         string `yaml:"issuer"`
 	RootCertBundle string `yaml:"rootcertbundle"`
 	JWKS           string `yaml:"jwks"`
+	// AutoRedirect and AutoRedirectPath are refused (distkeys.go).
+	AutoRedirect     bool   `yaml:"autoredirect"`
+	AutoRedirectPath string `yaml:"autoredirectpath"`
+	// SigningAlgorithms, when set, are the only algs tokens may use.
+	SigningAlgorithms []string `yaml:"signingalgorithms,omitempty"`
 	// Server is a Berth extension: run the token server at /auth/token.
 	Server *TokenServer `yaml:"server,omitempty"`
 }
@@ -407,6 +446,10 @@ type Proxy struct {
 	// forever. It is also the default of Upstreams without a ttl.
 	TTL       *time.Duration `yaml:"ttl,omitempty"`
 	Upstreams []Upstream     `yaml:"upstreams,omitempty"`
+	// Exec is refused; CacheWriteTimeout is accepted without effect
+	// (distkeys.go).
+	Exec              Unsupported    `yaml:"exec"`
+	CacheWriteTimeout *time.Duration `yaml:"cachewritetimeout,omitempty"`
 }
 
 // Upstream is one entry of proxy.upstreams: the repositories named
@@ -452,9 +495,10 @@ func Default() *Config {
 
 // Load reads a YAML configuration from r, applies the REGISTRY_* overrides
 // found in env (entries "NAME=value", as os.Environ returns) and validates
-// the result. Every error is one line starting with "config: " and names
-// the dotted key, the offending value, and where it came from (a line of
-// the file or an environment variable).
+// the result. Every problem is one line starting with "config: " that
+// names the dotted key, the offending value, and where it came from (a line
+// of the file or an environment variable); decode problems and refused
+// keys are all reported, one line each.
 func Load(r io.Reader, env []string) (*Config, error) {
 	in, err := io.ReadAll(io.LimitReader(r, yamlx.MaxSize+1))
 	if err != nil {
@@ -475,7 +519,7 @@ func Load(r io.Reader, env []string) (*Config, error) {
 	c.Version = "" // a file must say which version it is
 	o := origins{}
 	d := decoder{origins: o}
-	if err := d.decode("", doc, reflect.ValueOf(c).Elem()); err != nil {
+	if err := d.decodeAll("", doc, reflect.ValueOf(c).Elem()); err != nil {
 		return nil, err
 	}
 	return c.finish(env, o)
@@ -496,12 +540,26 @@ func (c *Config) finish(env []string, o origins) (*Config, error) {
 	if c.Storage.Filesystem != nil && c.Storage.Filesystem.RootDirectory == "" {
 		c.Storage.Filesystem.RootDirectory = DefaultRootDirectory
 	}
+	// The deprecated top-level loglevel applies when log.level is not
+	// configured, as in Distribution.
+	if _, set := o["log.level"]; !set && c.LogLevel != "" {
+		c.Log.Level = c.LogLevel
+	}
 	// Enumerated values match case-insensitively (REGISTRY_LOG_LEVEL=DEBUG).
+	c.LogLevel = strings.ToLower(c.LogLevel)
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	c.Log.Formatter = strings.ToLower(c.Log.Formatter)
 	c.Storage.Cache.BlobDescriptor = strings.ToLower(c.Storage.Cache.BlobDescriptor)
 	c.Validation.Manifests.Layers = strings.ToLower(c.Validation.Manifests.Layers)
 	c.Validation.Manifests.Indexes.Platforms = strings.ToLower(c.Validation.Manifests.Indexes.Platforms)
+	c.HTTP.Net = strings.ToLower(c.HTTP.Net)
+	c.HTTP.TLS.MinimumTLS = strings.ToLower(c.HTTP.TLS.MinimumTLS)
+	if c.Storage.S3 != nil {
+		c.Storage.S3.LogLevel = strings.ToLower(c.Storage.S3.LogLevel)
+	}
+	if errs := c.refusals(o); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	if err := c.validate(o); err != nil {
 		return nil, err
 	}

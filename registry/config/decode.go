@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -39,6 +40,38 @@ var durationType = reflect.TypeFor[time.Duration]()
 type decoder struct {
 	origins origins
 	env     string // set while decoding the value of an environment variable
+	errs    []error
+}
+
+// maxDecodeErrors bounds how many problems one file reports.
+const maxDecodeErrors = 20
+
+var errTooMany = errors.New("config: more problems not shown")
+
+// decodeAll decodes n into v and reports every problem found, one line
+// each (errors.Join), so that a file with several mistakes is fixed in one
+// pass. A key with a problem is skipped and the walk goes on.
+func (d *decoder) decodeAll(key string, n *yaml.Node, v reflect.Value) error {
+	if err := d.decode(key, n, v); err != nil && !errors.Is(err, errTooMany) {
+		d.errs = append(d.errs, err)
+	}
+	if len(d.errs) > maxDecodeErrors {
+		d.errs = append(d.errs[:maxDecodeErrors], errTooMany)
+	}
+	return errors.Join(d.errs...)
+}
+
+// add records err, the problem of one key, and says whether the walk must
+// stop.
+func (d *decoder) add(err error) error {
+	if errors.Is(err, errTooMany) {
+		return err
+	}
+	d.errs = append(d.errs, err)
+	if len(d.errs) > maxDecodeErrors {
+		return errTooMany
+	}
+	return nil
 }
 
 func (d *decoder) where(n *yaml.Node) string {
@@ -66,6 +99,10 @@ func (d *decoder) decode(key string, n *yaml.Node, v reflect.Value) error {
 		return d.decode(key, n.Content[0], v)
 	case yaml.AliasNode:
 		return d.decode(key, n.Alias, v)
+	}
+	if v.Type() == unsupportedType {
+		v.Set(reflect.ValueOf(Unsupported{Set: true}))
+		return nil
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		setNull(v)
@@ -95,19 +132,30 @@ func (d *decoder) decode(key string, n *yaml.Node, v reflect.Value) error {
 			name := k.Value
 			full := join(key, name)
 			if k.Kind != yaml.ScalarNode {
-				return d.errorf(key, k, "want a key name, got %s", describe(k))
+				if err := d.add(d.errorf(key, k, "want a key name, got %s", describe(k))); err != nil {
+					return err
+				}
+				continue
 			}
 			idx, ok := fieldByName(v.Type(), name, false)
 			if !ok {
-				return fmt.Errorf("config: unknown key %q (%s)", full, d.where(k))
+				if err := d.add(fmt.Errorf("config: unknown key %q (%s)", full, d.where(k))); err != nil {
+					return err
+				}
+				continue
 			}
 			if seen[name] {
-				return fmt.Errorf("config: duplicate key %q (%s)", full, d.where(k))
+				if err := d.add(fmt.Errorf("config: duplicate key %q (%s)", full, d.where(k))); err != nil {
+					return err
+				}
+				continue
 			}
 			seen[name] = true
 			d.origins[full] = d.where(k)
 			if err := d.decode(full, val, v.Field(idx)); err != nil {
-				return err
+				if err := d.add(err); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -129,7 +177,10 @@ func (d *decoder) decode(key string, n *yaml.Node, v reflect.Value) error {
 			elem := reflect.New(v.Type().Elem()).Elem()
 			d.origins[full] = d.where(k)
 			if err := d.decode(full, val, elem); err != nil {
-				return err
+				if err := d.add(err); err != nil {
+					return err
+				}
+				continue
 			}
 			m.SetMapIndex(reflect.ValueOf(k.Value), elem)
 		}
@@ -145,7 +196,9 @@ func (d *decoder) decode(key string, n *yaml.Node, v reflect.Value) error {
 			full := fmt.Sprintf("%s[%d]", key, i)
 			d.origins[full] = d.where(item)
 			if err := d.decode(full, item, s.Index(i)); err != nil {
-				return err
+				if err := d.add(err); err != nil {
+					return err
+				}
 			}
 		}
 		v.Set(s)

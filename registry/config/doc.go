@@ -12,8 +12,17 @@
 //     e.g. `config: unknown key "storage.filesystem.rootdir" (line 4)`.
 //   - A bad value (wrong type, bad duration, value outside an enumeration,
 //     missing companion key) is an error naming the key and the value, and
-//     where it came from ("line 7" or "from REGISTRY_HTTP_ADDR"). Errors
-//     are one line and start with "config: ".
+//     where it came from ("line 7" or "from REGISTRY_HTTP_ADDR"). Each
+//     problem is one line starting with "config: "; a file's type errors,
+//     unknown and duplicate keys are all reported at once (up to 20), one
+//     line each, and so are refused keys; validation reports the first.
+//   - Every key of Distribution v3's configuration reference parses
+//     (distkeys.go). Keys Berth does not offer by design (storage.azure,
+//     storage.gcs, auth.silly, middleware, http.tls.letsencrypt,
+//     proxy.exec, reporting, storage.s3.v4auth: false, ...) are refused,
+//     one line each naming the key and what to do instead. Keys of
+//     features still to come parse and validate, and NotImplemented
+//     names those configured, for the program to refuse.
 //   - Exactly one storage driver (filesystem, inmemory, s3) is configured.
 //     "storage: inmemory" in the file or REGISTRY_STORAGE=inmemory selects a
 //     driver and drops the others, keeping delete, maintenance, cache and
@@ -24,7 +33,8 @@
 //     storage in ./data and enables deletes, which a Distribution file
 //     leaves disabled unless storage.delete.enabled is true.
 //   - Enumerated values match case-insensitively and are stored
-//     lower-case: log.level, log.formatter, storage.cache.blobdescriptor,
+//     lower-case: loglevel, log.level, log.formatter, http.net,
+//     http.tls.minimumtls, storage.s3.loglevel, storage.cache.blobdescriptor,
 //     validation.manifests.layers, validation.manifests.indexes.platforms.
 //   - validation.manifests.layers (all|none), auth.token.server (the
 //     built-in token server) and auth.policy (the access policy file) are
@@ -42,8 +52,9 @@
 //     more (UpstreamTTL resolves the defaults).
 //
 // Some sections are parsed, validated and kept for features that come
-// later (storage.s3, storage.cache, storage.redirect, notifications); deciding whether a
-// configuration that uses them can be served is the caller's job.
+// later (storage.cache redis, notifications, redis, health,
+// http.debug.prometheus); NotImplemented names the configured ones Berth
+// cannot serve yet.
 //
 // Environment variables follow Distribution: REGISTRY_ then the key path
 // upper-cased and joined by "_" (REGISTRY_STORAGE_DELETE_ENABLED=true),

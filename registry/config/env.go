@@ -108,6 +108,10 @@ func (s *envSetter) set(key string, v reflect.Value, path []string) error {
 			s.origins[key] = s.from()
 		}
 	}
+	if v.Type() == unsupportedType { // whatever is below, it is configured
+		v.Set(reflect.ValueOf(Unsupported{Set: true}))
+		return nil
+	}
 	if len(path) == 0 {
 		return s.store(key, v)
 	}
@@ -193,5 +197,5 @@ func (s *envSetter) store(key string, v reflect.Value) error {
 		return fmt.Errorf("config: %s: invalid value %q: %s (%s)", key, s.value, oneLine(err.Error()), s.from())
 	}
 	d := decoder{origins: s.origins, env: s.name}
-	return d.decode(key, doc, v)
+	return d.decodeAll(key, doc, v)
 }

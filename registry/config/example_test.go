@@ -117,6 +117,9 @@ func TestExampleMentionsEveryKey(t *testing.T) {
 	walk = func(typ reflect.Type) {
 		for i := range typ.NumField() {
 			f := typ.Field(i)
+			if typ == unsupportedType {
+				continue
+			}
 			if !regexp.MustCompile(`(?m)^[ #]*(- )?` + tagName(f) + `:`).MatchString(text) {
 				t.Errorf("config.example.yml does not mention %q (%s.%s)", tagName(f), typ.Name(), f.Name)
 			}

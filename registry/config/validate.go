@@ -13,7 +13,7 @@ var (
 	logFormatters  = []string{"text", "json", "logstash"}
 	platformModes  = []string{"all", "none", "list"}
 	layerModes     = []string{"all", "none"}
-	blobDescCaches = []string{"", "inmemory"}
+	blobDescCaches = []string{"", "inmemory", "redis"}
 )
 
 // Validate checks a complete configuration, such as Default returns or Load
@@ -40,6 +40,11 @@ func (c *Config) validate(o origins) error {
 	default:
 		return fmt.Errorf("config: version: unsupported value %q%s, want %q", c.Version, o.at("version"), Version)
 	}
+	if c.LogLevel != "" { // before log.level, which it may have set
+		if err := v("loglevel", c.LogLevel, logLevels); err != nil {
+			return err
+		}
+	}
 	if err := v("log.level", c.Log.Level, logLevels); err != nil {
 		return err
 	}
@@ -53,6 +58,9 @@ func (c *Config) validate(o origins) error {
 		return err
 	}
 	if err := c.HTTP.validate(o, missing); err != nil {
+		return err
+	}
+	if err := c.validateDist(o, v); err != nil {
 		return err
 	}
 
@@ -123,7 +131,11 @@ func (s *Storage) validate(o origins, v func(key, value string, want []string) e
 }
 
 func (h *HTTP) validate(o origins, missing func(key, why string) error) error {
-	if _, port, err := net.SplitHostPort(h.Addr); err != nil || port == "" {
+	if h.Net == "unix" {
+		if h.Addr == "" {
+			return missing("http.addr", "want the socket's path with http.net: unix")
+		}
+	} else if _, port, err := net.SplitHostPort(h.Addr); err != nil || port == "" {
 		return fmt.Errorf("config: http.addr: invalid value %q%s, want host:port, e.g. :5000", h.Addr, o.at("http.addr"))
 	}
 	if h.Host != "" {

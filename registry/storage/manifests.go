@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"regexp"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,6 +27,28 @@ type Validation struct {
 	// repository: sparse images, as mirroring tools push them. The config
 	// must still exist.
 	SkipLayers bool
+	// URLs, when set, decides which URLs the layers of an image manifest
+	// may carry (Distribution's validation.manifests.urls); nil accepts
+	// any.
+	URLs *URLPolicy
+}
+
+// URLPolicy is Distribution's rule for the URLs of foreign layers: http or
+// https, no fragment, matching Allow (when set) and not Deny (when set).
+type URLPolicy struct {
+	Allow, Deny *regexp.Regexp
+}
+
+// check returns ErrManifestInvalid, naming the URL, unless l's URLs pass.
+func (p *URLPolicy) check(l v1.Descriptor) error {
+	for _, s := range l.URLs {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Fragment != "" ||
+			(p.Allow != nil && !p.Allow.MatchString(s)) || (p.Deny != nil && p.Deny.MatchString(s)) {
+			return fmt.Errorf("layer %s: url %q is not allowed by validation.manifests.urls: %w", l.Digest, s, ErrManifestInvalid)
+		}
+	}
+	return nil
 }
 
 func (v Validation) requires(p *v1.Platform) bool {
@@ -204,6 +228,11 @@ func (s *Store) checkReferences(ctx context.Context, name string, m *manifestDoc
 		return referenceErr(m.Config.Digest, err)
 	}
 	for _, l := range m.Layers {
+		if p := s.validation.URLs; p != nil {
+			if err := p.check(l); err != nil {
+				return err
+			}
+		}
 		if s.validation.SkipLayers || nondistributable(l) {
 			continue
 		}

@@ -94,6 +94,7 @@ func (d *Driver) copyObject(ctx context.Context, p, source, dstKey, etag string)
 		in.CopySourceIfMatch = aws.String(etag)
 	}
 	in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = d.storageOptions()
+	in.ACL = types.ObjectCannedACL(d.p.ObjectACL)
 	_, err := d.client.CopyObject(ctx, in)
 	return fail(ctx, "CopyObject", p, err)
 }
@@ -162,6 +163,7 @@ func (d *Driver) createUpload(ctx context.Context, p string) (string, error) {
 		ContentType: aws.String("application/octet-stream"),
 	}
 	in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = d.storageOptions()
+	in.ACL = types.ObjectCannedACL(d.p.ObjectACL)
 	out, err := d.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		return "", fail(ctx, "CreateMultipartUpload", p, err)

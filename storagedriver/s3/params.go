@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // Sizes and limits of S3 multipart uploads.
@@ -87,6 +89,47 @@ type Params struct {
 	// worth retrying (connection refused or reset, 5xx, throttling);
 	// 3 when zero.
 	MaxAttempts int
+
+	// UserAgent is added to the User-Agent of every request.
+	UserAgent string
+	// ObjectACL is the canned ACL (private, bucket-owner-full-control,
+	// ...) of the objects written; empty sends none, leaving the bucket's
+	// default (Distribution sends private).
+	ObjectACL string
+	// SessionToken goes with AccessKey and SecretKey (temporary
+	// credentials).
+	SessionToken string
+	// UseDualStack, Accelerate and UseFIPSEndpoint choose AWS's dual-stack
+	// (IPv6), Transfer Acceleration and FIPS endpoints.
+	UseDualStack, Accelerate, UseFIPSEndpoint bool
+	// LogLevel turns on the SDK's own logging to standard error, with
+	// Distribution's names: off (default), debug (requests and responses
+	// without bodies), debugwithsigning, debugwithhttpbody,
+	// debugwithrequestretries, debugwithrequesterrors,
+	// debugwitheventstreambody (each adds to debug).
+	LogLevel string
+}
+
+// clientLogMode maps LogLevel onto the SDK's log modes.
+func clientLogMode(level string) (aws.ClientLogMode, error) {
+	const debug = aws.LogRequest | aws.LogResponse
+	switch strings.ToLower(level) {
+	case "", "off", "false":
+		return 0, nil
+	case "debug":
+		return debug, nil
+	case "debugwithsigning":
+		return debug | aws.LogSigning, nil
+	case "debugwithhttpbody":
+		return aws.LogRequestWithBody | aws.LogResponseWithBody, nil
+	case "debugwithrequestretries":
+		return debug | aws.LogRetries, nil
+	case "debugwithrequesterrors":
+		return debug | aws.LogRetries | aws.LogDeprecatedUsage, nil
+	case "debugwitheventstreambody":
+		return debug | aws.LogRequestEventMessage | aws.LogResponseEventMessage, nil
+	}
+	return 0, fmt.Errorf("s3: loglevel %q: want off, debug, debugwithsigning, debugwithhttpbody, debugwithrequestretries, debugwithrequesterrors or debugwitheventstreambody", level)
 }
 
 // withDefaults returns p with defaults filled in, or an error naming the
@@ -113,6 +156,15 @@ func (p Params) withDefaults() (Params, error) {
 	}
 	if p.Region == "" {
 		return p, errors.New("s3: region is required unless regionendpoint is set")
+	}
+	if p.SessionToken != "" && p.AccessKey == "" {
+		return p, errors.New("s3: sessiontoken goes with accesskey and secretkey")
+	}
+	if p.Accelerate && p.RegionEndpoint != "" {
+		return p, errors.New("s3: accelerate uses AWS's Transfer Acceleration endpoint and cannot go with regionendpoint")
+	}
+	if _, err := clientLogMode(p.LogLevel); err != nil {
+		return p, err
 	}
 	if (p.AccessKey == "") != (p.SecretKey == "") {
 		return p, errors.New("s3: accesskey and secretkey go together: set both, or neither for the default credential chain")

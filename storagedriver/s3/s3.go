@@ -11,10 +11,12 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/berth-registry/berth/storagedriver"
@@ -53,31 +55,10 @@ func New(ctx context.Context, p Params) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	conns := int(max(p.MultipartCopyMaxConcurrency, 16))
-	opts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRegion(p.Region),
-		awsconfig.WithHTTPClient(newHTTPClient(p.Timeout, p.SkipVerify, conns)),
-		awsconfig.WithRetryer(func() aws.Retryer { return newRetryer(p.MaxAttempts) }),
-	}
-	if p.AccessKey != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(p.AccessKey, p.SecretKey, "")))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	client, err := newClient(ctx, p)
 	if err != nil {
-		return nil, fmt.Errorf("s3: %w", err)
+		return nil, err
 	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if p.RegionEndpoint != "" {
-			o.BaseEndpoint = aws.String(p.RegionEndpoint)
-		}
-		o.UsePathStyle = p.ForcePathStyle
-		// Checksums only where S3 demands them (DeleteObjects): many
-		// S3-compatible servers refuse the SDK's default trailing
-		// checksums, and SigV4 already signs the payload's SHA-256.
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-	})
 	d := &Driver{
 		p:       p,
 		client:  client,
@@ -96,6 +77,61 @@ func New(ctx context.Context, p Params) (*Driver, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// newClient is the S3 client of p, which withDefaults has checked:
+// credentials, endpoint choice (regionendpoint, or AWS's endpoints with
+// dual-stack, FIPS or Transfer Acceleration), timeouts, retries, logging.
+func newClient(ctx context.Context, p Params) (*s3.Client, error) {
+	conns := int(max(p.MultipartCopyMaxConcurrency, 16))
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(p.Region),
+		awsconfig.WithHTTPClient(newHTTPClient(p.Timeout, p.SkipVerify, conns)),
+		awsconfig.WithRetryer(func() aws.Retryer { return newRetryer(p.MaxAttempts) }),
+	}
+	if p.AccessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(p.AccessKey, p.SecretKey, p.SessionToken)))
+	}
+	logMode, _ := clientLogMode(p.LogLevel) // withDefaults checked it
+	if logMode != 0 {
+		opts = append(opts, awsconfig.WithClientLogMode(logMode))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3: %w", err)
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if p.RegionEndpoint != "" {
+			o.BaseEndpoint = aws.String(p.RegionEndpoint)
+		}
+		o.UsePathStyle = p.ForcePathStyle
+		o.UseAccelerate = p.Accelerate
+		if p.UseDualStack {
+			o.EndpointOptions.UseDualStackEndpoint = aws.DualStackEndpointStateEnabled
+		}
+		if p.UseFIPSEndpoint {
+			o.EndpointOptions.UseFIPSEndpoint = aws.FIPSEndpointStateEnabled
+		}
+		if p.UserAgent != "" {
+			o.APIOptions = append(o.APIOptions, userAgent(p.UserAgent))
+		}
+		// Checksums only where S3 demands them (DeleteObjects): many
+		// S3-compatible servers refuse the SDK's default trailing
+		// checksums, and SigV4 already signs the payload's SHA-256.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	}), nil
+}
+
+// userAgent adds ua to the SDK's User-Agent. The SDK replaces characters
+// outside HTTP's token set with "-", so "name/version" goes in as a key and
+// a value to keep its "/".
+func userAgent(ua string) func(*middleware.Stack) error {
+	if name, version, ok := strings.Cut(ua, "/"); ok {
+		return awsmiddleware.AddUserAgentKeyValue(name, version)
+	}
+	return awsmiddleware.AddUserAgentKey(ua)
 }
 
 // checkBucket reports a missing bucket, refused credentials or an
@@ -211,6 +247,7 @@ func (d *Driver) putObject(ctx context.Context, op, p, key string, content []byt
 		Metadata:      meta,
 	}
 	in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = d.storageOptions()
+	in.ACL = types.ObjectCannedACL(d.p.ObjectACL)
 	_, err := d.client.PutObject(ctx, in)
 	return fail(ctx, op, p, err)
 }

@@ -154,6 +154,7 @@ func (d *Driver) putTail(ctx context.Context, p string, content []byte, meta map
 		in.IfNoneMatch = aws.String(ifNoneMatch)
 	}
 	in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = d.storageOptions()
+	in.ACL = types.ObjectCannedACL(d.p.ObjectACL)
 	out, err := d.client.PutObject(ctx, in)
 	if err != nil {
 		return "", fail(ctx, "PutObject (pending tail)", p, err)

@@ -36,6 +36,9 @@ type Options struct {
 	Root  string            // filesystem root directory; "" keeps everything in memory
 	Auth  Auth              // NoAuth unless set
 	Users map[string]string // name → password, for Htpasswd and Token
+	// Extra is YAML appended to the configuration: top-level sections
+	// other than version, storage, http and auth (e.g. validation).
+	Extra string
 }
 
 // Registry is a Distribution App, not yet served.
@@ -85,7 +88,7 @@ func New(t testing.TB, o Options) *Registry {
 	default:
 		t.Fatalf("disttest: unknown Auth %d", o.Auth)
 	}
-	parsed, err := configuration.Parse(strings.NewReader(cfg))
+	parsed, err := configuration.Parse(strings.NewReader(cfg + o.Extra))
 	if err != nil {
 		t.Fatalf("distribution: configuration: %v", err)
 	}
