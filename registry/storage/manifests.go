@@ -78,6 +78,9 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 	if err := s.readLink(ctx, revisionLinkPath(name, d), d); err != nil {
 		return nil, manifestErr(ref, err)
 	}
+	if err := s.rely(ctx, name, d, relyRead); err != nil {
+		return nil, manifestErr(ref, err)
+	}
 	payload, err := s.driver.GetContent(ctx, blobDataPath(d))
 	if err != nil {
 		return nil, manifestErr(ref, blobErr(d, err))
@@ -152,6 +155,10 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 	if err != nil {
 		return nil, err
 	}
+	// Rely before checking: what the check finds then stays (doc.go).
+	if err := s.relyManifestRefs(ctx, name, d, m); err != nil {
+		return nil, err
+	}
 	if err := s.checkReferences(ctx, name, m); err != nil {
 		return nil, err
 	}
@@ -200,18 +207,29 @@ func (s *Store) checkReferences(ctx context.Context, name string, m *manifestDoc
 		}
 		return nil
 	}
-	if err := s.blobLinked(ctx, name, m.Config.Digest); err != nil {
+	if err := s.blobPresent(ctx, name, m.Config.Digest); err != nil {
 		return referenceErr(m.Config.Digest, err)
 	}
 	for _, l := range m.Layers {
 		if s.validation.SkipLayers || nondistributable(l) {
 			continue
 		}
-		if err := s.blobLinked(ctx, name, l.Digest); err != nil {
+		if err := s.blobPresent(ctx, name, l.Digest); err != nil {
 			return referenceErr(l.Digest, err)
 		}
 	}
 	return nil
+}
+
+// blobPresent checks that blob d is linked into repository name and that
+// its content exists: a link can outlive its blob (Distribution's garbage
+// collection deletes blobs and leaves their links).
+func (s *Store) blobPresent(ctx context.Context, name string, d digest.Digest) error {
+	if err := s.blobLinked(ctx, name, d); err != nil {
+		return err
+	}
+	_, err := s.blobSize(ctx, d)
+	return err
 }
 
 func referenceErr(d digest.Digest, err error) error {
