@@ -142,16 +142,29 @@ func (c *collector) storageNow(ctx context.Context) (time.Time, error) {
 // run's cutoff even if t was rounded down.
 func (c *collector) old(t time.Time) bool { return !t.Add(mtimeSlack).After(c.cutoff) }
 
-// usedFresh reports whether a request relied on d since the cutoff.
+// usedFresh reports whether a request relied on d, or began to, since the
+// cutoff.
 func (c *collector) usedFresh(ctx context.Context, d digest.Digest) (bool, error) {
-	fi, err := c.s.driver.Stat(ctx, usedPath(d))
-	if errors.Is(err, storagedriver.ErrPathNotFound) {
-		return false, nil
+	for _, p := range []string{relyingPath(d), usedPath(d)} {
+		fi, err := c.s.driver.Stat(ctx, p)
+		if errors.Is(err, storagedriver.ErrPathNotFound) {
+			continue
+		}
+		if err != nil || !c.old(fi.ModTime) {
+			return err == nil, err
+		}
 	}
-	if err != nil {
-		return false, err
+	return false, nil
+}
+
+// deleteRecords removes d's used and relying records, inside a handshake
+// that found them old: a request writing relying(d) since saw this run's
+// deleting record and writes it again once the record is gone.
+func (c *collector) deleteRecords(ctx context.Context, d digest.Digest) error {
+	if err := ignoreNotFound(c.s.driver.Delete(ctx, relyingPath(d))); err != nil {
+		return err
 	}
-	return !c.old(fi.ModTime), nil
+	return ignoreNotFound(c.s.driver.Delete(ctx, usedPath(d)))
 }
 
 // handshake runs del, which deletes d or (with repos) d's links in repos,

@@ -72,11 +72,14 @@ func (r *deletingRecord) concerns(name string) bool {
 // rely records that a request of repository name relies on blob d, and
 // returns ErrBlobUnknown (for relyRead and relyMount) when a collector is
 // deleting it, or waits until the collector is done (relyCommit,
-// relyManifest). It returns nil when no collector that started its check of
-// d before this call returns will delete d or its links in name.
+// relyManifest). The caller checks that d exists after rely returns nil:
+// from then on, no collector run starting within grace/2 deletes d or its
+// links in name (doc.go).
 //
-// The fast path is one Stat: a used record younger than grace/2 was written
-// by an earlier rely, and still protects d (see doc.go).
+// The fast path is one Stat: a used record younger than grace/2. A used
+// record is written only after a check that found no collector deleting d,
+// so it can be trusted; the record a request writes before that check is
+// relying(d), which collectors read too.
 func (s *Store) rely(ctx context.Context, name string, d digest.Digest, kind relyKind) error {
 	if s.relyOff != nil && s.relyOff(kind) {
 		return nil
@@ -90,19 +93,22 @@ func (s *Store) rely(ctx context.Context, name string, d digest.Digest, kind rel
 	}
 	for {
 		stamp := []byte(s.now().UTC().Format(time.RFC3339Nano))
-		if err := s.driver.PutContent(ctx, usedPath(d), stamp); err != nil {
+		if err := s.driver.PutContent(ctx, relyingPath(d), stamp); err != nil {
 			return err
 		}
 		busy, err := s.beingDeleted(ctx, name, d)
-		if err != nil || !busy {
+		if err != nil {
 			return err
+		}
+		if !busy {
+			return s.driver.PutContent(ctx, usedPath(d), stamp)
 		}
 		if kind == relyRead || kind == relyMount {
 			return fmt.Errorf("blob %s is being collected: %w", d, ErrBlobUnknown)
 		}
-		// Wait for the collector, then write the used record afresh: the
-		// collector may have removed the one just written (a sweep of used
-		// records), and the caller publishes or checks only after this.
+		// Wait for the collector, then write relying(d) afresh: the
+		// collector removes it with the blob, and the caller publishes or
+		// checks only after this.
 		for busy {
 			select {
 			case <-ctx.Done():
@@ -117,7 +123,7 @@ func (s *Store) rely(ctx context.Context, name string, d digest.Digest, kind rel
 }
 
 // beingDeleted reports whether a live deleting record of d concerns
-// repository name. It is called right after used(d) was written, whose
+// repository name. It is called right after relying(d) was written, whose
 // mtime is then the storage's present time that records are aged against.
 func (s *Store) beingDeleted(ctx context.Context, name string, d digest.Digest) (bool, error) {
 	records, err := s.driver.List(ctx, deletingDir(d))
@@ -127,8 +133,10 @@ func (s *Store) beingDeleted(ctx context.Context, name string, d digest.Digest) 
 	if err != nil {
 		return false, err
 	}
-	now, err := s.driver.Stat(ctx, usedPath(d))
-	if err != nil {
+	now, err := s.driver.Stat(ctx, relyingPath(d))
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		now.ModTime = s.now() // the collector just removed it
+	} else if err != nil {
 		return false, err
 	}
 	for _, p := range records {

@@ -131,9 +131,7 @@ func (c *collector) sweepBlobs(ctx context.Context) error {
 			if err := c.deleteLinks(ctx, d, repos); err != nil {
 				return err
 			}
-			// A request that wrote used(d) after the check saw this run's
-			// record and writes it again once the record is gone.
-			return ignoreNotFound(c.s.driver.Delete(ctx, usedPath(d)))
+			return c.deleteRecords(ctx, d)
 		})
 		if err != nil {
 			return err
@@ -165,35 +163,39 @@ func (c *collector) reportLinks(d digest.Digest, repos []string) {
 	}
 }
 
-// sweepUsed deletes the used records, older than the cutoff, of blobs that
-// are not live and do not exist (requests wrote them for blobs that never
-// arrived, or the blob went in an earlier run).
+// sweepUsed deletes the used and relying records, older than the cutoff,
+// of blobs that are not live and do not exist (requests wrote them for
+// blobs that never arrived, or the blob went in an earlier run).
 func (c *collector) sweepUsed(ctx context.Context) error {
-	return c.s.walk(ctx, usedRoot(), func(fi storagedriver.FileInfo) error {
-		if fi.IsDir {
-			return nil
-		}
-		segs := splitPath(fi.Path)
-		d := digestAt(segs, len(segs)-1)
-		if d == "" || !c.old(fi.ModTime) {
-			return nil
-		}
-		if _, live := c.live[d]; live {
-			return nil
-		}
-		_, err := c.s.driver.Stat(ctx, blobDataPath(d))
-		if !errors.Is(err, storagedriver.ErrPathNotFound) {
+	for _, root := range []string{relyingRoot(), usedRoot()} {
+		err := c.s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
+			if fi.IsDir {
+				return nil
+			}
+			segs := splitPath(fi.Path)
+			d := digestAt(segs, len(segs)-1)
+			if d == "" || !c.old(fi.ModTime) {
+				return nil
+			}
+			if _, live := c.live[d]; live {
+				return nil
+			}
+			_, err := c.s.driver.Stat(ctx, blobDataPath(d))
+			if !errors.Is(err, storagedriver.ErrPathNotFound) {
+				return err
+			}
+			ok, err := c.handshake(ctx, d, nil, func(ctx context.Context) error { return c.deleteRecords(ctx, d) })
+			if ok && root == usedRoot() {
+				c.report.UsedRecords++
+				c.deleted(Deletion{Kind: "used record", Digest: d})
+			}
+			return err
+		})
+		if err != nil {
 			return err
 		}
-		ok, err := c.handshake(ctx, d, nil, func(ctx context.Context) error {
-			return ignoreNotFound(c.s.driver.Delete(ctx, usedPath(d)))
-		})
-		if ok {
-			c.report.UsedRecords++
-			c.deleted(Deletion{Kind: "used record", Digest: d})
-		}
-		return err
-	})
+	}
+	return nil
 }
 
 func ignoreNotFound(err error) error {

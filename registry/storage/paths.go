@@ -33,8 +33,10 @@ import (
 //	│                                                   checked the tag upstream (owned
 //	│                                                   by registry/proxy, paths.go)
 //	└── gc/                                             garbage collection (see doc.go)
-//	    ├── used/<alg>/<hex>                            a request relied on the blob;
-//	    │                                               the object's mtime is what counts
+//	    ├── relying/<alg>/<hex>                         a request is about to rely on the
+//	    │                                               blob; the object's mtime counts
+//	    ├── used/<alg>/<hex>                            a request relied on the blob and
+//	    │                                               found no collector deleting it
 //	    ├── deleting/<alg>/<hex>/<run id>               a collector is deleting the blob
 //	    │                                               (or, with repositories listed in
 //	    │                                               it, the blob's links there)
@@ -113,6 +115,12 @@ func usedRoot() string { return gcRoot() + "/used" }
 
 func usedPath(d digest.Digest) string {
 	return path.Join(usedRoot(), d.Algorithm().String(), d.Encoded())
+}
+
+func relyingRoot() string { return gcRoot() + "/relying" }
+
+func relyingPath(d digest.Digest) string {
+	return path.Join(relyingRoot(), d.Algorithm().String(), d.Encoded())
 }
 
 func deletingRoot() string { return gcRoot() + "/deleting" }

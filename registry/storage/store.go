@@ -69,11 +69,12 @@ func (s *Store) StatBlob(ctx context.Context, name string, d digest.Digest) (int
 	if err := s.blobLinked(ctx, name, d); err != nil {
 		return 0, err
 	}
-	size, err := s.blobSize(ctx, d)
-	if err != nil {
+	// Rely between the link check (no records for digests the
+	// repository never had) and the content check (what it finds stays).
+	if err := s.rely(ctx, name, d, relyRead); err != nil {
 		return 0, err
 	}
-	return size, s.rely(ctx, name, d, relyRead)
+	return s.blobSize(ctx, d)
 }
 
 // OpenBlob opens blob d of repository name for reading at any offset.
@@ -131,11 +132,11 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 			return 0, err
 		}
 	}
-	size, err := s.blobSize(ctx, d)
-	if err != nil {
+	if err := s.rely(ctx, name, d, relyMount); err != nil {
 		return 0, err
 	}
-	if err := s.rely(ctx, name, d, relyMount); err != nil {
+	size, err := s.blobSize(ctx, d)
+	if err != nil {
 		return 0, err
 	}
 	return size, s.link(ctx, layerLinkPath(name, d), d)
