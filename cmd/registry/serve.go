@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/config"
 	"github.com/berth-registry/berth/registry/proxy"
+	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
@@ -95,6 +96,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
+
+	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault())), logger)
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -279,6 +282,7 @@ func appOptions(c *config.Config, logger *slog.Logger) []registry.Option {
 		registry.WithIndexPlatforms(ix.Platforms, platforms),
 		registry.WithLayerValidation(c.Validation.Manifests.Layers != "none"),
 		registry.WithLogger(logger),
+		registry.WithGCGrace(c.Storage.GC.GraceOrDefault()),
 	}
 	if len(c.HTTP.Headers) > 0 {
 		h := http.Header{}
