@@ -259,3 +259,34 @@ func TestGCCommand(t *testing.T) {
 		t.Errorf("GET the deleted image: %d", code)
 	}
 }
+
+// TestServeCollectsGarbage: with storage.gc.enabled, serve collects on its
+// own: an unreferenced upload goes once past the grace, a tagged image stays.
+func TestServeCollectsGarbage(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "data")
+	drv, err := filesystem.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gcRoot{t: t, s: storage.New(drv, storage.WithGCGrace(time.Second))}
+	m, c, ls := g.image("app", "v1", "config", "", "layer")
+	orphan := g.blob("app", "orphan")
+	cfg := writeFile(t, dir, "config.yml", "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "+root+
+		"\n  gc:\n    enabled: true\n    interval: 300ms\n    grace: 1s\nhttp:\n  addr: 127.0.0.1:0\n  draintimeout: 0s\n")
+	s := startServe(t, []string{"serve", cfg}, nil)
+	want := slices.Sorted(slices.Values(append([]digest.Digest{m, c}, ls...)))
+	deadline := time.Now().Add(15 * time.Second)
+	for slices.Contains(blobsUnder(t, root), orphan) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the orphan is still there after 15s; stderr: %s", s.stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := blobsUnder(t, root); !slices.Equal(got, want) {
+		t.Errorf("blobs %v, want %v", got, want)
+	}
+	if code := s.stop(); code != exitOK {
+		t.Errorf("exit %d; stderr: %s", code, s.stderr)
+	}
+}

@@ -36,8 +36,14 @@ func (s *Store) acquireLease(ctx context.Context, node string, ttl time.Duration
 	if err := s.driver.PutContent(ctx, gcLeasePath(), b); err != nil {
 		return false, err
 	}
-	held, err := s.leaseHolder(ctx)
-	return held == node, err
+	// Read back who wrote last, expired or not: a node whose clock runs
+	// ahead of the storage's would otherwise never hold its own lease.
+	b, err = s.driver.GetContent(ctx, gcLeasePath())
+	if err != nil {
+		return false, ignoreNotFound(err)
+	}
+	var l gcLease
+	return json.Unmarshal(b, &l) == nil && l.Node == node, nil
 }
 
 // leaseHolder names the node holding an unexpired lease, or "".
