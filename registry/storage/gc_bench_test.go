@@ -1,0 +1,81 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storagedriver/filesystem"
+)
+
+// BenchmarkPushPull pushes an image (HEAD each blob, upload the missing
+// ones, PUT the manifest) and pulls it (GET the manifest, HEAD and read each
+// blob) through the store on the filesystem driver. "new" pushes new blobs
+// every time (rely's slow path), "again" the same image (its fast path).
+// It uses only the store's API, so that it runs on older commits too, for
+// a before/after of the garbage collection's request-side cost.
+func BenchmarkPushPull(b *testing.B) {
+	for _, mode := range []string{"new", "again"} {
+		b.Run(mode, func(b *testing.B) {
+			ctx := context.Background()
+			drv, err := filesystem.New(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := New(drv)
+			b.ResetTimer()
+			for i := range b.N {
+				tag := "same"
+				if mode == "new" {
+					tag = fmt.Sprint(i)
+				}
+				benchPushPull(b, ctx, s, tag)
+			}
+		})
+	}
+}
+
+func benchPushPull(b *testing.B, ctx context.Context, s *Store, tag string) {
+	var ds []digest.Digest
+	for _, part := range []string{"config", "base", "layer"} {
+		content := part + " of " + tag
+		d := digest.FromString(content)
+		ds = append(ds, d)
+		if _, err := s.StatBlob(ctx, "bench", d); err == nil {
+			continue
+		}
+		u, err := s.StartUpload(ctx, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := u.Commit(ctx, d, strings.NewReader(content), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var layers []map[string]any
+	for _, d := range ds[1:] {
+		layers = append(layers, map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": 1})
+	}
+	payload, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": MediaTypeOCIManifest,
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": ds[0], "size": 1},
+		"layers": layers})
+	if _, err := s.PutManifest(ctx, "bench", tag, "", payload, nil); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.GetManifest(ctx, "bench", tag); err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range ds {
+		rc, _, err := s.OpenBlob(ctx, "bench", d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, rc)
+		rc.Close()
+	}
+}
