@@ -42,12 +42,12 @@
 // delete B (or, when the record lists repositories, B's links in them).
 //
 // Request side, rely (gc_rely.go), called before a request lets its client
-// go on believing B exists, and before it checks that B exists: blob
-// HEAD/GET and manifest GET (relyRead, after the repository's link was
-// found, so that unknown digests leave no records), mount (relyMount),
-// upload commit before the data is published (relyCommit), and manifest
-// PUT, for every blob and child it references and for itself (relyManifest;
-// a tag PUT is a manifest PUT):
+// go on believing B exists, and before it checks that B's content exists
+// (but after it found the repository's link to B, so that digests the
+// repository never had leave no records): blob HEAD/GET and manifest GET
+// (relyRead), mount (relyMount), upload commit before the data is published
+// (relyCommit), and manifest PUT, for every blob and child it must find
+// and for itself (relyManifest; a tag PUT is a manifest PUT):
 //
 //	R1. Stat used(B). Younger than g/2 (g: the store's grace): return.
 //	R2. Write relying(B). List deleting(B). None live that concerns this

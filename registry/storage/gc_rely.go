@@ -170,34 +170,3 @@ func (s *Store) readDeleting(ctx context.Context, p string) (*deletingRecord, st
 	}
 	return &rec, fi, nil
 }
-
-// relyManifestRefs relies on everything a manifest being put references and
-// on the manifest itself, waiting out collectors (relyManifest). The caller
-// checks the references afterwards.
-func (s *Store) relyManifestRefs(ctx context.Context, name string, d digest.Digest, m *manifestDoc) error {
-	for _, r := range manifestRefs(m) {
-		if err := s.rely(ctx, name, r, relyManifest); err != nil {
-			return err
-		}
-	}
-	return s.rely(ctx, name, d, relyManifest)
-}
-
-// manifestRefs lists the blobs and child manifests m references that must
-// exist: its config and (distributable) layers, or an index's children.
-// The subject need not exist and is left out.
-func manifestRefs(m *manifestDoc) []digest.Digest {
-	var out []digest.Digest
-	if m.Config != nil {
-		out = append(out, m.Config.Digest)
-	}
-	for _, l := range m.Layers {
-		if !nondistributable(l) {
-			out = append(out, l.Digest)
-		}
-	}
-	for _, c := range m.Manifests {
-		out = append(out, c.Digest)
-	}
-	return out
-}

@@ -167,7 +167,7 @@ func (c *collector) reportLinks(d digest.Digest, repos []string) {
 // of blobs that are not live and do not exist (requests wrote them for
 // blobs that never arrived, or the blob went in an earlier run).
 func (c *collector) sweepUsed(ctx context.Context) error {
-	for _, root := range []string{relyingRoot(), usedRoot()} {
+	for _, root := range []string{usedRoot(), relyingRoot()} {
 		err := c.s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
 			if fi.IsDir {
 				return nil

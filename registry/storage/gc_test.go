@@ -310,25 +310,36 @@ func TestGCGraceKeepsYoungContent(t *testing.T) {
 	}
 }
 
-// TestGCUsedRecordsOfMissingBlobs: a manifest PUT that failed for a missing
-// blob left a used record; a run removes it once old.
+// TestGCUsedRecordsOfMissingBlobs: a HEAD of a blob whose link outlived it
+// (Distribution's collector leaves links) leaves records; a run removes
+// them, and the dangling link, once old.
 func TestGCUsedRecordsOfMissingBlobs(t *testing.T) {
 	ctx := context.Background()
 	s := gcStore(inmemory.New())
-	c := putBlob(t, s, "a", "config")
-	missing := digest.FromString("never uploaded")
-	if _, err := s.PutManifest(ctx, "a", "v1", "", imageJSON(c, "", missing), nil); !errors.Is(err, ErrManifestBlobUnknown) {
-		t.Fatalf("put: %v", err)
+	d := putBlob(t, s, "a", "blob")
+	waitOld()
+	if err := s.driver.Delete(ctx, blobDir(d)); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := s.driver.Stat(ctx, usedPath(missing)); err != nil {
-		t.Fatalf("no used record: %v", err)
+	if _, err := s.StatBlob(ctx, "a", d); !errors.Is(err, ErrBlobUnknown) {
+		t.Fatalf("HEAD: %v", err)
+	}
+	for _, p := range []string{usedPath(d), relyingPath(d)} {
+		if _, err := s.driver.Stat(ctx, p); err != nil {
+			t.Fatalf("no record %s: %v", p, err)
+		}
 	}
 	waitOld()
 	r, err := s.CollectGarbage(ctx, GCOptions{Grace: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.driver.Stat(ctx, usedPath(missing)); !errors.Is(err, storagedriver.ErrPathNotFound) {
-		t.Errorf("used record of a missing blob stays: %v (%+v)", err, r)
+	for _, p := range []string{usedPath(d), relyingPath(d), layerLinkPath("a", d)} {
+		if _, err := s.driver.Stat(ctx, p); !errors.Is(err, storagedriver.ErrPathNotFound) {
+			t.Errorf("%s stays: %v (%+v)", p, err, r)
+		}
+	}
+	if r.UsedRecords != 1 || r.LayerLinks != 1 {
+		t.Errorf("report %+v", r)
 	}
 }

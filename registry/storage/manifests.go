@@ -155,11 +155,7 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 	if err != nil {
 		return nil, err
 	}
-	// Rely before checking: what the check finds then stays (doc.go).
-	if err := s.relyManifestRefs(ctx, name, d, m); err != nil {
-		return nil, err
-	}
-	if err := s.checkReferences(ctx, name, m); err != nil {
+	if err := s.checkReferences(ctx, name, d, m); err != nil {
 		return nil, err
 	}
 
@@ -194,42 +190,58 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 	return out, nil
 }
 
-// checkReferences verifies that what m references is in repository name.
-func (s *Store) checkReferences(ctx context.Context, name string, m *manifestDoc) error {
-	if m.isIndex() {
-		for _, c := range m.Manifests {
-			if !s.validation.requires(c.Platform) {
-				continue
-			}
-			if err := s.readLink(ctx, revisionLinkPath(name, c.Digest), c.Digest); err != nil {
-				return referenceErr(c.Digest, err)
-			}
+// checkReferences verifies that what m references is in repository name,
+// in three passes: the links (so that digests the repository never had
+// leave no records), rely on each reference and on d, the manifest itself
+// (doc.go), and then the content, which is there to stay once relied on. A
+// link is not enough: it can outlive its blob (Distribution's garbage
+// collection deletes blobs and leaves their links).
+func (s *Store) checkReferences(ctx context.Context, name string, d digest.Digest, m *manifestDoc) error {
+	refs := s.requiredRefs(m)
+	for _, r := range refs {
+		var err error
+		if m.isIndex() {
+			err = s.readLink(ctx, revisionLinkPath(name, r), r)
+		} else {
+			err = s.blobLinked(ctx, name, r)
 		}
-		return nil
-	}
-	if err := s.blobPresent(ctx, name, m.Config.Digest); err != nil {
-		return referenceErr(m.Config.Digest, err)
-	}
-	for _, l := range m.Layers {
-		if s.validation.SkipLayers || nondistributable(l) {
-			continue
+		if err != nil {
+			return referenceErr(r, err)
 		}
-		if err := s.blobPresent(ctx, name, l.Digest); err != nil {
-			return referenceErr(l.Digest, err)
+	}
+	for _, r := range append(refs, d) {
+		if err := s.rely(ctx, name, r, relyManifest); err != nil {
+			return err
+		}
+	}
+	for _, r := range refs {
+		if _, err := s.blobSize(ctx, r); err != nil {
+			return referenceErr(r, err)
 		}
 	}
 	return nil
 }
 
-// blobPresent checks that blob d is linked into repository name and that
-// its content exists: a link can outlive its blob (Distribution's garbage
-// collection deletes blobs and leaves their links).
-func (s *Store) blobPresent(ctx context.Context, name string, d digest.Digest) error {
-	if err := s.blobLinked(ctx, name, d); err != nil {
-		return err
+// requiredRefs lists what m references that the repository must have: an
+// index's children its platforms require, or an image's config and layers
+// (but nondistributable ones, and all layers with SkipLayers).
+func (s *Store) requiredRefs(m *manifestDoc) []digest.Digest {
+	var refs []digest.Digest
+	if m.isIndex() {
+		for _, c := range m.Manifests {
+			if s.validation.requires(c.Platform) {
+				refs = append(refs, c.Digest)
+			}
+		}
+		return refs
 	}
-	_, err := s.blobSize(ctx, d)
-	return err
+	refs = append(refs, m.Config.Digest)
+	for _, l := range m.Layers {
+		if !s.validation.SkipLayers && !nondistributable(l) {
+			refs = append(refs, l.Digest)
+		}
+	}
+	return refs
 }
 
 func referenceErr(d digest.Digest, err error) error {
