@@ -54,7 +54,8 @@
 //	    repository: write used(B) and return.
 //	R3. relyRead, relyMount: answer "blob unknown" (the client uploads
 //	    it). relyCommit, relyManifest: wait until the records are gone,
-//	    then go to R2.
+//	    then go to R2; a manifest PUT that waited looks for its links
+//	    again (a record listing repositories deletes only links).
 //
 // used(B) is written only after a clean R2, so R1 may trust it: a request
 // that lost the race to a collector left relying(B), not used(B), and the
@@ -117,6 +118,10 @@
 //     then finds B gone and answers MANIFEST_BLOB_UNKNOWN: refused, never
 //     acknowledged and broken. A tag moved or a manifest put during the
 //     mark is kept the same way. Test: TestGCRaceManifestPutDuringMark.
+//   - An index PUT whose child, untagged in this repository but live in
+//     another, loses its revision link here: the content stays, so the PUT
+//     that waited for the collector finds the link again or answers
+//     MANIFEST_BLOB_UNKNOWN. Test: TestGCRaceIndexPutWhileChildGoes.
 //
 // Each test runs its interleaving twice, the second time with that rely
 // turned off, and requires the push to break then: the protection is what

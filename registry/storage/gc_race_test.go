@@ -326,3 +326,50 @@ func TestGCRaceManifestPutDuringMark(t *testing.T) {
 		})
 	})
 }
+
+// TestGCRaceIndexPutWhileChildGoes: an index PUT references an untagged
+// manifest whose revision link a collector is deleting (its content stays,
+// as other repositories may hold it). The PUT must wait and then find the
+// child gone, not link an index whose child the repository lost.
+func TestGCRaceIndexPutWhileChildGoes(t *testing.T) {
+	race(t, relyManifest, func(t *testing.T, b raceBackend, protect bool) error {
+		ctx := context.Background()
+		drv, age := b.open(t)
+		e := &raceEnv{s: New(drv, WithGCGrace(b.grace)), grace: b.grace}
+		child, _, _ := image(t, e.s, "r", "", "child config", "child layer")
+		image(t, e.s, "other", "keep", "child config", "child layer") // the same manifest, live there
+		age(t)
+		if !protect {
+			e.s.relyOff = func(k relyKind) bool { return k == relyManifest }
+		}
+		c := e.collector()
+		put := make(chan error, 1)
+		c.beforeDelete = func(d digest.Digest) {
+			if d != child {
+				return
+			}
+			go func() {
+				_, err := e.s.PutManifest(ctx, "r", "new", "", indexJSON(child), nil)
+				put <- err
+			}()
+			select {
+			case err := <-put:
+				put <- err
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		if _, err := c.collect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-put; err != nil {
+			if errors.Is(err, ErrManifestBlobUnknown) {
+				return nil // refused: the client pushes the child again
+			}
+			t.Fatalf("PUT: %v", err)
+		}
+		if _, err := e.s.GetManifest(ctx, "r", child.String()); err != nil {
+			return fmt.Errorf("acknowledged index's child: %w", err)
+		}
+		return nil
+	})
+}

@@ -81,42 +81,50 @@ func (r *deletingRecord) concerns(name string) bool {
 // so it can be trusted; the record a request writes before that check is
 // relying(d), which collectors read too.
 func (s *Store) rely(ctx context.Context, name string, d digest.Digest, kind relyKind) error {
+	_, err := s.relyWaited(ctx, name, d, kind)
+	return err
+}
+
+// relyWaited is rely, and tells whether it waited for a collector: then
+// the links the caller found before may be gone.
+func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, kind relyKind) (waited bool, err error) {
 	if s.relyOff != nil && s.relyOff(kind) {
-		return nil
+		return false, nil
 	}
 	fi, err := s.driver.Stat(ctx, usedPath(d))
 	if err == nil && s.now().Sub(fi.ModTime) < s.grace/2 {
-		return nil
+		return false, nil
 	}
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-		return err
+		return false, err
 	}
 	for {
 		stamp := []byte(s.now().UTC().Format(time.RFC3339Nano))
 		if err := s.driver.PutContent(ctx, relyingPath(d), stamp); err != nil {
-			return err
+			return waited, err
 		}
 		busy, err := s.beingDeleted(ctx, name, d)
 		if err != nil {
-			return err
+			return waited, err
 		}
 		if !busy {
-			return s.driver.PutContent(ctx, usedPath(d), stamp)
+			return waited, s.driver.PutContent(ctx, usedPath(d), stamp)
 		}
 		if kind == relyRead || kind == relyMount {
-			return fmt.Errorf("blob %s is being collected: %w", d, ErrBlobUnknown)
+			return false, fmt.Errorf("blob %s is being collected: %w", d, ErrBlobUnknown)
 		}
+		waited = true
 		// Wait for the collector, then write relying(d) afresh: the
 		// collector removes it with the blob, and the caller publishes or
 		// checks only after this.
 		for busy {
 			select {
 			case <-ctx.Done():
-				return ctx.Err()
+				return waited, ctx.Err()
 			case <-time.After(relyPoll):
 			}
 			if busy, err = s.beingDeleted(ctx, name, d); err != nil {
-				return err
+				return waited, err
 			}
 		}
 	}

@@ -198,19 +198,35 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 // collection deletes blobs and leaves their links).
 func (s *Store) checkReferences(ctx context.Context, name string, d digest.Digest, m *manifestDoc) error {
 	refs := s.requiredRefs(m)
-	for _, r := range refs {
-		var err error
-		if m.isIndex() {
-			err = s.readLink(ctx, revisionLinkPath(name, r), r)
-		} else {
-			err = s.blobLinked(ctx, name, r)
+	links := func() error {
+		for _, r := range refs {
+			var err error
+			if m.isIndex() {
+				err = s.readLink(ctx, revisionLinkPath(name, r), r)
+			} else {
+				err = s.blobLinked(ctx, name, r)
+			}
+			if err != nil {
+				return referenceErr(r, err)
+			}
 		}
-		if err != nil {
-			return referenceErr(r, err)
-		}
+		return nil
 	}
+	if err := links(); err != nil {
+		return err
+	}
+	waitedAny := false
 	for _, r := range append(refs, d) {
-		if err := s.rely(ctx, name, r, relyManifest); err != nil {
+		waited, err := s.relyWaited(ctx, name, r, relyManifest)
+		if err != nil {
+			return err
+		}
+		waitedAny = waitedAny || waited
+	}
+	// A collector was deleting some of it: the links may have gone with it
+	// (an untagged child's revision link goes while its content stays).
+	if waitedAny {
+		if err := links(); err != nil {
 			return err
 		}
 	}
