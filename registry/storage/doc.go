@@ -118,6 +118,10 @@
 //     then finds B gone and answers MANIFEST_BLOB_UNKNOWN: refused, never
 //     acknowledged and broken. A tag moved or a manifest put during the
 //     mark is kept the same way. Test: TestGCRaceManifestPutDuringMark.
+//   - A tag move (GET a manifest, PUT it under another tag, as crane tag
+//     does), which never touches the blobs: a manifest GET relies on the
+//     manifest and on everything a PUT of it would require. Test:
+//     TestGCRaceTagMove.
 //   - An index PUT whose child, untagged in this repository but live in
 //     another, loses its revision link here: the content stays, so the PUT
 //     that waited for the collector finds the link again or answers
@@ -140,6 +144,6 @@
 //   - A collector that pauses for more than deletingTTL/2 between C2 and
 //     the deletion in C3 could delete after requests took its record for
 //     dead; C2 spares B when the pause falls before it.
-//   - Manifest GET by tag relies on the manifest; the blobs of a pull are
-//     relied on as they are fetched.
+//   - Cost: the fast path is one Stat per digest relied on; a manifest GET
+//     of an image with n layers makes n+2 of them.
 package storage

@@ -373,3 +373,31 @@ func TestGCRaceIndexPutWhileChildGoes(t *testing.T) {
 		return nil
 	})
 }
+
+// TestGCRaceTagMove: a client fetches an untagged manifest and tags it
+// (crane tag, a tag move), never touching its blobs, while a collector
+// runs: the image must come out whole.
+func TestGCRaceTagMove(t *testing.T) {
+	race(t, relyRead, func(t *testing.T, b raceBackend, protect bool) error {
+		ctx := context.Background()
+		drv, age := b.open(t)
+		e := &raceEnv{s: New(drv, WithGCGrace(b.grace)), grace: b.grace}
+		m, _, ls := image(t, e.s, "r", "", "config", "layer")
+		e.L = ls[0]
+		age(t)
+		if !protect {
+			e.s.relyOff = func(k relyKind) bool { return k == relyRead }
+		}
+		got, err := e.s.GetManifest(ctx, "r", m.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.collector().collect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.s.PutManifest(ctx, "r", "new", "", got.Payload, nil); err != nil {
+			return fmt.Errorf("tag PUT: %w", err)
+		}
+		return e.whole("r")
+	})
+}

@@ -88,6 +88,16 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 	if d.Algorithm().FromBytes(payload) != d {
 		return nil, fmt.Errorf("manifest %s: stored content does not match its digest", d)
 	}
+	// A client that fetched a manifest may tag it again without touching
+	// its blobs (crane tag, a tag move): rely on what a PUT of it would
+	// require too.
+	if doc, err := parseManifest(payload, ""); err == nil {
+		for _, r := range s.requiredRefs(doc) {
+			if err := s.rely(ctx, name, r, relyRead); err != nil {
+				return nil, manifestErr(ref, err)
+			}
+		}
+	}
 	return &Manifest{Digest: d, MediaType: mediaTypeOf(payload), Payload: payload}, nil
 }
 
