@@ -88,7 +88,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	// drain; it ends once the server has stopped.
 	appCtx, stopApp := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopApp()
-	proxyOpts, err := proxyOptions(cfg.Proxy, drv, logger)
+	proxyOpts, err := proxyOptions(cfg.Proxy, drv, cfg.Storage.GC.GraceOrDefault(), logger)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
@@ -346,7 +346,7 @@ func tlsNote(c *tls.Config) string {
 // proxyOptions makes the registry a pull-through cache of the configured
 // upstreams (none without a proxy section): proxy.remoteurl for every
 // repository no prefix takes, and each of proxy.upstreams for its prefix.
-func proxyOptions(c *config.Proxy, drv storagedriver.Driver, logger *slog.Logger) ([]registry.Option, error) {
+func proxyOptions(c *config.Proxy, drv storagedriver.Driver, grace time.Duration, logger *slog.Logger) ([]registry.Option, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -359,7 +359,7 @@ func proxyOptions(c *config.Proxy, drv storagedriver.Driver, logger *slog.Logger
 		ups = append(ups, proxy.Upstream{Prefix: u.Prefix, RemoteURL: u.RemoteURL, Username: u.Username, Password: u.Password,
 			TTL: c.UpstreamTTL(u)})
 	}
-	cache, err := proxy.New(drv, ups, proxy.WithLogger(logger))
+	cache, err := proxy.New(drv, ups, proxy.WithLogger(logger), proxy.WithGCGrace(grace))
 	if err != nil {
 		return nil, err
 	}
