@@ -30,8 +30,9 @@
 // history entries and referrers-index entry), blobs (their data, layer
 // links and used record), links of blobs that are gone, and used records of
 // blobs that are gone. Directories left empty vanish with their last file,
-// so an emptied repository leaves the catalog. A layer link of a live blob
-// in a repository that no longer uses it is kept.
+// so an emptied repository leaves the catalog (its links to blobs live
+// elsewhere go too). A layer link of a live blob in a repository that still
+// has manifests but no longer uses that blob is kept.
 //
 // # The protocol
 //

@@ -71,6 +71,8 @@ type collector struct {
 	live     map[digest.Digest]struct{}
 	children map[digest.Digest][]digest.Digest // every manifest marked; its index children
 	garbage  map[digest.Digest][]string        // non-live blob -> repositories with an old link to it
+	emptied  map[string]bool                   // repositories left without any manifest
+	stale    map[digest.Digest][]string        // live blob -> emptied repositories with an old link to it
 
 	// Test hooks: called (when set) at the named points of the run.
 	afterMark    func()
@@ -93,6 +95,8 @@ func (s *Store) newCollector(opts GCOptions) *collector {
 		live:     map[digest.Digest]struct{}{},
 		children: map[digest.Digest][]digest.Digest{},
 		garbage:  map[digest.Digest][]string{},
+		emptied:  map[string]bool{},
+		stale:    map[digest.Digest][]string{},
 	}
 }
 

@@ -65,6 +65,9 @@ func (c *collector) markRepo(ctx context.Context, name string) error {
 				return err
 			}
 		}
+		if len(r.revs) == 0 && len(r.tags) == 0 {
+			c.emptied[r.name] = true
+		}
 		return nil
 	}
 	r.live = map[digest.Digest]bool{}

@@ -20,6 +20,12 @@ import (
 // entries naming it, and its entry in the referrers index. The blob itself
 // goes in the blob sweep when no repository keeps it.
 func (c *collector) sweepUntagged(ctx context.Context, r *repoState) error {
+	left := len(r.revs)
+	defer func() {
+		if left == 0 && len(r.live) == 0 {
+			c.emptied[r.name] = true
+		}
+	}()
 	for d, mtime := range r.revs {
 		if r.live[d] || !c.old(mtime) {
 			continue
@@ -44,6 +50,7 @@ func (c *collector) sweepUntagged(ctx context.Context, r *repoState) error {
 			return err
 		}
 		if ok {
+			left--
 			c.report.Manifests++
 			c.deleted(Deletion{Kind: "manifest", Repo: r.name, Digest: d})
 		}
@@ -69,6 +76,18 @@ func (c *collector) sweep(ctx context.Context) error {
 			}
 			continue
 		}
+		ok, err := c.handshake(ctx, d, repos, func(ctx context.Context) error { return c.deleteLinks(ctx, d, repos) })
+		if err != nil {
+			return err
+		}
+		if ok {
+			c.reportLinks(d, repos)
+		}
+	}
+	// Links of live blobs in repositories left without any manifest: with
+	// them the repository leaves the catalog. The handshake's record names
+	// those repositories only; the blob stays for the others.
+	for d, repos := range c.stale {
 		ok, err := c.handshake(ctx, d, repos, func(ctx context.Context) error { return c.deleteLinks(ctx, d, repos) })
 		if err != nil {
 			return err
@@ -103,6 +122,8 @@ func (c *collector) findGarbageLinks(ctx context.Context) error {
 		}
 		if _, live := c.live[d]; !live {
 			c.garbage[d] = append(c.garbage[d], name)
+		} else if c.emptied[name] {
+			c.stale[d] = append(c.stale[d], name)
 		}
 		return nil
 	})

@@ -195,6 +195,12 @@ func TestGCMarkSweep(t *testing.T) {
 			if err := s.DeleteManifest(ctx, "c", "gone"); err != nil {
 				t.Fatal(err)
 			}
+			// d: a repository whose only image, sharing a live layer,
+			// loses its tag: it must leave the catalog, the layer stay.
+			md, _, _ := image(t, s, "d", "gone", "config d", "base")
+			if err := s.DeleteManifest(ctx, "d", "gone"); err != nil {
+				t.Fatal(err)
+			}
 			// An orphan blob (uploaded, never referenced).
 			orphan := putBlob(t, s, "a", "orphan")
 			waitOld()
@@ -227,13 +233,13 @@ func TestGCMarkSweep(t *testing.T) {
 			}
 			// Gone: manifests a@m2, its signature a@sig2, c@m6; blobs those
 			// three, c2, app2 (base is shared), c6, only-c.
-			gone := []digest.Digest{m2, sig2, m6, c2, l2[1], c6, l6[0]}
+			gone := []digest.Digest{m2, sig2, m6, c2, l2[1], c6, l6[0], md, digest.FromString("config d")}
 			for _, d := range gone {
 				if slices.Contains(live, d) {
 					t.Fatalf("test table: %s both live and gone", d)
 				}
 			}
-			if r.Manifests != 3 || r.Blobs != 7 {
+			if r.Manifests != 4 || r.Blobs != 9 {
 				t.Errorf("delete untagged: report %+v\n%s", r, strings.Join(deletions, "\n"))
 			}
 			// The emptied repository left the catalog; the others serve.
