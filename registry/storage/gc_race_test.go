@@ -31,6 +31,11 @@ type raceBackend struct {
 	name  string
 	grace time.Duration
 	open  func(t *testing.T) (storagedriver.Driver, func(t *testing.T))
+	// settle is how long a hook gives a request it started to finish
+	// before the collector goes on: long enough for an unprotected request
+	// to complete (so that the interleaving is the one meant), short
+	// enough to keep the tests quick, as a protected one waits it out.
+	settle time.Duration
 }
 
 func raceBackends() []raceBackend {
@@ -38,10 +43,10 @@ func raceBackends() []raceBackend {
 		{"filesystem", time.Hour, func(t *testing.T) (storagedriver.Driver, func(*testing.T)) {
 			fs := newFS(t)
 			return fs, func(t *testing.T) { fs.age(t, 3*time.Hour) }
-		}},
+		}, 500 * time.Millisecond},
 		{"s3", time.Second, func(t *testing.T) (storagedriver.Driver, func(*testing.T)) {
 			return s3test.NewDriver(t), func(*testing.T) { time.Sleep(3 * time.Second) }
-		}},
+		}, 3 * time.Second},
 	}
 }
 
@@ -252,7 +257,7 @@ func TestGCRaceUploadInFlight(t *testing.T) {
 				select {
 				case err := <-committed:
 					committed <- err // done before the delete: only safe if it will not be deleted
-				case <-time.After(300 * time.Millisecond):
+				case <-time.After(b.settle):
 				}
 			}
 			if _, err := c.collect(ctx); err != nil {
@@ -310,7 +315,7 @@ func TestGCRaceManifestPutDuringMark(t *testing.T) {
 				select {
 				case err := <-put:
 					put <- err
-				case <-time.After(300 * time.Millisecond):
+				case <-time.After(b.settle):
 				}
 			}
 			if _, err := c.collect(ctx); err != nil {
@@ -355,7 +360,7 @@ func TestGCRaceIndexPutWhileChildGoes(t *testing.T) {
 			select {
 			case err := <-put:
 				put <- err
-			case <-time.After(300 * time.Millisecond):
+			case <-time.After(b.settle):
 			}
 		}
 		if _, err := c.collect(ctx); err != nil {
