@@ -47,7 +47,7 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 		return nil, fmt.Errorf("storage %s: %w", drv.Name(), err)
 	}
 	a := &App{
-		store: storage.New(drv, storage.WithValidation(v)),
+		store: storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace)),
 		opts:  o,
 		log:   reqid.Logger(o.logger),
 	}

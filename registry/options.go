@@ -3,6 +3,7 @@ package registry
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/health"
@@ -31,7 +32,12 @@ type options struct {
 	manifestURLs   *storage.URLPolicy // WithManifestURLs
 	maxCatalog     int                // WithCatalogMax
 	maxTags        int                // WithTagsMax
+	gcGrace        time.Duration
 }
+
+// WithGCGrace sets the grace period of garbage collection that requests
+// protect against (storage.WithGCGrace; storage.DefaultGCGrace when unset).
+func WithGCGrace(g time.Duration) Option { return func(o *options) { o.gcGrace = g } }
 
 // WithReadOnly refuses every write with UNSUPPORTED/405, as Distribution's
 // storage.maintenance.readonly.enabled does.

@@ -1,6 +1,7 @@
 // Command registry runs the Berth registry server.
 //
 //	registry serve [config.yml]   run the registry
+//	registry gc CONFIG            collect garbage (also: garbage-collect)
 //	registry keygen KEYFILE       make a token signing key
 //	registry scrub [--repair] CONFIG  check (and repair) the storage
 //	registry version              print the version
@@ -38,6 +39,9 @@ Commands:
   serve [config.yml]  run the registry. Without a file (or
                       REGISTRY_CONFIGURATION_PATH): filesystem storage in
                       ./data, listening on :5000, deletes allowed.
+  gc CONFIG           collect garbage while the registry serves
+                      (--dry-run, --delete-untagged, --grace); also
+                      garbage-collect [-d] [-m] CONFIG, as in Distribution
   keygen KEYFILE      write a new signing key for the built-in token
                       server (auth.token.server.key); -h for options
   scrub [--repair] CONFIG
@@ -70,6 +74,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], env, stdout, stderr)
+	case "gc", "garbage-collect":
+		return gc(ctx, args[1:], env, stdout, stderr)
 	case "keygen":
 		return keygen(args[1:], stdout, stderr)
 	case "scrub":

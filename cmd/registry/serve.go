@@ -23,6 +23,7 @@ import (
 	"github.com/berth-registry/berth/registry/health"
 	"github.com/berth-registry/berth/registry/metrics"
 	"github.com/berth-registry/berth/registry/proxy"
+	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
@@ -102,7 +103,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	// drain; it ends once the server has stopped.
 	appCtx, stopApp := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopApp()
-	proxyOpts, err := proxyOptions(cfg.Proxy, drv, m, logger)
+	proxyOpts, err := proxyOptions(cfg.Proxy, drv, m, cfg.Storage.GC.GraceOrDefault(), logger)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
@@ -113,6 +114,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
+
+	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault())), logger)
 
 	var debug *debugServer
 	if a := cfg.HTTP.Debug.Addr; a != "" {
@@ -319,6 +322,7 @@ func appOptions(c *config.Config, m *metrics.Metrics, logger *slog.Logger) []reg
 		registry.WithIndexPlatforms(ix.Platforms, platforms),
 		registry.WithLayerValidation(c.Validation.Manifests.Layers != "none"),
 		registry.WithLogger(logger),
+		registry.WithGCGrace(c.Storage.GC.GraceOrDefault()),
 		registry.WithAccessLog(!c.Log.AccessLog.Disabled),
 		registry.WithCatalogMax(config.PageMax(c.Catalog.MaxEntries)),
 		registry.WithTagsMax(config.PageMax(c.Tags.MaxTags)),
@@ -415,7 +419,7 @@ func tlsNote(c *tls.Config) string {
 // proxyOptions makes the registry a pull-through cache of the configured
 // upstreams (none without a proxy section): proxy.remoteurl for every
 // repository no prefix takes, and each of proxy.upstreams for its prefix.
-func proxyOptions(c *config.Proxy, drv storagedriver.Driver, m *metrics.Metrics, logger *slog.Logger) ([]registry.Option, error) {
+func proxyOptions(c *config.Proxy, drv storagedriver.Driver, m *metrics.Metrics, grace time.Duration, logger *slog.Logger) ([]registry.Option, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -428,7 +432,7 @@ func proxyOptions(c *config.Proxy, drv storagedriver.Driver, m *metrics.Metrics,
 		ups = append(ups, proxy.Upstream{Prefix: u.Prefix, RemoteURL: u.RemoteURL, Username: u.Username, Password: u.Password,
 			TTL: c.UpstreamTTL(u)})
 	}
-	popts := []proxy.Option{proxy.WithLogger(logger)}
+	popts := []proxy.Option{proxy.WithLogger(logger), proxy.WithGCGrace(grace)}
 	if m != nil {
 		popts = append(popts, proxy.WithObserver(m))
 	}

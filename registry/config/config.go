@@ -69,6 +69,7 @@ type Storage struct {
 	Cache       Cache       `yaml:"cache"`
 	Redirect    Redirect    `yaml:"redirect"`
 	Tag         Tag         `yaml:"tag"`
+	GC          GC          `yaml:"gc"`
 
 	Azure Unsupported `yaml:"azure"`
 	GCS   Unsupported `yaml:"gcs"`
@@ -203,6 +204,39 @@ type UploadPurging struct {
 	Age      time.Duration `yaml:"age"`
 	Interval time.Duration `yaml:"interval"`
 	DryRun   bool          `yaml:"dryrun"`
+}
+
+// GC is storage.gc, a Berth extension: garbage collection while the
+// registry serves (see registry/storage's doc.go). Off by default, so that a
+// Distribution root behaves as before; Grace applies also when it is off,
+// to the requests that `registry gc` must not break.
+type GC struct {
+	Enabled        bool          `yaml:"enabled"`
+	Interval       time.Duration `yaml:"interval"` // between runs; DefaultGCInterval when 0
+	Grace          time.Duration `yaml:"grace"`    // DefaultGCGrace when 0
+	DeleteUntagged bool          `yaml:"deleteuntagged"`
+}
+
+// Defaults of storage.gc.
+const (
+	DefaultGCInterval = 24 * time.Hour
+	DefaultGCGrace    = time.Hour
+)
+
+// IntervalOrDefault is Interval, or DefaultGCInterval when unset.
+func (g GC) IntervalOrDefault() time.Duration {
+	if g.Interval > 0 {
+		return g.Interval
+	}
+	return DefaultGCInterval
+}
+
+// GraceOrDefault is Grace, or DefaultGCGrace when unset.
+func (g GC) GraceOrDefault() time.Duration {
+	if g.Grace > 0 {
+		return g.Grace
+	}
+	return DefaultGCGrace
 }
 
 // Cache is storage.cache. Parsed and kept.

@@ -80,12 +80,13 @@ func TestExample(t *testing.T) {
 		{
 			"everything else",
 			[]string{
-				"# uploadpurging:", "# cache:", "# host: https://registry.example.com", "# prefix: /registry/",
+				"# uploadpurging:", "# gc:", "# cache:", "# host: https://registry.example.com", "# prefix: /registry/",
 				"# secret: change-me", "# tls:", "# platformlist:", "# notifications:", "# proxy:",
 			},
 			[]string{"REGISTRY_VALIDATION_MANIFESTS_INDEXES_PLATFORMS=list"},
 			func(c *Config) bool {
 				return c.Storage.Maintenance.UploadPurging != nil && c.Storage.Cache.BlobDescriptor == "inmemory" &&
+					c.Storage.GC.Enabled && c.Storage.GC.Grace == DefaultGCGrace &&
 					c.HTTP.Host != "" && c.HTTP.Prefix != "" && c.HTTP.Secret != "" && len(c.HTTP.TLS.ClientCAs) == 1 &&
 					len(c.Validation.Manifests.Indexes.PlatformList) == 2 && len(c.Notifications.Endpoints) == 1 &&
 					c.Proxy != nil && c.Proxy.TTL != nil && len(c.Proxy.Upstreams) == 2

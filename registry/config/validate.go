@@ -119,6 +119,13 @@ func (s *Storage) validate(o origins, v func(key, value string, want []string) e
 	if err := v("storage.cache.blobdescriptor", s.Cache.BlobDescriptor, blobDescCaches); err != nil {
 		return err
 	}
+	if s.GC.Interval < 0 || s.GC.Grace < 0 {
+		key, val := "storage.gc.interval", s.GC.Interval
+		if s.GC.Grace < 0 {
+			key, val = "storage.gc.grace", s.GC.Grace
+		}
+		return fmt.Errorf("config: %s: invalid value %q%s, want 0 or more", key, val, o.at(key))
+	}
 	if p := s.Maintenance.UploadPurging; p != nil {
 		if p.Age < 0 {
 			return fmt.Errorf("config: storage.maintenance.uploadpurging.age: invalid value %q%s, want 0 or more", p.Age, o.at("storage.maintenance.uploadpurging.age"))

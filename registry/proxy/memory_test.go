@@ -22,6 +22,7 @@ import (
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/proxy"
 	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 )
 
@@ -104,11 +105,32 @@ func TestMemoryStreams256MiB(t *testing.T) {
 		t.Errorf("heap grew by %d MiB while 256 MiB streamed through the cache, want at most %d MiB", growth>>20, proxyMemHeapBound>>20)
 	}
 	// The blob is cached: the second pull does not reach the upstream.
+	// The cache stores it in the background of the first pull; wait for
+	// that to end, so that no write is in flight when the test's
+	// directories go.
+	waitCached(t, drv, "up/big/blob", d)
 	up.counts.take()
 	if got, _, err := fetch(ctx, srv.URL+"/v2/up/big/blob/blobs/"+d.String()); err != nil || got != d {
 		t.Fatalf("second pull: %s, %v", got, err)
 	}
 	sameCounts(t, "pull of the cached blob", up.counts.take(), map[string]int{})
+}
+
+// waitCached waits until the cache over drv has blob d of repository name
+// linked and its upload gone: its background store has finished.
+func waitCached(t *testing.T, drv storagedriver.Driver, name string, d digest.Digest) {
+	t.Helper()
+	s := storage.New(drv)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, err := s.StatBlob(t.Context(), name, d)
+		uploads, _ := drv.List(t.Context(), "/docker/registry/v2/repositories/"+name+"/_uploads")
+		if err == nil && len(uploads) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("blob not cached after 30s: %v, uploads %v", err, uploads)
+		}
+	}
 }
 
 // fetch GETs url into sha256 and returns the digest and the length.

@@ -78,6 +78,7 @@ type options struct {
 	spoolDir string
 	now      func() time.Time
 	client   []client.Option
+	gcGrace  time.Duration
 }
 
 // Observer is told of the cache's outcomes, for metrics; kind is
@@ -116,6 +117,10 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // removed when the transfer ends.
 func WithSpoolDir(dir string) Option { return func(o *options) { o.spoolDir = dir } }
 
+// WithGCGrace sets the garbage collection grace the cache's requests
+// protect against, as registry.WithGCGrace does for the registry's own.
+func WithGCGrace(g time.Duration) Option { return func(o *options) { o.gcGrace = g } }
+
 // WithClock replaces time.Now, for tests of the TTL.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
@@ -146,7 +151,8 @@ func New(drv storagedriver.Driver, ups []Upstream, opts ...Option) (*Cache, erro
 		// Content arrives piecemeal: a manifest is stored before its
 		// layers, an index before its children. The config blob is
 		// fetched first, as storage requires it.
-		store:     storage.New(drv, storage.WithValidation(storage.Validation{Indexes: "none", SkipLayers: true})),
+		store: storage.New(drv, storage.WithValidation(storage.Validation{Indexes: "none", SkipLayers: true}),
+			storage.WithGCGrace(o.gcGrace)),
 		driver:    drv,
 		obs:       o.observer,
 		log:       o.logger,

@@ -1,6 +1,6 @@
 // Package storage is Berth's content model on top of a storagedriver.Driver:
 // blobs and their links into repositories, resumable uploads, manifests and
-// tags, the referrers index and the catalog.
+// tags, the referrers index, the catalog, and online garbage collection.
 //
 // It keeps CNCF Distribution's storage layout (see paths.go), so a storage
 // root written by either registry is served by the other. It verifies before
@@ -15,4 +15,142 @@
 //
 // Every method validates the names, tags and digests it is given and returns
 // the error classes of errors.go, wrapped; other errors come from the driver.
+//
+// # Garbage collection
+//
+// CollectGarbage runs while every node serves, pushes included, on any
+// driver, without a database and without a read-only window. Several
+// collectors at once are safe; GCLoop's lease (/berth/v1/gc/lease) only
+// keeps them from repeating each other's work.
+//
+// Mark (gc_mark.go). Live are: every tag's manifest; an index's children,
+// recursively; every manifest whose subject is live in its repository (the
+// subject is read from the manifest, so a root without Berth's referrers
+// index keeps its signatures too), recursively; the config and layers of
+// every live manifest. Without DeleteUntagged every stored manifest is live.
+// Blobs are global: one live reference anywhere keeps a blob. Memory holds a
+// set of live digests and one repository's tags and revisions at a time.
+//
+// Sweep (gc_sweep.go). Candidates are what is not live and whose key is
+// older than the cutoff: untagged manifests (their revision link, tag
+// history entries and referrers-index entry), blobs (their data, layer
+// links and used record), links of blobs that are gone, and used records of
+// blobs that are gone. Directories left empty vanish with their last file,
+// so an emptied repository leaves the catalog (its links to blobs live
+// elsewhere go too). A layer link of a live blob in a repository that still
+// has manifests but no longer uses that blob is kept.
+//
+// # The protocol
+//
+// Three kinds of record live under /berth/v1/gc (paths.go), each judged by
+// its storage mtime: relying(B), written by a request about to rely on blob
+// B; used(B), written by a request that relied on B and found no collector
+// deleting it; and deleting(B)/<run>, written by a collector run about to
+// delete B (or, when the record lists repositories, B's links in them).
+//
+// Request side, rely (gc_rely.go), called before a request lets its client
+// go on believing B exists, and before it checks that B's content exists
+// (but after it found the repository's link to B, so that digests the
+// repository never had leave no records): blob HEAD/GET and manifest GET
+// (relyRead), mount (relyMount), upload commit before the data is published
+// (relyCommit), and manifest PUT, for every blob and child it must find
+// and for itself (relyManifest; a tag PUT is a manifest PUT):
+//
+//	R1. Stat used(B). Younger than g/2 (g: the store's grace): return.
+//	R2. Write relying(B). List deleting(B). None live that concerns this
+//	    repository: write used(B) and return.
+//	R3. relyRead, relyMount: answer "blob unknown" (the client uploads
+//	    it). relyCommit, relyManifest: wait until the records are gone,
+//	    then go to R2; a manifest PUT that waited looks for its links
+//	    again (a record listing repositories deletes only links).
+//
+// used(B) is written only after a clean R2, so R1 may trust it: a request
+// that lost the race to a collector left relying(B), not used(B), and the
+// next request does not take its record for a promise.
+//
+// Collector side, handshake (gc.go), per candidate B, in a run that started
+// at storage time T0 (the mtime of a file it wrote) with cutoff C = T0 - G:
+//
+//	C1. Write deleting(B)/<run>.
+//	C2. Stat relying(B) and used(B). Either younger than C, or C1 was more
+//	    than deletingTTL/2 ago: spare B.
+//	C3. Delete B (or its links; with B, its relying and used records),
+//	    then deleting(B)/<run>.
+//
+// # Why no push is lost
+//
+// Storage is linearizable per key (local filesystems; S3 has strong
+// read-after-write consistency since 2020). Say a request's rely(B) returns
+// at time t and a run deletes B at C3. Either:
+//
+//	(a) R2 ran: the request wrote relying(B), then listed deleting(B); the
+//	    run wrote deleting(B), then read relying(B). Of two such
+//	    write-then-read sequences, one read sees the other's write (as in
+//	    Dekker's algorithm). If the run's read saw relying(B), its mtime is
+//	    after C unless the request precedes the run by more than G, and B
+//	    is spared. Otherwise the request saw the record and did not return
+//	    at R2: a read 404s, and a commit or manifest PUT waits until C3 is
+//	    over and goes through R2 again, so it publishes B afresh or finds B
+//	    missing after the deletion, never before it.
+//	(b) R1 returned: used(B) was younger than g/2 at t, so its mtime m is
+//	    after t - g/2, and it was written after a clean R2. A run that
+//	    read used(B) after m spares B unless m is before C = T0 - G, that
+//	    is unless T0 > t + G - g/2 >= t + g/2 when G >= g. A run that read
+//	    it before m wrote its record before that, so the clean R2 ran after
+//	    the run's C3: B was deleted before t, and the caller, which checks
+//	    existence after rely, finds it missing.
+//
+// So B survives every run that starts within g/2 of a rely of B (and with
+// (a), every run whose handshake overlaps it). The push cases:
+//
+//   - HEAD, then manifest PUT (the client skips the upload). The HEAD
+//     relied (relyRead); a run starting within g/2 of it spares B by (a) or
+//     (b), or its handshake made the HEAD answer 404 and the client
+//     uploaded B. The PUT relies again and then checks B exists, so B is
+//     there until a run starting g/2 after the PUT, by which time the
+//     manifest is linked and the mark of any later run sees it. A client
+//     that waits more than g/2 between its HEAD and its PUT is not
+//     protected, as with any grace period; it gets MANIFEST_BLOB_UNKNOWN,
+//     never a broken image. Test: TestGCRaceHeadThenPut.
+//   - A mount during the mark: the mount relies (relyMount) before linking;
+//     as for a HEAD. Test: TestGCRaceMountDuringMark.
+//   - An upload in flight during the mark: the commit relies (relyCommit)
+//     before publishing. The data may be old (a rename keeps the upload's
+//     mtime) and new to the blob store, so the mark never saw it; the used
+//     record keeps it, or the commit waits for the run's deletion of an
+//     older copy and publishes after it. Test: TestGCRaceUploadInFlight.
+//   - A manifest PUT that starts during the mark, after the run read the
+//     repository's tags: it relies on all it references and itself before
+//     checking them, so the run either spares them or the PUT waits and
+//     then finds B gone and answers MANIFEST_BLOB_UNKNOWN: refused, never
+//     acknowledged and broken. A tag moved or a manifest put during the
+//     mark is kept the same way. Test: TestGCRaceManifestPutDuringMark.
+//   - A tag move (GET a manifest, PUT it under another tag, as crane tag
+//     does), which never touches the blobs: a manifest GET relies on the
+//     manifest and on everything a PUT of it would require. Test:
+//     TestGCRaceTagMove.
+//   - An index PUT whose child, untagged in this repository but live in
+//     another, loses its revision link here: the content stays, so the PUT
+//     that waited for the collector finds the link again or answers
+//     MANIFEST_BLOB_UNKNOWN. Test: TestGCRaceIndexPutWhileChildGoes.
+//
+// Each test runs its interleaving twice, the second time with that rely
+// turned off, and requires the push to break then: the protection is what
+// saves it.
+//
+// Assumptions, and what is not covered:
+//   - The collector's grace G is at least every serving node's grace g
+//     (WithGCGrace; both default to DefaultGCGrace). `registry gc` refuses
+//     a grace shorter than the configuration's.
+//   - Ages at R1 compare the node's clock with storage mtimes: a node whose
+//     clock is behind the storage's by s protects a HEAD-to-PUT gap of
+//     g/2 - s only. The collector judges every age by the storage's own
+//     clock (T0 is an mtime). Keep s well below g/2 (NTP does).
+//   - A request's own work between rely and its last write (a manifest PUT
+//     linking what it checked) takes less than G - g/2.
+//   - A collector that pauses for more than deletingTTL/2 between C2 and
+//     the deletion in C3 could delete after requests took its record for
+//     dead; C2 spares B when the pause falls before it.
+//   - Cost: the fast path is one Stat per digest relied on; a manifest GET
+//     of an image with n layers makes n+2 of them.
 package storage

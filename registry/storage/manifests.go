@@ -102,12 +102,25 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 	if err := s.readLink(ctx, revisionLinkPath(name, d), d); err != nil {
 		return nil, manifestErr(ref, err)
 	}
+	if err := s.rely(ctx, name, d, relyRead); err != nil {
+		return nil, manifestErr(ref, err)
+	}
 	payload, err := s.driver.GetContent(ctx, blobDataPath(d))
 	if err != nil {
 		return nil, manifestErr(ref, blobErr(d, err))
 	}
 	if d.Algorithm().FromBytes(payload) != d {
 		return nil, fmt.Errorf("manifest %s: stored content does not match its digest", d)
+	}
+	// A client that fetched a manifest may tag it again without touching
+	// its blobs (crane tag, a tag move): rely on what a PUT of it would
+	// require too.
+	if doc, err := parseManifest(payload, ""); err == nil {
+		for _, r := range s.requiredRefs(doc) {
+			if err := s.rely(ctx, name, r, relyRead); err != nil {
+				return nil, manifestErr(ref, err)
+			}
+		}
 	}
 	return &Manifest{Digest: d, MediaType: mediaTypeOf(payload), Payload: payload}, nil
 }
@@ -176,7 +189,7 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkReferences(ctx, name, m); err != nil {
+	if err := s.checkReferences(ctx, name, d, m); err != nil {
 		return nil, err
 	}
 
@@ -211,36 +224,81 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 	return out, nil
 }
 
-// checkReferences verifies that what m references is in repository name.
-func (s *Store) checkReferences(ctx context.Context, name string, m *manifestDoc) error {
-	if m.isIndex() {
-		for _, c := range m.Manifests {
-			if !s.validation.requires(c.Platform) {
-				continue
-			}
-			if err := s.readLink(ctx, revisionLinkPath(name, c.Digest), c.Digest); err != nil {
-				return referenceErr(c.Digest, err)
-			}
-		}
-		return nil
-	}
-	if err := s.blobLinked(ctx, name, m.Config.Digest); err != nil {
-		return referenceErr(m.Config.Digest, err)
-	}
-	for _, l := range m.Layers {
-		if p := s.validation.URLs; p != nil {
+// checkReferences verifies that what m references is in repository name,
+// in three passes: the links (so that digests the repository never had
+// leave no records), rely on each reference and on d, the manifest itself
+// (doc.go), and then the content, which is there to stay once relied on. A
+// link is not enough: it can outlive its blob (Distribution's garbage
+// collection deletes blobs and leaves their links).
+func (s *Store) checkReferences(ctx context.Context, name string, d digest.Digest, m *manifestDoc) error {
+	if p := s.validation.URLs; p != nil && !m.isIndex() {
+		for _, l := range m.Layers {
 			if err := p.check(l); err != nil {
 				return err
 			}
 		}
-		if s.validation.SkipLayers || nondistributable(l) {
-			continue
+	}
+	refs := s.requiredRefs(m)
+	links := func() error {
+		for _, r := range refs {
+			var err error
+			if m.isIndex() {
+				err = s.readLink(ctx, revisionLinkPath(name, r), r)
+			} else {
+				err = s.blobLinked(ctx, name, r)
+			}
+			if err != nil {
+				return referenceErr(r, err)
+			}
 		}
-		if err := s.blobLinked(ctx, name, l.Digest); err != nil {
-			return referenceErr(l.Digest, err)
+		return nil
+	}
+	if err := links(); err != nil {
+		return err
+	}
+	waitedAny := false
+	for _, r := range append(refs, d) {
+		waited, err := s.relyWaited(ctx, name, r, relyManifest)
+		if err != nil {
+			return err
+		}
+		waitedAny = waitedAny || waited
+	}
+	// A collector was deleting some of it: the links may have gone with it
+	// (an untagged child's revision link goes while its content stays).
+	if waitedAny {
+		if err := links(); err != nil {
+			return err
+		}
+	}
+	for _, r := range refs {
+		if _, err := s.blobSize(ctx, r); err != nil {
+			return referenceErr(r, err)
 		}
 	}
 	return nil
+}
+
+// requiredRefs lists what m references that the repository must have: an
+// index's children its platforms require, or an image's config and layers
+// (but nondistributable ones, and all layers with SkipLayers).
+func (s *Store) requiredRefs(m *manifestDoc) []digest.Digest {
+	var refs []digest.Digest
+	if m.isIndex() {
+		for _, c := range m.Manifests {
+			if s.validation.requires(c.Platform) {
+				refs = append(refs, c.Digest)
+			}
+		}
+		return refs
+	}
+	refs = append(refs, m.Config.Digest)
+	for _, l := range m.Layers {
+		if !s.validation.SkipLayers && !nondistributable(l) {
+			refs = append(refs, l.Digest)
+		}
+	}
+	return refs
 }
 
 func referenceErr(d digest.Digest, err error) error {

@@ -30,10 +30,21 @@ import (
 //	│                                                   subject is the given digest
 //	├── health/<node>                                   written and read back by the storage
 //	│                                                   health check (registry/health)
-//	└── proxy/repositories/<name>/_tags/<tag>/checkedat
-//	                                                    when the pull-through cache last
-//	                                                    checked the tag upstream (owned
-//	                                                    by registry/proxy, paths.go)
+//	├── proxy/repositories/<name>/_tags/<tag>/checkedat
+//	│                                                   when the pull-through cache last
+//	│                                                   checked the tag upstream (owned
+//	│                                                   by registry/proxy, paths.go)
+//	└── gc/                                             garbage collection (see doc.go)
+//	    ├── relying/<alg>/<hex>                         a request is about to rely on the
+//	    │                                               blob; the object's mtime counts
+//	    ├── used/<alg>/<hex>                            a request relied on the blob and
+//	    │                                               found no collector deleting it
+//	    ├── deleting/<alg>/<hex>/<run id>               a collector is deleting the blob
+//	    │                                               (or, with repositories listed in
+//	    │                                               it, the blob's links there)
+//	    ├── clock/<run id>                              written at a run's start: its
+//	    │                                               mtime is the run's storage time
+//	    └── lease                                       which node collects now (JSON)
 //
 // Drivers keep writes in progress outside this tree, under names no key can
 // take (the filesystem driver's "+pending", the S3 driver's "~pending").
@@ -99,3 +110,31 @@ func referrersDir(name string, subject digest.Digest) string {
 func referrerPath(name string, subject, referrer digest.Digest) string {
 	return path.Join(referrersDir(name, subject), referrer.Algorithm().String(), referrer.Encoded())
 }
+
+func gcRoot() string { return berthRoot + "/gc" }
+
+func usedRoot() string { return gcRoot() + "/used" }
+
+func usedPath(d digest.Digest) string {
+	return path.Join(usedRoot(), d.Algorithm().String(), d.Encoded())
+}
+
+func relyingRoot() string { return gcRoot() + "/relying" }
+
+func relyingPath(d digest.Digest) string {
+	return path.Join(relyingRoot(), d.Algorithm().String(), d.Encoded())
+}
+
+func deletingRoot() string { return gcRoot() + "/deleting" }
+
+func deletingDir(d digest.Digest) string {
+	return path.Join(deletingRoot(), d.Algorithm().String(), d.Encoded())
+}
+
+func deletingPath(d digest.Digest, run string) string { return deletingDir(d) + "/" + run }
+
+func gcClockPath(run string) string { return gcRoot() + "/clock/" + run }
+
+func gcLeasePath() string { return gcRoot() + "/lease" }
+
+func berthRepositoriesRoot() string { return berthRoot + "/repositories" }

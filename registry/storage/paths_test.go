@@ -22,6 +22,11 @@ func TestPaths(t *testing.T) {
 		{uploadStartedAtPath("team/app", "u"), r + "/_uploads/u/startedat"},
 		{uploadHashStatePath("team/app", "u", digest.SHA256, 42), r + "/_uploads/u/hashstates/sha256/42"},
 		{referrerPath("team/app", d, d), "/berth/v1/repositories/team/app/_referrers/sha256/" + hex + "/sha256/" + hex},
+		{usedPath(d), "/berth/v1/gc/used/sha256/" + hex},
+		{relyingPath(d), "/berth/v1/gc/relying/sha256/" + hex},
+		{deletingPath(d, "run1"), "/berth/v1/gc/deleting/sha256/" + hex + "/run1"},
+		{gcClockPath("run1"), "/berth/v1/gc/clock/run1"},
+		{gcLeasePath(), "/berth/v1/gc/lease"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %s\nwant %s", c.got, c.want)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -17,6 +18,12 @@ import (
 type Store struct {
 	driver     storagedriver.Driver
 	validation Validation
+	grace      time.Duration    // garbage collection's grace period (rely's fast path)
+	now        func() time.Time // time.Now; tests move it
+
+	// relyOff, in tests only, turns rely off for one kind of request: the
+	// race tests prove that each protection is needed by removing it.
+	relyOff func(relyKind) bool
 
 	mu      sync.Mutex
 	uploads map[string]*uploadLock // serialises requests on one upload in this process
@@ -29,9 +36,21 @@ type Option func(*Store)
 // default requires every blob and every child manifest to exist.
 func WithValidation(v Validation) Option { return func(s *Store) { s.validation = v } }
 
+// WithGCGrace sets the grace period of garbage collection the requests of
+// this store protect against (DefaultGCGrace when unset): a collector run
+// with a grace at least this long never deletes what a client of this store
+// checked within grace/2 before referencing it. See doc.go.
+func WithGCGrace(g time.Duration) Option {
+	return func(s *Store) {
+		if g > 0 {
+			s.grace = g
+		}
+	}
+}
+
 // New returns a Store over d.
 func New(d storagedriver.Driver, opts ...Option) *Store {
-	s := &Store{driver: d, uploads: map[string]*uploadLock{}}
+	s := &Store{driver: d, uploads: map[string]*uploadLock{}, grace: DefaultGCGrace, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -48,6 +67,11 @@ func (s *Store) StatBlob(ctx context.Context, name string, d digest.Digest) (int
 		return 0, err
 	}
 	if err := s.blobLinked(ctx, name, d); err != nil {
+		return 0, err
+	}
+	// Rely between the link check (no records for digests the
+	// repository never had) and the content check (what it finds stays).
+	if err := s.rely(ctx, name, d, relyRead); err != nil {
 		return 0, err
 	}
 	return s.blobSize(ctx, d)
@@ -107,6 +131,9 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 		if err := s.blobLinked(ctx, from, d); err != nil {
 			return 0, err
 		}
+	}
+	if err := s.rely(ctx, name, d, relyMount); err != nil {
+		return 0, err
 	}
 	size, err := s.blobSize(ctx, d)
 	if err != nil {

@@ -229,6 +229,11 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	if got != d {
 		return fmt.Errorf("upload hashed to %s, not %s: %w", got, d, ErrDigestInvalid)
 	}
+	// Before the data is published: a collector deleting d right now
+	// finishes first, so that what is published here stays.
+	if err := s.rely(ctx, u.name, d, relyCommit); err != nil {
+		return err
+	}
 	exists, err := s.blobExists(ctx, d)
 	if err != nil {
 		return err

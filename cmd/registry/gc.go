@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/registry/config"
+	"github.com/berth-registry/berth/registry/storage"
+)
+
+const gcUsage = `Usage: registry gc CONFIG [--dry-run] [--delete-untagged] [--grace DURATION]
+       registry garbage-collect [-d|--dry-run] [-m|--delete-untagged] CONFIG
+
+Collects the storage of CONFIG's registry, which may be serving meanwhile
+(on any number of nodes): deletes the blobs no tagged image references, and
+with --delete-untagged the manifests no tag reaches (referrers of live
+manifests stay). Prints each deletion and a summary.
+
+  -d, --dry-run          print what would be deleted, delete nothing
+  -m, --delete-untagged  also delete untagged manifests
+      --grace DURATION   spare what was written or used this recently
+                         (default storage.gc.grace, else 1h; never less)
+`
+
+// gc runs "registry gc" and "registry garbage-collect" (Distribution's name
+// and flags, so existing cron jobs keep working).
+func gc(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "registry: "+format+"\n", a...)
+		return code
+	}
+	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var dryRun, untagged bool
+	var grace time.Duration
+	fs.BoolVar(&dryRun, "dry-run", false, "")
+	fs.BoolVar(&dryRun, "d", false, "")
+	fs.BoolVar(&untagged, "delete-untagged", false, "")
+	fs.BoolVar(&untagged, "m", false, "")
+	fs.DurationVar(&grace, "grace", 0, "")
+	positional, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, gcUsage)
+		return exitOK
+	}
+	if err != nil {
+		return fail(exitUsage, "gc: %v; run \"registry gc -h\"", err)
+	}
+	if len(positional) != 1 {
+		return fail(exitUsage, "gc takes one argument, a configuration file; run \"registry gc -h\"")
+	}
+	cfg, err := loadConfig(positional, env)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	configured := cfg.Storage.GC.GraceOrDefault()
+	if grace == 0 {
+		grace = configured
+	}
+	if grace < configured {
+		return fail(exitUsage, "gc: --grace %s is shorter than storage.gc.grace %s, which the serving nodes protect: pushes in flight could break", grace, configured)
+	}
+	drv, where, err := openDriver(ctx, &cfg.Storage)
+	if err != nil {
+		return fail(exitFailure, "storage: %v", err)
+	}
+	verb := "deleted"
+	if dryRun {
+		verb = "would delete"
+	}
+	fmt.Fprintf(stdout, "collecting %s (grace %s%s)\n", where, grace, map[bool]string{true: ", untagged manifests too"}[untagged])
+	s := storage.New(drv, storage.WithGCGrace(configured))
+	r, err := s.CollectGarbage(ctx, storage.GCOptions{
+		DryRun: dryRun, DeleteUntagged: untagged, Grace: grace,
+		OnDelete: func(d storage.Deletion) { fmt.Fprintf(stdout, "%s %s\n", verb, d) },
+	})
+	if err != nil {
+		return fail(exitFailure, "%v", err)
+	}
+	fmt.Fprintf(stdout, "%s: %s\n", verb, summary(r))
+	return exitOK
+}
+
+func summary(r *storage.GCReport) string {
+	return fmt.Sprintf("%d manifests, %d blobs (%d bytes), %d layer links, %d used records in %s; %d repositories, %d live blobs, %d spared",
+		r.Manifests, r.Blobs, r.Bytes, r.LayerLinks, r.UsedRecords, r.Duration.Round(time.Millisecond),
+		r.Repositories, r.Live, r.Spared)
+}
+
+// parseInterspersed parses flags anywhere among the arguments ("gc CONFIG
+// --dry-run" as well as "gc --dry-run CONFIG") and returns the others.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// startGC runs garbage collection in the background of serve when
+// storage.gc.enabled, until ctx ends; the lease makes one node of several
+// collect at a time.
+func startGC(ctx context.Context, c config.GC, s *storage.Store, logger *slog.Logger) {
+	if !c.Enabled {
+		return
+	}
+	host, _ := os.Hostname()
+	node := fmt.Sprintf("%s/%d/%d", strings.ReplaceAll(host, "/", "_"), os.Getpid(), time.Now().UnixNano())
+	logger.Info("garbage collection on", "interval", c.IntervalOrDefault(), "grace", c.GraceOrDefault(), "deleteuntagged", c.DeleteUntagged, "node", node)
+	opts := storage.GCOptions{Grace: c.GraceOrDefault(), DeleteUntagged: c.DeleteUntagged}
+	go s.GCLoop(ctx, node, c.IntervalOrDefault(), opts, func(r *storage.GCReport, err error) {
+		if err != nil {
+			logger.Error("garbage collection", "err", err)
+			return
+		}
+		logger.Info("garbage collection", "deleted", summary(r))
+	})
+}
