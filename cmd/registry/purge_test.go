@@ -38,9 +38,13 @@ func TestServePurgesUploads(t *testing.T) {
 	cfg := writeFile(t, dir, "config.yml", "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: "+root+
 		"\n  maintenance:\n    uploadpurging:\n      enabled: true\n      age: 1h\n      interval: 50ms\n      dryrun: false\nhttp:\n  addr: 127.0.0.1:0\n")
 	s := startServe(t, []string{"serve", cfg}, nil)
+	// Wait for the run that removed the stale upload to finish, so that
+	// stopping the server cannot cut it short before its summary line.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := os.Stat(filepath.Join(uploads, staleID)); os.IsNotExist(err) {
+		_, err := os.Stat(filepath.Join(uploads, staleID))
+		log := s.stderr.String()
+		if i := strings.Index(log, staleID); os.IsNotExist(err) && i >= 0 && strings.LastIndex(log, "upload purge done") > i {
 			break
 		}
 		if time.Now().After(deadline) {
