@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -44,8 +45,13 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 	// their pending writes, which every Cancel and Commit prunes when it
 	// leaves them empty: under many concurrent uploads a start can lose
 	// that race several times in a row, each attempt costing a few
-	// system calls.
-	for range 10 * retries {
+	// system calls. Past the first attempts it backs off for a random
+	// while, so that writers that keep creating and pruning the same
+	// directories in lockstep fall out of step.
+	for attempt := range 10 * retries {
+		if attempt >= retries {
+			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(20*time.Microsecond))))
+		}
 		var f *os.File
 		var tmp string
 		if err = os.MkdirAll(dir, 0o777); err == nil {
