@@ -25,7 +25,7 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 	}
 	pend := d.pendingPath(p)
 	if appendTo {
-		w, err := d.resume(p, pend)
+		w, err := d.resume(ctx, p, pend)
 		if err != nil {
 			return nil, err // not a FileWriter holding a nil *writer
 		}
@@ -76,11 +76,25 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 // another, continues it at the same time. A claimed file that nobody locks
 // was left by a writer whose process died: it is taken over, so a crash
 // while continuing a write loses none of what was closed before.
-func (d *Driver) resume(p, pend string) (*writer, error) {
+//
+// A lock held by someone else is waited for, up to lockWait: the writer
+// before this one may still be closing, and a process forked meanwhile
+// (to run a helper, say) holds a copy of every descriptor, and with it the
+// lock, until it execs.
+func (d *Driver) resume(ctx context.Context, p, pend string) (*writer, error) {
 	notFound := fmt.Errorf("pending write %w", storagedriver.PathNotFound(p))
 	claimed := claimedPath(pend)
-	for range retries {
+	deadline := time.Now().Add(lockWait)
+	for attempt := 0; attempt < retries; attempt++ {
 		f, err := openLocked(pend)
+		if errors.Is(err, errLocked) {
+			if again, werr := waitUnlock(ctx, deadline); werr != nil {
+				return nil, werr
+			} else if again {
+				attempt--
+				continue
+			}
+		}
 		switch {
 		case err == nil:
 			if err := os.Rename(pend, claimed); err != nil {
@@ -91,8 +105,17 @@ func (d *Driver) resume(p, pend string) (*writer, error) {
 				return nil, err
 			}
 		case notExist(err):
-			// No pending write; perhaps one whose writer died.
+			// No pending write; perhaps one whose writer died, or one
+			// still closing (it renames before it unlocks).
 			if f, err = openLocked(claimed); err != nil {
+				if errors.Is(err, errLocked) {
+					if again, werr := waitUnlock(ctx, deadline); werr != nil {
+						return nil, werr
+					} else if again {
+						attempt--
+						continue
+					}
+				}
 				if notExist(err) || errors.Is(err, errLocked) {
 					return nil, notFound
 				}
@@ -124,6 +147,27 @@ func (d *Driver) resume(p, pend string) (*writer, error) {
 		f.Close()
 	}
 	return nil, notFound
+}
+
+// How long resume waits for a pending write that another open file
+// description has locked, and how often it looks again.
+const (
+	lockWait = 2 * time.Second
+	lockPoll = 5 * time.Millisecond
+)
+
+// waitUnlock waits lockPoll for a lock to be released, and says whether
+// to look again (false once deadline has passed); ctx's error when it ends.
+func waitUnlock(ctx context.Context, deadline time.Time) (bool, error) {
+	if !time.Now().Before(deadline) {
+		return false, nil
+	}
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-time.After(lockPoll):
+		return true, nil
+	}
 }
 
 // discardOrphan removes the claimed file of pend when it was left by a
