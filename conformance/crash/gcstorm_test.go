@@ -27,8 +27,8 @@ import (
 // Issue 11's stress proof through HTTP: two "registry serve" nodes over one
 // storage, the collector running in a loop on node A only, and the push
 // storm of the crash tests (16 clients, shared base layers HEADed and
-// skipped or mounted, tag moves, deletes) sending its requests to A and B
-// in turn. No push may fail with BLOB_UNKNOWN or MANIFEST_BLOB_UNKNOWN;
+// skipped or mounted, unchanged layers of deleted images HEADed and
+// skipped, tag moves, deletes) sending its requests to A and B in turn. No push may fail with BLOB_UNKNOWN or MANIFEST_BLOB_UNKNOWN;
 // every tag still present at the end must pull whole; and once the storm
 // stops and "registry gc" has run twice, no unreferenced blob older than
 // the grace may remain.

@@ -80,6 +80,11 @@ type worker struct {
 	op       string
 	// Acknowledged operations by kind.
 	pushes, moves, deletes, mounts, skips int
+	// recent are the last layers this worker pushed, which it pushes
+	// again now and then as an unchanged layer of a rebuilt image: by then
+	// the image that had it may be deleted, the layer unreferenced and due
+	// for collection.
+	recent []blob
 }
 
 func newWorkers(seed uint64) []*worker {
@@ -218,10 +223,16 @@ func (w *worker) failed(ctx context.Context, err error) {
 // may be there: at random it HEADs it and skips the upload when it is
 // there, mounts it from another worker's repository, or uploads it.
 func (w *worker) placeBase(ctx context.Context, c *client, repo string, b blob) bool {
+	return w.place(ctx, c, repo, b, w.rng.IntN(3))
+}
+
+// place puts b into repo: after a HEAD that finds it there, skipping the
+// upload (how 0), by a mount (1), or by an upload (2).
+func (w *worker) place(ctx context.Context, c *client, repo string, b blob, how int) bool {
 	if w.cutOff(ctx) {
 		return false
 	}
-	switch w.rng.IntN(3) {
+	switch how {
 	case 0:
 		ok, err := c.blobExists(ctx, repo, b.digest)
 		if err != nil {
@@ -269,8 +280,17 @@ func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) bool {
 		layers[i] = smallBlob(w.randomBytes(1 + w.rng.IntN(64<<10)))
 	}
 	shared := w.rng.IntN(3) == 0
-	if shared { // concurrent uploads of one digest, by several workers
+	reused := !shared && len(w.recent) > 0 && w.rng.IntN(3) == 0
+	switch {
+	case shared: // concurrent uploads of one digest, by several workers
 		layers[0] = w.base[w.rng.IntN(len(w.base))]
+	case reused:
+		layers[0] = w.recent[w.rng.IntN(len(w.recent))]
+	default:
+		w.recent = append(w.recent, layers[0])
+		if len(w.recent) > 8 {
+			w.recent = w.recent[1:]
+		}
 	}
 	if extra != nil {
 		layers = append([]blob{*extra}, layers...)
@@ -284,8 +304,11 @@ func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) bool {
 	// The large layer first, while the storm is young.
 	for i, b := range append(layers, config) {
 		place := w.pushBlob
-		if shared && i == 0 {
+		switch {
+		case shared && i == 0:
 			place = w.placeBase
+		case reused && i == 0:
+			place = func(ctx context.Context, c *client, repo string, b blob) bool { return w.place(ctx, c, repo, b, 0) }
 		}
 		if !place(ctx, c, repo, b) {
 			return false
