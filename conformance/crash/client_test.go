@@ -18,25 +18,34 @@ import (
 // client speaks just enough of the distribution API for the storm and the
 // checks, with every request bounded by its context.
 type client struct {
-	base *url.URL
-	hc   *http.Client
+	bases []*url.URL // requests go to each in turn
+	turn  atomic.Uint64
+	hc    *http.Client
 	// unavailable counts the answers 503 Service Unavailable, the
 	// registry's answer while its storage is unreachable.
 	unavailable atomic.Int64
 }
 
-func newClient(base string) *client {
-	u, err := url.Parse(base)
-	if err != nil {
-		panic(err) // base comes from the registry's own start-up line
+// newClient returns a client of the registry at base, or of several nodes
+// serving one storage, which it sends its requests to in turn (the steps of
+// one upload too).
+func newClient(base string, more ...string) *client {
+	c := &client{hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	for _, b := range append([]string{base}, more...) {
+		u, err := url.Parse(b)
+		if err != nil {
+			panic(err) // base comes from the registry's own start-up line
+		}
+		c.bases = append(c.bases, u)
 	}
-	return &client{base: u, hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	return c
 }
 
 // do sends a request to target (a path or a URL, relative to the base)
 // with body of length n (-1 when unknown); the caller closes the response.
 func (c *client) do(ctx context.Context, method, target string, body io.Reader, n int64, header ...string) (*http.Response, error) {
-	u, err := c.base.Parse(target)
+	base := c.bases[(c.turn.Add(1)-1)%uint64(len(c.bases))]
+	u, err := base.Parse(target)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +152,45 @@ func (c *client) pushBlob(ctx context.Context, repo string, b blob, chunk int64)
 	}
 	_, err = c.expect(ctx, http.StatusCreated, http.MethodPut, withDigest(loc, b.digest), nil, 0)
 	return err
+}
+
+// mountBlob mounts b into repo from repo from, as clients do for a layer
+// they know another repository has. When the registry answers 202 instead
+// (from lacks it), the upload it started is finished with b's content. It
+// reports whether the blob was mounted rather than uploaded.
+func (c *client) mountBlob(ctx context.Context, repo, from string, b blob) (mounted bool, err error) {
+	q := url.Values{"mount": {b.digest.String()}, "from": {from}}
+	resp, err := c.do(ctx, http.MethodPost, "/v2/"+repo+"/blobs/uploads/?"+q.Encode(), nil, 0)
+	if err != nil {
+		return false, err
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		return true, nil
+	case http.StatusAccepted:
+		_, err := c.expect(ctx, http.StatusCreated, http.MethodPut, withDigest(resp.Header.Get("Location"), b.digest), b.open(), b.size,
+			"Content-Type", "application/octet-stream")
+		return false, err
+	}
+	return false, fmt.Errorf("POST mount %s from %s into %s: %s %s", b.digest, from, repo, resp.Status, bytes.TrimSpace(msg))
+}
+
+// blobExists reports whether HEAD of blob d in repo answers 200.
+func (c *client) blobExists(ctx context.Context, repo string, d digest.Digest) (bool, error) {
+	resp, err := c.do(ctx, http.MethodHead, "/v2/"+repo+"/blobs/"+d.String(), nil, 0)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, fmt.Errorf("HEAD blob %s of %s: %s", d, repo, resp.Status)
 }
 
 // checkBlob pulls blob d of repo, hashing it as it streams. It reports

@@ -16,6 +16,12 @@
 // PATCH and finish the upload on a second node (S3) or on the restarted
 // registry (filesystem): the chunks acknowledged before survive.
 //
+// The same machinery proves online garbage collection (issue 11), where
+// the storm's helpers already are: gcstorm_test.go runs the storm against
+// two nodes over one root or bucket, the collector looping on one of them,
+// and reclaim_test.go checks that "registry gc" brings the storage of 20
+// pushed images, 15 of them deleted, down to the live set.
+//
 // Each run picks a random seed and logs it; BERTH_CRASH_SEED=<n> replays
 // the same crash moments and content (the interleaving of requests still
 // varies with the machine's timing).

@@ -71,6 +71,20 @@ type worker struct {
 	halted    *atomic.Bool       // set when the storm ends: start no new operation
 	cut       *atomic.Bool       // set just before a crash of the registry: send no more requests
 	acks      *atomic.Int64      // acknowledgements of the current storm
+
+	// failures are the requests that failed other than by the storm's
+	// end, each prefixed with op, the kind of operation it was part of
+	// ("push", "move" or "delete"); the GC storm holds them to zero
+	// BLOB_UNKNOWN.
+	failures []string
+	op       string
+	// Acknowledged operations by kind.
+	pushes, moves, deletes, mounts, skips int
+	// recent are the last layers this worker pushed, which it pushes
+	// again now and then as an unchanged layer of a rebuilt image: by then
+	// the image that had it may be deleted, the layer unreferenced and due
+	// for collection.
+	recent []blob
 }
 
 func newWorkers(seed uint64) []*worker {
@@ -166,10 +180,13 @@ func (w *worker) cutOff(ctx context.Context) bool { return ctx.Err() != nil || w
 func (w *worker) step(ctx context.Context, c *client) {
 	switch p := w.rng.IntN(100); {
 	case p < 65:
+		w.op = "push"
 		_ = w.pushImage(ctx, c, nil)
 	case p < 85:
+		w.op = "move"
 		w.moveTag(ctx, c)
 	default:
+		w.op = "delete"
 		w.deleteManifest(ctx, c)
 	}
 }
@@ -187,11 +204,60 @@ func (w *worker) pushBlob(ctx context.Context, c *client, repo string, b blob) b
 		return false
 	}
 	if err := c.pushBlob(ctx, repo, b, chunk); err != nil {
+		w.failed(ctx, err)
 		return false
 	}
 	w.blobs = append(w.blobs, blobExp{repo: repo, digest: b.digest, size: b.size})
 	w.ack()
 	return true
+}
+
+// failed records err unless the storm is ending (its requests cancelled).
+func (w *worker) failed(ctx context.Context, err error) {
+	if !w.cutOff(ctx) {
+		w.failures = append(w.failures, w.op+": "+err.Error())
+	}
+}
+
+// placeBase puts shared base layer b into repo as a client that knows it
+// may be there: at random it HEADs it and skips the upload when it is
+// there, mounts it from another worker's repository, or uploads it.
+func (w *worker) placeBase(ctx context.Context, c *client, repo string, b blob) bool {
+	return w.place(ctx, c, repo, b, w.rng.IntN(3))
+}
+
+// place puts b into repo: after a HEAD that finds it there, skipping the
+// upload (how 0), by a mount (1), or by an upload (2).
+func (w *worker) place(ctx context.Context, c *client, repo string, b blob, how int) bool {
+	if w.cutOff(ctx) {
+		return false
+	}
+	switch how {
+	case 0:
+		ok, err := c.blobExists(ctx, repo, b.digest)
+		if err != nil {
+			w.failed(ctx, err)
+			return false
+		}
+		if ok {
+			w.skips++
+			return true
+		}
+	case 1:
+		from := fmt.Sprintf("crash/w%02d/%c", w.rng.IntN(workers), 'a'+rune(w.rng.IntN(2)))
+		mounted, err := c.mountBlob(ctx, repo, from, b)
+		if err != nil {
+			w.failed(ctx, err)
+			return false
+		}
+		if mounted {
+			w.mounts++
+		}
+		w.blobs = append(w.blobs, blobExp{repo: repo, digest: b.digest, size: b.size})
+		w.ack()
+		return true
+	}
+	return w.pushBlob(ctx, c, repo, b)
 }
 
 func (w *worker) randomBytes(n int) []byte {
@@ -213,8 +279,18 @@ func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) bool {
 	for i := range layers {
 		layers[i] = smallBlob(w.randomBytes(1 + w.rng.IntN(64<<10)))
 	}
-	if w.rng.IntN(3) == 0 { // concurrent uploads of one digest, by several workers
+	shared := w.rng.IntN(3) == 0
+	reused := !shared && len(w.recent) > 0 && w.rng.IntN(3) == 0
+	switch {
+	case shared: // concurrent uploads of one digest, by several workers
 		layers[0] = w.base[w.rng.IntN(len(w.base))]
+	case reused:
+		layers[0] = w.recent[w.rng.IntN(len(w.recent))]
+	default:
+		w.recent = append(w.recent, layers[0])
+		if len(w.recent) > 8 {
+			w.recent = w.recent[1:]
+		}
 	}
 	if extra != nil {
 		layers = append([]blob{*extra}, layers...)
@@ -226,8 +302,15 @@ func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) bool {
 	}
 	exp := &manifestExp{repo: repo, blobs: []digest.Digest{config.digest}}
 	// The large layer first, while the storm is young.
-	for _, b := range append(layers, config) {
-		if !w.pushBlob(ctx, c, repo, b) {
+	for i, b := range append(layers, config) {
+		place := w.pushBlob
+		switch {
+		case shared && i == 0:
+			place = w.placeBase
+		case reused && i == 0:
+			place = func(ctx context.Context, c *client, repo string, b blob) bool { return w.place(ctx, c, repo, b, 0) }
+		}
+		if !place(ctx, c, repo, b) {
 			return false
 		}
 	}
@@ -249,6 +332,9 @@ func (w *worker) pushImage(ctx context.Context, c *client, extra *blob) bool {
 		ref = fmt.Sprintf("t%d", w.rng.IntN(4))
 	}
 	w.putManifest(ctx, c, exp, ref)
+	if exp.sure {
+		w.pushes++
+	}
 	return exp.sure
 }
 
@@ -271,6 +357,7 @@ func (w *worker) putManifest(ctx context.Context, c *client, exp *manifestExp, r
 	_, err := c.expect(ctx, http.StatusCreated, http.MethodPut, "/v2/"+exp.repo+"/manifests/"+ref,
 		bytes.NewReader(exp.payload), int64(len(exp.payload)), "Content-Type", v1.MediaTypeImageManifest)
 	if err != nil {
+		w.failed(ctx, err)
 		return
 	}
 	exp.sure = true
@@ -299,7 +386,11 @@ func (w *worker) moveTag(ctx context.Context, c *client) {
 		return
 	}
 	m := ms[w.rng.IntN(len(ms))]
+	before := w.acked
 	w.putManifest(ctx, c, m, fmt.Sprintf("t%d", w.rng.IntN(4)))
+	if w.acked > before {
+		w.moves++
+	}
 }
 
 // deleteManifest deletes a manifest by digest, which also deletes the tags
@@ -323,8 +414,10 @@ func (w *worker) deleteManifest(ctx context.Context, c *client) {
 	}
 	_, err := c.expect(ctx, http.StatusAccepted, http.MethodDelete, "/v2/"+m.repo+"/manifests/"+m.digest.String(), nil, 0)
 	if err != nil {
+		w.failed(ctx, err)
 		return
 	}
+	w.deletes++
 	m.gone = true
 	for _, te := range tags {
 		te.allowed = slices.DeleteFunc(te.allowed, func(d digest.Digest) bool { return d == m.digest })
@@ -338,6 +431,7 @@ func (w *worker) deleteManifest(ctx context.Context, c *client) {
 // pushLarge pushes an image with the large layer b, again after a failure
 // (the S3 server's outage), until it is acknowledged or the storm ends.
 func (w *worker) pushLarge(ctx context.Context, c *client, b blob) {
+	w.op = "push"
 	for !w.stopped(ctx) && !w.pushImage(ctx, c, &b) {
 		time.Sleep(100 * time.Millisecond)
 	}
