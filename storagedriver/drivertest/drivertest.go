@@ -159,3 +159,18 @@ func clip(b []byte) []byte {
 	}
 	return b
 }
+
+// Park leaves content as a pending write at path: written and closed,
+// never committed, so that Writer(path, true) can resume it. Tests of a
+// driver's own pending area (purging, crash recovery) start from it.
+func Park(t *testing.T, d storagedriver.Driver, path string, content []byte) {
+	t.Helper()
+	w, err := d.Writer(t.Context(), path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	closeW(t, w)
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/storagedriver"
+	"github.com/berth-registry/berth/storagedriver/drivertest"
 )
 
 // TestPurgePending proves that PurgePending removes the pending writes idle
@@ -31,19 +32,7 @@ func TestPurgePending(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	park := func(p string, b []byte) {
-		t.Helper()
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(b); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	park := func(p string, b []byte) { drivertest.Park(t, d, p, b) }
 
 	park("/old/a", bytes.Repeat([]byte("a"), 100))
 	age(filepath.Join(pending, "old", "a"))

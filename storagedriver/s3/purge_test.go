@@ -13,6 +13,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/berth-registry/berth/storagedriver"
+	"github.com/berth-registry/berth/storagedriver/drivertest"
 	"github.com/berth-registry/berth/storagedriver/s3"
 	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
@@ -59,19 +60,7 @@ func TestPurgePending(t *testing.T) {
 	raw := rawClient(srv)
 	ctx := t.Context()
 	const chunk = s3.MinChunkSize
-	park := func(p string, b []byte) {
-		t.Helper()
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(b); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	park := func(p string, b []byte) { drivertest.Park(t, d, p, b) }
 	open := func(p string, b []byte) storagedriver.FileWriter {
 		t.Helper()
 		w, err := d.Writer(ctx, p, false)
