@@ -1,13 +1,10 @@
 package conformance_test
 
 import (
-	"errors"
+	"fmt"
 	"net/http"
-	"os/exec"
 	"testing"
-	"time"
 
-	"github.com/berth-registry/berth/internal/testutil"
 	"github.com/berth-registry/berth/internal/testutil/registrytest"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -40,40 +37,8 @@ func TestAuthConformance(t *testing.T) {
 				if code := statusOf(t, "GET", srv.URL+"/v2/conformance/repo1/tags/list", ""); code != http.StatusUnauthorized {
 					t.Fatalf("GET tags without credentials: %d, want 401", code)
 				}
-				dir := resultsDir(t)
-				run := testutil.Cmd{
-					Path:      bin,
-					Dir:       dir,
-					Env:       append(suiteEnv(srv.Host, dir), "OCI_USERNAME=oci", "OCI_PASSWORD="+authUsers["oci"]),
-					NoInherit: true,
-					Timeout:   10 * time.Minute,
-				}.Exec(t)
-				var exit *exec.ExitError
-				if run.Err != nil && (!errors.As(run.Err, &exit) || exit.ExitCode() != 1) {
-					t.Fatalf("conformance suite did not complete: %v\n%s", run.Err, run.Output())
-				}
-				rep, err := readReport(dir)
-				if err != nil {
-					t.Fatalf("conformance suite left no usable report: %v\n%s", err, run.Output())
-				}
-				checkConfig(t, rep, srv.Host)
-				n := rep.count()
-				t.Logf("conformance with %s auth on %s: %d passed, %d failed, %d skipped", name, drv.Name(), n.passed, n.failed, n.skipped)
-				if n.failed > 0 {
-					t.Errorf("%d tests failed:\n%s", n.failed, rep.describe(isFailed))
-				}
-				if n.skipped > 0 {
-					t.Errorf("%d tests skipped:\n%s", n.skipped, rep.describe(isSkipped))
-				}
-				if n.passed == 0 {
-					t.Error("no test passed")
-				}
-				if bad := rep.notPassing(); bad != "" {
-					t.Errorf("not every API and data set passed:\n%s", bad)
-				}
-				if t.Failed() {
-					t.Logf("suite summary:\n%s\nstderr:\n%s", summary(run.Stdout), testutil.Tail(run.Stderr, 8<<10))
-				}
+				runSuite(t, bin, srv.Host, fmt.Sprintf("with %s auth on %s", name, drv.Name()),
+					"OCI_USERNAME=oci", "OCI_PASSWORD="+authUsers["oci"])
 			})
 		})
 	}

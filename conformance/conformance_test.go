@@ -62,14 +62,15 @@ func suiteOptions() []registry.Option {
 }
 
 // runSuite runs the conformance suite bin against the registry at host
-// (over driver drvName) and requires every test to pass.
-func runSuite(t *testing.T, bin, host, drvName string) {
+// (what it runs is named by label in messages), with env added to the
+// suite's environment, and requires every test to pass.
+func runSuite(t *testing.T, bin, host, label string, env ...string) {
 	t.Helper()
 	dir := resultsDir(t)
 	run := testutil.Cmd{
 		Path:      bin,
 		Dir:       dir,
-		Env:       suiteEnv(host, dir),
+		Env:       append(suiteEnv(host, dir), env...),
 		NoInherit: true,
 		Timeout:   10 * time.Minute,
 	}.Exec(t)
@@ -86,19 +87,19 @@ func runSuite(t *testing.T, bin, host, drvName string) {
 	checkConfig(t, rep, host)
 
 	c := rep.count()
-	t.Logf("conformance %s: %d passed, %d failed, %d skipped", drvName, c.passed, c.failed, c.skipped)
+	t.Logf("conformance %s: %d passed, %d failed, %d skipped", label, c.passed, c.failed, c.skipped)
 	if c.failed > 0 {
-		t.Errorf("conformance %s: %d tests failed:\n%s", drvName, c.failed, rep.describe(isFailed))
+		t.Errorf("conformance %s: %d tests failed:\n%s", label, c.failed, rep.describe(isFailed))
 	}
 	if c.skipped > 0 {
 		t.Errorf("conformance %s: %d tests skipped (the registry answered unsupported, or an earlier step failed); every feature is wanted:\n%s",
-			drvName, c.skipped, rep.describe(isSkipped))
+			label, c.skipped, rep.describe(isSkipped))
 	}
 	if c.passed == 0 {
-		t.Errorf("conformance %s: no test passed", drvName)
+		t.Errorf("conformance %s: no test passed", label)
 	}
 	if bad := rep.notPassing(); bad != "" {
-		t.Errorf("conformance %s: not every API and data set passed:\n%s", drvName, bad)
+		t.Errorf("conformance %s: not every API and data set passed:\n%s", label, bad)
 	}
 	if t.Failed() {
 		t.Logf("suite summary:\n%s\nstderr:\n%s", summary(run.Stdout), testutil.Tail(run.Stderr, 8<<10))
