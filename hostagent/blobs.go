@@ -12,6 +12,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // maxMetadataSize caps what is read whole into memory: manifests, indexes
@@ -19,22 +21,10 @@ import (
 // images are a few KiB (history included).
 const maxMetadataSize = 16 << 20
 
-// checkDigest refuses a digest the store cannot hold: only sha256, in its
-// canonical form, so that it can name a file safely.
-func checkDigest(d digest.Digest) error {
-	if err := d.Validate(); err != nil {
-		return fmt.Errorf("digest %q: %w", d, err)
-	}
-	if d.Algorithm() != digest.SHA256 {
-		return fmt.Errorf("digest %s: algorithm %s not supported", d, d.Algorithm())
-	}
-	return nil
-}
-
 // hasBlob reports whether the blob d is published with the given size (any
 // size when size < 0).
 func (s *store) hasBlob(d digest.Digest, size int64) bool {
-	if checkDigest(d) != nil {
+	if oci.CheckDigest(d) != nil {
 		return false
 	}
 	fi, err := os.Stat(s.blobPath(d))
@@ -43,7 +33,7 @@ func (s *store) hasBlob(d digest.Digest, size int64) bool {
 
 // openBlob opens the published blob d; ErrNotFound when it is missing.
 func (s *store) openBlob(d digest.Digest) (*os.File, error) {
-	if err := checkDigest(d); err != nil {
+	if err := oci.CheckDigest(d); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(s.blobPath(d))
@@ -76,7 +66,7 @@ func (s *store) readBlob(d digest.Digest) ([]byte, error) {
 
 // putBlob publishes data as the blob d after checking that it hashes to d.
 func (s *store) putBlob(d digest.Digest, data []byte) error {
-	if err := checkDigest(d); err != nil {
+	if err := oci.CheckDigest(d); err != nil {
 		return err
 	}
 	if got := digest.FromBytes(data); got != d {
@@ -115,7 +105,7 @@ func (s *store) publish(from string, d digest.Digest) error {
 	if err := os.Rename(from, to); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(to))
+	return oci.SyncDir(filepath.Dir(to))
 }
 
 // fetchFunc opens the content of a blob from offset on. It returns the
@@ -138,7 +128,7 @@ type ingestObserver struct {
 // otherwise the partial file is dropped and ErrCorrupt returned.
 // It reports whether it had anything to do.
 func (s *store) ingest(ctx context.Context, desc v1.Descriptor, fetch fetchFunc, obs ingestObserver) (fetched bool, err error) {
-	if err := checkDigest(desc.Digest); err != nil {
+	if err := oci.CheckDigest(desc.Digest); err != nil {
 		return false, err
 	}
 	if desc.Size < 0 {

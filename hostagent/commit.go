@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -395,11 +396,11 @@ func (s *store) dropUnused(ctx context.Context, digests []digest.Digest) error {
 		}
 	}
 	for _, d := range digests {
-		if !live[d] && checkDigest(d) == nil {
+		if !live[d] && oci.CheckDigest(d) == nil {
 			if err := os.Remove(s.blobPath(d)); err != nil && !os.IsNotExist(err) {
 				return err
 			}
 		}
 	}
-	return syncDir(s.path(blobsDir, "sha256"))
+	return oci.SyncDir(s.path(blobsDir, "sha256"))
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // Container states.
@@ -139,7 +141,7 @@ func writeContainer(dir string, c Container) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dir, ContainerFile, append(b, '\n'))
+	return oci.WriteFileAtomic(dir, ContainerFile, append(b, '\n'))
 }
 
 // ListContainers returns the store's containers, sorted by name.
@@ -215,7 +217,7 @@ func (s *store) removeContainerDir(name string) error {
 	if err := os.Rename(s.path(containersDir, name), aside); err != nil {
 		return fmt.Errorf("remove container %s: %w", name, err)
 	}
-	_ = syncDir(s.path(containersDir))
+	_ = oci.SyncDir(s.path(containersDir))
 	if err := os.RemoveAll(aside); err != nil {
 		return fmt.Errorf("remove container %s: %w", name, err)
 	}

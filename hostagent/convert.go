@@ -5,22 +5,9 @@ import (
 	"fmt"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-)
 
-// Docker's media types, which registries still serve for everything docker
-// pushes.
-const (
-	mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-	mediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mediaTypeDockerConfig   = "application/vnd.docker.container.image.v1+json"
-	mediaTypeDockerLayer    = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-	mediaTypeDockerTar      = "application/vnd.docker.image.rootfs.diff.tar"
-	mediaTypeDockerForeign  = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+	"github.com/berth-registry/berth/internal/oci"
 )
-
-func isImageManifest(mediaType string) bool {
-	return mediaType == v1.MediaTypeImageManifest || mediaType == mediaTypeDockerManifest
-}
 
 // toOCI rewrites a Docker image manifest as an OCI one, the way skopeo copy
 // to an oci: destination does: only media types change, so config and
@@ -29,7 +16,7 @@ func isImageManifest(mediaType string) bool {
 // OCI manifests; the registry's digest is kept in the index entry. An OCI
 // manifest is returned unchanged.
 func toOCI(mediaType string, payload []byte) (newType string, newPayload []byte, err error) {
-	if mediaType != mediaTypeDockerManifest {
+	if mediaType != oci.MediaTypeDockerManifest {
 		return mediaType, payload, nil
 	}
 	var m v1.Manifest
@@ -37,16 +24,16 @@ func toOCI(mediaType string, payload []byte) (newType string, newPayload []byte,
 		return "", nil, fmt.Errorf("docker manifest: %v: %w", err, ErrInvalid)
 	}
 	m.MediaType = v1.MediaTypeImageManifest
-	if m.Config.MediaType == mediaTypeDockerConfig {
+	if m.Config.MediaType == oci.MediaTypeDockerConfig {
 		m.Config.MediaType = v1.MediaTypeImageConfig
 	}
 	for i, l := range m.Layers {
 		switch l.MediaType {
-		case mediaTypeDockerLayer:
+		case oci.MediaTypeDockerLayerGzip:
 			m.Layers[i].MediaType = v1.MediaTypeImageLayerGzip
-		case mediaTypeDockerTar:
+		case oci.MediaTypeDockerLayer:
 			m.Layers[i].MediaType = v1.MediaTypeImageLayer
-		case mediaTypeDockerForeign:
+		case oci.MediaTypeDockerForeignLayer:
 			m.Layers[i].MediaType = v1.MediaTypeImageLayerNonDistributableGzip //nolint:staticcheck // what Docker's foreign layers are
 		}
 	}

@@ -1,6 +1,10 @@
 package hostagent
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/berth-registry/berth/internal/oci"
+)
 
 // Error classes. Methods wrap them with what they were doing; test with
 // errors.Is. Failures of the registry keep the registry client's classes
@@ -17,7 +21,7 @@ var (
 	// image needs is missing from the store.
 	ErrCorrupt = errors.New("corrupt content")
 	// ErrNoPlatform: an index has no manifest for the wanted platform.
-	ErrNoPlatform = errors.New("no matching platform")
+	ErrNoPlatform = oci.ErrNoPlatform
 	// ErrInvalid: a malformed reference, filter, platform or manifest.
 	ErrInvalid = errors.New("invalid argument")
 	// ErrUnsafe: an archive or a layer holds an entry that would write

@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // FilesFile is the record of a container's tree as unpacked, beside its
@@ -210,7 +212,7 @@ func writeTreeRecord(dir string, files []fileMeta) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dir, FilesFile, b)
+	return oci.WriteFileAtomic(dir, FilesFile, b)
 }
 
 func readTreeRecord(dir string) (map[string]*fileMeta, error) {

@@ -14,6 +14,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -102,7 +103,7 @@ func (a *Agent) Find(ctx context.Context, opts FindOptions) ([]Found, error) {
 		if c := strings.Compare(x.Name, y.Name); c != 0 {
 			return c
 		}
-		if c := CompareVersions(y.Version, x.Version); c != 0 {
+		if c := oci.CompareVersions(y.Version, x.Version); c != 0 {
 			return c // newest first
 		}
 		return strings.Compare(x.Tag, y.Tag)
@@ -122,7 +123,7 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 		return f, fmt.Errorf("%s: %w", r, err)
 	}
 	f.Digest = m.Descriptor.Digest
-	if isIndex(m.Descriptor.MediaType) {
+	if oci.IsIndex(m.Descriptor.MediaType) {
 		var idx v1.Index
 		if err := json.Unmarshal(m.Payload, &idx); err != nil {
 			return f, fmt.Errorf("%s: index: %v: %w", r, err, ErrInvalid)
@@ -130,7 +131,7 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 		f.Publisher = idx.Annotations[v1.AnnotationVendor]
 		f.Version = idx.Annotations[v1.AnnotationVersion]
 		base := idx.Annotations[v1.AnnotationBaseImageDigest]
-		if child, err := choosePlatform(idx, HostPlatform()); err == nil && (f.Publisher == "" || f.Version == "") {
+		if child, err := oci.ChoosePlatform(idx, HostPlatform()); err == nil && (f.Publisher == "" || f.Version == "") {
 			if m, err = a.client().ManifestGet(ctx, r.WithDigest(child.Digest)); err != nil {
 				return f, fmt.Errorf("%s: %w", r, err)
 			}
@@ -140,7 +141,7 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 			return f, nil
 		}
 	}
-	if !isImageManifest(m.Descriptor.MediaType) {
+	if !oci.IsImageManifest(m.Descriptor.MediaType) {
 		return f, fmt.Errorf("%s: not an image: %w", r, client.ErrNotFound)
 	}
 	var man v1.Manifest
@@ -200,5 +201,5 @@ func inRange(v, lo, hi string) bool {
 	if v == "" {
 		return false
 	}
-	return (lo == "" || CompareVersions(v, lo) >= 0) && (hi == "" || CompareVersions(v, hi) <= 0)
+	return (lo == "" || oci.CompareVersions(v, lo) >= 0) && (hi == "" || oci.CompareVersions(v, hi) <= 0)
 }

@@ -12,6 +12,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -69,7 +70,7 @@ func (s *store) loadImage(e v1.Descriptor) (Image, error) {
 	if err != nil {
 		return img, fmt.Errorf("image %s: manifest: %w", img.Reference, err)
 	}
-	if isIndex(e.MediaType) {
+	if oci.IsIndex(e.MediaType) {
 		var idx v1.Index
 		if err := json.Unmarshal(raw, &idx); err != nil {
 			return img, fmt.Errorf("image %s: index %s: %w", img.Reference, e.Digest, err)
@@ -93,7 +94,7 @@ func (s *store) loadImage(e v1.Descriptor) (Image, error) {
 		if json.Unmarshal(cb, &cfg) == nil {
 			img.config = &cfg
 			img.Created = cfg.Created
-			img.Platform = platformString(cfg.Platform)
+			img.Platform = oci.FormatPlatform(cfg.Platform)
 		}
 	} else {
 		return img, fmt.Errorf("image %s: config: %w", img.Reference, err)
@@ -109,21 +110,6 @@ func (s *store) loadImage(e v1.Descriptor) (Image, error) {
 	img.BaseName = meta(&m, img.config, v1.AnnotationBaseImageName)
 	img.OSImage = img.BaseDigest == ""
 	return img, nil
-}
-
-func isIndex(mediaType string) bool {
-	return mediaType == v1.MediaTypeImageIndex || mediaType == mediaTypeDockerList
-}
-
-func platformString(p v1.Platform) string {
-	if p.OS == "" && p.Architecture == "" {
-		return ""
-	}
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
 }
 
 // Filter selects images for List. Zero fields select everything.

@@ -8,6 +8,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -117,7 +118,7 @@ func (lr localRef) match(idx *v1.Index) ([]int, error) {
 		return hits, nil
 	}
 	hex := strings.TrimPrefix(lr.raw, "sha256:")
-	if len(hex) >= 4 && len(hex) < 64 && isHex(hex) {
+	if len(hex) >= 4 && len(hex) < 64 && oci.IsHex(hex) {
 		seen := map[digest.Digest]bool{}
 		add(func(e v1.Descriptor) bool { return strings.HasPrefix(e.Digest.Encoded(), hex) })
 		for _, i := range hits {
@@ -147,13 +148,4 @@ func (lr localRef) resolve(idx *v1.Index) (v1.Descriptor, []int, error) {
 		}
 	}
 	return first, hits, nil
-}
-
-func isHex(s string) bool {
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -11,6 +11,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -224,7 +225,7 @@ func (p *loadPlan) readSmall(name string, want digest.Digest) ([]byte, error) {
 
 // needBlob adds a blob the archive must hold (unless the store has it).
 func (p *loadPlan) needBlob(d v1.Descriptor, name string) error {
-	if err := checkDigest(d.Digest); err != nil {
+	if err := oci.CheckDigest(d.Digest); err != nil {
 		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	if _, ok := p.paths[d.Digest]; ok {

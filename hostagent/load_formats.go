@@ -10,6 +10,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 const (
@@ -78,7 +80,7 @@ func annotatedNames(ann map[string]string) (names, bare []string, err error) {
 // node plans one descriptor of a layout (an image manifest or an index)
 // and returns the descriptor the store will have for it.
 func (p *loadPlan) node(d v1.Descriptor, want *v1.Platform) (v1.Descriptor, LoadedImage, error) {
-	if err := checkDigest(d.Digest); err != nil {
+	if err := oci.CheckDigest(d.Digest); err != nil {
 		return v1.Descriptor{}, LoadedImage{}, fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	raw, err := p.readSmall(layoutBlobPath(d.Digest), d.Digest)
@@ -93,10 +95,10 @@ func (p *loadPlan) node(d v1.Descriptor, want *v1.Platform) (v1.Descriptor, Load
 		_ = json.Unmarshal(raw, &probe)
 		mt = probe.MediaType
 	}
-	if isIndex(mt) {
+	if oci.IsIndex(mt) {
 		return p.index(d, mt, raw, want)
 	}
-	if !isImageManifest(mt) {
+	if !oci.IsImageManifest(mt) {
 		return v1.Descriptor{}, LoadedImage{}, fmt.Errorf("media type %q is not an image: %w", mt, ErrInvalid)
 	}
 	var m v1.Manifest
@@ -135,7 +137,7 @@ func (p *loadPlan) index(d v1.Descriptor, mt string, raw []byte, want *v1.Platfo
 	}
 	complete := true
 	for _, c := range idx.Manifests {
-		if checkDigest(c.Digest) != nil || !p.src.exists(layoutBlobPath(c.Digest)) {
+		if oci.CheckDigest(c.Digest) != nil || !p.src.exists(layoutBlobPath(c.Digest)) {
 			complete = false
 		}
 	}
@@ -146,11 +148,11 @@ func (p *loadPlan) index(d v1.Descriptor, mt string, raw []byte, want *v1.Platfo
 		}
 		var present v1.Index
 		for _, c := range idx.Manifests {
-			if checkDigest(c.Digest) == nil && p.src.exists(layoutBlobPath(c.Digest)) {
+			if oci.CheckDigest(c.Digest) == nil && p.src.exists(layoutBlobPath(c.Digest)) {
 				present.Manifests = append(present.Manifests, c)
 			}
 		}
-		child, err := choosePlatform(present, pl)
+		child, err := oci.ChoosePlatform(present, pl)
 		if err != nil {
 			return v1.Descriptor{}, LoadedImage{}, err
 		}
@@ -160,7 +162,7 @@ func (p *loadPlan) index(d v1.Descriptor, mt string, raw []byte, want *v1.Platfo
 	for i, c := range idx.Manifests {
 		var nd v1.Descriptor
 		var err error
-		if isImageManifest(c.MediaType) || isIndex(c.MediaType) {
+		if oci.IsImageManifest(c.MediaType) || oci.IsIndex(c.MediaType) {
 			nd, _, err = p.node(c, nil)
 		} else {
 			nd, err = c, p.needBlob(c, layoutBlobPath(c.Digest)) // e.g. an attestation

@@ -10,6 +10,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -58,7 +59,7 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	blobs := append([]v1.Descriptor{m.Config}, m.Layers...)
 	leased := []digest.Digest{desc.Digest}
 	for _, b := range blobs {
-		if err := checkDigest(b.Digest); err != nil {
+		if err := oci.CheckDigest(b.Digest); err != nil {
 			return Image{}, fmt.Errorf("%s: %w: %w", r, ErrInvalid, err)
 		}
 		leased = append(leased, b.Digest)
@@ -103,12 +104,12 @@ func (a *Agent) resolveRemote(ctx context.Context, r client.Reference, want v1.P
 	if err != nil {
 		return v1.Descriptor{}, nil, remoteError(r, err)
 	}
-	if isIndex(m.Descriptor.MediaType) {
+	if oci.IsIndex(m.Descriptor.MediaType) {
 		var idx v1.Index
 		if err := json.Unmarshal(m.Payload, &idx); err != nil {
 			return v1.Descriptor{}, nil, fmt.Errorf("%s: index: %v: %w", r, err, ErrInvalid)
 		}
-		child, err := choosePlatform(idx, want)
+		child, err := oci.ChoosePlatform(idx, want)
 		if err != nil {
 			return v1.Descriptor{}, nil, fmt.Errorf("%s: %w", r, err)
 		}
@@ -121,7 +122,7 @@ func (a *Agent) resolveRemote(ctx context.Context, r client.Reference, want v1.P
 		}
 		m.Descriptor.Platform = child.Platform
 	}
-	if !isImageManifest(m.Descriptor.MediaType) {
+	if !oci.IsImageManifest(m.Descriptor.MediaType) {
 		return v1.Descriptor{}, nil, fmt.Errorf("%s: %s is not an image manifest: %w", r, m.Descriptor.MediaType, ErrInvalid)
 	}
 	if got := digest.FromBytes(m.Payload); got != m.Descriptor.Digest {

@@ -10,6 +10,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -48,7 +49,7 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 	if err != nil {
 		return PushResult{}, fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
-	if !isImageManifest(desc.MediaType) {
+	if !oci.IsImageManifest(desc.MediaType) {
 		return PushResult{}, fmt.Errorf("push %s: %s is not an image manifest: %w", src, desc.MediaType, ErrInvalid)
 	}
 	payload, err := a.store.readBlob(desc.Digest)

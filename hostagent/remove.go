@@ -13,6 +13,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -246,7 +247,7 @@ func (s *store) sweep(idx *v1.Index, res *RemoveResult) error {
 	if len(res.Deleted) == 0 {
 		return nil
 	}
-	if err := syncDir(dir); err != nil {
+	if err := oci.SyncDir(dir); err != nil {
 		return err
 	}
 	// Forget where deleted blobs came from.
@@ -266,7 +267,7 @@ func (s *store) mark(desc v1.Descriptor, live map[digest.Digest]bool) error {
 		return nil
 	}
 	live[desc.Digest] = true
-	if !isIndex(desc.MediaType) && !isImageManifest(desc.MediaType) {
+	if !oci.IsIndex(desc.MediaType) && !oci.IsImageManifest(desc.MediaType) {
 		return nil
 	}
 	raw, err := s.readBlob(desc.Digest)

@@ -9,6 +9,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // localImage is an image manifest of the store with its config.
@@ -41,7 +43,7 @@ func (s *store) imageOf(desc v1.Descriptor, platform string) (localImage, error)
 	if err != nil {
 		return localImage{}, err
 	}
-	if isIndex(desc.MediaType) {
+	if oci.IsIndex(desc.MediaType) {
 		want, err := ParsePlatform(platform)
 		if err != nil {
 			return localImage{}, err
@@ -50,13 +52,13 @@ func (s *store) imageOf(desc v1.Descriptor, platform string) (localImage, error)
 		if err := json.Unmarshal(raw, &idx); err != nil {
 			return localImage{}, fmt.Errorf("index %s: %v: %w", desc.Digest, err, ErrCorrupt)
 		}
-		child, err := choosePlatform(idx, want)
+		child, err := oci.ChoosePlatform(idx, want)
 		if err != nil {
 			return localImage{}, err
 		}
 		return s.imageOf(child, "")
 	}
-	if !isImageManifest(desc.MediaType) {
+	if !oci.IsImageManifest(desc.MediaType) {
 		return localImage{}, fmt.Errorf("%s is not an image manifest: %w", desc.MediaType, ErrInvalid)
 	}
 	img := localImage{entry: desc, desc: desc}

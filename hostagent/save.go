@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -165,7 +166,7 @@ func (p *savePlan) addBlob(d v1.Descriptor) {
 func (p *savePlan) add(e v1.Descriptor, want v1.Platform) (SavedImage, error) {
 	img := SavedImage{Reference: entryName(e), Digest: e.Digest, MediaType: e.MediaType}
 	var docker *localImage
-	if isIndex(e.MediaType) {
+	if oci.IsIndex(e.MediaType) {
 		raw, err := p.s.readBlob(e.Digest)
 		if err != nil {
 			return img, err
@@ -175,7 +176,7 @@ func (p *savePlan) add(e v1.Descriptor, want v1.Platform) (SavedImage, error) {
 			return img, fmt.Errorf("index %s: %v: %w", e.Digest, err, ErrCorrupt)
 		}
 		for _, child := range idx.Manifests {
-			if !isImageManifest(child.MediaType) {
+			if !oci.IsImageManifest(child.MediaType) {
 				if err := p.addRaw(child); err != nil {
 					return img, err
 				}
@@ -186,7 +187,7 @@ func (p *savePlan) add(e v1.Descriptor, want v1.Platform) (SavedImage, error) {
 				return img, err
 			}
 			p.addImage(ci)
-			if docker == nil && child.Platform != nil && matchPlatform(want, *child.Platform) {
+			if docker == nil && child.Platform != nil && oci.MatchPlatform(want, *child.Platform) {
 				docker = &ci
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"slices"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // maxSources bounds how many repositories are remembered per blob.
@@ -60,7 +62,7 @@ func (s *store) writeSources(src sources) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.root, sourcesFile, b); err != nil {
+	if err := oci.WriteFileAtomic(s.root, sourcesFile, b); err != nil {
 		return fmt.Errorf("write %s: %w", sourcesFile, err)
 	}
 	return nil

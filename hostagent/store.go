@@ -14,6 +14,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // The store is an OCI image layout with a few additions that tools reading
@@ -85,7 +87,7 @@ func openStore(root string) (*store, error) {
 	}
 	if _, err := os.Stat(s.path(layoutFile)); errors.Is(err, fs.ErrNotExist) {
 		b, _ := json.Marshal(v1.ImageLayout{Version: v1.ImageLayoutVersion})
-		if err := writeFileAtomic(s.root, layoutFile, b); err != nil {
+		if err := oci.WriteFileAtomic(s.root, layoutFile, b); err != nil {
 			return nil, fmt.Errorf("store %s: %w", abs, err)
 		}
 	} else if err != nil {
@@ -180,7 +182,7 @@ func (s *store) writeIndex(idx *v1.Index) error {
 	if err != nil {
 		return fmt.Errorf("write index: %w", err)
 	}
-	if err := writeFileAtomic(s.root, indexFile, append(b, '\n')); err != nil {
+	if err := oci.WriteFileAtomic(s.root, indexFile, append(b, '\n')); err != nil {
 		return fmt.Errorf("write index: %w", err)
 	}
 	return nil
@@ -202,43 +204,4 @@ func (s *store) updateIndex(ctx context.Context, fn func(idx *v1.Index) error) e
 		return err
 	}
 	return s.writeIndex(idx)
-}
-
-// writeFileAtomic writes dir/name through a temporary file in dir: write,
-// fsync, rename over the old file, fsync dir.
-func writeFileAtomic(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename or removal in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -98,7 +99,7 @@ func TestParseSyncConfig(t *testing.T) {
 	}
 
 	pin := comp.rules[2]
-	if !pin.dst.local || pin.referrers || len(pin.platforms) != 1 || platformString(pin.platforms[0]) != platformString(HostPlatform()) || pin.src.ref.Digest == "" {
+	if !pin.dst.local || pin.referrers || len(pin.platforms) != 1 || oci.FormatPlatform(pin.platforms[0]) != oci.FormatPlatform(HostPlatform()) || pin.src.ref.Digest == "" {
 		t.Errorf("pin rule %+v", pin)
 	}
 	if dst := pin.destFor(pin.src.ref); dst != pin.src.ref {
@@ -114,7 +115,7 @@ func TestParseSyncConfig(t *testing.T) {
 	}
 
 	anch := comp.rules[4]
-	if anch.referrers || len(anch.platforms) != 1 || platformString(anch.platforms[0]) != "linux/amd64" {
+	if anch.referrers || len(anch.platforms) != 1 || oci.FormatPlatform(anch.platforms[0]) != "linux/amd64" {
 		t.Errorf("merged keys: %+v", anch)
 	}
 	if dst := anch.destFor(anch.src.ref); dst.String() != "registry.example.com/tools/tool:stable" {

@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -35,7 +36,7 @@ func platformsKey(plats []v1.Platform) string {
 	}
 	var s []string
 	for _, p := range plats {
-		s = append(s, platformString(p))
+		s = append(s, oci.FormatPlatform(p))
 	}
 	return strings.Join(s, ",")
 }
@@ -120,9 +121,9 @@ func (s *syncer) toLocal(ctx context.Context, r *syncRule, j syncJob, st *imageS
 	var blobs []digest.Digest
 	sourceDigest := top.Digest
 	switch {
-	case isImageManifest(mediaType):
+	case oci.IsImageManifest(mediaType):
 		stored, blobs, err = s.storeImage(ctx, j.src, mediaType, payload, st, &leases)
-	case isIndex(mediaType):
+	case oci.IsIndex(mediaType):
 		stored, sourceDigest, blobs, err = s.storeIndex(ctx, r, j.src, payload, st, &leases)
 	default:
 		err = fmt.Errorf("%s is %s, not an image: %w", j.src, mediaType, ErrInvalid)
@@ -135,7 +136,7 @@ func (s *syncer) toLocal(ctx context.Context, r *syncRule, j syncJob, st *imageS
 	}
 	entry := newEntry(j.dst, stored, sourceDigest)
 	entry.Annotations[annotationSyncDigest] = top.Digest.String()
-	if isIndex(mediaType) {
+	if oci.IsIndex(mediaType) {
 		entry.Annotations[annotationSyncPlatforms] = platformsKey(r.platforms)
 	}
 	if err := s.a.store.updateIndex(ctx, func(idx *v1.Index) error {
@@ -162,7 +163,7 @@ func (s *syncer) localCurrent(name string, top v1.Descriptor, plats []v1.Platfor
 			continue
 		}
 		same := e.Annotations[annotationSyncDigest] == top.Digest.String() || isDigestOf(top.Digest, e)
-		if p, ok := e.Annotations[annotationSyncPlatforms]; ok && isIndex(top.MediaType) && p != platformsKey(plats) {
+		if p, ok := e.Annotations[annotationSyncPlatforms]; ok && oci.IsIndex(top.MediaType) && p != platformsKey(plats) {
 			same = false
 		}
 		return same && s.a.store.hasBlob(e.Digest, e.Size)
@@ -186,7 +187,7 @@ func (s *syncer) storeImage(ctx context.Context, ref client.Reference, mediaType
 	desc := v1.Descriptor{MediaType: newType, Digest: digest.FromBytes(newPayload), Size: int64(len(newPayload))}
 	digests := []digest.Digest{desc.Digest}
 	for _, b := range blobs {
-		if err := checkDigest(b.Digest); err != nil {
+		if err := oci.CheckDigest(b.Digest); err != nil {
 			return v1.Descriptor{}, nil, fmt.Errorf("%s: %w: %w", ref, ErrInvalid, err)
 		}
 		digests = append(digests, b.Digest)
@@ -223,7 +224,7 @@ func (s *syncer) storeIndex(ctx context.Context, r *syncRule, ref client.Referen
 	}
 	children := selectChildren(idx.Manifests, r.platforms)
 	if len(r.platforms) == 1 {
-		ch, err := choosePlatform(idx, r.platforms[0])
+		ch, err := oci.ChoosePlatform(idx, r.platforms[0])
 		if err != nil {
 			return v1.Descriptor{}, "", nil, fmt.Errorf("%s: %w", ref, err)
 		}
@@ -241,7 +242,7 @@ func (s *syncer) storeIndex(ctx context.Context, r *syncRule, ref client.Referen
 		if err != nil {
 			return v1.Descriptor{}, "", nil, err
 		}
-		if !isImageManifest(mt) {
+		if !oci.IsImageManifest(mt) {
 			return v1.Descriptor{}, "", nil, fmt.Errorf("%s: child %s is %s; only images go into the store: %w", ref, ch.Digest, mt, ErrInvalid)
 		}
 		d, bs, err := s.storeImage(ctx, ref, mt, p, st, leases)

@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -80,7 +81,7 @@ func (s *syncer) toRegistry(ctx context.Context, r *syncRule, j syncJob, st *ima
 		return "", "", err
 	}
 	cur, err := s.c.ManifestHead(ctx, j.dst)
-	if err == nil && cur.Digest == top.Digest && r.platforms != nil && isIndex(top.MediaType) {
+	if err == nil && cur.Digest == top.Digest && r.platforms != nil && oci.IsIndex(top.MediaType) {
 		// The same sparse index may lack a platform added to the rule
 		// since it was copied.
 		complete, cerr := s.hasChildren(ctx, src, j.src, j.dst, top, r.platforms)
@@ -125,7 +126,7 @@ func (s *syncer) putTree(ctx context.Context, src syncSource, sref, dref client.
 		return fmt.Errorf("manifest %s hashes to %s: %w", desc.Digest, got, ErrCorrupt)
 	}
 	switch {
-	case isIndex(mediaType):
+	case oci.IsIndex(mediaType):
 		var idx v1.Index
 		if err := json.Unmarshal(payload, &idx); err != nil {
 			return fmt.Errorf("index %s: %v: %w", desc.Digest, err, ErrInvalid)
@@ -171,7 +172,7 @@ func (s *syncer) putTree(ctx context.Context, src syncSource, sref, dref client.
 		target = dref.WithTag(dref.Tag)
 	}
 	if _, err := s.c.ManifestPut(ctx, target, mediaType, payload); err != nil {
-		if isIndex(mediaType) && plats != nil && (errors.Is(err, client.ErrNotFound) || isManifestUnknown(err)) {
+		if oci.IsIndex(mediaType) && plats != nil && (errors.Is(err, client.ErrNotFound) || isManifestUnknown(err)) {
 			return fmt.Errorf("put %s: %w (the destination refuses a sparse index: allow it there, e.g. validation.manifests.indexes.platforms: none, or sync platforms: all)", target, err)
 		}
 		return fmt.Errorf("put %s: %w", target, err)
@@ -229,7 +230,7 @@ func selectChildren(manifests []v1.Descriptor, plats []v1.Platform) []v1.Descrip
 		if m.Platform == nil {
 			continue
 		}
-		if slices.ContainsFunc(plats, func(p v1.Platform) bool { return matchPlatform(p, *m.Platform) }) {
+		if slices.ContainsFunc(plats, func(p v1.Platform) bool { return oci.MatchPlatform(p, *m.Platform) }) {
 			picked[m.Digest] = true
 			out = append(out, m)
 		}

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // Orders for SyncTags.Order: which tags are the newest.
@@ -86,7 +88,7 @@ func (f *tagFilter) wanted(tag string) bool {
 // "<algorithm>-<hex digest>".
 func isReferrersTag(tag string) bool {
 	alg, hex, ok := strings.Cut(tag, "-")
-	if !ok || !isHex(hex) {
+	if !ok || !oci.IsHex(hex) {
 		return false
 	}
 	return (alg == "sha256" && len(hex) == 64) || (alg == "sha512" && len(hex) == 128)

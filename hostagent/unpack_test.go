@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/berth-registry/berth/hostagent/hatest"
+	"github.com/berth-registry/berth/internal/testutil/hatest"
 )
 
 // sandbox is a root to unpack into and, beside it, a directory that must

@@ -14,11 +14,13 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // references lists what a manifest or an index points to.
 func references(mediaType string, raw []byte) ([]v1.Descriptor, error) {
-	if isIndex(mediaType) {
+	if oci.IsIndex(mediaType) {
 		var idx v1.Index
 		if err := json.Unmarshal(raw, &idx); err != nil {
 			return nil, fmt.Errorf("%v: %w", err, ErrCorrupt)
@@ -68,7 +70,7 @@ func (a *Agent) deleteCorrupt(ctx context.Context, rep *VerifyReport) error {
 		}
 		rep.Repaired = append(rep.Repaired, p.Digest)
 	}
-	return syncDir(a.store.path(blobsDir, "sha256"))
+	return oci.SyncDir(a.store.path(blobsDir, "sha256"))
 }
 
 // Verify re-hashes every blob of the store and checks that every blob an
@@ -97,7 +99,7 @@ func (a *Agent) Verify(ctx context.Context, repair bool) (VerifyReport, error) {
 				return
 			}
 			need[d.Digest] = d
-			if !isIndex(d.MediaType) && !isImageManifest(d.MediaType) {
+			if !oci.IsIndex(d.MediaType) && !oci.IsImageManifest(d.MediaType) {
 				return
 			}
 			raw, err := a.store.readBlob(d.Digest)

@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -140,7 +141,7 @@ func PushIndex(t testing.TB, ctx context.Context, c *client.Client, ref string, 
 	for plat, img := range imgs {
 		Push(t, ctx, c, r.Name()+"@"+img.Digest.String(), img)
 		d := img.Descriptor()
-		p, err := parsePlatform(plat)
+		p, err := oci.ParsePlatform(plat)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,16 +153,6 @@ func PushIndex(t testing.TB, ctx context.Context, c *client.Client, ref string, 
 		t.Fatalf("push %s: index: %v", ref, err)
 	}
 	return digest.FromBytes(b)
-}
-
-func parsePlatform(s string) (v1.Platform, error) {
-	var p v1.Platform
-	parts := bytes.Split([]byte(s), []byte("/"))
-	p.OS, p.Architecture = string(parts[0]), string(parts[1])
-	if len(parts) > 2 {
-		p.Variant = string(parts[2])
-	}
-	return p, nil
 }
 
 // Random returns n bytes derived from seed (incompressible).
