@@ -8,6 +8,7 @@ import (
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -18,7 +19,7 @@ const DefaultConcurrency = 4
 // to. It is safe for concurrent use, and several processes may use one
 // store at once.
 type Agent struct {
-	store      *store
+	store      *imageStore
 	reg        atomic.Pointer[client.Client] // replaced on Login and Logout
 	clientOpts []client.Option
 	creds      *client.DockerConfig
@@ -73,11 +74,11 @@ func New(root string, opts ...Option) (*Agent, error) {
 		}
 		a.creds = dc
 	}
-	s, err := openStore(root)
+	s, err := store.Open(root)
 	if err != nil {
 		return nil, err
 	}
-	a.store = s
+	a.store = &imageStore{s}
 	a.renewClient()
 	return a, nil
 }
@@ -92,7 +93,7 @@ func (a *Agent) renewClient() {
 }
 
 // Root is the store's directory.
-func (a *Agent) Root() string { return a.store.root }
+func (a *Agent) Root() string { return a.store.Root() }
 
 // ProgressEvent tells how the transfer of one blob goes.
 type ProgressEvent struct {

@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/testutil/hatest"
 	"github.com/berth-registry/berth/registry/client"
 )
@@ -157,7 +158,7 @@ func writeLayout(t testing.TB, imgs ...*testImage) string {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d.Annotations = map[string]string{annotationImageName: r.String(), v1.AnnotationRefName: r.Tag}
+			d.Annotations = map[string]string{store.AnnotationImageName: r.String(), v1.AnnotationRefName: r.Tag}
 			idx.Manifests = append(idx.Manifests, d)
 		}
 	}

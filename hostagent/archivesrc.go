@@ -14,6 +14,9 @@ import (
 	"syscall"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/iox"
 )
 
 // archiveSource is an image archive opened for Load: an OCI layout or a
@@ -31,7 +34,7 @@ type stagedSource interface {
 	digestOf(name string) (digest.Digest, int64, bool)
 	// publishAs moves the file name into the store as blob d when its
 	// content is d; it reports whether it did.
-	publishAs(s *store, name string, d digest.Digest) (bool, error)
+	publishAs(s *imageStore, name string, d digest.Digest) (bool, error)
 }
 
 // dirSource reads an archive unpacked in a directory. It goes through an
@@ -87,16 +90,16 @@ type stagedFile struct {
 }
 
 // stageTar reads the tar r (uncompressed) into a new staging directory.
-func (s *store) stageTar(ctx context.Context, r io.Reader, lim Limits) (*tarSource, error) {
+func (s *imageStore) stageTar(ctx context.Context, r io.Reader, lim Limits) (*tarSource, error) {
 	lim = lim.withDefaults()
-	dir, err := os.MkdirTemp(s.path(ingestDir), "load-")
+	dir, err := os.MkdirTemp(s.Path(store.IngestDir), "load-")
 	if err != nil {
 		return nil, err
 	}
 	t := &tarSource{dir: dir, files: map[string]stagedFile{}, links: map[string]string{},
 		hard: map[string]string{}, used: map[digest.Digest]bool{}}
 	// Locked, so that a concurrent Prune leaves it alone.
-	if t.lock, err = os.Open(dir); err != nil || !tryLockFile(t.lock) {
+	if t.lock, err = os.Open(dir); err != nil || !store.TryLockFile(t.lock) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("staging %s: cannot lock it: %v", dir, err)
 	}
@@ -164,7 +167,7 @@ func (t *tarSource) stage(ctx context.Context, r io.Reader) (stagedFile, error) 
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
 	defer tmp.Close()
 	h := digest.SHA256.Digester()
-	n, err := io.Copy(io.MultiWriter(tmp, h.Hash()), ctxReader{ctx, r})
+	n, err := io.Copy(io.MultiWriter(tmp, h.Hash()), iox.ContextReader(ctx, r))
 	if err != nil {
 		return stagedFile{}, err
 	}
@@ -225,12 +228,12 @@ func (t *tarSource) digestOf(name string) (digest.Digest, int64, bool) {
 	return f.digest, f.size, ok
 }
 
-func (t *tarSource) publishAs(s *store, name string, d digest.Digest) (bool, error) {
+func (t *tarSource) publishAs(s *imageStore, name string, d digest.Digest) (bool, error) {
 	f, ok := t.resolve(name)
 	if !ok || f.digest != d || t.used[d] {
 		return false, nil
 	}
-	if err := s.publish(filepath.Join(t.dir, d.Encoded()), d); err != nil {
+	if err := s.Publish(filepath.Join(t.dir, d.Encoded()), d); err != nil {
 		return false, err
 	}
 	t.used[d] = true

@@ -14,7 +14,8 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -82,7 +83,7 @@ func (a *Agent) Commit(ctx context.Context, container string, opts CommitOptions
 	if err != nil {
 		return res, fmt.Errorf("container %s: base image: %w", container, err)
 	}
-	dir := a.store.path(containersDir, container)
+	dir := a.store.Path(store.ContainersDir, container)
 	old, err := readTreeRecord(dir)
 	if err != nil {
 		return res, fmt.Errorf("container %s: %w", container, err)
@@ -131,7 +132,7 @@ func commitRef(opts CommitOptions) (client.Reference, error) {
 type commitWriter struct {
 	a         *Agent
 	hook      commitHook
-	leases    []*lease
+	leases    []*store.Lease
 	published []digest.Digest // blobs this commit added to the store
 }
 
@@ -144,7 +145,7 @@ func (w *commitWriter) step(name string) error {
 
 func (w *commitWriter) release() {
 	for _, l := range w.leases {
-		l.release()
+		l.Release()
 	}
 	w.leases = nil
 }
@@ -159,8 +160,8 @@ func (w *commitWriter) rollback(ctx context.Context) {
 }
 
 func (w *commitWriter) put(d digest.Digest, data []byte) error {
-	had := w.a.store.hasBlob(d, int64(len(data)))
-	if err := w.a.store.putBlob(d, data); err != nil {
+	had := w.a.store.HasBlob(d, int64(len(data)))
+	if err := w.a.store.PutBlob(d, data); err != nil {
 		return err
 	}
 	if !had {
@@ -224,11 +225,11 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change,
 	if err := w.step("manifest"); err != nil {
 		return err
 	}
-	err = s.updateIndex(ctx, func(idx *v1.Index) error {
+	err = s.UpdateIndex(ctx, func(idx *v1.Index) error {
 		if err := w.step("index"); err != nil {
 			return err
 		}
-		setEntry(idx, newEntry(ref, desc, ""))
+		store.SetEntry(idx, newEntry(ref, desc, ""))
 		return nil
 	})
 	if err != nil {
@@ -242,14 +243,14 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change,
 // it under its digest.
 func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []change, ts *time.Time) (v1.Descriptor, digest.Digest, error) {
 	s := w.a.store
-	tmp, err := os.CreateTemp(s.path(ingestDir), ".commit-*")
+	tmp, err := os.CreateTemp(s.Path(store.IngestDir), ".commit-*")
 	if err != nil {
 		return v1.Descriptor{}, "", err
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once published
 	defer tmp.Close()
 	blobHash, diffHash := digest.SHA256.Digester(), digest.SHA256.Digester()
-	counter := &countWriter{w: io.MultiWriter(tmp, blobHash.Hash())}
+	counter := &iox.CountWriter{W: io.MultiWriter(tmp, blobHash.Hash())}
 	zw, err := compressor(counter, CompressionGzip)
 	if err != nil {
 		return v1.Descriptor{}, "", err
@@ -263,14 +264,14 @@ func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []
 	if err := tmp.Sync(); err != nil {
 		return v1.Descriptor{}, "", err
 	}
-	layer := v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: blobHash.Digest(), Size: counter.n}
-	if !s.hasBlob(layer.Digest, layer.Size) {
+	layer := v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: blobHash.Digest(), Size: counter.N}
+	if !s.HasBlob(layer.Digest, layer.Size) {
 		// Leased before it is published, so that a concurrent prune
 		// spares it until the index names it.
 		if err := w.addLease(ctx, layer.Digest); err != nil {
 			return v1.Descriptor{}, "", err
 		}
-		if err := s.publish(tmp.Name(), layer.Digest); err != nil {
+		if err := s.Publish(tmp.Name(), layer.Digest); err != nil {
 			return v1.Descriptor{}, "", err
 		}
 		w.published = append(w.published, layer.Digest)
@@ -280,23 +281,12 @@ func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []
 
 // addLease protects d until the commit ends.
 func (w *commitWriter) addLease(ctx context.Context, d digest.Digest) error {
-	l, err := w.a.store.newLease(ctx, []digest.Digest{d})
+	l, err := w.a.store.NewLease(ctx, []digest.Digest{d})
 	if err != nil {
 		return err
 	}
 	w.leases = append(w.leases, l)
 	return nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // commitConfig is the base image's config with the new layer's diff ID,
@@ -359,48 +349,4 @@ func commitConfig(baseRaw []byte, diffID digest.Digest, opts CommitOptions, crea
 		}
 	}
 	return json.Marshal(cfg)
-}
-
-// dropUnused deletes those of digests that no image, container or live
-// lease uses: what a failed operation published and nothing took up.
-func (s *store) dropUnused(ctx context.Context, digests []digest.Digest) error {
-	unlock, err := s.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	idx, err := s.readIndex()
-	if err != nil {
-		return err
-	}
-	live, err := s.leasedDigests()
-	if err != nil {
-		return err
-	}
-	if live == nil {
-		live = map[digest.Digest]bool{}
-	}
-	roots := idx.Manifests
-	cs, err := s.containers()
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		roots = append(roots, v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: c.Image})
-	}
-	for _, r := range roots {
-		if s.hasBlob(r.Digest, -1) {
-			if err := s.mark(r, live); err != nil {
-				return err
-			}
-		}
-	}
-	for _, d := range digests {
-		if !live[d] && oci.CheckDigest(d) == nil {
-			if err := os.Remove(s.blobPath(d)); err != nil && !os.IsNotExist(err) {
-				return err
-			}
-		}
-	}
-	return oci.SyncDir(s.path(blobsDir, "sha256"))
 }

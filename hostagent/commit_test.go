@@ -63,7 +63,7 @@ func modify(t *testing.T, root string) {
 
 func layerEntries(t *testing.T, a *Agent, d v1.Descriptor) []string {
 	t.Helper()
-	f, err := a.store.openBlob(d.Digest)
+	f, err := a.store.OpenBlob(d.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}

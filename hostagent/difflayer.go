@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-registry/berth/internal/iox"
 )
 
 // changeKind says what a layer entry does.
@@ -222,7 +224,7 @@ func copyContent(ctx context.Context, w io.Writer, root *os.Root, m *fileMeta) e
 		return fmt.Errorf("layer entry %s: %w", m.Path, err)
 	}
 	defer f.Close()
-	n, err := io.Copy(w, ctxReader{ctx, io.LimitReader(f, m.Size)})
+	n, err := io.Copy(w, iox.ContextReader(ctx, io.LimitReader(f, m.Size)))
 	if err != nil {
 		return fmt.Errorf("layer entry %s: %w", m.Path, err)
 	}

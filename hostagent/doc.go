@@ -31,7 +31,8 @@
 // never fetch one blob twice, and an interrupted download is resumed with a
 // Range request after re-hashing the bytes already there. Pulls and pushes
 // hold a lease on the blobs they use, so that a concurrent Remove or Prune
-// spares them. See store.go for the tree.
+// spares them. The layout and these primitives are package
+// hostagent/store (see its store.go for the tree).
 //
 // # Archives and containers
 //
@@ -68,6 +69,12 @@
 // (client.ErrNotFound, ErrUnauthorized, ErrDenied, ErrUnavailable). Test
 // with errors.Is.
 //
-// The package speaks to registries only through registry/client; it never
-// imports the server's packages.
+// # Packages
+//
+// hostagent/store holds the OCI layout (index, blobs, ingest and resume,
+// leases, locking, sources, verify and prune primitives); internal/oci the
+// spec primitives (media types, platforms, version order, atomic writes);
+// internal/iox small io adapters. This package is the Agent facade over
+// them and may import all of them. It speaks to registries only through
+// registry/client; it never imports the server's packages.
 package hostagent

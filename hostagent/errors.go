@@ -3,6 +3,7 @@ package hostagent
 import (
 	"errors"
 
+	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -12,14 +13,14 @@ import (
 // chain as well.
 var (
 	// ErrNotFound: no such image in the store, or in the registry.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = store.ErrNotFound
 	// ErrAmbiguous: a short digest or a name matches more than one image.
 	ErrAmbiguous = errors.New("ambiguous reference")
 	// ErrInUse: the image is used by a container or a derived image.
 	ErrInUse = errors.New("in use")
 	// ErrCorrupt: content does not hash to its digest, or a blob that an
 	// image needs is missing from the store.
-	ErrCorrupt = errors.New("corrupt content")
+	ErrCorrupt = store.ErrCorrupt
 	// ErrNoPlatform: an index has no manifest for the wanted platform.
 	ErrNoPlatform = oci.ErrNoPlatform
 	// ErrInvalid: a malformed reference, filter, platform or manifest.

@@ -14,6 +14,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
@@ -149,9 +150,9 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 		return f, fmt.Errorf("%s: manifest: %v: %w", r, err, ErrInvalid)
 	}
 	var cfg *v1.Image
-	if man.Config.Size <= maxMetadataSize {
+	if man.Config.Size <= store.MaxMetadataSize {
 		if rc, _, err := a.client().BlobGet(ctx, r, man.Config.Digest, 0); err == nil {
-			b, err := io.ReadAll(client.VerifyReader(io.LimitReader(rc, maxMetadataSize), man.Config.Digest, man.Config.Size))
+			b, err := io.ReadAll(client.VerifyReader(io.LimitReader(rc, store.MaxMetadataSize), man.Config.Digest, man.Config.Size))
 			rc.Close()
 			var c v1.Image
 			if err == nil && json.Unmarshal(b, &c) == nil {

@@ -11,6 +11,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
@@ -134,7 +135,7 @@ type loadItem struct {
 // loadPlan is what a load will write, gathered and checked before any of
 // it is.
 type loadPlan struct {
-	s     *store
+	s     *imageStore
 	src   archiveSource
 	opts  LoadOptions
 	copy  []v1.Descriptor          // blobs the archive holds, to publish
@@ -183,7 +184,7 @@ func (a *Agent) loadFrom(ctx context.Context, src archiveSource, opts LoadOption
 		// later push; only that rests on it.
 		for _, n := range it.names {
 			if r, err := client.ParseReference(n); err == nil && it.info.Config != "" {
-				_ = a.store.addSources(ctx, r.Name(), append([]digest.Digest{it.info.Config}, it.info.Layers...))
+				_ = a.store.AddSources(ctx, r.Name(), append([]digest.Digest{it.info.Config}, it.info.Layers...))
 			}
 		}
 	}
@@ -210,12 +211,12 @@ func (p *loadPlan) readSmall(name string, want digest.Digest) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxMetadataSize+1))
+	b, err := io.ReadAll(io.LimitReader(rc, store.MaxMetadataSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(b) > maxMetadataSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes: %w", name, maxMetadataSize, ErrInvalid)
+	if len(b) > store.MaxMetadataSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes: %w", name, store.MaxMetadataSize, ErrInvalid)
 	}
 	if got := digest.FromBytes(b); want != "" && got != want {
 		return nil, fmt.Errorf("%s hashes to %s: %w", name, got, ErrCorrupt)
@@ -231,7 +232,7 @@ func (p *loadPlan) needBlob(d v1.Descriptor, name string) error {
 	if _, ok := p.paths[d.Digest]; ok {
 		return nil
 	}
-	if !p.src.exists(name) && !p.s.hasBlob(d.Digest, d.Size) {
+	if !p.src.exists(name) && !p.s.HasBlob(d.Digest, d.Size) {
 		return fmt.Errorf("blob %s missing from the archive: %w", d.Digest, ErrCorrupt)
 	}
 	p.paths[d.Digest] = name
@@ -249,21 +250,21 @@ func (a *Agent) applyLoad(ctx context.Context, p *loadPlan) (int, error) {
 	for d := range p.meta {
 		all = append(all, d)
 	}
-	l, err := a.store.newLease(ctx, all)
+	l, err := a.store.NewLease(ctx, all)
 	if err != nil {
 		return 0, err
 	}
 	var added []digest.Digest
 	err = p.publishAll(ctx, &added)
 	if err == nil {
-		err = a.store.updateIndex(ctx, func(idx *v1.Index) error {
+		err = a.store.UpdateIndex(ctx, func(idx *v1.Index) error {
 			for _, it := range p.items {
 				p.name(idx, it)
 			}
 			return nil
 		})
 	}
-	l.release()
+	l.Release()
 	if err != nil {
 		if len(added) > 0 {
 			_ = a.store.dropUnused(ctx, added)
@@ -275,7 +276,7 @@ func (a *Agent) applyLoad(ctx context.Context, p *loadPlan) (int, error) {
 
 func (p *loadPlan) publishAll(ctx context.Context, added *[]digest.Digest) error {
 	for _, d := range p.copy {
-		if p.s.hasBlob(d.Digest, d.Size) {
+		if p.s.HasBlob(d.Digest, d.Size) {
 			continue
 		}
 		if err := p.publish(ctx, d); err != nil {
@@ -284,10 +285,10 @@ func (p *loadPlan) publishAll(ctx context.Context, added *[]digest.Digest) error
 		*added = append(*added, d.Digest)
 	}
 	for d, b := range p.meta {
-		if p.s.hasBlob(d, int64(len(b))) {
+		if p.s.HasBlob(d, int64(len(b))) {
 			continue
 		}
-		if err := p.s.putBlob(d, b); err != nil {
+		if err := p.s.PutBlob(d, b); err != nil {
 			return err
 		}
 		*added = append(*added, d)
@@ -312,7 +313,7 @@ func (p *loadPlan) publish(ctx context.Context, d v1.Descriptor) error {
 		rc, err := p.src.open(name)
 		return rc, 0, err
 	}
-	_, err := p.s.ingest(ctx, d, fetch, ingestObserver{})
+	_, err := p.s.Ingest(ctx, d, fetch, store.IngestObserver{})
 	if err != nil {
 		return fmt.Errorf("%s in the archive: %w", name, err)
 	}
@@ -323,14 +324,14 @@ func (p *loadPlan) publish(ctx context.Context, d v1.Descriptor) error {
 func (p *loadPlan) name(idx *v1.Index, it loadItem) {
 	for _, n := range it.names {
 		if r, err := client.ParseReference(n); err == nil {
-			setEntry(idx, newEntry(r, it.desc, it.source))
+			store.SetEntry(idx, newEntry(r, it.desc, it.source))
 		}
 	}
 	for _, tag := range it.bare {
 		e := newEntry(client.Reference{}, it.desc, it.source)
-		delete(e.Annotations, annotationImageName)
+		delete(e.Annotations, store.AnnotationImageName)
 		e.Annotations[v1.AnnotationRefName] = tag
-		setEntry(idx, e)
+		store.SetEntry(idx, e)
 	}
 	if len(it.names) == 0 && len(it.bare) == 0 {
 		for _, e := range idx.Manifests {
@@ -339,7 +340,7 @@ func (p *loadPlan) name(idx *v1.Index, it loadItem) {
 			}
 		}
 		e := newEntry(client.Reference{}, it.desc, it.source)
-		delete(e.Annotations, annotationImageName)
+		delete(e.Annotations, store.AnnotationImageName)
 		idx.Manifests = append(idx.Manifests, e)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -60,7 +62,7 @@ func (p *loadPlan) oci() error {
 // full reference, else the OCI ref.name, which may be a full reference or
 // a bare tag.
 func annotatedNames(ann map[string]string) (names, bare []string, err error) {
-	n := ann[annotationImageName]
+	n := ann[store.AnnotationImageName]
 	if n == "" {
 		n = ann[v1.AnnotationRefName]
 		if n != "" && !strings.ContainsAny(n, "/:@") {
@@ -277,7 +279,7 @@ func (p *loadPlan) dockerLayer(name string, diffID digest.Digest) (v1.Descriptor
 	}
 	defer rc.Close()
 	blob := digest.SHA256.Digester()
-	counter := &countWriter{w: blob.Hash()}
+	counter := &iox.CountWriter{W: blob.Hash()}
 	zr, comp, err := decompress(io.TeeReader(rc, counter))
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("layer %s: %v: %w", name, err, ErrCorrupt)
@@ -294,7 +296,7 @@ func (p *loadPlan) dockerLayer(name string, diffID digest.Digest) (v1.Descriptor
 	if diff.Digest() != diffID {
 		return v1.Descriptor{}, fmt.Errorf("layer %s: uncompressed it hashes to %s, the config says %s: %w", name, diff.Digest(), diffID, ErrCorrupt)
 	}
-	l := v1.Descriptor{MediaType: v1.MediaTypeImageLayer, Digest: blob.Digest(), Size: counter.n}
+	l := v1.Descriptor{MediaType: v1.MediaTypeImageLayer, Digest: blob.Digest(), Size: counter.N}
 	switch comp {
 	case CompressionGzip:
 		l.MediaType = v1.MediaTypeImageLayerGzip

@@ -10,6 +10,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
@@ -64,11 +65,11 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 		}
 		leased = append(leased, b.Digest)
 	}
-	l, err := a.store.newLease(ctx, leased)
+	l, err := a.store.NewLease(ctx, leased)
 	if err != nil {
 		return Image{}, err
 	}
-	defer l.release()
+	defer l.Release()
 
 	err = parallel(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
 		return a.download(ctx, r, b)
@@ -76,12 +77,12 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", r, err)
 	}
-	if err := a.store.putBlob(desc.Digest, newPayload); err != nil {
+	if err := a.store.PutBlob(desc.Digest, newPayload); err != nil {
 		return Image{}, err
 	}
 	entry := newEntry(r, desc, sourceDigest)
-	err = a.store.updateIndex(ctx, func(idx *v1.Index) error {
-		setEntry(idx, entry)
+	err = a.store.UpdateIndex(ctx, func(idx *v1.Index) error {
+		store.SetEntry(idx, entry)
 		return nil
 	})
 	if err != nil {
@@ -92,7 +93,7 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 		blobDigests = append(blobDigests, b.Digest)
 	}
 	// Only mounts on later pushes rest on this: a failure is not the pull's.
-	_ = a.store.addSources(ctx, r.Name(), blobDigests)
+	_ = a.store.AddSources(ctx, r.Name(), blobDigests)
 	return a.store.loadImage(entry)
 }
 
@@ -142,7 +143,7 @@ func remoteError(r client.Reference, err error) error {
 
 // download brings one blob into the store, resuming a partial download.
 func (a *Agent) download(ctx context.Context, r client.Reference, b v1.Descriptor) error {
-	if a.store.hasBlob(b.Digest, b.Size) {
+	if a.store.HasBlob(b.Digest, b.Size) {
 		a.emit(ProgressEvent{Kind: ProgressDone, Action: "exists", Descriptor: b})
 		return nil
 	}
@@ -158,16 +159,16 @@ func (a *Agent) download(ctx context.Context, r client.Reference, b v1.Descripto
 		return rc, offset, nil
 	}
 	started := false
-	obs := ingestObserver{
-		start: func(resumed int64) {
+	obs := store.IngestObserver{
+		Start: func(resumed int64) {
 			started = true
 			a.emit(ProgressEvent{Kind: ProgressStart, Action: "download", Descriptor: b, Resumed: resumed})
 		},
-		write: func(n int) {
+		Write: func(n int) {
 			a.emit(ProgressEvent{Kind: ProgressAdvance, Action: "download", Descriptor: b, N: int64(n)})
 		},
 	}
-	fetched, err := a.store.ingest(ctx, b, fetch, obs)
+	fetched, err := a.store.Ingest(ctx, b, fetch, obs)
 	action := "download"
 	if !fetched && err == nil {
 		action = "exists" // another process brought it meanwhile

@@ -24,7 +24,7 @@ type localImage struct {
 
 // resolveImage finds the image ref names in idx; for an index, the
 // manifest of platform ("" for the host's).
-func (s *store) resolveImage(idx *v1.Index, ref, platform string) (localImage, error) {
+func (s *imageStore) resolveImage(idx *v1.Index, ref, platform string) (localImage, error) {
 	desc, hits, err := parseLocalRef(ref).resolve(idx)
 	if err != nil {
 		return localImage{}, err
@@ -38,8 +38,8 @@ func (s *store) resolveImage(idx *v1.Index, ref, platform string) (localImage, e
 }
 
 // imageOf reads the image manifest desc, or picks one from the index desc.
-func (s *store) imageOf(desc v1.Descriptor, platform string) (localImage, error) {
-	raw, err := s.readBlob(desc.Digest)
+func (s *imageStore) imageOf(desc v1.Descriptor, platform string) (localImage, error) {
+	raw, err := s.ReadBlob(desc.Digest)
 	if err != nil {
 		return localImage{}, err
 	}
@@ -65,14 +65,14 @@ func (s *store) imageOf(desc v1.Descriptor, platform string) (localImage, error)
 	if err := json.Unmarshal(raw, &img.manifest); err != nil {
 		return localImage{}, fmt.Errorf("manifest %s: %v: %w", desc.Digest, err, ErrCorrupt)
 	}
-	if img.configRaw, err = s.readBlob(img.manifest.Config.Digest); err != nil {
+	if img.configRaw, err = s.ReadBlob(img.manifest.Config.Digest); err != nil {
 		return localImage{}, fmt.Errorf("config: %w", err)
 	}
 	if err := json.Unmarshal(img.configRaw, &img.config); err != nil {
 		return localImage{}, fmt.Errorf("config %s: %v: %w", img.manifest.Config.Digest, err, ErrCorrupt)
 	}
 	for _, l := range img.manifest.Layers {
-		if !s.hasBlob(l.Digest, l.Size) {
+		if !s.HasBlob(l.Digest, l.Size) {
 			return localImage{}, fmt.Errorf("layer %s missing from the store (install the image again): %w", l.Digest, ErrCorrupt)
 		}
 	}
@@ -82,7 +82,7 @@ func (s *store) imageOf(desc v1.Descriptor, platform string) (localImage, error)
 // unpackImage applies the layers of img, in order, to the directory dir.
 // Each layer is hashed as it is read, compressed (its digest) and not (its
 // diff ID in the config): content that does not match is ErrCorrupt.
-func (s *store) unpackImage(ctx context.Context, dir string, img localImage, lim Limits) error {
+func (s *imageStore) unpackImage(ctx context.Context, dir string, img localImage, lim Limits) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
@@ -101,8 +101,8 @@ func (s *store) unpackImage(ctx context.Context, dir string, img localImage, lim
 	return nil
 }
 
-func (s *store) applyBlob(ctx context.Context, u *unpacker, l v1.Descriptor, diffID digest.Digest) error {
-	f, err := s.openBlob(l.Digest)
+func (s *imageStore) applyBlob(ctx context.Context, u *unpacker, l v1.Descriptor, diffID digest.Digest) error {
+	f, err := s.OpenBlob(l.Digest)
 	if err != nil {
 		return err
 	}

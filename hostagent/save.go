@@ -13,6 +13,8 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
@@ -92,7 +94,7 @@ func (a *Agent) Save(ctx context.Context, w io.Writer, refs []string, opts SaveO
 	if comp == "" {
 		comp = CompressionNone
 	}
-	idx, err := a.store.readIndex()
+	idx, err := a.store.ReadIndex()
 	if err != nil {
 		return SaveResult{}, err
 	}
@@ -104,7 +106,7 @@ func (a *Agent) Save(ctx context.Context, w io.Writer, refs []string, opts SaveO
 		}
 		for _, i := range hits {
 			e := idx.Manifests[i]
-			if !slices.ContainsFunc(entries, func(x v1.Descriptor) bool { return x.Digest == e.Digest && entryName(x) == entryName(e) }) {
+			if !slices.ContainsFunc(entries, func(x v1.Descriptor) bool { return x.Digest == e.Digest && store.EntryName(x) == store.EntryName(e) }) {
 				entries = append(entries, e)
 			}
 		}
@@ -114,16 +116,16 @@ func (a *Agent) Save(ctx context.Context, w io.Writer, refs []string, opts SaveO
 	for _, e := range entries {
 		img, err := plan.add(e, want)
 		if err != nil {
-			return SaveResult{}, fmt.Errorf("save %s: %w", entryName(e), err)
+			return SaveResult{}, fmt.Errorf("save %s: %w", store.EntryName(e), err)
 		}
 		res.Images = append(res.Images, img)
 	}
-	l, err := a.store.newLease(ctx, plan.digests())
+	l, err := a.store.NewLease(ctx, plan.digests())
 	if err != nil {
 		return SaveResult{}, err
 	}
-	defer l.release()
-	cw := &countWriter{w: w}
+	defer l.Release()
+	cw := &iox.CountWriter{W: w}
 	zw, err := compressor(cw, comp)
 	if err != nil {
 		return SaveResult{}, err
@@ -134,13 +136,13 @@ func (a *Agent) Save(ctx context.Context, w io.Writer, refs []string, opts SaveO
 	if err := zw.Close(); err != nil {
 		return SaveResult{}, fmt.Errorf("save: %w", err)
 	}
-	res.Blobs, res.Bytes = len(plan.blobs), cw.n
+	res.Blobs, res.Bytes = len(plan.blobs), cw.N
 	return res, nil
 }
 
 // savePlan gathers what an archive holds before any of it is written.
 type savePlan struct {
-	s      *store
+	s      *imageStore
 	blobs  []v1.Descriptor // in the order written, each once
 	seen   map[digest.Digest]bool
 	docker []dockerArchiveEntry
@@ -164,10 +166,10 @@ func (p *savePlan) addBlob(d v1.Descriptor) {
 
 // add puts the index entry e, and everything it references, in the plan.
 func (p *savePlan) add(e v1.Descriptor, want v1.Platform) (SavedImage, error) {
-	img := SavedImage{Reference: entryName(e), Digest: e.Digest, MediaType: e.MediaType}
+	img := SavedImage{Reference: store.EntryName(e), Digest: e.Digest, MediaType: e.MediaType}
 	var docker *localImage
 	if oci.IsIndex(e.MediaType) {
-		raw, err := p.s.readBlob(e.Digest)
+		raw, err := p.s.ReadBlob(e.Digest)
 		if err != nil {
 			return img, err
 		}
@@ -210,7 +212,7 @@ func (p *savePlan) add(e v1.Descriptor, want v1.Platform) (SavedImage, error) {
 // addRaw adds a blob the archive carries without understanding it (an
 // artifact manifest in an index).
 func (p *savePlan) addRaw(d v1.Descriptor) error {
-	if !p.s.hasBlob(d.Digest, d.Size) {
+	if !p.s.HasBlob(d.Digest, d.Size) {
 		return fmt.Errorf("blob %s missing from the store: %w", d.Digest, ErrCorrupt)
 	}
 	p.addBlob(d)
@@ -310,7 +312,7 @@ func (p *savePlan) write(ctx context.Context, w io.Writer, entries []v1.Descript
 }
 
 func (p *savePlan) writeBlob(ctx context.Context, tw *tar.Writer, b v1.Descriptor, mtime time.Time) error {
-	f, err := p.s.openBlob(b.Digest)
+	f, err := p.s.OpenBlob(b.Digest)
 	if err != nil {
 		return err
 	}
@@ -324,7 +326,7 @@ func (p *savePlan) writeBlob(ctx context.Context, tw *tar.Writer, b v1.Descripto
 		return err
 	}
 	h := b.Digest.Algorithm().Hash()
-	if _, err := io.Copy(io.MultiWriter(tw, h), ctxReader{ctx, f}); err != nil {
+	if _, err := io.Copy(io.MultiWriter(tw, h), iox.ContextReader(ctx, f)); err != nil {
 		return fmt.Errorf("blob %s: %w", b.Digest, err)
 	}
 	if got := digest.NewDigest(b.Digest.Algorithm(), h); got != b.Digest {

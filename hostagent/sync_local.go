@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
@@ -43,15 +44,15 @@ func platformsKey(plats []v1.Platform) string {
 
 // localSource reads an image of the store for a copy to a registry.
 type localSource struct {
-	s       *store
-	sources sources
+	s       *imageStore
+	sources store.Sources
 }
 
 // localSource opens the store as the source of the image entry, leasing
 // every blob it reaches so that a concurrent remove or prune spares them
 // until release.
 func (s *syncer) localSource(ctx context.Context, entry v1.Descriptor) (*localSource, func(), error) {
-	srcs, err := s.a.store.readSources()
+	srcs, err := s.a.store.ReadSources()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,14 +61,14 @@ func (s *syncer) localSource(ctx context.Context, entry v1.Descriptor) (*localSo
 		return ls, func() {}, nil
 	}
 	reach := map[digest.Digest]bool{}
-	if err := s.a.store.mark(entry, reach); err != nil {
-		return nil, nil, fmt.Errorf("image %s: %w", entryName(entry), err)
+	if err := s.a.store.Mark(entry, reach); err != nil {
+		return nil, nil, fmt.Errorf("image %s: %w", store.EntryName(entry), err)
 	}
-	l, err := s.a.store.newLease(ctx, slices.Collect(maps.Keys(reach)))
+	l, err := s.a.store.NewLease(ctx, slices.Collect(maps.Keys(reach)))
 	if err != nil {
 		return nil, nil, err
 	}
-	return ls, l.release, nil
+	return ls, l.Release, nil
 }
 
 func (l *localSource) registry() string { return "" }
@@ -81,7 +82,7 @@ func (l *localSource) resolve(_ context.Context, j syncJob) (v1.Descriptor, erro
 }
 
 func (l *localSource) manifest(_ context.Context, _ client.Reference, desc v1.Descriptor) ([]byte, string, error) {
-	b, err := l.s.readBlob(desc.Digest)
+	b, err := l.s.ReadBlob(desc.Digest)
 	if err != nil {
 		return nil, "", fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
@@ -89,7 +90,7 @@ func (l *localSource) manifest(_ context.Context, _ client.Reference, desc v1.De
 }
 
 func (l *localSource) blob(_ context.Context, _ client.Reference, b v1.Descriptor) (io.ReadCloser, error) {
-	f, err := l.s.openBlob(b.Digest)
+	f, err := l.s.OpenBlob(b.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", b.Digest, ErrCorrupt)
 	}
@@ -111,10 +112,10 @@ func (s *syncer) toLocal(ctx context.Context, r *syncRule, j syncJob, st *imageS
 	if err != nil {
 		return "", top.Digest, err
 	}
-	var leases []*lease
+	var leases []*store.Lease
 	defer func() {
 		for _, l := range leases {
-			l.release()
+			l.Release()
 		}
 	}()
 	var stored v1.Descriptor
@@ -139,14 +140,14 @@ func (s *syncer) toLocal(ctx context.Context, r *syncRule, j syncJob, st *imageS
 	if oci.IsIndex(mediaType) {
 		entry.Annotations[annotationSyncPlatforms] = platformsKey(r.platforms)
 	}
-	if err := s.a.store.updateIndex(ctx, func(idx *v1.Index) error {
-		setEntry(idx, entry)
+	if err := s.a.store.UpdateIndex(ctx, func(idx *v1.Index) error {
+		store.SetEntry(idx, entry)
 		return nil
 	}); err != nil {
 		return "", top.Digest, err
 	}
 	// Only mounts on later pushes rest on this: a failure is not the copy's.
-	_ = s.a.store.addSources(ctx, j.src.Name(), blobs)
+	_ = s.a.store.AddSources(ctx, j.src.Name(), blobs)
 	return "copied", top.Digest, nil
 }
 
@@ -154,19 +155,19 @@ func (s *syncer) toLocal(ctx context.Context, r *syncRule, j syncJob, st *imageS
 // synced from it (for an index, for the same platforms), installed from
 // it, or holding it as is.
 func (s *syncer) localCurrent(name string, top v1.Descriptor, plats []v1.Platform) bool {
-	idx, err := s.a.store.readIndex()
+	idx, err := s.a.store.ReadIndex()
 	if err != nil {
 		return false
 	}
 	for _, e := range idx.Manifests {
-		if entryName(e) != name {
+		if store.EntryName(e) != name {
 			continue
 		}
-		same := e.Annotations[annotationSyncDigest] == top.Digest.String() || isDigestOf(top.Digest, e)
+		same := e.Annotations[annotationSyncDigest] == top.Digest.String() || store.IsDigestOf(top.Digest, e)
 		if p, ok := e.Annotations[annotationSyncPlatforms]; ok && oci.IsIndex(top.MediaType) && p != platformsKey(plats) {
 			same = false
 		}
-		return same && s.a.store.hasBlob(e.Digest, e.Size)
+		return same && s.a.store.HasBlob(e.Digest, e.Size)
 	}
 	return false
 }
@@ -174,7 +175,7 @@ func (s *syncer) localCurrent(name string, top v1.Descriptor, plats []v1.Platfor
 // storeImage brings an image manifest's blobs into the store and then the
 // manifest itself (as OCI, see toOCI). It returns the stored manifest's
 // descriptor and the blobs' digests.
-func (s *syncer) storeImage(ctx context.Context, ref client.Reference, mediaType string, payload []byte, st *imageStats, leases *[]*lease) (v1.Descriptor, []digest.Digest, error) {
+func (s *syncer) storeImage(ctx context.Context, ref client.Reference, mediaType string, payload []byte, st *imageStats, leases *[]*store.Lease) (v1.Descriptor, []digest.Digest, error) {
 	var m v1.Manifest
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return v1.Descriptor{}, nil, fmt.Errorf("%s: manifest: %v: %w", ref, err, ErrInvalid)
@@ -193,7 +194,7 @@ func (s *syncer) storeImage(ctx context.Context, ref client.Reference, mediaType
 		digests = append(digests, b.Digest)
 	}
 	if !s.dryRun {
-		l, err := s.a.store.newLease(ctx, digests)
+		l, err := s.a.store.NewLease(ctx, digests)
 		if err != nil {
 			return v1.Descriptor{}, nil, err
 		}
@@ -206,7 +207,7 @@ func (s *syncer) storeImage(ctx context.Context, ref client.Reference, mediaType
 		return v1.Descriptor{}, nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	if !s.dryRun {
-		if err := s.a.store.putBlob(desc.Digest, newPayload); err != nil {
+		if err := s.a.store.PutBlob(desc.Digest, newPayload); err != nil {
 			return v1.Descriptor{}, nil, err
 		}
 	}
@@ -217,7 +218,7 @@ func (s *syncer) storeImage(ctx context.Context, ref client.Reference, mediaType
 // platform, that platform's image, as install does (its registry digest is
 // returned as the source digest); with several or all, each child and an
 // index of them, the source's own bytes when nothing had to change.
-func (s *syncer) storeIndex(ctx context.Context, r *syncRule, ref client.Reference, payload []byte, st *imageStats, leases *[]*lease) (v1.Descriptor, digest.Digest, []digest.Digest, error) {
+func (s *syncer) storeIndex(ctx context.Context, r *syncRule, ref client.Reference, payload []byte, st *imageStats, leases *[]*store.Lease) (v1.Descriptor, digest.Digest, []digest.Digest, error) {
 	var idx v1.Index
 	if err := json.Unmarshal(payload, &idx); err != nil {
 		return v1.Descriptor{}, "", nil, fmt.Errorf("%s: index: %v: %w", ref, err, ErrInvalid)
@@ -272,12 +273,12 @@ func (s *syncer) storeIndex(ctx context.Context, r *syncRule, ref client.Referen
 	}
 	desc := v1.Descriptor{MediaType: v1.MediaTypeImageIndex, Digest: digest.FromBytes(out), Size: int64(len(out))}
 	if !s.dryRun {
-		l, err := s.a.store.newLease(ctx, []digest.Digest{desc.Digest})
+		l, err := s.a.store.NewLease(ctx, []digest.Digest{desc.Digest})
 		if err != nil {
 			return v1.Descriptor{}, "", nil, err
 		}
 		*leases = append(*leases, l)
-		if err := s.a.store.putBlob(desc.Digest, out); err != nil {
+		if err := s.a.store.PutBlob(desc.Digest, out); err != nil {
 			return v1.Descriptor{}, "", nil, err
 		}
 	}
@@ -287,7 +288,7 @@ func (s *syncer) storeIndex(ctx context.Context, r *syncRule, ref client.Referen
 // fetchBlob brings blob b of ref into the store unless it is there; a
 // download an earlier run left partial resumes where it stopped.
 func (s *syncer) fetchBlob(ctx context.Context, ref client.Reference, b v1.Descriptor, st *imageStats) error {
-	if s.a.store.hasBlob(b.Digest, b.Size) {
+	if s.a.store.HasBlob(b.Digest, b.Size) {
 		st.count(func(st *imageStats) { st.blobs.Skipped++ })
 		return nil
 	}
@@ -317,7 +318,7 @@ func (s *syncer) fetchBlob(ctx context.Context, ref client.Reference, b v1.Descr
 		return rc, offset, nil
 	}
 	var moved atomic.Int64
-	fetched, err := s.a.store.ingest(ctx, b, fetch, ingestObserver{write: func(n int) { moved.Add(int64(n)) }})
+	fetched, err := s.a.store.Ingest(ctx, b, fetch, store.IngestObserver{Write: func(n int) { moved.Add(int64(n)) }})
 	switch {
 	case err != nil:
 		st.count(func(st *imageStats) { st.blobs.Failed++ })

@@ -11,6 +11,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -73,7 +74,7 @@ func (s *syncer) planRepo(ctx context.Context, r *syncRule, repo client.Referenc
 
 // planLocal lists the store's images that a local source names.
 func (s *syncer) planLocal(r *syncRule) ([]syncJob, []SyncFailure) {
-	idx, err := s.a.store.readIndex()
+	idx, err := s.a.store.ReadIndex()
 	if err != nil {
 		return nil, []SyncFailure{{Image: r.src.String(), Error: err.Error(), err: err}}
 	}
@@ -81,7 +82,7 @@ func (s *syncer) planLocal(r *syncRule) ([]syncJob, []SyncFailure) {
 	entries := map[string]v1.Descriptor{}
 	var repos []string
 	for _, e := range idx.Manifests {
-		ref, err := client.ParseReference(entryName(e))
+		ref, err := client.ParseReference(store.EntryName(e))
 		if err != nil {
 			continue // a name another tool gave; not a reference
 		}
@@ -138,7 +139,7 @@ func (k *knownBlobs) add(registry, repo string, d digest.Digest) {
 		k.repo[registry] = m
 	}
 	if !slices.Contains(m[d], repo) {
-		m[d] = append([]string{repo}, m[d][:min(len(m[d]), maxSources-1)]...)
+		m[d] = append([]string{repo}, m[d][:min(len(m[d]), store.MaxSources-1)]...)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-registry/berth/internal/iox"
 )
 
 // Limits bound what unpacking (a container's layers, or an archive being
@@ -257,7 +259,7 @@ func (u *unpacker) file(ctx context.Context, name string, hdr *tar.Header, body 
 		return rootErr("create", hdr.Name, err)
 	}
 	defer f.Close()
-	n, err := io.Copy(f, ctxReader{ctx, io.LimitReader(body, hdr.Size)})
+	n, err := io.Copy(f, iox.ContextReader(ctx, io.LimitReader(body, hdr.Size)))
 	u.written += n
 	if err != nil {
 		return fmt.Errorf("entry %q: %w", hdr.Name, err)

@@ -1,4 +1,4 @@
-package hostagent
+package store
 
 import (
 	"bufio"
@@ -22,22 +22,22 @@ import (
 // before it looked and the lease's owner sees every deletion made before the
 // lease existed. A lease whose flock can be taken belongs to a process that
 // died; the deleter removes it.
-type lease struct {
+type Lease struct {
 	f *os.File
 }
 
-// newLease records digests as in use until release.
-func (s *store) newLease(ctx context.Context, digests []digest.Digest) (*lease, error) {
-	unlock, err := s.lock(ctx)
+// NewLease records digests as in use until release.
+func (s *Store) NewLease(ctx context.Context, digests []digest.Digest) (*Lease, error) {
+	unlock, err := s.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	f, err := os.CreateTemp(s.path(leasesDir), "lease-*")
+	f, err := os.CreateTemp(s.Path(LeasesDir), "lease-*")
 	if err != nil {
 		return nil, fmt.Errorf("lease: %w", err)
 	}
-	if !tryLockFile(f) {
+	if !TryLockFile(f) {
 		f.Close()
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("lease %s: cannot lock a new file", f.Name())
@@ -51,11 +51,11 @@ func (s *store) newLease(ctx context.Context, digests []digest.Digest) (*lease, 
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("lease: %w", err)
 	}
-	return &lease{f: f}, nil
+	return &Lease{f: f}, nil
 }
 
-// release ends the lease. It is safe on a nil lease.
-func (l *lease) release() {
+// Release ends the lease. It is safe on a nil lease.
+func (l *Lease) Release() {
 	if l == nil {
 		return
 	}
@@ -63,10 +63,10 @@ func (l *lease) release() {
 	l.f.Close()
 }
 
-// leasedDigests returns the digests of live leases and removes dead ones.
+// LeasedDigests returns the digests of live leases and removes dead ones.
 // The caller holds the store lock.
-func (s *store) leasedDigests() (map[digest.Digest]bool, error) {
-	entries, err := os.ReadDir(s.path(leasesDir))
+func (s *Store) LeasedDigests() (map[digest.Digest]bool, error) {
+	entries, err := os.ReadDir(s.Path(LeasesDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -75,12 +75,12 @@ func (s *store) leasedDigests() (map[digest.Digest]bool, error) {
 	}
 	live := map[digest.Digest]bool{}
 	for _, e := range entries {
-		p := s.path(leasesDir, e.Name())
+		p := s.Path(LeasesDir, e.Name())
 		f, err := os.Open(p)
 		if err != nil {
 			continue // released meanwhile
 		}
-		if tryLockFile(f) {
+		if TryLockFile(f) {
 			os.Remove(p) // its owner is gone
 			f.Close()
 			continue

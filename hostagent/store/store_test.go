@@ -1,4 +1,4 @@
-package hostagent
+package store
 
 import (
 	"bytes"
@@ -17,12 +17,11 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/internal/testutil/hatest"
-	"github.com/berth-registry/berth/registry/client"
 )
 
-func newTestStore(t *testing.T) *store {
+func newTestStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := openStore(filepath.Join(t.TempDir(), "store"))
+	s, err := Open(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,12 +72,12 @@ func TestIngestResumesFromPartial(t *testing.T) {
 			s := newTestStore(t)
 			data := hatest.Random("ingest", 1<<20)
 			desc := descOf(data)
-			if err := os.WriteFile(s.path(ingestDir, desc.Digest.Encoded()), tc.partial(data), 0o644); err != nil {
+			if err := os.WriteFile(s.Path(IngestDir, desc.Digest.Encoded()), tc.partial(data), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			remote := &fakeRemote{data: data, ignoreRange: tc.ignoreRange}
 			var resumed int64 = -1
-			_, err := s.ingest(t.Context(), desc, remote.fetch, ingestObserver{start: func(n int64) {
+			_, err := s.Ingest(t.Context(), desc, remote.fetch, IngestObserver{Start: func(n int64) {
 				if resumed < 0 {
 					resumed = n
 				}
@@ -92,10 +91,10 @@ func TestIngestResumesFromPartial(t *testing.T) {
 			if got := remote.sent.Load(); got != tc.wantSent*int64(len(data))/2 {
 				t.Errorf("sent %d bytes, want %d halves of %d", got, tc.wantSent, len(data))
 			}
-			if got, err := os.ReadFile(s.blobPath(desc.Digest)); err != nil || !bytes.Equal(got, data) {
+			if got, err := os.ReadFile(s.BlobPath(desc.Digest)); err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("published blob wrong: %v", err)
 			}
-			if _, err := os.Stat(s.path(ingestDir, desc.Digest.Encoded())); !errors.Is(err, os.ErrNotExist) {
+			if _, err := os.Stat(s.Path(IngestDir, desc.Digest.Encoded())); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("ingest file left behind: %v", err)
 			}
 		})
@@ -107,20 +106,20 @@ func TestIngestRefusesWrongContent(t *testing.T) {
 	data := hatest.Random("wrong", 4096)
 	desc := descOf(data)
 	remote := &fakeRemote{data: append(bytes.Clone(data[:4000]), make([]byte, 96)...)}
-	_, err := s.ingest(t.Context(), desc, remote.fetch, ingestObserver{})
+	_, err := s.Ingest(t.Context(), desc, remote.fetch, IngestObserver{})
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("ingest of wrong bytes: %v, want ErrCorrupt", err)
 	}
-	if s.hasBlob(desc.Digest, -1) {
+	if s.HasBlob(desc.Digest, -1) {
 		t.Error("wrong content was published")
 	}
-	if _, err := os.Stat(s.path(ingestDir, desc.Digest.Encoded())); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(s.Path(IngestDir, desc.Digest.Encoded())); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("wrong content kept for resuming: %v", err)
 	}
 	// Too short, too long: the same.
 	for _, body := range [][]byte{data[:100], append(bytes.Clone(data), 'x')} {
 		remote := &fakeRemote{data: body}
-		if _, err := s.ingest(t.Context(), desc, remote.fetch, ingestObserver{}); !errors.Is(err, ErrCorrupt) {
+		if _, err := s.Ingest(t.Context(), desc, remote.fetch, IngestObserver{}); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%d bytes for a %d-byte blob: %v", len(body), len(data), err)
 		}
 	}
@@ -137,7 +136,7 @@ func TestIngestSameBlobOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.ingest(t.Context(), desc, remote.fetch, ingestObserver{})
+			_, err := s.Ingest(t.Context(), desc, remote.fetch, IngestObserver{})
 			errs <- err
 		}()
 	}
@@ -151,24 +150,24 @@ func TestIngestSameBlobOnce(t *testing.T) {
 	if n := remote.calls.Load(); n != 1 {
 		t.Errorf("8 concurrent ingests of one blob fetched it %d times, want 1", n)
 	}
-	if left, _ := os.ReadDir(s.path(ingestDir)); len(left) != 0 {
+	if left, _ := os.ReadDir(s.Path(IngestDir)); len(left) != 0 {
 		t.Errorf("files left in ingest/: %v", left)
 	}
 }
 
 func TestLockExcludes(t *testing.T) {
 	s := newTestStore(t)
-	unlock, err := s.lock(t.Context())
+	unlock, err := s.Lock(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	if _, err := s.lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := s.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second lock while held: %v, want a timeout", err)
 	}
 	unlock()
-	unlock2, err := s.lock(t.Context())
+	unlock2, err := s.Lock(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,14 +182,13 @@ func TestConcurrentIndexUpdatesKeepEveryEntry(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			// A second store value for the same root, as another process has.
-			other, err := openStore(s.root)
+			other, err := Open(s.Root())
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			r, _ := client.ParseReference(fmt.Sprintf("localhost:5000/app:%d", i))
-			err = other.updateIndex(t.Context(), func(idx *v1.Index) error {
-				setEntry(idx, newEntry(r, descOf([]byte{byte(i)}), ""))
+			err = other.UpdateIndex(t.Context(), func(idx *v1.Index) error {
+				SetEntry(idx, NewEntry(fmt.Sprintf("localhost:5000/app:%d", i), fmt.Sprint(i), descOf([]byte{byte(i)}), ""))
 				return nil
 			})
 			if err != nil {
@@ -199,7 +197,7 @@ func TestConcurrentIndexUpdatesKeepEveryEntry(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	idx, err := s.readIndex()
+	idx, err := s.ReadIndex()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,67 +210,33 @@ func TestLeaseSparesBlobsFromSweep(t *testing.T) {
 	s := newTestStore(t)
 	a, b := []byte("leased"), []byte("free")
 	for _, x := range [][]byte{a, b} {
-		if err := s.putBlob(digest.FromBytes(x), x); err != nil {
+		if err := s.PutBlob(digest.FromBytes(x), x); err != nil {
 			t.Fatal(err)
 		}
 	}
-	l, err := s.newLease(t.Context(), []digest.Digest{digest.FromBytes(a)})
+	l, err := s.NewLease(t.Context(), []digest.Digest{digest.FromBytes(a)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A lease file nobody holds: its owner died.
-	if err := os.WriteFile(s.path(leasesDir, "lease-dead"), []byte(digest.FromBytes(b).String()+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(s.Path(LeasesDir, "lease-dead"), []byte(digest.FromBytes(b).String()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var res RemoveResult
-	if err := s.sweep(&v1.Index{}, &res); err != nil {
+	if _, err := s.Sweep(&v1.Index{}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if !s.hasBlob(digest.FromBytes(a), -1) || s.hasBlob(digest.FromBytes(b), -1) {
-		t.Errorf("sweep with a live lease on a: a kept %v, b kept %v", s.hasBlob(digest.FromBytes(a), -1), s.hasBlob(digest.FromBytes(b), -1))
+	if !s.HasBlob(digest.FromBytes(a), -1) || s.HasBlob(digest.FromBytes(b), -1) {
+		t.Errorf("sweep with a live lease on a: a kept %v, b kept %v", s.HasBlob(digest.FromBytes(a), -1), s.HasBlob(digest.FromBytes(b), -1))
 	}
-	if _, err := os.Stat(s.path(leasesDir, "lease-dead")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(s.Path(LeasesDir, "lease-dead")); !errors.Is(err, os.ErrNotExist) {
 		t.Error("a dead lease was not cleared")
 	}
-	l.release()
-	if err := s.sweep(&v1.Index{}, &res); err != nil {
+	l.Release()
+	if _, err := s.Sweep(&v1.Index{}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if s.hasBlob(digest.FromBytes(a), -1) {
+	if s.HasBlob(digest.FromBytes(a), -1) {
 		t.Error("blob kept after its lease ended")
-	}
-}
-
-func TestLocalRefResolve(t *testing.T) {
-	d1, d2 := digest.FromString("one"), digest.FromString("two")
-	src := digest.FromString("registry's")
-	ref := func(s string) client.Reference { r, _ := client.ParseReference(s); return r }
-	idx := &v1.Index{Manifests: []v1.Descriptor{
-		newEntry(ref("ubuntu:22.04"), v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: d1}, src),
-		newEntry(ref("localhost:5000/team/app:1"), v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: d2}, ""),
-		{MediaType: v1.MediaTypeImageManifest, Digest: d2, Annotations: map[string]string{v1.AnnotationRefName: "bare"}},
-	}}
-	for _, tc := range []struct {
-		in   string
-		want digest.Digest
-		err  error
-	}{
-		{"ubuntu:22.04", d1, nil},
-		{"docker.io/library/ubuntu:22.04", d1, nil},
-		{"ubuntu", "", ErrNotFound},
-		{"localhost:5000/team/app:1", d2, nil},
-		{"localhost:5000/team/app@" + d2.String(), d2, nil},
-		{"docker.io/library/ubuntu@" + src.String(), d1, nil},
-		{d1.String(), d1, nil},
-		{src.String(), d1, nil},
-		{d2.Encoded()[:12], d2, nil},
-		{"bare", d2, nil},
-		{"sha256:abc", "", ErrNotFound},
-	} {
-		got, _, err := parseLocalRef(tc.in).resolve(idx)
-		if !errors.Is(err, tc.err) || got.Digest != tc.want {
-			t.Errorf("resolve(%q) = %s, %v; want %s, %v", tc.in, got.Digest, err, tc.want, tc.err)
-		}
 	}
 }
 
