@@ -25,7 +25,6 @@ type Agent struct {
 	creds      *client.DockerConfig
 	jobs       int
 	progress   Progress
-	commitHook commitHook // tests: fail a commit at a given step
 }
 
 // Option configures an Agent.

@@ -46,9 +46,17 @@ type CommitResult struct {
 	DiffStats
 }
 
-// commitHook, when set (tests), is called at each step of a commit and may
-// fail it there.
-type commitHook func(step string) error
+// commitStore is what a commit writes through: the agent's store, or in
+// tests one that fails on demand, so that a failed commit can be shown to
+// leave the store as it was.
+type commitStore interface {
+	Path(elem ...string) string
+	HasBlob(d digest.Digest, size int64) bool
+	PutBlob(d digest.Digest, data []byte) error
+	Publish(from string, d digest.Digest) error
+	NewLease(ctx context.Context, digests []digest.Digest) (*store.Lease, error)
+	UpdateIndex(ctx context.Context, fn func(idx *v1.Index) error) error
+}
 
 // Commit writes what changed in the container's root filesystem since it
 // was unpacked as a new layer on top of its image, and names the result
@@ -64,6 +72,11 @@ type commitHook func(step string) error
 // fails leaves the store as it was. Errors: ErrInvalid, ErrNotFound (no
 // such container), ErrCorrupt (its image's blobs are gone or bad).
 func (a *Agent) Commit(ctx context.Context, container string, opts CommitOptions) (CommitResult, error) {
+	return a.commit(ctx, a.store, container, opts)
+}
+
+// commit is Commit writing through st.
+func (a *Agent) commit(ctx context.Context, st commitStore, container string, opts CommitOptions) (CommitResult, error) {
 	if err := checkContainerName(container); err != nil {
 		return CommitResult{}, err
 	}
@@ -103,7 +116,7 @@ func (a *Agent) Commit(ctx context.Context, container string, opts CommitOptions
 	if opts.Timestamp != nil {
 		created = opts.Timestamp.UTC()
 	}
-	w := &commitWriter{a: a, hook: a.commitHook}
+	w := &commitWriter{a: a, st: st}
 	defer w.release()
 	if err := w.run(ctx, rootfs, changes, opts, ref, base, c, created, &res); err != nil {
 		w.rollback(ctx)
@@ -131,16 +144,9 @@ func commitRef(opts CommitOptions) (client.Reference, error) {
 // step fails.
 type commitWriter struct {
 	a         *Agent
-	hook      commitHook
+	st        commitStore
 	leases    []*store.Lease
 	published []digest.Digest // blobs this commit added to the store
-}
-
-func (w *commitWriter) step(name string) error {
-	if w.hook != nil {
-		return w.hook(name)
-	}
-	return nil
 }
 
 func (w *commitWriter) release() {
@@ -160,8 +166,8 @@ func (w *commitWriter) rollback(ctx context.Context) {
 }
 
 func (w *commitWriter) put(d digest.Digest, data []byte) error {
-	had := w.a.store.HasBlob(d, int64(len(data)))
-	if err := w.a.store.PutBlob(d, data); err != nil {
+	had := w.st.HasBlob(d, int64(len(data)))
+	if err := w.st.PutBlob(d, data); err != nil {
 		return err
 	}
 	if !had {
@@ -172,15 +178,12 @@ func (w *commitWriter) put(d digest.Digest, data []byte) error {
 
 func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change, opts CommitOptions,
 	ref client.Reference, base localImage, c Container, created time.Time, res *CommitResult) error {
-	s := w.a.store
+	s := w.st
 	if err := w.addLease(ctx, c.Image); err != nil {
 		return err
 	}
 	layer, diffID, err := w.writeLayer(ctx, rootfs, changes, opts.Timestamp)
 	if err != nil {
-		return err
-	}
-	if err := w.step("layer"); err != nil {
 		return err
 	}
 	cfg, err := commitConfig(base.configRaw, diffID, opts, created, c.ImageName, c.Image)
@@ -189,9 +192,6 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change,
 	}
 	cfgDesc := v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}
 	if err := w.put(cfgDesc.Digest, cfg); err != nil {
-		return err
-	}
-	if err := w.step("config"); err != nil {
 		return err
 	}
 	m := v1.Manifest{
@@ -222,13 +222,7 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change,
 	if err := w.put(desc.Digest, raw); err != nil {
 		return err
 	}
-	if err := w.step("manifest"); err != nil {
-		return err
-	}
 	err = s.UpdateIndex(ctx, func(idx *v1.Index) error {
-		if err := w.step("index"); err != nil {
-			return err
-		}
 		store.SetEntry(idx, newEntry(ref, desc, ""))
 		return nil
 	})
@@ -242,7 +236,7 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change,
 // writeLayer writes the changes as a gzip layer into ingest/ and publishes
 // it under its digest.
 func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []change, ts *time.Time) (v1.Descriptor, digest.Digest, error) {
-	s := w.a.store
+	s := w.st
 	tmp, err := os.CreateTemp(s.Path(store.IngestDir), ".commit-*")
 	if err != nil {
 		return v1.Descriptor{}, "", err
@@ -281,7 +275,7 @@ func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []
 
 // addLease protects d until the commit ends.
 func (w *commitWriter) addLease(ctx context.Context, d digest.Digest) error {
-	l, err := w.a.store.NewLease(ctx, []digest.Digest{d})
+	l, err := w.st.NewLease(ctx, []digest.Digest{d})
 	if err != nil {
 		return err
 	}
