@@ -15,6 +15,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/iox"
 )
@@ -53,8 +54,8 @@ func (d *dirSource) open(name string) (io.ReadCloser, error) {
 	// Non-blocking: a FIFO planted in the directory must not hang Load.
 	f, err := d.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		if isEscape(err) {
-			return nil, unsafef("archive file %q: through a symlink leading outside the directory", name)
+		if layer.IsEscape(err) {
+			return nil, layer.Unsafef("archive file %q: through a symlink leading outside the directory", name)
 		}
 		return nil, err
 	}
@@ -91,7 +92,7 @@ type stagedFile struct {
 
 // stageTar reads the tar r (uncompressed) into a new staging directory.
 func (s *imageStore) stageTar(ctx context.Context, r io.Reader, lim Limits) (*tarSource, error) {
-	lim = lim.withDefaults()
+	lim = lim.WithDefaults()
 	dir, err := os.MkdirTemp(s.Path(store.IngestDir), "load-")
 	if err != nil {
 		return nil, err
@@ -128,19 +129,19 @@ func (t *tarSource) read(ctx context.Context, r io.Reader, lim Limits) error {
 			return fmt.Errorf("archive: %v: %w", err, ErrInvalid)
 		}
 		if n >= lim.MaxEntries {
-			return unsafef("archive: more than %d entries", lim.MaxEntries)
+			return layer.Unsafef("archive: more than %d entries", lim.MaxEntries)
 		}
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue
 		}
-		name, err := cleanEntryName(hdr.Name)
+		name, err := layer.CleanEntryName(hdr.Name)
 		if err != nil {
 			return fmt.Errorf("archive: %w", err)
 		}
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeGNUSparse:
 			if total += hdr.Size; hdr.Size < 0 || total > lim.MaxBytes {
-				return unsafef("archive: entry %q: more than the size limit of %d bytes", hdr.Name, lim.MaxBytes)
+				return layer.Unsafef("archive: entry %q: more than the size limit of %d bytes", hdr.Name, lim.MaxBytes)
 			}
 			f, err := t.stage(ctx, tr)
 			if err != nil {
@@ -150,7 +151,7 @@ func (t *tarSource) read(ctx context.Context, r io.Reader, lim Limits) error {
 		case tar.TypeSymlink:
 			t.links[name] = hdr.Linkname
 		case tar.TypeLink:
-			target, err := cleanEntryName(hdr.Linkname)
+			target, err := layer.CleanEntryName(hdr.Linkname)
 			if err != nil {
 				return fmt.Errorf("archive: hardlink %q: %w", hdr.Name, err)
 			}
@@ -201,7 +202,7 @@ func (t *tarSource) resolve(name string) (stagedFile, bool) {
 		} else {
 			link = path.Join(path.Dir(name), link)
 		}
-		clean, err := cleanEntryName(link)
+		clean, err := layer.CleanEntryName(link)
 		if err != nil {
 			return stagedFile{}, false
 		}

@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/registry/client"
@@ -97,16 +98,16 @@ func (a *Agent) commit(ctx context.Context, st commitStore, container string, op
 		return res, fmt.Errorf("container %s: base image: %w", container, err)
 	}
 	dir := a.store.Path(store.ContainersDir, container)
-	old, err := readTreeRecord(dir)
+	old, err := layer.ReadTreeRecord(dir)
 	if err != nil {
 		return res, fmt.Errorf("container %s: %w", container, err)
 	}
 	rootfs := filepath.Join(dir, c.Rootfs)
-	cur, err := recordTree(ctx, rootfs, old)
+	cur, err := layer.RecordTree(ctx, rootfs, old)
 	if err != nil {
 		return res, err
 	}
-	changes, stats := diffTrees(old, cur)
+	changes, stats := layer.DiffTrees(old, cur)
 	res.DiffStats = stats
 	if len(changes) == 0 {
 		res.Unchanged = true
@@ -176,13 +177,13 @@ func (w *commitWriter) put(d digest.Digest, data []byte) error {
 	return nil
 }
 
-func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change, opts CommitOptions,
+func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.Change, opts CommitOptions,
 	ref client.Reference, base localImage, c Container, created time.Time, res *CommitResult) error {
 	s := w.st
 	if err := w.addLease(ctx, c.Image); err != nil {
 		return err
 	}
-	layer, diffID, err := w.writeLayer(ctx, rootfs, changes, opts.Timestamp)
+	newLayer, diffID, err := w.writeLayer(ctx, rootfs, changes, opts.Timestamp)
 	if err != nil {
 		return err
 	}
@@ -198,7 +199,7 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change,
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: v1.MediaTypeImageManifest,
 		Config:    cfgDesc,
-		Layers:    append(append([]v1.Descriptor{}, base.manifest.Layers...), layer),
+		Layers:    append(append([]v1.Descriptor{}, base.manifest.Layers...), newLayer),
 		Annotations: map[string]string{
 			v1.AnnotationVendor:          opts.Publisher,
 			v1.AnnotationVersion:         opts.Version,
@@ -229,13 +230,13 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change,
 	if err != nil {
 		return err
 	}
-	res.Reference, res.Digest, res.Layer, res.DiffID = ref.String(), desc.Digest, layer, diffID
+	res.Reference, res.Digest, res.Layer, res.DiffID = ref.String(), desc.Digest, newLayer, diffID
 	return nil
 }
 
 // writeLayer writes the changes as a gzip layer into ingest/ and publishes
 // it under its digest.
-func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []change, ts *time.Time) (v1.Descriptor, digest.Digest, error) {
+func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []layer.Change, ts *time.Time) (v1.Descriptor, digest.Digest, error) {
 	s := w.st
 	tmp, err := os.CreateTemp(s.Path(store.IngestDir), ".commit-*")
 	if err != nil {
@@ -249,7 +250,7 @@ func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []
 	if err != nil {
 		return v1.Descriptor{}, "", err
 	}
-	if err := writeLayer(ctx, io.MultiWriter(zw, diffHash.Hash()), rootfs, changes, ts); err != nil {
+	if err := layer.WriteLayer(ctx, io.MultiWriter(zw, diffHash.Hash()), rootfs, changes, ts); err != nil {
 		return v1.Descriptor{}, "", err
 	}
 	if err := zw.Close(); err != nil {
@@ -258,19 +259,19 @@ func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []
 	if err := tmp.Sync(); err != nil {
 		return v1.Descriptor{}, "", err
 	}
-	layer := v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: blobHash.Digest(), Size: counter.N}
-	if !s.HasBlob(layer.Digest, layer.Size) {
+	blob := v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: blobHash.Digest(), Size: counter.N}
+	if !s.HasBlob(blob.Digest, blob.Size) {
 		// Leased before it is published, so that a concurrent prune
 		// spares it until the index names it.
-		if err := w.addLease(ctx, layer.Digest); err != nil {
+		if err := w.addLease(ctx, blob.Digest); err != nil {
 			return v1.Descriptor{}, "", err
 		}
-		if err := s.Publish(tmp.Name(), layer.Digest); err != nil {
+		if err := s.Publish(tmp.Name(), blob.Digest); err != nil {
 			return v1.Descriptor{}, "", err
 		}
-		w.published = append(w.published, layer.Digest)
+		w.published = append(w.published, blob.Digest)
 	}
-	return layer, diffHash.Digest(), nil
+	return blob, diffHash.Digest(), nil
 }
 
 // addLease protects d until the commit ends.

@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
 )
@@ -115,11 +116,11 @@ func (a *Agent) fillContainer(ctx context.Context, dir string, img localImage, l
 	if err := a.store.unpackImage(ctx, rootfs, img, lim); err != nil {
 		return err
 	}
-	files, err := recordTree(ctx, rootfs, nil)
+	files, err := layer.RecordTree(ctx, rootfs, nil)
 	if err != nil {
 		return err
 	}
-	return writeTreeRecord(dir, files)
+	return layer.WriteTreeRecord(dir, files)
 }
 
 // withIndex runs fn on the index under the store lock, without writing

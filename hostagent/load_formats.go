@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/internal/oci"
@@ -217,7 +218,7 @@ func (p *loadPlan) docker() error {
 
 func (p *loadPlan) dockerImage(e dockerArchiveEntry) (loadItem, error) {
 	var it loadItem
-	cfgName, err := cleanEntryName(e.Config)
+	cfgName, err := layer.CleanEntryName(e.Config)
 	if err != nil {
 		return it, err
 	}
@@ -269,7 +270,7 @@ func (p *loadPlan) dockerImage(e dockerArchiveEntry) (loadItem, error) {
 // and compression (docker save writes plain tars, crane gzip), and checks
 // that its uncompressed content is the diff ID the config records.
 func (p *loadPlan) dockerLayer(name string, diffID digest.Digest) (v1.Descriptor, error) {
-	clean, err := cleanEntryName(name)
+	clean, err := layer.CleanEntryName(name)
 	if err != nil {
 		return v1.Descriptor{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -88,7 +89,7 @@ func (s *imageStore) unpackImage(ctx context.Context, dir string, img localImage
 		return err
 	}
 	defer root.Close()
-	u := newUnpacker(root, lim)
+	u := layer.NewUnpacker(root, lim)
 	for i, l := range img.manifest.Layers {
 		var diffID digest.Digest
 		if i < len(img.config.RootFS.DiffIDs) {
@@ -101,7 +102,7 @@ func (s *imageStore) unpackImage(ctx context.Context, dir string, img localImage
 	return nil
 }
 
-func (s *imageStore) applyBlob(ctx context.Context, u *unpacker, l v1.Descriptor, diffID digest.Digest) error {
+func (s *imageStore) applyBlob(ctx context.Context, u *layer.Unpacker, l v1.Descriptor, diffID digest.Digest) error {
 	f, err := s.OpenBlob(l.Digest)
 	if err != nil {
 		return err
@@ -115,7 +116,7 @@ func (s *imageStore) applyBlob(ctx context.Context, u *unpacker, l v1.Descriptor
 	defer zr.Close()
 	diffHash := digest.SHA256.Hash()
 	tr := io.TeeReader(zr, diffHash)
-	if err := u.applyLayer(ctx, tr); err != nil {
+	if err := u.Apply(ctx, tr); err != nil {
 		return err
 	}
 	// The rest (tar padding) counts for both digests.

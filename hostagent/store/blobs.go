@@ -11,6 +11,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -29,14 +30,14 @@ func (s *Store) HasBlob(d digest.Digest, size int64) bool {
 	return err == nil && fi.Mode().IsRegular() && (size < 0 || fi.Size() == size)
 }
 
-// OpenBlob opens the published blob d; ErrNotFound when it is missing.
+// OpenBlob opens the published blob d; errdefs.ErrNotFound when it is missing.
 func (s *Store) OpenBlob(d digest.Digest) (*os.File, error) {
 	if err := oci.CheckDigest(d); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(s.BlobPath(d))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("blob %s: %w", d, ErrNotFound)
+		return nil, fmt.Errorf("blob %s: %w", d, errdefs.ErrNotFound)
 	}
 	return f, err
 }
@@ -57,7 +58,7 @@ func (s *Store) ReadBlob(d digest.Digest) ([]byte, error) {
 		return nil, fmt.Errorf("blob %s: larger than %d bytes", d, MaxMetadataSize)
 	}
 	if got := digest.FromBytes(b); got != d {
-		return nil, fmt.Errorf("blob %s hashes to %s: %w", d, got, ErrCorrupt)
+		return nil, fmt.Errorf("blob %s hashes to %s: %w", d, got, errdefs.ErrCorrupt)
 	}
 	return b, nil
 }
@@ -68,7 +69,7 @@ func (s *Store) PutBlob(d digest.Digest, data []byte) error {
 		return err
 	}
 	if got := digest.FromBytes(data); got != d {
-		return fmt.Errorf("content for %s hashes to %s: %w", d, got, ErrCorrupt)
+		return fmt.Errorf("content for %s hashes to %s: %w", d, got, errdefs.ErrCorrupt)
 	}
 	if s.HasBlob(d, int64(len(data))) {
 		return nil

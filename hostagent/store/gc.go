@@ -13,6 +13,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -21,13 +22,13 @@ func References(mediaType string, raw []byte) ([]v1.Descriptor, error) {
 	if oci.IsIndex(mediaType) {
 		var idx v1.Index
 		if err := json.Unmarshal(raw, &idx); err != nil {
-			return nil, fmt.Errorf("%v: %w", err, ErrCorrupt)
+			return nil, fmt.Errorf("%v: %w", err, errdefs.ErrCorrupt)
 		}
 		return idx.Manifests, nil
 	}
 	var m v1.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrCorrupt)
+		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrCorrupt)
 	}
 	return append([]v1.Descriptor{m.Config}, m.Layers...), nil
 }

@@ -10,6 +10,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/internal/oci"
 )
@@ -31,7 +32,7 @@ type IngestObserver struct {
 // then finds it published. A partial file left by an interrupted download is
 // hashed and continued from its end with a Range request. The content is
 // hashed while it streams and published only when digest and size match;
-// otherwise the partial file is dropped and ErrCorrupt returned.
+// otherwise the partial file is dropped and errdefs.ErrCorrupt returned.
 // It reports whether it had anything to do.
 func (s *Store) Ingest(ctx context.Context, desc v1.Descriptor, fetch FetchFunc, obs IngestObserver) (fetched bool, err error) {
 	if err := oci.CheckDigest(desc.Digest); err != nil {
@@ -89,7 +90,7 @@ func (s *Store) ingestLocked(ctx context.Context, f *os.File, path string, desc 
 			}
 			return nil
 		}
-		if !errors.Is(err, ErrCorrupt) {
+		if !errors.Is(err, errdefs.ErrCorrupt) {
 			// Keep what arrived for the next attempt; a sync makes it
 			// survive more than this process.
 			_ = f.Sync()
@@ -163,10 +164,10 @@ func (s *Store) fill(ctx context.Context, f *os.File, desc v1.Descriptor, fetch 
 		}
 	}
 	if have != desc.Size {
-		return resumed, fmt.Errorf("blob %s: got %d bytes, want %d: %w", desc.Digest, have, desc.Size, ErrCorrupt)
+		return resumed, fmt.Errorf("blob %s: got %d bytes, want %d: %w", desc.Digest, have, desc.Size, errdefs.ErrCorrupt)
 	}
 	if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
-		return resumed, fmt.Errorf("blob %s: content hashes to %s: %w", desc.Digest, got, ErrCorrupt)
+		return resumed, fmt.Errorf("blob %s: content hashes to %s: %w", desc.Digest, got, errdefs.ErrCorrupt)
 	}
 	return resumed, nil
 }

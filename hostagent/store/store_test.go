@@ -16,6 +16,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/testutil/hatest"
 )
 
@@ -107,8 +108,8 @@ func TestIngestRefusesWrongContent(t *testing.T) {
 	desc := descOf(data)
 	remote := &fakeRemote{data: append(bytes.Clone(data[:4000]), make([]byte, 96)...)}
 	_, err := s.Ingest(t.Context(), desc, remote.fetch, IngestObserver{})
-	if !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("ingest of wrong bytes: %v, want ErrCorrupt", err)
+	if !errors.Is(err, errdefs.ErrCorrupt) {
+		t.Fatalf("ingest of wrong bytes: %v, want errdefs.ErrCorrupt", err)
 	}
 	if s.HasBlob(desc.Digest, -1) {
 		t.Error("wrong content was published")
@@ -119,7 +120,7 @@ func TestIngestRefusesWrongContent(t *testing.T) {
 	// Too short, too long: the same.
 	for _, body := range [][]byte{data[:100], append(bytes.Clone(data), 'x')} {
 		remote := &fakeRemote{data: body}
-		if _, err := s.Ingest(t.Context(), desc, remote.fetch, IngestObserver{}); !errors.Is(err, ErrCorrupt) {
+		if _, err := s.Ingest(t.Context(), desc, remote.fetch, IngestObserver{}); !errors.Is(err, errdefs.ErrCorrupt) {
 			t.Errorf("%d bytes for a %d-byte blob: %v", len(body), len(data), err)
 		}
 	}

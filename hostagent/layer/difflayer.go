@@ -1,4 +1,4 @@
-package hostagent
+package layer
 
 import (
 	"archive/tar"
@@ -27,11 +27,11 @@ const (
 	changeOpaque                     // a directory replaced: .wh..wh..opq inside it
 )
 
-// change is one entry of a committed layer.
-type change struct {
+// Change is one entry of a committed layer.
+type Change struct {
 	path string
 	kind changeKind
-	meta *fileMeta // the current state (add, modify)
+	meta *FileMeta // the current state (add, modify)
 }
 
 // DiffStats counts what a commit's layer holds.
@@ -41,14 +41,14 @@ type DiffStats struct {
 	Deleted  int `json:"deleted"`
 }
 
-// diffTrees compares the tree as recorded (old) with its current state
+// DiffTrees compares the tree as recorded (old) with its current state
 // (cur, sorted) and returns the entries of a layer that turns the first
 // into the second, sorted as they are written. A directory deleted and
 // made again (another inode) is replaced whole: an opaque marker, then
 // everything in it. What is under a deleted or replaced directory needs
 // no whiteout of its own.
-func diffTrees(old map[string]*fileMeta, cur []fileMeta) ([]change, DiffStats) {
-	var out []change
+func DiffTrees(old map[string]*FileMeta, cur []FileMeta) ([]Change, DiffStats) {
+	var out []Change
 	var st DiffStats
 	covered := map[string]bool{} // deleted or replaced directories
 	under := func(p string) bool {
@@ -68,18 +68,18 @@ func diffTrees(old map[string]*fileMeta, cur []fileMeta) ([]change, DiffStats) {
 		o := old[m.Path]
 		switch {
 		case m.Path != "." && under(m.Path):
-			out = append(out, change{path: m.Path, kind: changeAdd, meta: m})
+			out = append(out, Change{path: m.Path, kind: changeAdd, meta: m})
 			st.Added++
 		case o == nil:
-			out = append(out, change{path: m.Path, kind: changeAdd, meta: m})
+			out = append(out, Change{path: m.Path, kind: changeAdd, meta: m})
 			st.Added++
 		case o.Kind == kindDir && m.Kind == kindDir && o.Ino != m.Ino && m.Path != ".":
-			out = append(out, change{path: m.Path, kind: changeModify, meta: m},
-				change{path: m.Path, kind: changeOpaque})
+			out = append(out, Change{path: m.Path, kind: changeModify, meta: m},
+				Change{path: m.Path, kind: changeOpaque})
 			covered[m.Path] = true
 			st.Modified++
 		case !o.sameContent(m):
-			out = append(out, change{path: m.Path, kind: changeModify, meta: m})
+			out = append(out, Change{path: m.Path, kind: changeModify, meta: m})
 			if o.Kind == kindDir && m.Kind != kindDir {
 				covered[m.Path] = true // its old content goes with it
 			}
@@ -97,20 +97,20 @@ func diffTrees(old map[string]*fileMeta, cur []fileMeta) ([]change, DiffStats) {
 		if under(p) {
 			continue
 		}
-		out = append(out, change{path: p, kind: changeWhiteout})
+		out = append(out, Change{path: p, kind: changeWhiteout})
 		if old[p].Kind == kindDir {
 			covered[p] = true
 		}
 		st.Deleted++
 	}
-	slices.SortStableFunc(out, func(a, b change) int { return strings.Compare(a.sortKey(), b.sortKey()) })
+	slices.SortStableFunc(out, func(a, b Change) int { return strings.Compare(a.sortKey(), b.sortKey()) })
 	return out, st
 }
 
 // sortKey orders entries by the name they are written under, with a
 // directory's opaque marker right after the directory itself, before what
 // it holds.
-func (c change) sortKey() string {
+func (c Change) sortKey() string {
 	switch c.kind {
 	case changeWhiteout:
 		return path.Join(path.Dir(c.path), whiteoutPrefix+path.Base(c.path))
@@ -120,19 +120,19 @@ func (c change) sortKey() string {
 	return c.path
 }
 
-// writeLayer writes the changes as an uncompressed tar to w, reading
+// WriteLayer writes the changes as an uncompressed tar to w, reading
 // content from the tree at dir. Times are mtime (seconds), or ts for every
 // entry when ts is set; owners numeric, no user or group names: the same
 // changes at the same ts give the same bytes. Regular files that share an
 // inode are written once, the others as hardlinks to it.
-func writeLayer(ctx context.Context, w io.Writer, dir string, changes []change, ts *time.Time) error {
+func WriteLayer(ctx context.Context, w io.Writer, dir string, changes []Change, ts *time.Time) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
 	tw := tar.NewWriter(w)
-	when := func(m *fileMeta) time.Time {
+	when := func(m *FileMeta) time.Time {
 		if ts != nil {
 			return ts.UTC()
 		}
@@ -179,7 +179,7 @@ func writeLayer(ctx context.Context, w io.Writer, dir string, changes []change, 
 	return tw.Close()
 }
 
-func entryHeader(m *fileMeta, mtime time.Time) *tar.Header {
+func entryHeader(m *FileMeta, mtime time.Time) *tar.Header {
 	hdr := &tar.Header{
 		Name:    m.Path,
 		Mode:    int64(m.Mode),
@@ -218,7 +218,7 @@ func entryHeader(m *fileMeta, mtime time.Time) *tar.Header {
 	return hdr
 }
 
-func copyContent(ctx context.Context, w io.Writer, root *os.Root, m *fileMeta) error {
+func copyContent(ctx context.Context, w io.Writer, root *os.Root, m *FileMeta) error {
 	f, err := root.OpenFile(m.Path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return fmt.Errorf("layer entry %s: %w", m.Path, err)

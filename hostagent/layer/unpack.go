@@ -1,4 +1,4 @@
-package hostagent
+package layer
 
 import (
 	"archive/tar"
@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/iox"
 )
 
@@ -27,12 +28,15 @@ type Limits struct {
 	MaxEntries int
 }
 
+// The limits that apply where Limits leaves a field zero.
 const (
 	DefaultMaxBytes   = 64 << 30
 	DefaultMaxEntries = 4 << 20
 )
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults fills the zero fields of l with DefaultMaxBytes and
+// DefaultMaxEntries.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = DefaultMaxBytes
 	}
@@ -50,13 +54,13 @@ const (
 	paxXattr       = "SCHILY.xattr."
 )
 
-// unpacker applies layers (uncompressed tars) to a directory. Every write
+// Unpacker applies layers (uncompressed tars) to a directory. Every write
 // goes through an os.Root, which resolves each path inside the directory
 // and refuses one that leaves it (a "..", or a symlink pointing out, which
 // includes every absolute symlink): a hostile layer cannot touch anything
 // outside, whatever the order of its entries. Entry names that are
 // absolute or hold ".." are refused before that.
-type unpacker struct {
+type Unpacker struct {
 	root   *os.Root
 	asRoot bool // chown, and device nodes; else owners are the caller's
 	lim    Limits
@@ -76,12 +80,12 @@ type dirTime struct {
 	atime, mtime time.Time
 }
 
-func newUnpacker(root *os.Root, lim Limits) *unpacker {
-	return &unpacker{root: root, asRoot: os.Geteuid() == 0, lim: lim.withDefaults()}
+func NewUnpacker(root *os.Root, lim Limits) *Unpacker {
+	return &Unpacker{root: root, asRoot: os.Geteuid() == 0, lim: lim.WithDefaults()}
 }
 
-func unsafef(format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, ErrUnsafe)...)
+func Unsafef(format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, errdefs.ErrUnsafe)...)
 }
 
 // Bounds of an entry name: Linux's PATH_MAX, and a depth no real tree
@@ -91,41 +95,41 @@ const (
 	maxNameDepth = 256
 )
 
-// cleanEntryName turns a tar entry name into a clean relative path ("."
+// CleanEntryName turns a tar entry name into a clean relative path ("."
 // for the root itself), refusing absolute names and "..".
-func cleanEntryName(name string) (string, error) {
+func CleanEntryName(name string) (string, error) {
 	if name == "" || strings.ContainsRune(name, 0) {
-		return "", unsafef("entry %q: bad name", name)
+		return "", Unsafef("entry %q: bad name", name)
 	}
 	if len(name) > maxNameLen || strings.Count(name, "/") > maxNameDepth {
-		return "", unsafef("entry %.64q…: name longer than %d bytes or deeper than %d", name, maxNameLen, maxNameDepth)
+		return "", Unsafef("entry %.64q…: name longer than %d bytes or deeper than %d", name, maxNameLen, maxNameDepth)
 	}
 	if strings.HasPrefix(name, "/") {
-		return "", unsafef("entry %q: absolute path", name)
+		return "", Unsafef("entry %q: absolute path", name)
 	}
 	for _, c := range strings.Split(name, "/") {
 		if c == ".." {
-			return "", unsafef("entry %q: path leaves the root (..)", name)
+			return "", Unsafef("entry %q: path leaves the root (..)", name)
 		}
 	}
 	return path.Clean(name), nil
 }
 
-// isEscape reports whether err is os.Root refusing a path that leads out.
-func isEscape(err error) bool {
+// IsEscape reports whether err is os.Root refusing a path that leads out.
+func IsEscape(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "path escapes from parent")
 }
 
-// rootErr classes an error of a Root method: an escape is ErrUnsafe.
+// rootErr classes an error of a Root method: an escape is errdefs.ErrUnsafe.
 func rootErr(what, name string, err error) error {
-	if isEscape(err) {
-		return unsafef("entry %q: %s through a symlink leading outside the root", name, what)
+	if IsEscape(err) {
+		return Unsafef("entry %q: %s through a symlink leading outside the root", name, what)
 	}
 	return fmt.Errorf("entry %q: %s: %w", name, what, err)
 }
 
-// applyLayer applies one uncompressed layer tar.
-func (u *unpacker) applyLayer(ctx context.Context, r io.Reader) error {
+// Apply applies one uncompressed layer tar.
+func (u *Unpacker) Apply(ctx context.Context, r io.Reader) error {
 	u.layerPaths, u.layerDirs, u.dirTimes = map[string]bool{}, map[string]bool{}, nil
 	tr := tar.NewReader(r)
 	for {
@@ -137,7 +141,7 @@ func (u *unpacker) applyLayer(ctx context.Context, r io.Reader) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read layer: %v: %w", err, ErrCorrupt)
+			return fmt.Errorf("read layer: %v: %w", err, errdefs.ErrCorrupt)
 		}
 		if err := u.apply(ctx, hdr, tr); err != nil {
 			return err
@@ -153,22 +157,22 @@ func (u *unpacker) applyLayer(ctx context.Context, r io.Reader) error {
 	return nil
 }
 
-func (u *unpacker) markWritten(name string) {
+func (u *Unpacker) markWritten(name string) {
 	u.layerPaths[name] = true
 	for d := path.Dir(name); d != "." && !u.layerDirs[d]; d = path.Dir(d) {
 		u.layerDirs[d] = true
 	}
 }
 
-func (u *unpacker) apply(ctx context.Context, hdr *tar.Header, body io.Reader) error {
+func (u *Unpacker) apply(ctx context.Context, hdr *tar.Header, body io.Reader) error {
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		return nil
 	}
 	u.entries++
 	if u.entries > u.lim.MaxEntries {
-		return unsafef("more than %d entries", u.lim.MaxEntries)
+		return Unsafef("more than %d entries", u.lim.MaxEntries)
 	}
-	name, err := cleanEntryName(hdr.Name)
+	name, err := CleanEntryName(hdr.Name)
 	if err != nil {
 		return err
 	}
@@ -183,21 +187,21 @@ func (u *unpacker) apply(ctx context.Context, hdr *tar.Header, body io.Reader) e
 		}
 		hidden := strings.TrimPrefix(base, whiteoutPrefix)
 		if hidden == "" || hidden == "." || hidden == ".." {
-			return unsafef("entry %q: a whiteout of nothing, or of a parent", hdr.Name)
+			return Unsafef("entry %q: a whiteout of nothing, or of a parent", hdr.Name)
 		}
 		return u.whiteout(path.Join(dir, hidden))
 	}
 	if name == "." {
 		if hdr.Typeflag != tar.TypeDir {
-			return unsafef("entry %q: the root can only be a directory", hdr.Name)
+			return Unsafef("entry %q: the root can only be a directory", hdr.Name)
 		}
 		return u.dirMeta(name, hdr)
 	}
 	if hdr.Typeflag == tar.TypeLink {
 		// Checked before anything is replaced.
-		target, err := cleanEntryName(hdr.Linkname)
+		target, err := CleanEntryName(hdr.Linkname)
 		if err != nil {
-			return unsafef("hardlink %q to %q: target outside the root", hdr.Name, hdr.Linkname)
+			return Unsafef("hardlink %q to %q: target outside the root", hdr.Name, hdr.Linkname)
 		}
 		if target == name {
 			return nil
@@ -241,7 +245,7 @@ func (u *unpacker) apply(ctx context.Context, hdr *tar.Header, body io.Reader) e
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		err = u.special(name, hdr)
 	default:
-		return unsafef("entry %q: unsupported type %q", hdr.Name, hdr.Typeflag)
+		return Unsafef("entry %q: unsupported type %q", hdr.Name, hdr.Typeflag)
 	}
 	if err != nil {
 		return err
@@ -250,9 +254,9 @@ func (u *unpacker) apply(ctx context.Context, hdr *tar.Header, body io.Reader) e
 	return nil
 }
 
-func (u *unpacker) file(ctx context.Context, name string, hdr *tar.Header, body io.Reader) error {
+func (u *Unpacker) file(ctx context.Context, name string, hdr *tar.Header, body io.Reader) error {
 	if hdr.Size < 0 || u.written+hdr.Size > u.lim.MaxBytes {
-		return unsafef("entry %q: %d bytes would exceed the size limit of %d bytes", hdr.Name, hdr.Size, u.lim.MaxBytes)
+		return Unsafef("entry %q: %d bytes would exceed the size limit of %d bytes", hdr.Name, hdr.Size, u.lim.MaxBytes)
 	}
 	f, err := u.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -265,7 +269,7 @@ func (u *unpacker) file(ctx context.Context, name string, hdr *tar.Header, body 
 		return fmt.Errorf("entry %q: %w", hdr.Name, err)
 	}
 	if n != hdr.Size {
-		return fmt.Errorf("entry %q: %d bytes of %d: %w", hdr.Name, n, hdr.Size, ErrCorrupt)
+		return fmt.Errorf("entry %q: %d bytes of %d: %w", hdr.Name, n, hdr.Size, errdefs.ErrCorrupt)
 	}
 	fd := int(f.Fd())
 	if u.asRoot {
@@ -287,7 +291,7 @@ func (u *unpacker) file(ctx context.Context, name string, hdr *tar.Header, body 
 
 // mode is the permission and set-id bits of hdr. Unprivileged, it adds
 // need (owner bits) so that later layers and commit can still work.
-func (u *unpacker) mode(hdr *tar.Header, need uint32) uint32 {
+func (u *Unpacker) mode(hdr *tar.Header, need uint32) uint32 {
 	m := uint32(hdr.Mode) & 0o7777
 	if !u.asRoot {
 		m |= need
@@ -313,7 +317,7 @@ func setXattrs(hdr *tar.Header, set func(k string, v []byte) error) {
 	}
 }
 
-func (u *unpacker) dirMeta(name string, hdr *tar.Header) error {
+func (u *Unpacker) dirMeta(name string, hdr *tar.Header) error {
 	d, err := u.openDir(name)
 	if err != nil {
 		return rootErr("open directory", hdr.Name, err)
@@ -336,7 +340,7 @@ func (u *unpacker) dirMeta(name string, hdr *tar.Header) error {
 // inParent runs fn with a descriptor of name's parent directory, opened
 // through the root, and name's last element: for the *at calls that must
 // not follow a symlink at the end.
-func (u *unpacker) inParent(name string, fn func(dirfd int, base string) error) error {
+func (u *Unpacker) inParent(name string, fn func(dirfd int, base string) error) error {
 	d, err := u.openDir(path.Dir(name))
 	if err != nil {
 		return rootErr("open parent", name, err)
@@ -345,7 +349,7 @@ func (u *unpacker) inParent(name string, fn func(dirfd int, base string) error) 
 	return fn(int(d.Fd()), path.Base(name))
 }
 
-func (u *unpacker) linkMeta(name string, hdr *tar.Header) error {
+func (u *Unpacker) linkMeta(name string, hdr *tar.Header) error {
 	return u.inParent(name, func(dirfd int, base string) error {
 		if u.asRoot {
 			if err := unix.Fchownat(dirfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -358,7 +362,7 @@ func (u *unpacker) linkMeta(name string, hdr *tar.Header) error {
 
 // openDir opens a directory of the root, and fails at once on anything
 // else (opening a FIFO for reading would wait for a writer).
-func (u *unpacker) openDir(name string) (*os.File, error) {
+func (u *Unpacker) openDir(name string) (*os.File, error) {
 	return u.root.OpenFile(name, os.O_RDONLY|unix.O_DIRECTORY, 0)
 }
 
@@ -370,7 +374,7 @@ func utimesAt(dirfd int, base string, a, m time.Time) error {
 	return nil
 }
 
-func (u *unpacker) setTimes(name string, a, m time.Time, dir bool) error {
+func (u *Unpacker) setTimes(name string, a, m time.Time, dir bool) error {
 	if name == "." {
 		d, err := u.openDir(".")
 		if err != nil {
@@ -383,17 +387,17 @@ func (u *unpacker) setTimes(name string, a, m time.Time, dir bool) error {
 	return u.inParent(name, func(dirfd int, base string) error { return utimesAt(dirfd, base, a, m) })
 }
 
-func (u *unpacker) hardlink(name string, hdr *tar.Header) error {
-	target, _ := cleanEntryName(hdr.Linkname) // checked by apply
+func (u *Unpacker) hardlink(name string, hdr *tar.Header) error {
+	target, _ := CleanEntryName(hdr.Linkname) // checked by apply
 	fi, err := u.root.Lstat(target)
 	if err != nil {
-		if isEscape(err) {
-			return unsafef("hardlink %q to %q: target through a symlink leading outside the root", hdr.Name, hdr.Linkname)
+		if IsEscape(err) {
+			return Unsafef("hardlink %q to %q: target through a symlink leading outside the root", hdr.Name, hdr.Linkname)
 		}
 		return fmt.Errorf("hardlink %q: target %q: %w", hdr.Name, hdr.Linkname, err)
 	}
 	if fi.IsDir() {
-		return unsafef("hardlink %q: target %q is a directory", hdr.Name, hdr.Linkname)
+		return Unsafef("hardlink %q: target %q is a directory", hdr.Name, hdr.Linkname)
 	}
 	if err := u.root.Link(target, name); err != nil {
 		return rootErr("hardlink", hdr.Name, err)
@@ -401,7 +405,7 @@ func (u *unpacker) hardlink(name string, hdr *tar.Header) error {
 	return nil
 }
 
-func (u *unpacker) special(name string, hdr *tar.Header) error {
+func (u *Unpacker) special(name string, hdr *tar.Header) error {
 	var kind uint32
 	switch hdr.Typeflag {
 	case tar.TypeChar:
@@ -412,7 +416,7 @@ func (u *unpacker) special(name string, hdr *tar.Header) error {
 		kind = unix.S_IFIFO
 	}
 	if kind != unix.S_IFIFO && !u.asRoot {
-		return unsafef("entry %q: device node: only root may create one", hdr.Name)
+		return Unsafef("entry %q: device node: only root may create one", hdr.Name)
 	}
 	return u.inParent(name, func(dirfd int, base string) error {
 		dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
@@ -433,13 +437,13 @@ func (u *unpacker) special(name string, hdr *tar.Header) error {
 
 // whiteout deletes target, which a lower layer made. What this layer wrote
 // itself stays: a whiteout hides only what is below it.
-func (u *unpacker) whiteout(target string) error {
+func (u *Unpacker) whiteout(target string) error {
 	if target == "." || u.layerPaths[target] {
 		return nil
 	}
 	if _, err := u.root.Lstat(target); err != nil {
-		if isEscape(err) {
-			return unsafef("whiteout %q: through a symlink leading outside the root", target)
+		if IsEscape(err) {
+			return Unsafef("whiteout %q: through a symlink leading outside the root", target)
 		}
 		return nil // nothing to hide
 	}
@@ -451,14 +455,14 @@ func (u *unpacker) whiteout(target string) error {
 
 // opaque empties dir of what lower layers put there, keeping what this
 // layer wrote (the marker may come after some of dir's entries).
-func (u *unpacker) opaque(dir string) error {
+func (u *Unpacker) opaque(dir string) error {
 	d, err := u.openDir(dir)
 	if err != nil {
 		if errors.Is(err, unix.ENOTDIR) {
 			return nil // not a directory: nothing to hide in it
 		}
-		if isEscape(err) {
-			return unsafef("opaque whiteout in %q: through a symlink leading outside the root", dir)
+		if IsEscape(err) {
+			return Unsafef("opaque whiteout in %q: through a symlink leading outside the root", dir)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil

@@ -1,15 +1,18 @@
-package hostagent
+package layer
 
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/testutil/hatest"
 )
 
@@ -51,14 +54,14 @@ func (sb *sandbox) apply(t testing.TB, asRoot bool, lim Limits, layers ...[]byte
 		t.Fatal(err)
 	}
 	defer r.Close()
-	u := newUnpacker(r, lim)
+	u := NewUnpacker(r, lim)
 	u.asRoot = asRoot && os.Geteuid() == 0
 	for _, l := range layers {
-		zr, _, err := decompress(bytes.NewReader(l))
+		zr, err := decompressed(l)
 		if err != nil {
 			return err
 		}
-		if err := u.applyLayer(t.Context(), zr); err != nil {
+		if err := u.Apply(t.Context(), zr); err != nil {
 			return err
 		}
 	}
@@ -111,14 +114,14 @@ func TestUnpackKeepsMetadata(t *testing.T) {
 	}
 	sb := newSandbox(t)
 	suid := file("bin/tool", "#!/bin/sh\n")
-	suid.hdr.Mode, suid.hdr.Uid, suid.hdr.Gid = 0o4755, 0, 0
+	suid.Hdr.Mode, suid.Hdr.Uid, suid.Hdr.Gid = 0o4755, 0, 0
 	owned := file("home/u/f", "mine")
-	owned.hdr.Uid, owned.hdr.Gid, owned.hdr.Mode = 1000, 2000, 0o600
-	owned.hdr.PAXRecords = map[string]string{"SCHILY.xattr.user.note": "hello"}
-	dev := ent{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}}
-	fifo := ent{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "run/fifo", Mode: 0o620}}
+	owned.Hdr.Uid, owned.Hdr.Gid, owned.Hdr.Mode = 1000, 2000, 0o600
+	owned.Hdr.PAXRecords = map[string]string{"SCHILY.xattr.user.note": "hello"}
+	dev := ent{Hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}}
+	fifo := ent{Hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "run/fifo", Mode: 0o620}}
 	sticky := dir("tmp/")
-	sticky.hdr.Mode = 0o1777
+	sticky.Hdr.Mode = 0o1777
 	layer := mkTar(t, suid, owned, dev, fifo, sticky, symlink("bin/alias", "tool"), hardlink("bin/tool2", "bin/tool"))
 	if err := sb.apply(t, true, Limits{}, layer); err != nil {
 		t.Fatal(err)
@@ -149,7 +152,7 @@ func TestUnpackKeepsMetadata(t *testing.T) {
 	}
 }
 
-// TestUnpackRefusesUnsafe: each hostile layer is refused with ErrUnsafe
+// TestUnpackRefusesUnsafe: each hostile layer is refused with errdefs.ErrUnsafe
 // and writes nothing outside the root.
 func TestUnpackRefusesUnsafe(t *testing.T) {
 	bomb := file("zeros", strings.Repeat("\x00", 4<<20))
@@ -157,7 +160,7 @@ func TestUnpackRefusesUnsafe(t *testing.T) {
 	for i := range many {
 		many[i] = file("f"+strings.Repeat("x", i), "")
 	}
-	dev := ent{hdr: tar.Header{Typeflag: tar.TypeBlock, Name: "dev/sda", Mode: 0o660, Devmajor: 8}}
+	dev := ent{Hdr: tar.Header{Typeflag: tar.TypeBlock, Name: "dev/sda", Mode: 0o660, Devmajor: 8}}
 	for _, tc := range []struct {
 		name   string
 		asRoot bool
@@ -207,8 +210,8 @@ func TestUnpackRefusesUnsafe(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := newSandbox(t)
 			err := sb.apply(t, tc.asRoot, tc.lim, tc.layers(sb.outside)...)
-			if !errors.Is(err, ErrUnsafe) {
-				t.Fatalf("applied with %v, want ErrUnsafe", err)
+			if !errors.Is(err, errdefs.ErrUnsafe) {
+				t.Fatalf("applied with %v, want errdefs.ErrUnsafe", err)
 			}
 			t.Logf("refused: %v", err)
 			sb.untouched(t)
@@ -237,7 +240,7 @@ func TestUnpackReplacesSymlinkInsteadOfFollowing(t *testing.T) {
 // would wait for a writer forever.
 func TestUnpackFIFONeverOpened(t *testing.T) {
 	sb := newSandbox(t)
-	fifo := ent{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "p", Mode: 0o600}}
+	fifo := ent{Hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "p", Mode: 0o600}}
 	err := sb.apply(t, true, Limits{}, mkTar(t, fifo), mkTar(t, file("p/.wh..wh..opq", ""), file("p/.wh.x", "")))
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +256,7 @@ func FuzzUnpackLayer(f *testing.F) {
 	f.Add(mkTar(f, file("a/.wh..wh..opq", ""), file(".wh.a", ""), file("../x", "")))
 	f.Add(gz(f, mkTar(f, file("z", strings.Repeat("0", 1000)))))
 	f.Add([]byte("not a tar at all"))
-	f.Add(mkTar(f, ent{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "p", Mode: 0o600}}, file("p/.wh..wh..opq", "")))
+	f.Add(mkTar(f, ent{Hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "p", Mode: 0o600}}, file("p/.wh..wh..opq", "")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sb := newSandbox(t)
 		err := sb.apply(t, false, Limits{MaxBytes: 1 << 20, MaxEntries: 1000}, data)
@@ -262,4 +265,25 @@ func FuzzUnpackLayer(f *testing.F) {
 		}
 		sb.untouched(t)
 	})
+}
+
+// The tar helpers of hatest under the short names these tests use.
+var (
+	testTime = hatest.TestTime
+	file     = hatest.TarFile
+	dir      = hatest.TarDir
+	symlink  = hatest.TarSymlink
+	hardlink = hatest.TarHardlink
+	mkTar    = hatest.MkTar
+	gz       = hatest.Gzip
+)
+
+type ent = hatest.Ent
+
+// decompressed reads a test layer, gzip-compressed or not.
+func decompressed(l []byte) (io.Reader, error) {
+	if bytes.HasPrefix(l, []byte{0x1f, 0x8b}) {
+		return gzip.NewReader(bytes.NewReader(l))
+	}
+	return bytes.NewReader(l), nil
 }

@@ -1,4 +1,4 @@
-package hostagent
+package layer
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -24,7 +25,7 @@ import (
 // container.json: what commit compares the tree with.
 const FilesFile = "files.json"
 
-// Kinds of fileMeta.
+// Kinds of FileMeta.
 const (
 	kindFile    = "f"
 	kindDir     = "d"
@@ -35,11 +36,11 @@ const (
 	kindSocket  = "s"
 )
 
-// fileMeta is one path of a tree: what a layer entry would carry, plus what
+// FileMeta is one path of a tree: what a layer entry would carry, plus what
 // tells cheaply that a file was not touched since (inode, size, mtime and
 // ctime: ctime cannot be set back by a user, so equal stats mean equal
 // content, as git's index assumes).
-type fileMeta struct {
+type FileMeta struct {
 	Path   string            `json:"p"` // slash-separated, relative to the tree
 	Kind   string            `json:"k"`
 	Mode   uint32            `json:"m"` // permissions and set-id/sticky bits
@@ -58,7 +59,7 @@ type fileMeta struct {
 
 // sameContent reports whether two states of one path hold the same thing,
 // metadata included; times are not compared.
-func (a *fileMeta) sameContent(b *fileMeta) bool {
+func (a *FileMeta) sameContent(b *FileMeta) bool {
 	return a.Kind == b.Kind && a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID &&
 		a.Size == b.Size && a.SHA256 == b.SHA256 && a.Link == b.Link && a.Rdev == b.Rdev &&
 		maps.EqualFunc(a.Xattrs, b.Xattrs, func(x, y []byte) bool { return string(x) == string(y) })
@@ -67,19 +68,19 @@ func (a *fileMeta) sameContent(b *fileMeta) bool {
 // treeRecord is the content of files.json.
 type treeRecord struct {
 	Version int        `json:"version"`
-	Files   []fileMeta `json:"files"` // sorted by Path
+	Files   []FileMeta `json:"files"` // sorted by Path
 }
 
-// recordTree records every path under dir (dir itself as "."), sorted.
+// RecordTree records every path under dir (dir itself as "."), sorted.
 // Content is hashed, except where prev has the same inode, size, mtime and
 // ctime: then prev's hash is kept.
-func recordTree(ctx context.Context, dir string, prev map[string]*fileMeta) ([]fileMeta, error) {
+func RecordTree(ctx context.Context, dir string, prev map[string]*FileMeta) ([]FileMeta, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	var out []fileMeta
+	var out []FileMeta
 	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -117,16 +118,16 @@ func recordTree(ctx context.Context, dir string, prev map[string]*fileMeta) ([]f
 	if err != nil {
 		return nil, fmt.Errorf("scan %s: %w", dir, err)
 	}
-	slices.SortFunc(out, func(a, b fileMeta) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(out, func(a, b FileMeta) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
 }
 
-func statMeta(p string, fi fs.FileInfo) (fileMeta, error) {
+func statMeta(p string, fi fs.FileInfo) (FileMeta, error) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return fileMeta{}, fmt.Errorf("%s: no stat", p)
+		return FileMeta{}, fmt.Errorf("%s: no stat", p)
 	}
-	m := fileMeta{
+	m := FileMeta{
 		Path:  p,
 		Mode:  st.Mode & 0o7777,
 		UID:   int(st.Uid),
@@ -207,7 +208,7 @@ func listXattrs(path string) (map[string][]byte, error) {
 	return out, nil
 }
 
-func writeTreeRecord(dir string, files []fileMeta) error {
+func WriteTreeRecord(dir string, files []FileMeta) error {
 	b, err := json.Marshal(treeRecord{Version: 1, Files: files})
 	if err != nil {
 		return err
@@ -215,16 +216,16 @@ func writeTreeRecord(dir string, files []fileMeta) error {
 	return oci.WriteFileAtomic(dir, FilesFile, b)
 }
 
-func readTreeRecord(dir string) (map[string]*fileMeta, error) {
+func ReadTreeRecord(dir string) (map[string]*FileMeta, error) {
 	b, err := os.ReadFile(filepath.Join(dir, FilesFile))
 	if err != nil {
 		return nil, err
 	}
 	var rec treeRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("%s: %v: %w", FilesFile, err, ErrCorrupt)
+		return nil, fmt.Errorf("%s: %v: %w", FilesFile, err, errdefs.ErrCorrupt)
 	}
-	out := make(map[string]*fileMeta, len(rec.Files))
+	out := make(map[string]*FileMeta, len(rec.Files))
 	for i := range rec.Files {
 		out[rec.Files[i].Path] = &rec.Files[i]
 	}
