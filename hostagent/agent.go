@@ -3,7 +3,6 @@ package hostagent
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -150,31 +149,4 @@ func (a *Agent) Logout(_ context.Context, host string) error {
 	}
 	a.renewClient()
 	return nil
-}
-
-// parallel runs fn for every item, at most jobs at once. The first error
-// cancels the others' ctx and is returned.
-func parallel[T any](ctx context.Context, jobs int, items []T, fn func(ctx context.Context, item T) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(jobs, 1))
-loop:
-	for _, it := range items {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			break loop
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(ctx, it); err != nil {
-				cancel(err) // only the first cancel sets the cause
-			}
-		}()
-	}
-	wg.Wait()
-	return context.Cause(ctx)
 }

@@ -48,7 +48,7 @@
 // the tree in files.json; Commit writes what changed since as one new,
 // deterministic layer and names the image (commit.go). Every write of an
 // unpack goes through an os.Root, so that no entry can reach outside the
-// root filesystem (unpack.go); refusals are ErrUnsafe. The container record
+// root filesystem (package hostagent/layer); refusals are ErrUnsafe. The container record
 // (containers/<name>/container.json, see Container) is written first, so
 // that Remove refuses to take an image a container uses.
 //
@@ -59,7 +59,7 @@
 // image, a repository, a registry prefix, or the store's images), a
 // destination, tag filters and platforms. Only what the destination lacks
 // moves, compared by digest; SyncDaemon runs the rules on their
-// schedules. See sync.go.
+// schedules. See package hostagent/mirror.
 //
 // # Errors
 //
@@ -71,10 +71,21 @@
 //
 // # Packages
 //
-// hostagent/store holds the OCI layout (index, blobs, ingest and resume,
-// leases, locking, sources, verify and prune primitives); internal/oci the
-// spec primitives (media types, platforms, version order, atomic writes);
-// internal/iox small io adapters. This package is the Agent facade over
-// them and may import all of them. It speaks to registries only through
+// This package is the Agent facade: install (Pull), push, find, list,
+// inspect, tag, remove, containers and commit, save and load; it delegates
+// sync to hostagent/mirror. Below it:
+//
+//	hostagent/store    the OCI layout: index, blobs, ingest and resume,
+//	                   leases, locking, sources, verify and prune primitives
+//	hostagent/layer    applying tar layers under os.Root with limits, tree
+//	                   records, diff -> layer
+//	hostagent/mirror   sync: config, rules, tag filters, schedules, limits,
+//	                   plan, daemon
+//	hostagent/errdefs  the error classes every package of the agent wraps
+//	internal/oci       spec primitives: media types, platforms, version
+//	                   order, digest check, atomic writes
+//	internal/iox, internal/parallel  io adapters; bounded parallelism
+//
+// The facade may import all of them. It speaks to registries only through
 // registry/client; it never imports the server's packages.
 package hostagent

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/parallel"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -81,7 +82,7 @@ func (a *Agent) Find(ctx context.Context, opts FindOptions) ([]Found, error) {
 	}
 	var mu sync.Mutex
 	var out []Found
-	err = parallel(ctx, a.jobs, refs, func(ctx context.Context, tr tagRef) error {
+	err = parallel.Each(ctx, a.jobs, refs, func(ctx context.Context, tr tagRef) error {
 		f, err := a.describeRemote(ctx, tr.ref)
 		if errors.Is(err, client.ErrNotFound) {
 			return nil

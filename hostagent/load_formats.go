@@ -117,7 +117,7 @@ func (p *loadPlan) node(d v1.Descriptor, want *v1.Platform) (v1.Descriptor, Load
 	for _, l := range m.Layers {
 		info.Layers = append(info.Layers, l.Digest)
 	}
-	newType, newRaw, err := toOCI(mt, raw)
+	newType, newRaw, err := store.ToOCI(mt, raw)
 	if err != nil {
 		return v1.Descriptor{}, LoadedImage{}, err
 	}

@@ -10,8 +10,10 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/mirror"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/parallel"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -51,7 +53,7 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return Image{}, fmt.Errorf("%s: manifest %s: %v: %w", r, desc.Digest, err, ErrInvalid)
 	}
-	newType, newPayload, err := toOCI(desc.MediaType, payload)
+	newType, newPayload, err := store.ToOCI(desc.MediaType, payload)
 	if err != nil {
 		return Image{}, fmt.Errorf("%s: %w", r, err)
 	}
@@ -71,7 +73,7 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	}
 	defer l.Release()
 
-	err = parallel(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
+	err = parallel.Each(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
 		return a.download(ctx, r, b)
 	})
 	if err != nil {
@@ -103,7 +105,7 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 func (a *Agent) resolveRemote(ctx context.Context, r client.Reference, want v1.Platform) (v1.Descriptor, []byte, error) {
 	m, err := a.client().ManifestGet(ctx, r)
 	if err != nil {
-		return v1.Descriptor{}, nil, remoteError(r, err)
+		return v1.Descriptor{}, nil, mirror.RemoteError(r, err)
 	}
 	if oci.IsIndex(m.Descriptor.MediaType) {
 		var idx v1.Index
@@ -116,7 +118,7 @@ func (a *Agent) resolveRemote(ctx context.Context, r client.Reference, want v1.P
 		}
 		m, err = a.client().ManifestGet(ctx, r.WithDigest(child.Digest))
 		if err != nil {
-			return v1.Descriptor{}, nil, remoteError(r, err)
+			return v1.Descriptor{}, nil, mirror.RemoteError(r, err)
 		}
 		if m.Descriptor.Digest != child.Digest {
 			return v1.Descriptor{}, nil, fmt.Errorf("%s: manifest %s arrived as %s: %w", r, child.Digest, m.Descriptor.Digest, ErrCorrupt)
@@ -132,15 +134,6 @@ func (a *Agent) resolveRemote(ctx context.Context, r client.Reference, want v1.P
 	return m.Descriptor, m.Payload, nil
 }
 
-// remoteError adds the store's class to the client's: a missing manifest or
-// repository is ErrNotFound for the caller too.
-func remoteError(r client.Reference, err error) error {
-	if errors.Is(err, client.ErrNotFound) {
-		return fmt.Errorf("image %s: %w in the registry: %w", r, ErrNotFound, err)
-	}
-	return fmt.Errorf("%s: %w", r, err)
-}
-
 // download brings one blob into the store, resuming a partial download.
 func (a *Agent) download(ctx context.Context, r client.Reference, b v1.Descriptor) error {
 	if a.store.HasBlob(b.Digest, b.Size) {
@@ -154,7 +147,7 @@ func (a *Agent) download(ctx context.Context, r client.Reference, b v1.Descripto
 			offset = 0
 		}
 		if err != nil {
-			return nil, 0, remoteError(r, err)
+			return nil, 0, mirror.RemoteError(r, err)
 		}
 		return rc, offset, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/parallel"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -78,7 +79,7 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 
 	var uploaded, mounted, existing atomic.Int32
 	var sent atomic.Int64
-	err = parallel(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
+	err = parallel.Each(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
 		action, n, err := a.pushBlob(ctx, r, b, srcs[b.Digest])
 		switch action {
 		case "upload":

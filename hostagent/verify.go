@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/parallel"
 )
 
 // Problem is one finding of Verify.
@@ -94,7 +95,7 @@ func (a *Agent) Verify(ctx context.Context, repair bool) (VerifyReport, error) {
 		return rep, fmt.Errorf("verify: %w", err)
 	}
 	var mu sync.Mutex
-	err = parallel(ctx, a.jobs, entries, func(ctx context.Context, e fs.DirEntry) error {
+	err = parallel.Each(ctx, a.jobs, entries, func(ctx context.Context, e fs.DirEntry) error {
 		p := a.store.CheckBlobFile(ctx, e.Name(), need)
 		mu.Lock()
 		defer mu.Unlock()

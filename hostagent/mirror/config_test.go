@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
@@ -55,7 +56,7 @@ rules:
 `
 
 func TestParseSyncConfig(t *testing.T) {
-	cfg, err := ParseSyncConfig([]byte(fullSyncYAML))
+	cfg, err := ParseConfig([]byte(fullSyncYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestParseSyncConfig(t *testing.T) {
 	}
 
 	pin := comp.rules[2]
-	if !pin.dst.local || pin.referrers || len(pin.platforms) != 1 || oci.FormatPlatform(pin.platforms[0]) != oci.FormatPlatform(HostPlatform()) || pin.src.ref.Digest == "" {
+	if !pin.dst.local || pin.referrers || len(pin.platforms) != 1 || oci.FormatPlatform(pin.platforms[0]) != oci.FormatPlatform(oci.HostPlatform()) || pin.src.ref.Digest == "" {
 		t.Errorf("pin rule %+v", pin)
 	}
 	if dst := pin.destFor(pin.src.ref); dst != pin.src.ref {
@@ -122,13 +123,13 @@ func TestParseSyncConfig(t *testing.T) {
 		t.Errorf("retag destination %s", dst)
 	}
 
-	// LoadSyncConfig names the file.
+	// LoadConfig names the file.
 	path := filepath.Join(t.TempDir(), "sync.yml")
 	if err := os.WriteFile(path, []byte("rules: []\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadSyncConfig(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "no rules") {
-		t.Errorf("LoadSyncConfig: %v", err)
+	if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "no rules") {
+		t.Errorf("LoadConfig: %v", err)
 	}
 }
 
@@ -181,9 +182,9 @@ func TestParseSyncConfigErrors(t *testing.T) {
 		{"bad registry host", "registries:\n  'r.example.com/x': {}\n" + rule(""), `registries.r.example.com/x: want a registry host[:port]`},
 		{"negative rps", "registries:\n  r.example.com: {rps: -1}\n" + rule(""), `registries.r.example.com.rps: -1: want 0 (no limit) or more`},
 	} {
-		_, err := ParseSyncConfig([]byte(tc.yaml))
-		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalid) {
-			t.Errorf("%s: %v\n  want an ErrInvalid containing %q", tc.name, err, tc.want)
+		_, err := ParseConfig([]byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errdefs.ErrInvalid) {
+			t.Errorf("%s: %v\n  want an errdefs.ErrInvalid containing %q", tc.name, err, tc.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/testutil"
 	"github.com/berth-registry/berth/internal/yamlx"
 )
@@ -29,26 +30,26 @@ func TestParseSyncConfigMergeBomb(t *testing.T) {
 	doc := mergeBombSyncConfig(9)
 	t.Logf("%d bytes", len(doc))
 	err := testutil.Finishes(t, 5*time.Second, func() error {
-		_, err := ParseSyncConfig(doc)
+		_, err := ParseConfig(doc)
 		return err
 	})
-	if !errors.Is(err, yamlx.ErrLimit) || !errors.Is(err, ErrInvalid) ||
+	if !errors.Is(err, yamlx.ErrLimit) || !errors.Is(err, errdefs.ErrInvalid) ||
 		!strings.Contains(err.Error(), "sync config: document expands to more than") {
-		t.Fatalf("ParseSyncConfig(merge bomb) = %v, want an ErrInvalid and yamlx.ErrLimit naming the expansion", err)
+		t.Fatalf("ParseConfig(merge bomb) = %v, want an errdefs.ErrInvalid and yamlx.ErrLimit naming the expansion", err)
 	}
 
 	// The same anchors used a few times are fine.
-	if _, err := ParseSyncConfig(mergeBombSyncConfig(2)); err != nil {
-		t.Fatalf("ParseSyncConfig(two levels of merges) = %v", err)
+	if _, err := ParseConfig(mergeBombSyncConfig(2)); err != nil {
+		t.Fatalf("ParseConfig(two levels of merges) = %v", err)
 	}
 }
 
 func TestParseSyncConfigSelfAlias(t *testing.T) {
 	err := testutil.Finishes(t, 5*time.Second, func() error {
-		_, err := ParseSyncConfig([]byte("registries:\n  r: &r {<<: *r}\n"))
+		_, err := ParseConfig([]byte("registries:\n  r: &r {<<: *r}\n"))
 		return err
 	})
-	if !errors.Is(err, yamlx.ErrLimit) || !errors.Is(err, ErrInvalid) {
-		t.Fatalf("ParseSyncConfig(self-merge) = %v, want an ErrInvalid and yamlx.ErrLimit", err)
+	if !errors.Is(err, yamlx.ErrLimit) || !errors.Is(err, errdefs.ErrInvalid) {
+		t.Fatalf("ParseConfig(self-merge) = %v, want an errdefs.ErrInvalid and yamlx.ErrLimit", err)
 	}
 }

@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"slices"
@@ -95,19 +95,19 @@ func TestTagFilter(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		tags SyncTags
+		tags Tags
 		want []string
 	}{
-		{"everything but the referrers tag", SyncTags{},
+		{"everything but the referrers tag", Tags{},
 			[]string{"1.0", "1.1", "1.10.0", "1.2.0", "1.2.1-rc1", "2.0", "2.1-alpine", "2023-12-31", "2024-01-05", "2024-03-01", "latest", "stable"}},
-		{"allow", SyncTags{Allow: SyncList{`^1\.`, "^latest$"}}, []string{"1.0", "1.1", "1.10.0", "1.2.0", "1.2.1-rc1", "latest"}},
-		{"allow then deny", SyncTags{Allow: SyncList{`^1\.`}, Deny: SyncList{"-rc"}}, []string{"1.0", "1.1", "1.10.0", "1.2.0"}},
-		{"semver", SyncTags{Semver: ">=1.1 <2"}, []string{"1.1", "1.2.0", "1.10.0"}},
-		{"newest by semver: releases only", SyncTags{Newest: 2}, []string{"1.10.0", "2.0"}},
-		{"newest by semver in a range", SyncTags{Semver: "*", Newest: 3}, []string{"1.2.0", "1.10.0", "2.0"}},
-		{"newest by tag order", SyncTags{Allow: SyncList{`^\d{4}-\d\d-\d\d$`}, Newest: 2, Order: OrderTag}, []string{"2024-01-05", "2024-03-01"}},
-		{"semver range and newest", SyncTags{Semver: "<2", Newest: 2}, []string{"1.2.0", "1.10.0"}},
-		{"deny all", SyncTags{Deny: SyncList{"."}}, nil},
+		{"allow", Tags{Allow: List{`^1\.`, "^latest$"}}, []string{"1.0", "1.1", "1.10.0", "1.2.0", "1.2.1-rc1", "latest"}},
+		{"allow then deny", Tags{Allow: List{`^1\.`}, Deny: List{"-rc"}}, []string{"1.0", "1.1", "1.10.0", "1.2.0"}},
+		{"semver", Tags{Semver: ">=1.1 <2"}, []string{"1.1", "1.2.0", "1.10.0"}},
+		{"newest by semver: releases only", Tags{Newest: 2}, []string{"1.10.0", "2.0"}},
+		{"newest by semver in a range", Tags{Semver: "*", Newest: 3}, []string{"1.2.0", "1.10.0", "2.0"}},
+		{"newest by tag order", Tags{Allow: List{`^\d{4}-\d\d-\d\d$`}, Newest: 2, Order: OrderTag}, []string{"2024-01-05", "2024-03-01"}},
+		{"semver range and newest", Tags{Semver: "<2", Newest: 2}, []string{"1.2.0", "1.10.0"}},
+		{"deny all", Tags{Deny: List{"."}}, nil},
 	} {
 		f, err := compileTags(tc.tags)
 		if err != nil {
@@ -119,10 +119,10 @@ func TestTagFilter(t *testing.T) {
 	}
 	// Prereleases (and date tags, which read as 2024.0.0-01-05) are never
 	// the newest unless the range names a prerelease.
-	if f, _ := compileTags(SyncTags{Newest: 1}); !slices.Equal(f.apply([]string{"1.0", "1.1", "2.0-rc1", "2024-01-05"}), []string{"1.1"}) {
+	if f, _ := compileTags(Tags{Newest: 1}); !slices.Equal(f.apply([]string{"1.0", "1.1", "2.0-rc1", "2024-01-05"}), []string{"1.1"}) {
 		t.Error("newest by semver took a prerelease")
 	}
-	if f, _ := compileTags(SyncTags{Semver: ">=2.0.0-rc1", Newest: 1}); !slices.Equal(f.apply([]string{"1.1", "2.0-rc1"}), []string{"2.0-rc1"}) {
+	if f, _ := compileTags(Tags{Semver: ">=2.0.0-rc1", Newest: 1}); !slices.Equal(f.apply([]string{"1.1", "2.0-rc1"}), []string{"2.0-rc1"}) {
 		t.Error("newest in a range naming a prerelease should take it")
 	}
 }

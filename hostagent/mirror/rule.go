@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	"github.com/distribution/reference"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -123,19 +125,19 @@ type syncRule struct {
 // compiled is a checked config.
 type compiled struct {
 	rules      []*syncRule
-	registries map[string]SyncRegistry // by registry name, defaults filled in
+	registries map[string]Registry // by registry name, defaults filled in
 }
 
 // compile checks the whole config and prepares its rules. Errors wrap
-// ErrInvalid and name the rule and key at fault.
-func (c *SyncConfig) compile() (*compiled, error) {
+// errdefs.ErrInvalid and name the rule and key at fault.
+func (c *Config) compile() (*compiled, error) {
 	fail := func(where string, err error) error {
-		return fmt.Errorf("sync config: %s: %v: %w", where, err, ErrInvalid)
+		return fmt.Errorf("sync config: %s: %v: %w", where, err, errdefs.ErrInvalid)
 	}
 	if c.Version != 0 && c.Version != 1 {
 		return nil, fail("version", fmt.Errorf("%d is not supported (1)", c.Version))
 	}
-	out := &compiled{registries: map[string]SyncRegistry{}}
+	out := &compiled{registries: map[string]Registry{}}
 	for host, r := range c.Registries {
 		where := "registries." + host
 		switch {
@@ -157,10 +159,10 @@ func (c *SyncConfig) compile() (*compiled, error) {
 	for i, raw := range c.Rules {
 		r, err := c.compileRule(raw)
 		if err != nil {
-			return nil, fmt.Errorf("sync config: %s: %v: %w", c.ruleWhere(i), err, ErrInvalid)
+			return nil, fmt.Errorf("sync config: %s: %v: %w", c.ruleWhere(i), err, errdefs.ErrInvalid)
 		}
 		if j, dup := names[r.name]; dup {
-			return nil, fmt.Errorf("sync config: %s: the same name as rules[%d] (%q); names must differ: %w", c.ruleWhere(i), j, r.name, ErrInvalid)
+			return nil, fmt.Errorf("sync config: %s: the same name as rules[%d] (%q); names must differ: %w", c.ruleWhere(i), j, r.name, errdefs.ErrInvalid)
 		}
 		names[r.name] = i
 		out.rules = append(out.rules, r)
@@ -168,7 +170,7 @@ func (c *SyncConfig) compile() (*compiled, error) {
 	return out, nil
 }
 
-func (r SyncRegistry) withDefaults() SyncRegistry {
+func (r Registry) withDefaults() Registry {
 	if r.Concurrency == 0 {
 		r.Concurrency = DefaultConcurrency
 	}
@@ -178,7 +180,7 @@ func (r SyncRegistry) withDefaults() SyncRegistry {
 	return r
 }
 
-func (c *SyncConfig) compileRule(raw SyncRule) (*syncRule, error) {
+func (c *Config) compileRule(raw Rule) (*syncRule, error) {
 	r := &syncRule{name: ruleName(raw)}
 	var err error
 	if r.src, err = parseEndpoint(raw.Source, false); err != nil {
@@ -210,10 +212,10 @@ func (c *SyncConfig) compileRule(raw SyncRule) (*syncRule, error) {
 	switch {
 	case len(plats) == 1 && plats[0] == "all":
 	case plats == nil && r.dst.local:
-		r.platforms = []v1.Platform{HostPlatform()}
+		r.platforms = []v1.Platform{oci.HostPlatform()}
 	default:
 		for i, s := range plats {
-			p, err := ParsePlatform(s)
+			p, err := oci.ParsePlatform(s)
 			if err != nil || s == "" {
 				return nil, fmt.Errorf("platforms[%d]: %q: want all, or os/arch[/variant]", i, s)
 			}
@@ -258,11 +260,11 @@ func checkPair(src, dst endpoint) error {
 	return nil
 }
 
-func isZeroTags(t SyncTags) bool {
+func isZeroTags(t Tags) bool {
 	return len(t.Allow) == 0 && len(t.Deny) == 0 && t.Semver == "" && t.Newest == 0 && t.Order == ""
 }
 
-func compileTags(t SyncTags) (*tagFilter, error) {
+func compileTags(t Tags) (*tagFilter, error) {
 	f := &tagFilter{newest: t.Newest, order: t.Order}
 	for i, s := range t.Allow {
 		re, err := regexp.Compile(s)

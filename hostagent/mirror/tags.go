@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"regexp"
@@ -8,7 +8,7 @@ import (
 	"github.com/berth-registry/berth/internal/oci"
 )
 
-// Orders for SyncTags.Order: which tags are the newest.
+// Orders for Tags.Order: which tags are the newest.
 const (
 	OrderSemver = "semver" // by Semantic Versioning precedence; prereleases and other tags are never the newest
 	OrderTag    = "tag"    // by tag name, as registries list them (date stamps, build numbers)

@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"context"
@@ -15,8 +15,10 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/parallel"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -44,7 +46,7 @@ func platformsKey(plats []v1.Platform) string {
 
 // localSource reads an image of the store for a copy to a registry.
 type localSource struct {
-	s       *imageStore
+	s       *store.Store
 	sources store.Sources
 }
 
@@ -52,19 +54,19 @@ type localSource struct {
 // every blob it reaches so that a concurrent remove or prune spares them
 // until release.
 func (s *syncer) localSource(ctx context.Context, entry v1.Descriptor) (*localSource, func(), error) {
-	srcs, err := s.a.store.ReadSources()
+	srcs, err := s.m.store.ReadSources()
 	if err != nil {
 		return nil, nil, err
 	}
-	ls := &localSource{s: s.a.store, sources: srcs}
+	ls := &localSource{s: s.m.store, sources: srcs}
 	if s.dryRun {
 		return ls, func() {}, nil
 	}
 	reach := map[digest.Digest]bool{}
-	if err := s.a.store.Mark(entry, reach); err != nil {
+	if err := s.m.store.Mark(entry, reach); err != nil {
 		return nil, nil, fmt.Errorf("image %s: %w", store.EntryName(entry), err)
 	}
-	l, err := s.a.store.NewLease(ctx, slices.Collect(maps.Keys(reach)))
+	l, err := s.m.store.NewLease(ctx, slices.Collect(maps.Keys(reach)))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -76,7 +78,7 @@ func (l *localSource) registry() string { return "" }
 func (l *localSource) resolve(_ context.Context, j syncJob) (v1.Descriptor, error) {
 	e := j.entry
 	if e.Digest == "" {
-		return v1.Descriptor{}, fmt.Errorf("image %s: %w in the store", j.src, ErrNotFound)
+		return v1.Descriptor{}, fmt.Errorf("image %s: %w in the store", j.src, errdefs.ErrNotFound)
 	}
 	return v1.Descriptor{MediaType: e.MediaType, Digest: e.Digest, Size: e.Size}, nil
 }
@@ -92,7 +94,7 @@ func (l *localSource) manifest(_ context.Context, _ client.Reference, desc v1.De
 func (l *localSource) blob(_ context.Context, _ client.Reference, b v1.Descriptor) (io.ReadCloser, error) {
 	f, err := l.s.OpenBlob(b.Digest)
 	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", b.Digest, ErrCorrupt)
+		return nil, fmt.Errorf("blob %s: %w", b.Digest, errdefs.ErrCorrupt)
 	}
 	return f, nil
 }
@@ -102,7 +104,7 @@ func (l *localSource) blob(_ context.Context, _ client.Reference, b v1.Descripto
 func (s *syncer) toLocal(ctx context.Context, r *syncRule, j syncJob, st *imageStats) (string, digest.Digest, error) {
 	top, err := s.c.ManifestHead(ctx, j.src)
 	if err != nil {
-		return "", "", remoteError(j.src, err)
+		return "", "", RemoteError(j.src, err)
 	}
 	if s.localCurrent(j.dst.String(), top, r.platforms) {
 		return "skipped", top.Digest, nil
@@ -127,7 +129,7 @@ func (s *syncer) toLocal(ctx context.Context, r *syncRule, j syncJob, st *imageS
 	case oci.IsIndex(mediaType):
 		stored, sourceDigest, blobs, err = s.storeIndex(ctx, r, j.src, payload, st, &leases)
 	default:
-		err = fmt.Errorf("%s is %s, not an image: %w", j.src, mediaType, ErrInvalid)
+		err = fmt.Errorf("%s is %s, not an image: %w", j.src, mediaType, errdefs.ErrInvalid)
 	}
 	if err != nil {
 		return "", top.Digest, err
@@ -135,19 +137,19 @@ func (s *syncer) toLocal(ctx context.Context, r *syncRule, j syncJob, st *imageS
 	if s.dryRun {
 		return "copied", top.Digest, nil
 	}
-	entry := newEntry(j.dst, stored, sourceDigest)
+	entry := store.NewEntry(j.dst.String(), j.dst.Tag, stored, sourceDigest)
 	entry.Annotations[annotationSyncDigest] = top.Digest.String()
 	if oci.IsIndex(mediaType) {
 		entry.Annotations[annotationSyncPlatforms] = platformsKey(r.platforms)
 	}
-	if err := s.a.store.UpdateIndex(ctx, func(idx *v1.Index) error {
+	if err := s.m.store.UpdateIndex(ctx, func(idx *v1.Index) error {
 		store.SetEntry(idx, entry)
 		return nil
 	}); err != nil {
 		return "", top.Digest, err
 	}
 	// Only mounts on later pushes rest on this: a failure is not the copy's.
-	_ = s.a.store.AddSources(ctx, j.src.Name(), blobs)
+	_ = s.m.store.AddSources(ctx, j.src.Name(), blobs)
 	return "copied", top.Digest, nil
 }
 
@@ -155,7 +157,7 @@ func (s *syncer) toLocal(ctx context.Context, r *syncRule, j syncJob, st *imageS
 // synced from it (for an index, for the same platforms), installed from
 // it, or holding it as is.
 func (s *syncer) localCurrent(name string, top v1.Descriptor, plats []v1.Platform) bool {
-	idx, err := s.a.store.ReadIndex()
+	idx, err := s.m.store.ReadIndex()
 	if err != nil {
 		return false
 	}
@@ -167,7 +169,7 @@ func (s *syncer) localCurrent(name string, top v1.Descriptor, plats []v1.Platfor
 		if p, ok := e.Annotations[annotationSyncPlatforms]; ok && oci.IsIndex(top.MediaType) && p != platformsKey(plats) {
 			same = false
 		}
-		return same && s.a.store.HasBlob(e.Digest, e.Size)
+		return same && s.m.store.HasBlob(e.Digest, e.Size)
 	}
 	return false
 }
@@ -178,10 +180,10 @@ func (s *syncer) localCurrent(name string, top v1.Descriptor, plats []v1.Platfor
 func (s *syncer) storeImage(ctx context.Context, ref client.Reference, mediaType string, payload []byte, st *imageStats, leases *[]*store.Lease) (v1.Descriptor, []digest.Digest, error) {
 	var m v1.Manifest
 	if err := json.Unmarshal(payload, &m); err != nil {
-		return v1.Descriptor{}, nil, fmt.Errorf("%s: manifest: %v: %w", ref, err, ErrInvalid)
+		return v1.Descriptor{}, nil, fmt.Errorf("%s: manifest: %v: %w", ref, err, errdefs.ErrInvalid)
 	}
 	blobs := append([]v1.Descriptor{m.Config}, m.Layers...)
-	newType, newPayload, err := toOCI(mediaType, payload)
+	newType, newPayload, err := store.ToOCI(mediaType, payload)
 	if err != nil {
 		return v1.Descriptor{}, nil, fmt.Errorf("%s: %w", ref, err)
 	}
@@ -189,25 +191,25 @@ func (s *syncer) storeImage(ctx context.Context, ref client.Reference, mediaType
 	digests := []digest.Digest{desc.Digest}
 	for _, b := range blobs {
 		if err := oci.CheckDigest(b.Digest); err != nil {
-			return v1.Descriptor{}, nil, fmt.Errorf("%s: %w: %w", ref, ErrInvalid, err)
+			return v1.Descriptor{}, nil, fmt.Errorf("%s: %w: %w", ref, errdefs.ErrInvalid, err)
 		}
 		digests = append(digests, b.Digest)
 	}
 	if !s.dryRun {
-		l, err := s.a.store.NewLease(ctx, digests)
+		l, err := s.m.store.NewLease(ctx, digests)
 		if err != nil {
 			return v1.Descriptor{}, nil, err
 		}
 		*leases = append(*leases, l)
 	}
-	err = parallel(ctx, len(blobs), blobs, func(ctx context.Context, b v1.Descriptor) error {
+	err = parallel.Each(ctx, len(blobs), blobs, func(ctx context.Context, b v1.Descriptor) error {
 		return s.fetchBlob(ctx, ref, b, st)
 	})
 	if err != nil {
 		return v1.Descriptor{}, nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	if !s.dryRun {
-		if err := s.a.store.PutBlob(desc.Digest, newPayload); err != nil {
+		if err := s.m.store.PutBlob(desc.Digest, newPayload); err != nil {
 			return v1.Descriptor{}, nil, err
 		}
 	}
@@ -221,7 +223,7 @@ func (s *syncer) storeImage(ctx context.Context, ref client.Reference, mediaType
 func (s *syncer) storeIndex(ctx context.Context, r *syncRule, ref client.Reference, payload []byte, st *imageStats, leases *[]*store.Lease) (v1.Descriptor, digest.Digest, []digest.Digest, error) {
 	var idx v1.Index
 	if err := json.Unmarshal(payload, &idx); err != nil {
-		return v1.Descriptor{}, "", nil, fmt.Errorf("%s: index: %v: %w", ref, err, ErrInvalid)
+		return v1.Descriptor{}, "", nil, fmt.Errorf("%s: index: %v: %w", ref, err, errdefs.ErrInvalid)
 	}
 	children := selectChildren(idx.Manifests, r.platforms)
 	if len(r.platforms) == 1 {
@@ -232,7 +234,7 @@ func (s *syncer) storeIndex(ctx context.Context, r *syncRule, ref client.Referen
 		children = []v1.Descriptor{ch}
 	}
 	if len(children) == 0 {
-		return v1.Descriptor{}, "", nil, fmt.Errorf("%s: no manifest for the platforms asked: %w", ref, ErrNoPlatform)
+		return v1.Descriptor{}, "", nil, fmt.Errorf("%s: no manifest for the platforms asked: %w", ref, errdefs.ErrNoPlatform)
 	}
 	src := remoteSource{c: s.c, name: ref.Registry}
 	var stored []v1.Descriptor
@@ -244,7 +246,7 @@ func (s *syncer) storeIndex(ctx context.Context, r *syncRule, ref client.Referen
 			return v1.Descriptor{}, "", nil, err
 		}
 		if !oci.IsImageManifest(mt) {
-			return v1.Descriptor{}, "", nil, fmt.Errorf("%s: child %s is %s; only images go into the store: %w", ref, ch.Digest, mt, ErrInvalid)
+			return v1.Descriptor{}, "", nil, fmt.Errorf("%s: child %s is %s; only images go into the store: %w", ref, ch.Digest, mt, errdefs.ErrInvalid)
 		}
 		d, bs, err := s.storeImage(ctx, ref, mt, p, st, leases)
 		if err != nil {
@@ -273,12 +275,12 @@ func (s *syncer) storeIndex(ctx context.Context, r *syncRule, ref client.Referen
 	}
 	desc := v1.Descriptor{MediaType: v1.MediaTypeImageIndex, Digest: digest.FromBytes(out), Size: int64(len(out))}
 	if !s.dryRun {
-		l, err := s.a.store.NewLease(ctx, []digest.Digest{desc.Digest})
+		l, err := s.m.store.NewLease(ctx, []digest.Digest{desc.Digest})
 		if err != nil {
 			return v1.Descriptor{}, "", nil, err
 		}
 		*leases = append(*leases, l)
-		if err := s.a.store.PutBlob(desc.Digest, out); err != nil {
+		if err := s.m.store.PutBlob(desc.Digest, out); err != nil {
 			return v1.Descriptor{}, "", nil, err
 		}
 	}
@@ -288,7 +290,7 @@ func (s *syncer) storeIndex(ctx context.Context, r *syncRule, ref client.Referen
 // fetchBlob brings blob b of ref into the store unless it is there; a
 // download an earlier run left partial resumes where it stopped.
 func (s *syncer) fetchBlob(ctx context.Context, ref client.Reference, b v1.Descriptor, st *imageStats) error {
-	if s.a.store.HasBlob(b.Digest, b.Size) {
+	if s.m.store.HasBlob(b.Digest, b.Size) {
 		st.count(func(st *imageStats) { st.blobs.Skipped++ })
 		return nil
 	}
@@ -313,12 +315,12 @@ func (s *syncer) fetchBlob(ctx context.Context, ref client.Reference, b v1.Descr
 			offset = 0
 		}
 		if err != nil {
-			return nil, 0, remoteError(ref, err)
+			return nil, 0, RemoteError(ref, err)
 		}
 		return rc, offset, nil
 	}
 	var moved atomic.Int64
-	fetched, err := s.a.store.Ingest(ctx, b, fetch, store.IngestObserver{Write: func(n int) { moved.Add(int64(n)) }})
+	fetched, err := s.m.store.Ingest(ctx, b, fetch, store.IngestObserver{Write: func(n int) { moved.Add(int64(n)) }})
 	switch {
 	case err != nil:
 		st.count(func(st *imageStats) { st.blobs.Failed++ })

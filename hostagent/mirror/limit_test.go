@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"context"
@@ -50,7 +50,7 @@ func TestRateTransport(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.Add(1) }))
 	defer srv.Close()
 	host := srv.Listener.Addr().String()
-	l := newSyncLimits(map[string]SyncRegistry{host: SyncRegistry{RPS: 20, Burst: 1}.withDefaults()})
+	l := newSyncLimits(map[string]Registry{host: Registry{RPS: 20, Burst: 1}.withDefaults()})
 	c := &http.Client{Transport: &rateTransport{next: http.DefaultTransport, limits: l}}
 	start := time.Now()
 	for range 5 {
@@ -80,9 +80,9 @@ func TestRateTransport(t *testing.T) {
 }
 
 func TestSyncLimitsSlots(t *testing.T) {
-	l := newSyncLimits(map[string]SyncRegistry{
-		"a.example.com": SyncRegistry{Concurrency: 2}.withDefaults(),
-		"b.example.com": SyncRegistry{Concurrency: 3}.withDefaults(),
+	l := newSyncLimits(map[string]Registry{
+		"a.example.com": Registry{Concurrency: 2}.withDefaults(),
+		"b.example.com": Registry{Concurrency: 3}.withDefaults(),
 	})
 	if got := l.concurrency("a.example.com", "b.example.com"); got != 2 {
 		t.Errorf("concurrency(a, b) = %d, want 2", got)

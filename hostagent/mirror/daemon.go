@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// SyncDaemon runs the rules of a sync config on their schedules until it
+// Daemon runs the rules of a sync config on their schedules until it
 // is stopped, taking new configs as it goes. Each rule runs in its own
 // loop, never overlapping itself; rules running at once share the
 // registries' limits.
@@ -21,8 +21,8 @@ import (
 // copied, mounted, skipped and failed, bytes, referrers, seconds, next
 // run), one per image copied ("image copied", at Info) or failed ("image
 // failed", at Warn), and its own starts, reloads and stop.
-type SyncDaemon struct {
-	a      *Agent
+type Daemon struct {
+	m      *Mirror
 	log    *slog.Logger
 	cfg    *compiled
 	reload chan *compiled
@@ -32,15 +32,15 @@ type SyncDaemon struct {
 	last map[string]time.Time // start of each rule's last complete run
 }
 
-// NewSyncDaemon checks cfg and prepares a daemon for it; log receives its
-// lines. Errors: ErrInvalid.
-func (a *Agent) NewSyncDaemon(cfg *SyncConfig, log *slog.Logger) (*SyncDaemon, error) {
+// NewDaemon checks cfg and prepares a daemon for it; log receives its
+// lines. Errors: errdefs.ErrInvalid.
+func (m *Mirror) NewDaemon(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	comp, err := cfg.compile()
 	if err != nil {
 		return nil, err
 	}
-	return &SyncDaemon{
-		a: a, log: log, cfg: comp,
+	return &Daemon{
+		m: m, log: log, cfg: comp,
 		reload: make(chan *compiled, 1),
 		known:  newKnownBlobs(),
 		last:   map[string]time.Time{},
@@ -51,9 +51,9 @@ func (a *Agent) NewSyncDaemon(cfg *SyncConfig, log *slog.Logger) (*SyncDaemon, e
 // finish, then continues with the rules of cfg: a rule that keeps its
 // name, source and destination keeps its last run time (an interval
 // counts on from there; a rule without schedule does not run again).
-// A config that does not check is refused (ErrInvalid) and the old one
+// A config that does not check is refused (errdefs.ErrInvalid) and the old one
 // stays.
-func (d *SyncDaemon) Reload(cfg *SyncConfig) error {
+func (d *Daemon) Reload(cfg *Config) error {
 	comp, err := cfg.compile()
 	if err != nil {
 		return err
@@ -70,12 +70,12 @@ func (d *SyncDaemon) Reload(cfg *SyncConfig) error {
 // Run runs the rules until drain is closed, which lets the images in
 // flight finish and then returns nil, or until ctx ends, which abandons
 // them and returns ctx's error.
-func (d *SyncDaemon) Run(ctx context.Context, drain <-chan struct{}) error {
+func (d *Daemon) Run(ctx context.Context, drain <-chan struct{}) error {
 	cfg := d.cfg
 	d.log.Info("sync daemon started", "rules", len(cfg.rules))
 	for {
 		stop := make(chan struct{})
-		s := d.a.newSyncer(cfg, d.known, false)
+		s := d.m.newSyncer(cfg, d.known, false)
 		var wg sync.WaitGroup
 		for _, r := range cfg.rules {
 			wg.Add(1)
@@ -104,7 +104,7 @@ func (d *SyncDaemon) Run(ctx context.Context, drain <-chan struct{}) error {
 }
 
 // loop runs one rule on its schedule until stop closes or ctx ends.
-func (d *SyncDaemon) loop(ctx context.Context, s *syncer, r *syncRule, stop <-chan struct{}) {
+func (d *Daemon) loop(ctx context.Context, s *syncer, r *syncRule, stop <-chan struct{}) {
 	key := r.name + "\x00" + r.src.String() + "\x00" + r.dst.String()
 	now := time.Now()
 	d.mu.Lock()
@@ -143,7 +143,7 @@ func (d *SyncDaemon) loop(ctx context.Context, s *syncer, r *syncRule, stop <-ch
 		case <-t.C:
 		}
 		started := time.Now()
-		sum := s.run(ctx, r, SyncOptions{Drain: stop, Report: func(img SyncImage) { d.logImage(ctx, img) }})
+		sum := s.run(ctx, r, Options{Drain: stop, Report: func(img Image) { d.logImage(ctx, img) }})
 		next = time.Time{}
 		if r.sched != nil && !isClosed(stop) {
 			next = later(r.sched.next(started), time.Now())
@@ -164,7 +164,7 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-func (d *SyncDaemon) logImage(ctx context.Context, img SyncImage) {
+func (d *Daemon) logImage(ctx context.Context, img Image) {
 	attrs := []slog.Attr{
 		slog.String("rule", img.Rule), slog.String("source", img.Source),
 		slog.String("destination", img.Destination), slog.String("digest", img.Digest.String()),
@@ -184,7 +184,7 @@ func (d *SyncDaemon) logImage(ctx context.Context, img SyncImage) {
 // maxLoggedFailures bounds the failures one run's line repeats.
 const maxLoggedFailures = 10
 
-func (d *SyncDaemon) logRun(ctx context.Context, sum SyncSummary, next time.Time) {
+func (d *Daemon) logRun(ctx context.Context, sum Summary, next time.Time) {
 	level := slog.LevelInfo
 	if sum.Images.Failed > 0 {
 		level = slog.LevelWarn
@@ -200,7 +200,7 @@ func (d *SyncDaemon) logRun(ctx context.Context, sum SyncSummary, next time.Time
 }
 
 // summaryAttrs is a run's summary as log attributes.
-func summaryAttrs(sum SyncSummary) []slog.Attr {
+func summaryAttrs(sum Summary) []slog.Attr {
 	return []slog.Attr{
 		slog.String("rule", sum.Rule),
 		slog.Group("images", "copied", sum.Images.Copied, "skipped", sum.Images.Skipped, "failed", sum.Images.Failed),

@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"context"
@@ -18,12 +18,12 @@ import (
 // plan lists the images of a rule's source that its filter selects, with
 // where each goes. Listing failures are returned as failures of the
 // repository or registry concerned; what could be listed is still copied.
-func (s *syncer) plan(ctx context.Context, r *syncRule) ([]syncJob, []SyncFailure) {
+func (s *syncer) plan(ctx context.Context, r *syncRule) ([]syncJob, []Failure) {
 	if r.src.local {
 		return s.planLocal(r)
 	}
-	fail := func(what string, err error) []SyncFailure {
-		return []SyncFailure{{Image: what, Error: err.Error(), err: err}}
+	fail := func(what string, err error) []Failure {
+		return []Failure{{Image: what, Error: err.Error(), err: err}}
 	}
 	switch r.src.kind {
 	case epImage:
@@ -40,7 +40,7 @@ func (s *syncer) plan(ctx context.Context, r *syncRule) ([]syncJob, []SyncFailur
 		return nil, fail(r.src.String(), fmt.Errorf("catalog of %s: %w", r.src.ref.Registry, err))
 	}
 	var jobs []syncJob
-	var failures []SyncFailure
+	var failures []Failure
 	for _, repo := range repos {
 		if r.src.ref.Repository != "" && !strings.HasPrefix(repo, r.src.ref.Repository+"/") {
 			continue
@@ -73,10 +73,10 @@ func (s *syncer) planRepo(ctx context.Context, r *syncRule, repo client.Referenc
 }
 
 // planLocal lists the store's images that a local source names.
-func (s *syncer) planLocal(r *syncRule) ([]syncJob, []SyncFailure) {
-	idx, err := s.a.store.ReadIndex()
+func (s *syncer) planLocal(r *syncRule) ([]syncJob, []Failure) {
+	idx, err := s.m.store.ReadIndex()
 	if err != nil {
-		return nil, []SyncFailure{{Image: r.src.String(), Error: err.Error(), err: err}}
+		return nil, []Failure{{Image: r.src.String(), Error: err.Error(), err: err}}
 	}
 	byRepo := map[string][]string{}
 	entries := map[string]v1.Descriptor{}

@@ -1,13 +1,15 @@
-package hostagent
+package mirror
 
 import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/berth-registry/berth/hostagent/errdefs"
 )
 
-// FuzzParseSyncConfig: no sync.yml makes ParseSyncConfig panic or hang;
-// every refusal wraps ErrInvalid, and an accepted file compiles again to
+// FuzzParseSyncConfig: no sync.yml makes ParseConfig panic or hang;
+// every refusal wraps errdefs.ErrInvalid, and an accepted file compiles again to
 // one named rule per rule.
 func FuzzParseSyncConfig(f *testing.F) {
 	for _, s := range []string{
@@ -22,23 +24,23 @@ func FuzzParseSyncConfig(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		cfg, err := ParseSyncConfig(b)
+		cfg, err := ParseConfig(b)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("ParseSyncConfig(%q) = %v, not an ErrInvalid", b, err)
+			if !errors.Is(err, errdefs.ErrInvalid) {
+				t.Fatalf("ParseConfig(%q) = %v, not an errdefs.ErrInvalid", b, err)
 			}
 			return
 		}
 		if _, err := cfg.compile(); err != nil {
-			t.Fatalf("ParseSyncConfig(%q) accepted a config that does not compile: %v", b, err)
+			t.Fatalf("ParseConfig(%q) accepted a config that does not compile: %v", b, err)
 		}
 		names := cfg.RuleNames()
 		if len(names) != len(cfg.Rules) {
-			t.Fatalf("ParseSyncConfig(%q): %d rules, names %q", b, len(cfg.Rules), names)
+			t.Fatalf("ParseConfig(%q): %d rules, names %q", b, len(cfg.Rules), names)
 		}
 		for _, n := range names {
 			if strings.TrimSpace(n) == "" {
-				t.Fatalf("ParseSyncConfig(%q): a rule without a name: %q", b, names)
+				t.Fatalf("ParseConfig(%q): a rule without a name: %q", b, names)
 			}
 		}
 	})

@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/parallel"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -43,7 +45,7 @@ func (r remoteSource) registry() string { return r.name }
 func (r remoteSource) resolve(ctx context.Context, j syncJob) (v1.Descriptor, error) {
 	desc, err := r.c.ManifestHead(ctx, j.src)
 	if err != nil {
-		return v1.Descriptor{}, remoteError(j.src, err)
+		return v1.Descriptor{}, RemoteError(j.src, err)
 	}
 	return desc, nil
 }
@@ -51,7 +53,7 @@ func (r remoteSource) resolve(ctx context.Context, j syncJob) (v1.Descriptor, er
 func (r remoteSource) manifest(ctx context.Context, ref client.Reference, desc v1.Descriptor) ([]byte, string, error) {
 	m, err := r.c.ManifestGet(ctx, ref.WithDigest(desc.Digest))
 	if err != nil {
-		return nil, "", remoteError(ref.WithDigest(desc.Digest), err)
+		return nil, "", RemoteError(ref.WithDigest(desc.Digest), err)
 	}
 	return m.Payload, m.Descriptor.MediaType, nil
 }
@@ -123,17 +125,17 @@ func (s *syncer) putTree(ctx context.Context, src syncSource, sref, dref client.
 		return err
 	}
 	if got := desc.Digest.Algorithm().FromBytes(payload); got != desc.Digest {
-		return fmt.Errorf("manifest %s hashes to %s: %w", desc.Digest, got, ErrCorrupt)
+		return fmt.Errorf("manifest %s hashes to %s: %w", desc.Digest, got, errdefs.ErrCorrupt)
 	}
 	switch {
 	case oci.IsIndex(mediaType):
 		var idx v1.Index
 		if err := json.Unmarshal(payload, &idx); err != nil {
-			return fmt.Errorf("index %s: %v: %w", desc.Digest, err, ErrInvalid)
+			return fmt.Errorf("index %s: %v: %w", desc.Digest, err, errdefs.ErrInvalid)
 		}
 		children := selectChildren(idx.Manifests, plats)
 		if len(children) == 0 {
-			return fmt.Errorf("index %s: %w", desc.Digest, ErrNoPlatform)
+			return fmt.Errorf("index %s: %w", desc.Digest, errdefs.ErrNoPlatform)
 		}
 		for _, ch := range children {
 			if _, err := s.c.ManifestHead(ctx, byDigest(dref, ch.Digest)); err == nil {
@@ -148,7 +150,7 @@ func (s *syncer) putTree(ctx context.Context, src syncSource, sref, dref client.
 	default:
 		var m v1.Manifest
 		if err := json.Unmarshal(payload, &m); err != nil || m.Config.Digest == "" {
-			return fmt.Errorf("manifest %s: %s is neither an image nor an index: %w", desc.Digest, mediaType, ErrInvalid)
+			return fmt.Errorf("manifest %s: %s is neither an image nor an index: %w", desc.Digest, mediaType, errdefs.ErrInvalid)
 		}
 		var blobs []v1.Descriptor
 		for _, b := range append([]v1.Descriptor{m.Config}, m.Layers...) {
@@ -157,7 +159,7 @@ func (s *syncer) putTree(ctx context.Context, src syncSource, sref, dref client.
 			}
 			blobs = append(blobs, b)
 		}
-		err := parallel(ctx, len(blobs), blobs, func(ctx context.Context, b v1.Descriptor) error {
+		err := parallel.Each(ctx, len(blobs), blobs, func(ctx context.Context, b v1.Descriptor) error {
 			return s.copyBlob(ctx, src, sref, dref, b, st)
 		})
 		if err != nil {
@@ -189,7 +191,7 @@ func (s *syncer) hasChildren(ctx context.Context, src syncSource, sref, dref cli
 	}
 	var idx v1.Index
 	if err := json.Unmarshal(payload, &idx); err != nil {
-		return false, fmt.Errorf("index %s: %v: %w", desc.Digest, err, ErrInvalid)
+		return false, fmt.Errorf("index %s: %v: %w", desc.Digest, err, errdefs.ErrInvalid)
 	}
 	for _, ch := range selectChildren(idx.Manifests, plats) {
 		if _, err := s.c.ManifestHead(ctx, byDigest(dref, ch.Digest)); errors.Is(err, client.ErrNotFound) {
@@ -392,7 +394,7 @@ func (s *syncer) indexReferrers(ctx context.Context, dref client.Reference, subj
 	switch {
 	case err == nil:
 		if err := json.Unmarshal(m.Payload, &idx); err != nil {
-			return fmt.Errorf("referrers tag %s: %v: %w", tag, err, ErrInvalid)
+			return fmt.Errorf("referrers tag %s: %v: %w", tag, err, errdefs.ErrInvalid)
 		}
 	case !errors.Is(err, client.ErrNotFound):
 		return fmt.Errorf("referrers tag %s: %w", tag, err)

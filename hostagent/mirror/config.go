@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"errors"
@@ -10,38 +10,39 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/yamlx"
 )
 
-// SyncConfig is a sync.yml: rules that copy images from a source to a
-// destination, and limits per registry. Read it with ParseSyncConfig or
-// LoadSyncConfig, which check every key and value; Sync checks a config
+// Config is a sync.yml: rules that copy images from a source to a
+// destination, and limits per registry. Read it with ParseConfig or
+// LoadConfig, which check every key and value; Sync checks a config
 // built in code the same way.
-type SyncConfig struct {
-	Version  int          `yaml:"version"` // 1 (or left out)
-	Defaults SyncDefaults `yaml:"defaults"`
+type Config struct {
+	Version  int      `yaml:"version"` // 1 (or left out)
+	Defaults Defaults `yaml:"defaults"`
 	// Registries holds the limits of each registry host ("docker.io",
 	// "registry.example.com:5000"); others get the defaults of
-	// SyncRegistry.
-	Registries map[string]SyncRegistry `yaml:"registries"`
-	Rules      []SyncRule              `yaml:"rules"`
+	// Registry.
+	Registries map[string]Registry `yaml:"registries"`
+	Rules      []Rule              `yaml:"rules"`
 
 	lines []int // line of each rule in the file, for messages
 }
 
-// SyncDefaults apply to every rule that does not set its own.
-type SyncDefaults struct {
-	Schedule  string   `yaml:"schedule"`
-	Platforms SyncList `yaml:"platforms"`
-	Referrers *bool    `yaml:"referrers"`
+// Defaults apply to every rule that does not set its own.
+type Defaults struct {
+	Schedule  string `yaml:"schedule"`
+	Platforms List   `yaml:"platforms"`
+	Referrers *bool  `yaml:"referrers"`
 	// Tags applies to the rules with a repository or prefix source and
 	// no tags of their own.
-	Tags *SyncTags `yaml:"tags"`
+	Tags *Tags `yaml:"tags"`
 }
 
-// SyncRegistry limits what sync asks of one registry, across all rules
+// Registry limits what sync asks of one registry, across all rules
 // that run at once.
-type SyncRegistry struct {
+type Registry struct {
 	// Concurrency bounds the blobs moving to or from the registry at once
 	// (default DefaultConcurrency); a rule copies that many images at
 	// once at most.
@@ -54,7 +55,7 @@ type SyncRegistry struct {
 	Insecure bool `yaml:"insecure"`
 }
 
-// SyncRule copies images from Source to Destination.
+// Rule copies images from Source to Destination.
 //
 // Source is an image ("reg/repo:tag" or "reg/repo@digest"), a repository
 // ("reg/repo": its tags), or a registry prefix ("reg/team/*", "reg/*":
@@ -67,14 +68,14 @@ type SyncRegistry struct {
 // repository ("reg/repo", for an image or repository source: the tags stay
 // the same), or a prefix ("reg/mirror/*": the source's repository path is
 // appended, relative to a source prefix).
-type SyncRule struct {
-	Name        string   `yaml:"name"` // default "SOURCE -> DESTINATION"
-	Source      string   `yaml:"source"`
-	Destination string   `yaml:"destination"`
-	Tags        SyncTags `yaml:"tags"`
+type Rule struct {
+	Name        string `yaml:"name"` // default "SOURCE -> DESTINATION"
+	Source      string `yaml:"source"`
+	Destination string `yaml:"destination"`
+	Tags        Tags   `yaml:"tags"`
 	// Platforms is "all" or a list of os/arch[/variant]. Default: all for
 	// a registry destination, the host's platform for the store.
-	Platforms SyncList `yaml:"platforms"`
+	Platforms List `yaml:"platforms"`
 	// Referrers copies the manifests whose subject is a copied image
 	// (signatures, SBOMs), between registries. Default true.
 	Referrers *bool `yaml:"referrers"`
@@ -84,25 +85,25 @@ type SyncRule struct {
 	Schedule string `yaml:"schedule"`
 }
 
-// SyncTags selects the tags of a repository; the steps apply in this
+// Tags selects the tags of a repository; the steps apply in this
 // order, and leaving all out selects every tag.
-type SyncTags struct {
-	Allow  SyncList `yaml:"allow"`  // regular expressions (unanchored); a tag must match one
-	Deny   SyncList `yaml:"deny"`   // regular expressions; a tag matching one is dropped
-	Semver string   `yaml:"semver"` // a range such as ">=1.2 <2"; other tags are dropped
-	Newest int      `yaml:"newest"` // keep only the newest N
-	Order  string   `yaml:"order"`  // what newest means: OrderSemver (default) or OrderTag
+type Tags struct {
+	Allow  List   `yaml:"allow"`  // regular expressions (unanchored); a tag must match one
+	Deny   List   `yaml:"deny"`   // regular expressions; a tag matching one is dropped
+	Semver string `yaml:"semver"` // a range such as ">=1.2 <2"; other tags are dropped
+	Newest int    `yaml:"newest"` // keep only the newest N
+	Order  string `yaml:"order"`  // what newest means: OrderSemver (default) or OrderTag
 }
 
-// SyncList is a list of strings; in YAML a single string may stand alone.
-type SyncList []string
+// List is a list of strings; in YAML a single string may stand alone.
+type List []string
 
 // maxSyncConfigSize bounds sync.yml: what yamlx parses.
 const maxSyncConfigSize = yamlx.MaxSize
 
-// LoadSyncConfig reads and checks the sync.yml at path. Errors wrap
-// ErrInvalid, naming the key and line at fault.
-func LoadSyncConfig(path string) (*SyncConfig, error) {
+// LoadConfig reads and checks the sync.yml at path. Errors wrap
+// errdefs.ErrInvalid, naming the key and line at fault.
+func LoadConfig(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("sync config: %w", err)
@@ -113,31 +114,31 @@ func LoadSyncConfig(path string) (*SyncConfig, error) {
 		return nil, fmt.Errorf("sync config %s: %w", path, err)
 	}
 	if len(b) > maxSyncConfigSize {
-		return nil, fmt.Errorf("sync config %s: larger than %d bytes: %w", path, maxSyncConfigSize, ErrInvalid)
+		return nil, fmt.Errorf("sync config %s: larger than %d bytes: %w", path, maxSyncConfigSize, errdefs.ErrInvalid)
 	}
-	cfg, err := ParseSyncConfig(b)
+	cfg, err := ParseConfig(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-// ParseSyncConfig reads a sync.yml and checks it: an unknown or repeated
+// ParseConfig reads a sync.yml and checks it: an unknown or repeated
 // key, a value of the wrong type, or a value that does not parse (a
 // source, a regular expression, a semver range, a platform, a schedule) is
-// an error wrapping ErrInvalid that names the key, e.g.
+// an error wrapping errdefs.ErrInvalid that names the key, e.g.
 // `rules[1].tags: unknown key "alow" (line 7); known: allow, deny, ...`.
-func ParseSyncConfig(data []byte) (*SyncConfig, error) {
+func ParseConfig(data []byte) (*Config, error) {
 	doc, err := yamlx.Parse(data)
 	if err != nil {
 		if errors.Is(err, yamlx.ErrEmpty) {
-			return nil, fmt.Errorf("sync config: empty: %w", ErrInvalid)
+			return nil, fmt.Errorf("sync config: empty: %w", errdefs.ErrInvalid)
 		}
-		return nil, fmt.Errorf("sync config: %w: %w", err, ErrInvalid)
+		return nil, fmt.Errorf("sync config: %w: %w", err, errdefs.ErrInvalid)
 	}
-	cfg := &SyncConfig{}
+	cfg := &Config{}
 	if err := decodeStrict(doc, "", reflect.ValueOf(cfg).Elem()); err != nil {
-		return nil, fmt.Errorf("sync config: %v: %w", err, ErrInvalid)
+		return nil, fmt.Errorf("sync config: %v: %w", err, errdefs.ErrInvalid)
 	}
 	if rules := mappingValue(doc.Content[0], "rules"); rules != nil && rules.Kind == yaml.SequenceNode {
 		for _, r := range rules.Content {
@@ -250,8 +251,8 @@ func decodeStrict(n *yaml.Node, path string, v reflect.Value) error {
 		}
 		return nil
 	case reflect.Slice:
-		if n.Kind == yaml.ScalarNode && v.Type() == reflect.TypeFor[SyncList]() {
-			v.Set(reflect.ValueOf(SyncList{n.Value}))
+		if n.Kind == yaml.ScalarNode && v.Type() == reflect.TypeFor[List]() {
+			v.Set(reflect.ValueOf(List{n.Value}))
 			return nil
 		}
 		if n.Kind != yaml.SequenceNode {
@@ -335,7 +336,7 @@ func nodeKindName(k yaml.Kind) string {
 }
 
 // ruleWhere names rule i in messages: rules[i], its line, its name.
-func (c *SyncConfig) ruleWhere(i int) string {
+func (c *Config) ruleWhere(i int) string {
 	s := fmt.Sprintf("rules[%d]", i)
 	if i < len(c.lines) {
 		s += fmt.Sprintf(" (line %d)", c.lines[i])
@@ -346,8 +347,8 @@ func (c *SyncConfig) ruleWhere(i int) string {
 	return s
 }
 
-// RuleNames lists the rules' names, in order (see SyncRule.Name).
-func (c *SyncConfig) RuleNames() []string {
+// RuleNames lists the rules' names, in order (see Rule.Name).
+func (c *Config) RuleNames() []string {
 	var names []string
 	for _, r := range c.Rules {
 		names = append(names, ruleName(r))
@@ -355,7 +356,7 @@ func (c *SyncConfig) RuleNames() []string {
 	return names
 }
 
-func ruleName(r SyncRule) string {
+func ruleName(r Rule) string {
 	if r.Name != "" {
 		return r.Name
 	}

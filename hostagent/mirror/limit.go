@@ -1,4 +1,4 @@
-package hostagent
+package mirror
 
 import (
 	"context"
@@ -64,14 +64,14 @@ func (b *tokenBucket) wait(ctx context.Context) error {
 
 // syncLimits holds the limits of every registry for one configuration.
 type syncLimits struct {
-	cfg map[string]SyncRegistry // by registry name, defaults filled in
+	cfg map[string]Registry // by registry name, defaults filled in
 
 	mu      sync.Mutex
 	slots   map[string]chan struct{}
 	buckets map[string]*tokenBucket // by API host
 }
 
-func newSyncLimits(registries map[string]SyncRegistry) *syncLimits {
+func newSyncLimits(registries map[string]Registry) *syncLimits {
 	l := &syncLimits{cfg: registries, slots: map[string]chan struct{}{}, buckets: map[string]*tokenBucket{}}
 	for name, r := range registries {
 		if r.RPS > 0 {
@@ -82,11 +82,11 @@ func newSyncLimits(registries map[string]SyncRegistry) *syncLimits {
 }
 
 // registry returns the settings of a registry ("" is the store: no limit).
-func (l *syncLimits) registry(name string) SyncRegistry {
+func (l *syncLimits) registry(name string) Registry {
 	if r, ok := l.cfg[name]; ok {
 		return r
 	}
-	return SyncRegistry{}.withDefaults()
+	return Registry{}.withDefaults()
 }
 
 // concurrency is how many images a rule between src and dst copies at

@@ -1,4 +1,4 @@
-package hostagent
+package store
 
 import (
 	"encoding/json"
@@ -6,22 +6,23 @@ import (
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
-// toOCI rewrites a Docker image manifest as an OCI one, the way skopeo copy
+// ToOCI rewrites a Docker image manifest as an OCI one, the way skopeo copy
 // to an oci: destination does: only media types change, so config and
 // layers keep their digests, and the manifest gets a new one. skopeo and
 // umoci refuse Docker manifests in an OCI layout, so the store keeps only
 // OCI manifests; the registry's digest is kept in the index entry. An OCI
 // manifest is returned unchanged.
-func toOCI(mediaType string, payload []byte) (newType string, newPayload []byte, err error) {
+func ToOCI(mediaType string, payload []byte) (newType string, newPayload []byte, err error) {
 	if mediaType != oci.MediaTypeDockerManifest {
 		return mediaType, payload, nil
 	}
 	var m v1.Manifest
 	if err := json.Unmarshal(payload, &m); err != nil {
-		return "", nil, fmt.Errorf("docker manifest: %v: %w", err, ErrInvalid)
+		return "", nil, fmt.Errorf("docker manifest: %v: %w", err, errdefs.ErrInvalid)
 	}
 	m.MediaType = v1.MediaTypeImageManifest
 	if m.Config.MediaType == oci.MediaTypeDockerConfig {
