@@ -69,7 +69,7 @@ func (a *Agent) CreateContainer(ctx context.Context, name, ref string, opts Crea
 	dir := a.store.Path(store.ContainersDir, name)
 	var c Container
 	var img localImage
-	err := a.store.withIndex(ctx, func(idx *v1.Index) error {
+	err := a.store.WithIndex(ctx, func(idx *v1.Index) error {
 		var err error
 		if img, err = a.store.resolveImage(idx, ref, opts.Platform); err != nil {
 			return err
@@ -121,21 +121,6 @@ func (a *Agent) fillContainer(ctx context.Context, dir string, img localImage, l
 		return err
 	}
 	return layer.WriteTreeRecord(dir, files)
-}
-
-// withIndex runs fn on the index under the store lock, without writing
-// the index back.
-func (s *imageStore) withIndex(ctx context.Context, fn func(idx *v1.Index) error) error {
-	unlock, err := s.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	idx, err := s.ReadIndex()
-	if err != nil {
-		return err
-	}
-	return fn(idx)
 }
 
 func writeContainer(dir string, c Container) error {

@@ -70,24 +70,24 @@ func (sb *sandbox) apply(t testing.TB, asRoot bool, lim Limits, layers ...[]byte
 
 func TestUnpackWhiteoutsAndOpaque(t *testing.T) {
 	sb := newSandbox(t)
-	lower := mkTar(t,
-		dir("a/"), file("a/keep", "k"), file("a/gone", "g"), dir("a/sub/"), file("a/sub/deep", "d"),
-		dir("x/"), file("x/old1", "1"), dir("x/olddir/"), file("x/olddir/f", "f"),
-		dir("y/"), file("y/old", "o"), dir("y/sub/"), file("y/sub/old", "o"),
-		symlink("s", "a/keep"), file("t", "t"),
+	lower := hatest.MkTar(t,
+		hatest.TarDir("a/"), hatest.TarFile("a/keep", "k"), hatest.TarFile("a/gone", "g"), hatest.TarDir("a/sub/"), hatest.TarFile("a/sub/deep", "d"),
+		hatest.TarDir("x/"), hatest.TarFile("x/old1", "1"), hatest.TarDir("x/olddir/"), hatest.TarFile("x/olddir/f", "f"),
+		hatest.TarDir("y/"), hatest.TarFile("y/old", "o"), hatest.TarDir("y/sub/"), hatest.TarFile("y/sub/old", "o"),
+		hatest.TarSymlink("s", "a/keep"), hatest.TarFile("t", "t"),
 	)
-	upper := mkTar(t,
-		file("a/.wh.gone", ""), file("a/.wh.sub", ""),
+	upper := hatest.MkTar(t,
+		hatest.TarFile("a/.wh.gone", ""), hatest.TarFile("a/.wh.sub", ""),
 		// Opaque first, as hostagent commit and docker write it...
-		dir("x/"), file("x/.wh..wh..opq", ""), file("x/new", "n"),
+		hatest.TarDir("x/"), hatest.TarFile("x/.wh..wh..opq", ""), hatest.TarFile("x/new", "n"),
 		// ...and last, after entries of the same layer it must spare.
-		file("y/new", "n"), file("y/sub/new", "n"), file("y/.wh..wh..opq", ""),
-		file(".wh.s", ""),
+		hatest.TarFile("y/new", "n"), hatest.TarFile("y/sub/new", "n"), hatest.TarFile("y/.wh..wh..opq", ""),
+		hatest.TarFile(".wh.s", ""),
 		// A whiteout never hides what its own layer wrote.
-		file("t2", "mine"), file(".wh.t2", ""),
-		file("a/.wh..wh.plnk", ""), // aufs bookkeeping: ignored
+		hatest.TarFile("t2", "mine"), hatest.TarFile(".wh.t2", ""),
+		hatest.TarFile("a/.wh..wh.plnk", ""), // aufs bookkeeping: ignored
 	)
-	if err := sb.apply(t, true, Limits{}, lower, gz(t, upper)); err != nil {
+	if err := sb.apply(t, true, Limits{}, lower, hatest.Gzip(t, upper)); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -113,16 +113,16 @@ func TestUnpackKeepsMetadata(t *testing.T) {
 		t.Skip("owners and device nodes need root")
 	}
 	sb := newSandbox(t)
-	suid := file("bin/tool", "#!/bin/sh\n")
+	suid := hatest.TarFile("bin/tool", "#!/bin/sh\n")
 	suid.Hdr.Mode, suid.Hdr.Uid, suid.Hdr.Gid = 0o4755, 0, 0
-	owned := file("home/u/f", "mine")
+	owned := hatest.TarFile("home/u/f", "mine")
 	owned.Hdr.Uid, owned.Hdr.Gid, owned.Hdr.Mode = 1000, 2000, 0o600
 	owned.Hdr.PAXRecords = map[string]string{"SCHILY.xattr.user.note": "hello"}
-	dev := ent{Hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}}
-	fifo := ent{Hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "run/fifo", Mode: 0o620}}
-	sticky := dir("tmp/")
+	dev := hatest.Ent{Hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}}
+	fifo := hatest.Ent{Hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "run/fifo", Mode: 0o620}}
+	sticky := hatest.TarDir("tmp/")
 	sticky.Hdr.Mode = 0o1777
-	layer := mkTar(t, suid, owned, dev, fifo, sticky, symlink("bin/alias", "tool"), hardlink("bin/tool2", "bin/tool"))
+	layer := hatest.MkTar(t, suid, owned, dev, fifo, sticky, hatest.TarSymlink("bin/alias", "tool"), hatest.TarHardlink("bin/tool2", "bin/tool"))
 	if err := sb.apply(t, true, Limits{}, layer); err != nil {
 		t.Fatal(err)
 	}
@@ -147,65 +147,65 @@ func TestUnpackKeepsMetadata(t *testing.T) {
 	if !os.SameFile(a, b) {
 		t.Error("the hardlink is a copy")
 	}
-	if fi, _ := os.Stat(filepath.Join(sb.root, "home/u/f")); !fi.ModTime().Equal(testTime) {
-		t.Errorf("mtime %v, want %v", fi.ModTime(), testTime)
+	if fi, _ := os.Stat(filepath.Join(sb.root, "home/u/f")); !fi.ModTime().Equal(hatest.TestTime) {
+		t.Errorf("mtime %v, want %v", fi.ModTime(), hatest.TestTime)
 	}
 }
 
 // TestUnpackRefusesUnsafe: each hostile layer is refused with errdefs.ErrUnsafe
 // and writes nothing outside the root.
 func TestUnpackRefusesUnsafe(t *testing.T) {
-	bomb := file("zeros", strings.Repeat("\x00", 4<<20))
-	many := make([]ent, 50)
+	bomb := hatest.TarFile("zeros", strings.Repeat("\x00", 4<<20))
+	many := make([]hatest.Ent, 50)
 	for i := range many {
-		many[i] = file("f"+strings.Repeat("x", i), "")
+		many[i] = hatest.TarFile("f"+strings.Repeat("x", i), "")
 	}
-	dev := ent{Hdr: tar.Header{Typeflag: tar.TypeBlock, Name: "dev/sda", Mode: 0o660, Devmajor: 8}}
+	dev := hatest.Ent{Hdr: tar.Header{Typeflag: tar.TypeBlock, Name: "dev/sda", Mode: 0o660, Devmajor: 8}}
 	for _, tc := range []struct {
 		name   string
 		asRoot bool
 		lim    Limits
 		layers func(outside string) [][]byte
 	}{
-		{"dot-dot", true, Limits{}, func(string) [][]byte { return [][]byte{mkTar(t, file("../evil", "x"))} }},
-		{"dot-dot inside", true, Limits{}, func(string) [][]byte { return [][]byte{mkTar(t, file("a/../../evil", "x"))} }},
-		{"absolute path", true, Limits{}, func(o string) [][]byte { return [][]byte{mkTar(t, file(o+"/evil", "x"))} }},
+		{"dot-dot", true, Limits{}, func(string) [][]byte { return [][]byte{hatest.MkTar(t, hatest.TarFile("../evil", "x"))} }},
+		{"dot-dot inside", true, Limits{}, func(string) [][]byte { return [][]byte{hatest.MkTar(t, hatest.TarFile("a/../../evil", "x"))} }},
+		{"absolute path", true, Limits{}, func(o string) [][]byte { return [][]byte{hatest.MkTar(t, hatest.TarFile(o+"/evil", "x"))} }},
 		{"write through absolute symlink", true, Limits{}, func(o string) [][]byte {
-			return [][]byte{mkTar(t, symlink("esc", o)), mkTar(t, file("esc/secret", "overwritten"))}
+			return [][]byte{hatest.MkTar(t, hatest.TarSymlink("esc", o)), hatest.MkTar(t, hatest.TarFile("esc/secret", "overwritten"))}
 		}},
 		{"write through relative symlink", true, Limits{}, func(string) [][]byte {
-			return [][]byte{mkTar(t, symlink("esc", "../outside"), file("esc/evil", "x"))}
+			return [][]byte{hatest.MkTar(t, hatest.TarSymlink("esc", "../outside"), hatest.TarFile("esc/evil", "x"))}
 		}},
 		{"write through symlink chain", true, Limits{}, func(string) [][]byte {
-			return [][]byte{mkTar(t, symlink("a", "."), symlink("b", "a/../.."), file("b/outside/evil", "x"))}
+			return [][]byte{hatest.MkTar(t, hatest.TarSymlink("a", "."), hatest.TarSymlink("b", "a/../.."), hatest.TarFile("b/outside/evil", "x"))}
 		}},
 		{"directory through symlink", true, Limits{}, func(string) [][]byte {
-			return [][]byte{mkTar(t, symlink("esc", "../outside"), dir("esc/newdir/"))}
+			return [][]byte{hatest.MkTar(t, hatest.TarSymlink("esc", "../outside"), hatest.TarDir("esc/newdir/"))}
 		}},
 		{"hardlink to absolute path", true, Limits{}, func(o string) [][]byte {
-			return [][]byte{mkTar(t, hardlink("hl", o+"/secret"))}
+			return [][]byte{hatest.MkTar(t, hatest.TarHardlink("hl", o+"/secret"))}
 		}},
 		{"hardlink with dot-dot", true, Limits{}, func(string) [][]byte {
-			return [][]byte{mkTar(t, hardlink("hl", "../outside/secret"))}
+			return [][]byte{hatest.MkTar(t, hatest.TarHardlink("hl", "../outside/secret"))}
 		}},
 		{"hardlink through symlink", true, Limits{}, func(string) [][]byte {
-			return [][]byte{mkTar(t, symlink("esc", "../outside"), hardlink("hl", "esc/secret"))}
+			return [][]byte{hatest.MkTar(t, hatest.TarSymlink("esc", "../outside"), hatest.TarHardlink("hl", "esc/secret"))}
 		}},
 		{"whiteout through symlink", true, Limits{}, func(string) [][]byte {
-			return [][]byte{mkTar(t, symlink("esc", "../outside")), mkTar(t, file("esc/.wh.secret", ""))}
+			return [][]byte{hatest.MkTar(t, hatest.TarSymlink("esc", "../outside")), hatest.MkTar(t, hatest.TarFile("esc/.wh.secret", ""))}
 		}},
 		{"opaque through symlink", true, Limits{}, func(string) [][]byte {
-			return [][]byte{mkTar(t, symlink("esc", "../outside")), mkTar(t, file("esc/.wh..wh..opq", ""))}
+			return [][]byte{hatest.MkTar(t, hatest.TarSymlink("esc", "../outside")), hatest.MkTar(t, hatest.TarFile("esc/.wh..wh..opq", ""))}
 		}},
 		{"whiteout of a parent", true, Limits{}, func(string) [][]byte {
-			return [][]byte{mkTar(t, file("a/b/keep", "x")), mkTar(t, file("a/b/.wh...", ""))}
+			return [][]byte{hatest.MkTar(t, hatest.TarFile("a/b/keep", "x")), hatest.MkTar(t, hatest.TarFile("a/b/.wh...", ""))}
 		}},
 		{"whiteout of nothing", true, Limits{}, func(string) [][]byte {
-			return [][]byte{mkTar(t, file("a/keep", "x")), mkTar(t, file("a/.wh.", ""))}
+			return [][]byte{hatest.MkTar(t, hatest.TarFile("a/keep", "x")), hatest.MkTar(t, hatest.TarFile("a/.wh.", ""))}
 		}},
-		{"device node when not root", false, Limits{}, func(string) [][]byte { return [][]byte{mkTar(t, dev)} }},
-		{"tar bomb", true, Limits{MaxBytes: 1 << 20}, func(string) [][]byte { return [][]byte{gz(t, mkTar(t, bomb))} }},
-		{"too many entries", true, Limits{MaxEntries: 20}, func(string) [][]byte { return [][]byte{mkTar(t, many...)} }},
+		{"device node when not root", false, Limits{}, func(string) [][]byte { return [][]byte{hatest.MkTar(t, dev)} }},
+		{"tar bomb", true, Limits{MaxBytes: 1 << 20}, func(string) [][]byte { return [][]byte{hatest.Gzip(t, hatest.MkTar(t, bomb))} }},
+		{"too many entries", true, Limits{MaxEntries: 20}, func(string) [][]byte { return [][]byte{hatest.MkTar(t, many...)} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := newSandbox(t)
@@ -224,8 +224,8 @@ func TestUnpackRefusesUnsafe(t *testing.T) {
 func TestUnpackReplacesSymlinkInsteadOfFollowing(t *testing.T) {
 	sb := newSandbox(t)
 	err := sb.apply(t, true, Limits{},
-		mkTar(t, symlink("etc/passwd", filepath.Join(sb.outside, "secret"))),
-		mkTar(t, file("etc/passwd", "root:x:0:0")))
+		hatest.MkTar(t, hatest.TarSymlink("etc/passwd", filepath.Join(sb.outside, "secret"))),
+		hatest.MkTar(t, hatest.TarFile("etc/passwd", "root:x:0:0")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +240,8 @@ func TestUnpackReplacesSymlinkInsteadOfFollowing(t *testing.T) {
 // would wait for a writer forever.
 func TestUnpackFIFONeverOpened(t *testing.T) {
 	sb := newSandbox(t)
-	fifo := ent{Hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "p", Mode: 0o600}}
-	err := sb.apply(t, true, Limits{}, mkTar(t, fifo), mkTar(t, file("p/.wh..wh..opq", ""), file("p/.wh.x", "")))
+	fifo := hatest.Ent{Hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "p", Mode: 0o600}}
+	err := sb.apply(t, true, Limits{}, hatest.MkTar(t, fifo), hatest.MkTar(t, hatest.TarFile("p/.wh..wh..opq", ""), hatest.TarFile("p/.wh.x", "")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,12 +251,12 @@ func TestUnpackFIFONeverOpened(t *testing.T) {
 // FuzzUnpackLayer: whatever the bytes, unpacking never writes outside the
 // root, and never panics.
 func FuzzUnpackLayer(f *testing.F) {
-	f.Add(mkTar(f, dir("a/"), file("a/b", "x"), symlink("l", "a/b"), hardlink("h", "a/b")))
-	f.Add(mkTar(f, symlink("esc", "../outside"), file("esc/evil", "x")))
-	f.Add(mkTar(f, file("a/.wh..wh..opq", ""), file(".wh.a", ""), file("../x", "")))
-	f.Add(gz(f, mkTar(f, file("z", strings.Repeat("0", 1000)))))
+	f.Add(hatest.MkTar(f, hatest.TarDir("a/"), hatest.TarFile("a/b", "x"), hatest.TarSymlink("l", "a/b"), hatest.TarHardlink("h", "a/b")))
+	f.Add(hatest.MkTar(f, hatest.TarSymlink("esc", "../outside"), hatest.TarFile("esc/evil", "x")))
+	f.Add(hatest.MkTar(f, hatest.TarFile("a/.wh..wh..opq", ""), hatest.TarFile(".wh.a", ""), hatest.TarFile("../x", "")))
+	f.Add(hatest.Gzip(f, hatest.MkTar(f, hatest.TarFile("z", strings.Repeat("0", 1000)))))
 	f.Add([]byte("not a tar at all"))
-	f.Add(mkTar(f, ent{Hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "p", Mode: 0o600}}, file("p/.wh..wh..opq", "")))
+	f.Add(hatest.MkTar(f, hatest.Ent{Hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "p", Mode: 0o600}}, hatest.TarFile("p/.wh..wh..opq", "")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sb := newSandbox(t)
 		err := sb.apply(t, false, Limits{MaxBytes: 1 << 20, MaxEntries: 1000}, data)
@@ -266,19 +266,6 @@ func FuzzUnpackLayer(f *testing.F) {
 		sb.untouched(t)
 	})
 }
-
-// The tar helpers of hatest under the short names these tests use.
-var (
-	testTime = hatest.TestTime
-	file     = hatest.TarFile
-	dir      = hatest.TarDir
-	symlink  = hatest.TarSymlink
-	hardlink = hatest.TarHardlink
-	mkTar    = hatest.MkTar
-	gz       = hatest.Gzip
-)
-
-type ent = hatest.Ent
 
 // decompressed reads a test layer, gzip-compressed or not.
 func decompressed(l []byte) (io.Reader, error) {

@@ -123,41 +123,31 @@ func (s *Store) Sweep(idx *v1.Index, extra []v1.Descriptor) (Swept, error) {
 // root (the images of containers, say) and no live lease uses: what a failed
 // operation published and nothing took up.
 func (s *Store) DropUnused(ctx context.Context, digests []digest.Digest, extra []v1.Descriptor) error {
-	unlock, err := s.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	idx, err := s.ReadIndex()
-	if err != nil {
-		return err
-	}
-	live, err := s.LeasedDigests()
-	if err != nil {
-		return err
-	}
-	if live == nil {
-		live = map[digest.Digest]bool{}
-	}
-	for _, r := range append(idx.Manifests, extra...) {
-		if s.HasBlob(r.Digest, -1) {
-			if err := s.Mark(r, live); err != nil {
-				return err
+	return s.WithIndex(ctx, func(idx *v1.Index) error {
+		live, err := s.LeasedDigests()
+		if err != nil {
+			return err
+		}
+		if live == nil {
+			live = map[digest.Digest]bool{}
+		}
+		for _, r := range append(idx.Manifests, extra...) {
+			if s.HasBlob(r.Digest, -1) {
+				if err := s.Mark(r, live); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	return s.deleteBlobs(func(d digest.Digest) bool { return !live[d] }, digests)
+		return s.deleteBlobs(func(d digest.Digest) bool { return !live[d] }, digests)
+	})
 }
 
 // DeleteBlobs deletes the blobs digests, under the store lock: for a repair,
 // so that installing the images that need them fetches them afresh.
 func (s *Store) DeleteBlobs(ctx context.Context, digests []digest.Digest) error {
-	unlock, err := s.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	return s.deleteBlobs(func(digest.Digest) bool { return true }, digests)
+	return s.locked(ctx, func() error {
+		return s.deleteBlobs(func(digest.Digest) bool { return true }, digests)
+	})
 }
 
 func (s *Store) deleteBlobs(del func(digest.Digest) bool, digests []digest.Digest) error {

@@ -105,17 +105,22 @@ func (s *Store) WriteIndex(idx *v1.Index) error {
 // UpdateIndex applies fn to the index under the store lock and writes the
 // result back when fn returns nil.
 func (s *Store) UpdateIndex(ctx context.Context, fn func(idx *v1.Index) error) error {
-	unlock, err := s.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	idx, err := s.ReadIndex()
-	if err != nil {
-		return err
-	}
-	if err := fn(idx); err != nil {
-		return err
-	}
-	return s.WriteIndex(idx)
+	return s.WithIndex(ctx, func(idx *v1.Index) error {
+		if err := fn(idx); err != nil {
+			return err
+		}
+		return s.WriteIndex(idx)
+	})
+}
+
+// WithIndex runs fn on the index under the store lock, without writing the
+// index back.
+func (s *Store) WithIndex(ctx context.Context, fn func(idx *v1.Index) error) error {
+	return s.locked(ctx, func() error {
+		idx, err := s.ReadIndex()
+		if err != nil {
+			return err
+		}
+		return fn(idx)
+	})
 }

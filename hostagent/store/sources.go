@@ -40,21 +40,18 @@ func (s *Store) ReadSources() (Sources, error) {
 
 // AddSources records that repo holds digests.
 func (s *Store) AddSources(ctx context.Context, repo string, digests []digest.Digest) error {
-	unlock, err := s.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	src, err := s.ReadSources()
-	if err != nil {
-		return err
-	}
-	for _, d := range digests {
-		list := slices.DeleteFunc(src[d], func(r string) bool { return r == repo })
-		list = append([]string{repo}, list...)
-		src[d] = list[:min(len(list), MaxSources)]
-	}
-	return s.WriteSources(src)
+	return s.locked(ctx, func() error {
+		src, err := s.ReadSources()
+		if err != nil {
+			return err
+		}
+		for _, d := range digests {
+			list := slices.DeleteFunc(src[d], func(r string) bool { return r == repo })
+			list = append([]string{repo}, list...)
+			src[d] = list[:min(len(list), MaxSources)]
+		}
+		return s.WriteSources(src)
+	})
 }
 
 func (s *Store) WriteSources(src Sources) error {

@@ -122,6 +122,16 @@ func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
 	return func() { f.Close() }, nil // closing the file releases the flock
 }
 
+// locked runs fn under the store lock.
+func (s *Store) locked(ctx context.Context, fn func() error) error {
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return fn()
+}
+
 // LockFileWait opens (creating) path and takes an exclusive flock on it,
 // retrying until ctx ends. Each call opens its own file description, so
 // two goroutines of one process exclude each other as two processes do.
