@@ -93,7 +93,7 @@ func (a *Agent) commit(ctx context.Context, st commitStore, container string, op
 		return CommitResult{}, fmt.Errorf("container %s is still being created (or its creation died: remove it): %w", container, ErrInvalid)
 	}
 	res := CommitResult{Container: container, BaseName: c.ImageName, BaseDigest: c.Image}
-	base, err := a.store.imageOf(v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: c.Image}, "")
+	base, err := a.store.ImageOf(v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: c.Image}, "")
 	if err != nil {
 		return res, fmt.Errorf("container %s: base image: %w", container, err)
 	}
@@ -178,7 +178,7 @@ func (w *commitWriter) put(d digest.Digest, data []byte) error {
 }
 
 func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.Change, opts CommitOptions,
-	ref client.Reference, base localImage, c Container, created time.Time, res *CommitResult) error {
+	ref client.Reference, base store.LocalImage, c Container, created time.Time, res *CommitResult) error {
 	s := w.st
 	if err := w.addLease(ctx, c.Image); err != nil {
 		return err
@@ -187,7 +187,7 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.C
 	if err != nil {
 		return err
 	}
-	cfg, err := commitConfig(base.configRaw, diffID, opts, created, c.ImageName, c.Image)
+	cfg, err := commitConfig(base.ConfigRaw, diffID, opts, created, c.ImageName, c.Image)
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.C
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: v1.MediaTypeImageManifest,
 		Config:    cfgDesc,
-		Layers:    append(append([]v1.Descriptor{}, base.manifest.Layers...), newLayer),
+		Layers:    append(append([]v1.Descriptor{}, base.Manifest.Layers...), newLayer),
 		Annotations: map[string]string{
 			v1.AnnotationVendor:          opts.Publisher,
 			v1.AnnotationVersion:         opts.Version,
@@ -217,7 +217,7 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.C
 		return err
 	}
 	desc := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: digest.FromBytes(raw), Size: int64(len(raw))}
-	if p := base.config.Platform; p.OS != "" {
+	if p := base.Config.Platform; p.OS != "" {
 		desc.Platform = &v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
 	}
 	if err := w.put(desc.Digest, raw); err != nil {

@@ -68,7 +68,7 @@ func (a *Agent) CreateContainer(ctx context.Context, name, ref string, opts Crea
 	}
 	dir := a.store.Path(store.ContainersDir, name)
 	var c Container
-	var img localImage
+	var img store.LocalImage
 	err := a.store.WithIndex(ctx, func(idx *v1.Index) error {
 		var err error
 		if img, err = a.store.resolveImage(idx, ref, opts.Platform); err != nil {
@@ -84,11 +84,11 @@ func (a *Agent) CreateContainer(ctx context.Context, name, ref string, opts Crea
 			return err
 		}
 		c = Container{
-			Name: name, Image: img.desc.Digest, ImageName: store.EntryName(img.entry),
+			Name: name, Image: img.Desc.Digest, ImageName: store.EntryName(img.Entry),
 			Created: time.Now().UTC().Truncate(time.Second), Rootfs: rootfsDir, State: ContainerCreating,
 		}
 		if c.ImageName == "" {
-			c.ImageName = img.desc.Digest.String()
+			c.ImageName = img.Desc.Digest.String()
 		}
 		return writeContainer(dir, c)
 	})
@@ -108,7 +108,7 @@ func (a *Agent) CreateContainer(ctx context.Context, name, ref string, opts Crea
 	return c, nil
 }
 
-func (a *Agent) fillContainer(ctx context.Context, dir string, img localImage, lim Limits) error {
+func (a *Agent) fillContainer(ctx context.Context, dir string, img store.LocalImage, lim Limits) error {
 	rootfs := filepath.Join(dir, rootfsDir)
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return err

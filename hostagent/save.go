@@ -167,7 +167,7 @@ func (p *savePlan) addBlob(d v1.Descriptor) {
 // add puts the index entry e, and everything it references, in the plan.
 func (p *savePlan) add(e v1.Descriptor, want v1.Platform) (SavedImage, error) {
 	img := SavedImage{Reference: store.EntryName(e), Digest: e.Digest, MediaType: e.MediaType}
-	var docker *localImage
+	var docker *store.LocalImage
 	if oci.IsIndex(e.MediaType) {
 		raw, err := p.s.ReadBlob(e.Digest)
 		if err != nil {
@@ -184,7 +184,7 @@ func (p *savePlan) add(e v1.Descriptor, want v1.Platform) (SavedImage, error) {
 				}
 				continue
 			}
-			ci, err := p.s.imageOf(child, "")
+			ci, err := p.s.ImageOf(child, "")
 			if err != nil {
 				return img, err
 			}
@@ -195,7 +195,7 @@ func (p *savePlan) add(e v1.Descriptor, want v1.Platform) (SavedImage, error) {
 		}
 		p.addBlob(v1.Descriptor{MediaType: e.MediaType, Digest: e.Digest, Size: int64(len(raw))})
 	} else {
-		li, err := p.s.imageOf(e, "")
+		li, err := p.s.ImageOf(e, "")
 		if err != nil {
 			return img, err
 		}
@@ -219,17 +219,17 @@ func (p *savePlan) addRaw(d v1.Descriptor) error {
 	return nil
 }
 
-func (p *savePlan) addImage(li localImage) {
-	p.addBlob(li.manifest.Config)
-	for _, l := range li.manifest.Layers {
+func (p *savePlan) addImage(li store.LocalImage) {
+	p.addBlob(li.Manifest.Config)
+	for _, l := range li.Manifest.Layers {
 		p.addBlob(l)
 	}
-	p.addBlob(v1.Descriptor{MediaType: li.desc.MediaType, Digest: li.desc.Digest, Size: li.desc.Size})
+	p.addBlob(v1.Descriptor{MediaType: li.Desc.MediaType, Digest: li.Desc.Digest, Size: li.Desc.Size})
 }
 
-func (p *savePlan) addDocker(li localImage, name string) {
-	de := dockerArchiveEntry{Config: layoutBlobPath(li.manifest.Config.Digest), Layers: []string{}}
-	for _, l := range li.manifest.Layers {
+func (p *savePlan) addDocker(li store.LocalImage, name string) {
+	de := dockerArchiveEntry{Config: layoutBlobPath(li.Manifest.Config.Digest), Layers: []string{}}
+	for _, l := range li.Manifest.Layers {
 		de.Layers = append(de.Layers, layoutBlobPath(l.Digest))
 	}
 	if r, err := client.ParseReference(name); err == nil && r.Tag != "" {
@@ -243,8 +243,8 @@ func (p *savePlan) addDocker(li localImage, name string) {
 		if p.repos[repo] == nil {
 			p.repos[repo] = map[string]string{}
 		}
-		if n := len(li.manifest.Layers); n > 0 {
-			p.repos[repo][r.Tag] = li.manifest.Layers[n-1].Digest.Encoded()
+		if n := len(li.Manifest.Layers); n > 0 {
+			p.repos[repo][r.Tag] = li.Manifest.Layers[n-1].Digest.Encoded()
 		}
 	}
 	// One entry per config: names of the same image go together.
