@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/archive"
 	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/iox"
@@ -246,7 +247,7 @@ func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []
 	defer tmp.Close()
 	blobHash, diffHash := digest.SHA256.Digester(), digest.SHA256.Digester()
 	counter := &iox.CountWriter{W: io.MultiWriter(tmp, blobHash.Hash())}
-	zw, err := compressor(counter, CompressionGzip)
+	zw, err := archive.Compressor(counter, archive.CompressionGzip)
 	if err != nil {
 		return v1.Descriptor{}, "", err
 	}

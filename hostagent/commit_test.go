@@ -16,6 +16,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-registry/berth/hostagent/archive"
 	"github.com/berth-registry/berth/internal/testutil/hatest"
 )
 
@@ -70,7 +71,7 @@ func layerEntries(t *testing.T, a *Agent, d v1.Descriptor) []string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	zr, comp, err := decompress(f)
+	zr, comp, err := archive.Decompress(f)
 	if err != nil || comp != CompressionGzip {
 		t.Fatalf("layer: %v, %v", comp, err)
 	}

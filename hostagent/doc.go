@@ -37,10 +37,10 @@
 // # Archives and containers
 //
 // Save writes images to one tar that is both an OCI image layout and a
-// docker-archive (see save.go), gzip- or zstd-compressed if asked; Load
+// docker-archive (package hostagent/archive), gzip- or zstd-compressed if asked; Load
 // reads OCI layouts and docker-archives as docker, podman, skopeo and crane
 // write them, as tars (compressed or not) or directories, keeping every
-// digest the format carries (load.go). A tar is staged in ingest/ and every
+// digest the format carries. A tar is staged in ingest/ and every
 // blob verified before the index names anything.
 //
 // CreateContainer unpacks an image into containers/<name>/rootfs (whiteouts
@@ -72,13 +72,15 @@
 // # Packages
 //
 // This package is the Agent facade: install (Pull), push, find, list,
-// inspect, tag, remove, containers and commit, save and load; it delegates
-// sync to hostagent/mirror. Below it:
+// inspect, tag, remove, containers and commit; it delegates save and load
+// to hostagent/archive and sync to hostagent/mirror. Below it:
 //
 //	hostagent/store    the OCI layout: index, blobs, ingest and resume,
 //	                   leases, locking, sources, verify and prune primitives
 //	hostagent/layer    applying tar layers under os.Root with limits, tree
 //	                   records, diff -> layer
+//	hostagent/archive  save and load of OCI layouts and docker-archives,
+//	                   compression
 //	hostagent/mirror   sync: config, rules, tag filters, schedules, limits,
 //	                   plan, daemon
 //	hostagent/errdefs  the error classes every package of the agent wraps

@@ -9,6 +9,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/archive"
 	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
 )
@@ -57,7 +58,7 @@ func (s *imageStore) applyBlob(ctx context.Context, u *layer.Unpacker, l v1.Desc
 	}
 	defer f.Close()
 	blobHash := l.Digest.Algorithm().Hash()
-	zr, _, err := decompress(io.TeeReader(f, blobHash))
+	zr, _, err := archive.Decompress(io.TeeReader(f, blobHash))
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, ErrCorrupt)
 	}

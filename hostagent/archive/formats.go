@@ -1,4 +1,4 @@
-package hostagent
+package archive
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/iox"
@@ -32,11 +33,11 @@ func (p *loadPlan) oci() error {
 	}
 	var idx v1.Index
 	if err := json.Unmarshal(raw, &idx); err != nil {
-		return fmt.Errorf("index.json: %v: %w", err, ErrInvalid)
+		return fmt.Errorf("index.json: %v: %w", err, errdefs.ErrInvalid)
 	}
 	var want *v1.Platform
 	if p.opts.Platform != "" {
-		pl, err := ParsePlatform(p.opts.Platform)
+		pl, err := store.ParsePlatform(p.opts.Platform)
 		if err != nil {
 			return err
 		}
@@ -84,7 +85,7 @@ func annotatedNames(ann map[string]string) (names, bare []string, err error) {
 // and returns the descriptor the store will have for it.
 func (p *loadPlan) node(d v1.Descriptor, want *v1.Platform) (v1.Descriptor, LoadedImage, error) {
 	if err := oci.CheckDigest(d.Digest); err != nil {
-		return v1.Descriptor{}, LoadedImage{}, fmt.Errorf("%w: %w", err, ErrInvalid)
+		return v1.Descriptor{}, LoadedImage{}, fmt.Errorf("%w: %w", err, errdefs.ErrInvalid)
 	}
 	raw, err := p.readSmall(layoutBlobPath(d.Digest), d.Digest)
 	if err != nil {
@@ -102,11 +103,11 @@ func (p *loadPlan) node(d v1.Descriptor, want *v1.Platform) (v1.Descriptor, Load
 		return p.index(d, mt, raw, want)
 	}
 	if !oci.IsImageManifest(mt) {
-		return v1.Descriptor{}, LoadedImage{}, fmt.Errorf("media type %q is not an image: %w", mt, ErrInvalid)
+		return v1.Descriptor{}, LoadedImage{}, fmt.Errorf("media type %q is not an image: %w", mt, errdefs.ErrInvalid)
 	}
 	var m v1.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return v1.Descriptor{}, LoadedImage{}, fmt.Errorf("manifest: %v: %w", err, ErrInvalid)
+		return v1.Descriptor{}, LoadedImage{}, fmt.Errorf("manifest: %v: %w", err, errdefs.ErrInvalid)
 	}
 	info := LoadedImage{Config: m.Config.Digest, Preserved: preservedAll}
 	for _, b := range append([]v1.Descriptor{m.Config}, m.Layers...) {
@@ -136,7 +137,7 @@ func (p *loadPlan) node(d v1.Descriptor, want *v1.Platform) (v1.Descriptor, Load
 func (p *loadPlan) index(d v1.Descriptor, mt string, raw []byte, want *v1.Platform) (v1.Descriptor, LoadedImage, error) {
 	var idx v1.Index
 	if err := json.Unmarshal(raw, &idx); err != nil {
-		return v1.Descriptor{}, LoadedImage{}, fmt.Errorf("index: %v: %w", err, ErrInvalid)
+		return v1.Descriptor{}, LoadedImage{}, fmt.Errorf("index: %v: %w", err, errdefs.ErrInvalid)
 	}
 	complete := true
 	for _, c := range idx.Manifests {
@@ -145,7 +146,7 @@ func (p *loadPlan) index(d v1.Descriptor, mt string, raw []byte, want *v1.Platfo
 		}
 	}
 	if want != nil || !complete {
-		pl := HostPlatform()
+		pl := oci.HostPlatform()
 		if want != nil {
 			pl = *want
 		}
@@ -202,9 +203,9 @@ func (p *loadPlan) docker() error {
 	if err != nil {
 		return err
 	}
-	var entries []dockerArchiveEntry
+	var entries []DockerArchiveEntry
 	if err := json.Unmarshal(raw, &entries); err != nil {
-		return fmt.Errorf("%s: %v: %w", dockerManifestFile, err, ErrInvalid)
+		return fmt.Errorf("%s: %v: %w", dockerManifestFile, err, errdefs.ErrInvalid)
 	}
 	for _, e := range entries {
 		it, err := p.dockerImage(e)
@@ -216,7 +217,7 @@ func (p *loadPlan) docker() error {
 	return nil
 }
 
-func (p *loadPlan) dockerImage(e dockerArchiveEntry) (loadItem, error) {
+func (p *loadPlan) dockerImage(e DockerArchiveEntry) (loadItem, error) {
 	var it loadItem
 	cfgName, err := layer.CleanEntryName(e.Config)
 	if err != nil {
@@ -228,10 +229,10 @@ func (p *loadPlan) dockerImage(e dockerArchiveEntry) (loadItem, error) {
 	}
 	var cfg v1.Image
 	if err := json.Unmarshal(cfgRaw, &cfg); err != nil {
-		return it, fmt.Errorf("config: %v: %w", err, ErrInvalid)
+		return it, fmt.Errorf("config: %v: %w", err, errdefs.ErrInvalid)
 	}
 	if len(cfg.RootFS.DiffIDs) != len(e.Layers) {
-		return it, fmt.Errorf("config lists %d layers, manifest.json %d: %w", len(cfg.RootFS.DiffIDs), len(e.Layers), ErrCorrupt)
+		return it, fmt.Errorf("config lists %d layers, manifest.json %d: %w", len(cfg.RootFS.DiffIDs), len(e.Layers), errdefs.ErrCorrupt)
 	}
 	cfgDesc := v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: digest.FromBytes(cfgRaw), Size: int64(len(cfgRaw))}
 	p.meta[cfgDesc.Digest] = cfgRaw
@@ -276,14 +277,14 @@ func (p *loadPlan) dockerLayer(name string, diffID digest.Digest) (v1.Descriptor
 	}
 	rc, err := p.src.open(clean)
 	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("layer %s: %v: %w", name, err, ErrCorrupt)
+		return v1.Descriptor{}, fmt.Errorf("layer %s: %v: %w", name, err, errdefs.ErrCorrupt)
 	}
 	defer rc.Close()
 	blob := digest.SHA256.Digester()
 	counter := &iox.CountWriter{W: blob.Hash()}
-	zr, comp, err := decompress(io.TeeReader(rc, counter))
+	zr, comp, err := Decompress(io.TeeReader(rc, counter))
 	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("layer %s: %v: %w", name, err, ErrCorrupt)
+		return v1.Descriptor{}, fmt.Errorf("layer %s: %v: %w", name, err, errdefs.ErrCorrupt)
 	}
 	diff := digest.SHA256.Digester()
 	_, err = io.Copy(diff.Hash(), zr)
@@ -292,10 +293,10 @@ func (p *loadPlan) dockerLayer(name string, diffID digest.Digest) (v1.Descriptor
 		_, err = io.Copy(counter, rc)
 	}
 	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("layer %s: %v: %w", name, err, ErrCorrupt)
+		return v1.Descriptor{}, fmt.Errorf("layer %s: %v: %w", name, err, errdefs.ErrCorrupt)
 	}
 	if diff.Digest() != diffID {
-		return v1.Descriptor{}, fmt.Errorf("layer %s: uncompressed it hashes to %s, the config says %s: %w", name, diff.Digest(), diffID, ErrCorrupt)
+		return v1.Descriptor{}, fmt.Errorf("layer %s: uncompressed it hashes to %s, the config says %s: %w", name, diff.Digest(), diffID, errdefs.ErrCorrupt)
 	}
 	l := v1.Descriptor{MediaType: v1.MediaTypeImageLayer, Digest: blob.Digest(), Size: counter.N}
 	switch comp {

@@ -1,4 +1,4 @@
-package hostagent
+package archive
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/berth-registry/berth/hostagent/errdefs"
 )
 
 // Compression is how an archive or a layer is compressed.
@@ -44,7 +46,7 @@ func ParseCompression(s string) (Compression, error) {
 	case "zstd", "zst":
 		return CompressionZstd, nil
 	}
-	return "", fmt.Errorf("compression %q: want none, gzip or zstd: %w", s, ErrInvalid)
+	return "", fmt.Errorf("compression %q: want none, gzip or zstd: %w", s, errdefs.ErrInvalid)
 }
 
 // CompressionForFile guesses the compression from a file name: .tar.gz,
@@ -72,10 +74,10 @@ func sniff(br *bufio.Reader) Compression {
 	return CompressionNone
 }
 
-// decompress returns the decompressed content of r, whatever its
+// Decompress returns the decompressed content of r, whatever its
 // compression (gzip, zstd or none, told by magic bytes), and that
 // compression. Close releases the decoder, not r.
-func decompress(r io.Reader) (io.ReadCloser, Compression, error) {
+func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	c := sniff(br)
 	switch c {
@@ -99,10 +101,10 @@ type zstdReadCloser struct{ *zstd.Decoder }
 
 func (z zstdReadCloser) Close() error { z.Decoder.Close(); return nil }
 
-// compressor wraps w so that what is written to it lands in w compressed
+// Compressor wraps w so that what is written to it lands in w compressed
 // with c. Its output is deterministic: gzip without name or time in its
 // header, at a fixed level; zstd at a fixed level, on one goroutine.
-func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
+func Compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 	switch c {
 	case CompressionNone, "":
 		return nopWriteCloser{w}, nil
@@ -111,7 +113,7 @@ func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 	case CompressionZstd:
 		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
 	}
-	return nil, fmt.Errorf("compression %q: %w", c, ErrInvalid)
+	return nil, fmt.Errorf("compression %q: %w", c, errdefs.ErrInvalid)
 }
 
 type nopWriteCloser struct{ io.Writer }

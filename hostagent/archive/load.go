@@ -1,4 +1,4 @@
-package hostagent
+package archive
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
+	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
@@ -31,7 +33,7 @@ type LoadOptions struct {
 	// Name names the image, instead of what the archive says; only for an
 	// archive of one image.
 	Name   string
-	Limits Limits // of what a tar archive may unpack into the staging area
+	Limits layer.Limits // of what a tar archive may unpack into the staging area
 }
 
 // LoadedImage is one image Load put in the store.
@@ -72,12 +74,12 @@ type LoadResult struct {
 // digests are the archive's; each layer must hash to the diff ID its
 // config records. Every blob is verified before it is published, and the
 // index names the images only once all are in place: a load that fails
-// leaves the store as it was. Errors: ErrNotFound (no such file),
-// ErrInvalid (not an image archive), ErrCorrupt, ErrUnsafe, ErrNoPlatform.
-func (a *Agent) Load(ctx context.Context, src string, opts LoadOptions) (LoadResult, error) {
+// leaves the store as it was. Errors: errdefs.ErrNotFound (no such file),
+// errdefs.ErrInvalid (not an image archive), errdefs.ErrCorrupt, errdefs.ErrUnsafe, errdefs.ErrNoPlatform.
+func (a *Archiver) Load(ctx context.Context, src string, opts LoadOptions) (LoadResult, error) {
 	fi, err := os.Stat(src)
 	if errors.Is(err, fs.ErrNotExist) {
-		return LoadResult{}, fmt.Errorf("load %s: %w", src, ErrNotFound)
+		return LoadResult{}, fmt.Errorf("load %s: %w", src, errdefs.ErrNotFound)
 	}
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("load: %w", err)
@@ -107,13 +109,13 @@ func (a *Agent) Load(ctx context.Context, src string, opts LoadOptions) (LoadRes
 }
 
 // LoadReader is Load of a tar archive read from r (compressed or not).
-func (a *Agent) LoadReader(ctx context.Context, r io.Reader, opts LoadOptions) (LoadResult, error) {
-	zr, comp, err := decompress(r)
+func (a *Archiver) LoadReader(ctx context.Context, r io.Reader, opts LoadOptions) (LoadResult, error) {
+	zr, comp, err := Decompress(r)
 	if err != nil {
-		return LoadResult{}, fmt.Errorf("%v: %w", err, ErrInvalid)
+		return LoadResult{}, fmt.Errorf("%v: %w", err, errdefs.ErrInvalid)
 	}
 	defer zr.Close()
-	ts, err := a.store.stageTar(ctx, zr, opts.Limits)
+	ts, err := stageTar(ctx, a.store, zr, opts.Limits)
 	if err != nil {
 		return LoadResult{}, err
 	}
@@ -135,7 +137,7 @@ type loadItem struct {
 // loadPlan is what a load will write, gathered and checked before any of
 // it is.
 type loadPlan struct {
-	s     *imageStore
+	s     *store.Store
 	src   archiveSource
 	opts  LoadOptions
 	copy  []v1.Descriptor          // blobs the archive holds, to publish
@@ -144,7 +146,7 @@ type loadPlan struct {
 	items []loadItem
 }
 
-func (a *Agent) loadFrom(ctx context.Context, src archiveSource, opts LoadOptions) (LoadResult, error) {
+func (a *Archiver) loadFrom(ctx context.Context, src archiveSource, opts LoadOptions) (LoadResult, error) {
 	p := &loadPlan{s: a.store, src: src, opts: opts, paths: map[digest.Digest]string{}, meta: map[digest.Digest][]byte{}}
 	var res LoadResult
 	var err error
@@ -156,17 +158,17 @@ func (a *Agent) loadFrom(ctx context.Context, src archiveSource, opts LoadOption
 		res.Format = FormatDockerArchive
 		err = p.docker()
 	default:
-		err = fmt.Errorf("neither an OCI image layout (index.json) nor a docker-archive (manifest.json): %w", ErrInvalid)
+		err = fmt.Errorf("neither an OCI image layout (index.json) nor a docker-archive (manifest.json): %w", errdefs.ErrInvalid)
 	}
 	if err != nil {
 		return res, err
 	}
 	if len(p.items) == 0 {
-		return res, fmt.Errorf("the archive holds no image: %w", ErrInvalid)
+		return res, fmt.Errorf("the archive holds no image: %w", errdefs.ErrInvalid)
 	}
 	if opts.Name != "" {
 		if len(p.items) != 1 {
-			return res, fmt.Errorf("--name: the archive holds %d images: %w", len(p.items), ErrInvalid)
+			return res, fmt.Errorf("--name: the archive holds %d images: %w", len(p.items), errdefs.ErrInvalid)
 		}
 		n, err := fullName(opts.Name)
 		if err != nil {
@@ -195,7 +197,7 @@ func (a *Agent) loadFrom(ctx context.Context, src archiveSource, opts LoadOption
 func fullName(s string) (string, error) {
 	r, err := client.ParseReference(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", err, ErrInvalid)
+		return "", fmt.Errorf("%w: %w", err, errdefs.ErrInvalid)
 	}
 	return r.String(), nil
 }
@@ -206,7 +208,7 @@ func (p *loadPlan) readSmall(name string, want digest.Digest) ([]byte, error) {
 	rc, err := p.src.open(name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s missing from the archive: %w", name, ErrCorrupt)
+			return nil, fmt.Errorf("%s missing from the archive: %w", name, errdefs.ErrCorrupt)
 		}
 		return nil, err
 	}
@@ -216,10 +218,10 @@ func (p *loadPlan) readSmall(name string, want digest.Digest) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(b) > store.MaxMetadataSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes: %w", name, store.MaxMetadataSize, ErrInvalid)
+		return nil, fmt.Errorf("%s: larger than %d bytes: %w", name, store.MaxMetadataSize, errdefs.ErrInvalid)
 	}
 	if got := digest.FromBytes(b); want != "" && got != want {
-		return nil, fmt.Errorf("%s hashes to %s: %w", name, got, ErrCorrupt)
+		return nil, fmt.Errorf("%s hashes to %s: %w", name, got, errdefs.ErrCorrupt)
 	}
 	return b, nil
 }
@@ -227,13 +229,13 @@ func (p *loadPlan) readSmall(name string, want digest.Digest) ([]byte, error) {
 // needBlob adds a blob the archive must hold (unless the store has it).
 func (p *loadPlan) needBlob(d v1.Descriptor, name string) error {
 	if err := oci.CheckDigest(d.Digest); err != nil {
-		return fmt.Errorf("%w: %w", err, ErrInvalid)
+		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalid)
 	}
 	if _, ok := p.paths[d.Digest]; ok {
 		return nil
 	}
 	if !p.src.exists(name) && !p.s.HasBlob(d.Digest, d.Size) {
-		return fmt.Errorf("blob %s missing from the archive: %w", d.Digest, ErrCorrupt)
+		return fmt.Errorf("blob %s missing from the archive: %w", d.Digest, errdefs.ErrCorrupt)
 	}
 	p.paths[d.Digest] = name
 	p.copy = append(p.copy, d)
@@ -242,7 +244,7 @@ func (p *loadPlan) needBlob(d v1.Descriptor, name string) error {
 
 // applyLoad publishes the plan's blobs, then names its images. On failure
 // it takes back the blobs it added. It returns how many it added.
-func (a *Agent) applyLoad(ctx context.Context, p *loadPlan) (int, error) {
+func (a *Archiver) applyLoad(ctx context.Context, p *loadPlan) (int, error) {
 	var all []digest.Digest
 	for _, d := range p.copy {
 		all = append(all, d.Digest)
@@ -267,7 +269,7 @@ func (a *Agent) applyLoad(ctx context.Context, p *loadPlan) (int, error) {
 	l.Release()
 	if err != nil {
 		if len(added) > 0 {
-			_ = a.store.dropUnused(ctx, added)
+			_ = a.dropUnused(ctx, added)
 		}
 		return 0, err
 	}
@@ -303,7 +305,7 @@ func (p *loadPlan) publish(ctx context.Context, d v1.Descriptor) error {
 		got, size, found := st.digestOf(name)
 		if found && (got != d.Digest || (d.Size > 0 && size != d.Size)) {
 			return fmt.Errorf("%s in the archive hashes to %s (%d bytes), want %s (%d bytes): %w",
-				name, got, size, d.Digest, d.Size, ErrCorrupt)
+				name, got, size, d.Digest, d.Size, errdefs.ErrCorrupt)
 		}
 		if done, err := st.publishAs(p.s, name, d.Digest); err != nil || done {
 			return err
@@ -324,11 +326,11 @@ func (p *loadPlan) publish(ctx context.Context, d v1.Descriptor) error {
 func (p *loadPlan) name(idx *v1.Index, it loadItem) {
 	for _, n := range it.names {
 		if r, err := client.ParseReference(n); err == nil {
-			store.SetEntry(idx, newEntry(r, it.desc, it.source))
+			store.SetEntry(idx, store.NewEntry(r.String(), r.Tag, it.desc, it.source))
 		}
 	}
 	for _, tag := range it.bare {
-		e := newEntry(client.Reference{}, it.desc, it.source)
+		e := store.NewEntry("", "", it.desc, it.source)
 		delete(e.Annotations, store.AnnotationImageName)
 		e.Annotations[v1.AnnotationRefName] = tag
 		store.SetEntry(idx, e)
@@ -339,7 +341,7 @@ func (p *loadPlan) name(idx *v1.Index, it loadItem) {
 				return // known already, under some name
 			}
 		}
-		e := newEntry(client.Reference{}, it.desc, it.source)
+		e := store.NewEntry("", "", it.desc, it.source)
 		delete(e.Annotations, store.AnnotationImageName)
 		idx.Manifests = append(idx.Manifests, e)
 	}

@@ -1,4 +1,4 @@
-package hostagent
+package archive
 
 import (
 	"archive/tar"
@@ -15,6 +15,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/iox"
@@ -35,7 +36,7 @@ type stagedSource interface {
 	digestOf(name string) (digest.Digest, int64, bool)
 	// publishAs moves the file name into the store as blob d when its
 	// content is d; it reports whether it did.
-	publishAs(s *imageStore, name string, d digest.Digest) (bool, error)
+	publishAs(s *store.Store, name string, d digest.Digest) (bool, error)
 }
 
 // dirSource reads an archive unpacked in a directory. It goes through an
@@ -61,7 +62,7 @@ func (d *dirSource) open(name string) (io.ReadCloser, error) {
 	}
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("archive file %q: not a regular file: %w", name, ErrInvalid)
+		return nil, fmt.Errorf("archive file %q: not a regular file: %w", name, errdefs.ErrInvalid)
 	}
 	return f, nil
 }
@@ -91,7 +92,7 @@ type stagedFile struct {
 }
 
 // stageTar reads the tar r (uncompressed) into a new staging directory.
-func (s *imageStore) stageTar(ctx context.Context, r io.Reader, lim Limits) (*tarSource, error) {
+func stageTar(ctx context.Context, s *store.Store, r io.Reader, lim layer.Limits) (*tarSource, error) {
 	lim = lim.WithDefaults()
 	dir, err := os.MkdirTemp(s.Path(store.IngestDir), "load-")
 	if err != nil {
@@ -111,7 +112,7 @@ func (s *imageStore) stageTar(ctx context.Context, r io.Reader, lim Limits) (*ta
 	return t, nil
 }
 
-func (t *tarSource) read(ctx context.Context, r io.Reader, lim Limits) error {
+func (t *tarSource) read(ctx context.Context, r io.Reader, lim layer.Limits) error {
 	tr := tar.NewReader(r)
 	var total int64
 	for n := 0; ; n++ {
@@ -121,12 +122,12 @@ func (t *tarSource) read(ctx context.Context, r io.Reader, lim Limits) error {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			if n == 0 {
-				return fmt.Errorf("archive: empty, or not a tar: %w", ErrInvalid)
+				return fmt.Errorf("archive: empty, or not a tar: %w", errdefs.ErrInvalid)
 			}
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("archive: %v: %w", err, ErrInvalid)
+			return fmt.Errorf("archive: %v: %w", err, errdefs.ErrInvalid)
 		}
 		if n >= lim.MaxEntries {
 			return layer.Unsafef("archive: more than %d entries", lim.MaxEntries)
@@ -229,7 +230,7 @@ func (t *tarSource) digestOf(name string) (digest.Digest, int64, bool) {
 	return f.digest, f.size, ok
 }
 
-func (t *tarSource) publishAs(s *imageStore, name string, d digest.Digest) (bool, error) {
+func (t *tarSource) publishAs(s *store.Store, name string, d digest.Digest) (bool, error) {
 	f, ok := t.resolve(name)
 	if !ok || f.digest != d || t.used[d] {
 		return false, nil

@@ -1,4 +1,4 @@
-package hostagent
+package archive
 
 import (
 	"archive/tar"
@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/internal/oci"
@@ -38,8 +39,8 @@ const (
 	repositoriesFile   = "repositories"
 )
 
-// dockerArchiveEntry is one image of a docker-archive's manifest.json.
-type dockerArchiveEntry struct {
+// DockerArchiveEntry is one image of a docker-archive's manifest.json.
+type DockerArchiveEntry struct {
 	Config       string                          `json:"Config"`
 	RepoTags     []string                        `json:"RepoTags"`
 	Layers       []string                        `json:"Layers"`
@@ -80,13 +81,13 @@ func layoutBlobPath(d digest.Digest) string {
 // Save writes the images refs name (a name, a digest or a short ID, which
 // takes every name of that manifest) to w as one archive (see above),
 // compressed as opts say. Blobs are re-hashed as they are read: a corrupt
-// one fails the save with ErrCorrupt. Errors: ErrNotFound, ErrAmbiguous,
-// ErrCorrupt, ErrInvalid.
-func (a *Agent) Save(ctx context.Context, w io.Writer, refs []string, opts SaveOptions) (SaveResult, error) {
+// one fails the save with errdefs.ErrCorrupt. Errors: errdefs.ErrNotFound, errdefs.ErrAmbiguous,
+// errdefs.ErrCorrupt, errdefs.ErrInvalid.
+func (a *Archiver) Save(ctx context.Context, w io.Writer, refs []string, resolve Resolver, opts SaveOptions) (SaveResult, error) {
 	if len(refs) == 0 {
-		return SaveResult{}, fmt.Errorf("save: no image named: %w", ErrInvalid)
+		return SaveResult{}, fmt.Errorf("save: no image named: %w", errdefs.ErrInvalid)
 	}
-	want, err := ParsePlatform(opts.Platform)
+	want, err := store.ParsePlatform(opts.Platform)
 	if err != nil {
 		return SaveResult{}, err
 	}
@@ -100,7 +101,7 @@ func (a *Agent) Save(ctx context.Context, w io.Writer, refs []string, opts SaveO
 	}
 	var entries []v1.Descriptor
 	for _, ref := range refs {
-		_, hits, err := parseLocalRef(ref).resolve(idx)
+		hits, err := resolve(idx, ref)
 		if err != nil {
 			return SaveResult{}, err
 		}
@@ -126,7 +127,7 @@ func (a *Agent) Save(ctx context.Context, w io.Writer, refs []string, opts SaveO
 	}
 	defer l.Release()
 	cw := &iox.CountWriter{W: w}
-	zw, err := compressor(cw, comp)
+	zw, err := Compressor(cw, comp)
 	if err != nil {
 		return SaveResult{}, err
 	}
@@ -142,10 +143,10 @@ func (a *Agent) Save(ctx context.Context, w io.Writer, refs []string, opts SaveO
 
 // savePlan gathers what an archive holds before any of it is written.
 type savePlan struct {
-	s      *imageStore
+	s      *store.Store
 	blobs  []v1.Descriptor // in the order written, each once
 	seen   map[digest.Digest]bool
-	docker []dockerArchiveEntry
+	docker []DockerArchiveEntry
 	repos  map[string]map[string]string
 }
 
@@ -175,7 +176,7 @@ func (p *savePlan) add(e v1.Descriptor, want v1.Platform) (SavedImage, error) {
 		}
 		var idx v1.Index
 		if err := json.Unmarshal(raw, &idx); err != nil {
-			return img, fmt.Errorf("index %s: %v: %w", e.Digest, err, ErrCorrupt)
+			return img, fmt.Errorf("index %s: %v: %w", e.Digest, err, errdefs.ErrCorrupt)
 		}
 		for _, child := range idx.Manifests {
 			if !oci.IsImageManifest(child.MediaType) {
@@ -213,7 +214,7 @@ func (p *savePlan) add(e v1.Descriptor, want v1.Platform) (SavedImage, error) {
 // artifact manifest in an index).
 func (p *savePlan) addRaw(d v1.Descriptor) error {
 	if !p.s.HasBlob(d.Digest, d.Size) {
-		return fmt.Errorf("blob %s missing from the store: %w", d.Digest, ErrCorrupt)
+		return fmt.Errorf("blob %s missing from the store: %w", d.Digest, errdefs.ErrCorrupt)
 	}
 	p.addBlob(d)
 	return nil
@@ -228,7 +229,7 @@ func (p *savePlan) addImage(li store.LocalImage) {
 }
 
 func (p *savePlan) addDocker(li store.LocalImage, name string) {
-	de := dockerArchiveEntry{Config: layoutBlobPath(li.Manifest.Config.Digest), Layers: []string{}}
+	de := DockerArchiveEntry{Config: layoutBlobPath(li.Manifest.Config.Digest), Layers: []string{}}
 	for _, l := range li.Manifest.Layers {
 		de.Layers = append(de.Layers, layoutBlobPath(l.Digest))
 	}
@@ -277,7 +278,7 @@ func (p *savePlan) write(ctx context.Context, w io.Writer, entries []v1.Descript
 		return err
 	}
 	if p.docker == nil {
-		p.docker = []dockerArchiveEntry{}
+		p.docker = []DockerArchiveEntry{}
 	}
 	manifestJSON, err := json.Marshal(p.docker)
 	if err != nil {
@@ -330,7 +331,7 @@ func (p *savePlan) writeBlob(ctx context.Context, tw *tar.Writer, b v1.Descripto
 		return fmt.Errorf("blob %s: %w", b.Digest, err)
 	}
 	if got := digest.NewDigest(b.Digest.Algorithm(), h); got != b.Digest {
-		return fmt.Errorf("blob %s hashes to %s (run verify): %w", b.Digest, got, ErrCorrupt)
+		return fmt.Errorf("blob %s hashes to %s (run verify): %w", b.Digest, got, errdefs.ErrCorrupt)
 	}
 	return nil
 }
