@@ -37,11 +37,11 @@
 // # Archives and containers
 //
 // Save writes images to one tar that is both an OCI image layout and a
-// docker-archive (package hostagent/archive), gzip- or zstd-compressed if asked; Load
-// reads OCI layouts and docker-archives as docker, podman, skopeo and crane
-// write them, as tars (compressed or not) or directories, keeping every
-// digest the format carries. A tar is staged in ingest/ and every
-// blob verified before the index names anything.
+// docker-archive, gzip- or zstd-compressed if asked; Load reads OCI layouts
+// and docker-archives as docker, podman, skopeo and crane write them, as
+// tars (compressed or not) or directories, keeping every digest the format
+// carries. A tar is staged in ingest/ and every blob verified before the
+// index names anything (package hostagent/archive).
 //
 // CreateContainer unpacks an image into containers/<name>/rootfs (whiteouts
 // applied; modes, owners, links, device nodes and xattrs kept) and records
