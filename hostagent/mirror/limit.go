@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -14,38 +16,23 @@ import (
 // requests per second (in the client's base transport, so retries, token
 // requests to the registry's own host and every page of a list count), and
 // a semaphore per registry bounds the blobs moving at once.
-//
-// The bucket is written here rather than taken from golang.org/x/time/rate:
-// sync needs one blocking Wait with a context, which is twenty lines, and
-// the module would be one more dependency to vet for them.
 
 // tokenBucket lets rate requests a second through, in bursts of up to
-// burst. Each wait reserves a token at once, so waiters are served in
-// arrival order.
+// burst: golang.org/x/time/rate underneath. Each wait reserves a token at
+// once, so waiters are served in arrival order.
 type tokenBucket struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
+	lim *rate.Limiter
 }
 
-func newTokenBucket(rate float64, burst int) *tokenBucket {
-	return &tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: time.Now()}
+func newTokenBucket(rps float64, burst int) *tokenBucket {
+	return &tokenBucket{lim: rate.NewLimiter(rate.Limit(rps), max(burst, 1))}
 }
 
-// wait takes a token, sleeping until one is due or ctx ends.
+// wait takes a token, sleeping until one is due or ctx ends; then the
+// reservation is given back and ctx's error returned.
 func (b *tokenBucket) wait(ctx context.Context) error {
-	b.mu.Lock()
-	now := time.Now()
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-	b.tokens--
-	var delay time.Duration
-	if b.tokens < 0 {
-		delay = time.Duration(-b.tokens / b.rate * float64(time.Second))
-	}
-	b.mu.Unlock()
+	r := b.lim.Reserve()
+	delay := r.Delay()
 	if delay <= 0 {
 		return nil
 	}
@@ -55,9 +42,7 @@ func (b *tokenBucket) wait(ctx context.Context) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		b.mu.Lock()
-		b.tokens++ // give the reservation back
-		b.mu.Unlock()
+		r.Cancel()
 		return ctx.Err()
 	}
 }

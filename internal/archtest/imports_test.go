@@ -49,7 +49,7 @@ var rules = []rule{
 			module + "/internal/oci", module + "/internal/iox", module + "/registry/client"},
 		why: "archives use the store and the leaf packages; the registry client only for the reference grammar, until internal/oci has it"},
 	{pkg: "hostagent/mirror",
-		allow: []string{imageSpec, goDigest, yaml, "github.com/distribution/reference",
+		allow: []string{imageSpec, goDigest, yaml, "github.com/distribution/reference", "golang.org/x/time/rate",
 			module + "/hostagent/store", module + "/hostagent/errdefs", module + "/internal/oci",
 			module + "/internal/yamlx", module + "/internal/parallel", module + "/registry/client"},
 		why: "sync uses the store, the leaf packages and the registry client only"},
