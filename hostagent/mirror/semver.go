@@ -1,16 +1,17 @@
 package mirror
 
 import (
-	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // semver is a version read from a tag: an optional "v", one to three
 // numeric components (a missing one counts as 0: "1.2" is 1.2.0), an
-// optional -prerelease and an optional +build (ignored in comparisons), as
-// Semantic Versioning 2.0 orders them.
+// optional -prerelease and an optional +build (ignored in comparisons),
+// ordered as internal/oci orders versions (see compare).
 type semver struct {
 	num   [3]uint64
 	parts int // how many numeric components were written
@@ -52,41 +53,21 @@ func parseSemver(s string) (v semver, ok bool) {
 	return v, true
 }
 
-// compare orders a and b by Semantic Versioning precedence.
+// compare orders a and b as oci.CompareVersions does, the order find
+// uses too: numeric components as numbers, a release after its
+// prereleases, prerelease identifiers numbers before words and digit runs
+// as numbers (rc2 < rc10).
 func (a semver) compare(b semver) int {
-	for i := range a.num {
-		if c := cmp.Compare(a.num[i], b.num[i]); c != 0 {
-			return c
-		}
+	return oci.CompareVersions(a.String(), b.String())
+}
+
+// String writes v as MAJOR.MINOR.PATCH[-PRERELEASE].
+func (v semver) String() string {
+	s := fmt.Sprintf("%d.%d.%d", v.num[0], v.num[1], v.num[2])
+	if len(v.pre) > 0 {
+		s += "-" + strings.Join(v.pre, ".")
 	}
-	switch {
-	case len(a.pre) == 0 && len(b.pre) == 0:
-		return 0
-	case len(a.pre) == 0:
-		return 1 // a release comes after its prereleases
-	case len(b.pre) == 0:
-		return -1
-	}
-	for i := range min(len(a.pre), len(b.pre)) {
-		x, y := a.pre[i], b.pre[i]
-		xn, xerr := strconv.ParseUint(x, 10, 64)
-		yn, yerr := strconv.ParseUint(y, 10, 64)
-		var c int
-		switch {
-		case xerr == nil && yerr == nil:
-			c = cmp.Compare(xn, yn)
-		case xerr == nil: // numeric identifiers come first
-			c = -1
-		case yerr == nil:
-			c = 1
-		default:
-			c = strings.Compare(x, y)
-		}
-		if c != 0 {
-			return c
-		}
-	}
-	return cmp.Compare(len(a.pre), len(b.pre))
+	return s
 }
 
 // bump is the smallest version above every version that starts with the

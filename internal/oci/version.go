@@ -12,6 +12,8 @@ import (
 // text. It returns -1, 0 or +1.
 func CompareVersions(a, b string) int {
 	a, b = strings.TrimPrefix(a, "v"), strings.TrimPrefix(b, "v")
+	a, _, _ = strings.Cut(a, "+") // build metadata does not order
+	b, _, _ = strings.Cut(b, "+")
 	acore, apre, _ := strings.Cut(a, "-")
 	bcore, bpre, _ := strings.Cut(b, "-")
 	if c := compareParts(strings.Split(acore, "."), strings.Split(bcore, ".")); c != 0 {
