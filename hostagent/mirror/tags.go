@@ -10,7 +10,7 @@ import (
 
 // Orders for Tags.Order: which tags are the newest.
 const (
-	OrderSemver = "semver" // by Semantic Versioning precedence; prereleases and other tags are never the newest
+	OrderSemver = "semver" // by version, as find orders them (oci.CompareVersions); prereleases and other tags are never the newest
 	OrderTag    = "tag"    // by tag name, as registries list them (date stamps, build numbers)
 )
 
