@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -10,12 +11,26 @@ import (
 // old content or the new, never a mix, even across a crash. The file gets
 // mode 0644.
 func WriteFileAtomic(dir, name string, data []byte) error {
+	return WriteAtomic(filepath.Join(dir, name), func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteAtomic is WriteFileAtomic for content that write streams: path is
+// replaced only when write and every step after it succeed; otherwise
+// nothing of the new content is left.
+func WriteAtomic(path string, write func(w io.Writer) error) error {
+	dir, name := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
 	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if _, err := tmp.Write(data); err != nil {
+	if err := write(tmp); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -30,7 +45,7 @@ func WriteFileAtomic(dir, name string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
 	return SyncDir(dir)
