@@ -208,6 +208,7 @@ func listXattrs(path string) (map[string][]byte, error) {
 	return out, nil
 }
 
+// WriteTreeRecord writes files as the tree record (files.json) in dir.
 func WriteTreeRecord(dir string, files []FileMeta) error {
 	b, err := json.Marshal(treeRecord{Version: 1, Files: files})
 	if err != nil {
@@ -216,6 +217,7 @@ func WriteTreeRecord(dir string, files []FileMeta) error {
 	return oci.WriteFileAtomic(dir, FilesFile, b)
 }
 
+// ReadTreeRecord reads the tree record (files.json) in dir, by path.
 func ReadTreeRecord(dir string) (map[string]*FileMeta, error) {
 	b, err := os.ReadFile(filepath.Join(dir, FilesFile))
 	if err != nil {

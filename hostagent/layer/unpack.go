@@ -80,10 +80,13 @@ type dirTime struct {
 	atime, mtime time.Time
 }
 
+// NewUnpacker applies layers under root within lim (defaults filled in);
+// it keeps owners and device nodes only when running as root.
 func NewUnpacker(root *os.Root, lim Limits) *Unpacker {
 	return &Unpacker{root: root, asRoot: os.Geteuid() == 0, lim: lim.WithDefaults()}
 }
 
+// Unsafef formats an error of the class errdefs.ErrUnsafe.
 func Unsafef(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, errdefs.ErrUnsafe)...)
 }

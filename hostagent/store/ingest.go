@@ -69,6 +69,8 @@ func (s *Store) Ingest(ctx context.Context, desc v1.Descriptor, fetch FetchFunc,
 	}
 }
 
+// SameFile reports whether the open file f is still the file at path (not
+// renamed away or replaced meanwhile).
 func SameFile(f *os.File, path string) bool {
 	a, err := f.Stat()
 	if err != nil {

@@ -22,6 +22,8 @@ const MaxSources = 8
 // uploading it when the destination is on the same registry.
 type Sources map[digest.Digest][]string
 
+// ReadSources reads sources.json; a missing or unreadable one is empty
+// (only an optimisation rests on it).
 func (s *Store) ReadSources() (Sources, error) {
 	b, err := os.ReadFile(s.Path(SourcesFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -54,6 +56,8 @@ func (s *Store) AddSources(ctx context.Context, repo string, digests []digest.Di
 	})
 }
 
+// WriteSources replaces sources.json atomically. The caller holds the
+// store lock.
 func (s *Store) WriteSources(src Sources) error {
 	b, err := json.Marshal(src)
 	if err != nil {

@@ -102,6 +102,7 @@ func Open(root string) (*Store, error) {
 	return s, nil
 }
 
+// Path is elem joined under the store's root.
 func (s *Store) Path(elem ...string) string {
 	return filepath.Join(append([]string{s.root}, elem...)...)
 }

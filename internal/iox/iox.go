@@ -32,6 +32,7 @@ type ProgressWriter struct {
 	Fn func(n int)
 }
 
+// Write writes b to W and reports what it wrote.
 func (p *ProgressWriter) Write(b []byte) (int, error) {
 	n, err := p.W.Write(b)
 	if p.Fn != nil && n > 0 {
@@ -46,6 +47,7 @@ type ProgressReader struct {
 	Fn func(n int)
 }
 
+// Read reads from R and reports what it read.
 func (p *ProgressReader) Read(b []byte) (int, error) {
 	n, err := p.R.Read(b)
 	if n > 0 {
@@ -60,6 +62,7 @@ type CountWriter struct {
 	N int64
 }
 
+// Write writes p to W and counts what it wrote.
 func (c *CountWriter) Write(p []byte) (int, error) {
 	n, err := c.W.Write(p)
 	c.N += int64(n)
