@@ -68,6 +68,7 @@ var rules = []rule{
 	{pkg: "...", deny: []string{module + "/internal/testutil/..."},
 		except: map[string]string{
 			"internal/testutil/...":   "the test helpers themselves",
+			"internal/bench/...":      "the benchmark harness behind cmd/regbench is test tooling itself (it uses testutil's process helpers)",
 			"storagedriver/s3/s3test": "a test-helper package of the registry side; moves under internal/testutil with it (issue 15)",
 		},
 		why: "no production package imports the test helpers"},
