@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-registry/berth/internal/watchfile"
 )
 
 const testPolicy = `groups:
@@ -143,8 +145,7 @@ func FuzzParsePolicy(f *testing.F) {
 		if err != nil {
 			return
 		}
-		p := &Policy{file: &watchedFile[*policyDoc]{}}
-		p.file.cur.Store(&loadedFile[*policyDoc]{val: doc})
+		p := &Policy{file: watchfile.Static(doc)}
 		// Whatever the rules, nothing invalid is ever allowed.
 		for _, a := range []Access{{TypeRepository, "a/../b", ActionPull}, {TypeRepository, "*", ActionPush}, {TypeRepository, "a", "*"}} {
 			if p.Allowed(Principal{Name: "u", Authenticated: true}, a) {
