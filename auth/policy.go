@@ -158,8 +158,11 @@ func (p *Policy) Allowed(who Principal, a Access) bool {
 
 // allowed is Allowed for a valid a under the document doc.
 func (doc *policyDoc) allowed(who Principal, a Access) bool {
-	if a == Catalog {
+	switch a {
+	case Catalog:
 		return who.Authenticated
+	case Admin:
+		return doc.everywhere(who, ActionDelete)
 	}
 	for _, r := range doc.Rules {
 		if r.appliesTo(who, doc) && slices.Contains(r.Actions, a.Action) && r.matches(a.Name) {
@@ -180,6 +183,11 @@ func (p *Policy) AllowedEverywhere(who Principal, action string) bool {
 	if err != nil {
 		return false
 	}
+	return doc.everywhere(who, action)
+}
+
+// everywhere is AllowedEverywhere under the document doc.
+func (doc *policyDoc) everywhere(who Principal, action string) bool {
 	for _, r := range doc.Rules {
 		if r.appliesTo(who, doc) && slices.Contains(r.Actions, action) && slices.Contains(r.Repositories, "**") {
 			return true

@@ -49,6 +49,9 @@ func TestPolicyAllowed(t *testing.T) {
 	}{
 		{user("alice"), Access{TypeRepository, "anything/deep/below", ActionDelete}, true},
 		{user("alice"), Catalog, true},
+		{user("alice"), Admin, true}, // deletes everywhere: an administrator
+		{user("bob"), Admin, false},
+		{anon, Admin, false},
 		{user("bob"), Access{TypeRepository, "team/app", ActionPush}, true},
 		{user("bob"), Access{TypeRepository, "team/a/b/c", ActionPull}, true},
 		{user("bob"), Access{TypeRepository, "team", ActionPull}, false}, // team/** is below team
