@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -211,8 +212,8 @@ func (a *App) checkQuota(ctx context.Context, q policy.QuotaLimit, u *nsUsage, p
 	}
 	if q.MaxBytes > 0 {
 		if p.start && u.bytes >= q.MaxBytes {
-			return newError(codeDenied, "quota exceeded: namespace %s: %s used of %s (%s.maxbytes)",
-				ns, policy.FormatSize(u.bytes), policy.FormatSize(q.MaxBytes), q.Key)
+			s := sizes(u.bytes, q.MaxBytes)
+			return newError(codeDenied, "quota exceeded: namespace %s: %s used of %s (%s.maxbytes)", ns, s[0], s[1], q.Key)
 		}
 		var more int64
 		for d, n := range p.blobs {
@@ -221,8 +222,9 @@ func (a *App) checkQuota(ctx context.Context, q policy.QuotaLimit, u *nsUsage, p
 			}
 		}
 		if more > 0 && u.bytes+more > q.MaxBytes {
+			s := sizes(u.bytes, more, u.bytes+more, q.MaxBytes)
 			return newError(codeDenied, "quota exceeded: namespace %s: %s used + %s new = %s, over %s (%s.maxbytes)",
-				ns, policy.FormatSize(u.bytes), policy.FormatSize(more), policy.FormatSize(u.bytes+more), policy.FormatSize(q.MaxBytes), q.Key)
+				ns, s[0], s[1], s[2], s[3], q.Key)
 		}
 	}
 	if q.MaxTagsPerRepository > 0 {
@@ -238,6 +240,22 @@ func (a *App) checkQuota(ctx context.Context, q policy.QuotaLimit, u *nsUsage, p
 		}
 	}
 	return nil
+}
+
+// sizes writes the figures of a message for people ("10.2 GiB"), or all
+// in bytes when rounding would make the last two, a usage and its limit,
+// read the same though they differ ("1 MiB, over 1 MiB" says nothing).
+func sizes(ns ...int64) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = policy.FormatSize(n)
+	}
+	if k := len(ns) - 1; out[k-1] == out[k] && ns[k-1] != ns[k] {
+		for i, n := range ns {
+			out[i] = fmt.Sprintf("%d B", n)
+		}
+	}
+	return out
 }
 
 // chargeBlob checks the link of blob d (size bytes) into repository name,
