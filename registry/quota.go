@@ -258,6 +258,13 @@ func sizes(ns ...int64) []string {
 	return out
 }
 
+// limited reports whether a quota covers repository name; an error when
+// the policies cannot be read.
+func (a *App) limited(name string) (bool, error) {
+	set, err := a.policies()
+	return len(set.Quotas(name)) > 0, err
+}
+
 // chargeBlob checks the link of blob d (size bytes) into repository name,
 // for a mount or an upload's commit.
 func (a *App) chargeBlob(ctx context.Context, name string, d digest.Digest, size int64) (func(), error) {
@@ -328,6 +335,9 @@ func (t *quotaTracker) usageSnapshot(ns string, su *storage.Usage) {
 // chargeMount checks the mount of blob d into repository name; a blob that
 // is not stored is not checked (the mount fails, and an upload starts).
 func (a *App) chargeMount(ctx context.Context, name string, d digest.Digest) (func(), error) {
+	if limited, err := a.limited(name); !limited {
+		return nil, err
+	}
 	n, err := a.store.BlobSize(ctx, d, &a.quota.sizes)
 	if errors.Is(err, storage.ErrBlobUnknown) {
 		return nil, nil
@@ -346,6 +356,14 @@ func (a *App) chargeMount(ctx context.Context, name string, d digest.Digest) (fu
 // chunk of unknown length) the check follows the commit, and a refused
 // blob is unlinked again, left for garbage collection.
 func (a *App) commitCharged(ctx context.Context, name string, u *storage.Upload, d digest.Digest, size int64, commit func() error) error {
+	limited, err := a.limited(name)
+	if err != nil {
+		u.Cancel(ctx)
+		return err
+	}
+	if !limited {
+		return commit()
+	}
 	if size >= 0 {
 		undo, err := a.chargeBlob(ctx, name, d, size)
 		if err != nil {

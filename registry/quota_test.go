@@ -1,8 +1,10 @@
 package registry_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -116,6 +118,22 @@ func TestQuotaBytes(t *testing.T) {
 	denied(t, "chunked upload over the limit", rec, "(policies.quotas[0].maxbytes)")
 	if rec := do(t, app, "GET", loc, nil); rec.Code != http.StatusNotFound {
 		t.Fatalf("the refused upload stays: %d", rec.Code)
+	}
+
+	// A last chunk of unknown length: checked after the commit, and the
+	// refused blob unlinked again.
+	rec = do(t, app, "POST", "/v2/team/a/blobs/uploads/", nil)
+	loc = rec.Header().Get("Location")
+	req := httptest.NewRequest("PUT", loc+"?digest="+digest.FromBytes(big).String(), io.MultiReader(bytes.NewReader(big)))
+	req.ContentLength, req.TransferEncoding = -1, []string{"chunked"}
+	rec = httptest.NewRecorder()
+	app.ServeHTTP(rec, req)
+	denied(t, "chunked last chunk over the limit", rec, "(policies.quotas[0].maxbytes)")
+	if rec := do(t, app, "HEAD", "/v2/team/a/blobs/"+digest.FromBytes(big).String(), nil); rec.Code != http.StatusNotFound {
+		t.Fatalf("a blob refused after its commit is linked: %d", rec.Code)
+	}
+	if u := requireWalk(t, app, drv, "team/"); u.Bytes != 1000 {
+		t.Fatalf("usage %+v after refusals, want 1000 bytes", u)
 	}
 
 	// An image whose blobs fit but whose manifest does not.
