@@ -67,13 +67,17 @@ func (s *Store) BlobSize(ctx context.Context, d digest.Digest, sizes *BlobSizes)
 	if err != nil || sizes == nil {
 		return n, err
 	}
-	sizes.mu.Lock()
-	if sizes.m == nil || len(sizes.m) >= maxSizes {
-		sizes.m = map[digest.Digest]int64{}
-	}
-	sizes.m[d] = n
-	sizes.mu.Unlock()
+	sizes.put(d, n)
 	return n, nil
+}
+
+func (b *BlobSizes) put(d digest.Digest, n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil || len(b.m) >= maxSizes {
+		b.m = map[digest.Digest]int64{}
+	}
+	b.m[d] = n
 }
 
 // NamespaceUsage walks the repositories of namespace ns (the repository ns
@@ -129,6 +133,9 @@ func (s *Store) NamespaceUsage(ctx context.Context, ns string, sizes *BlobSizes)
 	if err != nil {
 		return nil, fmt.Errorf("usage of %q: %w", ns, err)
 	}
+	if err := s.listSizes(ctx, u.Blobs, sizes); err != nil {
+		return nil, fmt.Errorf("usage of %q: %w", ns, err)
+	}
 	for d := range u.Blobs {
 		n, err := s.BlobSize(ctx, d, sizes)
 		if errors.Is(err, ErrBlobUnknown) {
@@ -142,6 +149,78 @@ func (s *Store) NamespaceUsage(ctx context.Context, ns string, sizes *BlobSizes)
 		u.Bytes += n
 	}
 	return u, nil
+}
+
+// sizeListThreshold is how many blob sizes a walk must not know yet before
+// it lists the blob store for them rather than asking for each.
+var sizeListThreshold = 1000
+
+// errStop ends a walk early.
+var errStop = errors.New("stop")
+
+// listSizes puts into sizes the sizes of want's digests that it does not
+// know yet, when there are more than sizeListThreshold of them (the first
+// walk of a large namespace), by listing the blob store's directories
+// blobs/<alg>/<2 hex>/ that hold two or more of them: on S3 a listing
+// gives up to 1,000 sizes per request where a HEAD gives one. A
+// directory's listing stops once it has found its digests, or once it has
+// read 1,000 keys more per digest than it found, so that listing never
+// costs much more than the HEADs it replaces. BlobSize asks for the rest.
+func (s *Store) listSizes(ctx context.Context, want map[digest.Digest]int64, sizes *BlobSizes) error {
+	if sizes == nil {
+		return nil
+	}
+	byDir := map[string]map[digest.Digest]bool{}
+	n := 0
+	sizes.mu.Lock()
+	for d := range want {
+		if _, ok := sizes.m[d]; !ok {
+			dir := pathDir(blobDir(d))
+			if byDir[dir] == nil {
+				byDir[dir] = map[digest.Digest]bool{}
+			}
+			byDir[dir][d] = true
+			n++
+		}
+	}
+	sizes.mu.Unlock()
+	if n <= sizeListThreshold {
+		return nil
+	}
+	for dir, missing := range byDir {
+		if len(missing) < 2 {
+			continue
+		}
+		budget := 1000 * (len(missing) + 1)
+		err := s.walk(ctx, dir, func(fi storagedriver.FileInfo) error {
+			if fi.IsDir {
+				return nil
+			}
+			if budget--; budget < 0 {
+				return errStop
+			}
+			segs := strings.Split(fi.Path, "/")
+			if len(segs) < 5 || segs[len(segs)-1] != "data" {
+				return nil
+			}
+			// .../<alg>/<2 hex>/<hex>/data
+			d := digestAt([]string{segs[len(segs)-4], segs[len(segs)-2]}, 1)
+			if !missing[d] {
+				return nil
+			}
+			sizes.put(d, fi.Size)
+			delete(missing, d)
+			budget += 1000
+			if len(missing) == 0 {
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return err
+		}
+	}
+	return nil
 }
 
 // RepositoryExists reports whether repository name exists: it holds

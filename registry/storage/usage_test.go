@@ -111,3 +111,37 @@ func TestNamespaceUsage(t *testing.T) {
 		}
 	})
 }
+
+// TestNamespaceUsageListsSizes: a walk that does not know many blob sizes
+// lists the blob store's directories for them instead of a Stat per blob,
+// and finds the same figures.
+func TestNamespaceUsageListsSizes(t *testing.T) {
+	defer storage.SetSizeListThreshold(0)()
+	registrytest.ForEachDriver(t, func(t *testing.T, drv storagedriver.Driver) {
+		ctx := context.Background()
+		const blobs = 300
+		for i := range blobs {
+			content := []byte(strings.Repeat("x", i))
+			d := digest.FromBytes(content)
+			if err := drv.PutContent(ctx, "/docker/registry/v2/blobs/sha256/"+d.Encoded()[:2]+"/"+d.Encoded()+"/data", content); err != nil {
+				t.Fatal(err)
+			}
+			if err := drv.PutContent(ctx, "/docker/registry/v2/repositories/bulk/r"+strconv.Itoa(i%3)+"/_layers/sha256/"+d.Encoded()+"/link", []byte(d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		count := &ops{n: map[string]int{}}
+		u, err := storage.New(observed.Wrap(drv, count)).NamespaceUsage(ctx, "bulk", &storage.BlobSizes{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(blobs * (blobs - 1) / 2); u.Bytes != want || len(u.Blobs) != blobs || len(u.Tags) != 3 {
+			t.Fatalf("usage %d bytes, %d blobs, %d repositories; want %d, %d, 3", u.Bytes, len(u.Blobs), len(u.Tags), want, blobs)
+		}
+		n := count.take()
+		if n[observed.OpWalk]+n[observed.OpStat] >= blobs/4*3 {
+			t.Errorf("%v: not much cheaper than a Stat per blob", n)
+		}
+		t.Logf("%d blobs: %v", blobs, n)
+	})
+}
