@@ -73,13 +73,13 @@ func (t *quotaTracker) space(ns string) *nsUsage {
 }
 
 // walk replaces u's snapshot with a walk of the storage; u is locked.
-func (t *quotaTracker) walk(ctx context.Context, ns string, u *nsUsage) (*storage.Usage, error) {
+func (t *quotaTracker) walk(ctx context.Context, ns string, u *nsUsage) error {
 	su, err := t.store.NamespaceUsage(ctx, ns, &t.sizes)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	u.set(t.now(), su)
-	return su, nil
+	return nil
 }
 
 // set replaces u's snapshot with su, a walk made at now; u is locked.
@@ -101,7 +101,6 @@ type push struct {
 
 // held is a check's locks and what it added, to release or undo.
 type held struct {
-	t      *quotaTracker
 	spaces []*nsUsage
 	gens   []int
 	added  []map[digest.Digest]int64
@@ -127,7 +126,7 @@ func (a *App) charge(ctx context.Context, set *policy.Set, p push) (undo func(),
 		}
 	}
 	slices.Sort(nss)
-	h := &held{t: t, name: p.name}
+	h := &held{name: p.name}
 	for _, ns := range nss {
 		u := t.space(ns)
 		u.mu.Lock()
@@ -140,9 +139,12 @@ func (a *App) charge(ctx context.Context, set *policy.Set, p push) (undo func(),
 	}
 	defer unlock()
 	for _, q := range qs {
+		if q.MaxBytes == 0 && q.MaxRepositories == 0 {
+			continue // tags are counted from storage: no walk needed
+		}
 		u := h.spaces[slices.Index(nss, q.Namespace)]
 		if u.walked.IsZero() || t.now().Sub(u.walked) >= q.Refresh {
-			if _, err := t.walk(ctx, q.Namespace, u); err != nil {
+			if err := t.walk(ctx, q.Namespace, u); err != nil {
 				return nil, err
 			}
 		}
@@ -161,6 +163,10 @@ func (a *App) charge(ctx context.Context, set *policy.Set, p push) (undo func(),
 	}
 	for _, u := range h.spaces {
 		h.gens = append(h.gens, u.gen)
+		if u.walked.IsZero() { // only tag limits here: nothing to add to
+			h.added, h.repos = append(h.added, nil), append(h.repos, false)
+			continue
+		}
 		added := map[digest.Digest]int64{}
 		for d, n := range p.blobs {
 			if _, ok := u.blobs[d]; !ok {
