@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/internal/watchfile"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/config"
+	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -243,5 +245,38 @@ func TestUsageAdminOnly(t *testing.T) {
 	}
 	if rec := do(t, app, "GET", registry.UsagePath+"?prefix=Bad/", nil, basicAuth("alice")...); rec.Code != http.StatusBadRequest || errorCode(t, rec) != "NAME_INVALID" {
 		t.Fatalf("bad prefix: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestQuotaFreed: a manifest delete frees the manifest's bytes, garbage
+// collection the blobs nothing references any more; a node sees both at
+// its next walk, and a push refused before fits after.
+func TestQuotaFreed(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
+	app, drv := newApp(t, registry.WithGCGrace(50*time.Millisecond), registry.WithQuotaClock(clock.Now),
+		withQuotas(t, "quotas:\n  - namespace: team/\n    maxbytes: 600\n"))
+	d, m := pushImage(t, app, "team/a", "v1", "")
+	before := requireWalk(t, app, drv, "team/")
+	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	layer := blobOf(200, "layer of team/b")
+	rec := do(t, app, "POST", "/v2/team/b/blobs/uploads/?digest="+digest.FromBytes(layer).String(), layer)
+	denied(t, "a second image", rec, "(policies.quotas[0].maxbytes)")
+
+	if rec := do(t, app, "DELETE", "/v2/team/a/manifests/"+d.String(), nil); rec.Code != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", rec.Code, rec.Body)
+	}
+	if u := requireWalk(t, app, drv, "team/"); u.Bytes != before.Bytes-int64(len(m)) {
+		t.Fatalf("after the manifest delete: %d bytes, want %d - %d", u.Bytes, before.Bytes, len(m))
+	}
+	time.Sleep(2200 * time.Millisecond) // past the grace and the collector's 1s allowance for mtimes
+	r, err := storage.New(drv, storage.WithGCGrace(50*time.Millisecond)).CollectGarbage(t.Context(), storage.GCOptions{Grace: 50 * time.Millisecond})
+	if err != nil || r.Blobs != 3 {
+		t.Fatalf("gc: %+v, %v; want team/a's manifest, config and layer deleted", r, err)
+	}
+	clock.Add(time.Minute) // the node's figures are stale: it walks again
+	pushBlob(t, app, "team/b", cfg)
+	pushBlob(t, app, "team/b", layer)
+	if u := requireWalk(t, app, drv, "team/"); u.Bytes != int64(len(cfg)+len(layer)) {
+		t.Fatalf("after gc: %+v, want only team/b's %d bytes", u, len(cfg)+len(layer))
 	}
 }
