@@ -27,8 +27,6 @@ import (
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 )
 
-var quotaBins testutil.Binaries
-
 // quotaPolicies: dq/ for docker, oq/ for oras, which fits a 1 MiB file and
 // oras's 2-byte empty config but not the manifest on top.
 const quotaPolicies = `version: 0.1
@@ -55,8 +53,9 @@ func TestQuotaClients(t *testing.T) {
 	t.Parallel()
 	dockerBin := testutil.RequireDocker(t)
 	orasBin := testutil.RequireTool(t, "oras")
-	regBin := quotaBins.Build(t, "github.com/berth-registry/berth/cmd/registry")
-	t.Cleanup(quotaBins.Cleanup)
+	var bins testutil.Binaries
+	t.Cleanup(bins.Cleanup)
+	regBin := bins.Build(t, "github.com/berth-registry/berth/cmd/registry")
 
 	dir := t.TempDir()
 	root := filepath.Join(dir, "data")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -278,5 +279,36 @@ func TestQuotaFreed(t *testing.T) {
 	pushBlob(t, app, "team/b", layer)
 	if u := requireWalk(t, app, drv, "team/"); u.Bytes != int64(len(cfg)+len(layer)) {
 		t.Fatalf("after gc: %+v, want only team/b's %d bytes", u, len(cfg)+len(layer))
+	}
+}
+
+// TestQuotaConcurrentPushes: pushes racing on one node never take the
+// namespace past its limit: checks and what they add are atomic.
+func TestQuotaConcurrentPushes(t *testing.T) {
+	app, drv := newApp(t, withQuotas(t, "quotas:\n  - namespace: team/\n    maxbytes: 10KiB\n"))
+	var wg sync.WaitGroup
+	codes := make([]int, 20)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := blobOf(1024, fmt.Sprintf("blob %02d ", i))
+			rec := do(t, app, "POST", fmt.Sprintf("/v2/team/r%d/blobs/uploads/?digest=%s", i%3, digest.FromBytes(b)), b)
+			codes[i] = rec.Code
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for _, c := range codes {
+		switch c {
+		case http.StatusCreated:
+			created++
+		case http.StatusForbidden:
+		default:
+			t.Fatalf("codes %v", codes)
+		}
+	}
+	if u := requireWalk(t, app, drv, "team/"); created != 10 || u.Bytes != 10<<10 {
+		t.Fatalf("%d pushes accepted, usage %d bytes; want 10 and exactly the limit", created, u.Bytes)
 	}
 }
