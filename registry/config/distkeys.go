@@ -128,8 +128,8 @@ type RedisTLS struct {
 	RootCAs     []string `yaml:"rootcas,omitempty"`
 }
 
-// Health is the health section: Distribution's periodic checks. Parsed and
-// kept for the health endpoints.
+// Health is the health section: Distribution's periodic checks, which
+// /readyz and /debug/health report.
 type Health struct {
 	StorageDriver StorageHealth `yaml:"storagedriver"`
 	File          []FileCheck   `yaml:"file,omitempty"`
@@ -145,6 +145,7 @@ type StorageHealth struct {
 }
 
 // FileCheck is one entry of health.file: unhealthy while File exists.
+// Threshold is accepted and, as in Distribution, has no effect.
 type FileCheck struct {
 	File      string        `yaml:"file"`
 	Interval  time.Duration `yaml:"interval"`
@@ -451,14 +452,6 @@ func (c *Config) NotImplemented() []error {
 	}
 	if p := c.HTTP.Prefix; p != "" && p != "/" {
 		errs = append(errs, errors.New("config: http.prefix: serving under a path prefix is not implemented yet; serve at / behind a proxy that strips the prefix"))
-	}
-	for _, h := range []struct {
-		key string
-		n   int
-	}{{"health.file", len(c.Health.File)}, {"health.http", len(c.Health.HTTP)}, {"health.tcp", len(c.Health.TCP)}} {
-		if h.n > 0 {
-			errs = append(errs, fmt.Errorf("config: %s: these health checks are not implemented yet; remove them (health.storagedriver is)", h.key))
-		}
 	}
 	for i, e := range c.Notifications.Endpoints {
 		if !e.Disabled {

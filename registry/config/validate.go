@@ -51,8 +51,8 @@ func (c *Config) validate(o origins) error {
 	if err := v("log.formatter", c.Log.Formatter, logFormatters); err != nil {
 		return err
 	}
-	if h := c.Health.StorageDriver; h.Interval < 0 || h.Threshold < 0 {
-		return fmt.Errorf("config: health.storagedriver: interval and threshold must not be negative%s", o.at("health.storagedriver"))
+	if err := c.Health.validate(o); err != nil {
+		return err
 	}
 	if err := c.Storage.validate(o, v, missing); err != nil {
 		return err
