@@ -95,7 +95,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		}
 	}
 
-	authOpts, authNote, err := authOptions(&cfg.Auth, logger)
+	authOpts, authNote, err := authOptions(&cfg.Auth, cfg.HTTP.PathPrefix(), logger)
 	if err != nil {
 		return fail(exitFailure, "auth: %v", err)
 	}
@@ -156,7 +156,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	purgerDone := startUploadPurger(purgeCtx, cfg, drv, m, logger)
 	defer func() { stopPurge(); <-purgerDone }()
 
-	fmt.Fprintf(stdout, "berth registry listening on %s%s, %s%s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), where, authNote, debug.note(cfg.HTTP.Debug.Addr))
+	fmt.Fprintf(stdout, "berth registry listening on %s%s%s, %s%s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), prefixNote(cfg.HTTP.PathPrefix()),
+		where, authNote, debug.note(cfg.HTTP.Debug.Addr))
 
 	select {
 	case err := <-errc:
@@ -340,6 +341,9 @@ func appOptions(c *config.Config, m *metrics.Metrics, logger *slog.Logger) []reg
 	if allow, deny, err := c.Validation.ManifestURLs(); err == nil {
 		opts = append(opts, registry.WithManifestURLs(allow, deny))
 	}
+	if p := c.HTTP.PathPrefix(); p != "" {
+		opts = append(opts, registry.WithPrefix(p))
+	}
 	if c.HTTP.Host != "" && !c.HTTP.RelativeURLs {
 		opts = append(opts, registry.WithBaseURL(c.HTTP.Host))
 	}
@@ -402,6 +406,14 @@ func shownAddr(configured string, ln net.Listener) string {
 		return ln.Addr().String()
 	}
 	return configured
+}
+
+// prefixNote is the start-up line's mention of http.prefix.
+func prefixNote(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return ", API at " + prefix + "/v2/"
 }
 
 func tlsNote(c *tls.Config) string {

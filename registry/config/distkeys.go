@@ -309,7 +309,7 @@ func (v *Validation) ManifestURLs() (allow, deny *regexp.Regexp, err error) {
 // refusals lists, one error per key, the configured Distribution keys that
 // Berth does not offer by design. Each line names the key, why, and what
 // to do instead. Keys for features still to come (storage.cache
-// blobdescriptor redis, notifications endpoints, http.prefix) parse and
+// blobdescriptor redis, notifications endpoints) parse and
 // validate; the program refuses them until it implements them
 // (NotImplemented).
 func (c *Config) refusals(o origins) []error {
@@ -449,9 +449,6 @@ func (c *Config) NotImplemented() []error {
 	var errs []error
 	if c.Storage.Cache.BlobDescriptor == "redis" {
 		errs = append(errs, errors.New("config: storage.cache.blobdescriptor: redis is not implemented yet; use inmemory (Berth's own caches) or remove the key"))
-	}
-	if p := c.HTTP.Prefix; p != "" && p != "/" {
-		errs = append(errs, errors.New("config: http.prefix: serving under a path prefix is not implemented yet; serve at / behind a proxy that strips the prefix"))
 	}
 	for i, e := range c.Notifications.Endpoints {
 		if !e.Disabled {
