@@ -471,10 +471,10 @@ func proxyOptions(c *config.Proxy, drv storagedriver.Driver, m *metrics.Metrics,
 // so it runs even when health.storagedriver is not enabled; enabled lists
 // it in /debug/health too, under Distribution's name,
 // storagedriver_<type>. /debug/health lists the other checks under
-// Distribution's names (the path, URI or address they watch); /readyz,
-// which anyone may ask, names them by key (health.http[0]) instead. stop
-// ends them and waits for their last probes, so that nothing touches the
-// storage once serve has returned.
+// Distribution's names (the path, URI without its password, or address
+// they watch); /readyz, which anyone may ask, names them by key
+// (health.http[0]) instead. stop ends them and waits for their last
+// probes, so that nothing touches the storage once serve has returned.
 func startHealth(ctx context.Context, cfg *config.Config, drv storagedriver.Driver, logger *slog.Logger) (ready health.Checks, debug http.HandlerFunc, stop func()) {
 	hc := cfg.Health.StorageDriver
 	node, err := os.Hostname()
@@ -503,7 +503,7 @@ func startHealth(ctx context.Context, cfg *config.Config, drv storagedriver.Driv
 		run(fmt.Sprintf("health.file[%d]", i), f.File, health.NewFileCheck(f.File, logger), f.Interval)
 	}
 	for i, h := range cfg.Health.HTTP {
-		run(fmt.Sprintf("health.http[%d]", i), h.URI, health.NewHTTPCheck(h.URI, h.Headers, h.StatusCode, h.Timeout, h.Threshold, logger), h.Interval)
+		run(fmt.Sprintf("health.http[%d]", i), health.RedactedURI(h.URI), health.NewHTTPCheck(h.URI, h.Headers, h.StatusCode, h.Timeout, h.Threshold, logger), h.Interval)
 	}
 	for i, t := range cfg.Health.TCP {
 		run(fmt.Sprintf("health.tcp[%d]", i), t.Addr, health.NewTCPCheck(t.Addr, t.Timeout, t.Threshold, logger), t.Interval)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -44,7 +45,8 @@ func NewFileCheck(path string, log *slog.Logger) *Poller {
 // else the probe fails; threshold failures in a row make the check
 // unhealthy. Redirects are followed, as in Distribution. Each probe opens
 // a new connection, so that it tests what a new client would meet, not a
-// connection kept alive from an earlier probe.
+// connection kept alive from an earlier probe. The log names the URI
+// without its password, as net/http's errors do.
 func NewHTTPCheck(uri string, headers http.Header, status int, timeout time.Duration, threshold int, log *slog.Logger) *Poller {
 	if status == 0 {
 		status = http.StatusOK
@@ -52,7 +54,7 @@ func NewHTTPCheck(uri string, headers http.Header, status int, timeout time.Dura
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DisableKeepAlives = true
 	client := &http.Client{Transport: tr}
-	return NewPoller("http", uri, func(ctx context.Context) error {
+	return NewPoller("http", RedactedURI(uri), func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, uri, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", uri, err)
@@ -76,6 +78,17 @@ func NewHTTPCheck(uri string, headers http.Header, status int, timeout time.Dura
 		}
 		return nil
 	}, threshold, timeout, log)
+}
+
+// RedactedURI is uri with the password of its user information, if any,
+// replaced by "xxxxx": how a health check's URI is named in logs and in
+// /debug/health.
+func RedactedURI(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	return u.Redacted()
 }
 
 // NewTCPCheck is health.tcp: a TCP connection to addr (host:port) must

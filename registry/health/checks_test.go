@@ -115,6 +115,10 @@ func TestHTTPCheck(t *testing.T) {
 		t.Errorf("%d probes were not HEAD with the configured headers", n)
 	}
 
+	if got := health.RedactedURI("http://probe:secret@svc.internal/ping"); got != "http://probe:xxxxx@svc.internal/ping" {
+		t.Errorf("RedactedURI = %q", got)
+	}
+
 	// statuscode 0 means 200.
 	c200 := health.NewHTTPCheck(srv.URL, headers, 0, time.Second, 1, discard)
 	run(t, c200, 5*time.Millisecond)
