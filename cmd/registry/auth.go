@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 
 	"github.com/berth-registry/berth/auth"
@@ -76,6 +77,11 @@ func authOptions(c *config.Auth, prefix string, logger *slog.Logger) ([]registry
 			}
 			opts = append(opts, registry.WithTokenServer(ts))
 			note += " with its token server at " + prefix + registry.TokenPath
+			if u, err := url.Parse(t.Realm); err == nil && u.Path != prefix+registry.TokenPath {
+				// A proxy may map the realm's path there; say so in case not.
+				logger.Warn("auth.token.realm's path is not where the token server answers: clients fetch tokens at the realm, so a proxy must send it there",
+					"realm", t.Realm, "tokenpath", prefix+registry.TokenPath)
+			}
 		}
 		var vopts []auth.VerifierOption
 		if len(t.SigningAlgorithms) > 0 {

@@ -192,6 +192,33 @@ http:
 	}
 }
 
+// TestServePrefixRealmWarning: a realm whose path is not the token
+// server's under the prefix is worth a warning at start-up.
+func TestServePrefixRealmWarning(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "config.yml", fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+storage: inmemory
+http:
+  addr: 127.0.0.1:0
+  prefix: /registry/
+auth:
+  token:
+    realm: http://registry.example/auth/token
+    service: berth
+    issuer: berth-issuer
+    server:
+      key: %s
+      htpasswd: %s
+`, writeKey(t, dir), htpasswdFile(t, dir, "alice", "pw")))
+	s := startServe(t, []string{"serve", cfg}, nil)
+	if want := `auth.token.realm's path is not where the token server answers`; !strings.Contains(s.stderr.String(), want) ||
+		!strings.Contains(s.stderr.String(), "tokenpath=/registry/auth/token") {
+		t.Errorf("stderr %q, want a warning %q naming /registry/auth/token", s.stderr, want)
+	}
+}
+
 // layerTar is a tar of one file holding content.
 func layerTar(t *testing.T, content string) []byte {
 	t.Helper()
