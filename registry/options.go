@@ -8,6 +8,7 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/health"
 	"github.com/berth-registry/berth/registry/metrics"
+	"github.com/berth-registry/berth/registry/policy"
 	"github.com/berth-registry/berth/registry/storage"
 )
 
@@ -34,7 +35,20 @@ type options struct {
 	maxCatalog     int                // WithCatalogMax
 	maxTags        int                // WithTagsMax
 	gcGrace        time.Duration
+	policies       PolicySource // WithPolicies
 }
+
+// PolicySource gives the repository policies in force (a nil *policy.Set:
+// none). Get fails while they cannot be known (a policies file that cannot
+// be read); requests the policies govern are then refused.
+// *watchfile.File[*policy.Set] is one.
+type PolicySource interface {
+	Get() (*policy.Set, error)
+}
+
+// WithPolicies applies the repository policies of src (registry/policy):
+// immutable tags, quotas, and the pull times retention reads.
+func WithPolicies(src PolicySource) Option { return func(o *options) { o.policies = src } }
 
 // WithGCGrace sets the grace period of garbage collection that requests
 // protect against (storage.WithGCGrace; storage.DefaultGCGrace when unset).

@@ -99,6 +99,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail(exitFailure, "auth: %v", err)
 	}
+	policies, err := openPolicies(cfg, logger)
+	if err != nil {
+		return fail(exitFailure, "policies: %v", err)
+	}
 
 	// The app and the requests it serves get a context that outlives the
 	// shutdown signal, so that requests in flight can finish during the
@@ -112,7 +116,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	checks, debugHealth, stopHealth := startHealth(appCtx, cfg, drv, logger)
 	defer stopHealth()
 	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, m, logger), authOpts, proxyOpts,
-		[]registry.Option{registry.WithHealth(checks)})...)
+		[]registry.Option{registry.WithHealth(checks), registry.WithPolicies(policies)})...)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
