@@ -30,6 +30,7 @@ type options struct {
 	accessLogOff   bool
 	metrics        *metrics.Metrics
 	baseURL        string             // WithBaseURL
+	prefix         string             // WithPrefix
 	manifestURLs   *storage.URLPolicy // WithManifestURLs
 	maxCatalog     int                // WithCatalogMax
 	maxTags        int                // WithTagsMax
@@ -90,7 +91,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithAuth(az auth.Authorizer) Option { return func(o *options) { o.auth = az } }
 
 // WithTokenServer serves h, the built-in token server, at TokenPath
-// (GET and POST).
+// (GET and POST), under WithPrefix's prefix.
 func WithTokenServer(h http.Handler) Option { return func(o *options) { o.tokenServer = h } }
 
 // WithHealth serves /healthz (200 while the process serves) and /readyz
