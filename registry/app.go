@@ -25,6 +25,7 @@ type App struct {
 	opts   options
 	log    *slog.Logger
 	router *mux.Router
+	quota  *quotaTracker // usage of the namespaces quotas cover (quota.go)
 }
 
 var _ http.Handler = (*App)(nil)
@@ -51,6 +52,7 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 		opts:  o,
 		log:   reqid.Logger(o.logger),
 	}
+	a.quota = newQuotaTracker(a.store, o.quotaNow)
 	a.router = a.routes()
 	return a, nil
 }
@@ -96,6 +98,7 @@ func (a *App) routes() *mux.Router {
 		{routeBlob, name + "/blobs/{digest}", []string{"GET", "HEAD"}, read, needPull, a.getBlob},
 		{routeBlob, name + "/blobs/{digest}", []string{"DELETE"}, remove, needDelete, a.deleteBlob},
 		{routeReferrers, name + "/referrers/{digest}", []string{"GET"}, read, needPull, a.referrers},
+		{routeUsage, UsagePath, []string{"GET"}, read, needAdmin, a.usage},
 	} {
 		r.Handle(a.path(rt.path), a.instrument(rt.route, a.wrap(rt.kind, rt.need, rt.h))).Methods(rt.methods...)
 	}

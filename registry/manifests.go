@@ -38,7 +38,8 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 // 201 with Location, Docker-Content-Digest, OCI-Subject when the manifest
 // has a subject and OCI-Tag for the tags applied; 400 NAME_INVALID,
 // TAG_INVALID, DIGEST_INVALID (payload does not hash to the reference),
-// MANIFEST_INVALID or MANIFEST_BLOB_UNKNOWN; 413 over 4 MiB.
+// MANIFEST_INVALID or MANIFEST_BLOB_UNKNOWN; 413 over 4 MiB; 403 DENIED
+// over a quota (quota.go).
 func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 	name, err := repoName(r)
 	if err != nil {
@@ -53,8 +54,15 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 	}
 	ref := mux.Vars(r)["reference"]
 	tags := r.URL.Query()["tag"]
+	undo, err := a.chargeManifest(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags)
+	if err != nil {
+		return err
+	}
 	m, err := a.store.PutManifest(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags)
 	if err != nil {
+		if undo != nil {
+			undo()
+		}
 		return err
 	}
 	h := w.Header()

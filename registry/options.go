@@ -35,7 +35,8 @@ type options struct {
 	maxCatalog     int                // WithCatalogMax
 	maxTags        int                // WithTagsMax
 	gcGrace        time.Duration
-	policies       PolicySource // WithPolicies
+	policies       PolicySource     // WithPolicies
+	quotaNow       func() time.Time // WithQuotaClock
 }
 
 // PolicySource gives the repository policies in force (a nil *policy.Set:

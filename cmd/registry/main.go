@@ -4,6 +4,7 @@
 //	registry gc CONFIG            collect garbage (also: garbage-collect)
 //	registry keygen KEYFILE       make a token signing key
 //	registry scrub [--repair] CONFIG  check (and repair) the storage
+//	registry usage CONFIG [PREFIX]    usage per quota namespace
 //	registry version              print the version
 //	registry help                 print the usage
 //
@@ -47,6 +48,9 @@ Commands:
   scrub [--repair] CONFIG
                       check the storage: re-hash blobs, find broken links,
                       tags and manifests; -h for details and exit codes
+  usage CONFIG [PREFIX] [--json]
+                      bytes, repositories and tags per namespace of the
+                      quotas (policies.quotas), or of PREFIX
   version             print the version
   help                print this help
 
@@ -80,6 +84,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return keygen(args[1:], stdout, stderr)
 	case "scrub":
 		return scrub(ctx, args[1:], env, stdout, stderr)
+	case "usage":
+		return usageCmd(ctx, args[1:], env, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
