@@ -115,7 +115,7 @@ func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
 	e := &env{sz: scaled(o.Scale), o: o, src: newSource(), cache: map[string]*content{}, storm: map[string][]*image{}}
 	var rows []*Row
 	var wls []workload
-	for _, w := range workloads(e.sz) {
+	for _, w := range workloads(e.sz, kind) {
 		if len(o.Workloads) == 0 || slices.Contains(o.Workloads, w.name) {
 			wls = append(wls, w)
 			var ws []*Row
@@ -138,7 +138,7 @@ func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
 		e.cache = map[string]*content{"big": e.cache["big"]}
 		e.storm = map[string][]*image{}
 	}
-	rss := newRow(kind, "rss", metric{title: "peak RSS over all of the above", unit: "MiB", lowerIsBetter: true, goal: Goal{Max: 32}})
+	rss := newRow(kind, "rss", rssMetric(kind))
 	for _, t := range targets[:2] {
 		v, err := t.srv.peakRSS()
 		if err != nil {

@@ -65,7 +65,7 @@ func (st *storage) config(target, addr string) (string, error) {
 	case S3:
 		name := "s3"
 		if target == Distribution {
-			name = "s3-aws"
+			name = "s3aws" // the name its s3-aws driver registers
 		}
 		p := st.s3.Params(s3test.Bucket, "/"+target)
 		driver = fmt.Sprintf("  %s:\n    region: %q\n    regionendpoint: %q\n    bucket: %q\n    rootdirectory: %q\n"+
