@@ -3,7 +3,7 @@
 // S3 (a local versitygw), and prints a table of the figures with their
 // ratios; see "Benchmarks" in the README.
 //
-//	regbench [-storage fs,s3] [-workloads push,pull,...] [-scale 1] [-runs 3]
+//	regbench [-storage fs,s3] [-workloads push,pull,...] [-scale 1] [-s3-factor 0.25] [-runs 3]
 //	         [-duration 5s] [-json FILE] [-workdir DIR] [-versitygw PATH]
 //
 // It builds the three servers (Berth's cmd/registry, internal/bench/
@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	workloads := fs.String("workloads", "", "workloads, comma-separated (default all): "+strings.Join(bench.WorkloadNames, ", "))
 	o := bench.Options{}
 	fs.Float64Var(&o.Scale, "scale", 1, "size factor of the workloads (1: 1 GiB pushes, 500 images, 10,000 repositories, 5,000 tags)")
+	fs.Float64Var(&o.S3Factor, "s3-factor", 0.25, "on S3 the sizes are -scale times this: versitygw on the same cores makes every byte cost more")
 	fs.IntVar(&o.Runs, "runs", 3, "rounds of every workload on every target")
 	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each rate workload (manifest GET, range GETs) per round")
 	fs.StringVar(&o.Workdir, "workdir", "", "directory for the storage (default the system's temporary directory)")

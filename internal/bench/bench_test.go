@@ -27,7 +27,7 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, kind := range []string{FS, S3} {
 		t.Run(kind, func(t *testing.T) {
-			o := Options{Scale: 0.002, Runs: 1, Duration: 100 * time.Millisecond, Storage: []string{kind},
+			o := Options{Scale: 0.002, Runs: 1, Duration: 50 * time.Millisecond, Storage: []string{kind},
 				Workdir: t.TempDir(), Bins: bins}
 			if kind == S3 {
 				o.Versitygw = testutil.RequireTool(t, "versitygw")
@@ -72,7 +72,7 @@ func checkReport(t *testing.T, rep *Report, kind string) {
 			t.Errorf("the table has no line %q:\n%s", row.Title, table.String())
 		}
 	}
-	if !strings.Contains(table.String(), "storage: "+kind) {
+	if !strings.Contains(table.String(), "storage: "+kind+", scale") {
 		t.Errorf("the table does not name the storage %s:\n%s", kind, table.String())
 	}
 	path := filepath.Join(t.TempDir(), "report.json")

@@ -37,6 +37,7 @@ func (g Goal) String(unit string) string {
 // (and of the disk, for big pushes), one per round.
 type Row struct {
 	Storage       string               `json:"storage"`
+	Scale         float64              `json:"scale"`
 	Workload      string               `json:"workload"`
 	Title         string               `json:"title"`
 	Unit          string               `json:"unit"`
@@ -52,8 +53,8 @@ type Row struct {
 	GoalMet *bool              `json:"goal_met,omitempty"`
 }
 
-func newRow(kind, workload string, m metric) *Row {
-	return &Row{Storage: kind, Workload: workload, Title: m.title, Unit: m.unit, LowerIsBetter: m.lowerIsBetter,
+func newRow(kind string, scale float64, workload string, m metric) *Row {
+	return &Row{Storage: kind, Scale: scale, Workload: workload, Title: m.title, Unit: m.unit, LowerIsBetter: m.lowerIsBetter,
 		Goal: m.goal, Samples: map[string][]float64{}}
 }
 
@@ -61,9 +62,9 @@ func newRow(kind, workload string, m metric) *Row {
 type Report struct {
 	Machine  Machine   `json:"machine"`
 	Date     time.Time `json:"date"`
-	Scale    float64   `json:"scale"`
 	Runs     int       `json:"runs"`
-	Duration string    `json:"duration"`
+	Duration string    `json:"duration"` // of each rate workload, per run
+	Elapsed  string    `json:"elapsed"`  // of the whole benchmark, set-ups included
 	Rows     []*Row    `json:"rows"`
 }
 
@@ -188,13 +189,13 @@ func num(v float64) string {
 func (r *Report) WriteTable(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "regbench %s: %d CPUs, %s, %s, %s\n", r.Date.Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPU, r.Machine.Kernel, r.Machine.Go)
-	fmt.Fprintf(bw, "scale %g, %d run(s) of each workload on each target, rate workloads %s per run;\n", r.Scale, r.Runs, r.Duration)
+	fmt.Fprintf(bw, "%d run(s) of each workload on each target, rate workloads %s per run, %s in all;\n", r.Runs, r.Duration, r.Elapsed)
 	fmt.Fprintf(bw, "figures are medians (min–max over the runs); ratios > 1 mean Berth is better\n(rates: Berth ÷ other; times and sizes: other ÷ Berth)\n")
 	kind := ""
 	for _, row := range r.Rows {
 		if row.Storage != kind {
 			kind = row.Storage
-			fmt.Fprintf(bw, "\nstorage: %s\n\n", kind)
+			fmt.Fprintf(bw, "\nstorage: %s, scale %g\n\n", kind, row.Scale)
 			fmt.Fprintln(bw, "| workload | Distribution | Berth | ceiling | disk | Berth ÷ Distribution | Berth ÷ ceiling | goal | met |")
 			fmt.Fprintln(bw, "|---|---:|---:|---:|---:|---:|---:|---:|:-:|")
 		}

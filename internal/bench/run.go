@@ -12,6 +12,7 @@ import (
 // Options select what Run measures.
 type Options struct {
 	Scale     float64       // of the sizes (1 GiB, 500 images, 10,000 repositories...)
+	S3Factor  float64       // on S3, the sizes are Scale × S3Factor; 0: 1
 	Runs      int           // rounds of every workload on every target
 	Duration  time.Duration // of each rate workload (manifest GET, range GETs) per round
 	Storage   []string      // FS and/or S3
@@ -26,6 +27,9 @@ type Options struct {
 func (o *Options) Check() error {
 	if !(o.Scale > 0 && o.Scale <= 4) {
 		return fmt.Errorf("scale %v: want a number in (0, 4]", o.Scale)
+	}
+	if o.S3Factor != 0 && !(o.S3Factor > 0 && o.S3Factor <= 1) {
+		return fmt.Errorf("s3 factor %v: want a number in (0, 1]", o.S3Factor)
 	}
 	if o.Runs < 1 || o.Runs > 100 {
 		return fmt.Errorf("runs %d: want 1 to 100", o.Runs)
@@ -64,7 +68,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Workdir == "" {
 		o.Workdir = os.TempDir()
 	}
-	r := &Report{Machine: machineInfo(), Date: time.Now().UTC(), Scale: o.Scale, Runs: o.Runs, Duration: o.Duration.String()}
+	start := time.Now()
+	r := &Report{Machine: machineInfo(), Date: start.UTC(), Runs: o.Runs, Duration: o.Duration.String()}
 	for _, kind := range o.Storage {
 		rows, err := runStorage(ctx, &o, kind)
 		if err != nil {
@@ -72,6 +77,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		r.Rows = append(r.Rows, rows...)
 	}
+	r.Elapsed = time.Since(start).Round(time.Second).String()
 	return r, nil
 }
 
@@ -112,7 +118,11 @@ func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
 		}
 		targets = append(targets, &target{name: name, srv: srv, c: newClient(srv.addr), done: map[string]bool{}})
 	}
-	e := &env{sz: scaled(o.Scale), o: o, src: newSource(), cache: map[string]*content{}, storm: map[string][]*image{}}
+	scale := o.Scale
+	if kind == S3 && o.S3Factor != 0 {
+		scale *= o.S3Factor
+	}
+	e := &env{sz: scaled(scale), o: o, src: newSource(), cache: map[string]*content{}, storm: map[string][]*image{}}
 	var rows []*Row
 	var wls []workload
 	for _, w := range workloads(e.sz, kind) {
@@ -120,7 +130,7 @@ func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
 			wls = append(wls, w)
 			var ws []*Row
 			for _, m := range w.metrics {
-				ws = append(ws, newRow(kind, w.name, m))
+				ws = append(ws, newRow(kind, scale, w.name, m))
 			}
 			rows = append(rows, ws...)
 		}
@@ -138,7 +148,7 @@ func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
 		e.cache = map[string]*content{"big": e.cache["big"]}
 		e.storm = map[string][]*image{}
 	}
-	rss := newRow(kind, "rss", rssMetric(kind))
+	rss := newRow(kind, scale, "rss", rssMetric(kind))
 	for _, t := range targets[:2] {
 		v, err := t.srv.peakRSS()
 		if err != nil {
@@ -167,9 +177,11 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 			return err
 		}
 		if !t.done[w.name] && w.setup != nil {
+			start := time.Now()
 			if err := w.setup(e, t); err != nil {
 				return fmt.Errorf("set-up on %s: %w", t.name, err)
 			}
+			o.progress("%s set-up: %-13s %-12s %10.1f s", st.kind, w.name, t.name, time.Since(start).Seconds())
 		}
 		t.done[w.name] = true
 		vs, err := w.run(e, t, round)
