@@ -4,7 +4,8 @@
 // ratios; see "Benchmarks" in the README.
 //
 //	regbench [-storage fs,s3] [-workloads push,pull,...] [-scale 1] [-s3-factor 0.25] [-runs 3]
-//	         [-duration 5s] [-json FILE] [-workdir DIR] [-versitygw PATH]
+//	         [-duration 5s] [-s3-proxy] [-s3-latency 20ms] [-json FILE]
+//	         [-workdir DIR] [-versitygw PATH] [-bin DIR] [-q]
 //
 // It builds the three servers (Berth's cmd/registry, internal/bench/
 // distserver and internal/bench/ceilingserver) with the go command from the
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each rate workload (manifest GET, range GETs) per round")
 	fs.StringVar(&o.Workdir, "workdir", "", "directory for the storage (default the system's temporary directory)")
 	fs.StringVar(&o.Versitygw, "versitygw", "", "versitygw binary for -storage s3 (default: found on PATH)")
+	fs.BoolVar(&o.S3Proxy, "s3-proxy", false, "count the S3 requests of each registry (per API request) through a proxy in front of versitygw")
+	fs.DurationVar(&o.S3Latency, "s3-latency", 0, "add this latency to every S3 request, in the proxy (implies -s3-proxy)")
 	jsonOut := fs.String("json", "", "also write the report, with every sample, as JSON to this file")
 	bin := fs.String("bin", "", "directory holding registry, distserver and ceilingserver (default: build them)")
 	quiet := fs.Bool("q", false, "no progress lines on standard error")

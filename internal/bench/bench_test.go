@@ -31,6 +31,7 @@ func TestSmoke(t *testing.T) {
 				Workdir: t.TempDir(), Bins: bins}
 			if kind == S3 {
 				o.Versitygw = testutil.RequireTool(t, "versitygw")
+				o.S3Proxy = true
 			}
 			rep, err := Run(t.Context(), o)
 			if err != nil {
@@ -44,7 +45,7 @@ func TestSmoke(t *testing.T) {
 func checkReport(t *testing.T, rep *Report, kind string) {
 	t.Helper()
 	rep.Summarise()
-	if want := 1 + len(WorkloadNames) + 1; len(rep.Rows) != want { // manifest-get has two lines, plus RSS
+	if want := len(WorkloadNames) + 3; len(rep.Rows) != want { // manifest-get has three lines, plus RSS
 		t.Fatalf("%d rows, want %d", len(rep.Rows), want)
 	}
 	var table bytes.Buffer
@@ -62,11 +63,19 @@ func checkReport(t *testing.T, rep *Report, kind string) {
 				t.Errorf("%s: %s: samples %v, want one positive figure", row.Title, tg, vs)
 			}
 		}
+		if kind == S3 && (strings.HasPrefix(row.Workload, "push") || row.Workload == "storm") {
+			// A push reaches S3 (reads may be served from caches).
+			for _, tg := range Targets[:2] {
+				if vs := row.S3PerRequest[tg]; len(vs) != 1 || !(vs[0] > 0) {
+					t.Errorf("%s: %s: S3 requests per request %v, want one positive figure", row.Title, tg, vs)
+				}
+			}
+		}
 		if (row.Workload == "push" || row.Workload == "push-chunked") && len(row.Samples["disk"]) != 1 {
 			t.Errorf("%s: no disk figure", row.Title)
 		}
-		if row.GoalMet == nil {
-			t.Errorf("%s: goal %s not evaluated", row.Title, row.Goal.String(row.Unit))
+		if (row.GoalMet == nil) != (row.Goal == Goal{}) {
+			t.Errorf("%s: goal %s, evaluated %v", row.Title, row.Goal.String(row.Unit), row.GoalMet)
 		}
 		if !strings.Contains(table.String(), "| "+row.Title+" |") {
 			t.Errorf("the table has no line %q:\n%s", row.Title, table.String())

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -23,6 +24,7 @@ const ociManifest = "application/vnd.oci.image.manifest.v1+json"
 type client struct {
 	base *url.URL
 	hc   *http.Client
+	sent atomic.Int64 // requests sent
 }
 
 func newClient(addr string) *client {
@@ -60,6 +62,7 @@ func (c *client) do(method, path string, hdr http.Header, body io.Reader, size i
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
+	c.sent.Add(1)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,8 @@ type Goal struct {
 
 func (g Goal) String(unit string) string {
 	switch {
+	case g == Goal{}:
+		return "—"
 	case g.Against == Distribution:
 		return fmt.Sprintf("≥ %.2g× Distribution", g.Min)
 	case g.Against != "":
@@ -44,6 +46,8 @@ type Row struct {
 	LowerIsBetter bool                 `json:"lower_is_better"`
 	Goal          Goal                 `json:"goal"`
 	Samples       map[string][]float64 `json:"samples"` // target or "disk" → one per round
+	// With Options.S3Proxy: S3 requests per API request, by registry.
+	S3PerRequest map[string][]float64 `json:"s3_requests_per_request,omitempty"`
 	// Filled by Summarise.
 	Median  map[string]float64 `json:"median,omitempty"`
 	VsDist  float64            `json:"-"` // NaN when missing
@@ -55,7 +59,8 @@ type Row struct {
 
 func newRow(kind string, scale float64, workload string, m metric) *Row {
 	return &Row{Storage: kind, Scale: scale, Workload: workload, Title: m.title, Unit: m.unit, LowerIsBetter: m.lowerIsBetter,
-		Goal: m.goal, Samples: map[string][]float64{}}
+		Goal: m.goal, Samples: map[string][]float64{},
+		S3PerRequest: map[string][]float64{}}
 }
 
 // Report is the result of Run.
@@ -132,7 +137,7 @@ func (r *Report) Summarise() {
 		row.VsDisk = ratio(b, median(row.Samples["disk"]), row.LowerIsBetter)
 		row.Ratios = map[string]float64{}
 		for k, v := range map[string]float64{Distribution: row.VsDist, Ceiling: row.VsCeil, "disk": row.VsDisk} {
-			if !math.IsNaN(v) {
+			if !math.IsNaN(v) && row.Goal != (Goal{}) {
 				row.Ratios[k] = v
 			}
 		}
@@ -147,7 +152,7 @@ func (r *Report) Summarise() {
 		default:
 			v = b
 		}
-		if !math.IsNaN(v) {
+		if !math.IsNaN(v) && row.Goal != (Goal{}) {
 			met := v >= row.Goal.Min
 			if row.Goal.Against == "" {
 				met = v <= row.Goal.Max
@@ -191,26 +196,47 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(bw, "regbench %s: %d CPUs, %s, %s, %s\n", r.Date.Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPU, r.Machine.Kernel, r.Machine.Go)
 	fmt.Fprintf(bw, "%d run(s) of each workload on each target, rate workloads %s per run, %s in all;\n", r.Runs, r.Duration, r.Elapsed)
 	fmt.Fprintf(bw, "figures are medians (min–max over the runs); ratios > 1 mean Berth is better\n(rates: Berth ÷ other; times and sizes: other ÷ Berth)\n")
-	kind := ""
-	for _, row := range r.Rows {
-		if row.Storage != kind {
-			kind = row.Storage
-			fmt.Fprintf(bw, "\nstorage: %s, scale %g\n\n", kind, row.Scale)
-			fmt.Fprintln(bw, "| workload | Distribution | Berth | ceiling | disk | Berth ÷ Distribution | Berth ÷ ceiling | goal | met |")
-			fmt.Fprintln(bw, "|---|---:|---:|---:|---:|---:|---:|---:|:-:|")
+	for i := 0; i < len(r.Rows); {
+		kind := r.Rows[i].Storage
+		j := i
+		s3 := false
+		for ; j < len(r.Rows) && r.Rows[j].Storage == kind; j++ {
+			s3 = s3 || len(r.Rows[j].S3PerRequest) > 0
 		}
-		vsCeil := num(row.VsCeil)
-		if row.Goal.Against == "disk" {
-			vsCeil += ", " + num(row.VsDisk) + " of disk"
+		fmt.Fprintf(bw, "\nstorage: %s, scale %g\n\n", kind, r.Rows[i].Scale)
+		head, rule := "| workload | Distribution | Berth | ceiling | disk | Berth ÷ Distribution | Berth ÷ ceiling | goal | met |", "|---|---:|---:|---:|---:|---:|---:|---:|:-:|"
+		if s3 {
+			head, rule = head+" S3 requests per request, Distribution / Berth |", rule+"---:|"
 		}
-		met := "—"
-		if row.GoalMet != nil {
-			met = map[bool]string{true: "yes", false: "**no**"}[*row.GoalMet]
+		fmt.Fprintln(bw, head)
+		fmt.Fprintln(bw, rule)
+		for _, row := range r.Rows[i:j] {
+			writeRow(bw, row, s3)
 		}
-		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.Title, figure(row, Distribution), figure(row, Berth),
-			figure(row, Ceiling), figure(row, "disk"), num(row.VsDist), vsCeil, row.Goal.String(row.Unit), met)
+		i = j
 	}
 	return bw.Flush()
+}
+
+func writeRow(w io.Writer, row *Row, s3 bool) {
+	vsCeil := num(row.VsCeil)
+	if row.Goal.Against == "disk" {
+		vsCeil += ", " + num(row.VsDisk) + " of disk"
+	}
+	met := "—"
+	if row.GoalMet != nil {
+		met = map[bool]string{true: "yes", false: "**no**"}[*row.GoalMet]
+	}
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |", row.Title, figure(row, Distribution), figure(row, Berth),
+		figure(row, Ceiling), figure(row, "disk"), num(row.VsDist), vsCeil, row.Goal.String(row.Unit), met)
+	if s3 {
+		if len(row.S3PerRequest) > 0 {
+			fmt.Fprintf(w, " %s / %s |", num(median(row.S3PerRequest[Distribution])), num(median(row.S3PerRequest[Berth])))
+		} else {
+			fmt.Fprint(w, " |")
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 // WriteJSON writes the report, samples included, as JSON to path.

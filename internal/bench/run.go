@@ -19,8 +19,12 @@ type Options struct {
 	Workloads []string      // of WorkloadNames; empty: all
 	Workdir   string        // where storage directories go; "": os.TempDir()
 	Versitygw string        // versitygw binary for S3; "": found on PATH
-	Bins      Binaries      // the servers (Build)
-	Progress  io.Writer     // a line per measurement; nil: none
+	// S3Proxy puts a proxy between each registry and S3 that counts S3
+	// requests (reported per API request) and delays each by S3Latency.
+	S3Proxy   bool
+	S3Latency time.Duration
+	Bins      Binaries  // the servers (Build)
+	Progress  io.Writer // a line per measurement; nil: none
 }
 
 // Check validates o.
@@ -30,6 +34,9 @@ func (o *Options) Check() error {
 	}
 	if o.S3Factor != 0 && !(o.S3Factor > 0 && o.S3Factor <= 1) {
 		return fmt.Errorf("s3 factor %v: want a number in (0, 1]", o.S3Factor)
+	}
+	if o.S3Latency < 0 || o.S3Latency > time.Second {
+		return fmt.Errorf("s3 latency %v: want 0 to 1s", o.S3Latency)
 	}
 	if o.Runs < 1 || o.Runs > 100 {
 		return fmt.Errorf("runs %d: want 1 to 100", o.Runs)
@@ -88,7 +95,7 @@ func (o *Options) progress(format string, args ...any) {
 }
 
 func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
-	st, err := newStorage(kind, o.Workdir, o.Versitygw)
+	st, err := newStorage(kind, o.Workdir, o.Versitygw, o.S3Proxy || o.S3Latency > 0, o.S3Latency)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +132,7 @@ func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
 	e := &env{sz: scaled(scale), o: o, src: newSource(), cache: map[string]*content{}, storm: map[string][]*image{}}
 	var rows []*Row
 	var wls []workload
-	for _, w := range workloads(e.sz, kind) {
+	for _, w := range workloads(e.sz, kind, o.S3Latency) {
 		if len(o.Workloads) == 0 || slices.Contains(o.Workloads, w.name) {
 			wls = append(wls, w)
 			var ws []*Row
@@ -184,9 +191,19 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 			o.progress("%s set-up: %-13s %-12s %10.1f s", st.kind, w.name, t.name, time.Since(start).Seconds())
 		}
 		t.done[w.name] = true
+		px := st.proxies[t.name]
+		var sent0, s3req0 int64
+		if px != nil {
+			sent0, s3req0 = t.c.sent.Load(), px.requests.Load()
+		}
 		vs, err := w.run(e, t, round)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		if px != nil {
+			per := float64(px.requests.Load()-s3req0) / float64(max(t.c.sent.Load()-sent0, 1))
+			rows[0].S3PerRequest[t.name] = append(rows[0].S3PerRequest[t.name], per)
+			o.progress("%s round %d: %-13s %-12s %10.1f S3 requests per request", st.kind, round, w.name, t.name, per)
 		}
 		for i, v := range vs {
 			rows[i].Samples[t.name] = append(rows[i].Samples[t.name], v)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
@@ -21,11 +22,14 @@ type storage struct {
 	kind string
 	dir  string         // under the work directory; removed by close
 	s3   *s3test.Server // with S3
+	// With S3 and a proxy: the proxy of each registry, by target name.
+	proxies map[string]*s3Proxy
 }
 
 // newStorage prepares a storage of kind in a new directory of workdir;
-// versitygw is the path of its binary, for S3.
-func newStorage(kind, workdir, versitygw string) (*storage, error) {
+// versitygw is the path of its binary, for S3. With proxy, each registry
+// reaches S3 through an s3Proxy that adds delay to every request.
+func newStorage(kind, workdir, versitygw string, proxy bool, delay time.Duration) (*storage, error) {
 	dir, err := os.MkdirTemp(workdir, "regbench-"+kind+"-")
 	if err != nil {
 		return nil, err
@@ -43,6 +47,17 @@ func newStorage(kind, workdir, versitygw string) (*storage, error) {
 		if st.s3, err = s3test.Run(versitygw, filepath.Join(dir, "versitygw")); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("versitygw: %w", err)
+		}
+		if proxy {
+			st.proxies = map[string]*s3Proxy{}
+			for _, name := range []string{Berth, Distribution} {
+				p, err := startS3Proxy(st.s3.Endpoint, delay)
+				if err != nil {
+					st.close()
+					return nil, fmt.Errorf("S3 proxy: %w", err)
+				}
+				st.proxies[name] = p
+			}
 		}
 	default:
 		os.RemoveAll(dir)
@@ -68,6 +83,9 @@ func (st *storage) config(target, addr string) (string, error) {
 			name = "s3aws" // the name its s3-aws driver registers
 		}
 		p := st.s3.Params(s3test.Bucket, "/"+target)
+		if px := st.proxies[target]; px != nil {
+			p.RegionEndpoint = "http://" + px.addr
+		}
 		driver = fmt.Sprintf("  %s:\n    region: %q\n    regionendpoint: %q\n    bucket: %q\n    rootdirectory: %q\n"+
 			"    accesskey: %q\n    secretkey: %q\n    forcepathstyle: true\n",
 			name, p.Region, p.RegionEndpoint, p.Bucket, p.RootDirectory, p.AccessKey, p.SecretKey)
@@ -88,6 +106,9 @@ func (st *storage) config(target, addr string) (string, error) {
 
 // close stops versitygw and removes everything the storage wrote.
 func (st *storage) close() {
+	for _, p := range st.proxies {
+		p.close()
+	}
 	if st.s3 != nil {
 		st.s3.Stop()
 	}
