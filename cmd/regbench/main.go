@@ -75,7 +75,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !*quiet {
 		o.Progress = stderr
 	}
-	o.Bins = bench.Binaries{Berth: "x", Distribution: "x", Ceiling: "x"} // checked before building
 	if err := o.Check(); err != nil {
 		return usageError{err}
 	}

@@ -133,7 +133,7 @@ func TestSummarise(t *testing.T) {
 }
 
 func TestOptionsCheck(t *testing.T) {
-	ok := Options{Scale: 1, Runs: 3, Duration: time.Second, Storage: []string{FS}, Bins: Binaries{"a", "b", "c"}}
+	ok := Options{Scale: 1, Runs: 3, Duration: time.Second, Storage: []string{FS}}
 	if err := ok.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,8 @@ func TestOptionsCheck(t *testing.T) {
 		"storage":  func(o *Options) { o.Storage = []string{"nfs"} },
 		"none":     func(o *Options) { o.Storage = nil },
 		"workload": func(o *Options) { o.Workloads = []string{"push", "fly"} },
-		"bins":     func(o *Options) { o.Bins.Ceiling = "" },
+		"factor":   func(o *Options) { o.S3Factor = 2 },
+		"latency":  func(o *Options) { o.S3Latency = -time.Millisecond },
 	} {
 		o := ok
 		edit(&o)

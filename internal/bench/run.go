@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 )
 
@@ -57,9 +58,6 @@ func (o *Options) Check() error {
 			return fmt.Errorf("unknown workload %q: want some of %v", w, WorkloadNames)
 		}
 	}
-	if o.Bins.Berth == "" || o.Bins.Distribution == "" || o.Bins.Ceiling == "" {
-		return fmt.Errorf("the three server binaries are needed (Build)")
-	}
 	return nil
 }
 
@@ -71,6 +69,9 @@ func (o *Options) Check() error {
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
+	}
+	if o.Bins.Berth == "" || o.Bins.Distribution == "" || o.Bins.Ceiling == "" {
+		return nil, fmt.Errorf("the three server binaries are needed (Build)")
 	}
 	if o.Workdir == "" {
 		o.Workdir = os.TempDir()
@@ -130,6 +131,9 @@ func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
 		scale *= o.S3Factor
 	}
 	e := &env{sz: scaled(scale), o: o, src: newSource(), cache: map[string]*content{}, storm: map[string][]*image{}}
+	if err := checkSpace(st.dir, spaceNeeded(e.sz.big, o.Runs)); err != nil {
+		return nil, err
+	}
 	var rows []*Row
 	var wls []workload
 	for _, w := range workloads(e.sz, kind, o.S3Latency) {
@@ -151,8 +155,12 @@ func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
 				return nil, fmt.Errorf("%s, round %d: %w", w.name, round, err)
 			}
 		}
-		// A round's shared blobs are not needed again.
-		e.cache = map[string]*content{"big": e.cache["big"]}
+		// A round's pushed blobs and images are not needed again.
+		for k := range e.cache {
+			if k != "big" && k != "disk" {
+				delete(e.cache, k)
+			}
+		}
 		e.storm = map[string][]*image{}
 	}
 	rss := newRow(kind, scale, "rss", rssMetric(kind))
@@ -209,6 +217,26 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 			rows[i].Samples[t.name] = append(rows[i].Samples[t.name], v)
 			o.progress("%s round %d: %-13s %-12s %10.1f %s", st.kind, round, w.name, t.name, v, rows[i].Unit)
 		}
+	}
+	return nil
+}
+
+// spaceNeeded is about what one storage kind writes at most: per registry
+// two pushes of big per round and the blob range and pull read, plus the
+// disk figure's file.
+func spaceNeeded(big int64, runs int) int64 {
+	return (int64(runs)*2+1)*big*2 + big
+}
+
+// checkSpace fails when the file system of dir has less than need bytes
+// free (plus a tenth).
+func checkSpace(dir string, need int64) error {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		return fmt.Errorf("free space of %s: %w", dir, err)
+	}
+	if free := int64(fs.Bavail) * int64(fs.Bsize); free < need+need/10 {
+		return fmt.Errorf("%s has %d MiB free; this run needs about %d MiB: free some, or lower -scale or -runs", dir, free>>20, need>>20)
 	}
 	return nil
 }
