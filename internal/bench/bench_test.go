@@ -45,7 +45,7 @@ func TestSmoke(t *testing.T) {
 func checkReport(t *testing.T, rep *Report, kind string) {
 	t.Helper()
 	rep.Summarise()
-	if want := len(WorkloadNames) + 3; len(rep.Rows) != want { // manifest-get has three lines, plus RSS
+	if want := len(WorkloadNames) + 4; len(rep.Rows) != want { // manifest-get has three lines, blob-head two, plus RSS
 		t.Fatalf("%d rows, want %d", len(rep.Rows), want)
 	}
 	var table bytes.Buffer

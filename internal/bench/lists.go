@@ -1,11 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -81,37 +82,53 @@ func setupBig(e *env, t *target) error {
 // runRange reads random 4 KiB ranges of the big blob from rangeClients
 // clients for the options' duration.
 func runRange(e *env, t *target, _ int) ([]float64, error) {
-	var mu sync.Mutex
-	var first error
-	total := 0
-	var wg sync.WaitGroup
-	start := time.Now()
-	end := start.Add(e.o.Duration)
-	for w := range rangeClients {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
-			buf := make([]byte, 32<<10)
-			n := 0
-			var err error
-			for err == nil && time.Now().Before(end) {
-				off := r.Int64N(t.big.size - rangeSize + 1)
-				if err = t.c.getBlob("bench/big", t.big.dgst, off, rangeSize, t.big.size, buf); err == nil {
-					n++
-				}
-			}
-			mu.Lock()
-			total += n
-			if err != nil && first == nil {
-				first = err
-			}
-			mu.Unlock()
-		})
+	bufs := make(chan []byte, rangeClients)
+	for range rangeClients {
+		bufs <- make([]byte, 32<<10)
 	}
-	wg.Wait()
-	if first != nil {
-		return nil, first
+	rate, _, err := hammer(e.o.Duration, rangeClients, func(r *rand.Rand) error {
+		buf := <-bufs
+		defer func() { bufs <- buf }()
+		off := r.Int64N(t.big.size - rangeSize + 1)
+		return t.c.getBlob("bench/big", t.big.dgst, off, rangeSize, t.big.size, buf)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return []float64{float64(total) / time.Since(start).Seconds()}, nil
+	return []float64{rate}, nil
+}
+
+// setupHeads pushes headBlobs small blobs to bench/heads.
+func setupHeads(e *env, t *target) error {
+	e.mu.Lock()
+	if e.heads == nil {
+		for i := range headBlobs {
+			b := fmt.Appendf(nil, "regbench head %d %d", i, e.nonce.Add(1))
+			e.heads = append(e.heads, b)
+		}
+	}
+	heads := e.heads
+	e.mu.Unlock()
+	return parallel(len(heads), seedClients, func(i int) error {
+		return t.c.pushMonolithic("bench/heads", digest.FromBytes(heads[i]), int64(len(heads[i])), bytes.NewReader(heads[i]))
+	})
+}
+
+// runHead HEADs random blobs of bench/heads from getClients clients for
+// the options' duration: the rate and the median latency.
+func runHead(e *env, t *target, _ int) ([]float64, error) {
+	ds := make([]string, len(e.heads))
+	for i, b := range e.heads {
+		ds[i] = "/v2/bench/heads/blobs/" + digest.FromBytes(b).String()
+	}
+	rate, lat, err := hammer(e.o.Duration, getClients, func(r *rand.Rand) error {
+		_, err := t.c.call(http.MethodHead, ds[r.IntN(len(ds))], nil, nil, 0, http.StatusOK)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []float64{rate, quantile(lat, 0.50)}, nil
 }
 
 // runPull reads the whole big blob.

@@ -8,6 +8,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,7 @@ import (
 )
 
 // Workload names, for Options.Workloads (-workloads), in the order they run.
-var WorkloadNames = []string{"push", "push-chunked", "storm", "manifest-get", "catalog", "tags", "range", "pull"}
+var WorkloadNames = []string{"push", "push-chunked", "storm", "manifest-get", "blob-head", "catalog", "tags", "range", "pull"}
 
 // Client counts of the concurrent workloads, as in issue 14's table.
 const (
@@ -25,6 +26,7 @@ const (
 	rangeClients = 4
 	seedClients  = 16
 	rangeSize    = 4 << 10
+	headBlobs    = 64
 )
 
 // sizes are the workloads' sizes at a scale.
@@ -69,6 +71,7 @@ type env struct {
 	mu    sync.Mutex
 	cache map[string]*content // blobs of one round, pushed to each target
 	storm map[string][]*image // images of one round, pushed to each target
+	heads [][]byte            // blob-head's blobs
 }
 
 // sharedBlob returns the blob named key, generated and hashed once for
@@ -131,6 +134,12 @@ func workloads(sz sizes, kind string, s3Latency time.Duration) []workload {
 				{title: "manifest GET by tag, p99", unit: "ms", lowerIsBetter: true, goal: Goal{Max: 8}},
 			},
 			setup: setupManifests, run: runManifestGet},
+		{name: "blob-head",
+			metrics: []metric{
+				{title: fmt.Sprintf("blob HEAD, %d clients", getClients), unit: "req/s"},
+				{title: "blob HEAD, p50", unit: "ms", lowerIsBetter: true},
+			},
+			setup: setupHeads, run: runHead},
 		{name: "catalog",
 			metrics: []metric{{title: fmt.Sprintf("catalog of %d repositories", sz.catalog), unit: "ms", lowerIsBetter: true,
 				goal: Goal{Against: Ceiling, Min: 0.30}}},
@@ -152,7 +161,7 @@ func workloads(sz sizes, kind string, s3Latency time.Duration) []workload {
 		for _, w := range ws {
 			for i := range w.metrics {
 				w.metrics[i].goal = Goal{Against: Distribution, Min: 1}
-				if w.metrics[i].title == "manifest GET by tag, p50" && s3Latency > 0 {
+				if strings.HasSuffix(w.metrics[i].title, ", p50") && s3Latency > 0 {
 					w.metrics[i].goal = Goal{Max: 2}
 				}
 			}
@@ -348,19 +357,32 @@ func setupManifests(e *env, t *target) error {
 // options' duration: the rate, and the median and 99th percentile of the
 // latency.
 func runManifestGet(e *env, t *target, _ int) ([]float64, error) {
-	lat := make([][]time.Duration, getClients)
+	rate, lat, err := hammer(e.o.Duration, getClients, func(r *mrand.Rand) error {
+		i := r.IntN(manifestTags)
+		return t.c.getManifest("bench/manifests", fmt.Sprintf("t%d", i), t.tagSizes[i])
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []float64{rate, quantile(lat, 0.50), quantile(lat, 0.99)}, nil
+}
+
+// hammer calls op from clients goroutines, each with a random source of
+// its own, for d, and returns the rate of calls and their latencies,
+// sorted. The first error ends the run.
+func hammer(d time.Duration, clients int, op func(r *mrand.Rand) error) (float64, []time.Duration, error) {
+	lat := make([][]time.Duration, clients)
 	var errOnce sync.Once
 	var first error
 	var wg sync.WaitGroup
 	start := time.Now()
-	end := start.Add(e.o.Duration)
-	for w := range getClients {
+	end := start.Add(d)
+	for w := range clients {
 		wg.Go(func() {
 			r := mrand.New(mrand.NewPCG(uint64(w), uint64(start.UnixNano())))
 			for time.Now().Before(end) {
-				i := r.IntN(manifestTags)
 				t0 := time.Now()
-				if err := t.c.getManifest("bench/manifests", fmt.Sprintf("t%d", i), t.tagSizes[i]); err != nil {
+				if err := op(r); err != nil {
 					errOnce.Do(func() { first = err })
 					return
 				}
@@ -371,15 +393,18 @@ func runManifestGet(e *env, t *target, _ int) ([]float64, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	if first != nil {
-		return nil, first
+		return 0, nil, first
 	}
 	all := slices.Concat(lat...)
 	if len(all) == 0 {
-		return nil, fmt.Errorf("no manifest GET finished in %v", e.o.Duration)
+		return 0, nil, fmt.Errorf("no request finished in %v", d)
 	}
 	slices.Sort(all)
-	ms := func(q float64) float64 {
-		return float64(all[min(len(all)-1, int(math.Ceil(float64(len(all))*q))-1)]) / float64(time.Millisecond)
-	}
-	return []float64{float64(len(all)) / elapsed.Seconds(), ms(0.50), ms(0.99)}, nil
+	return float64(len(all)) / elapsed.Seconds(), all, nil
+}
+
+// quantile q of sorted latencies, in milliseconds.
+func quantile(sorted []time.Duration, q float64) float64 {
+	i := min(len(sorted)-1, max(int(math.Ceil(float64(len(sorted))*q))-1, 0))
+	return float64(sorted[i]) / float64(time.Millisecond)
 }
