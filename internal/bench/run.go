@@ -194,7 +194,7 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 		if !t.done[w.name] && w.setup != nil {
 			start := time.Now()
 			if err := w.setup(e, t); err != nil {
-				return fmt.Errorf("set-up on %s: %w", t.name, err)
+				return fmt.Errorf("set-up on %s: %w%s", t.name, err, t.srv.logTail())
 			}
 			o.progress("%s set-up: %-13s %-12s %10.1f s", st.kind, w.name, t.name, time.Since(start).Seconds())
 		}
@@ -206,7 +206,7 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 		}
 		vs, err := w.run(e, t, round)
 		if err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
+			return fmt.Errorf("%s: %w%s", t.name, err, t.srv.logTail())
 		}
 		if px != nil {
 			per := float64(px.requests.Load()-s3req0) / float64(max(t.c.sent.Load()-sent0, 1))

@@ -128,6 +128,15 @@ func (s *server) tail() string {
 	return testutil.Tail(b, 2<<10)
 }
 
+// logTail is the end of the server's output as a suffix for an error
+// message, or "" when the server wrote nothing.
+func (s *server) logTail() string {
+	if t := strings.TrimSpace(s.tail()); t != "" {
+		return "\n" + s.name + "'s output ends with:\n" + t
+	}
+	return ""
+}
+
 // peakRSS is the process's peak resident set size (VmHWM), in bytes.
 func (s *server) peakRSS() (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
