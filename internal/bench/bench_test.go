@@ -69,6 +69,9 @@ func checkReport(t *testing.T, rep *Report, kind string) {
 				if vs := row.S3PerRequest[tg]; len(vs) != 1 || !(vs[0] > 0) {
 					t.Errorf("%s: %s: S3 requests per request %v, want one positive figure", row.Title, tg, vs)
 				}
+				if k := row.kindsPerCall(tg); !strings.Contains(k, "put") {
+					t.Errorf("%s: %s: S3 requests by kind %q, want puts", row.Title, tg, k)
+				}
 			}
 		}
 		if (row.Workload == "push" || row.Workload == "push-chunked") && len(row.Samples["disk"]) != 1 {

@@ -2,9 +2,11 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -48,6 +50,10 @@ type Row struct {
 	Samples       map[string][]float64 `json:"samples"` // target or "disk" → one per round
 	// With Options.S3Proxy: S3 requests per API request, by registry.
 	S3PerRequest map[string][]float64 `json:"s3_requests_per_request,omitempty"`
+	// With Options.S3Proxy: by registry, the S3 requests of every round by
+	// kind (get, put, copy, ...), and the API requests they served.
+	S3Kinds  map[string]map[string]int64 `json:"s3_requests_by_kind,omitempty"`
+	APICalls map[string]int64            `json:"api_requests,omitempty"`
 	// Filled by Summarise.
 	Median  map[string]float64 `json:"median,omitempty"`
 	VsDist  float64            `json:"-"` // NaN when missing
@@ -60,7 +66,47 @@ type Row struct {
 func newRow(kind string, scale float64, workload string, m metric) *Row {
 	return &Row{Storage: kind, Scale: scale, Workload: workload, Title: m.title, Unit: m.unit, LowerIsBetter: m.lowerIsBetter,
 		Goal: m.goal, Samples: map[string][]float64{},
-		S3PerRequest: map[string][]float64{}}
+		S3PerRequest: map[string][]float64{}, S3Kinds: map[string]map[string]int64{}, APICalls: map[string]int64{}}
+}
+
+// addKinds adds the S3 requests made between two counts of target's
+// proxy, which served sent API requests.
+func (row *Row) addKinds(target string, before, after map[string]int64, sent int64) {
+	m := row.S3Kinds[target]
+	if m == nil {
+		m = map[string]int64{}
+		row.S3Kinds[target] = m
+	}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			m[k] += d
+		}
+	}
+	row.APICalls[target] += sent
+}
+
+// kindsPerCall writes a registry's S3 requests per API request by kind,
+// most frequent first: "head 2, get 1".
+func (row *Row) kindsPerCall(target string) string {
+	m, n := row.S3Kinds[target], row.APICalls[target]
+	if n == 0 {
+		return "—"
+	}
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := cmp.Compare(m[b], m[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+" "+num(float64(m[k])/float64(n)))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Report is the result of Run.
@@ -212,6 +258,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(bw, rule)
 		for _, row := range r.Rows[i:j] {
 			writeRow(bw, row, s3)
+		}
+		if s3 {
+			fmt.Fprintf(bw, "\nS3 requests per API request, by kind (%s)\n\n", kind)
+			fmt.Fprintln(bw, "| workload | Distribution | Berth |")
+			fmt.Fprintln(bw, "|---|---|---|")
+			for _, row := range r.Rows[i:j] {
+				if len(row.APICalls) > 0 {
+					fmt.Fprintf(bw, "| %s | %s | %s |\n", row.Title, row.kindsPerCall(Distribution), row.kindsPerCall(Berth))
+				}
+			}
 		}
 		i = j
 	}

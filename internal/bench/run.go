@@ -201,16 +201,19 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 		t.done[w.name] = true
 		px := st.proxies[t.name]
 		var sent0, s3req0 int64
+		var kinds0 map[string]int64
 		if px != nil {
-			sent0, s3req0 = t.c.sent.Load(), px.requests.Load()
+			sent0, s3req0, kinds0 = t.c.sent.Load(), px.requests.Load(), px.kinds()
 		}
 		vs, err := w.run(e, t, round)
 		if err != nil {
 			return fmt.Errorf("%s: %w%s", t.name, err, t.srv.logTail())
 		}
 		if px != nil {
-			per := float64(px.requests.Load()-s3req0) / float64(max(t.c.sent.Load()-sent0, 1))
+			sent := max(t.c.sent.Load()-sent0, 1)
+			per := float64(px.requests.Load()-s3req0) / float64(sent)
 			rows[0].S3PerRequest[t.name] = append(rows[0].S3PerRequest[t.name], per)
+			rows[0].addKinds(t.name, kinds0, px.kinds(), sent)
 			o.progress("%s round %d: %-13s %-12s %10.1f S3 requests per request", st.kind, round, w.name, t.name, per)
 		}
 		for i, v := range vs {

@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -17,6 +20,9 @@ type s3Proxy struct {
 	addr     string
 	requests atomic.Int64
 	srv      *http.Server
+
+	mu     sync.Mutex
+	byKind map[string]int64 // requests by s3Kind
 }
 
 func startS3Proxy(endpoint string, delay time.Duration) (*s3Proxy, error) {
@@ -31,9 +37,13 @@ func startS3Proxy(endpoint string, delay time.Duration) (*s3Proxy, error) {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}
 	rp.FlushInterval = -1
-	p := &s3Proxy{addr: l.Addr().String()}
+	p := &s3Proxy{addr: l.Addr().String(), byKind: map[string]int64{}}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
+		k := s3Kind(r)
+		p.mu.Lock()
+		p.byKind[k]++
+		p.mu.Unlock()
 		if delay > 0 {
 			time.Sleep(delay)
 		}
@@ -44,3 +54,58 @@ func startS3Proxy(endpoint string, delay time.Duration) (*s3Proxy, error) {
 }
 
 func (p *s3Proxy) close() { p.srv.Close() }
+
+// kinds returns a copy of the counts by kind.
+func (p *s3Proxy) kinds() map[string]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.byKind)
+}
+
+// s3Kind names the S3 operation of a request (path-style addressing):
+// get, head, put, copy, list, delete, and the multipart steps.
+func s3Kind(r *http.Request) string {
+	q := r.URL.Query()
+	has := func(k string) bool { _, ok := q[k]; return ok }
+	bucketOnly := strings.Count(strings.Trim(r.URL.Path, "/"), "/") == 0
+	switch r.Method {
+	case http.MethodPut:
+		switch {
+		case r.Header.Get("X-Amz-Copy-Source") != "" && has("partNumber"):
+			return "copy-part"
+		case r.Header.Get("X-Amz-Copy-Source") != "":
+			return "copy"
+		case has("partNumber"):
+			return "put-part"
+		}
+		return "put"
+	case http.MethodPost:
+		switch {
+		case has("uploads"):
+			return "create-multipart"
+		case has("uploadId"):
+			return "complete-multipart"
+		case has("delete"):
+			return "delete-objects"
+		}
+		return "post"
+	case http.MethodGet:
+		switch {
+		case has("uploadId"):
+			return "list-parts"
+		case has("uploads"):
+			return "list-multipart"
+		case bucketOnly:
+			return "list"
+		}
+		return "get"
+	case http.MethodHead:
+		return "head"
+	case http.MethodDelete:
+		if has("uploadId") {
+			return "abort-multipart"
+		}
+		return "delete"
+	}
+	return strings.ToLower(r.Method)
+}
