@@ -105,9 +105,9 @@ gcproof:
 
 # The benchmark of issue 14 (cmd/regbench, see "Benchmarks" in the README):
 # Berth against Distribution v3 and an in-memory ceiling, on the filesystem
-# and on S3 (versitygw; a quarter of the sizes), at the issue's sizes, 3 runs
-# each; designed for about 15 minutes
-# on 2 cores. Not part of test or CI. Pass flags with BENCH_ARGS, e.g.
+# at the issue's sizes and on S3 (versitygw) at a quarter of them, 3 runs
+# each; designed to take under 15 minutes on 2 cores. Not part of test or CI.
+# Pass flags with BENCH_ARGS, e.g.
 #   make bench BENCH_ARGS='-storage fs -workloads push,pull -scale 0.1 -json bench.json'
 BENCH_ARGS ?=
 bench:
