@@ -21,6 +21,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -45,7 +46,14 @@ type Server struct {
 	uploads   map[string]*upload
 	blobs     map[digest.Digest]blob
 	manifests map[digest.Digest]manifest
-	tags      map[string]map[string]digest.Digest // repository → tag → digest
+	repos     map[string]*repo
+	names     []string // of repos, sorted
+}
+
+// repo is a repository's tags, by name and sorted.
+type repo struct {
+	tags   map[string]digest.Digest
+	sorted []string
 }
 
 type upload struct {
@@ -73,7 +81,7 @@ func New() *Server {
 		uploads:   map[string]*upload{},
 		blobs:     map[digest.Digest]blob{},
 		manifests: map[digest.Digest]manifest{},
-		tags:      map[string]map[string]digest.Digest{},
+		repos:     map[string]*repo{},
 	}
 }
 
@@ -296,13 +304,17 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	}
 	s.mu.Lock()
 	s.manifests[d] = manifest{mediaType: r.Header.Get("Content-Type"), body: body}
-	t := s.tags[name]
-	if t == nil {
-		t = map[string]digest.Digest{}
-		s.tags[name] = t
+	rp := s.repos[name]
+	if rp == nil {
+		rp = &repo{tags: map[string]digest.Digest{}}
+		s.repos[name] = rp
+		insertSorted(&s.names, name)
 	}
 	if !strings.Contains(ref, ":") {
-		t[ref] = d
+		if _, ok := rp.tags[ref]; !ok {
+			insertSorted(&rp.sorted, ref)
+		}
+		rp.tags[ref] = d
 	}
 	s.mu.Unlock()
 	w.Header().Set("Location", "/v2/"+name+"/manifests/"+d.String())
@@ -314,7 +326,9 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	s.mu.Lock()
 	d := digest.Digest(ref)
 	if !strings.Contains(ref, ":") {
-		d = s.tags[name][ref]
+		if rp := s.repos[name]; rp != nil {
+			d = rp.tags[ref]
+		}
 	}
 	m, ok := s.manifests[d]
 	s.mu.Unlock()
@@ -331,55 +345,76 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	}
 }
 
+// insertSorted adds v, which it does not hold, to the sorted slice *l.
+func insertSorted(l *[]string, v string) {
+	i, _ := slices.BinarySearch(*l, v)
+	*l = slices.Insert(*l, i, v)
+}
+
 func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	names := make([]string, 0, len(s.tags))
-	for n := range s.tags {
-		names = append(names, n)
+	n, last, ok := pageParams(w, r)
+	if !ok {
+		return
 	}
+	s.mu.Lock()
+	items, more := page(s.names, last, n)
 	s.mu.Unlock()
-	slices.Sort(names)
-	list(w, r, "/v2/_catalog", "repositories", "", names)
+	writeList(w, "/v2/_catalog", "repositories", "", items, more, n)
 }
 
 func (s *Server) tagList(w http.ResponseWriter, r *http.Request, name string) {
+	n, last, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
 	s.mu.Lock()
-	t, ok := s.tags[name]
-	tags := make([]string, 0, len(t))
-	for tag := range t {
-		tags = append(tags, tag)
+	rp := s.repos[name]
+	var items []string
+	var more bool
+	if rp != nil {
+		items, more = page(rp.sorted, last, n)
 	}
 	s.mu.Unlock()
-	if !ok {
+	if rp == nil {
 		apiError(w, http.StatusNotFound, "NAME_UNKNOWN", "no repository "+name)
 		return
 	}
-	slices.Sort(tags)
-	list(w, r, "/v2/"+name+"/tags/list", "tags", name, tags)
+	writeList(w, "/v2/"+name+"/tags/list", "tags", name, items, more, n)
 }
 
-// list writes the page of sorted items after ?last= of at most ?n= (1000
-// when absent) entries, with a Link to the next page as Distribution does.
-func list(w http.ResponseWriter, r *http.Request, path, key, name string, items []string) {
+// pageParams reads ?n= (1000 when absent) and ?last=.
+func pageParams(w http.ResponseWriter, r *http.Request) (n int, last string, ok bool) {
 	q := r.URL.Query()
-	n := 1000
+	n = 1000
 	if v := q.Get("n"); v != "" {
 		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 0 {
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
 			apiError(w, http.StatusBadRequest, "PAGINATION_NUMBER_INVALID", "bad n")
-			return
+			return 0, "", false
 		}
 	}
-	if last := q.Get("last"); last != "" {
-		i, _ := slices.BinarySearch(items, last)
-		for i < len(items) && items[i] <= last {
+	return n, q.Get("last"), true
+}
+
+// page copies the at most n items of sorted after last, and says whether
+// more follow.
+func page(sorted []string, last string, n int) ([]string, bool) {
+	i := 0
+	if last != "" {
+		var found bool
+		if i, found = slices.BinarySearch(sorted, last); found {
 			i++
 		}
-		items = items[i:]
 	}
-	if len(items) > n {
-		items = items[:n]
-		w.Header().Set("Link", fmt.Sprintf(`<%s?last=%s&n=%d>; rel="next"`, path, items[n-1], n))
+	end := min(i+n, len(sorted))
+	return slices.Clone(sorted[i:end]), end < len(sorted)
+}
+
+// writeList writes a page of a list, with a Link to the next page as
+// Distribution does.
+func writeList(w http.ResponseWriter, path, key, name string, items []string, more bool, n int) {
+	if more {
+		w.Header().Set("Link", fmt.Sprintf(`<%s?last=%s&n=%d>; rel="next"`, path, url.QueryEscape(items[len(items)-1]), n))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	quoted := make([]string, len(items))
