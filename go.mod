@@ -12,6 +12,7 @@ require (
 )
 
 require (
+	github.com/Masterminds/semver/v3 v3.5.0 // indirect
 	github.com/aws/aws-sdk-go v1.55.5 // indirect
 	github.com/jmespath/go-jmespath v0.4.0 // indirect
 )
