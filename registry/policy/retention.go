@@ -83,7 +83,8 @@ type retentionRule struct {
 	bySemver bool
 	re       *regexp.Regexp
 	age      time.Duration
-	desc     string // "newest 10 by semver", "matches ^v", ...
+	desc     string // why it keeps: "newest 10 by semver", "matches ^v", ...
+	neg      string // why it does not: "not newest 10 by semver", ...
 }
 
 // retentionSet is a compiled Retention.
@@ -172,12 +173,25 @@ func compileRetentionRule(r *RetentionRule, key string, fail failFunc) (retentio
 	if len(kinds) != 1 {
 		bad("", "want exactly one of newest, matching, notmatching, recent, untagged; found %d (%s)", len(kinds), strings.Join(kinds, ", "))
 	}
+	switch c.kind {
+	case keepMatching:
+		c.neg = "does not match " + r.Matching
+	case keepNotMatching:
+		c.neg = "matches " + r.NotMatching
+	case keepRecent:
+		c.neg = "not pushed or pulled for " + r.Recent
+	case dropUntagged:
+		c.neg = "not pushed or pulled for " + r.Untagged
+	default:
+		c.neg = "not " + c.desc
+	}
 	if r.Tags != "" {
 		if c.kind != keepNewest && c.kind != keepRecent {
 			bad("tags", "only with newest or recent")
 		}
 		c.scope = re("tags", r.Tags)
 		c.desc += " of tags " + r.Tags
+		c.neg += " of tags " + r.Tags
 	}
 	return c, ok
 }

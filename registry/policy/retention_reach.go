@@ -92,7 +92,7 @@ func retainManifests(tags []Decision, ms []ManifestState, byDigest map[digest.Di
 		case recent(m.Pushed, m.Pulled, now, longest.age):
 			roots[m.Digest] = "untagged, " + longest.desc
 		default:
-			untaggedGone[m.Digest] = "untagged, not " + longest.desc
+			untaggedGone[m.Digest] = "untagged, " + longest.neg
 		}
 	}
 
