@@ -32,7 +32,7 @@ func settle() { time.Sleep(1200 * time.Millisecond) }
 
 // startNodes serves drvs (one per node, all over the same storage), each
 // node with its own simulated clock.
-func startNodes(t *testing.T, drvs ...storagedriver.Driver) ([]node, []*registry.App) {
+func startNodes(t *testing.T, grace time.Duration, drvs ...storagedriver.Driver) ([]node, []*registry.App) {
 	var nodes []node
 	var apps []*registry.App
 	for _, drv := range drvs {
@@ -114,7 +114,7 @@ func TestRetention200Tags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes, apps := startNodes(t, drv, drv)
+	nodes, apps := startNodes(t, grace, drv, drv)
 	s := build(t, nodes, 20, 98)
 	if len(s.tags) != 200 {
 		t.Fatalf("scenario has %d tags, want 200", len(s.tags))

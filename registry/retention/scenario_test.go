@@ -107,10 +107,15 @@ func semverNames(minors int) []string {
 	return append(out, fmt.Sprintf("v1.%d.0-rc.1", minors))
 }
 
+func newScenario(t *testing.T) *scenario {
+	return &scenario{t: t, c: client.New(), images: map[digest.Digest]*image{}, tags: map[string]digest.Digest{},
+		goneTag: map[string]bool{}, follows: map[digest.Digest]digest.Digest{}}
+}
+
 // build pushes the scenario through nodes (alternately) and returns it
 // with its expectation. minors and dates size it: 20 and 98 make 200 tags.
 func build(t *testing.T, nodes []node, minors, dates int) *scenario {
-	s := &scenario{t: t, c: client.New(), images: map[digest.Digest]*image{}, tags: map[string]digest.Digest{}, goneTag: map[string]bool{}, follows: map[digest.Digest]digest.Digest{}}
+	s := newScenario(t)
 	pick := func(i int) node { return nodes[i%len(nodes)] }
 	recent := func(pushed, pulled int) bool { return pushed > 110 || pulled > 110 }
 
