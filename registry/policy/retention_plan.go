@@ -107,7 +107,7 @@ func (s *Set) Retain(repo string, inv *Inventory, now time.Time) *Plan {
 					d.Keep, d.Reason = true, r.desc
 					break
 				}
-				refusals = append(refusals, "not "+r.desc)
+				refusals = append(refusals, r.neg)
 			}
 			if !d.Keep {
 				d.Reason = strings.Join(refusals, "; ")

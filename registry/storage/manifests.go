@@ -325,6 +325,9 @@ func (s *Store) Tag(ctx context.Context, name, tag string, d digest.Digest) erro
 		if err := s.recordTagPush(ctx, name, tag, d); err != nil {
 			return err
 		}
+		if s.untagWaitOff {
+			return nil
+		}
 		if waited, err := s.waitUntagging(ctx, name, tag); err != nil || !waited {
 			return err
 		}

@@ -166,6 +166,8 @@ func (s *Store) tagPushed(ctx context.Context, name, tag string, d digest.Digest
 // Pruner deletes what a retention run decided, one run at a time.
 type Pruner struct {
 	c *collector
+
+	beforeUntag func() // test hook: after the tag was checked, before it goes
 }
 
 // NewPruner starts a retention run's deletions: what was written or relied
@@ -217,6 +219,9 @@ func (p *Pruner) Untag(ctx context.Context, name, tag string, d digest.Digest) (
 		return "moved to " + now.String() + " meanwhile", nil
 	case time.Since(began) > deletingTTL/2:
 		return "the run was too slow to delete safely", nil
+	}
+	if p.beforeUntag != nil {
+		p.beforeUntag()
 	}
 	if err := ignoreNotFound(s.driver.Delete(ctx, tagDir(name, tag))); err != nil {
 		return "", err

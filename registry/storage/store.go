@@ -26,6 +26,9 @@ type Store struct {
 	// relyOff, in tests only, turns rely off for one kind of request: the
 	// race tests prove that each protection is needed by removing it.
 	relyOff func(relyKind) bool
+	// untagWaitOff, in tests only, makes Tag ignore retention's untagging
+	// records, to prove the retention race test needs them.
+	untagWaitOff bool
 
 	mu      sync.Mutex
 	uploads map[string]*uploadLock // serialises requests on one upload in this process
