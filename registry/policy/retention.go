@@ -114,7 +114,7 @@ func compileRetentionRule(r *RetentionRule, key string, fail failFunc) (retentio
 	}
 	c := retentionRule{repos: r.Repositories}
 	if len(r.Repositories) == 0 {
-		bad("repositories", "missing: list the repository globs the rule governs")
+		bad("", "repositories missing: list the repository globs the rule governs")
 	}
 	for i, p := range r.Repositories {
 		if err := glob.Check(p); err != nil {
