@@ -59,8 +59,9 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 	return a, nil
 }
 
-// FlushPulls writes the pulls this node saw and has not written yet (it
-// does every WithPullFlushInterval, and once more when New's context ends).
+// FlushPulls writes the pulls this node saw and has not written yet. The
+// app does every WithPullFlushInterval until New's context ends; call it
+// once more after the server stopped, so a clean stop loses no pull.
 func (a *App) FlushPulls(ctx context.Context) error { return a.store.FlushPulls(ctx) }
 
 // handlerFunc is a handler that returns its error instead of writing it.

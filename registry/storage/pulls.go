@@ -114,18 +114,14 @@ func (s *Store) mergePull(ctx context.Context, k pullKey, t time.Time) error {
 	return nil
 }
 
-// FlushPullsEvery flushes every interval until ctx ends, then once more.
+// FlushPullsEvery flushes every interval until ctx ends. The owner flushes
+// once more when it stops serving (FlushPulls).
 func (s *Store) FlushPullsEvery(ctx context.Context, interval time.Duration, report func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			cctx, cancel := cleanupContext(ctx)
-			defer cancel()
-			if err := s.FlushPulls(cctx); err != nil {
-				report(err)
-			}
 			return
 		case <-t.C:
 			if err := s.FlushPulls(ctx); err != nil && ctx.Err() == nil {
