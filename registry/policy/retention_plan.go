@@ -194,9 +194,9 @@ func sortPlan(p *Plan) {
 // immutableTag reports the immutable rule protecting tag of repo. Retention
 // never deletes such a tag.
 //
-// TODO(lead): switch to the immutable helper's nil-safe query on *Set
-// (registry/policy/immutable.go) when it lands on main; until then no tag is
-// immutable here.
+// TODO(lead): when the immutable-tags work (branch h-immutable) is merged,
+// make the body `return s.Immutable(repo, tag)`, its nil-safe query on
+// *Set with this very signature; until then no tag is immutable here.
 func immutableTag(s *Set, repo, tag string) (rule string, ok bool) {
 	return "", false
 }
