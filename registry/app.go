@@ -48,14 +48,23 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 		return nil, fmt.Errorf("storage %s: %w", drv.Name(), err)
 	}
 	a := &App{
-		store: storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace)),
+		store: storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace), storage.WithClock(o.clock)),
 		opts:  o,
 		log:   reqid.Logger(o.logger),
 	}
-	a.quota = newQuotaTracker(a.store, o.quotaNow)
+	a.quota = newQuotaTracker(a.store, o.clock)
 	a.router = a.routes()
+	if o.pullFlush <= 0 {
+		o.pullFlush = storage.PullFlushInterval
+	}
+	go a.store.FlushPullsEvery(ctx, o.pullFlush, func(err error) { a.log.Error("last-pulled times", "err", err) })
 	return a, nil
 }
+
+// FlushPulls writes the pulls this node saw and has not written yet. The
+// app does every WithPullFlushInterval until New's context ends; call it
+// once more after the server stopped, so a clean stop loses no pull.
+func (a *App) FlushPulls(ctx context.Context) error { return a.store.FlushPulls(ctx) }
 
 // handlerFunc is a handler that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
