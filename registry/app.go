@@ -47,9 +47,10 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 		return nil, fmt.Errorf("storage %s: %w", drv.Name(), err)
 	}
 	a := &App{
-		store: storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace)),
-		opts:  o,
-		log:   reqid.Logger(o.logger),
+		store: storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace),
+			storage.WithBlobDescriptorCache(o.blobCache)),
+		opts: o,
+		log:  reqid.Logger(o.logger),
 	}
 	a.router = a.routes()
 	return a, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/berth-registry/berth/registry/health"
 	"github.com/berth-registry/berth/registry/metrics"
 	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/blobcache"
 )
 
 // Option configures an App.
@@ -33,7 +34,13 @@ type options struct {
 	maxCatalog     int                // WithCatalogMax
 	maxTags        int                // WithTagsMax
 	gcGrace        time.Duration
+	blobCache      *blobcache.Cache // WithBlobDescriptorCache
 }
+
+// WithBlobDescriptorCache answers blob HEAD/GET and manifest links from c
+// where it may (storage.WithBlobDescriptorCache; storage.cache
+// .blobdescriptor). The caller closes c after the App.
+func WithBlobDescriptorCache(c *blobcache.Cache) Option { return func(o *options) { o.blobCache = c } }
 
 // WithGCGrace sets the grace period of garbage collection that requests
 // protect against (storage.WithGCGrace; storage.DefaultGCGrace when unset).

@@ -81,9 +81,9 @@ type URLs struct {
 	Deny  []string `yaml:"deny,omitempty"`
 }
 
-// Redis is the redis section, Distribution's go-redis options. It is
-// parsed and kept: it would be used by storage.cache.blobdescriptor: redis,
-// which is refused for now.
+// Redis is the redis section, Distribution v3's go-redis UniversalOptions
+// (and Distribution 2's addr and tls.enabled), used by
+// storage.cache.blobdescriptor: redis (cmd/registry maps it onto go-redis).
 type Redis struct {
 	Addrs                 []string      `yaml:"addrs,omitempty"`
 	Addr                  string        `yaml:"addr"`
@@ -307,8 +307,8 @@ func (v *Validation) ManifestURLs() (allow, deny *regexp.Regexp, err error) {
 
 // refusals lists, one error per key, the configured Distribution keys that
 // Berth does not offer by design. Each line names the key, why, and what
-// to do instead. Keys for features still to come (storage.cache
-// blobdescriptor redis, notifications endpoints, http.prefix) parse and
+// to do instead. Keys for features still to come (notifications
+// endpoints, http.prefix) parse and
 // validate; the program refuses them until it implements them
 // (NotImplemented).
 func (c *Config) refusals(o origins) []error {
@@ -446,9 +446,6 @@ func sortedKeys[V any](m map[string]V) []string {
 // A program that serves the configuration calls it after Load.
 func (c *Config) NotImplemented() []error {
 	var errs []error
-	if c.Storage.Cache.BlobDescriptor == "redis" {
-		errs = append(errs, errors.New("config: storage.cache.blobdescriptor: redis is not implemented yet; use inmemory (Berth's own caches) or remove the key"))
-	}
 	if p := c.HTTP.Prefix; p != "" && p != "/" {
 		errs = append(errs, errors.New("config: http.prefix: serving under a path prefix is not implemented yet; serve at / behind a proxy that strips the prefix"))
 	}

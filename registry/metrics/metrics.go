@@ -63,6 +63,8 @@ type Metrics struct {
 	purgeDuration prometheus.Histogram
 	purgeObjects  *prometheus.CounterVec
 	purgeBytes    *prometheus.CounterVec
+
+	cache cacheMetrics // cache.go
 }
 
 // New creates the metrics on a registry of their own, with the Go runtime's
@@ -128,6 +130,9 @@ func New() (*Metrics, error) {
 		if err := m.reg.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.registerCache(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
