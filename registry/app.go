@@ -46,11 +46,11 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 	if _, err := drv.List(ctx, "/"); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("storage %s: %w", drv.Name(), err)
 	}
+	store := storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace), storage.WithBlobDescriptorCache(o.blobCache))
 	a := &App{
-		store: storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace),
-			storage.WithBlobDescriptorCache(o.blobCache)),
-		opts: o,
-		log:  reqid.Logger(o.logger),
+		store: store,
+		opts:  o,
+		log:   reqid.Logger(o.logger),
 	}
 	a.router = a.routes()
 	return a, nil
