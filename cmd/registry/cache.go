@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -40,6 +41,19 @@ func openBlobCache(ctx context.Context, cfg *config.Config, obs blobcache.Observ
 		return blobcache.New(blobcache.NewRedis(client), obs, logger), fmt.Sprintf(", blob descriptor cache redis at %v", opts.Addrs), nil
 	}
 	return nil, "", nil
+}
+
+// sharedBlobCache is the cache a maintenance command (gc, scrub) forgets
+// its deletions in: the redis one when configured, so that every serving
+// node sees them at once; nil otherwise (an inmemory cache belongs to
+// each serving process, whose trust window covers collection; see
+// registry/storage's doc.go). Its failures are logged to stderr.
+func sharedBlobCache(ctx context.Context, cfg *config.Config, stderr io.Writer) (*blobcache.Cache, error) {
+	if cfg.Storage.Cache.BlobDescriptor != "redis" {
+		return nil, nil
+	}
+	c, _, err := openBlobCache(ctx, cfg, nil, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	return c, err
 }
 
 // redisOptions maps the redis section (Distribution v3's go-redis

@@ -3,14 +3,19 @@ package main
 import (
 	"bytes"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/berth-registry/berth/internal/testutil"
+	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
+	"github.com/berth-registry/berth/storagedriver/filesystem"
 )
 
 // TestServeBlobCacheRedis: with storage.cache.blobdescriptor: redis, the
@@ -116,4 +121,51 @@ func TestServeBlobCacheInMemory(t *testing.T) {
 		{`berth_content_served_total{kind="blob",source="cache"}`, 2},
 		{`berth_blob_descriptor_cache_lookups_total{cache="inmemory",result="hit"}`, 4},
 	})
+}
+
+// TestGCCommandForgetsInRedis: registry gc, with the redis cache
+// configured, deletes the cache's keys of what it deletes, so that every
+// serving node sees the deletion at once.
+func TestGCCommandForgetsInRedis(t *testing.T) {
+	rs := testutil.Redis(t)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "data")
+	drv, err := filesystem.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{rs.Addr}})
+	defer client.Close()
+	s := storage.New(drv, storage.WithBlobDescriptorCache(blobcache.New(blobcache.NewRedis(client), nil, nil)))
+	ctx := t.Context()
+	u, err := s.StartUpload(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := []byte("uploaded, never referenced")
+	d := digest.FromBytes(blob)
+	if _, err := u.Commit(ctx, d, bytes.NewReader(blob), 0); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"berth::blobs::" + d.String(), "berth::repository::app::blobs::" + d.String()}
+	if n := client.Exists(ctx, keys...).Val(); n != 2 {
+		t.Fatalf("%d of the keys %q after the push, want 2", n, keys)
+	}
+	// Three hours pass for the storage.
+	at := time.Now().Add(-3 * time.Hour)
+	filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err == nil {
+			err = os.Chtimes(p, at, at)
+		}
+		return err
+	})
+	cfg := writeFile(t, dir, "config.yml", "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: "+root+
+		"\n  cache:\n    blobdescriptor: redis\nredis:\n  addrs: ["+rs.Addr+"]\n")
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, []string{"gc", cfg}, nil, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), ", 1 blobs") {
+		t.Fatalf("gc: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if n := client.Exists(ctx, keys...).Val(); n != 0 {
+		t.Errorf("%d of the keys %q left after gc deleted the blob", n, keys)
+	}
 }

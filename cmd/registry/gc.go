@@ -13,7 +13,6 @@ import (
 
 	"github.com/berth-registry/berth/registry/config"
 	"github.com/berth-registry/berth/registry/storage"
-	"github.com/berth-registry/berth/registry/storage/blobcache"
 )
 
 const gcUsage = `Usage: registry gc CONFIG [--dry-run] [--delete-untagged] [--grace DURATION]
@@ -77,16 +76,11 @@ func gc(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
 		verb = "would delete"
 	}
 	fmt.Fprintf(stdout, "collecting %s (grace %s%s)\n", where, grace, map[bool]string{true: ", untagged manifests too"}[untagged])
-	// With a shared cache (redis), what the run deletes is forgotten there
-	// at once; an inmemory cache belongs to each serving process, whose
-	// trust window covers this run (see registry/storage's doc.go).
-	var cache *blobcache.Cache
-	if cfg.Storage.Cache.BlobDescriptor == "redis" {
-		if cache, _, err = openBlobCache(ctx, cfg, nil, slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		defer cache.Close()
+	cache, err := sharedBlobCache(ctx, cfg, stderr)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
 	}
+	defer cache.Close()
 	s := storage.New(drv, storage.WithGCGrace(configured), storage.WithBlobDescriptorCache(cache))
 	r, err := s.CollectGarbage(ctx, storage.GCOptions{
 		DryRun: dryRun, DeleteUntagged: untagged, Grace: grace,

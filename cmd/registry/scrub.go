@@ -84,7 +84,12 @@ func scrub(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		mode = ", repairing"
 	}
 	fmt.Fprintf(stdout, "scrubbing %s%s\n", where, mode)
-	s := storage.New(drv, storage.WithValidation(scrubValidation(cfg)))
+	cache, err := sharedBlobCache(ctx, cfg, stderr)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	defer cache.Close()
+	s := storage.New(drv, storage.WithValidation(scrubValidation(cfg)), storage.WithBlobDescriptorCache(cache))
 	sum, err := s.Scrub(ctx, storage.ScrubOptions{
 		Repair: repair,
 		Report: func(p storage.Problem) { fmt.Fprintln(stdout, p) },
