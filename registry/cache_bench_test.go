@@ -2,7 +2,9 @@ package registry_test
 
 import (
 	"net/http"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -11,8 +13,14 @@ import (
 	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
+	"github.com/berth-registry/berth/storagedriver/observed"
 	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
+
+// opCounter counts storage operations.
+type opCounter struct{ n atomic.Int64 }
+
+func (c *opCounter) StorageOp(string, string, time.Duration, error) { c.n.Add(1) }
 
 // BenchmarkBlobHead measures a blob HEAD without a blob descriptor cache
 // and with each kind (redis: a redis-server of the benchmark's own on
@@ -49,16 +57,19 @@ func BenchmarkBlobHead(b *testing.B) {
 				c = blobcache.New(blobcache.NewRedis(client), nil, nil)
 			}
 			defer c.Close()
-			app, err := registry.New(b.Context(), d, registry.WithBlobDescriptorCache(c))
+			ops := &opCounter{}
+			app, err := registry.New(b.Context(), observed.Wrap(d, ops), registry.WithBlobDescriptorCache(c))
 			if err != nil {
 				b.Fatal(err)
 			}
 			dg := pushBlob(b, app, "bench/app", make([]byte, 64<<10))
+			ops.n.Store(0)
 			for b.Loop() {
 				if rec := do(b, app, "HEAD", "/v2/bench/app/blobs/"+dg.String(), nil); rec.Code != http.StatusOK {
 					b.Fatalf("HEAD: %d", rec.Code)
 				}
 			}
+			b.ReportMetric(float64(ops.n.Load())/float64(b.N), "storage-ops/op")
 		})
 	}
 }

@@ -73,7 +73,7 @@ func (s *Store) StatBlob(ctx context.Context, name string, d digest.Digest) (int
 		return 0, err
 	}
 	t := s.now()
-	linkHit := s.cachedLink(ctx, name, d)
+	linkHit, desc, sizeHit := s.cache.Lookup(ctx, name, d, s.notBefore())
 	if !linkHit {
 		if err := s.blobLinked(ctx, name, d); err != nil {
 			return 0, err
@@ -88,11 +88,16 @@ func (s *Store) StatBlob(ctx context.Context, name string, d digest.Digest) (int
 	if !linkHit {
 		s.rememberLink(ctx, name, d, t, func() error { return s.blobLinked(ctx, name, d) })
 	}
-	size, sizeHit, err := s.cachedBlobSize(ctx, d, t)
-	if err == nil {
-		s.cache.Served("blob", linkHit && sizeHit)
+	size := desc.Size
+	if !sizeHit {
+		var err error
+		if size, err = s.blobSize(ctx, d); err != nil {
+			return 0, err
+		}
+		s.rememberSize(ctx, d, size, t)
 	}
-	return size, err
+	s.cache.Served("blob", linkHit && sizeHit)
+	return size, nil
 }
 
 // OpenBlob opens blob d of repository name for reading at any offset.

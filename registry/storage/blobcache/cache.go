@@ -51,6 +51,8 @@ type Backend interface {
 	// ForgetBlob drops d's descriptor; ForgetLink drops repo's link to d.
 	ForgetBlob(ctx context.Context, d digest.Digest) error
 	ForgetLink(ctx context.Context, repo string, d digest.Digest) error
+	// Lookup is Link and Descriptor at once (one round trip to Redis).
+	Lookup(ctx context.Context, repo string, d digest.Digest) (linked time.Time, linkOK bool, desc Descriptor, descOK bool, err error)
 	Close() error
 }
 
@@ -146,6 +148,26 @@ func (c *Cache) Link(ctx context.Context, repo string, d digest.Digest, notBefor
 	}
 	verified, ok, err := c.b.Link(ctx, repo, d)
 	return c.lookup(ok, verified, notBefore, err)
+}
+
+// Lookup is Link and Descriptor at once: whether the cache knows repo to
+// link d, and d's descriptor, each verified at or after notBefore.
+func (c *Cache) Lookup(ctx context.Context, repo string, d digest.Digest, notBefore time.Time) (linked bool, desc Descriptor, sized bool) {
+	if c == nil {
+		return false, Descriptor{}, false
+	}
+	var at time.Time
+	var linkOK, descOK bool
+	err := errResting
+	if !c.resting() {
+		at, linkOK, desc, descOK, err = c.b.Lookup(ctx, repo, d)
+	}
+	linked = c.lookup(linkOK, at, notBefore, err)
+	if err != nil {
+		err = errResting // counted once, logged once
+	}
+	sized = c.lookup(descOK, desc.Verified, notBefore, err)
+	return linked, desc, sized
 }
 
 func (c *Cache) lookup(ok bool, verified, notBefore time.Time, err error) bool {

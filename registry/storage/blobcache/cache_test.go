@@ -53,6 +53,12 @@ func TestBackendRoundTrip(t *testing.T) {
 		if _, ok, _ := b.Link(ctx, "team/other", d); ok {
 			t.Fatal("a link of another repository")
 		}
+		if v, linkOK, desc, descOK, err := b.Lookup(ctx, "team/app", d); !linkOK || !descOK || err != nil || !v.Equal(at) || desc.Size != 42 {
+			t.Fatalf("Lookup = %v, %v, %+v, %v, %v", v, linkOK, desc, descOK, err)
+		}
+		if _, linkOK, _, descOK, err := b.Lookup(ctx, "team/other", d); linkOK || !descOK || err != nil {
+			t.Fatalf("Lookup in another repository = %v, %v, %v", linkOK, descOK, err)
+		}
 		if err := b.ForgetLink(ctx, "team/app", d); err != nil {
 			t.Fatal(err)
 		}

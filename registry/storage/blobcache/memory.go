@@ -90,6 +90,15 @@ func (m *Memory) ForgetLink(_ context.Context, repo string, d digest.Digest) err
 	return nil
 }
 
+// Lookup implements Backend.
+func (m *Memory) Lookup(_ context.Context, repo string, d digest.Digest) (time.Time, bool, Descriptor, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	at, linkOK := m.links.get(linkKey{repo, d})
+	desc, descOK := m.blobs.get(d)
+	return at, linkOK, desc, descOK, nil
+}
+
 // Close implements Backend.
 func (m *Memory) Close() error { return nil }
 

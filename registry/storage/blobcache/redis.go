@@ -40,6 +40,11 @@ func (r *Redis) Descriptor(ctx context.Context, d digest.Digest) (Descriptor, bo
 	if err != nil {
 		return Descriptor{}, false, err
 	}
+	return r.descriptor(ctx, d, vals)
+}
+
+// descriptor reads the answer of an HMGET of d's size and verified.
+func (r *Redis) descriptor(ctx context.Context, d digest.Digest, vals []any) (Descriptor, bool, error) {
 	if len(vals) != 2 || vals[0] == nil || vals[1] == nil {
 		return Descriptor{}, false, nil
 	}
@@ -70,7 +75,35 @@ func (r *Redis) SetDescriptor(ctx context.Context, d digest.Digest, desc Descrip
 
 // Link implements Backend.
 func (r *Redis) Link(ctx context.Context, repo string, d digest.Digest) (time.Time, bool, error) {
-	s, err := r.c.Get(ctx, linkKeyOf(repo, d)).Result()
+	return r.link(ctx, repo, d, r.c.Get(ctx, linkKeyOf(repo, d)))
+}
+
+// Lookup implements Backend: a GET and an HMGET in one pipeline.
+func (r *Redis) Lookup(ctx context.Context, repo string, d digest.Digest) (time.Time, bool, Descriptor, bool, error) {
+	var get *redis.StringCmd
+	var hmget *redis.SliceCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, linkKeyOf(repo, d))
+		hmget = p.HMGet(ctx, blobKey(d), "size", "verified")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return time.Time{}, false, Descriptor{}, false, err
+	}
+	at, linkOK, err := r.link(ctx, repo, d, get)
+	if err != nil {
+		return time.Time{}, false, Descriptor{}, false, err
+	}
+	if hmget.Err() != nil {
+		return time.Time{}, false, Descriptor{}, false, hmget.Err()
+	}
+	desc, descOK, err := r.descriptor(ctx, d, hmget.Val())
+	return at, linkOK, desc, descOK, err
+}
+
+// link reads the answer of a GET of repo's link to d.
+func (r *Redis) link(ctx context.Context, repo string, d digest.Digest, get *redis.StringCmd) (time.Time, bool, error) {
+	s, err := get.Result()
 	if errors.Is(err, redis.Nil) {
 		return time.Time{}, false, nil
 	}
