@@ -43,10 +43,17 @@ func (s *Store) cacheTTL(t time.Time) time.Duration { return s.cacheWindow() - s
 // blob as a layer or a manifest". Repository names hold no ':'.
 func manifestScope(name string) string { return name + "::manifests" }
 
-// cachedLink reports whether the cache vouches for scope's link to d.
-func (s *Store) cachedLink(ctx context.Context, scope string, d digest.Digest) bool {
+// cachedLink reports whether the cache vouches for scope's link to d, and
+// the entry's stamp.
+func (s *Store) cachedLink(ctx context.Context, scope string, d digest.Digest) (time.Time, bool) {
 	return s.cache.Link(ctx, scope, d, s.notBefore())
 }
+
+// stillTrusted reports whether an entry stamped at is trusted now. A hit
+// looked up before a rely is checked again once the rely returned, so that
+// the entry vouches for the moment the answer is given, as a storage read
+// after the rely would (doc.go, K3).
+func (s *Store) stillTrusted(at time.Time) bool { return s.cacheCheckOnce || !at.Before(s.notBefore()) }
 
 // rememberLink, on a cache miss, checks the link again after the caller's
 // rely (a collector may have deleted it between the first check and the

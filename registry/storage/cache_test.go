@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/berth-registry/berth/internal/testutil"
@@ -252,4 +253,44 @@ func TestCacheRedisDown(t *testing.T) {
 	time.Sleep(blobcache.RetryAfter + 100*time.Millisecond)
 	head("storage") // the restarted Redis is empty: this HEAD fills it
 	head("cache")
+}
+
+// TestCacheHitCheckedAfterRely: a HEAD finds L in the cache, fresh, and
+// then pauses inside its rely for three hours, during which a collector
+// deletes L. The hit must be judged again when the rely returns, as a
+// storage read after the rely would be: 404. Without that second check
+// the stale hit answers 200.
+func TestCacheHitCheckedAfterRely(t *testing.T) {
+	const grace = time.Hour
+	for _, protect := range []bool{true, false} {
+		t.Run(map[bool]string{true: "protected", false: "checked before the rely only"}[protect], func(t *testing.T) {
+			ctx := context.Background()
+			fs := newFS(t)
+			l := digest.FromString("layer of an image deleted long ago")
+			hooked := &hookDriver{Driver: fs} // armed after the push
+			node := New(hooked, WithGCGrace(grace), WithBlobDescriptorCache(blobcache.New(blobcache.NewMemory(0), nil, nil)))
+			node.cacheCheckOnce = !protect
+			collector := New(fs, WithGCGrace(grace))
+			putString(t, node, "app", "layer of an image deleted long ago") // fills the cache
+			// The storage is 31 minutes older than the cache's entries:
+			// used(L) no longer spares the rely its second step, which
+			// lists deleting(L), where the pause happens.
+			fs.age(t, 31*time.Minute)
+			hooked.path = deletingDir(l)
+			hooked.hook = func() {
+				fs.age(t, 3*time.Hour)
+				node.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+				if rep, err := collector.CollectGarbage(ctx, GCOptions{Grace: grace}); err != nil || rep.Blobs != 1 {
+					t.Errorf("collector during the pause: %+v, %v; want L deleted", rep, err)
+				}
+			}
+			n, err := node.StatBlob(ctx, "app", l)
+			switch {
+			case protect && !errors.Is(err, ErrBlobUnknown):
+				t.Fatalf("HEAD of a blob deleted during its rely = %d, %v; want ErrBlobUnknown", n, err)
+			case !protect && err != nil:
+				t.Fatalf("without the check after the rely, HEAD = %v; the test does not see the stale hit", err)
+			}
+		})
+	}
 }

@@ -173,8 +173,10 @@
 //	    miss; an upload, mount or manifest PUT writes the entry for what
 //	    it published after its rely). The entry is stamped t.
 //	K3. An entry stamped t is trusted until t + W, W = g/4, by the clock
-//	    of the node reading it; an older one is a miss (and Redis drops
-//	    it, each key expiring at its stamp + W).
+//	    of the node reading it, judged after the request's own rely
+//	    returned (a hit looked up before it is judged again): an older
+//	    one is a miss (and Redis drops it, each key expiring at its stamp
+//	    + W).
 //	K4. Every deletion forgets what it makes wrong, in the cache of the
 //	    store that deletes: the collector (blobs, their links, revisions,
 //	    inside the handshake, before its deleting record goes), DELETE of
@@ -182,7 +184,9 @@
 //
 // Claim: an entry trusted at time u (K3: u < t + W) is true at u for
 // deletions by collectors, whichever node ran them and whatever they
-// forgot. By K2 the rely of B returned after t and the storage then had
+// forgot; and since u follows the request's own rely, the answer is as
+// good as a storage read after that rely, which is what the proof above
+// assumes of the caller. By K2 the rely of B returned after t and the storage then had
 // B (or R's link to B, which collectors delete only in a handshake on B).
 // By the proof above, no collector run starting before t + g/2 deletes B
 // or its links (case (b) when rely took R1, case (a) when it took R2; a
@@ -197,7 +201,8 @@
 // node B then answers HEAD with 404 and a manifest PUT referencing B with
 // MANIFEST_BLOB_UNKNOWN, even over a dangling link (TestCacheTwoNodesGC,
 // with each protection removed in turn to show the test sees a stale
-// answer). The collector's forgetting (K4) is not needed for this; with a
+// answer; TestCacheHitCheckedAfterRely for a request that pauses inside
+// its rely while a collector deletes B). The collector's forgetting (K4) is not needed for this; with a
 // shared Redis it makes deletions visible at once rather than within W.
 //
 // What the cache does not cover: a DELETE of a blob or manifest on one

@@ -101,7 +101,7 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 	}
 	t := s.now()
 	isRevision := func() error { return s.readLink(ctx, revisionLinkPath(name, d), d) }
-	linkHit := s.cachedLink(ctx, manifestScope(name), d)
+	linkAt, linkHit := s.cachedLink(ctx, manifestScope(name), d)
 	if !linkHit {
 		if err := isRevision(); err != nil {
 			return nil, manifestErr(ref, err)
@@ -109,6 +109,12 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 	}
 	if err := s.rely(ctx, name, d, relyRead); err != nil {
 		return nil, manifestErr(ref, err)
+	}
+	if linkHit && !s.stillTrusted(linkAt) {
+		linkHit = false
+		if err := isRevision(); err != nil {
+			return nil, manifestErr(ref, err)
+		}
 	}
 	if !linkHit {
 		s.rememberLink(ctx, manifestScope(name), d, t, isRevision)

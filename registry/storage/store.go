@@ -30,6 +30,9 @@ type Store struct {
 	// cacheTrustAll, in tests only, trusts cache entries of any age: the
 	// cache tests prove the trust window is needed by removing it.
 	cacheTrustAll bool
+	// cacheCheckOnce, in tests only, trusts a hit as looked up before the
+	// rely, without checking it again after.
+	cacheCheckOnce bool
 
 	mu      sync.Mutex
 	uploads map[string]*uploadLock // serialises requests on one upload in this process
@@ -73,7 +76,7 @@ func (s *Store) StatBlob(ctx context.Context, name string, d digest.Digest) (int
 		return 0, err
 	}
 	t := s.now()
-	linkHit, desc, sizeHit := s.cache.Lookup(ctx, name, d, s.notBefore())
+	linkAt, linkHit, desc, sizeHit := s.cache.Lookup(ctx, name, d, s.notBefore())
 	if !linkHit {
 		if err := s.blobLinked(ctx, name, d); err != nil {
 			return 0, err
@@ -85,6 +88,13 @@ func (s *Store) StatBlob(ctx context.Context, name string, d digest.Digest) (int
 	if err := s.rely(ctx, name, d, relyRead); err != nil {
 		return 0, err
 	}
+	if linkHit && !s.stillTrusted(linkAt) {
+		linkHit = false
+		if err := s.blobLinked(ctx, name, d); err != nil {
+			return 0, err
+		}
+	}
+	sizeHit = sizeHit && s.stillTrusted(desc.Verified)
 	if !linkHit {
 		s.rememberLink(ctx, name, d, t, func() error { return s.blobLinked(ctx, name, d) })
 	}

@@ -138,36 +138,36 @@ func (c *Cache) Descriptor(ctx context.Context, d digest.Digest, notBefore time.
 }
 
 // Link reports whether the cache knows repo to link d, verified at or
-// after notBefore.
-func (c *Cache) Link(ctx context.Context, repo string, d digest.Digest, notBefore time.Time) bool {
+// after notBefore, and when it was verified.
+func (c *Cache) Link(ctx context.Context, repo string, d digest.Digest, notBefore time.Time) (time.Time, bool) {
 	if c == nil {
-		return false
+		return time.Time{}, false
 	}
 	if c.resting() {
-		return c.lookup(false, time.Time{}, notBefore, errResting)
+		return time.Time{}, c.lookup(false, time.Time{}, notBefore, errResting)
 	}
 	verified, ok, err := c.b.Link(ctx, repo, d)
-	return c.lookup(ok, verified, notBefore, err)
+	return verified, c.lookup(ok, verified, notBefore, err)
 }
 
 // Lookup is Link and Descriptor at once: whether the cache knows repo to
-// link d, and d's descriptor, each verified at or after notBefore.
-func (c *Cache) Lookup(ctx context.Context, repo string, d digest.Digest, notBefore time.Time) (linked bool, desc Descriptor, sized bool) {
+// link d (verified at linkAt), and d's descriptor, each verified at or
+// after notBefore.
+func (c *Cache) Lookup(ctx context.Context, repo string, d digest.Digest, notBefore time.Time) (linkAt time.Time, linked bool, desc Descriptor, sized bool) {
 	if c == nil {
-		return false, Descriptor{}, false
+		return time.Time{}, false, Descriptor{}, false
 	}
-	var at time.Time
 	var linkOK, descOK bool
 	err := errResting
 	if !c.resting() {
-		at, linkOK, desc, descOK, err = c.b.Lookup(ctx, repo, d)
+		linkAt, linkOK, desc, descOK, err = c.b.Lookup(ctx, repo, d)
 	}
-	linked = c.lookup(linkOK, at, notBefore, err)
+	linked = c.lookup(linkOK, linkAt, notBefore, err)
 	if err != nil {
 		err = errResting // counted once, logged once
 	}
 	sized = c.lookup(descOK, desc.Verified, notBefore, err)
-	return linked, desc, sized
+	return linkAt, linked, desc, sized
 }
 
 func (c *Cache) lookup(ok bool, verified, notBefore time.Time, err error) bool {

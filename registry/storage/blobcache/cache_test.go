@@ -145,7 +145,7 @@ func TestCacheDown(t *testing.T) {
 		if _, ok := c.Descriptor(ctx, d, time.Time{}); ok {
 			t.Fatal("hit with Redis down")
 		}
-		if c.Link(ctx, "app", d, time.Time{}) {
+		if _, ok := c.Link(ctx, "app", d, time.Time{}); ok {
 			t.Fatal("link hit with Redis down")
 		}
 	}
