@@ -254,6 +254,9 @@ func (c *Cache) failed(op string, err error) {
 	if c.obs != nil {
 		c.obs.BlobCacheError(c.b.Kind(), op)
 	}
+	if errors.Is(err, context.Canceled) {
+		return // the request's client went away: no news of the backend
+	}
 	c.mu.Lock()
 	now := time.Now()
 	if err != errResting {

@@ -156,3 +156,20 @@ func TestCacheDown(t *testing.T) {
 		t.Errorf("%d log lines for 40 failures, want 1:\n%s", n, logs.String())
 	}
 }
+
+// TestCacheCanceledIsNoFailure: a lookup cut short by its request's
+// cancellation does not make the cache leave a working backend alone.
+func TestCacheCanceledIsNoFailure(t *testing.T) {
+	srv := testutil.Redis(t)
+	c := New(NewRedis(newRedisClient(t, srv.Addr)), nil, nil)
+	d := digest.FromString("z")
+	c.SetDescriptor(t.Context(), d, Descriptor{Size: 1, Verified: time.Now()}, time.Minute)
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, ok := c.Descriptor(canceled, d, time.Time{}); ok {
+		t.Fatal("hit on a canceled context")
+	}
+	if _, ok := c.Descriptor(t.Context(), d, time.Time{}); !ok {
+		t.Fatal("the next request missed: a cancellation was taken for a failing backend")
+	}
+}
