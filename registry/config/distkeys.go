@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -128,8 +127,8 @@ type RedisTLS struct {
 	RootCAs     []string `yaml:"rootcas,omitempty"`
 }
 
-// Health is the health section: Distribution's periodic checks. Parsed and
-// kept for the health endpoints.
+// Health is the health section: Distribution's periodic checks, which
+// /readyz and /debug/health report.
 type Health struct {
 	StorageDriver StorageHealth `yaml:"storagedriver"`
 	File          []FileCheck   `yaml:"file,omitempty"`
@@ -145,6 +144,7 @@ type StorageHealth struct {
 }
 
 // FileCheck is one entry of health.file: unhealthy while File exists.
+// Threshold is accepted and, as in Distribution, has no effect.
 type FileCheck struct {
 	File      string        `yaml:"file"`
 	Interval  time.Duration `yaml:"interval"`
@@ -308,9 +308,8 @@ func (v *Validation) ManifestURLs() (allow, deny *regexp.Regexp, err error) {
 // refusals lists, one error per key, the configured Distribution keys that
 // Berth does not offer by design. Each line names the key, why, and what
 // to do instead. Keys for features still to come (notifications
-// endpoints, http.prefix) parse and
-// validate; the program refuses them until it implements them
-// (NotImplemented).
+// endpoints) parse and validate; the program refuses them until it
+// implements them (NotImplemented).
 func (c *Config) refusals(o origins) []error {
 	var errs []error
 	refuse := func(key, why string) {
@@ -446,17 +445,6 @@ func sortedKeys[V any](m map[string]V) []string {
 // A program that serves the configuration calls it after Load.
 func (c *Config) NotImplemented() []error {
 	var errs []error
-	if p := c.HTTP.Prefix; p != "" && p != "/" {
-		errs = append(errs, errors.New("config: http.prefix: serving under a path prefix is not implemented yet; serve at / behind a proxy that strips the prefix"))
-	}
-	for _, h := range []struct {
-		key string
-		n   int
-	}{{"health.file", len(c.Health.File)}, {"health.http", len(c.Health.HTTP)}, {"health.tcp", len(c.Health.TCP)}} {
-		if h.n > 0 {
-			errs = append(errs, fmt.Errorf("config: %s: these health checks are not implemented yet; remove them (health.storagedriver is)", h.key))
-		}
-	}
 	for i, e := range c.Notifications.Endpoints {
 		if !e.Disabled {
 			errs = append(errs, fmt.Errorf("config: notifications.endpoints[%d]: webhooks are not implemented yet; set disabled: true or remove the endpoint", i))
