@@ -169,3 +169,16 @@ func TestGCCommandForgetsInRedis(t *testing.T) {
 		t.Errorf("%d of the keys %q left after gc deleted the blob", n, keys)
 	}
 }
+
+// TestServeBlobCacheRedisWithoutAddrs: blobdescriptor: redis without a
+// server to use stops start-up with one line (Distribution panics).
+func TestServeBlobCacheRedisWithoutAddrs(t *testing.T) {
+	cfg := writeFile(t, t.TempDir(), "config.yml", "version: 0.1\nstorage:\n  inmemory:\n  cache:\n    blobdescriptor: redis\n")
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"serve", cfg}, nil, &stdout, &stderr); code != exitUsage {
+		t.Errorf("exit code %d, want %d", code, exitUsage)
+	}
+	if want := "registry: config: storage.cache.blobdescriptor: redis needs redis.addrs (host:port of the server)\n"; stderr.String() != want {
+		t.Errorf("stderr\n got %q\nwant %q", stderr.String(), want)
+	}
+}
