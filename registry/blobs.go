@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/notify"
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -24,7 +25,7 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	if served, err := a.redirectBlob(w, r, name, d); served || err != nil {
 		return err
 	}
-	rc, _, err := a.store.OpenBlob(r.Context(), name, d)
+	rc, size, err := a.store.OpenBlob(r.Context(), name, d)
 	if errors.Is(err, storage.ErrBlobUnknown) {
 		if handled, err := a.pullBlob(w, r, name, d); handled {
 			return err
@@ -41,6 +42,7 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Etag", `"`+d.String()+`"`)
 	h.Set("Cache-Control", "max-age=31536000")
 	http.ServeContent(w, r, "", time.Time{}, rc)
+	a.notifyPull(r, a.blobTarget(r, name, d, size))
 	return nil
 }
 
@@ -58,7 +60,8 @@ func (a *App) redirectBlob(w http.ResponseWriter, r *http.Request, name string, 
 	if err != nil || url == "" {
 		return false, err
 	}
-	if _, err := a.store.StatBlob(r.Context(), name, d); err != nil {
+	size, err := a.store.StatBlob(r.Context(), name, d)
+	if err != nil {
 		if errors.Is(err, storage.ErrBlobUnknown) {
 			return false, nil
 		}
@@ -66,6 +69,7 @@ func (a *App) redirectBlob(w http.ResponseWriter, r *http.Request, name string, 
 	}
 	w.Header().Set("Docker-Content-Digest", d.String())
 	http.Redirect(w, r, url, http.StatusTemporaryRedirect)
+	a.notifyPull(r, a.blobTarget(r, name, d, size))
 	return true, nil
 }
 
@@ -78,6 +82,11 @@ func (a *App) deleteBlob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.store.DeleteBlob(r.Context(), name, d); err != nil {
+		return err
+	}
+	t := notify.Target{Repository: name}
+	t.Digest = d
+	if err := a.notifyChange(r, a.event(r, notify.ActionDelete, t)); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")

@@ -33,6 +33,9 @@ type options struct {
 	maxCatalog     int                // WithCatalogMax
 	maxTags        int                // WithTagsMax
 	gcGrace        time.Duration
+	notifier       Notifier // WithNotifier
+	// includeReferences lists a manifest's references in its events.
+	includeReferences bool
 }
 
 // WithGCGrace sets the grace period of garbage collection that requests

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/notify"
 	"github.com/berth-registry/berth/registry/storage"
 )
 
@@ -37,10 +38,15 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		_, err = a.store.MountBlob(ctx, name, q.Get("from"), d)
+		size, err := a.store.MountBlob(ctx, name, q.Get("from"), d)
 		switch {
 		case err == nil:
 			a.opts.metrics.BlobMounted()
+			t := a.blobTarget(r, name, d, size)
+			t.FromRepository = q.Get("from")
+			if err := a.notifyChange(r, a.event(r, notify.ActionMount, t)); err != nil {
+				return err
+			}
 			return a.blobCreated(w, name, d)
 		case !errors.Is(err, storage.ErrBlobUnknown) && !errors.Is(err, storage.ErrNameInvalid):
 			return err
@@ -60,13 +66,14 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 	if d == "" {
 		return a.uploadAccepted(w, http.StatusAccepted, name, u)
 	}
-	if _, err := u.Commit(ctx, d, body{r.Body}, -1); err != nil {
+	size, err := u.Commit(ctx, d, body{r.Body}, -1)
+	if err != nil {
 		u.Cancel(ctx)
 		a.opts.metrics.UploadFailed()
 		return err
 	}
 	a.opts.metrics.UploadCompleted()
-	return a.blobCreated(w, name, d)
+	return a.blobPushed(w, r, name, d, size)
 }
 
 // resume finds the route's upload.
@@ -163,12 +170,13 @@ func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if _, err := u.Commit(r.Context(), d, rd, start); err != nil {
+	size, err := u.Commit(r.Context(), d, rd, start)
+	if err != nil {
 		a.uploadError(w, name, u, err)
 		return err
 	}
 	a.opts.metrics.UploadCompleted()
-	return a.blobCreated(w, name, d)
+	return a.blobPushed(w, r, name, d, size)
 }
 
 // cancelUpload serves DELETE /v2/<name>/blobs/uploads/<uuid>: 204; 404
@@ -209,6 +217,14 @@ func (a *App) uploadAccepted(w http.ResponseWriter, status int, name string, u *
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(status)
 	return nil
+}
+
+// blobPushed answers an upload's completion once its push is notified.
+func (a *App) blobPushed(w http.ResponseWriter, r *http.Request, name string, d digest.Digest, size int64) error {
+	if err := a.notifyChange(r, a.event(r, notify.ActionPush, a.blobTarget(r, name, d, size))); err != nil {
+		return err
+	}
+	return a.blobCreated(w, name, d)
 }
 
 func (a *App) blobCreated(w http.ResponseWriter, name string, d digest.Digest) error {

@@ -308,7 +308,7 @@ func (v *Validation) ManifestURLs() (allow, deny *regexp.Regexp, err error) {
 // refusals lists, one error per key, the configured Distribution keys that
 // Berth does not offer by design. Each line names the key, why, and what
 // to do instead. Keys for features still to come (storage.cache
-// blobdescriptor redis, notifications endpoints, http.prefix) parse and
+// blobdescriptor redis, http.prefix) parse and
 // validate; the program refuses them until it implements them
 // (NotImplemented).
 func (c *Config) refusals(o origins) []error {
@@ -458,11 +458,6 @@ func (c *Config) NotImplemented() []error {
 	}{{"health.file", len(c.Health.File)}, {"health.http", len(c.Health.HTTP)}, {"health.tcp", len(c.Health.TCP)}} {
 		if h.n > 0 {
 			errs = append(errs, fmt.Errorf("config: %s: these health checks are not implemented yet; remove them (health.storagedriver is)", h.key))
-		}
-	}
-	for i, e := range c.Notifications.Endpoints {
-		if !e.Disabled {
-			errs = append(errs, fmt.Errorf("config: notifications.endpoints[%d]: webhooks are not implemented yet; set disabled: true or remove the endpoint", i))
 		}
 	}
 	return errs

@@ -63,6 +63,8 @@ type Metrics struct {
 	purgeDuration prometheus.Histogram
 	purgeObjects  *prometheus.CounterVec
 	purgeBytes    *prometheus.CounterVec
+
+	notify notifyMetrics // notify.go
 }
 
 // New creates the metrics on a registry of their own, with the Go runtime's
@@ -115,7 +117,8 @@ func New() (*Metrics, error) {
 		"Objects removed by upload purging, by kind: upload (an _uploads directory), pending (a driver's pending write).", "kind")
 	m.purgeBytes = counterVec("upload_purged_bytes_total", "Bytes removed by upload purging, by kind (upload, pending).", "kind")
 
-	for _, c := range []prometheus.Collector{
+	m.notify = newNotifyMetrics()
+	for _, c := range append([]prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.httpInFlight, m.httpReqBytes, m.httpRespBytes,
@@ -124,7 +127,7 @@ func New() (*Metrics, error) {
 		m.proxyHits, m.proxyMisses, m.proxyJoined, m.proxyUpstream,
 		m.auth, m.tokensIssued,
 		m.purgeRuns, m.purgeDuration, m.purgeObjects, m.purgeBytes,
-	} {
+	}, m.notify.collectors()...) {
 		if err := m.reg.Register(c); err != nil {
 			return nil, err
 		}
