@@ -124,6 +124,9 @@ func (q *Queue) replay(endpoints []Endpoint) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, first := range firsts {
+		// Sequence numbers never go back, even past segments whose
+		// records were all delivered: acks of them may remain.
+		q.nextSeq = max(q.nextSeq, first)
 		s := &segment{first: first, path: segmentPath(q.dir, first)}
 		if s.f, err = os.OpenFile(s.path, os.O_RDWR, 0); err != nil {
 			return err
@@ -163,11 +166,16 @@ func (q *Queue) replay(endpoints []Endpoint) error {
 		q.log.Warn("notification queue: dropping the events of an endpoint no longer configured", "endpoint", name, "events", n)
 		q.obs.EventsDropped(name, "endpoint_removed", n)
 	}
-	active, err := createSegment(q.dir, q.nextSeq)
-	if err != nil {
-		return err
+	// The last segment, if empty, goes on being written; else a new one.
+	var active *segment
+	if n := len(q.segs); n > 0 && q.segs[n-1].size == 0 {
+		active = q.segs[n-1]
+	} else {
+		if active, err = createSegment(q.dir, q.nextSeq); err != nil {
+			return err
+		}
+		q.segs = append(q.segs, active)
 	}
-	q.segs = append(q.segs, active)
 	for _, s := range slices.Clone(q.segs) {
 		if s.live == 0 && s != active {
 			q.removeSegmentLocked(s)

@@ -265,3 +265,28 @@ func TestFiltersAndHeaders(t *testing.T) {
 		t.Errorf("headers sent: %v", got)
 	}
 }
+
+// Reopening keeps sequence numbers going forward: an empty queue reopens,
+// and events queued after several restarts are all delivered.
+func TestReopenEmpty(t *testing.T) {
+	dir := t.TempDir()
+	rc := newReceiver(t, nil)
+	ep := endpoint("ci", rc.URL)
+	for i := range 3 {
+		q, err := notify.Open(notify.Options{Dir: dir, Endpoints: []notify.Endpoint{ep}})
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		if i > 0 {
+			push(t, q, []string{"a"}, 2)
+			rc.waitDistinct(t, 2*i)
+		}
+		if err := q.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if len(segs) != 1 {
+		t.Errorf("segments left: %v, want the one being written", segs)
+	}
+}
