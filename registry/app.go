@@ -97,7 +97,7 @@ func (a *App) routes() *mux.Router {
 		{routeBlob, name + "/blobs/{digest}", []string{"DELETE"}, remove, needDelete, a.deleteBlob},
 		{routeReferrers, name + "/referrers/{digest}", []string{"GET"}, read, needPull, a.referrers},
 	} {
-		r.Handle(rt.path, a.instrument(rt.route, a.wrap(rt.kind, rt.need, rt.h))).Methods(rt.methods...)
+		r.Handle(a.path(rt.path), a.instrument(rt.route, a.wrap(rt.kind, rt.need, rt.h))).Methods(rt.methods...)
 	}
 	if a.opts.health != nil {
 		// Never behind access control: load balancers probe without
@@ -106,7 +106,7 @@ func (a *App) routes() *mux.Router {
 		r.HandleFunc("/readyz", a.opts.health.Ready).Methods("GET", "HEAD")
 	}
 	if a.opts.tokenServer != nil {
-		r.Handle(TokenPath, a.instrument(routeToken, a.countTokens(a.opts.tokenServer))).Methods("GET", "POST")
+		r.Handle(a.path(TokenPath), a.instrument(routeToken, a.countTokens(a.opts.tokenServer))).Methods("GET", "POST")
 	}
 	r.NotFoundHandler = a.instrument(routeNotFound, a.wrap(read, needNothing, func(w http.ResponseWriter, r *http.Request) error {
 		return newError(codeNotFound, "no such endpoint: %s", r.URL.Path)

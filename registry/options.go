@@ -8,6 +8,7 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/health"
 	"github.com/berth-registry/berth/registry/metrics"
+	"github.com/berth-registry/berth/registry/policy"
 	"github.com/berth-registry/berth/registry/storage"
 )
 
@@ -29,14 +30,28 @@ type options struct {
 	accessLogOff   bool
 	metrics        *metrics.Metrics
 	baseURL        string             // WithBaseURL
+	prefix         string             // WithPrefix
 	manifestURLs   *storage.URLPolicy // WithManifestURLs
 	maxCatalog     int                // WithCatalogMax
 	maxTags        int                // WithTagsMax
 	gcGrace        time.Duration
-	notifier       Notifier // WithNotifier
+	policies       PolicySource // WithPolicies
+	notifier       Notifier     // WithNotifier
 	// includeReferences lists a manifest's references in its events.
 	includeReferences bool
 }
+
+// PolicySource gives the repository policies in force (a nil *policy.Set:
+// none). Get fails while they cannot be known (a policies file that cannot
+// be read); requests the policies govern are then refused.
+// *watchfile.File[*policy.Set] is one.
+type PolicySource interface {
+	Get() (*policy.Set, error)
+}
+
+// WithPolicies applies the repository policies of src (registry/policy):
+// immutable tags, quotas, and the pull times retention reads.
+func WithPolicies(src PolicySource) Option { return func(o *options) { o.policies = src } }
 
 // WithGCGrace sets the grace period of garbage collection that requests
 // protect against (storage.WithGCGrace; storage.DefaultGCGrace when unset).
@@ -78,7 +93,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithAuth(az auth.Authorizer) Option { return func(o *options) { o.auth = az } }
 
 // WithTokenServer serves h, the built-in token server, at TokenPath
-// (GET and POST).
+// (GET and POST), under WithPrefix's prefix.
 func WithTokenServer(h http.Handler) Option { return func(o *options) { o.tokenServer = h } }
 
 // WithHealth serves /healthz (200 while the process serves) and /readyz

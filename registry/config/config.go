@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/internal/yamlx"
+	"github.com/berth-registry/berth/registry/policy"
 )
 
 // Version is the only configuration version Berth reads, as in Distribution.
@@ -33,6 +34,9 @@ type Config struct {
 	Auth          Auth          `yaml:"auth"`
 	Notifications Notifications `yaml:"notifications"`
 	Proxy         *Proxy        `yaml:"proxy,omitempty"` // nil: not a pull-through cache
+	// Policies are Berth's repository policies (registry/policy):
+	// retention, immutable tags, quotas.
+	Policies policy.Config `yaml:"policies"`
 
 	// Distribution's remaining top-level keys (distkeys.go).
 	LogLevel   string      `yaml:"loglevel"` // deprecated alias of log.level

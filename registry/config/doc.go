@@ -57,7 +57,7 @@
 //     Berth extension; QueueDirectory resolves its default.
 //
 // Some sections are parsed, validated and kept for features that come
-// later (storage.cache redis, redis, health); NotImplemented names the
+// later (storage.cache redis, redis); NotImplemented names the
 // configured ones Berth cannot serve yet.
 //
 // Environment variables follow Distribution: REGISTRY_ then the key path
