@@ -53,17 +53,18 @@ func (a *App) event(r *http.Request, action string, t notify.Target) notify.Even
 	}
 }
 
-// contentURL is the absolute URL of path on this registry: http.host's
-// when configured, else the request's own host.
-func (a *App) contentURL(r *http.Request, path string) string {
+// contentURL is the absolute URL of the API's path p on this registry,
+// under http.prefix: on http.host when configured, else on the request's
+// own host.
+func (a *App) contentURL(r *http.Request, p string) string {
 	if a.opts.baseURL != "" {
-		return a.opts.baseURL + path
+		return a.location(p)
 	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + path
+	return scheme + "://" + r.Host + a.path(p)
 }
 
 // blobTarget is the target of a blob's events.

@@ -234,3 +234,25 @@ func TestNotificationsQueueFailure(t *testing.T) {
 		t.Errorf("a pull with the queue closed: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// Event URLs follow http.prefix and http.host, as Location headers do.
+func TestNotificationURLs(t *testing.T) {
+	for _, c := range []struct {
+		opts []registry.Option
+		want string
+	}{
+		{[]registry.Option{registry.WithPrefix("/r/")}, "http://example.com/r/v2/a/blobs/"},
+		{[]registry.Option{registry.WithPrefix("/r"), registry.WithBaseURL("https://registry.example")}, "https://registry.example/r/v2/a/blobs/"},
+	} {
+		h := newHook(t, false)
+		app, _ := newApp(t, append(c.opts, registry.WithNotifier(openQueue(t, h.srv.URL), false))...)
+		content := []byte("blob")
+		d := digest.FromBytes(content)
+		if rec := do(t, app, "POST", "/r/v2/a/blobs/uploads/?digest="+d.String(), content); rec.Code != http.StatusCreated {
+			t.Fatalf("push: %d %s", rec.Code, rec.Body)
+		}
+		if got := h.wait(t, 1)[0].Target.URL; got != c.want+d.String() {
+			t.Errorf("url %q, want %q", got, c.want+d.String())
+		}
+	}
+}
