@@ -22,20 +22,9 @@ func startNotifier(cfg *config.Config, m *metrics.Metrics, logger *slog.Logger) 
 	if len(active) == 0 {
 		return nil, func() {}, nil
 	}
-	var eps []notify.Endpoint
+	eps := notifyEndpoints(active)
 	var names []string
-	for _, e := range active {
-		eps = append(eps, notify.Endpoint{
-			Name:      e.Name,
-			URL:       e.URL,
-			Headers:   http.Header(e.Headers),
-			Timeout:   e.Timeout,
-			Threshold: int(min(e.Threshold, 1<<20)),
-			Backoff:   e.Backoff,
-			// Distribution's two keys for the same filter.
-			IgnoredMediaTypes: slices.Concat(e.IgnoredMediaTypes, e.Ignore.MediaTypes),
-			IgnoredActions:    e.Ignore.Actions,
-		})
+	for _, e := range eps {
 		names = append(names, e.Name)
 	}
 	o := notify.Options{
@@ -58,6 +47,25 @@ func startNotifier(cfg *config.Config, m *metrics.Metrics, logger *slog.Logger) 
 			logger.Error("closing the notification queue", "error", err)
 		}
 	}, nil
+}
+
+// notifyEndpoints translates notifications.endpoints.
+func notifyEndpoints(active []config.Endpoint) []notify.Endpoint {
+	var eps []notify.Endpoint
+	for _, e := range active {
+		eps = append(eps, notify.Endpoint{
+			Name:      e.Name,
+			URL:       e.URL,
+			Headers:   http.Header(e.Headers),
+			Timeout:   e.Timeout,
+			Threshold: int(min(e.Threshold, 1<<20)),
+			Backoff:   e.Backoff,
+			// Distribution's two keys for the same filter.
+			IgnoredMediaTypes: slices.Concat(e.IgnoredMediaTypes, e.Ignore.MediaTypes),
+			IgnoredActions:    e.Ignore.Actions,
+		})
+	}
+	return eps
 }
 
 // sourceAddr is the events' source.addr, as in Distribution: the host's

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/internal/testutil"
+	"github.com/berth-registry/berth/registry/config"
 	"github.com/berth-registry/berth/registry/notify"
 )
 
@@ -200,5 +202,22 @@ func TestServeNotificationsDisabledAndInUse(t *testing.T) {
 	if got := stderr.String(); !strings.HasPrefix(got, "registry: notifications: notification queue "+filepath.Join(root, "+notifications")+" is in use by another process") ||
 		!strings.HasSuffix(got, "(notifications.queue.directory)\n") {
 		t.Errorf("stderr %q", got)
+	}
+}
+
+// Both of Distribution's media type filters apply; every key arrives.
+func TestNotifyEndpoints(t *testing.T) {
+	c, err := config.Load(strings.NewReader("version: 0.1\nstorage: inmemory\nnotifications:\n  endpoints:\n"+
+		"    - name: ci\n      url: http://ci/\n      timeout: 2s\n      threshold: 3\n      backoff: 4s\n"+
+		"      headers: {X-A: [b]}\n      ignoredmediatypes: [a/b]\n      ignore: {mediatypes: [c/d], actions: [pull]}\n"+
+		"    - name: off\n      disabled: true\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps := notifyEndpoints(c.Notifications.Active())
+	want := fmt.Sprintf("%+v", []notify.Endpoint{{Name: "ci", URL: "http://ci/", Headers: http.Header{"X-A": {"b"}}, Timeout: 2 * time.Second,
+		Threshold: 3, Backoff: 4 * time.Second, IgnoredMediaTypes: []string{"a/b", "c/d"}, IgnoredActions: []string{"pull"}}})
+	if got := fmt.Sprintf("%+v", eps); got != want {
+		t.Errorf("endpoints\n got %s\nwant %s", got, want)
 	}
 }
