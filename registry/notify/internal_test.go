@@ -117,3 +117,35 @@ func TestQueueFull(t *testing.T) {
 	}
 	q.Close()
 }
+
+// FuzzOpen replays a segment of arbitrary bytes: Open never fails or
+// panics on its content, cuts it after its last whole frame, and queues
+// only records whose CRC holds.
+func FuzzOpen(f *testing.F) {
+	rec := []byte(`{"repo":"r","endpoints":["e"],"event":{"id":"x"}}`)
+	f.Add(appendFrame(nil, 1, rec))
+	f.Add(appendFrame(appendFrame(nil, 1, rec), 2, []byte(`{"repo":`)))
+	f.Add(append(appendFrame(nil, 7, rec), 0, 0, 0, 9, 1, 2))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(segmentPath(dir, 1), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ep := Endpoint{Name: "e", URL: "http://127.0.0.1:1/", Backoff: time.Hour, Threshold: 1}
+		q, err := Open(Options{Dir: dir, Endpoints: []Endpoint{ep}})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		q.mu.Lock()
+		size, depth := q.segs[0].size, q.eps[0].depth
+		q.mu.Unlock()
+		q.Close()
+		if fi, err := os.Stat(segmentPath(dir, 1)); err == nil && fi.Size() != size {
+			t.Errorf("segment of %d bytes left, %d whole", fi.Size(), size)
+		}
+		if size > int64(len(data)) || (depth > 0 && size == 0) {
+			t.Errorf("size %d of %d bytes, %d queued", size, len(data), depth)
+		}
+	})
+}

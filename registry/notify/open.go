@@ -133,11 +133,14 @@ func (q *Queue) replay(endpoints []Endpoint) error {
 		}
 		q.segs = append(q.segs, s)
 		end, err := s.scan(func(seq uint64, off int64, n int, data []byte) error {
+			q.nextSeq = max(q.nextSeq, seq+1)
 			var rec record
 			if err := json.Unmarshal(data, &rec); err != nil {
-				return fmt.Errorf("%s: record %d: %w", s.path, seq, err)
+				// Its CRC holds, so Berth wrote it: a bug, not a crash.
+				// Starting matters more than the record.
+				q.log.Error("notification queue: dropping an unreadable record", "segment", s.path, "record", seq, "error", err)
+				return nil
 			}
-			q.nextSeq = max(q.nextSeq, seq+1)
 			for _, name := range rec.Endpoints {
 				ep := byName[name]
 				switch {
