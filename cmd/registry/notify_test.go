@@ -141,9 +141,10 @@ func TestServeNotifications(t *testing.T) {
 	// recovers, and the next one delivers.
 	push(s.addr, "second:v1")
 	metricsURL := "http://" + debugAddr(t, s.line) + "/metrics"
-	_, samples := scrapeMetrics(t, metricsURL)
-	if samples[`berth_notification_queue_events{endpoint="ci"}`] != 3 || samples[`berth_notification_delivery_failures_total{endpoint="ci"}`] == 0 {
-		t.Errorf("metrics with 3 events pending: %v", samples)
+	// The receiver has an event before the registry has its answer.
+	samples := waitSeries(t, metricsURL, `berth_notification_queue_events{endpoint="ci"}`, 3)
+	if samples[`berth_notification_delivery_failures_total{endpoint="ci"}`] == 0 {
+		t.Errorf("no failed delivery counted: %v", samples)
 	}
 	if code := s.stop(); code != exitOK {
 		t.Fatalf("exit code %d", code)
@@ -167,11 +168,10 @@ func TestServeNotifications(t *testing.T) {
 	if n < 3 {
 		t.Errorf("%d events of second after the restart, want 3", n)
 	}
-	raw, samples := scrapeMetrics(t, "http://"+debugAddr(t, s2.line)+"/metrics")
-	checkSeries(t, samples, []wantSeries{
-		{`berth_notification_queue_events{endpoint="ci"}`, 0},
-		{`berth_notification_events_delivered_total{endpoint="ci"}`, 3},
-	})
+	metricsURL = "http://" + debugAddr(t, s2.line) + "/metrics"
+	waitSeries(t, metricsURL, `berth_notification_queue_events{endpoint="ci"}`, 0)
+	raw, samples := scrapeMetrics(t, metricsURL)
+	checkSeries(t, samples, []wantSeries{{`berth_notification_events_delivered_total{endpoint="ci"}`, 3}})
 	promtoolCheck(t, raw)
 }
 
@@ -219,5 +219,20 @@ func TestNotifyEndpoints(t *testing.T) {
 		Threshold: 3, Backoff: 4 * time.Second, IgnoredMediaTypes: []string{"a/b", "c/d"}, IgnoredActions: []string{"pull"}}})
 	if got := fmt.Sprintf("%+v", eps); got != want {
 		t.Errorf("endpoints\n got %s\nwant %s", got, want)
+	}
+}
+
+// waitSeries scrapes url until series has the value want, and returns
+// that scrape's samples.
+func waitSeries(t *testing.T, url, series string, want float64) map[string]float64 {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, samples := scrapeMetrics(t, url)
+		if samples[series] == want {
+			return samples
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after 20s, want %v", series, samples[series], want)
+		}
 	}
 }

@@ -163,7 +163,6 @@ func TestRestartMidDelivery(t *testing.T) {
 	if err := q1.Close(); err != nil {
 		t.Fatal(err)
 	}
-	held := 1 + len(rc.blocked) // one per repository at most
 	before := len(rc.got())
 	mu.Lock()
 	hang = false
@@ -172,6 +171,7 @@ func TestRestartMidDelivery(t *testing.T) {
 	got := rc.waitDistinct(t, 50)
 	order, dups := byRepo(t, got)
 	requireInOrder(t, order, repos, 25)
+	held := 1 + len(rc.blocked) // the deliveries held at the stop, one per repository at most
 	t.Logf("%d events processed before the restart, %d deliveries in all, %d duplicates (%d held at the stop)", before, len(got), dups, held)
 	if dups < 1 || dups > held {
 		t.Errorf("%d duplicates, want the %d held at the stop", dups, held)
