@@ -34,17 +34,10 @@ func TestGroupCommit(t *testing.T) {
 	// Hold the committer inside its first commit.
 	seg := q.segs[0]
 	held, release := make(chan struct{}), make(chan struct{})
-	first := &batch{done: make(chan error, 1), recs: []encoded{{repo: "x", eps: q.eps, data: []byte(`{"repo":"x","endpoints":["dead"],"event":{}}`)}}}
-	q.mu.Lock() // commit takes it first thing: the committer waits here
-	q.in <- first
-	go func() {
-		for len(q.in) > 0 {
-			time.Sleep(time.Millisecond)
-		}
-		close(held)
-		<-release
-		q.mu.Unlock()
-	}()
+	var once sync.Once
+	q.commitHook = func() { once.Do(func() { close(held); <-release }) }
+	first := make(chan error, 1)
+	go func() { first <- q.Notify(t.Context(), Event{Action: ActionPush, Target: Target{Repository: "x"}}) }()
 	<-held
 	const n = 50
 	var wg sync.WaitGroup
@@ -60,7 +53,7 @@ func TestGroupCommit(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	close(release)
-	if err := <-first.done; err != nil {
+	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()

@@ -73,6 +73,9 @@ type Queue struct {
 	quit          chan struct{}
 	committerDone chan struct{}
 	nextSeq       uint64 // the committer's, once open
+	// commitHook, when set (by tests, before any Notify), runs at the
+	// start of every commit.
+	commitHook func()
 
 	ctx     context.Context // ends the deliveries at Close
 	cancel  context.CancelFunc
@@ -217,6 +220,9 @@ func (q *Queue) commitLoop() {
 // commit appends the group's records to the log, fsyncs, and hands them
 // to their endpoints' deliveries.
 func (q *Queue) commit(group []*batch) error {
+	if q.commitHook != nil {
+		q.commitHook()
+	}
 	q.mu.Lock()
 	seg := q.segs[len(q.segs)-1]
 	q.mu.Unlock()
