@@ -29,6 +29,9 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if r.Method == http.MethodGet {
+		a.store.RecordPull(name, m.Digest) // in memory; flushed in batches
+	}
 	h := w.Header()
 	h.Set("Content-Type", m.MediaType)
 	h.Set("Docker-Content-Digest", m.Digest.String())
@@ -46,7 +49,8 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 // 201 with Location, Docker-Content-Digest, OCI-Subject when the manifest
 // has a subject and OCI-Tag for the tags applied; 400 NAME_INVALID,
 // TAG_INVALID, DIGEST_INVALID (payload does not hash to the reference),
-// MANIFEST_INVALID or MANIFEST_BLOB_UNKNOWN; 413 over 4 MiB.
+// MANIFEST_INVALID or MANIFEST_BLOB_UNKNOWN; 413 over 4 MiB; 403 DENIED
+// over a quota (quota.go).
 func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 	name, err := repoName(r)
 	if err != nil {
@@ -61,8 +65,15 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 	}
 	ref := mux.Vars(r)["reference"]
 	tags := r.URL.Query()["tag"]
+	undo, err := a.chargeManifest(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags)
+	if err != nil {
+		return err
+	}
 	m, err := a.store.PutManifest(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags)
 	if err != nil {
+		if undo != nil {
+			undo()
+		}
 		return err
 	}
 	if err := a.notifyChange(r, a.manifestPushes(r, name, ref, tags, m)...); err != nil {

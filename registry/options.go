@@ -35,8 +35,10 @@ type options struct {
 	maxCatalog     int                // WithCatalogMax
 	maxTags        int                // WithTagsMax
 	gcGrace        time.Duration
-	policies       PolicySource // WithPolicies
-	notifier       Notifier     // WithNotifier
+	policies       PolicySource     // WithPolicies
+	clock          func() time.Time // WithClock
+	pullFlush      time.Duration    // WithPullFlushInterval
+	notifier       Notifier         // WithNotifier
 	// includeReferences lists a manifest's references in its events.
 	includeReferences bool
 }
@@ -52,6 +54,15 @@ type PolicySource interface {
 // WithPolicies applies the repository policies of src (registry/policy):
 // immutable tags, quotas, and the pull times retention reads.
 func WithPolicies(src PolicySource) Option { return func(o *options) { o.policies = src } }
+
+// WithClock sets the clock of the push and pull times the registry records
+// for retention (storage.WithClock); tests move it to simulate months.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
+// WithPullFlushInterval sets how often the pulls this node saw are written
+// to storage (storage.PullFlushInterval when unset); until then they are
+// in memory only, and a crash loses them.
+func WithPullFlushInterval(d time.Duration) Option { return func(o *options) { o.pullFlush = d } }
 
 // WithGCGrace sets the grace period of garbage collection that requests
 // protect against (storage.WithGCGrace; storage.DefaultGCGrace when unset).

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/config"
 	"github.com/berth-registry/berth/registry/metrics"
 	"github.com/berth-registry/berth/registry/storage"
@@ -172,14 +173,15 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // startGC runs garbage collection in the background of serve when
 // storage.gc.enabled, until ctx ends; the lease makes one node of several
 // collect at a time.
-func startGC(ctx context.Context, c config.GC, s *storage.Store, m *metrics.Metrics, logger *slog.Logger) {
+func startGC(ctx context.Context, c config.GC, s *storage.Store, policies registry.PolicySource, m *metrics.Metrics, logger *slog.Logger) {
 	if !c.Enabled {
 		return
 	}
 	host, _ := os.Hostname()
 	node := fmt.Sprintf("%s/%d/%d", strings.ReplaceAll(host, "/", "_"), os.Getpid(), time.Now().UnixNano())
 	logger.Info("garbage collection on", "interval", c.IntervalOrDefault(), "grace", c.GraceOrDefault(), "deleteuntagged", c.DeleteUntagged, "node", node)
-	opts := storage.GCOptions{Grace: c.GraceOrDefault(), DeleteUntagged: c.DeleteUntagged}
+	opts := storage.GCOptions{Grace: c.GraceOrDefault(), DeleteUntagged: c.DeleteUntagged,
+		Prepare: retentionBeforeGC(policies, s, c.GraceOrDefault(), logger)}
 	go s.GCLoop(ctx, node, c.IntervalOrDefault(), opts, func(r *storage.GCReport, err error) {
 		recordGC(m, r, false, err)
 		if err != nil {

@@ -126,7 +126,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		return fail(exitFailure, "%v", err)
 	}
 
-	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault())), m, logger)
+	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault())), policies, m, logger)
 
 	var debug *debugServer
 	if a := cfg.HTTP.Debug.Addr; a != "" {
@@ -185,6 +185,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fail(exitFailure, "serve: %v", err)
+	}
+	// The pulls seen since the last flush (retention's last-pulled times).
+	if err := app.FlushPulls(shutdownCtx); err != nil {
+		logger.Warn("last-pulled times not written", "err", err)
 	}
 	logger.Info("stopped")
 	return exitOK
