@@ -41,6 +41,12 @@ type Access struct {
 // Catalog is the access GET /v2/_catalog wants.
 var Catalog = Access{Type: TypeRegistry, Name: "catalog", Action: ActionAll}
 
+// Admin is the access of the registry's administrator endpoints (outside
+// /v2/: repository delete, usage). The access policy grants it to whoever
+// may delete in every repository (a rule for "**" with delete); without a
+// policy, to every authenticated user.
+var Admin = Access{Type: TypeRegistry, Name: "admin", Action: ActionAll}
+
 // Repository is the access to name for each of actions.
 func Repository(name string, actions ...string) []Access {
 	out := make([]Access, len(actions))
@@ -60,7 +66,7 @@ func (a Access) valid() bool {
 	case TypeRepository:
 		return ValidName(a.Name) && slices.Contains(repositoryActions, a.Action)
 	case TypeRegistry:
-		return a == Catalog
+		return a == Catalog || a == Admin
 	}
 	return false
 }

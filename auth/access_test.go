@@ -16,6 +16,7 @@ func TestParseScope(t *testing.T) {
 		{"repository:team/app:pull,push", Repository("team/app", "pull", "push")},
 		{"repository:a-b.c__d/e:delete,pull,push", Repository("a-b.c__d/e", "delete", "pull", "push")},
 		{"registry:catalog:*", []Access{Catalog}},
+		{"registry:admin:*", []Access{Admin}},
 		{"repository:a/b:*", Repository("a/b", "pull", "push", "delete")}, // every action (containers/image before a DELETE)
 
 		{"", nil},

@@ -107,7 +107,7 @@ func checkPassword(r *http.Request, users *Users, limiter *Limiter, user, passwo
 	if users.cached(user, password) {
 		return nil
 	}
-	if _, err := users.file.get(); err != nil {
+	if _, err := users.file.Get(); err != nil {
 		// Nobody can log in; not counted against the client, whose
 		// password may well be right once the file is back.
 		return errUsersUnavailable

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/berth-registry/berth/internal/watchfile"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -29,7 +30,7 @@ const (
 // when it changes. Other hash schemes (MD5 "$apr1$", SHA1 "{SHA}", crypt,
 // plain text) are refused: the file does not load.
 type Users struct {
-	file *watchedFile[htpasswd]
+	file *watchfile.File[htpasswd]
 
 	mu       sync.Mutex
 	key      [32]byte // HMAC key of the verified-password cache
@@ -58,7 +59,7 @@ func OpenHtpasswd(path string, log *slog.Logger) (*Users, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f, err := watchFile(path, "every login is refused", parseHtpasswd, log)
+	f, err := watchfile.Open(path, "every login is refused", parseHtpasswd, log)
 	if err != nil {
 		return nil, fmt.Errorf("htpasswd: %w", err)
 	}
@@ -130,9 +131,9 @@ func validUserName(name string) bool {
 // (until the entry changes), so repeated requests cost one bcrypt run.
 //
 // While the file cannot be read (removed, replaced by a directory,
-// permission denied) no password is right: see watchedFile.
+// permission denied) no password is right: see watchfile.File.
 func (u *Users) Verify(user, password string) bool {
-	h, err := u.file.get()
+	h, err := u.file.Get()
 	if err != nil {
 		return false
 	}
@@ -187,7 +188,7 @@ func (u *Users) Has(user string) bool {
 // hash is user's entry; ok is false for an unknown user, and for every
 // user while the file cannot be read.
 func (u *Users) hash(user string) (hash []byte, ok bool) {
-	h, err := u.file.get()
+	h, err := u.file.Get()
 	if err != nil {
 		return nil, false
 	}

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path"
 	"slices"
 	"strings"
 
+	"github.com/berth-registry/berth/internal/glob"
+	"github.com/berth-registry/berth/internal/watchfile"
 	"github.com/berth-registry/berth/internal/yamlx"
 )
 
@@ -42,7 +43,7 @@ import (
 // listing would hide what they may see) and lists only what the caller
 // may pull.
 type Policy struct {
-	file *watchedFile[*policyDoc]
+	file *watchfile.File[*policyDoc]
 }
 
 type policyDoc struct {
@@ -73,7 +74,7 @@ func OpenPolicy(path string, log *slog.Logger) (*Policy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f, err := watchFile(path, "every access is denied", parsePolicy, log)
+	f, err := watchfile.Open(path, "every access is denied", parsePolicy, log)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
@@ -109,7 +110,7 @@ func parsePolicy(b []byte) (*policyDoc, error) {
 			return nil, fmt.Errorf("%s: no repositories", at)
 		}
 		for _, p := range r.Repositories {
-			if err := checkPattern(p); err != nil {
+			if err := glob.Check(p); err != nil {
 				return nil, fmt.Errorf("%s: repository pattern %q: %v", at, p, err)
 			}
 		}
@@ -138,46 +139,6 @@ func parsePolicy(b []byte) (*policyDoc, error) {
 	return &doc, nil
 }
 
-// checkPattern accepts path.Match globs over repository names, with "**"
-// allowed only as the whole pattern or its last component.
-func checkPattern(p string) error {
-	if p == "" {
-		return errors.New("empty")
-	}
-	base := p
-	if p == "**" {
-		return nil
-	}
-	if b, ok := strings.CutSuffix(p, "/**"); ok {
-		base = b
-	}
-	if strings.Contains(base, "**") {
-		return errors.New(`"**" is allowed only as the last component`)
-	}
-	if _, err := path.Match(base, "x"); err != nil {
-		return err
-	}
-	return nil
-}
-
-// matchPattern reports whether the valid repository name matches p.
-func matchPattern(p, name string) bool {
-	if p == "**" {
-		return true
-	}
-	if base, ok := strings.CutSuffix(p, "/**"); ok {
-		k := strings.Count(base, "/") + 1
-		parts := strings.Split(name, "/")
-		if len(parts) <= k {
-			return false
-		}
-		ok, _ := path.Match(base, strings.Join(parts[:k], "/"))
-		return ok
-	}
-	ok, _ := path.Match(p, name)
-	return ok
-}
-
 // Allowed reports whether who may do a under policy p (nil: no policy).
 // Only valid accesses can be allowed. While the policy file cannot be
 // read nothing is allowed: a deleted policy never turns into no policy.
@@ -188,7 +149,7 @@ func (p *Policy) Allowed(who Principal, a Access) bool {
 	if p == nil {
 		return who.Authenticated
 	}
-	doc, err := p.file.get()
+	doc, err := p.file.Get()
 	if err != nil {
 		return false
 	}
@@ -197,8 +158,11 @@ func (p *Policy) Allowed(who Principal, a Access) bool {
 
 // allowed is Allowed for a valid a under the document doc.
 func (doc *policyDoc) allowed(who Principal, a Access) bool {
-	if a == Catalog {
+	switch a {
+	case Catalog:
 		return who.Authenticated
+	case Admin:
+		return doc.everywhere(who, ActionDelete)
 	}
 	for _, r := range doc.Rules {
 		if r.appliesTo(who, doc) && slices.Contains(r.Actions, a.Action) && r.matches(a.Name) {
@@ -215,10 +179,15 @@ func (p *Policy) AllowedEverywhere(who Principal, action string) bool {
 	if p == nil {
 		return who.Authenticated
 	}
-	doc, err := p.file.get()
+	doc, err := p.file.Get()
 	if err != nil {
 		return false
 	}
+	return doc.everywhere(who, action)
+}
+
+// everywhere is AllowedEverywhere under the document doc.
+func (doc *policyDoc) everywhere(who Principal, action string) bool {
 	for _, r := range doc.Rules {
 		if r.appliesTo(who, doc) && slices.Contains(r.Actions, action) && slices.Contains(r.Repositories, "**") {
 			return true
@@ -257,7 +226,7 @@ func (r *policyRule) appliesTo(who Principal, doc *policyDoc) bool {
 
 func (r *policyRule) matches(name string) bool {
 	for _, p := range r.Repositories {
-		if matchPattern(p, name) {
+		if glob.Match(p, name) {
 			return true
 		}
 	}

@@ -23,6 +23,7 @@ const (
 	needPull                // pull on the route's repository
 	needPush                // pull and push on it, as Distribution asks; a mount with from= also pull on from
 	needDelete              // delete on it
+	needAdmin               // registry:admin:* (the /berth/v1/ administrator endpoints)
 )
 
 type grantKey struct{}
@@ -55,12 +56,14 @@ func (a *App) authorize(r *http.Request, n need) (*http.Request, error) {
 // answers NAME_INVALID without touching storage.
 func wanted(r *http.Request, n need) []auth.Access {
 	name := mux.Vars(r)["name"]
-	if n >= needPull && storage.CheckName(name) != nil {
+	if n >= needPull && n <= needDelete && storage.CheckName(name) != nil {
 		return nil
 	}
 	switch n {
 	case needCatalog:
 		return []auth.Access{auth.Catalog}
+	case needAdmin:
+		return []auth.Access{auth.Admin}
 	case needPull:
 		return auth.Repository(name, auth.ActionPull)
 	case needPush:

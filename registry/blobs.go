@@ -2,11 +2,13 @@ package registry
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/notify"
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -24,7 +26,7 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	if served, err := a.redirectBlob(w, r, name, d); served || err != nil {
 		return err
 	}
-	rc, _, err := a.store.OpenBlob(r.Context(), name, d)
+	rc, size, err := a.openBlob(r, name, d)
 	if errors.Is(err, storage.ErrBlobUnknown) {
 		if handled, err := a.pullBlob(w, r, name, d); handled {
 			return err
@@ -41,8 +43,47 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Etag", `"`+d.String()+`"`)
 	h.Set("Cache-Control", "max-age=31536000")
 	http.ServeContent(w, r, "", time.Time{}, rc)
+	a.notifyPull(r, a.blobTarget(r, name, d, size))
 	return nil
 }
+
+// openBlob opens the blob for a GET; for a HEAD it only checks it
+// (storage.Store.StatBlob, which a warm blob descriptor cache answers
+// with one storage request) and stands in for the content.
+func (a *App) openBlob(r *http.Request, name string, d digest.Digest) (io.ReadSeekCloser, int64, error) {
+	if r.Method != http.MethodHead {
+		return a.store.OpenBlob(r.Context(), name, d)
+	}
+	size, err := a.store.StatBlob(r.Context(), name, d)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &headContent{size: size}, size, nil
+}
+
+// headContent is a blob's content in a HEAD: http.ServeContent seeks in
+// it to learn the size and writes no body, so it is never read.
+type headContent struct{ size, off int64 }
+
+func (h *headContent) Read([]byte) (int, error) {
+	return 0, errors.New("the content of a HEAD is not read")
+}
+
+func (h *headContent) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		off += h.off
+	case io.SeekEnd:
+		off += h.size
+	}
+	if off < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	h.off = off
+	return off, nil
+}
+
+func (h *headContent) Close() error { return nil }
 
 // redirectBlob answers 307 to the driver's URL for the blob when the driver
 // gives one (S3 with storage.redirect on). The blob must be linked into the
@@ -58,7 +99,8 @@ func (a *App) redirectBlob(w http.ResponseWriter, r *http.Request, name string, 
 	if err != nil || url == "" {
 		return false, err
 	}
-	if _, err := a.store.StatBlob(r.Context(), name, d); err != nil {
+	size, err := a.store.StatBlob(r.Context(), name, d)
+	if err != nil {
 		if errors.Is(err, storage.ErrBlobUnknown) {
 			return false, nil
 		}
@@ -66,6 +108,7 @@ func (a *App) redirectBlob(w http.ResponseWriter, r *http.Request, name string, 
 	}
 	w.Header().Set("Docker-Content-Digest", d.String())
 	http.Redirect(w, r, url, http.StatusTemporaryRedirect)
+	a.notifyPull(r, a.blobTarget(r, name, d, size))
 	return true, nil
 }
 
@@ -78,6 +121,11 @@ func (a *App) deleteBlob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.store.DeleteBlob(r.Context(), name, d); err != nil {
+		return err
+	}
+	t := notify.Target{Repository: name}
+	t.Digest = d
+	if err := a.notifyChange(r, a.event(r, notify.ActionDelete, t)); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/notify"
 	"github.com/berth-registry/berth/registry/storage"
 )
 
@@ -37,14 +38,29 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		_, err = a.store.MountBlob(ctx, name, q.Get("from"), d)
+		undo, err := a.chargeMount(ctx, name, d)
+		if err != nil {
+			return err
+		}
+		size, err := a.store.MountBlob(ctx, name, q.Get("from"), d)
+		if err != nil && undo != nil {
+			undo()
+		}
 		switch {
 		case err == nil:
 			a.opts.metrics.BlobMounted()
+			t := a.blobTarget(r, name, d, size)
+			t.FromRepository = q.Get("from")
+			if err := a.notifyChange(r, a.event(r, notify.ActionMount, t)); err != nil {
+				return err
+			}
 			return a.blobCreated(w, name, d)
 		case !errors.Is(err, storage.ErrBlobUnknown) && !errors.Is(err, storage.ErrNameInvalid):
 			return err
 		}
+	}
+	if err := a.chargeStart(ctx, name); err != nil {
+		return err
 	}
 	var d digest.Digest
 	if s := q.Get("digest"); s != "" {
@@ -60,13 +76,15 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 	if d == "" {
 		return a.uploadAccepted(w, http.StatusAccepted, name, u)
 	}
-	if _, err := u.Commit(ctx, d, body{r.Body}, -1); err != nil {
+	var size int64
+	commit := func() (err error) { size, err = u.Commit(ctx, d, body{r.Body}, -1); return err }
+	if err := a.commitCharged(ctx, name, u, d, r.ContentLength, commit); err != nil {
 		u.Cancel(ctx)
 		a.opts.metrics.UploadFailed()
 		return err
 	}
 	a.opts.metrics.UploadCompleted()
-	return a.blobCreated(w, name, d)
+	return a.blobPushed(w, r, name, d, size)
 }
 
 // resume finds the route's upload.
@@ -141,7 +159,8 @@ func (a *App) patchUpload(w http.ResponseWriter, r *http.Request) error {
 // without a last chunk: 201 with the blob's Location; 400 DIGEST_INVALID
 // when the content does not hash to the digest; 404 BLOB_UPLOAD_UNKNOWN; 416
 // for a misplaced last chunk or a Content-Range as patchUpload refuses it
-// (the upload stands). Any other failure, a last chunk that broke off
+// (the upload stands); 403 DENIED when the blob would take its namespace
+// over a quota (the upload is discarded; see commitCharged). Any other failure, a last chunk that broke off
 // included, discards the upload (see storage.Upload.Commit).
 func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 	name, u, err := a.resume(r)
@@ -158,17 +177,23 @@ func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 	}
 	var rd io.Reader
 	start := int64(-1)
+	size := u.Offset() // the blob's, when the last chunk's length is known
 	if hasBody(r) {
 		if rd, start, err = chunk(r); err != nil {
 			return err
 		}
+		size = -1
+		if r.ContentLength >= 0 {
+			size = u.Offset() + r.ContentLength
+		}
 	}
-	if _, err := u.Commit(r.Context(), d, rd, start); err != nil {
+	commit := func() (err error) { size, err = u.Commit(r.Context(), d, rd, start); return err }
+	if err := a.commitCharged(r.Context(), name, u, d, size, commit); err != nil {
 		a.uploadError(w, name, u, err)
 		return err
 	}
 	a.opts.metrics.UploadCompleted()
-	return a.blobCreated(w, name, d)
+	return a.blobPushed(w, r, name, d, size)
 }
 
 // cancelUpload serves DELETE /v2/<name>/blobs/uploads/<uuid>: 204; 404
@@ -209,6 +234,14 @@ func (a *App) uploadAccepted(w http.ResponseWriter, status int, name string, u *
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(status)
 	return nil
+}
+
+// blobPushed answers an upload's completion once its push is notified.
+func (a *App) blobPushed(w http.ResponseWriter, r *http.Request, name string, d digest.Digest, size int64) error {
+	if err := a.notifyChange(r, a.event(r, notify.ActionPush, a.blobTarget(r, name, d, size))); err != nil {
+		return err
+	}
+	return a.blobCreated(w, name, d)
 }
 
 func (a *App) blobCreated(w http.ResponseWriter, name string, d digest.Digest) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-registry/berth/internal/reqid"
@@ -24,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/registry/metrics"
 	"github.com/berth-registry/berth/registry/proxy"
 	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
@@ -86,6 +89,15 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		}
 		drv = observed.Wrap(drv, m)
 	}
+	var cacheObs blobcache.Observer
+	if m != nil {
+		cacheObs = m
+	}
+	blobCache, cacheNote, err := openBlobCache(ctx, cfg, cacheObs, logger)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	defer blobCache.Close()
 	var tlsCfg *tls.Config
 	if cfg.HTTP.TLS.Enabled() {
 		if tlsCfg, err = newTLSConfig(&cfg.HTTP.TLS); err != nil {
@@ -93,9 +105,13 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		}
 	}
 
-	authOpts, authNote, err := authOptions(&cfg.Auth, logger)
+	authOpts, authNote, err := authOptions(&cfg.Auth, cfg.HTTP.PathPrefix(), logger)
 	if err != nil {
 		return fail(exitFailure, "auth: %v", err)
+	}
+	policies, err := openPolicies(cfg, logger)
+	if err != nil {
+		return fail(exitFailure, "policies: %v", err)
 	}
 
 	// The app and the requests it serves get a context that outlives the
@@ -109,13 +125,20 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	}
 	checks, debugHealth, stopHealth := startHealth(appCtx, cfg, drv, logger)
 	defer stopHealth()
-	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, m, logger), authOpts, proxyOpts,
-		[]registry.Option{registry.WithHealth(checks)})...)
+	notifyOpts, stopNotifier, err := startNotifier(cfg, m, logger)
+	if err != nil {
+		return fail(exitFailure, "notifications: %v", err)
+	}
+	defer stopNotifier()
+	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, m, logger), authOpts, proxyOpts, notifyOpts,
+		[]registry.Option{registry.WithHealth(checks), registry.WithPolicies(policies), registry.WithBlobDescriptorCache(blobCache)})...)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
 
-	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault())), logger)
+	// The collector forgets what it deletes in the cache the app reads.
+	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault()),
+		storage.WithBlobDescriptorCache(blobCache)), policies, m, logger)
 
 	var debug *debugServer
 	if a := cfg.HTTP.Debug.Addr; a != "" {
@@ -154,7 +177,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	purgerDone := startUploadPurger(purgeCtx, cfg, drv, m, logger)
 	defer func() { stopPurge(); <-purgerDone }()
 
-	fmt.Fprintf(stdout, "berth registry listening on %s%s, %s%s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), where, authNote, debug.note(cfg.HTTP.Debug.Addr))
+	fmt.Fprintf(stdout, "berth registry listening on %s%s%s, %s%s%s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), prefixNote(cfg.HTTP.PathPrefix()),
+		where, cacheNote, authNote, debug.note(cfg.HTTP.Debug.Addr))
 
 	select {
 	case err := <-errc:
@@ -173,6 +197,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fail(exitFailure, "serve: %v", err)
+	}
+	// The pulls seen since the last flush (retention's last-pulled times).
+	if err := app.FlushPulls(shutdownCtx); err != nil {
+		logger.Warn("last-pulled times not written", "err", err)
 	}
 	logger.Info("stopped")
 	return exitOK
@@ -338,6 +366,9 @@ func appOptions(c *config.Config, m *metrics.Metrics, logger *slog.Logger) []reg
 	if allow, deny, err := c.Validation.ManifestURLs(); err == nil {
 		opts = append(opts, registry.WithManifestURLs(allow, deny))
 	}
+	if p := c.HTTP.PathPrefix(); p != "" {
+		opts = append(opts, registry.WithPrefix(p))
+	}
 	if c.HTTP.Host != "" && !c.HTTP.RelativeURLs {
 		opts = append(opts, registry.WithBaseURL(c.HTTP.Host))
 	}
@@ -402,6 +433,14 @@ func shownAddr(configured string, ln net.Listener) string {
 	return configured
 }
 
+// prefixNote is the start-up line's mention of http.prefix.
+func prefixNote(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return ", API at " + prefix + "/v2/"
+}
+
 func tlsNote(c *tls.Config) string {
 	switch {
 	case c == nil:
@@ -450,13 +489,17 @@ func proxyOptions(c *config.Proxy, drv storagedriver.Driver, m *metrics.Metrics,
 	return []registry.Option{registry.WithPullThrough(cache)}, nil
 }
 
-// startHealth starts the storage check that /readyz reports, polled every
-// health.storagedriver.interval and failing after threshold misses in a
-// row (Distribution's defaults, 10s and 1, when unset). /readyz needs it,
+// startHealth starts the checks /readyz reports: the storage, polled
+// every health.storagedriver.interval and failing after threshold misses
+// in a row (Distribution's defaults, 10s and 1, when unset), and each of
+// health.file, health.http and health.tcp. /readyz needs the storage check,
 // so it runs even when health.storagedriver is not enabled; enabled lists
-// it in /debug/health too, under Distribution's name, storagedriver_<type>.
-// stop ends it and waits for its last probe, so that nothing touches the
-// storage once serve has returned.
+// it in /debug/health too, under Distribution's name,
+// storagedriver_<type>. /debug/health lists the other checks under
+// Distribution's names (the path, URI without its password, or address
+// they watch); /readyz, which anyone may ask, names them by key
+// (health.http[0]) instead. stop ends them and waits for their last
+// probes, so that nothing touches the storage once serve has returned.
 func startHealth(ctx context.Context, cfg *config.Config, drv storagedriver.Driver, logger *slog.Logger) (ready health.Checks, debug http.HandlerFunc, stop func()) {
 	hc := cfg.Health.StorageDriver
 	node, err := os.Hostname()
@@ -466,14 +509,29 @@ func startHealth(ctx context.Context, cfg *config.Config, drv storagedriver.Driv
 	// A shared storage's nodes may run on one host: the listen address
 	// tells them apart.
 	node += "-" + cfg.HTTP.Addr
-	check := health.NewStorageCheck(drv, node, hc.Threshold, cfg.Storage.Maintenance.ReadOnly.Enabled, logger)
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); check.Run(ctx, hc.Interval) }()
-	ready = health.Checks{"storage": check}
-	listed := health.Checks{}
-	if hc.Enabled {
-		listed["storagedriver_"+cfg.Storage.Driver()] = check
+	var wg sync.WaitGroup
+	ready, listed := health.Checks{}, health.Checks{}
+	run := func(key, name string, c *health.Poller, interval time.Duration) {
+		ready[key], listed[name] = c, c
+		if key != "storage" {
+			logger.Info("health check", "key", key, "target", name, "interval", cmp.Or(interval, health.DefaultInterval))
+		}
+		wg.Go(func() { c.Run(ctx, interval) })
 	}
-	return ready, listed.Status, func() { cancel(); <-done }
+	storageCheck := health.NewStorageCheck(drv, node, hc.Threshold, cfg.Storage.Maintenance.ReadOnly.Enabled, logger)
+	run("storage", "storagedriver_"+cfg.Storage.Driver(), storageCheck.Poller, hc.Interval)
+	if !hc.Enabled {
+		delete(listed, "storagedriver_"+cfg.Storage.Driver())
+	}
+	for i, f := range cfg.Health.File {
+		run(fmt.Sprintf("health.file[%d]", i), f.File, health.NewFileCheck(f.File, logger), f.Interval)
+	}
+	for i, h := range cfg.Health.HTTP {
+		run(fmt.Sprintf("health.http[%d]", i), health.RedactedURI(h.URI), health.NewHTTPCheck(h.URI, h.Headers, h.StatusCode, h.Timeout, h.Threshold, logger), h.Interval)
+	}
+	for i, t := range cfg.Health.TCP {
+		run(fmt.Sprintf("health.tcp[%d]", i), t.Addr, health.NewTCPCheck(t.Addr, t.Timeout, t.Threshold, logger), t.Interval)
+	}
+	return ready, listed.Status, func() { cancel(); wg.Wait() }
 }

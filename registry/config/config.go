@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/internal/yamlx"
+	"github.com/berth-registry/berth/registry/policy"
 )
 
 // Version is the only configuration version Berth reads, as in Distribution.
@@ -33,6 +34,9 @@ type Config struct {
 	Auth          Auth          `yaml:"auth"`
 	Notifications Notifications `yaml:"notifications"`
 	Proxy         *Proxy        `yaml:"proxy,omitempty"` // nil: not a pull-through cache
+	// Policies are Berth's repository policies (registry/policy):
+	// retention, immutable tags, quotas.
+	Policies policy.Config `yaml:"policies"`
 
 	// Distribution's remaining top-level keys (distkeys.go).
 	LogLevel   string      `yaml:"loglevel"` // deprecated alias of log.level
@@ -239,10 +243,12 @@ func (g GC) GraceOrDefault() time.Duration {
 	return DefaultGCGrace
 }
 
-// Cache is storage.cache. Parsed and kept.
+// Cache is storage.cache: the blob descriptor cache (registry/storage
+// /blobcache).
 type Cache struct {
-	BlobDescriptor string `yaml:"blobdescriptor"` // "", inmemory, or redis (refused for now)
-	// BlobDescriptorSize is accepted without effect (see distkeys.go).
+	BlobDescriptor string `yaml:"blobdescriptor"` // "" (none), inmemory, or redis (the redis section's server)
+	// BlobDescriptorSize bounds the inmemory cache (entries of each kind;
+	// 0: Distribution's default, 10000). The redis cache's keys expire.
 	BlobDescriptorSize int `yaml:"blobdescriptorsize"`
 }
 
@@ -435,10 +441,22 @@ type Policy struct {
 	Path string `yaml:"path"` // the policy file (YAML), re-read when it changes
 }
 
-// Notifications is the notifications section. Parsed and kept.
+// Notifications is the notifications section: webhooks (registry/notify).
 type Notifications struct {
 	Events    Events     `yaml:"events"`
 	Endpoints []Endpoint `yaml:"endpoints,omitempty"`
+	// Queue is a Berth extension: where the events wait for delivery.
+	Queue NotificationQueue `yaml:"queue"`
+}
+
+// NotificationQueue is notifications.queue, a Berth extension.
+type NotificationQueue struct {
+	// Directory holds the durable queue, one per registry process; empty
+	// is QueueDirectory's default.
+	Directory string `yaml:"directory"`
+	// MaxSize bounds the queue in bytes (0: notify.DefaultMaxBytes); past
+	// it the oldest undelivered events are dropped.
+	MaxSize int64 `yaml:"maxsize"`
 }
 
 // Events is notifications.events.

@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -81,9 +80,9 @@ type URLs struct {
 	Deny  []string `yaml:"deny,omitempty"`
 }
 
-// Redis is the redis section, Distribution's go-redis options. It is
-// parsed and kept: it would be used by storage.cache.blobdescriptor: redis,
-// which is refused for now.
+// Redis is the redis section, Distribution v3's go-redis UniversalOptions
+// (and Distribution 2's addr and tls.enabled), used by
+// storage.cache.blobdescriptor: redis (cmd/registry maps it onto go-redis).
 type Redis struct {
 	Addrs                 []string      `yaml:"addrs,omitempty"`
 	Addr                  string        `yaml:"addr"`
@@ -128,8 +127,8 @@ type RedisTLS struct {
 	RootCAs     []string `yaml:"rootcas,omitempty"`
 }
 
-// Health is the health section: Distribution's periodic checks. Parsed and
-// kept for the health endpoints.
+// Health is the health section: Distribution's periodic checks, which
+// /readyz and /debug/health report.
 type Health struct {
 	StorageDriver StorageHealth `yaml:"storagedriver"`
 	File          []FileCheck   `yaml:"file,omitempty"`
@@ -145,6 +144,7 @@ type StorageHealth struct {
 }
 
 // FileCheck is one entry of health.file: unhealthy while File exists.
+// Threshold is accepted and, as in Distribution, has no effect.
 type FileCheck struct {
 	File      string        `yaml:"file"`
 	Interval  time.Duration `yaml:"interval"`
@@ -307,10 +307,9 @@ func (v *Validation) ManifestURLs() (allow, deny *regexp.Regexp, err error) {
 
 // refusals lists, one error per key, the configured Distribution keys that
 // Berth does not offer by design. Each line names the key, why, and what
-// to do instead. Keys for features still to come (storage.cache
-// blobdescriptor redis, notifications endpoints, http.prefix) parse and
-// validate; the program refuses them until it implements them
-// (NotImplemented).
+// to do instead. Keys for features still to come would parse and
+// validate, and the program refuse them until it implements them
+// (NotImplemented; none today).
 func (c *Config) refusals(o origins) []error {
 	var errs []error
 	refuse := func(key, why string) {
@@ -445,25 +444,5 @@ func sortedKeys[V any](m map[string]V) []string {
 // feature Berth will have but does not have yet, in the form of refusals.
 // A program that serves the configuration calls it after Load.
 func (c *Config) NotImplemented() []error {
-	var errs []error
-	if c.Storage.Cache.BlobDescriptor == "redis" {
-		errs = append(errs, errors.New("config: storage.cache.blobdescriptor: redis is not implemented yet; use inmemory (Berth's own caches) or remove the key"))
-	}
-	if p := c.HTTP.Prefix; p != "" && p != "/" {
-		errs = append(errs, errors.New("config: http.prefix: serving under a path prefix is not implemented yet; serve at / behind a proxy that strips the prefix"))
-	}
-	for _, h := range []struct {
-		key string
-		n   int
-	}{{"health.file", len(c.Health.File)}, {"health.http", len(c.Health.HTTP)}, {"health.tcp", len(c.Health.TCP)}} {
-		if h.n > 0 {
-			errs = append(errs, fmt.Errorf("config: %s: these health checks are not implemented yet; remove them (health.storagedriver is)", h.key))
-		}
-	}
-	for i, e := range c.Notifications.Endpoints {
-		if !e.Disabled {
-			errs = append(errs, fmt.Errorf("config: notifications.endpoints[%d]: webhooks are not implemented yet; set disabled: true or remove the endpoint", i))
-		}
-	}
-	return errs
+	return nil
 }

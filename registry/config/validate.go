@@ -51,8 +51,8 @@ func (c *Config) validate(o origins) error {
 	if err := v("log.formatter", c.Log.Formatter, logFormatters); err != nil {
 		return err
 	}
-	if h := c.Health.StorageDriver; h.Interval < 0 || h.Threshold < 0 {
-		return fmt.Errorf("config: health.storagedriver: interval and threshold must not be negative%s", o.at("health.storagedriver"))
+	if err := c.Health.validate(o); err != nil {
+		return err
 	}
 	if err := c.Storage.validate(o, v, missing); err != nil {
 		return err
@@ -82,6 +82,12 @@ func (c *Config) validate(o origins) error {
 	}
 
 	if err := c.Auth.validate(o, missing); err != nil {
+		return err
+	}
+	if err := c.Notifications.validate(o, missing); err != nil {
+		return err
+	}
+	if err := c.validatePolicies(o); err != nil {
 		return err
 	}
 	if c.Proxy != nil {
@@ -119,6 +125,9 @@ func (s *Storage) validate(o origins, v func(key, value string, want []string) e
 	if err := v("storage.cache.blobdescriptor", s.Cache.BlobDescriptor, blobDescCaches); err != nil {
 		return err
 	}
+	if s.Cache.BlobDescriptorSize < 0 {
+		return fmt.Errorf("config: storage.cache.blobdescriptorsize: invalid value %d%s, want 0 (the default, 10000) or more", s.Cache.BlobDescriptorSize, o.at("storage.cache.blobdescriptorsize"))
+	}
 	if s.GC.Interval < 0 || s.GC.Grace < 0 {
 		key, val := "storage.gc.interval", s.GC.Interval
 		if s.GC.Grace < 0 {
@@ -151,8 +160,8 @@ func (h *HTTP) validate(o origins, missing func(key, why string) error) error {
 			return fmt.Errorf("config: http.host: invalid value %q%s, want an absolute URL, e.g. https://registry.example.com", h.Host, o.at("http.host"))
 		}
 	}
-	if h.Prefix != "" && !strings.HasPrefix(h.Prefix, "/") {
-		return fmt.Errorf("config: http.prefix: invalid value %q%s, want a path starting with /", h.Prefix, o.at("http.prefix"))
+	if h.Prefix != "" && !validPrefix(h.Prefix) {
+		return fmt.Errorf("config: http.prefix: invalid value %q%s, want a path starting with /, of letters, digits and -._~ between single slashes, e.g. /registry/", h.Prefix, o.at("http.prefix"))
 	}
 	for name := range h.Headers {
 		if !validHeaderName(name) {

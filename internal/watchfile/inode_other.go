@@ -1,6 +1,6 @@
 //go:build !unix
 
-package auth
+package watchfile
 
 import "io/fs"
 

@@ -1,4 +1,4 @@
-package auth
+package watchfile
 
 import (
 	"errors"
@@ -12,21 +12,21 @@ import (
 	"time"
 )
 
-// maxFileSize bounds the htpasswd and policy files.
-const maxFileSize = 16 << 20
+// MaxSize bounds a watched file.
+const MaxSize = 16 << 20
 
-// watchedFile is a configuration file parsed into a T, re-read when its
+// File is a configuration file parsed into a T, re-read when its
 // modification time, size, inode, mode or owner change. Every use stats the file (a
 // few microseconds), so an edit applies to the next request.
 //
 // When the new content does not parse, the previous value stays in force
 // (an edit with a typo must not lock everyone out) and the error is logged
 // once per change. When the file is gone, not a regular file or cannot be
-// read, there is no value: get fails until the file is back, and callers
+// read, there is no value: Get fails until the file is back, and callers
 // refuse everything (fail closed). Keeping the last content instead would
 // leave every removed user logged in and every removed rule in force after
 // an administrator deletes the file to shut access off.
-type watchedFile[T any] struct {
+type File[T any] struct {
 	path string
 	// unavailable says what callers do while the file cannot be read, for
 	// the log ("every login is refused").
@@ -36,6 +36,16 @@ type watchedFile[T any] struct {
 
 	mu  sync.Mutex // serialises reloads
 	cur atomic.Pointer[loadedFile[T]]
+	// static marks a File made by Static: no file behind it.
+	static bool
+}
+
+// Static returns a File that always holds v and reads no file, for a value
+// that comes from elsewhere (a test, or a section inline in config.yml).
+func Static[T any](v T) *File[T] {
+	w := &File[T]{static: true}
+	w.cur.Store(&loadedFile[T]{val: v})
+	return w
 }
 
 type loadedFile[T any] struct {
@@ -62,9 +72,9 @@ type fileStamp struct {
 // its content).
 var errUnreadable = errors.New("cannot read the file")
 
-// watchFile reads and parses path once: an error here is a start-up error.
-func watchFile[T any](path, unavailable string, parse func([]byte) (T, error), log *slog.Logger) (*watchedFile[T], error) {
-	w := &watchedFile[T]{path: path, unavailable: unavailable, parse: parse, log: log}
+// Open reads and parses path once: an error here is a start-up error.
+func Open[T any](path, unavailable string, parse func([]byte) (T, error), log *slog.Logger) (*File[T], error) {
+	w := &File[T]{path: path, unavailable: unavailable, parse: parse, log: log}
 	st, err := stampOf(path)
 	if err != nil {
 		return nil, err
@@ -78,19 +88,19 @@ func watchFile[T any](path, unavailable string, parse func([]byte) (T, error), l
 }
 
 // read reads and parses the file; errors of reading wrap errUnreadable.
-func (w *watchedFile[T]) read() (T, error) {
+func (w *File[T]) read() (T, error) {
 	var zero T
 	f, err := os.Open(w.path)
 	if err != nil {
 		return zero, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return zero, fmt.Errorf("%w: %s: %w", errUnreadable, w.path, err)
 	}
-	if len(b) > maxFileSize {
-		return zero, fmt.Errorf("%s: larger than %d bytes", w.path, maxFileSize)
+	if len(b) > MaxSize {
+		return zero, fmt.Errorf("%s: larger than %d bytes", w.path, MaxSize)
 	}
 	v, err := w.parse(b)
 	if err != nil {
@@ -99,11 +109,14 @@ func (w *watchedFile[T]) read() (T, error) {
 	return v, nil
 }
 
-// get returns the current value, reloading the file first if it changed.
+// Get returns the current value, reloading the file first if it changed.
 // It returns an error, and no value, while the file is missing, not a
 // regular file or unreadable.
-func (w *watchedFile[T]) get() (T, error) {
+func (w *File[T]) Get() (T, error) {
 	cur := w.cur.Load()
+	if w.static {
+		return cur.val, nil
+	}
 	st, err := stampOf(w.path)
 	if err == nil && st == cur.stamp {
 		return cur.val, cur.err
