@@ -64,11 +64,14 @@ type commitStore interface {
 // was unpacked as a new layer on top of its image, and names the result
 // opts.Name:opts.Version in the store. The layer holds additions and
 // changes, .wh. whiteouts for deletions and an opaque marker for each
-// directory that was replaced; it is gzip-compressed and deterministic
-// (entries sorted, fixed gzip header, times pinned by opts.Timestamp). The
-// config gets a history entry and the layer's diff ID; the manifest the
-// annotations org.opencontainers.image.{vendor,version,title,created,
-// base.name,base.digest}.
+// directory that was replaced (none of its recorded entries left); it is
+// gzip-compressed and deterministic (entries sorted, fixed gzip header,
+// times pinned by opts.Timestamp): it depends on what changed, not on how
+// or when, nor on inode numbers. Content is hashed again wherever stats
+// cannot prove it unchanged (see layer.Record). The config gets a history
+// entry and the layer's diff ID; the manifest the annotations
+// org.opencontainers.image.{vendor,version,title,created,base.name,
+// base.digest}.
 //
 // An unchanged container gives Unchanged and writes nothing. A commit that
 // fails leaves the store as it was. Errors: ErrInvalid, ErrNotFound (no
@@ -108,7 +111,7 @@ func (a *Agent) commit(ctx context.Context, st commitStore, container string, op
 	if err != nil {
 		return res, err
 	}
-	changes, stats := layer.DiffTrees(old, cur)
+	changes, stats := layer.DiffTrees(old.ByPath(), cur.Files)
 	res.DiffStats = stats
 	if len(changes) == 0 {
 		res.Unchanged = true

@@ -177,7 +177,8 @@ func TestCommitRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res2.Digest != res.Digest || res2.Layer.Digest != res.Layer.Digest {
-		t.Errorf("same changes, other digests: %s/%s vs %s/%s", res.Digest, res.Layer.Digest, res2.Digest, res2.Layer.Digest)
+		t.Errorf("same changes, other digests: %s/%s vs %s/%s\nc1's layer: %q\nc2's layer: %q", res.Digest, res.Layer.Digest,
+			res2.Digest, res2.Layer.Digest, got, layerEntries(t, a, res2.Layer))
 	}
 
 	// A container made from the committed image has the same tree.

@@ -116,11 +116,11 @@ func (a *Agent) fillContainer(ctx context.Context, dir string, img store.LocalIm
 	if err := a.store.unpackImage(ctx, rootfs, img, lim); err != nil {
 		return err
 	}
-	files, err := layer.RecordTree(ctx, rootfs, nil)
+	rec, err := layer.RecordTree(ctx, rootfs, layer.Record{})
 	if err != nil {
 		return err
 	}
-	return layer.WriteTreeRecord(dir, files)
+	return layer.WriteTreeRecord(dir, rec)
 }
 
 func writeContainer(dir string, c Container) error {

@@ -43,11 +43,19 @@ type DiffStats struct {
 
 // DiffTrees compares the tree as recorded (old) with its current state
 // (cur, sorted) and returns the entries of a layer that turns the first
-// into the second, sorted as they are written. A directory deleted and
-// made again (another inode) is replaced whole: an opaque marker, then
-// everything in it. What is under a deleted or replaced directory needs
-// no whiteout of its own.
+// into the second, sorted as they are written. The entries depend on the
+// two trees' content alone, never on inode numbers or times, so the same
+// changes give the same layer however they were made. A directory none of
+// whose recorded entries is left (deleted and made again, or emptied) is
+// replaced whole: the directory, an opaque marker, then everything in it.
+// What is under a deleted or replaced directory needs no whiteout of its
+// own.
 func DiffTrees(old map[string]*FileMeta, cur []FileMeta) ([]Change, DiffStats) {
+	seen := make(map[string]bool, len(cur))
+	for i := range cur {
+		seen[cur[i].Path] = true
+	}
+	replaced := replacedDirs(old, seen)
 	var out []Change
 	var st DiffStats
 	covered := map[string]bool{} // deleted or replaced directories
@@ -61,10 +69,8 @@ func DiffTrees(old map[string]*FileMeta, cur []FileMeta) ([]Change, DiffStats) {
 			}
 		}
 	}
-	seen := make(map[string]bool, len(cur))
 	for i := range cur {
 		m := &cur[i]
-		seen[m.Path] = true
 		o := old[m.Path]
 		switch {
 		case m.Path != "." && under(m.Path):
@@ -73,7 +79,7 @@ func DiffTrees(old map[string]*FileMeta, cur []FileMeta) ([]Change, DiffStats) {
 		case o == nil:
 			out = append(out, Change{path: m.Path, kind: changeAdd, meta: m})
 			st.Added++
-		case o.Kind == kindDir && m.Kind == kindDir && o.Ino != m.Ino && m.Path != ".":
+		case o.Kind == kindDir && m.Kind == kindDir && replaced[m.Path]:
 			out = append(out, Change{path: m.Path, kind: changeModify, meta: m},
 				Change{path: m.Path, kind: changeOpaque})
 			covered[m.Path] = true
@@ -105,6 +111,34 @@ func DiffTrees(old map[string]*FileMeta, cur []FileMeta) ([]Change, DiffStats) {
 	}
 	slices.SortStableFunc(out, func(a, b Change) int { return strings.Compare(a.sortKey(), b.sortKey()) })
 	return out, st
+}
+
+// replacedDirs are the directories of old, other than the root, that had
+// entries and kept none of them (by path: seen holds the current tree's
+// paths). Whether such a directory was deleted and made again or emptied
+// in place cannot be told reliably (a new directory may get the old one's
+// inode number back), and need not be: either way nothing of the lower
+// layers is left in it, which an opaque marker says in one entry.
+func replacedDirs(old map[string]*FileMeta, seen map[string]bool) map[string]bool {
+	kept := map[string]bool{}
+	hadEntries := map[string]bool{}
+	for p := range old {
+		if p == "." {
+			continue
+		}
+		d := path.Dir(p)
+		hadEntries[d] = true
+		if seen[p] {
+			kept[d] = true
+		}
+	}
+	out := map[string]bool{}
+	for d := range hadEntries {
+		if d != "." && !kept[d] {
+			out[d] = true
+		}
+	}
+	return out
 }
 
 // sortKey orders entries by the name they are written under, with a

@@ -7,7 +7,8 @@
 //     (unpack.go);
 //   - RecordTree, WriteTreeRecord and ReadTreeRecord keep a tree's metadata
 //     and content hashes in files.json (files.go);
-//   - DiffTrees compares a recorded tree with its current state and
+//   - DiffTrees compares a recorded tree with its current state (by
+//     content, never by inode numbers) and
 //     WriteLayer writes the difference as one deterministic tar
 //     (difflayer.go).
 //

@@ -39,7 +39,8 @@ const (
 // FileMeta is one path of a tree: what a layer entry would carry, plus what
 // tells cheaply that a file was not touched since (inode, size, mtime and
 // ctime: ctime cannot be set back by a user, so equal stats mean equal
-// content, as git's index assumes).
+// content, as git's index assumes, unless the file was changed in the
+// clock tick its record was taken in: see Record.Began).
 type FileMeta struct {
 	Path   string            `json:"p"` // slash-separated, relative to the tree
 	Kind   string            `json:"k"`
@@ -65,21 +66,57 @@ func (a *FileMeta) sameContent(b *FileMeta) bool {
 		maps.EqualFunc(a.Xattrs, b.Xattrs, func(x, y []byte) bool { return string(x) == string(y) })
 }
 
+// Record is a tree as RecordTree saw it; files.json holds it.
+type Record struct {
+	Files []FileMeta `json:"files"` // sorted by Path
+	// Began is the filesystem's time (ns) just before the scan started,
+	// read from a file made then. File times come from a coarse clock
+	// (a tick of 1 to 10 ms, or more on some filesystems), so a file
+	// changed in the tick its stats were read in, same size and mtime
+	// set back, can keep all of its stats, ctime included. An entry
+	// whose ctime is not before Began may be such a file: its stats
+	// prove nothing and its content is hashed again (git's "racy"
+	// entries). 0, unknown (a record older than this field, or a tree
+	// where the time could not be read), trusts no stats.
+	Began int64 `json:"began,omitempty"`
+}
+
+// ByPath indexes the record's files by path.
+func (r Record) ByPath() map[string]*FileMeta {
+	out := make(map[string]*FileMeta, len(r.Files))
+	for i := range r.Files {
+		out[r.Files[i].Path] = &r.Files[i]
+	}
+	return out
+}
+
+// unchangedSince reports whether the file b was not touched since a was
+// recorded in a record begun at began, by their stats alone.
+func (a *FileMeta) unchangedSince(began int64, b *FileMeta) bool {
+	return a.Kind == kindFile && a.SHA256 != "" && a.Ctime < began &&
+		a.Ino == b.Ino && a.Size == b.Size && a.Mtime == b.Mtime && a.Ctime == b.Ctime
+}
+
 // treeRecord is the content of files.json.
 type treeRecord struct {
-	Version int        `json:"version"`
-	Files   []FileMeta `json:"files"` // sorted by Path
+	Version int `json:"version"`
+	Record
 }
 
 // RecordTree records every path under dir (dir itself as "."), sorted.
-// Content is hashed, except where prev has the same inode, size, mtime and
-// ctime: then prev's hash is kept.
-func RecordTree(ctx context.Context, dir string, prev map[string]*FileMeta) ([]FileMeta, error) {
+// Content is hashed, except for files prev shows untouched since (the same
+// inode, size, mtime and ctime, recorded safely before prev.Began): then
+// prev's hash is kept.
+func RecordTree(ctx context.Context, dir string, prev Record) (Record, error) {
+	// Without the filesystem's time (a read-only tree), the record
+	// trusts no stats next time: slower, as correct.
+	began, _ := fsNow(dir)
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, err
+		return Record{}, err
 	}
 	defer root.Close()
+	old := prev.ByPath()
 	var out []FileMeta
 	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -105,9 +142,8 @@ func RecordTree(ctx context.Context, dir string, prev map[string]*FileMeta) ([]F
 			}
 		}
 		if m.Kind == kindFile {
-			if old := prev[p]; old != nil && old.Kind == kindFile && old.Ino == m.Ino && old.Size == m.Size &&
-				old.Mtime == m.Mtime && old.Ctime == m.Ctime && old.SHA256 != "" {
-				m.SHA256 = old.SHA256
+			if o := old[p]; o != nil && o.unchangedSince(prev.Began, &m) {
+				m.SHA256 = o.SHA256
 			} else if m.SHA256, err = hashFile(root, p); err != nil {
 				return err
 			}
@@ -116,10 +152,36 @@ func RecordTree(ctx context.Context, dir string, prev map[string]*FileMeta) ([]F
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("scan %s: %w", dir, err)
+		return Record{}, fmt.Errorf("scan %s: %w", dir, err)
 	}
 	slices.SortFunc(out, func(a, b FileMeta) int { return strings.Compare(a.Path, b.Path) })
-	return out, nil
+	return Record{Files: out, Began: began}, nil
+}
+
+// fsNow is the time (ns) the filesystem of dir stamps a change with now:
+// the ctime of an unnamed file made in dir (O_TMPFILE), or where the
+// filesystem cannot make one, of a named one removed at once. It is never
+// later than the ctime of a change made after it.
+func fsNow(dir string) (int64, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		f, err := os.CreateTemp(dir, ".berth-clock-*")
+		if err != nil {
+			return 0, fmt.Errorf("read the filesystem's clock: %w", err)
+		}
+		defer f.Close()
+		if err := os.Remove(f.Name()); err != nil {
+			return 0, err
+		}
+		fd = int(f.Fd())
+	} else {
+		defer unix.Close(fd)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, fmt.Errorf("read the filesystem's clock: %w", err)
+	}
+	return st.Ctim.Nano(), nil
 }
 
 func statMeta(p string, fi fs.FileInfo) (FileMeta, error) {
@@ -208,28 +270,24 @@ func listXattrs(path string) (map[string][]byte, error) {
 	return out, nil
 }
 
-// WriteTreeRecord writes files as the tree record (files.json) in dir.
-func WriteTreeRecord(dir string, files []FileMeta) error {
-	b, err := json.Marshal(treeRecord{Version: 1, Files: files})
+// WriteTreeRecord writes rec as the tree record (files.json) in dir.
+func WriteTreeRecord(dir string, rec Record) error {
+	b, err := json.Marshal(treeRecord{Version: 1, Record: rec})
 	if err != nil {
 		return err
 	}
 	return oci.WriteFileAtomic(dir, FilesFile, b)
 }
 
-// ReadTreeRecord reads the tree record (files.json) in dir, by path.
-func ReadTreeRecord(dir string) (map[string]*FileMeta, error) {
+// ReadTreeRecord reads the tree record (files.json) in dir.
+func ReadTreeRecord(dir string) (Record, error) {
 	b, err := os.ReadFile(filepath.Join(dir, FilesFile))
 	if err != nil {
-		return nil, err
+		return Record{}, err
 	}
 	var rec treeRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("%s: %v: %w", FilesFile, err, errdefs.ErrCorrupt)
+		return Record{}, fmt.Errorf("%s: %v: %w", FilesFile, err, errdefs.ErrCorrupt)
 	}
-	out := make(map[string]*FileMeta, len(rec.Files))
-	for i := range rec.Files {
-		out[rec.Files[i].Path] = &rec.Files[i]
-	}
-	return out, nil
+	return rec.Record, nil
 }
