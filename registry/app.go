@@ -96,6 +96,7 @@ func (a *App) routes() *mux.Router {
 		{routeBlob, name + "/blobs/{digest}", []string{"GET", "HEAD"}, read, needPull, a.getBlob},
 		{routeBlob, name + "/blobs/{digest}", []string{"DELETE"}, remove, needDelete, a.deleteBlob},
 		{routeReferrers, name + "/referrers/{digest}", []string{"GET"}, read, needPull, a.referrers},
+		{routeRepository, "/berth/v1/repositories/{name:.+}", []string{"DELETE"}, remove, needAdmin, a.deleteRepository},
 	} {
 		r.Handle(rt.path, a.instrument(rt.route, a.wrap(rt.kind, rt.need, rt.h))).Methods(rt.methods...)
 	}

@@ -160,6 +160,17 @@ func manifestErr(ref string, err error) error {
 // manifest of a supported type (ErrManifestInvalid), and reference only
 // content the repository has (ErrManifestBlobUnknown).
 func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, payload []byte, tags []string) (*Manifest, error) {
+	return s.PutManifestGuarded(ctx, name, ref, contentType, payload, tags, nil)
+}
+
+// PutManifestGuarded is PutManifest with the tags guard says are immutable
+// protected: moving one to another manifest fails with an
+// ImmutableTagError before anything is written, and creating one follows
+// tagImmutable's claim. Immutable tags are applied before the others, so a
+// refused claim leaves at most the untagged manifest, for garbage
+// collection. A repository being deleted (DeleteRepository) refuses the
+// put with ErrRepositoryDeleting and takes back what it wrote.
+func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType string, payload []byte, tags []string, guard TagGuard) (*Manifest, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
@@ -189,6 +200,9 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 	if err != nil {
 		return nil, err
 	}
+	if err := s.refuseMoves(ctx, name, d, tags, guard); err != nil {
+		return nil, err
+	}
 	if err := s.checkReferences(ctx, name, d, m); err != nil {
 		return nil, err
 	}
@@ -216,10 +230,31 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 	if err := s.link(ctx, revisionLinkPath(name, d), d); err != nil {
 		return nil, err
 	}
-	for _, t := range tags {
-		if err := s.Tag(ctx, name, t, d); err != nil {
-			return nil, err
+	for _, immutable := range []bool{true, false} {
+		for _, t := range tags {
+			rule, ok := guard.check(t)
+			switch {
+			case ok != immutable:
+			case ok:
+				err = s.tagImmutable(ctx, name, t, d, rule)
+			default:
+				err = s.Tag(ctx, name, t, d)
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
+	}
+	if err := s.refuseIfDeleting(ctx, name, func(ctx context.Context) {
+		for _, t := range tags {
+			s.driver.Delete(ctx, tagDir(name, t))
+		}
+		s.driver.Delete(ctx, pathDir(revisionLinkPath(name, d)))
+		if m.Subject != nil {
+			s.driver.Delete(ctx, referrerPath(name, m.Subject.Digest, d))
+		}
+	}); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -321,7 +356,19 @@ func (s *Store) Tag(ctx context.Context, name, tag string, d digest.Digest) erro
 // removes the manifest, every tag pointing at it and its referrers entry; for
 // a tag, only the tag. ErrManifestUnknown when there is nothing to delete.
 func (s *Store) DeleteManifest(ctx context.Context, name, ref string) error {
+	return s.DeleteManifestGuarded(ctx, name, ref, nil)
+}
+
+// DeleteManifestGuarded is DeleteManifest refusing, with an
+// ImmutableTagError, to delete a tag guard says is immutable, or a manifest
+// such a tag points at. A push tagging the manifest immutable between the
+// check and the deletion loses that tag: the check is not atomic with the
+// deletion (see README, "Immutable tags").
+func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, guard TagGuard) error {
 	if err := CheckName(name); err != nil {
+		return err
+	}
+	if err := s.refuseImmutableDelete(ctx, name, ref, guard); err != nil {
 		return err
 	}
 	if !IsDigest(ref) {

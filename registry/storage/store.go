@@ -139,7 +139,12 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 	if err != nil {
 		return 0, err
 	}
-	return size, s.link(ctx, layerLinkPath(name, d), d)
+	if err := s.link(ctx, layerLinkPath(name, d), d); err != nil {
+		return 0, err
+	}
+	return size, s.refuseIfDeleting(ctx, name, func(ctx context.Context) {
+		s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
+	})
 }
 
 func (s *Store) blobLinked(ctx context.Context, name string, d digest.Digest) error {

@@ -1,0 +1,221 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// Deleting a repository (DeleteRepository) removes its tags, manifests
+// (revision links), layer links, uploads and Berth's records of it; the
+// blobs stay for garbage collection, which frees those no other repository
+// uses. It is marked first and resumable:
+//
+//	D1. Write the record /berth/v1/repodelete/<name>/_record.
+//	D2. Delete the repository's tags, then its other directories
+//	    (_manifests, _layers, _uploads; never a nested repository), then
+//	    its referrers index and pull-through records.
+//	D3. Delete the record.
+//
+// A process that dies after D1 leaves the record, and pushes into the
+// repository are refused until the work is finished: by the next delete of
+// the name, or by ResumeRepositoryDeletes (which every garbage collection
+// runs) once the record is RepoDeleteStale. Tags go first, so what a crash leaves is untagged.
+//
+// A push racing the delete. Every write a push makes into the repository
+// that a client is told of (a manifest PUT's links, an upload's or a
+// mount's layer link) is followed by a Stat of the record (push side: write
+// W, then read R). Of the delete's write of the record and the push's read
+// of it (each after its own write, as in the garbage collection's rely
+// protocol, doc.go) one sees the other: either the push's read misses the
+// record, so W came before D1 and D2 deletes it (the push succeeded, then
+// the repository was deleted), or the push sees the record, takes back W
+// and answers ErrRepositoryDeleting (the client retries once the delete is
+// done, into a new repository). What is left open: a process that dies
+// between W and its read leaves W when W landed after D2's pass; a push's
+// upload started before the delete loses its data (BLOB_UPLOAD_UNKNOWN).
+
+func repoDeleteRoot() string { return berthRoot + "/repodelete" }
+
+func repoDeletePath(name string) string { return repoDeleteRoot() + "/" + name + "/_record" }
+
+// repoDeleteRecord is the content of repoDeletePath.
+type repoDeleteRecord struct {
+	Name    string    `json:"name"`
+	Started time.Time `json:"started"` // the deleting node's clock, for humans
+}
+
+// RepoDeletion is what DeleteRepository removed.
+type RepoDeletion struct {
+	Name      string `json:"repository"`
+	Tags      int    `json:"tags"`
+	Manifests int    `json:"manifests"`
+}
+
+// DeleteRepository deletes repository name (see above). With guard set, a
+// repository that has a tag guard says is immutable is refused with an
+// ImmutableTagError before anything is written; a nil guard forces the
+// delete. ErrNameUnknown when there is no such repository and no
+// unfinished delete of it.
+func (s *Store) DeleteRepository(ctx context.Context, name string, guard TagGuard) (*RepoDeletion, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	pending, err := exists(ctx, s.driver, repoDeletePath(name))
+	if err != nil {
+		return nil, err
+	}
+	tags, err := s.Tags(ctx, name)
+	if errors.Is(err, ErrNameUnknown) && pending {
+		tags, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tags {
+		if rule, ok := guard.check(t); ok {
+			return nil, &ImmutableTagError{Name: name, Tag: t, Rule: rule, Doing: "deleted with its repository"}
+		}
+	}
+	rec, err := json.Marshal(repoDeleteRecord{Name: name, Started: s.now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.driver.PutContent(ctx, repoDeletePath(name), rec); err != nil {
+		return nil, fmt.Errorf("repository %s: mark for deletion: %w", name, err)
+	}
+	manifests, err := s.countRevisions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.finishRepoDelete(ctx, name); err != nil {
+		return nil, err
+	}
+	return &RepoDeletion{Name: name, Tags: len(tags), Manifests: manifests}, nil
+}
+
+// finishRepoDelete does D2 and D3 for name, whose record is written.
+func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
+	for _, p := range []string{
+		tagsDir(name),
+		manifestsDir(name),
+		repoDir(name) + "/_layers",
+		repoDir(name) + "/_uploads",
+		path.Join(berthRepositoriesRoot(), name, "_referrers"),
+		// registry/proxy's records of the repository (its paths.go).
+		path.Join(berthRoot, "proxy/repositories", name, "_tags"),
+		repoDeletePath(name),
+	} {
+		if err := s.driver.Delete(ctx, p); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+			return fmt.Errorf("repository %s: delete %s: %w", name, p, err)
+		}
+	}
+	return nil
+}
+
+// countRevisions counts the manifests stored in repository name.
+func (s *Store) countRevisions(ctx context.Context, name string) (int, error) {
+	n := 0
+	algs, err := s.driver.List(ctx, manifestsDir(name)+"/revisions")
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, alg := range algs {
+		encs, err := s.driver.List(ctx, alg)
+		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+			return 0, err
+		}
+		n += len(encs)
+	}
+	return n, nil
+}
+
+// RepoDeleteStale is the age after which a repository delete's record is
+// taken for that of a process that died: ResumeRepositoryDeletes finishes
+// only those. A younger one may belong to a delete still running, whose
+// record must stay until it is done, to keep refusing pushes.
+const RepoDeleteStale = 10 * time.Minute
+
+// ResumeRepositoryDeletes finishes the deletes a process left unfinished
+// (their records are still there, older than olderThan) and returns the
+// names of those repositories.
+func (s *Store) ResumeRepositoryDeletes(ctx context.Context, olderThan time.Duration) ([]string, error) {
+	var found, names []string
+	if err := s.findRepoDeletes(ctx, repoDeleteRoot(), &found); err != nil {
+		if errors.Is(err, storagedriver.ErrPathNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	for _, name := range found {
+		fi, err := s.driver.Stat(ctx, repoDeletePath(name))
+		if errors.Is(err, storagedriver.ErrPathNotFound) {
+			continue // finished meanwhile
+		}
+		if err != nil {
+			return names, err
+		}
+		if s.now().Sub(fi.ModTime) < olderThan {
+			continue
+		}
+		if err := s.finishRepoDelete(ctx, name); err != nil {
+			return names, err
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+func (s *Store) findRepoDeletes(ctx context.Context, dir string, names *[]string) error {
+	children, err := s.driver.List(ctx, dir)
+	if err != nil {
+		return err
+	}
+	for _, c := range children {
+		if path.Base(c) == "_record" {
+			name := strings.TrimPrefix(dir, repoDeleteRoot()+"/")
+			if CheckName(name) == nil {
+				*names = append(*names, name)
+			}
+			continue
+		}
+		if err := s.findRepoDeletes(ctx, c, names); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// refuseIfDeleting is the push side: called after a push's last write into
+// repository name, it returns ErrRepositoryDeleting, after calling undo to
+// take back those writes, when a delete of the repository is under way.
+func (s *Store) refuseIfDeleting(ctx context.Context, name string, undo func(context.Context)) error {
+	busy, err := exists(ctx, s.driver, repoDeletePath(name))
+	if err != nil {
+		return err
+	}
+	if !busy {
+		return nil
+	}
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	undo(cctx)
+	return fmt.Errorf("repository %s: %w; push again once it is done", name, ErrRepositoryDeleting)
+}
+
+func exists(ctx context.Context, d storagedriver.Driver, p string) (bool, error) {
+	_, err := d.Stat(ctx, p)
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
