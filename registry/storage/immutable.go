@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path"
 	"time"
 
@@ -82,47 +83,72 @@ func (s *Store) refuseMoves(ctx context.Context, name string, d digest.Digest, t
 //
 // Of two such write-then-list sequences, one list sees the other's entry
 // (storage is linearizable per key), so two rivals never both reach step 3
-// without the later one seeing the first: both may lose (each refused, the
-// client pushes again), never both win. A rival whose steps are more than
-// claimWindow apart is taken for dead; that is the window left open.
+// without the later one seeing the first. A push that sees a rival
+// withdraws its entry, waits a random moment and, while the tag is still
+// absent, tries again (claimTries in all), so that simultaneous pushes
+// rarely both lose; when they do, each client is refused and pushes again.
+// A rival whose steps are more than claimWindow apart is taken for dead:
+// that is the window left open.
 func (s *Store) tagImmutable(ctx context.Context, name, tag string, d digest.Digest, rule string) error {
-	moved := func(cur digest.Digest) error {
-		return &ImmutableTagError{Name: name, Tag: tag, Rule: rule, Doing: fmt.Sprintf("moved from %s to %s", cur, d)}
+	for try := 1; ; try++ {
+		cur, err := s.resolve(ctx, name, tag)
+		switch {
+		case err == nil && cur == d:
+			return s.Tag(ctx, name, tag, d) // the same push again: rewrite both links, as a mutable tag does
+		case err == nil:
+			return &ImmutableTagError{Name: name, Tag: tag, Rule: rule, Doing: fmt.Sprintf("moved from %s to %s", cur, d)}
+		case !errors.Is(err, ErrManifestUnknown):
+			return err
+		}
+		rival, err := s.claimTag(ctx, name, tag, d)
+		if err != nil || rival == "" {
+			return err
+		}
+		if try == claimTries {
+			return &ImmutableTagError{Name: name, Tag: tag, Rule: rule,
+				Doing: fmt.Sprintf("created as %s while a push of %s to it is in progress", d, rival)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(rand.Int64N(int64(claimBackoff)))):
+		}
 	}
-	cur, err := s.resolve(ctx, name, tag)
-	switch {
-	case err == nil && cur == d:
-		return s.Tag(ctx, name, tag, d) // the same push again: rewrite both links, as a mutable tag does
-	case err == nil:
-		return moved(cur)
-	case !errors.Is(err, ErrManifestUnknown):
-		return err
-	}
+}
+
+// claimTries is how many claims tagImmutable makes before it refuses;
+// between two it waits up to claimBackoff.
+const (
+	claimTries   = 3
+	claimBackoff = 200 * time.Millisecond
+)
+
+// claimTag does steps 1 to 3 of tagImmutable once. It returns the rival's
+// manifest when it lost (its own entry withdrawn), "" when it linked d.
+func (s *Store) claimTag(ctx context.Context, name, tag string, d digest.Digest) (digest.Digest, error) {
 	mine := tagIndexPath(name, tag, d)
 	if err := s.link(ctx, mine, d); err != nil {
-		return err
+		return "", err
 	}
 	rival, err := s.rivalClaim(ctx, name, tag, d)
 	if err == nil && rival == "" {
-		cur, err = s.resolve(ctx, name, tag)
+		cur, rerr := s.resolve(ctx, name, tag)
 		switch {
-		case errors.Is(err, ErrManifestUnknown):
-			return s.link(ctx, tagCurrentPath(name, tag), d)
-		case err == nil && cur == d:
-			return nil
-		case err == nil:
+		case errors.Is(rerr, ErrManifestUnknown):
+			return "", s.link(ctx, tagCurrentPath(name, tag), d)
+		case rerr == nil && cur == d:
+			return "", nil
+		case rerr == nil:
 			rival = cur
+		default:
+			err = rerr
 		}
 	}
 	// Lost (or failed): withdraw the claim so that it blocks nobody.
 	if derr := s.driver.Delete(ctx, pathDir(mine)); derr != nil && !errors.Is(derr, storagedriver.ErrPathNotFound) && err == nil {
 		err = derr
 	}
-	if err != nil {
-		return err
-	}
-	return &ImmutableTagError{Name: name, Tag: tag, Rule: rule,
-		Doing: fmt.Sprintf("created as %s: a push of %s to it is in progress or done", d, rival)}
+	return rival, err
 }
 
 // rivalClaim returns the manifest of another recent entry in the history

@@ -71,6 +71,11 @@ func (s *Store) DeleteRepository(ctx context.Context, name string, guard TagGuar
 	if err != nil {
 		return nil, err
 	}
+	if !pending {
+		if err := s.isRepository(ctx, name); err != nil {
+			return nil, err
+		}
+	}
 	tags, err := s.Tags(ctx, name)
 	if errors.Is(err, ErrNameUnknown) && pending {
 		tags, err = nil, nil
@@ -100,6 +105,22 @@ func (s *Store) DeleteRepository(ctx context.Context, name string, guard TagGuar
 	return &RepoDeletion{Name: name, Tags: len(tags), Manifests: manifests}, nil
 }
 
+// isRepository returns ErrNameUnknown unless name is a repository as the
+// catalog sees one: it holds _manifests or _layers. (The directory of a
+// name with only nested repositories below it is not one.)
+func (s *Store) isRepository(ctx context.Context, name string) error {
+	children, err := s.driver.List(ctx, repoDir(name))
+	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+		return err
+	}
+	for _, c := range children {
+		if b := path.Base(c); b == "_manifests" || b == "_layers" {
+			return nil
+		}
+	}
+	return fmt.Errorf("repository %s: %w", name, ErrNameUnknown)
+}
+
 // finishRepoDelete does D2 and D3 for name, whose record is written.
 func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
 	for _, p := range []string{
@@ -112,11 +133,37 @@ func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
 		path.Join(berthRoot, "proxy/repositories", name, "_tags"),
 		repoDeletePath(name),
 	} {
-		if err := s.driver.Delete(ctx, p); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+		if err := s.deleteTree(ctx, p); err != nil {
+			if p == repoDir(name)+"/_uploads" {
+				// An upload writing meanwhile can keep its directory
+				// (a filesystem's rmdir of a directory being filled).
+				// Its files are no part of the repository (the catalog
+				// ignores them), its commit is refused while the record
+				// is there, and PurgeUploads removes what stays.
+				continue
+			}
 			return fmt.Errorf("repository %s: delete %s: %w", name, p, err)
 		}
 	}
 	return nil
+}
+
+// deleteTree deletes the tree at p, trying again when writes into it make
+// a driver fail (a directory filled while it is removed).
+func (s *Store) deleteTree(ctx context.Context, p string) error {
+	var err error
+	for try := 0; try < 3; try++ {
+		err = s.driver.Delete(ctx, p)
+		if err == nil || errors.Is(err, storagedriver.ErrPathNotFound) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 // countRevisions counts the manifests stored in repository name.
