@@ -91,6 +91,14 @@ func TestAuthNamesAgree(t *testing.T) {
 // (pw), under policy, with opts.
 func authApp(t *testing.T, policy string, opts ...registry.Option) http.Handler {
 	t.Helper()
+	app, _ := newApp(t, append([]registry.Option{registry.WithAuth(basicAuthorizer(t, policy))}, opts...)...)
+	return app
+}
+
+// basicAuthorizer is htpasswd auth for alice (password pw) and bob (pw),
+// under the access policy policy.
+func basicAuthorizer(t *testing.T, policy string) auth.Authorizer {
+	t.Helper()
 	dir := t.TempDir()
 	var lines string
 	for _, u := range []string{"alice", "bob"} {
@@ -119,8 +127,7 @@ func authApp(t *testing.T, policy string, opts ...registry.Option) http.Handler 
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, _ := newApp(t, append([]registry.Option{registry.WithAuth(az)}, opts...)...)
-	return app
+	return az
 }
 
 func basicAuth(user string) []string {
