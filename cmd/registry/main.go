@@ -4,6 +4,7 @@
 //	registry gc CONFIG            collect garbage (also: garbage-collect)
 //	registry keygen KEYFILE       make a token signing key
 //	registry scrub [--repair] CONFIG  check (and repair) the storage
+//	registry repo rm CONFIG NAME  delete a repository
 //	registry version              print the version
 //	registry help                 print the usage
 //
@@ -47,6 +48,9 @@ Commands:
   scrub [--repair] CONFIG
                       check the storage: re-hash blobs, find broken links,
                       tags and manifests; -h for details and exit codes
+  repo rm CONFIG NAME [--force]
+                      delete a repository (tags, manifests, links; blobs
+                      go with the next gc); -h for details
   version             print the version
   help                print this help
 
@@ -80,6 +84,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return keygen(args[1:], stdout, stderr)
 	case "scrub":
 		return scrub(ctx, args[1:], env, stdout, stderr)
+	case "repo":
+		return repo(ctx, args[1:], env, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
