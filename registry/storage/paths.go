@@ -34,6 +34,9 @@ import (
 //	│                                                   when the pull-through cache last
 //	│                                                   checked the tag upstream (owned
 //	│                                                   by registry/proxy, paths.go)
+//	├── repodelete/<name>/_record                       a repository delete in progress
+//	│                                                   (repodelete.go); pushes into it
+//	│                                                   are refused while it is there
 //	└── gc/                                             garbage collection (see doc.go)
 //	    ├── relying/<alg>/<hex>                         a request is about to rely on the
 //	    │                                               blob; the object's mtime counts
