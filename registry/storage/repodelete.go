@@ -25,8 +25,8 @@ import (
 //
 // A process that dies after D1 leaves the record, and pushes into the
 // repository are refused until the work is finished: by the next delete of
-// the name, or by ResumeRepositoryDeletes (which every garbage collection
-// runs) once the record is RepoDeleteStale. Tags go first, so what a crash leaves is untagged.
+// the name, by ResumeRepositoryDeletes (which every garbage collection
+// runs) or by Scrub with Repair, once the record is RepoDeleteStale. Tags go first, so what a crash leaves is untagged.
 //
 // A push racing the delete. Every write a push makes into the repository
 // that a client is told of (a manifest PUT's links, an upload's or a
@@ -238,6 +238,42 @@ func (s *Store) findRepoDeletes(ctx context.Context, dir string, names *[]string
 		if err := s.findRepoDeletes(ctx, c, names); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 			return err
 		}
+	}
+	return nil
+}
+
+// UnfinishedRepoDelete is the Scrub finding of a repository delete that
+// stopped half way: its record is older than RepoDeleteStale, and pushes
+// into the repository are refused (repair: the delete is finished).
+const UnfinishedRepoDelete ProblemKind = "unfinished-repository-delete"
+
+// repoDeletes reports (and with Repair finishes) the unfinished repository
+// deletes.
+func (sc *scrub) repoDeletes(ctx context.Context) error {
+	var found []string
+	if err := sc.s.findRepoDeletes(ctx, repoDeleteRoot(), &found); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+		return err
+	}
+	for _, name := range found {
+		fi, err := sc.s.driver.Stat(ctx, repoDeletePath(name))
+		if errors.Is(err, storagedriver.ErrPathNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if sc.s.now().Sub(fi.ModTime) < RepoDeleteStale {
+			continue // may still be running
+		}
+		p := Problem{Kind: UnfinishedRepoDelete, Repository: name,
+			Detail: "deleted half way, " + sc.s.now().Sub(fi.ModTime).Round(time.Second).String() + " ago; pushes into it are refused until the delete is finished"}
+		if sc.o.Repair {
+			if err := sc.s.finishRepoDelete(ctx, name); err != nil {
+				return err
+			}
+			p.Repaired = true
+		}
+		sc.report(p)
 	}
 	return nil
 }

@@ -114,6 +114,17 @@ func TestDeleteRepositoryResume(t *testing.T) {
 				t.Fatalf("resume of a young record: %v %v", names, err)
 			}
 			s.now = func() time.Time { return time.Now().Add(RepoDeleteStale + time.Minute) }
+			// Scrub reports it, and finishes it only with Repair.
+			var found []Problem
+			if _, err := s.Scrub(ctx, ScrubOptions{Report: func(p Problem) { found = append(found, p) }}); err != nil {
+				t.Fatal(err)
+			}
+			if len(found) != 1 || found[0].Kind != UnfinishedRepoDelete || found[0].Repository != "team/app" || found[0].Repaired {
+				t.Fatalf("scrub found %v", found)
+			}
+			if _, err := s.driver.Stat(ctx, repoDeletePath("team/app")); err != nil {
+				t.Fatalf("scrub without repair touched the record: %v", err)
+			}
 			waitOld()
 			if _, err := s.CollectGarbage(ctx, GCOptions{Grace: time.Millisecond}); err != nil {
 				t.Fatal(err)
@@ -201,5 +212,32 @@ func TestDeleteRepositoryRacingPushes(t *testing.T) {
 			}
 			t.Logf("%d pushes acknowledged, %d refused", ok, refused)
 		})
+	}
+}
+
+// TestScrubFinishesRepoDelete: scrub --repair finishes a delete that
+// stopped half way, and leaves one still young alone.
+func TestScrubFinishesRepoDelete(t *testing.T) {
+	ctx := t.Context()
+	drv := newFS(t)
+	s := New(drv)
+	image(t, s, "team/old", "v1", "config old", "layer old")
+	image(t, s, "team/young", "v1", "config young", "layer young")
+	if err := s.driver.PutContent(ctx, repoDeletePath("team/old"), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	drv.age(t, RepoDeleteStale+time.Minute)
+	if err := s.driver.PutContent(ctx, repoDeletePath("team/young"), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	var found []Problem
+	if _, err := s.Scrub(ctx, ScrubOptions{Repair: true, Report: func(p Problem) { found = append(found, p) }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || found[0].Kind != UnfinishedRepoDelete || found[0].Repository != "team/old" || !found[0].Repaired {
+		t.Fatalf("scrub --repair found %v", found)
+	}
+	if cat, _ := s.Catalog(ctx, -1, ""); !slices.Equal(cat, []string{"team/young"}) {
+		t.Fatalf("catalog after the repair: %v", cat)
 	}
 }
