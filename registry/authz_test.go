@@ -59,6 +59,7 @@ func TestAuthWanted(t *testing.T) {
 		{"PUT", "/v2/a/blobs/uploads/u", push("a")},
 		{"DELETE", "/v2/a/blobs/uploads/u", push("a")},
 		{"GET", "/v2/a/referrers/" + d, pull("a")},
+		{"DELETE", "/berth/v1/repositories/a/b", []auth.Access{auth.Admin}},
 		{"GET", "/v2/a/../b/manifests/v1", nil}, // an invalid name: credentials only, then NAME_INVALID
 		{"GET", "/v2/A/tags/list", nil},
 	}

@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/testutil/registrytest"
 	"github.com/berth-registry/berth/internal/watchfile"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/config"
 	"github.com/berth-registry/berth/registry/policy"
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/inmemory"
 )
 
 // adminPolicy makes alice an administrator (she may delete everywhere)
@@ -24,29 +24,44 @@ import (
 const adminPolicy = "rules:\n  - repositories: ['**']\n    users: [alice]\n    actions: [pull, push, delete]\n" +
 	"  - repositories: ['team/**']\n    users: [bob]\n    actions: [pull, push, delete]\n"
 
+// TestDeleteRepositoryEndpoint runs two registries over one storage (on
+// every driver): pushes go to one, the delete to the other, and both see
+// the same result.
 func TestDeleteRepositoryEndpoint(t *testing.T) {
 	set, err := config.ParsePolicies([]byte(vPolicies))
 	if err != nil {
 		t.Fatal(err)
 	}
-	drv := inmemory.New()
-	app, err := registry.New(t.Context(), drv, registry.WithDelete(true), registry.WithAuth(basicAuthorizer(t, adminPolicy)),
-		registry.WithPolicies(watchfile.Static[*policy.Set](set)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, bob := withHeaders(app, basicAuth("alice")...), withHeaders(app, basicAuth("bob")...)
+	az := basicAuthorizer(t, adminPolicy)
+	registrytest.ForEachDriver(t, func(t *testing.T, drv storagedriver.Driver) {
+		var nodes [2]http.Handler
+		for i := range nodes {
+			app, err := registry.New(t.Context(), drv, registry.WithDelete(true), registry.WithAuth(az),
+				registry.WithPolicies(watchfile.Static[*policy.Set](set)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes[i] = app
+		}
+		deleteRepositoryOnTwoNodes(t, drv, nodes[0], nodes[1])
+	})
+}
+
+// deleteRepositoryOnTwoNodes pushes through app and deletes through
+// admin, another node over the same storage drv, then collects garbage.
+func deleteRepositoryOnTwoNodes(t *testing.T, drv storagedriver.Driver, app, admin http.Handler) {
+	alice, bob := withHeaders(admin, basicAuth("alice")...), withHeaders(app, basicAuth("bob")...)
 	shared := pushBlob(t, bob, "team/app", []byte("shared layer"))
 	pushBlob(t, bob, "team/other", []byte("shared layer"))
 	d, _ := pushImage(t, bob, "team/app", "latest", "")
 	pushImage(t, bob, "team/app", "v1", "")
 	pushImage(t, bob, "team/other", "latest", "")
 
-	rec := do(t, bob, "DELETE", "/berth/v1/repositories/team/app", nil)
+	rec := do(t, withHeaders(admin, basicAuth("bob")...), "DELETE", "/berth/v1/repositories/team/app", nil)
 	if rec.Code != 403 || errorCode(t, rec) != "DENIED" {
 		t.Fatalf("bob deletes a repository: %d %s", rec.Code, rec.Body)
 	}
-	if rec := do(t, app, "DELETE", "/berth/v1/repositories/team/app", nil); rec.Code != 401 {
+	if rec := do(t, admin, "DELETE", "/berth/v1/repositories/team/app", nil); rec.Code != 401 {
 		t.Fatalf("anonymous delete: %d", rec.Code)
 	}
 	rec = do(t, alice, "DELETE", "/berth/v1/repositories/team/app", nil)
@@ -73,7 +88,7 @@ func TestDeleteRepositoryEndpoint(t *testing.T) {
 		t.Fatalf("forced delete: %d %s", rec.Code, rec.Body)
 	}
 	for _, p := range []string{"/v2/team/app/tags/list", "/v2/team/app/manifests/latest", "/v2/team/app/manifests/" + d.String(), "/v2/team/app/blobs/" + shared.String()} {
-		if rec := do(t, alice, "GET", p, nil); rec.Code != 404 {
+		if rec := do(t, withHeaders(app, basicAuth("alice")...), "GET", p, nil); rec.Code != 404 {
 			t.Errorf("GET %s after the delete: %d", p, rec.Code)
 		}
 	}
