@@ -212,6 +212,9 @@ func (s *Store) refuseImmutableDelete(ctx context.Context, name, ref string, gua
 		return err
 	}
 	tags, err := s.Tags(ctx, name)
+	if errors.Is(err, ErrNameUnknown) {
+		return nil // nothing to protect; the delete reports what is missing
+	}
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,9 @@ func TestImmutableTags(t *testing.T) {
 			if err := s.DeleteManifestGuarded(ctx, "team/app", "vnone", vTags); !errors.Is(err, ErrManifestUnknown) {
 				t.Fatalf("delete of an absent immutable tag: %v, want ErrManifestUnknown", err)
 			}
+			if err := s.DeleteManifestGuarded(ctx, "team/none", d1.String(), vTags); !errors.Is(err, ErrManifestUnknown) {
+				t.Fatalf("delete in an unknown repository: %v, want ErrManifestUnknown as without a guard", err)
+			}
 			if err := s.DeleteManifestGuarded(ctx, "team/app", d2.String(), vTags); err != nil {
 				t.Fatalf("delete of the manifest only latest points at: %v", err)
 			}
