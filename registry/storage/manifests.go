@@ -245,15 +245,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 			}
 		}
 	}
-	if err := s.refuseIfDeleting(ctx, name, func(ctx context.Context) {
-		for _, t := range tags {
-			s.driver.Delete(ctx, tagDir(name, t))
-		}
-		s.driver.Delete(ctx, pathDir(revisionLinkPath(name, d)))
-		if m.Subject != nil {
-			s.driver.Delete(ctx, referrerPath(name, m.Subject.Digest, d))
-		}
-	}); err != nil {
+	if err := s.refuseManifestIfDeleting(ctx, name, d, m, tags); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -274,20 +266,7 @@ func (s *Store) checkReferences(ctx context.Context, name string, d digest.Diges
 		}
 	}
 	refs := s.requiredRefs(m)
-	links := func() error {
-		for _, r := range refs {
-			var err error
-			if m.isIndex() {
-				err = s.readLink(ctx, revisionLinkPath(name, r), r)
-			} else {
-				err = s.blobLinked(ctx, name, r)
-			}
-			if err != nil {
-				return referenceErr(r, err)
-			}
-		}
-		return nil
-	}
+	links := func() error { return s.referencesLinked(ctx, name, m, refs) }
 	if err := links(); err != nil {
 		return err
 	}
@@ -308,6 +287,23 @@ func (s *Store) checkReferences(ctx context.Context, name string, d digest.Diges
 	}
 	for _, r := range refs {
 		if _, err := s.blobSize(ctx, r); err != nil {
+			return referenceErr(r, err)
+		}
+	}
+	return nil
+}
+
+// referencesLinked checks that repository name links each of refs, the
+// references of m.
+func (s *Store) referencesLinked(ctx context.Context, name string, m *manifestDoc, refs []digest.Digest) error {
+	for _, r := range refs {
+		var err error
+		if m.isIndex() {
+			err = s.readLink(ctx, revisionLinkPath(name, r), r)
+		} else {
+			err = s.blobLinked(ctx, name, r)
+		}
+		if err != nil {
 			return referenceErr(r, err)
 		}
 	}

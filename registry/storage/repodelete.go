@@ -17,38 +17,94 @@ import (
 // blobs stay for garbage collection, which frees those no other repository
 // uses. It is marked first and resumable:
 //
-//	D1. Write the record /berth/v1/repodelete/<name>/_record.
+//	D1. Write the record /berth/v1/repodelete/<name>/_record, state
+//	    "deleting".
 //	D2. Delete the repository's tags, then its other directories
 //	    (_manifests, _layers, _uploads; never a nested repository), then
 //	    its referrers index and pull-through records.
-//	D3. Delete the record.
+//	D3. Rewrite the record with state "done". It stays RepoDeleteStale,
+//	    then garbage collection removes it.
 //
-// A process that dies after D1 leaves the record, and pushes into the
-// repository are refused until the work is finished: by the next delete of
-// the name, by ResumeRepositoryDeletes (which every garbage collection
-// runs) or by Scrub with Repair, once the record is RepoDeleteStale. Tags go first, so what a crash leaves is untagged.
+// A process that dies after D1 leaves the record "deleting", and pushes
+// into the repository are refused until the work is finished: by the next
+// delete of the name, by ResumeRepositoryDeletes (which every garbage
+// collection runs) or by Scrub with Repair, once the record is
+// RepoDeleteStale. Tags go first, so what a crash leaves is untagged.
 //
 // A push racing the delete. Every write a push makes into the repository
 // that a client is told of (a manifest PUT's links, an upload's or a
-// mount's layer link) is followed by a Stat of the record (push side: write
-// W, then read R). Of the delete's write of the record and the push's read
-// of it (each after its own write, as in the garbage collection's rely
-// protocol, doc.go) one sees the other: either the push's read misses the
-// record, so W came before D1 and D2 deletes it (the push succeeded, then
-// the repository was deleted), or the push sees the record, takes back W
-// and answers ErrRepositoryDeleting (the client retries once the delete is
-// done, into a new repository). What is left open: a process that dies
-// between W and its read leaves W when W landed after D2's pass; a push's
-// upload started before the delete loses its data (BLOB_UPLOAD_UNKNOWN).
+// mount's layer link) is followed by a look at the record (push side:
+// checks C, writes W, then reads R; repodelete_push.go). Of the delete's
+// write of the record and the push's read of it (each after its own
+// writes, as in the garbage collection's rely protocol, doc.go) one sees
+// the other:
+//   - R finds no record: D1 comes after R, so W came before D1 and D2
+//     deletes it: the push succeeded, then the repository was deleted.
+//   - R finds "deleting": the push takes W back and answers
+//     ErrRepositoryDeleting (the client pushes again once the delete is
+//     done, into a new repository).
+//   - R finds "done": the delete may have run between C and W, deleting
+//     what C found. The push checks again that all it relies on is there
+//     (its own links, and what its manifest references); if not, it takes
+//     W back and answers ErrRepositoryDeleting.
+//
+// What is left open: a process that dies between W and R leaves W when W
+// landed after D2's pass; a request whose C and R are more than
+// RepoDeleteStale apart may miss the "done" record; two deletes of one
+// name at once may mark it done while the second still deletes; an upload
+// started before the delete loses its data (BLOB_UPLOAD_UNKNOWN).
 
 func repoDeleteRoot() string { return berthRoot + "/repodelete" }
 
 func repoDeletePath(name string) string { return repoDeleteRoot() + "/" + name + "/_record" }
 
+// The states of a repository delete's record.
+const (
+	repoDeleting    = "deleting"
+	repoDeletedDone = "done"
+)
+
 // repoDeleteRecord is the content of repoDeletePath.
 type repoDeleteRecord struct {
-	Name    string    `json:"name"`
-	Started time.Time `json:"started"` // the deleting node's clock, for humans
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// When, by the deleting node's clock, for humans; ages are judged by
+	// the record's storage mtime.
+	Time time.Time `json:"time"`
+}
+
+// readRepoDelete returns the record of a delete of name and its mtime, or
+// nil when there is none. A record that does not parse counts as a delete
+// under way: the safe reading.
+func (s *Store) readRepoDelete(ctx context.Context, name string) (*repoDeleteRecord, time.Time, error) {
+	p := repoDeletePath(name)
+	fi, err := s.driver.Stat(ctx, p)
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return nil, time.Time{}, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	b, err := s.driver.GetContent(ctx, p)
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return nil, time.Time{}, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	rec := &repoDeleteRecord{}
+	if json.Unmarshal(b, rec) != nil || rec.State != repoDeletedDone {
+		rec.State = repoDeleting
+	}
+	return rec, fi.ModTime, nil
+}
+
+func (s *Store) writeRepoDelete(ctx context.Context, name, state string) error {
+	b, err := json.Marshal(repoDeleteRecord{Name: name, State: state, Time: s.now().UTC()})
+	if err != nil {
+		return err
+	}
+	return s.driver.PutContent(ctx, repoDeletePath(name), b)
 }
 
 // RepoDeletion is what DeleteRepository removed.
@@ -67,10 +123,11 @@ func (s *Store) DeleteRepository(ctx context.Context, name string, guard TagGuar
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	pending, err := exists(ctx, s.driver, repoDeletePath(name))
+	rec, _, err := s.readRepoDelete(ctx, name)
 	if err != nil {
 		return nil, err
 	}
+	pending := rec != nil && rec.State == repoDeleting
 	if !pending {
 		if err := s.isRepository(ctx, name); err != nil {
 			return nil, err
@@ -88,11 +145,7 @@ func (s *Store) DeleteRepository(ctx context.Context, name string, guard TagGuar
 			return nil, &ImmutableTagError{Name: name, Tag: t, Rule: rule, Doing: "deleted with its repository"}
 		}
 	}
-	rec, err := json.Marshal(repoDeleteRecord{Name: name, Started: s.now().UTC()})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.driver.PutContent(ctx, repoDeletePath(name), rec); err != nil {
+	if err := s.writeRepoDelete(ctx, name, repoDeleting); err != nil {
 		return nil, fmt.Errorf("repository %s: mark for deletion: %w", name, err)
 	}
 	manifests, err := s.countRevisions(ctx, name)
@@ -131,7 +184,6 @@ func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
 		path.Join(berthRepositoriesRoot(), name, "_referrers"),
 		// registry/proxy's records of the repository (its paths.go).
 		path.Join(berthRoot, "proxy/repositories", name, "_tags"),
-		repoDeletePath(name),
 	} {
 		if err := s.deleteTree(ctx, p); err != nil {
 			if p == repoDir(name)+"/_uploads" {
@@ -145,7 +197,7 @@ func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
 			return fmt.Errorf("repository %s: delete %s: %w", name, p, err)
 		}
 	}
-	return nil
+	return s.writeRepoDelete(ctx, name, repoDeletedDone)
 }
 
 // deleteTree deletes the tree at p, trying again when writes into it make
@@ -186,15 +238,18 @@ func (s *Store) countRevisions(ctx context.Context, name string) (int, error) {
 	return n, nil
 }
 
-// RepoDeleteStale is the age after which a repository delete's record is
-// taken for that of a process that died: ResumeRepositoryDeletes finishes
-// only those. A younger one may belong to a delete still running, whose
-// record must stay until it is done, to keep refusing pushes.
+// RepoDeleteStale is the age after which a repository delete's record
+// "deleting" is taken for that of a process that died (and finished by
+// ResumeRepositoryDeletes), and a record "done" has served its purpose
+// (and is removed). A younger "deleting" record may belong to a delete
+// still running, and a younger "done" one warns pushes that started
+// before the delete ended.
 const RepoDeleteStale = 10 * time.Minute
 
 // ResumeRepositoryDeletes finishes the deletes a process left unfinished
-// (their records are still there, older than olderThan) and returns the
-// names of those repositories.
+// (their records "deleting" are older than olderThan), removes the records
+// "done" older than that, and returns the names of the repositories whose
+// delete it finished.
 func (s *Store) ResumeRepositoryDeletes(ctx context.Context, olderThan time.Duration) ([]string, error) {
 	var found, names []string
 	if err := s.findRepoDeletes(ctx, repoDeleteRoot(), &found); err != nil {
@@ -204,14 +259,17 @@ func (s *Store) ResumeRepositoryDeletes(ctx context.Context, olderThan time.Dura
 		return nil, err
 	}
 	for _, name := range found {
-		fi, err := s.driver.Stat(ctx, repoDeletePath(name))
-		if errors.Is(err, storagedriver.ErrPathNotFound) {
-			continue // finished meanwhile
-		}
+		rec, mtime, err := s.readRepoDelete(ctx, name)
 		if err != nil {
 			return names, err
 		}
-		if s.now().Sub(fi.ModTime) < olderThan {
+		if rec == nil || s.now().Sub(mtime) < olderThan {
+			continue
+		}
+		if rec.State == repoDeletedDone {
+			if err := s.deleteTree(ctx, repoDeletePath(name)); err != nil {
+				return names, err
+			}
 			continue
 		}
 		if err := s.finishRepoDelete(ctx, name); err != nil {
@@ -240,65 +298,4 @@ func (s *Store) findRepoDeletes(ctx context.Context, dir string, names *[]string
 		}
 	}
 	return nil
-}
-
-// UnfinishedRepoDelete is the Scrub finding of a repository delete that
-// stopped half way: its record is older than RepoDeleteStale, and pushes
-// into the repository are refused (repair: the delete is finished).
-const UnfinishedRepoDelete ProblemKind = "unfinished-repository-delete"
-
-// repoDeletes reports (and with Repair finishes) the unfinished repository
-// deletes.
-func (sc *scrub) repoDeletes(ctx context.Context) error {
-	var found []string
-	if err := sc.s.findRepoDeletes(ctx, repoDeleteRoot(), &found); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-		return err
-	}
-	for _, name := range found {
-		fi, err := sc.s.driver.Stat(ctx, repoDeletePath(name))
-		if errors.Is(err, storagedriver.ErrPathNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if sc.s.now().Sub(fi.ModTime) < RepoDeleteStale {
-			continue // may still be running
-		}
-		p := Problem{Kind: UnfinishedRepoDelete, Repository: name,
-			Detail: "deleted half way, " + sc.s.now().Sub(fi.ModTime).Round(time.Second).String() + " ago; pushes into it are refused until the delete is finished"}
-		if sc.o.Repair {
-			if err := sc.s.finishRepoDelete(ctx, name); err != nil {
-				return err
-			}
-			p.Repaired = true
-		}
-		sc.report(p)
-	}
-	return nil
-}
-
-// refuseIfDeleting is the push side: called after a push's last write into
-// repository name, it returns ErrRepositoryDeleting, after calling undo to
-// take back those writes, when a delete of the repository is under way.
-func (s *Store) refuseIfDeleting(ctx context.Context, name string, undo func(context.Context)) error {
-	busy, err := exists(ctx, s.driver, repoDeletePath(name))
-	if err != nil {
-		return err
-	}
-	if !busy {
-		return nil
-	}
-	cctx, cancel := cleanupContext(ctx)
-	defer cancel()
-	undo(cctx)
-	return fmt.Errorf("repository %s: %w; push again once it is done", name, ErrRepositoryDeleting)
-}
-
-func exists(ctx context.Context, d storagedriver.Driver, p string) (bool, error) {
-	_, err := d.Stat(ctx, p)
-	if errors.Is(err, storagedriver.ErrPathNotFound) {
-		return false, nil
-	}
-	return err == nil, err
 }

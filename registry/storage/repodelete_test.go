@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storagedriver"
 )
 
 func TestDeleteRepository(t *testing.T) {
@@ -132,8 +135,15 @@ func TestDeleteRepositoryResume(t *testing.T) {
 			if _, err := s.Tags(ctx, "team/app"); !errors.Is(err, ErrNameUnknown) {
 				t.Fatalf("repository after the resumed delete: %v", err)
 			}
-			if _, err := s.driver.Stat(ctx, repoDeletePath("team/app")); err == nil {
-				t.Fatal("record left after the resumed delete")
+			if rec, _, err := s.readRepoDelete(ctx, "team/app"); err != nil || rec == nil || rec.State != repoDeletedDone {
+				t.Fatalf("record after the resumed delete: %+v, %v; want done", rec, err)
+			}
+			// A "done" record goes once it is old.
+			if names, err := s.ResumeRepositoryDeletes(ctx, 0); err != nil || len(names) != 0 {
+				t.Fatalf("resume with only a done record: %v %v", names, err)
+			}
+			if rec, _, err := s.readRepoDelete(ctx, "team/app"); err != nil || rec != nil {
+				t.Fatalf("done record not removed: %+v %v", rec, err)
 			}
 			if len(storedBlobs(t, s)) != 0 {
 				t.Fatalf("blobs left: %v", storedBlobs(t, s))
@@ -239,5 +249,73 @@ func TestScrubFinishesRepoDelete(t *testing.T) {
 	}
 	if cat, _ := s.Catalog(ctx, -1, ""); !slices.Equal(cat, []string{"team/young"}) {
 		t.Fatalf("catalog after the repair: %v", cat)
+	}
+}
+
+// putHookDriver calls before(p) before each PutContent of p.
+type putHookDriver struct {
+	storagedriver.Driver
+	before func(p string)
+}
+
+func (h *putHookDriver) PutContent(ctx context.Context, p string, b []byte) error {
+	if h.before != nil {
+		h.before(p)
+	}
+	return h.Driver.PutContent(ctx, p, b)
+}
+
+// TestDeleteRepositoryDuringPush runs a whole delete between a manifest
+// PUT's check of its references and its writes: the push must not be
+// acknowledged, since the layer links it checked are gone. Played again
+// without the "done" record (as if the delete removed its record at the
+// end), the push is acknowledged and the image is broken: the record is
+// what saves it.
+func TestDeleteRepositoryDuringPush(t *testing.T) {
+	for name, mk := range gcDrivers() {
+		t.Run(name, func(t *testing.T) {
+			for _, keepRecord := range []bool{true, false} {
+				ctx := t.Context()
+				drv := mk(t)
+				hook := &putHookDriver{Driver: drv}
+				pusher, deleter := New(hook), New(drv)
+				c := putString(t, pusher, "team/app", "config")
+				l := putString(t, pusher, "team/app", "layer")
+				payload := imageJSON(c, "", l)
+				d := digest.FromBytes(payload)
+				ran := false
+				hook.before = func(p string) {
+					if p != revisionLinkPath("team/app", d) || ran {
+						return
+					}
+					ran = true
+					if _, err := deleter.DeleteRepository(ctx, "team/app", nil); err != nil {
+						t.Error(err)
+					}
+					if !keepRecord {
+						drv.Delete(ctx, repoDeletePath("team/app"))
+					}
+				}
+				_, err := pusher.PutManifest(ctx, "team/app", "v1", "", payload, nil)
+				if !ran {
+					t.Fatal("the delete did not run")
+				}
+				if !keepRecord {
+					if err != nil || pullWhole(ctx, pusher, "team/app", "v1") == nil {
+						t.Fatalf("without the record: push %v, and the image pulls whole: the test proves nothing", err)
+					}
+					continue
+				}
+				if !errors.Is(err, ErrRepositoryDeleting) {
+					t.Fatalf("push across a delete: %v, want ErrRepositoryDeleting", err)
+				}
+				if tags, _ := pusher.Tags(ctx, "team/app"); len(tags) != 0 {
+					t.Fatalf("refused push left tags %v", tags)
+				}
+				if cat, _ := pusher.Catalog(ctx, -1, ""); len(cat) != 0 {
+					t.Fatalf("catalog after the refused push: %v", cat)
+				}
+			}
+		})
 	}
 }

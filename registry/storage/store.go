@@ -142,7 +142,9 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 	if err := s.link(ctx, layerLinkPath(name, d), d); err != nil {
 		return 0, err
 	}
-	return size, s.refuseIfDeleting(ctx, name, func(ctx context.Context) {
+	return size, s.refuseIfDeleting(ctx, name, func(ctx context.Context) error {
+		return s.readLink(ctx, layerLinkPath(name, d), d)
+	}, func(ctx context.Context) {
 		s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
 	})
 }

@@ -246,7 +246,9 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	if err := s.link(ctx, layerLinkPath(u.name, d), d); err != nil {
 		return err
 	}
-	if err := s.refuseIfDeleting(ctx, u.name, func(ctx context.Context) {
+	if err := s.refuseIfDeleting(ctx, u.name, func(ctx context.Context) error {
+		return s.readLink(ctx, layerLinkPath(u.name, d), d)
+	}, func(ctx context.Context) {
 		s.driver.Delete(ctx, pathDir(layerLinkPath(u.name, d)))
 	}); err != nil {
 		return err
