@@ -27,7 +27,7 @@ endif
 TOOLS_ENV = env_file="$$(bash hack/tools.sh --env-file)"; . "$$env_file"; \
 	echo "test tools: $$env_file" >&2
 
-.PHONY: all tools test vet conformance soak gcproof build run fuzz
+.PHONY: all tools test vet conformance soak gcproof bench build run fuzz
 
 all: build
 
@@ -102,6 +102,17 @@ gcproof:
 	$(TOOLS_ENV); \
 	BERTH_RECLAIM_BYTES=1073741824 BERTH_GCSTORM_DURATION=30s $(GO) test -race -count=1 -v -timeout 30m \
 		-run '^(TestReclaim|TestGCStorm)' ./conformance/crash/
+
+# The benchmark of issue 14 (cmd/regbench, see "Benchmarks" in the README):
+# Berth against Distribution v3 and an in-memory ceiling, on the filesystem
+# at the issue's sizes and on S3 (versitygw) at a quarter of them, 3 runs
+# each; designed to take under 15 minutes on 2 cores. Not part of test or CI.
+# Pass flags with BENCH_ARGS, e.g.
+#   make bench BENCH_ARGS='-storage fs -workloads push,pull -scale 0.1 -json bench.json'
+BENCH_ARGS ?=
+bench:
+	$(TOOLS_ENV); \
+	$(GO) run ./cmd/regbench $(BENCH_ARGS)
 
 build:
 	$(GO) build -o $(BIN_DIR)/ ./cmd/...

@@ -25,6 +25,7 @@ type App struct {
 	opts   options
 	log    *slog.Logger
 	router *mux.Router
+	quota  *quotaTracker // usage of the namespaces quotas cover (quota.go)
 }
 
 var _ http.Handler = (*App)(nil)
@@ -47,13 +48,23 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 		return nil, fmt.Errorf("storage %s: %w", drv.Name(), err)
 	}
 	a := &App{
-		store: storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace)),
+		store: storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace), storage.WithClock(o.clock)),
 		opts:  o,
 		log:   reqid.Logger(o.logger),
 	}
+	a.quota = newQuotaTracker(a.store, o.clock)
 	a.router = a.routes()
+	if o.pullFlush <= 0 {
+		o.pullFlush = storage.PullFlushInterval
+	}
+	go a.store.FlushPullsEvery(ctx, o.pullFlush, func(err error) { a.log.Error("last-pulled times", "err", err) })
 	return a, nil
 }
+
+// FlushPulls writes the pulls this node saw and has not written yet. The
+// app does every WithPullFlushInterval until New's context ends; call it
+// once more after the server stopped, so a clean stop loses no pull.
+func (a *App) FlushPulls(ctx context.Context) error { return a.store.FlushPulls(ctx) }
 
 // handlerFunc is a handler that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -96,9 +107,10 @@ func (a *App) routes() *mux.Router {
 		{routeBlob, name + "/blobs/{digest}", []string{"GET", "HEAD"}, read, needPull, a.getBlob},
 		{routeBlob, name + "/blobs/{digest}", []string{"DELETE"}, remove, needDelete, a.deleteBlob},
 		{routeReferrers, name + "/referrers/{digest}", []string{"GET"}, read, needPull, a.referrers},
+		{routeUsage, UsagePath, []string{"GET"}, read, needAdmin, a.usage},
 		{routeRepository, "/berth/v1/repositories/{name:.+}", []string{"DELETE"}, remove, needAdmin, a.deleteRepository},
 	} {
-		r.Handle(rt.path, a.instrument(rt.route, a.wrap(rt.kind, rt.need, rt.h))).Methods(rt.methods...)
+		r.Handle(a.path(rt.path), a.instrument(rt.route, a.wrap(rt.kind, rt.need, rt.h))).Methods(rt.methods...)
 	}
 	if a.opts.health != nil {
 		// Never behind access control: load balancers probe without
@@ -107,7 +119,7 @@ func (a *App) routes() *mux.Router {
 		r.HandleFunc("/readyz", a.opts.health.Ready).Methods("GET", "HEAD")
 	}
 	if a.opts.tokenServer != nil {
-		r.Handle(TokenPath, a.instrument(routeToken, a.countTokens(a.opts.tokenServer))).Methods("GET", "POST")
+		r.Handle(a.path(TokenPath), a.instrument(routeToken, a.countTokens(a.opts.tokenServer))).Methods("GET", "POST")
 	}
 	r.NotFoundHandler = a.instrument(routeNotFound, a.wrap(read, needNothing, func(w http.ResponseWriter, r *http.Request) error {
 		return newError(codeNotFound, "no such endpoint: %s", r.URL.Path)

@@ -27,8 +27,22 @@ func WithManifestURLs(allow, deny *regexp.Regexp) Option {
 	return func(o *options) { o.manifestURLs = &storage.URLPolicy{Allow: allow, Deny: deny} }
 }
 
+// WithPrefix serves the API, and the token server, under prefix
+// (Distribution's http.prefix, e.g. /registry): /registry/v2/... The
+// prefix is a path with one leading slash and no trailing one, "" for the
+// root. The Location and Link headers the registry sends carry it, so that
+// a client behind a proxy that sends /v2/ there follows them to the same
+// place. /healthz and /readyz stay at the root, where load balancers probe
+// the listener itself, as Distribution's health endpoints do.
+func WithPrefix(prefix string) Option {
+	return func(o *options) { o.prefix = strings.TrimRight(prefix, "/") }
+}
+
+// path is the path of the API's path p (from /v2/) under the prefix.
+func (a *App) path(p string) string { return a.opts.prefix + p }
+
 // location is the Location header value for path, a path from /v2/.
-func (a *App) location(path string) string { return a.opts.baseURL + path }
+func (a *App) location(path string) string { return a.opts.baseURL + a.path(path) }
 
 // WithCatalogMax caps a catalog page at n repositories (Distribution's
 // catalog.maxentries); 0 keeps the default, 1000. A larger n in a request

@@ -26,6 +26,9 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if r.Method == http.MethodGet {
+		a.store.RecordPull(name, m.Digest) // in memory; flushed in batches
+	}
 	h := w.Header()
 	h.Set("Content-Type", m.MediaType)
 	h.Set("Docker-Content-Digest", m.Digest.String())
@@ -39,8 +42,9 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 // has a subject and OCI-Tag for the tags applied; 400 NAME_INVALID,
 // TAG_INVALID, DIGEST_INVALID (payload does not hash to the reference),
 // MANIFEST_INVALID or MANIFEST_BLOB_UNKNOWN; 413 over 4 MiB; 403 DENIED
-// moving an immutable tag (policies.immutable); 503 UNAVAILABLE while the
-// repository is being deleted or the policies cannot be read.
+// over a quota (quota.go) or moving an immutable tag (policies.immutable);
+// 503 UNAVAILABLE while the repository is being deleted or the policies
+// cannot be read.
 func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 	name, err := repoName(r)
 	if err != nil {
@@ -59,8 +63,15 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	undo, err := a.chargeManifest(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags)
+	if err != nil {
+		return err
+	}
 	m, err := a.store.PutManifestGuarded(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags, guard)
 	if err != nil {
+		if undo != nil {
+			undo()
+		}
 		return err
 	}
 	h := w.Header()

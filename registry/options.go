@@ -30,11 +30,14 @@ type options struct {
 	accessLogOff   bool
 	metrics        *metrics.Metrics
 	baseURL        string             // WithBaseURL
+	prefix         string             // WithPrefix
 	manifestURLs   *storage.URLPolicy // WithManifestURLs
 	maxCatalog     int                // WithCatalogMax
 	maxTags        int                // WithTagsMax
 	gcGrace        time.Duration
-	policies       PolicySource // WithPolicies
+	policies       PolicySource     // WithPolicies
+	clock          func() time.Time // WithClock
+	pullFlush      time.Duration    // WithPullFlushInterval
 }
 
 // PolicySource gives the repository policies in force (a nil *policy.Set:
@@ -48,6 +51,15 @@ type PolicySource interface {
 // WithPolicies applies the repository policies of src (registry/policy):
 // immutable tags, quotas, and the pull times retention reads.
 func WithPolicies(src PolicySource) Option { return func(o *options) { o.policies = src } }
+
+// WithClock sets the clock of the push and pull times the registry records
+// for retention (storage.WithClock); tests move it to simulate months.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
+// WithPullFlushInterval sets how often the pulls this node saw are written
+// to storage (storage.PullFlushInterval when unset); until then they are
+// in memory only, and a crash loses them.
+func WithPullFlushInterval(d time.Duration) Option { return func(o *options) { o.pullFlush = d } }
 
 // WithGCGrace sets the grace period of garbage collection that requests
 // protect against (storage.WithGCGrace; storage.DefaultGCGrace when unset).
@@ -89,7 +101,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithAuth(az auth.Authorizer) Option { return func(o *options) { o.auth = az } }
 
 // WithTokenServer serves h, the built-in token server, at TokenPath
-// (GET and POST).
+// (GET and POST), under WithPrefix's prefix.
 func WithTokenServer(h http.Handler) Option { return func(o *options) { o.tokenServer = h } }
 
 // WithHealth serves /healthz (200 while the process serves) and /readyz

@@ -32,7 +32,7 @@ func (a *App) tags(w http.ResponseWriter, r *http.Request) error {
 	if n >= 0 && len(page) > n {
 		page = page[:n]
 		if n > 0 {
-			nextLink(w, "/v2/"+name+"/tags/list", n, page[n-1])
+			nextLink(w, a.path("/v2/"+name+"/tags/list"), n, page[n-1])
 		}
 	}
 	return writeJSON(w, "application/json", struct {
@@ -61,7 +61,7 @@ func (a *App) catalog(w http.ResponseWriter, r *http.Request) error {
 	if len(names) > n {
 		names = names[:n]
 		if n > 0 {
-			nextLink(w, "/v2/_catalog", n, names[n-1])
+			nextLink(w, a.path("/v2/_catalog"), n, names[n-1])
 		}
 	}
 	return writeJSON(w, "application/json", struct {

@@ -37,7 +37,14 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		undo, err := a.chargeMount(ctx, name, d)
+		if err != nil {
+			return err
+		}
 		_, err = a.store.MountBlob(ctx, name, q.Get("from"), d)
+		if err != nil && undo != nil {
+			undo()
+		}
 		switch {
 		case err == nil:
 			a.opts.metrics.BlobMounted()
@@ -45,6 +52,9 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 		case !errors.Is(err, storage.ErrBlobUnknown) && !errors.Is(err, storage.ErrNameInvalid):
 			return err
 		}
+	}
+	if err := a.chargeStart(ctx, name); err != nil {
+		return err
 	}
 	var d digest.Digest
 	if s := q.Get("digest"); s != "" {
@@ -60,7 +70,8 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 	if d == "" {
 		return a.uploadAccepted(w, http.StatusAccepted, name, u)
 	}
-	if _, err := u.Commit(ctx, d, body{r.Body}, -1); err != nil {
+	commit := func() error { _, err := u.Commit(ctx, d, body{r.Body}, -1); return err }
+	if err := a.commitCharged(ctx, name, u, d, r.ContentLength, commit); err != nil {
 		u.Cancel(ctx)
 		a.opts.metrics.UploadFailed()
 		return err
@@ -141,7 +152,8 @@ func (a *App) patchUpload(w http.ResponseWriter, r *http.Request) error {
 // without a last chunk: 201 with the blob's Location; 400 DIGEST_INVALID
 // when the content does not hash to the digest; 404 BLOB_UPLOAD_UNKNOWN; 416
 // for a misplaced last chunk or a Content-Range as patchUpload refuses it
-// (the upload stands). Any other failure, a last chunk that broke off
+// (the upload stands); 403 DENIED when the blob would take its namespace
+// over a quota (the upload is discarded; see commitCharged). Any other failure, a last chunk that broke off
 // included, discards the upload (see storage.Upload.Commit).
 func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 	name, u, err := a.resume(r)
@@ -158,12 +170,18 @@ func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 	}
 	var rd io.Reader
 	start := int64(-1)
+	size := u.Offset() // the blob's, when the last chunk's length is known
 	if hasBody(r) {
 		if rd, start, err = chunk(r); err != nil {
 			return err
 		}
+		size = -1
+		if r.ContentLength >= 0 {
+			size = u.Offset() + r.ContentLength
+		}
 	}
-	if _, err := u.Commit(r.Context(), d, rd, start); err != nil {
+	commit := func() error { _, err := u.Commit(r.Context(), d, rd, start); return err }
+	if err := a.commitCharged(r.Context(), name, u, d, size, commit); err != nil {
 		a.uploadError(w, name, u, err)
 		return err
 	}

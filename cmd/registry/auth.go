@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 
 	"github.com/berth-registry/berth/auth"
@@ -15,8 +16,9 @@ import (
 // files, token keys) and returns the registry options that put access
 // control in front of every route, and a note for the start-up line. A
 // file that is missing or invalid is an error: the registry never serves
-// with less access control than configured.
-func authOptions(c *config.Auth, logger *slog.Logger) ([]registry.Option, string, error) {
+// with less access control than configured. prefix is http.prefix, which
+// the built-in token server is served under.
+func authOptions(c *config.Auth, prefix string, logger *slog.Logger) ([]registry.Option, string, error) {
 	var policy *auth.Policy
 	if c.Policy != nil {
 		var err error
@@ -74,7 +76,12 @@ func authOptions(c *config.Auth, logger *slog.Logger) ([]registry.Option, string
 				return nil, "", err
 			}
 			opts = append(opts, registry.WithTokenServer(ts))
-			note += " with its token server at " + registry.TokenPath
+			note += " with its token server at " + prefix + registry.TokenPath
+			if u, err := url.Parse(t.Realm); err == nil && u.Path != prefix+registry.TokenPath {
+				// A proxy may map the realm's path there; say so in case not.
+				logger.Warn("auth.token.realm's path is not where the token server answers: clients fetch tokens at the realm, so a proxy must send it there",
+					"realm", t.Realm, "tokenpath", prefix+registry.TokenPath)
+			}
 		}
 		var vopts []auth.VerifierOption
 		if len(t.SigningAlgorithms) > 0 {

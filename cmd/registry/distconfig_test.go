@@ -100,11 +100,11 @@ func TestServeRefusalsOneLineEach(t *testing.T) {
 		t.Errorf("stderr %q, want one line for auth.silly and one for middleware.storage", stderr.String())
 	}
 	// Webhooks are refused only once the keys Berth never offers are gone.
-	cfg = writeFile(t, t.TempDir(), "config.yml", "version: 0.1\nstorage: inmemory\nhttp:\n  prefix: /r/\n"+
+	cfg = writeFile(t, t.TempDir(), "config.yml", "version: 0.1\nstorage:\n  inmemory:\n  cache:\n    blobdescriptor: redis\n"+
 		"notifications:\n  endpoints:\n    - name: a\n      url: http://127.0.0.1:1/\n")
 	stderr.Reset()
 	run(t.Context(), []string{"serve", cfg}, nil, &stdout, &stderr)
-	want := "registry: config: http.prefix: serving under a path prefix is not implemented yet; serve at / behind a proxy that strips the prefix\n" +
+	want := "registry: config: storage.cache.blobdescriptor: redis is not implemented yet; use inmemory (Berth's own caches) or remove the key\n" +
 		"registry: config: notifications.endpoints[0]: webhooks are not implemented yet; set disabled: true or remove the endpoint\n"
 	if stderr.String() != want {
 		t.Errorf("stderr\n got %q\nwant %q", stderr.String(), want)

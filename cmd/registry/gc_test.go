@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -190,7 +191,11 @@ func TestGCCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "deleted: 0 manifests, 1 blobs") {
 		t.Fatalf("gc: exit %d\n%s", code, out)
 	}
-	out, code = registry("gc", cfg, "--delete-untagged")
+	if out, code := registry("gc", cfg, "--metrics-file", filepath.Join(dir, "nodir", "gc.prom")); code != exitUsage || !strings.Contains(out, "its directory does not exist") {
+		t.Errorf("a metrics file in a missing directory: exit %d\n%s", code, out)
+	}
+	metricsFile := filepath.Join(dir, "gc.prom")
+	out, code = registry("gc", cfg, "--delete-untagged", "--metrics-file", metricsFile)
 	if code != 0 {
 		t.Fatalf("gc --delete-untagged: exit %d\n%s", code, out)
 	}
@@ -207,8 +212,34 @@ func TestGCCommand(t *testing.T) {
 			t.Fatalf("test table: %s both live and gone", d)
 		}
 	}
-	if !regexp.MustCompile(`deleted: 4 manifests, 11 blobs \(\d+ bytes\), \d+ layer links`).MatchString(out) {
-		t.Errorf("summary:\n%s", out)
+	sum := regexp.MustCompile(`deleted: 4 manifests, 11 blobs \((\d+) bytes\), (\d+) layer links`).FindStringSubmatch(out)
+	if sum == nil {
+		t.Fatalf("summary:\n%s", out)
+	}
+
+	// The metrics file has the run, and only the gc series.
+	raw, err := os.ReadFile(metricsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := parseSamples(t, raw)
+	bytesFreed, _ := strconv.ParseFloat(sum[1], 64)
+	links, _ := strconv.ParseFloat(sum[2], 64)
+	checkSeries(t, samples, []wantSeries{
+		{`berth_gc_runs_total{result="success"}`, 1},
+		{`berth_gc_duration_seconds_count`, 1},
+		{`berth_gc_deleted_objects_total{kind="manifest"}`, 4},
+		{`berth_gc_deleted_objects_total{kind="blob"}`, 11},
+		{`berth_gc_deleted_objects_total{kind="layer_link"}`, links},
+		{`berth_gc_deleted_bytes_total`, bytesFreed},
+	})
+	if v := samples[`berth_gc_last_success_timestamp_seconds`]; time.Since(time.Unix(int64(v), 0)) > time.Minute {
+		t.Errorf("berth_gc_last_success_timestamp_seconds = %v, want about now", v)
+	}
+	for series := range samples {
+		if !strings.HasPrefix(series, "berth_gc_") {
+			t.Errorf("%s in gc's metrics file", series)
+		}
 	}
 
 	// The binary serves what is left: the catalog without the emptied
@@ -258,6 +289,7 @@ func TestGCCommand(t *testing.T) {
 	if code := get(t, http.DefaultClient, "http://"+addr+"/v2/team/app/manifests/"+old.String()); code != http.StatusNotFound {
 		t.Errorf("GET the deleted image: %d", code)
 	}
+	promtoolCheck(t, raw) // last: it skips without promtool
 }
 
 // TestServeCollectsGarbage: with storage.gc.enabled, serve collects on its

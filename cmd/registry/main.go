@@ -2,8 +2,10 @@
 //
 //	registry serve [config.yml]   run the registry
 //	registry gc CONFIG            collect garbage (also: garbage-collect)
+//	registry retention CONFIG     apply the retention rules (--dry-run)
 //	registry keygen KEYFILE       make a token signing key
 //	registry scrub [--repair] CONFIG  check (and repair) the storage
+//	registry usage CONFIG [PREFIX]    usage per quota namespace
 //	registry repo rm CONFIG NAME  delete a repository
 //	registry version              print the version
 //	registry help                 print the usage
@@ -43,11 +45,16 @@ Commands:
   gc CONFIG           collect garbage while the registry serves
                       (--dry-run, --delete-untagged, --grace); also
                       garbage-collect [-d] [-m] CONFIG, as in Distribution
+  retention CONFIG    apply the retention rules of the policies section
+                      (--dry-run: print the decisions, delete nothing)
   keygen KEYFILE      write a new signing key for the built-in token
                       server (auth.token.server.key); -h for options
   scrub [--repair] CONFIG
                       check the storage: re-hash blobs, find broken links,
                       tags and manifests; -h for details and exit codes
+  usage CONFIG [PREFIX] [--json]
+                      bytes, repositories and tags per namespace of the
+                      quotas (policies.quotas), or of PREFIX
   repo rm CONFIG NAME [--force]
                       delete a repository (tags, manifests, links; blobs
                       go with the next gc); -h for details
@@ -80,10 +87,14 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return serve(ctx, args[1:], env, stdout, stderr)
 	case "gc", "garbage-collect":
 		return gc(ctx, args[1:], env, stdout, stderr)
+	case "retention":
+		return retentionCmd(ctx, args[1:], env, stdout, stderr)
 	case "keygen":
 		return keygen(args[1:], stdout, stderr)
 	case "scrub":
 		return scrub(ctx, args[1:], env, stdout, stderr)
+	case "usage":
+		return usageCmd(ctx, args[1:], env, stdout, stderr)
 	case "repo":
 		return repo(ctx, args[1:], env, stdout, stderr)
 	case "version", "--version":

@@ -92,7 +92,7 @@ func TestServeConfigErrors(t *testing.T) {
 	typo := writeFile(t, dir, "typo.yml", "version: 0.1\nstorage:\n  filesystem:\n    rootdir: /x\n")
 	inmem := writeFile(t, dir, "inmem.yml", "version: 0.1\nstorage: inmemory\n")
 	proxy := writeFile(t, dir, "proxy.yml", "version: 0.1\nstorage: inmemory\nproxy:\n  remoteurl: registry-1.docker.io\n")
-	prefix := writeFile(t, dir, "prefix.yml", "version: 0.1\nstorage: inmemory\nhttp:\n  prefix: /r/\n")
+	prefix := writeFile(t, dir, "prefix.yml", "version: 0.1\nstorage: inmemory\nhttp:\n  prefix: /r/../v2/\n")
 
 	tests := []struct {
 		name   string
@@ -106,7 +106,7 @@ func TestServeConfigErrors(t *testing.T) {
 		{"missing file", []string{"serve", filepath.Join(dir, "nope.yml")}, nil, `registry: config: open ` + filepath.Join(dir, "nope.yml") + `: no such file or directory`},
 		{"missing file from REGISTRY_CONFIGURATION_PATH", []string{"serve"}, []string{"REGISTRY_CONFIGURATION_PATH=" + filepath.Join(dir, "nope.yml")}, `registry: config: open ` + filepath.Join(dir, "nope.yml") + `: no such file or directory`},
 		{"proxy", []string{"serve", proxy}, nil, `registry: config: proxy.remoteurl: invalid value "registry-1.docker.io" (line 4), want an http or https URL without a path, e.g. https://registry-1.docker.io`},
-		{"prefix", []string{"serve", prefix}, nil, `registry: config: http.prefix: serving under a path prefix is not implemented yet; serve at / behind a proxy that strips the prefix`},
+		{"prefix", []string{"serve", prefix}, nil, `registry: config: http.prefix: invalid value "/r/../v2/" (line 4), want a path starting with /, of letters, digits and -._~ between single slashes, e.g. /registry/`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

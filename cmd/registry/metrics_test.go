@@ -32,6 +32,13 @@ func scrapeMetrics(t *testing.T, url string) ([]byte, map[string]float64) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %.200s", url, resp.StatusCode, raw)
 	}
+	return raw, parseSamples(t, raw)
+}
+
+// parseSamples reads the samples of metrics in the text format, keyed by
+// the series as written.
+func parseSamples(t *testing.T, raw []byte) map[string]float64 {
+	t.Helper()
 	samples := map[string]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	for sc.Scan() {
@@ -49,7 +56,7 @@ func scrapeMetrics(t *testing.T, url string) ([]byte, map[string]float64) {
 		}
 		samples[line[:i]] = v
 	}
-	return raw, samples
+	return samples
 }
 
 // debugAddr is the debug listener named on the start-up line.
@@ -91,12 +98,14 @@ func checkSeries(t *testing.T, samples map[string]float64, want []wantSeries) {
 // the debug listener at the configured path (never on the API's
 // listener), and count what the process does: pull-through cache misses,
 // hits and upstream errors, storage operations of the configured driver,
-// and upload purge runs with what they removed.
+// upload purge runs and garbage collection runs with what they removed.
 func TestServeMetrics(t *testing.T) {
+	started := time.Now()
 	up, _, layer := upstreamImage(t)
 	dir := t.TempDir()
 	file := writeFile(t, dir, "config.yml", "version: 0.1\nlog:\n  level: error\n"+
 		"storage:\n  inmemory:\n  maintenance:\n    uploadpurging:\n      enabled: true\n      age: 1ms\n      interval: 50ms\n"+
+		"  gc:\n    enabled: true\n    interval: 200ms\n    grace: 1ms\n"+
 		"http:\n  addr: 127.0.0.1:0\n  draintimeout: 0s\n  debug:\n    addr: 127.0.0.1:0\n    prometheus:\n      enabled: true\n      path: /m\n"+
 		"proxy:\n  upstreams:\n    - prefix: upstream\n      remoteurl: "+up.URL+"\n      ttl: 1h\n")
 	s := startServe(t, []string{"serve", file}, nil)
@@ -126,6 +135,16 @@ func TestServeMetrics(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST upload: %d", resp.StatusCode)
 	}
+	// A blob pushed and never referenced, which the collector deletes.
+	orphan := []byte("pushed, never referenced by a manifest")
+	resp, err = http.Post(base+"mine/app/blobs/uploads/?digest="+digest.FromBytes(orphan).String(), "application/octet-stream", bytes.NewReader(orphan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST the orphan: %d", resp.StatusCode)
+	}
 	if code := get(t, http.DefaultClient, "http://"+s.addr+"/m"); code != http.StatusNotFound {
 		t.Errorf("GET /m on the API listener: %d, want 404", code)
 	}
@@ -134,7 +153,8 @@ func TestServeMetrics(t *testing.T) {
 	var samples map[string]float64
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		raw, samples = scrapeMetrics(t, metricsURL)
-		if samples[`berth_upload_purged_objects_total{kind="upload"}`] >= 1 || time.Now().After(deadline) {
+		if samples[`berth_upload_purged_objects_total{kind="upload"}`] >= 1 && samples[`berth_gc_deleted_objects_total{kind="blob"}`] >= 1 ||
+			time.Now().After(deadline) {
 			break
 		}
 	}
@@ -147,10 +167,29 @@ func TestServeMetrics(t *testing.T) {
 		{`berth_http_requests_total{method="GET",route="manifest",status="404"}`, 1},
 		{`berth_http_requests_total{method="GET",route="blob",status="200"}`, 2},
 		{`berth_http_requests_total{method="POST",route="blob_upload",status="202"}`, 1},
-		{`berth_uploads_started_total`, 1},
+		{`berth_uploads_started_total`, 2}, // the upload left open, and the orphan's
+		{`berth_uploads_completed_total`, 1},
 		{`berth_upload_purged_objects_total{kind="upload"}`, 1},
 		{`berth_upload_purge_runs_total{result="error"}`, 0},
+		{`berth_gc_deleted_objects_total{kind="blob"}`, 1},
+		{`berth_gc_deleted_objects_total{kind="layer_link"}`, 1},
+		{`berth_gc_deleted_objects_total{kind="manifest"}`, 0},
+		{`berth_gc_deleted_bytes_total`, float64(len(orphan))},
+		{`berth_gc_runs_total{result="error"}`, 0},
 	})
+	for _, series := range []string{`berth_gc_last_success_timestamp_seconds`, `berth_upload_purge_last_success_timestamp_seconds`} {
+		if v := samples[series]; v < float64(started.Unix()) || v > float64(time.Now().Unix()+1) {
+			t.Errorf("%s = %v, want a time since the test started (%d)", series, v, started.Unix())
+		}
+	}
+	if samples[`berth_gc_duration_seconds_count`] != samples[`berth_gc_runs_total{result="success"}`] {
+		t.Errorf("gc durations observed %v, runs %v: want one per run", samples[`berth_gc_duration_seconds_count`], samples[`berth_gc_runs_total{result="success"}`])
+	}
+	for series := range samples {
+		if strings.HasPrefix(series, "berth_scrub_") {
+			t.Errorf("%s served by a process that never scrubs", series)
+		}
+	}
 	// The second GET of the layer is a hit, or joins the first's transfer
 	// when that is still storing the blob.
 	if got := samples[`berth_proxy_hits_total{kind="blob"}`] + samples[`berth_proxy_joined_misses_total{kind="blob"}`]; got != 1 {
@@ -159,6 +198,7 @@ func TestServeMetrics(t *testing.T) {
 	for _, series := range []string{
 		`berth_upload_purge_runs_total{result="success"}`,
 		`berth_upload_purge_duration_seconds_count`,
+		`berth_gc_runs_total{result="success"}`,
 		`berth_storage_operations_total{driver="inmemory",operation="put_content"}`,
 		`berth_storage_operations_total{driver="inmemory",operation="walk"}`,
 		`berth_storage_operations_total{driver="inmemory",operation="delete"}`,

@@ -11,6 +11,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/registry/config"
+	"github.com/berth-registry/berth/registry/metrics"
 	"github.com/berth-registry/berth/registry/storage"
 )
 
@@ -20,7 +21,7 @@ const (
 	exitScrubFailed   = 3 // the scrub could not run to its end
 )
 
-const scrubUsage = `Usage: registry scrub [--repair] CONFIG
+const scrubUsage = `Usage: registry scrub [--repair] [--metrics-file FILE] CONFIG
 
 Checks the storage of CONFIG (or REGISTRY_CONFIGURATION_PATH): re-hashes
 every blob, and checks every repository's layer links, manifests (that they
@@ -41,6 +42,10 @@ Otherwise, without --repair it changes nothing.
             repositories. Manifests that do not parse are only reported.
             Also finishes repository deletes that stopped half way
             (registry repo rm) more than 10 minutes ago.
+  --metrics-file FILE
+            write the run's metrics (berth_scrub_*) to FILE in Prometheus's
+            text format, for node_exporter's textfile collector; also when
+            the run fails
 
 It may run while the registry serves.
 
@@ -56,13 +61,25 @@ func scrub(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	}
 	repair := false
 	var files []string
-	for _, a := range args {
+	var metricsFile string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if v, ok := strings.CutPrefix(a, "--metrics-file="); ok {
+			metricsFile = v
+			continue
+		}
 		switch a {
 		case "-h", "-help", "--help":
 			fmt.Fprint(stdout, scrubUsage)
 			return exitOK
 		case "--repair", "-repair":
 			repair = true
+		case "--metrics-file", "-metrics-file":
+			if i+1 == len(args) {
+				return fail(exitUsage, "--metrics-file needs a file name; run \"registry scrub -h\"")
+			}
+			i++
+			metricsFile = args[i]
 		default:
 			if strings.HasPrefix(a, "-") {
 				return fail(exitUsage, "unknown flag %s; run \"registry scrub -h\"", a)
@@ -72,6 +89,9 @@ func scrub(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	}
 	if len(files) > 1 || len(files) == 0 && !hasEnv(env, "REGISTRY_CONFIGURATION_PATH") {
 		return fail(exitUsage, "want one configuration file; run \"registry scrub -h\"")
+	}
+	if err := checkMetricsFile(metricsFile); err != nil {
+		return fail(exitUsage, "%v", err)
 	}
 	cfg, err := loadConfig(files, env)
 	if err != nil {
@@ -87,9 +107,19 @@ func scrub(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	}
 	fmt.Fprintf(stdout, "scrubbing %s%s\n", where, mode)
 	s := storage.New(drv, storage.WithValidation(scrubValidation(cfg)))
+	found := metrics.ScrubResult{Problems: map[string]int{}, Removed: map[string]int{}}
 	sum, err := s.Scrub(ctx, storage.ScrubOptions{
 		Repair: repair,
-		Report: func(p storage.Problem) { fmt.Fprintln(stdout, p) },
+		Report: func(p storage.Problem) {
+			fmt.Fprintln(stdout, p)
+			found.Problems[string(p.Kind)]++
+			if p.Repaired {
+				found.Removed[string(p.Kind)]++
+				if p.Kind == storage.CorruptBlob {
+					found.RemovedBytes += p.Bytes
+				}
+			}
+		},
 		Orphan: func(d digest.Digest, n int64) {
 			fmt.Fprintf(stdout, "orphan-blob %s: %d bytes, used by no manifest\n", d, n)
 		},
@@ -98,6 +128,15 @@ func scrub(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		sum.Blobs, size(sum.BlobBytes), sum.Repositories, sum.Manifests, sum.Tags, sum.LayerLinks, sum.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "%d problems (%d removed), %s of corrupt blobs; %d orphan blobs (%s); %d referrers indexed\n",
 		sum.Problems, sum.Repaired, size(sum.CorruptBytes), sum.Orphans, size(sum.OrphanBytes), sum.ReferrersIndexed)
+	if metricsFile != "" {
+		found.Elapsed, found.Blobs, found.BlobBytes = sum.Elapsed, sum.Blobs, sum.BlobBytes
+		if werr := writeScrubMetrics(metricsFile, found, err); werr != nil {
+			fmt.Fprintf(stderr, "registry scrub: metrics file: %v\n", werr)
+			if err == nil {
+				return exitScrubFailed
+			}
+		}
+	}
 	switch {
 	case err != nil:
 		return fail(exitScrubFailed, "%v", err)
@@ -105,6 +144,16 @@ func scrub(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		return exitScrubProblems
 	}
 	return exitOK
+}
+
+// writeScrubMetrics writes one run's metrics to path (--metrics-file).
+func writeScrubMetrics(path string, r metrics.ScrubResult, err error) error {
+	m, merr := metrics.New()
+	if merr != nil {
+		return merr
+	}
+	m.ScrubRun(r, err)
+	return m.WriteTextfile(path, "scrub")
 }
 
 // scrubValidation is what the registry requires of a manifest's

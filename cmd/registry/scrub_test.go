@@ -189,17 +189,65 @@ func TestScrubCommand(t *testing.T) {
 			t.Errorf("without --repair something was removed:\n%s", out)
 		}
 	}
-	out = run(1, "--repair", cfg)
+	metricsFile := filepath.Join(dir, "scrub.prom")
+	out = run(1, "--repair", "--metrics-file", metricsFile, cfg)
 	t.Logf("repair:\n%s", out)
+	raw, err := os.ReadFile(metricsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := parseSamples(t, raw)
+	// The metrics count what the report printed, line by line.
+	want := []wantSeries{
+		{`berth_scrub_runs_total{result="problems"}`, 1},
+		{`berth_scrub_duration_seconds_count`, 1},
+		{`berth_scrub_removed_bytes_total`, float64(len(l1))},
+	}
+	removedKinds := map[string]string{"corrupt-blob": "blob", "dangling-layer-link": "layer_link", "dangling-tag": "tag", "dangling-manifest-link": "manifest_link", "stale-referrer": "referrer", "missing-reference": "manifest_link"}
+	problems, removed := map[string]float64{}, map[string]float64{}
+	for _, line := range strings.Split(out, "\n") {
+		kind, _, _ := strings.Cut(line, " ")
+		if _, ok := removedKinds[kind]; ok || kind == "invalid-manifest" {
+			problems[kind]++
+			if strings.HasSuffix(line, " (removed)") {
+				removed[removedKinds[kind]]++
+			}
+		}
+	}
+	if problems["corrupt-blob"] != 1 || problems["dangling-layer-link"] < 1 || problems["dangling-tag"] < 1 || removed["blob"] != 1 {
+		t.Fatalf("test premise: the report has %v problems, %v removed", problems, removed)
+	}
+	for kind, n := range problems {
+		want = append(want, wantSeries{`berth_scrub_problems_total{kind="` + strings.ReplaceAll(kind, "-", "_") + `"}`, n})
+	}
+	for kind, n := range removed {
+		want = append(want, wantSeries{`berth_scrub_removed_objects_total{kind="` + kind + `"}`, n})
+	}
+	checkSeries(t, samples, want)
+	for _, series := range []string{`berth_scrub_problems_total{kind="missing_reference"}`, `berth_scrub_checked_blobs_total`, `berth_scrub_last_success_timestamp_seconds`} {
+		if samples[series] < 1 {
+			t.Errorf("%s = %v, want at least 1", series, samples[series])
+		}
+	}
+	for series := range samples {
+		if !strings.HasPrefix(series, "berth_scrub_") {
+			t.Errorf("%s in scrub's metrics file", series)
+		}
+	}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if strings.Contains(line, " sha256:") && !strings.HasPrefix(line, "orphan-blob ") && !strings.HasSuffix(line, "(removed)") {
 			t.Errorf("--repair left %q", line)
 		}
 	}
-	out = run(0, cfg)
+	out = run(0, "--metrics-file="+metricsFile, cfg)
 	if !strings.Contains(out, "\n0 problems") {
 		t.Errorf("after --repair:\n%s", out)
 	}
+	clean, err := os.ReadFile(metricsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSeries(t, parseSamples(t, clean), []wantSeries{{`berth_scrub_runs_total{result="success"}`, 1}, {`berth_scrub_runs_total{result="problems"}`, 0}})
 	// A push heals what was removed.
 	pushImage(t, host, "team/app", "v1", []byte(`{"n":1}`), [][]byte{l1}, nil)
 	pushImage(t, host, "team/app", "v2", []byte(`{"n":2}`), [][]byte{l2}, nil)
@@ -217,6 +265,8 @@ func TestScrubCommand(t *testing.T) {
 		{2, nil},
 		{2, []string{"--bogus", cfg}},
 		{2, []string{cfg, cfg}},
+		{2, []string{cfg, "--metrics-file"}},
+		{2, []string{"--metrics-file", filepath.Join(dir, "nodir", "x.prom"), cfg}},
 		{2, []string{filepath.Join(dir, "missing.yml")}},
 		{3, []string{badRoot}},
 	} {
@@ -225,6 +275,7 @@ func TestScrubCommand(t *testing.T) {
 			t.Errorf("registry scrub %v: exit %d, want %d, with one line on stderr\n%s", c.args, exitCode(r), c.code, r.Output())
 		}
 	}
+	promtoolCheck(t, raw) // last: it skips without promtool
 }
 
 // TestScrubIndexesDistributionReferrers: Distribution, in-process, writes

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-registry/berth/internal/reqid"
@@ -93,7 +95,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		}
 	}
 
-	authOpts, authNote, err := authOptions(&cfg.Auth, logger)
+	authOpts, authNote, err := authOptions(&cfg.Auth, cfg.HTTP.PathPrefix(), logger)
 	if err != nil {
 		return fail(exitFailure, "auth: %v", err)
 	}
@@ -119,7 +121,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		return fail(exitFailure, "%v", err)
 	}
 
-	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault())), logger)
+	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault())), policies, m, logger)
 
 	var debug *debugServer
 	if a := cfg.HTTP.Debug.Addr; a != "" {
@@ -158,7 +160,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	purgerDone := startUploadPurger(purgeCtx, cfg, drv, m, logger)
 	defer func() { stopPurge(); <-purgerDone }()
 
-	fmt.Fprintf(stdout, "berth registry listening on %s%s, %s%s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), where, authNote, debug.note(cfg.HTTP.Debug.Addr))
+	fmt.Fprintf(stdout, "berth registry listening on %s%s%s, %s%s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), prefixNote(cfg.HTTP.PathPrefix()),
+		where, authNote, debug.note(cfg.HTTP.Debug.Addr))
 
 	select {
 	case err := <-errc:
@@ -177,6 +180,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fail(exitFailure, "serve: %v", err)
+	}
+	// The pulls seen since the last flush (retention's last-pulled times).
+	if err := app.FlushPulls(shutdownCtx); err != nil {
+		logger.Warn("last-pulled times not written", "err", err)
 	}
 	logger.Info("stopped")
 	return exitOK
@@ -342,6 +349,9 @@ func appOptions(c *config.Config, m *metrics.Metrics, logger *slog.Logger) []reg
 	if allow, deny, err := c.Validation.ManifestURLs(); err == nil {
 		opts = append(opts, registry.WithManifestURLs(allow, deny))
 	}
+	if p := c.HTTP.PathPrefix(); p != "" {
+		opts = append(opts, registry.WithPrefix(p))
+	}
 	if c.HTTP.Host != "" && !c.HTTP.RelativeURLs {
 		opts = append(opts, registry.WithBaseURL(c.HTTP.Host))
 	}
@@ -406,6 +416,14 @@ func shownAddr(configured string, ln net.Listener) string {
 	return configured
 }
 
+// prefixNote is the start-up line's mention of http.prefix.
+func prefixNote(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return ", API at " + prefix + "/v2/"
+}
+
 func tlsNote(c *tls.Config) string {
 	switch {
 	case c == nil:
@@ -454,13 +472,17 @@ func proxyOptions(c *config.Proxy, drv storagedriver.Driver, m *metrics.Metrics,
 	return []registry.Option{registry.WithPullThrough(cache)}, nil
 }
 
-// startHealth starts the storage check that /readyz reports, polled every
-// health.storagedriver.interval and failing after threshold misses in a
-// row (Distribution's defaults, 10s and 1, when unset). /readyz needs it,
+// startHealth starts the checks /readyz reports: the storage, polled
+// every health.storagedriver.interval and failing after threshold misses
+// in a row (Distribution's defaults, 10s and 1, when unset), and each of
+// health.file, health.http and health.tcp. /readyz needs the storage check,
 // so it runs even when health.storagedriver is not enabled; enabled lists
-// it in /debug/health too, under Distribution's name, storagedriver_<type>.
-// stop ends it and waits for its last probe, so that nothing touches the
-// storage once serve has returned.
+// it in /debug/health too, under Distribution's name,
+// storagedriver_<type>. /debug/health lists the other checks under
+// Distribution's names (the path, URI without its password, or address
+// they watch); /readyz, which anyone may ask, names them by key
+// (health.http[0]) instead. stop ends them and waits for their last
+// probes, so that nothing touches the storage once serve has returned.
 func startHealth(ctx context.Context, cfg *config.Config, drv storagedriver.Driver, logger *slog.Logger) (ready health.Checks, debug http.HandlerFunc, stop func()) {
 	hc := cfg.Health.StorageDriver
 	node, err := os.Hostname()
@@ -470,14 +492,29 @@ func startHealth(ctx context.Context, cfg *config.Config, drv storagedriver.Driv
 	// A shared storage's nodes may run on one host: the listen address
 	// tells them apart.
 	node += "-" + cfg.HTTP.Addr
-	check := health.NewStorageCheck(drv, node, hc.Threshold, cfg.Storage.Maintenance.ReadOnly.Enabled, logger)
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); check.Run(ctx, hc.Interval) }()
-	ready = health.Checks{"storage": check}
-	listed := health.Checks{}
-	if hc.Enabled {
-		listed["storagedriver_"+cfg.Storage.Driver()] = check
+	var wg sync.WaitGroup
+	ready, listed := health.Checks{}, health.Checks{}
+	run := func(key, name string, c *health.Poller, interval time.Duration) {
+		ready[key], listed[name] = c, c
+		if key != "storage" {
+			logger.Info("health check", "key", key, "target", name, "interval", cmp.Or(interval, health.DefaultInterval))
+		}
+		wg.Go(func() { c.Run(ctx, interval) })
 	}
-	return ready, listed.Status, func() { cancel(); <-done }
+	storageCheck := health.NewStorageCheck(drv, node, hc.Threshold, cfg.Storage.Maintenance.ReadOnly.Enabled, logger)
+	run("storage", "storagedriver_"+cfg.Storage.Driver(), storageCheck.Poller, hc.Interval)
+	if !hc.Enabled {
+		delete(listed, "storagedriver_"+cfg.Storage.Driver())
+	}
+	for i, f := range cfg.Health.File {
+		run(fmt.Sprintf("health.file[%d]", i), f.File, health.NewFileCheck(f.File, logger), f.Interval)
+	}
+	for i, h := range cfg.Health.HTTP {
+		run(fmt.Sprintf("health.http[%d]", i), health.RedactedURI(h.URI), health.NewHTTPCheck(h.URI, h.Headers, h.StatusCode, h.Timeout, h.Threshold, logger), h.Interval)
+	}
+	for i, t := range cfg.Health.TCP {
+		run(fmt.Sprintf("health.tcp[%d]", i), t.Addr, health.NewTCPCheck(t.Addr, t.Timeout, t.Threshold, logger), t.Interval)
+	}
+	return ready, listed.Status, func() { cancel(); wg.Wait() }
 }

@@ -128,8 +128,8 @@ type RedisTLS struct {
 	RootCAs     []string `yaml:"rootcas,omitempty"`
 }
 
-// Health is the health section: Distribution's periodic checks. Parsed and
-// kept for the health endpoints.
+// Health is the health section: Distribution's periodic checks, which
+// /readyz and /debug/health report.
 type Health struct {
 	StorageDriver StorageHealth `yaml:"storagedriver"`
 	File          []FileCheck   `yaml:"file,omitempty"`
@@ -145,6 +145,7 @@ type StorageHealth struct {
 }
 
 // FileCheck is one entry of health.file: unhealthy while File exists.
+// Threshold is accepted and, as in Distribution, has no effect.
 type FileCheck struct {
 	File      string        `yaml:"file"`
 	Interval  time.Duration `yaml:"interval"`
@@ -308,7 +309,7 @@ func (v *Validation) ManifestURLs() (allow, deny *regexp.Regexp, err error) {
 // refusals lists, one error per key, the configured Distribution keys that
 // Berth does not offer by design. Each line names the key, why, and what
 // to do instead. Keys for features still to come (storage.cache
-// blobdescriptor redis, notifications endpoints, http.prefix) parse and
+// blobdescriptor redis, notifications endpoints) parse and
 // validate; the program refuses them until it implements them
 // (NotImplemented).
 func (c *Config) refusals(o origins) []error {
@@ -448,17 +449,6 @@ func (c *Config) NotImplemented() []error {
 	var errs []error
 	if c.Storage.Cache.BlobDescriptor == "redis" {
 		errs = append(errs, errors.New("config: storage.cache.blobdescriptor: redis is not implemented yet; use inmemory (Berth's own caches) or remove the key"))
-	}
-	if p := c.HTTP.Prefix; p != "" && p != "/" {
-		errs = append(errs, errors.New("config: http.prefix: serving under a path prefix is not implemented yet; serve at / behind a proxy that strips the prefix"))
-	}
-	for _, h := range []struct {
-		key string
-		n   int
-	}{{"health.file", len(c.Health.File)}, {"health.http", len(c.Health.HTTP)}, {"health.tcp", len(c.Health.TCP)}} {
-		if h.n > 0 {
-			errs = append(errs, fmt.Errorf("config: %s: these health checks are not implemented yet; remove them (health.storagedriver is)", h.key))
-		}
 	}
 	for i, e := range c.Notifications.Endpoints {
 		if !e.Disabled {

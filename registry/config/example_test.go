@@ -82,6 +82,7 @@ func TestExample(t *testing.T) {
 			[]string{
 				"# uploadpurging:", "# gc:", "# cache:", "# host: https://registry.example.com", "# prefix: /registry/",
 				"# secret: change-me", "# tls:", "# platformlist:", "# notifications:", "# proxy:",
+				"# file:", "# http:", "# tcp:",
 			},
 			[]string{"REGISTRY_VALIDATION_MANIFESTS_INDEXES_PLATFORMS=list"},
 			func(c *Config) bool {
@@ -89,7 +90,9 @@ func TestExample(t *testing.T) {
 					c.Storage.GC.Enabled && c.Storage.GC.Grace == DefaultGCGrace &&
 					c.HTTP.Host != "" && c.HTTP.Prefix != "" && c.HTTP.Secret != "" && len(c.HTTP.TLS.ClientCAs) == 1 &&
 					len(c.Validation.Manifests.Indexes.PlatformList) == 2 && len(c.Notifications.Endpoints) == 1 &&
-					c.Proxy != nil && c.Proxy.TTL != nil && len(c.Proxy.Upstreams) == 2
+					c.Proxy != nil && c.Proxy.TTL != nil && len(c.Proxy.Upstreams) == 2 &&
+					len(c.Health.File) == 1 && c.Health.HTTP[0].StatusCode == 200 && c.Health.HTTP[0].Headers["Authorization"][0] == "Bearer probe-token" &&
+					c.Health.TCP[0].Addr == "db.internal:5432"
 			},
 		},
 	}

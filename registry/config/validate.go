@@ -51,8 +51,8 @@ func (c *Config) validate(o origins) error {
 	if err := v("log.formatter", c.Log.Formatter, logFormatters); err != nil {
 		return err
 	}
-	if h := c.Health.StorageDriver; h.Interval < 0 || h.Threshold < 0 {
-		return fmt.Errorf("config: health.storagedriver: interval and threshold must not be negative%s", o.at("health.storagedriver"))
+	if err := c.Health.validate(o); err != nil {
+		return err
 	}
 	if err := c.Storage.validate(o, v, missing); err != nil {
 		return err
@@ -154,8 +154,8 @@ func (h *HTTP) validate(o origins, missing func(key, why string) error) error {
 			return fmt.Errorf("config: http.host: invalid value %q%s, want an absolute URL, e.g. https://registry.example.com", h.Host, o.at("http.host"))
 		}
 	}
-	if h.Prefix != "" && !strings.HasPrefix(h.Prefix, "/") {
-		return fmt.Errorf("config: http.prefix: invalid value %q%s, want a path starting with /", h.Prefix, o.at("http.prefix"))
+	if h.Prefix != "" && !validPrefix(h.Prefix) {
+		return fmt.Errorf("config: http.prefix: invalid value %q%s, want a path starting with /, of letters, digits and -._~ between single slashes, e.g. /registry/", h.Prefix, o.at("http.prefix"))
 	}
 	for name := range h.Headers {
 		if !validHeaderName(name) {

@@ -15,13 +15,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/berth-registry/berth/storagedriver"
 )
 
-// Distribution's defaults for health.storagedriver.
+// Distribution's defaults for every check of the health section.
 const (
 	DefaultInterval  = 10 * time.Second
 	DefaultThreshold = 1
@@ -36,14 +35,9 @@ type Check interface {
 // StorageCheck probes a storage driver and is unhealthy once threshold
 // probes in a row have failed, as Distribution's threshold updater is.
 type StorageCheck struct {
-	drv       storagedriver.Driver
-	path      string // written then read back; "" probes with Stat only
-	threshold int
-	log       *slog.Logger
-
-	mu       sync.Mutex
-	failures int
-	last     error
+	*Poller
+	drv  storagedriver.Driver
+	path string // written then read back; "" probes with Stat only
 }
 
 // NewStorageCheck watches drv. A writable registry proves both directions
@@ -52,13 +46,11 @@ type StorageCheck struct {
 // on one file. A read-only registry (readOnly) must not need write access
 // to its storage, so it only lists the layout's root.
 func NewStorageCheck(drv storagedriver.Driver, node string, threshold int, readOnly bool, log *slog.Logger) *StorageCheck {
-	if threshold <= 0 {
-		threshold = DefaultThreshold
-	}
-	c := &StorageCheck{drv: drv, threshold: threshold, log: log}
+	c := &StorageCheck{drv: drv}
 	if !readOnly {
 		c.path = "/berth/v1/health/" + segment(node)
 	}
+	c.Poller = NewPoller("storage", drv.Name(), c.probe, threshold, 0, log)
 	return c
 }
 
@@ -82,63 +74,6 @@ func segment(node string) string {
 		return "node"
 	}
 	return b.String()
-}
-
-// Err returns the last probe's error once threshold probes in a row failed.
-func (c *StorageCheck) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.failures >= c.threshold {
-		return c.last
-	}
-	return nil
-}
-
-// Run probes at once, then every interval, until ctx ends. Each probe gets
-// at most one interval (and at least a second), so that a storage that
-// hangs rather than refuses counts as a failure, not as a stalled check.
-func (c *StorageCheck) Run(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = DefaultInterval
-	}
-	timeout := max(interval, time.Second)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		err := c.probe(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		c.update(err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (c *StorageCheck) update(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	was := c.failures >= c.threshold
-	if err == nil {
-		c.failures = 0
-	} else if c.failures < c.threshold {
-		c.failures++
-	}
-	c.last = err
-	now := c.failures >= c.threshold
-	switch {
-	case now && !was:
-		c.log.Error("storage health check: unhealthy", "driver", c.drv.Name(), "failures", c.failures, "err", err)
-	case !now && was:
-		c.log.Info("storage health check: healthy again", "driver", c.drv.Name())
-	case err != nil:
-		c.log.Warn("storage health check failed", "driver", c.drv.Name(), "failures", c.failures, "threshold", c.threshold, "err", err)
-	}
 }
 
 // probe writes the check's file and reads it back, or, read-only, stats

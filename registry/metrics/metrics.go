@@ -63,6 +63,8 @@ type Metrics struct {
 	purgeDuration prometheus.Histogram
 	purgeObjects  *prometheus.CounterVec
 	purgeBytes    *prometheus.CounterVec
+
+	maint maintenance // maintenance.go
 }
 
 // New creates the metrics on a registry of their own, with the Go runtime's
@@ -110,12 +112,13 @@ func New() (*Metrics, error) {
 
 	m.purgeRuns = counterVec("upload_purge_runs_total", "Upload purge runs, by result (success, error).", "result")
 	m.purgeDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "upload_purge_duration_seconds",
-		Help: "Duration of upload purge runs.", Buckets: durationBuckets})
+		Help: "Duration of upload purge runs.", Buckets: maintenanceBuckets})
+	m.maint = newMaintenance()
 	m.purgeObjects = counterVec("upload_purged_objects_total",
 		"Objects removed by upload purging, by kind: upload (an _uploads directory), pending (a driver's pending write).", "kind")
 	m.purgeBytes = counterVec("upload_purged_bytes_total", "Bytes removed by upload purging, by kind (upload, pending).", "kind")
 
-	for _, c := range []prometheus.Collector{
+	for _, c := range append([]prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.httpInFlight, m.httpReqBytes, m.httpRespBytes,
@@ -124,7 +127,7 @@ func New() (*Metrics, error) {
 		m.proxyHits, m.proxyMisses, m.proxyJoined, m.proxyUpstream,
 		m.auth, m.tokensIssued,
 		m.purgeRuns, m.purgeDuration, m.purgeObjects, m.purgeBytes,
-	} {
+	}, m.maint.collectors()...) {
 		if err := m.reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -310,9 +313,11 @@ func (m *Metrics) PurgeRun(elapsed time.Duration, uploads int, uploadBytes int64
 	if m == nil {
 		return
 	}
-	result := "success"
+	result := ResultSuccess
 	if err != nil {
-		result = "error"
+		result = ResultError
+	} else {
+		m.maint.purgeLastSuccess.WithLabelValues().SetToCurrentTime()
 	}
 	m.purgeRuns.WithLabelValues(result).Inc()
 	m.purgeDuration.Observe(elapsed.Seconds())

@@ -65,6 +65,7 @@ func Compile(c *Config, prefix string, where Where) (*Set, error) {
 	}
 	for i := range c.Quotas {
 		if q, ok := compileQuota(&c.Quotas[i], fmt.Sprintf("quotas[%d]", i), fail); ok {
+			q.Key = key(q.Key) // messages name the quota as written: policies.quotas[0]
 			s.quotas = append(s.quotas, q)
 		}
 	}

@@ -27,6 +27,10 @@ type GCOptions struct {
 	// OnDelete, when set, is told of each deletion (or, with DryRun, each
 	// deletion that would happen), as it happens.
 	OnDelete func(Deletion)
+	// Prepare, when set, runs at the start of the run, before the mark:
+	// retention (registry/retention) deletes there what this run then
+	// frees.
+	Prepare func(context.Context)
 }
 
 // Deletion is one thing a collector deleted.
@@ -81,7 +85,8 @@ type collector struct {
 
 // CollectGarbage deletes what no tag keeps alive (see doc.go): while
 // requests go on, on any node. Several runs at once are safe (the lease of
-// GCLoop only avoids the wasted work). It returns what it deleted.
+// GCLoop only avoids the wasted work). It returns what it deleted, also
+// when it fails part-way: then with the error, and what it deleted before.
 func (s *Store) CollectGarbage(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	return s.newCollector(opts).collect(ctx)
 }
@@ -102,35 +107,44 @@ func (s *Store) newCollector(opts GCOptions) *collector {
 
 func (c *collector) collect(ctx context.Context) (*GCReport, error) {
 	began := time.Now()
+	err := c.work(ctx)
+	c.report.Live = len(c.live)
+	c.report.Duration = time.Since(began)
+	return &c.report, err
+}
+
+// work is the run proper; it fills c.report as it goes.
+func (c *collector) work(ctx context.Context) error {
 	run, err := newUploadID()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.run = run
+	if c.opts.Prepare != nil {
+		c.opts.Prepare(ctx)
+	}
 	start, err := c.storageNow(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("gc: read the storage clock: %w", err)
+		return fmt.Errorf("gc: read the storage clock: %w", err)
 	}
 	c.cutoff = start.Add(-c.opts.Grace)
 	if !c.opts.DryRun {
 		// Repository deletes a process left unfinished (repodelete.go):
 		// done before the mark, so that what they unlink is collected.
 		if _, err := c.s.ResumeRepositoryDeletes(ctx, RepoDeleteStale); err != nil {
-			return nil, fmt.Errorf("gc: resume repository deletes: %w", err)
+			return fmt.Errorf("gc: resume repository deletes: %w", err)
 		}
 	}
 	if err := c.mark(ctx); err != nil {
-		return nil, fmt.Errorf("gc: mark: %w", err)
+		return fmt.Errorf("gc: mark: %w", err)
 	}
 	if c.afterMark != nil {
 		c.afterMark()
 	}
 	if err := c.sweep(ctx); err != nil {
-		return nil, fmt.Errorf("gc: sweep: %w", err)
+		return fmt.Errorf("gc: sweep: %w", err)
 	}
-	c.report.Live = len(c.live)
-	c.report.Duration = time.Since(began)
-	return &c.report, nil
+	return nil
 }
 
 // storageNow is the present time of the storage's clock, which every age

@@ -83,7 +83,9 @@ func (s *Store) releaseLease(ctx context.Context, node string) error {
 
 // GCLoop collects garbage every interval until ctx ends, on the node named
 // node, when it can take the lease; the lease is renewed while a run goes
-// on. report is called after each run the node made, with its error.
+// on. report is called after each run the node made, with what it deleted
+// and its error, and with a nil report when the lease could not be read or
+// written.
 func (s *Store) GCLoop(ctx context.Context, node string, interval time.Duration, opts GCOptions, report func(*GCReport, error)) {
 	ttl := max(interval, time.Minute)
 	t := time.NewTicker(interval)

@@ -341,3 +341,33 @@ func TestGCUsedRecordsOfMissingBlobs(t *testing.T) {
 		t.Errorf("report %+v", r)
 	}
 }
+
+// TestGCReportsPartialRun: a run stopped part-way (here by its context,
+// cancelled at its first deletion) returns its error and what it deleted
+// before, so that the metrics count what is gone.
+func TestGCReportsPartialRun(t *testing.T) {
+	s := gcStore(inmemory.New())
+	image(t, s, "a", "v1", "config1", "l1")
+	image(t, s, "a", "v2", "config2", "l2")
+	if err := s.DeleteManifest(context.Background(), "a", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	waitOld()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var deleted []Deletion
+	r, err := s.CollectGarbage(ctx, GCOptions{Grace: time.Millisecond, DeleteUntagged: true, OnDelete: func(d Deletion) {
+		deleted = append(deleted, d)
+		cancel()
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want the cancellation", err)
+	}
+	if r == nil || r.Duration <= 0 || len(deleted) == 0 {
+		t.Fatalf("report %+v after %d deletions, want them counted with the duration", r, len(deleted))
+	}
+	counted := r.Manifests + r.Blobs + r.LayerLinks + r.UsedRecords
+	if counted != len(deleted) {
+		t.Errorf("report counts %d deletions (%+v), OnDelete was told of %d", counted, r, len(deleted))
+	}
+}

@@ -79,7 +79,7 @@ func (s *Store) refuseMoves(ctx context.Context, name string, d digest.Digest, t
 //  2. list the tag's history: an entry for another manifest younger than
 //     claimWindow (by storage mtime, against this one's) is a rival;
 //  3. without a rival, and with the tag still absent or at d, write
-//     tags/<tag>/current/link.
+//     tags/<tag>/current/link (Tag, which also records the push time).
 //
 // Of two such write-then-list sequences, one list sees the other's entry
 // (storage is linearizable per key), so two rivals never both reach step 3
@@ -135,7 +135,7 @@ func (s *Store) claimTag(ctx context.Context, name, tag string, d digest.Digest)
 		cur, rerr := s.resolve(ctx, name, tag)
 		switch {
 		case errors.Is(rerr, ErrManifestUnknown):
-			return "", s.link(ctx, tagCurrentPath(name, tag), d)
+			return "", s.Tag(ctx, name, tag, d) // current link, push time
 		case rerr == nil && cur == d:
 			return "", nil
 		case rerr == nil:

@@ -230,6 +230,9 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	if err := s.link(ctx, revisionLinkPath(name, d), d); err != nil {
 		return nil, err
 	}
+	if err := s.recordManifestPush(ctx, name, d); err != nil {
+		return nil, err
+	}
 	for _, immutable := range []bool{true, false} {
 		for _, t := range tags {
 			rule, ok := guard.check(t)
@@ -340,12 +343,26 @@ func referenceErr(d digest.Digest, err error) error {
 }
 
 // Tag points tag of repository name at manifest d, which the caller has
-// checked exists.
+// checked exists, and records the push time. A retention run deleting the
+// tag meanwhile is waited for, and the tag written again (retention.go).
 func (s *Store) Tag(ctx context.Context, name, tag string, d digest.Digest) error {
-	if err := s.link(ctx, tagIndexPath(name, tag, d), d); err != nil {
-		return err
+	for {
+		if err := s.link(ctx, tagIndexPath(name, tag, d), d); err != nil {
+			return err
+		}
+		if err := s.link(ctx, tagCurrentPath(name, tag), d); err != nil {
+			return err
+		}
+		if err := s.recordTagPush(ctx, name, tag, d); err != nil {
+			return err
+		}
+		if s.untagWaitOff {
+			return nil
+		}
+		if waited, err := s.waitUntagging(ctx, name, tag); err != nil || !waited {
+			return err
+		}
 	}
-	return s.link(ctx, tagCurrentPath(name, tag), d)
 }
 
 // DeleteManifest deletes manifest ref of repository name. For a digest it
@@ -375,7 +392,10 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 		if errors.Is(err, storagedriver.ErrPathNotFound) {
 			return fmt.Errorf("tag %s: %w", ref, ErrManifestUnknown)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, ref)))
 	}
 	m, err := s.GetManifest(ctx, name, ref)
 	if err != nil {
@@ -390,10 +410,16 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 			if err := s.driver.Delete(ctx, tagDir(name, t)); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 				return err
 			}
+			if err := ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, t))); err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.driver.Delete(ctx, pathDir(revisionLinkPath(name, m.Digest))); err != nil {
 		return manifestErr(ref, blobErr(m.Digest, err))
+	}
+	if err := s.deleteTimeRecords(ctx, name, m.Digest); err != nil {
+		return err
 	}
 	if doc, err := parseManifest(m.Payload, ""); err == nil && doc.Subject != nil {
 		err := s.driver.Delete(ctx, referrerPath(name, doc.Subject.Digest, m.Digest))

@@ -21,7 +21,7 @@ import (
 //	    "deleting".
 //	D2. Delete the repository's tags, then its other directories
 //	    (_manifests, _layers, _uploads; never a nested repository), then
-//	    its referrers index and pull-through records.
+//	    its referrers index, push and pull times and pull-through records.
 //	D3. Rewrite the record with state "done". It stays RepoDeleteStale,
 //	    then garbage collection removes it.
 //
@@ -182,6 +182,10 @@ func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
 		repoDir(name) + "/_layers",
 		repoDir(name) + "/_uploads",
 		path.Join(berthRepositoriesRoot(), name, "_referrers"),
+		// Push and pull times (pulls.go): a new repository of the name
+		// starts without the old one's history.
+		path.Join(berthRepositoriesRoot(), name, "_pushed"),
+		path.Join(berthRepositoriesRoot(), name, "_pulled"),
 		// registry/proxy's records of the repository (its paths.go).
 		path.Join(berthRoot, "proxy/repositories", name, "_tags"),
 	} {

@@ -20,10 +20,15 @@ type Store struct {
 	validation Validation
 	grace      time.Duration    // garbage collection's grace period (rely's fast path)
 	now        func() time.Time // time.Now; tests move it
+	clock      func() time.Time // of push and pull records (WithClock)
+	pulls      pullLog          // pulls not yet flushed (pulls.go)
 
 	// relyOff, in tests only, turns rely off for one kind of request: the
 	// race tests prove that each protection is needed by removing it.
 	relyOff func(relyKind) bool
+	// untagWaitOff, in tests only, makes Tag ignore retention's untagging
+	// records, to prove the retention race test needs them.
+	untagWaitOff bool
 
 	mu      sync.Mutex
 	uploads map[string]*uploadLock // serialises requests on one upload in this process
@@ -50,7 +55,8 @@ func WithGCGrace(g time.Duration) Option {
 
 // New returns a Store over d.
 func New(d storagedriver.Driver, opts ...Option) *Store {
-	s := &Store{driver: d, uploads: map[string]*uploadLock{}, grace: DefaultGCGrace, now: time.Now}
+	s := &Store{driver: d, uploads: map[string]*uploadLock{}, grace: DefaultGCGrace, now: time.Now, clock: time.Now}
+	s.pulls.pending = map[pullKey]time.Time{}
 	for _, o := range opts {
 		o(s)
 	}

@@ -134,6 +134,21 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// Run starts versitygw from bin outside any test (for cmd/regbench), in
+// dir (its data and log), with the bucket Bucket; the caller stops it with
+// Stop. Like Start's, the server dies with the process that started it.
+func Run(bin, dir string) (*Server, error) {
+	s := newServer(bin, dir)
+	if err := s.start(false, s.directCmd); err != nil {
+		return nil, err
+	}
+	if err := s.createBucket(Bucket); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
 func newServer(bin, dir string) *Server {
 	key := make([]byte, 12)
 	rand.Read(key)

@@ -1,0 +1,305 @@
+package bench
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Goal is what issue 14 asks of Berth on one line: Berth's figure over
+// Against's (the ceiling, the disk or Distribution, a ratio where more is
+// better) at least Min; or, without Against, Berth's figure at most Max.
+type Goal struct {
+	Against string  `json:"against,omitempty"`
+	Min     float64 `json:"min,omitempty"`
+	Max     float64 `json:"max,omitempty"`
+}
+
+func (g Goal) String(unit string) string {
+	switch {
+	case g == Goal{}:
+		return "—"
+	case g.Against == Distribution:
+		return fmt.Sprintf("≥ %.2g× Distribution", g.Min)
+	case g.Against != "":
+		return fmt.Sprintf("≥ %.2f of %s", g.Min, g.Against)
+	}
+	return fmt.Sprintf("≤ %g %s", g.Max, unit)
+}
+
+// Row is one figure of one storage kind: the samples of every target
+// (and of the disk, for big pushes), one per round.
+type Row struct {
+	Storage       string               `json:"storage"`
+	Scale         float64              `json:"scale"`
+	Workload      string               `json:"workload"`
+	Title         string               `json:"title"`
+	Unit          string               `json:"unit"`
+	LowerIsBetter bool                 `json:"lower_is_better"`
+	Goal          Goal                 `json:"goal"`
+	Samples       map[string][]float64 `json:"samples"` // target or "disk" → one per round
+	// With Options.S3Proxy: S3 requests per API request, by registry.
+	S3PerRequest map[string][]float64 `json:"s3_requests_per_request,omitempty"`
+	// With Options.S3Proxy: by registry, the S3 requests of every round by
+	// kind (get, put, copy, ...), and the API requests they served.
+	S3Kinds  map[string]map[string]int64 `json:"s3_requests_by_kind,omitempty"`
+	APICalls map[string]int64            `json:"api_requests,omitempty"`
+	// Filled by Summarise.
+	Median  map[string]float64 `json:"median,omitempty"`
+	VsDist  float64            `json:"-"` // NaN when missing
+	VsCeil  float64            `json:"-"`
+	VsDisk  float64            `json:"-"`
+	Ratios  map[string]float64 `json:"berth_ratio_to,omitempty"` // the three above, where known
+	GoalMet *bool              `json:"goal_met,omitempty"`
+}
+
+func newRow(kind string, scale float64, workload string, m metric) *Row {
+	return &Row{Storage: kind, Scale: scale, Workload: workload, Title: m.title, Unit: m.unit, LowerIsBetter: m.lowerIsBetter,
+		Goal: m.goal, Samples: map[string][]float64{},
+		S3PerRequest: map[string][]float64{}, S3Kinds: map[string]map[string]int64{}, APICalls: map[string]int64{}}
+}
+
+// addKinds adds the S3 requests made between two counts of target's
+// proxy, which served sent API requests.
+func (row *Row) addKinds(target string, before, after map[string]int64, sent int64) {
+	m := row.S3Kinds[target]
+	if m == nil {
+		m = map[string]int64{}
+		row.S3Kinds[target] = m
+	}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			m[k] += d
+		}
+	}
+	row.APICalls[target] += sent
+}
+
+// kindsPerCall writes a registry's S3 requests per API request by kind,
+// most frequent first: "head 2, get 1".
+func (row *Row) kindsPerCall(target string) string {
+	m, n := row.S3Kinds[target], row.APICalls[target]
+	if n == 0 {
+		return "—"
+	}
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := cmp.Compare(m[b], m[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+" "+num(float64(m[k])/float64(n)))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Report is the result of Run.
+type Report struct {
+	Machine  Machine   `json:"machine"`
+	Date     time.Time `json:"date"`
+	Runs     int       `json:"runs"`
+	Duration string    `json:"duration"` // of each rate workload, per run
+	Elapsed  string    `json:"elapsed"`  // of the whole benchmark, set-ups included
+	Rows     []*Row    `json:"rows"`
+}
+
+// Machine describes where the report was measured.
+type Machine struct {
+	CPUs   int    `json:"cpus"`
+	CPU    string `json:"cpu"`
+	Kernel string `json:"kernel"`
+	Go     string `json:"go"`
+}
+
+func machineInfo() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), CPU: "unknown", Kernel: "unknown"}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
+		m.Kernel = strings.TrimSpace(string(out))
+	}
+	return m
+}
+
+// median of vs (NaN when empty).
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Sorted(slices.Values(vs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// ratio is how many times better Berth's figure b is than x: b/x for a
+// rate, x/b for a time or a size. NaN when either is missing.
+func ratio(b, x float64, lowerIsBetter bool) float64 {
+	if math.IsNaN(b) || math.IsNaN(x) || b <= 0 || x <= 0 {
+		return math.NaN()
+	}
+	if lowerIsBetter {
+		return x / b
+	}
+	return b / x
+}
+
+// Summarise computes every row's medians, ratios and whether its goal is
+// met.
+func (r *Report) Summarise() {
+	for _, row := range r.Rows {
+		row.Median = map[string]float64{}
+		for k, vs := range row.Samples {
+			row.Median[k] = median(vs)
+		}
+		b := median(row.Samples[Berth])
+		row.VsDist = ratio(b, median(row.Samples[Distribution]), row.LowerIsBetter)
+		row.VsCeil = ratio(b, median(row.Samples[Ceiling]), row.LowerIsBetter)
+		row.VsDisk = ratio(b, median(row.Samples["disk"]), row.LowerIsBetter)
+		row.Ratios = map[string]float64{}
+		for k, v := range map[string]float64{Distribution: row.VsDist, Ceiling: row.VsCeil, "disk": row.VsDisk} {
+			if !math.IsNaN(v) && row.Goal != (Goal{}) {
+				row.Ratios[k] = v
+			}
+		}
+		var v float64
+		switch row.Goal.Against {
+		case Distribution:
+			v = row.VsDist
+		case Ceiling:
+			v = row.VsCeil
+		case "disk":
+			v = row.VsDisk
+		default:
+			v = b
+		}
+		if !math.IsNaN(v) && row.Goal != (Goal{}) {
+			met := v >= row.Goal.Min
+			if row.Goal.Against == "" {
+				met = v <= row.Goal.Max
+			}
+			row.GoalMet = &met
+		}
+	}
+}
+
+// figure writes a row's median of key with its spread over the rounds.
+func figure(row *Row, key string) string {
+	vs := row.Samples[key]
+	if len(vs) == 0 {
+		return "—"
+	}
+	s := num(median(vs)) + " " + row.Unit
+	if len(vs) > 1 {
+		s += fmt.Sprintf(" (%s–%s)", num(slices.Min(vs)), num(slices.Max(vs)))
+	}
+	return s
+}
+
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "—"
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case v < 0.1:
+		return fmt.Sprintf("%.3f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// WriteTable writes the report as text: the machine, then one Markdown
+// table per storage kind, ready to paste into the README.
+func (r *Report) WriteTable(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "regbench %s: %d CPUs, %s, %s, %s\n", r.Date.Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPU, r.Machine.Kernel, r.Machine.Go)
+	fmt.Fprintf(bw, "%d run(s) of each workload on each target, rate workloads %s per run, %s in all;\n", r.Runs, r.Duration, r.Elapsed)
+	fmt.Fprintf(bw, "figures are medians (min–max over the runs); ratios > 1 mean Berth is better\n(rates: Berth ÷ other; times and sizes: other ÷ Berth)\n")
+	for i := 0; i < len(r.Rows); {
+		kind := r.Rows[i].Storage
+		j := i
+		s3 := false
+		for ; j < len(r.Rows) && r.Rows[j].Storage == kind; j++ {
+			s3 = s3 || len(r.Rows[j].S3PerRequest) > 0
+		}
+		fmt.Fprintf(bw, "\nstorage: %s, scale %g\n\n", kind, r.Rows[i].Scale)
+		head, rule := "| workload | Distribution | Berth | ceiling | disk | Berth ÷ Distribution | Berth ÷ ceiling | goal | met |", "|---|---:|---:|---:|---:|---:|---:|---:|:-:|"
+		if s3 {
+			head, rule = head+" S3 requests per request, Distribution / Berth |", rule+"---:|"
+		}
+		fmt.Fprintln(bw, head)
+		fmt.Fprintln(bw, rule)
+		for _, row := range r.Rows[i:j] {
+			writeRow(bw, row, s3)
+		}
+		if s3 {
+			fmt.Fprintf(bw, "\nS3 requests per API request, by kind (%s)\n\n", kind)
+			fmt.Fprintln(bw, "| workload | Distribution | Berth |")
+			fmt.Fprintln(bw, "|---|---|---|")
+			for _, row := range r.Rows[i:j] {
+				if len(row.APICalls) > 0 {
+					fmt.Fprintf(bw, "| %s | %s | %s |\n", row.Title, row.kindsPerCall(Distribution), row.kindsPerCall(Berth))
+				}
+			}
+		}
+		i = j
+	}
+	return bw.Flush()
+}
+
+func writeRow(w io.Writer, row *Row, s3 bool) {
+	vsCeil := num(row.VsCeil)
+	if row.Goal.Against == "disk" {
+		vsCeil += ", " + num(row.VsDisk) + " of disk"
+	}
+	met := "—"
+	if row.GoalMet != nil {
+		met = map[bool]string{true: "yes", false: "**no**"}[*row.GoalMet]
+	}
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |", row.Title, figure(row, Distribution), figure(row, Berth),
+		figure(row, Ceiling), figure(row, "disk"), num(row.VsDist), vsCeil, row.Goal.String(row.Unit), met)
+	if s3 {
+		if len(row.S3PerRequest) > 0 {
+			fmt.Fprintf(w, " %s / %s |", num(median(row.S3PerRequest[Distribution])), num(median(row.S3PerRequest[Berth])))
+		} else {
+			fmt.Fprint(w, " |")
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// WriteJSON writes the report, samples included, as JSON to path.
+func (r *Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

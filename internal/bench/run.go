@@ -1,0 +1,245 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// Options select what Run measures.
+type Options struct {
+	Scale     float64       // of the sizes (1 GiB, 500 images, 10,000 repositories...)
+	S3Factor  float64       // on S3, the sizes are Scale × S3Factor; 0: 1
+	Runs      int           // rounds of every workload on every target
+	Duration  time.Duration // of each rate workload (manifest GET, range GETs) per round
+	Storage   []string      // FS and/or S3
+	Workloads []string      // of WorkloadNames; empty: all
+	Workdir   string        // where storage directories go; "": os.TempDir()
+	Versitygw string        // versitygw binary for S3; "": found on PATH
+	// S3Proxy puts a proxy between each registry and S3 that counts S3
+	// requests (reported per API request) and delays each by S3Latency.
+	S3Proxy   bool
+	S3Latency time.Duration
+	Bins      Binaries  // the servers (Build)
+	Progress  io.Writer // a line per measurement; nil: none
+}
+
+// Check validates o.
+func (o *Options) Check() error {
+	if !(o.Scale > 0 && o.Scale <= 4) {
+		return fmt.Errorf("scale %v: want a number in (0, 4]", o.Scale)
+	}
+	if o.S3Factor != 0 && !(o.S3Factor > 0 && o.S3Factor <= 1) {
+		return fmt.Errorf("s3 factor %v: want a number in (0, 1]", o.S3Factor)
+	}
+	if o.S3Latency < 0 || o.S3Latency > time.Second {
+		return fmt.Errorf("s3 latency %v: want 0 to 1s", o.S3Latency)
+	}
+	if o.Runs < 1 || o.Runs > 100 {
+		return fmt.Errorf("runs %d: want 1 to 100", o.Runs)
+	}
+	if o.Duration < 10*time.Millisecond || o.Duration > 10*time.Minute {
+		return fmt.Errorf("duration %v: want 10ms to 10m", o.Duration)
+	}
+	if len(o.Storage) == 0 {
+		return fmt.Errorf("no storage kind: want fs, s3 or both")
+	}
+	for _, s := range o.Storage {
+		if s != FS && s != S3 {
+			return fmt.Errorf("unknown storage kind %q: want fs or s3", s)
+		}
+	}
+	for _, w := range o.Workloads {
+		if !slices.Contains(WorkloadNames, w) {
+			return fmt.Errorf("unknown workload %q: want some of %v", w, WorkloadNames)
+		}
+	}
+	return nil
+}
+
+// Run measures o's workloads on each storage kind: the three servers run
+// side by side for the whole kind, and every round runs each workload on
+// Berth, then Distribution, then the ceiling (after the disk, for big
+// pushes). Set-ups (seeding the catalog, tags, the blob that range GETs and
+// the pull read) run on first use and are not timed.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	if o.Bins.Berth == "" || o.Bins.Distribution == "" || o.Bins.Ceiling == "" {
+		return nil, fmt.Errorf("the three server binaries are needed (Build)")
+	}
+	if o.Workdir == "" {
+		o.Workdir = os.TempDir()
+	}
+	start := time.Now()
+	r := &Report{Machine: machineInfo(), Date: start.UTC(), Runs: o.Runs, Duration: o.Duration.String()}
+	for _, kind := range o.Storage {
+		rows, err := runStorage(ctx, &o, kind)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", kind, err)
+		}
+		r.Rows = append(r.Rows, rows...)
+	}
+	r.Elapsed = time.Since(start).Round(time.Second).String()
+	return r, nil
+}
+
+func (o *Options) progress(format string, args ...any) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, format+"\n", args...)
+	}
+}
+
+func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
+	st, err := newStorage(kind, o.Workdir, o.Versitygw, o.S3Proxy || o.S3Latency > 0, o.S3Latency)
+	if err != nil {
+		return nil, err
+	}
+	defer st.close()
+	bins := map[string]string{Berth: o.Bins.Berth, Distribution: o.Bins.Distribution, Ceiling: o.Bins.Ceiling}
+	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			t.c.close()
+			t.srv.stop()
+		}
+	}()
+	for _, name := range Targets {
+		srv, err := startServer(name, bins[name], st.dir, func(addr string) ([]string, error) {
+			switch name {
+			case Berth:
+				cfg, err := st.config(name, addr)
+				return []string{"serve", cfg}, err
+			case Distribution:
+				cfg, err := st.config(name, addr)
+				return []string{cfg}, err
+			}
+			return []string{addr}, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, &target{name: name, srv: srv, c: newClient(srv.addr), done: map[string]bool{}})
+	}
+	scale := o.Scale
+	if kind == S3 && o.S3Factor != 0 {
+		scale *= o.S3Factor
+	}
+	e := &env{sz: scaled(scale), o: o, src: newSource(), cache: map[string]*content{}, storm: map[string][]*image{}}
+	if err := checkSpace(st.dir, spaceNeeded(e.sz.big, o.Runs)); err != nil {
+		return nil, err
+	}
+	var rows []*Row
+	var wls []workload
+	for _, w := range workloads(e.sz, kind, o.S3Latency) {
+		if len(o.Workloads) == 0 || slices.Contains(o.Workloads, w.name) {
+			wls = append(wls, w)
+			var ws []*Row
+			for _, m := range w.metrics {
+				ws = append(ws, newRow(kind, scale, w.name, m))
+			}
+			rows = append(rows, ws...)
+		}
+	}
+	for round := 1; round <= o.Runs; round++ {
+		i := 0
+		for _, w := range wls {
+			wrows := rows[i : i+len(w.metrics)]
+			i += len(w.metrics)
+			if err := runRound(ctx, o, e, st, w, wrows, targets, round); err != nil {
+				return nil, fmt.Errorf("%s, round %d: %w", w.name, round, err)
+			}
+		}
+		// A round's pushed blobs and images are not needed again.
+		for k := range e.cache {
+			if k != "big" && k != "disk" {
+				delete(e.cache, k)
+			}
+		}
+		e.storm = map[string][]*image{}
+	}
+	rss := newRow(kind, scale, "rss", rssMetric(kind))
+	for _, t := range targets[:2] {
+		v, err := t.srv.peakRSS()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.name, err)
+		}
+		rss.Samples[t.name] = []float64{float64(v) / (1 << 20)}
+	}
+	return append(rows, rss), nil
+}
+
+func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, rows []*Row, targets []*target, round int) error {
+	if w.disk {
+		b, err := e.sharedBlob("disk", e.sz.big)
+		if err != nil {
+			return err
+		}
+		v, err := measureDisk(st.dir, b)
+		if err != nil {
+			return err
+		}
+		rows[0].Samples["disk"] = append(rows[0].Samples["disk"], v)
+		o.progress("%s round %d: %-13s %-12s %10.1f MB/s", st.kind, round, w.name, "disk", v)
+	}
+	for _, t := range targets {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !t.done[w.name] && w.setup != nil {
+			start := time.Now()
+			if err := w.setup(e, t); err != nil {
+				return fmt.Errorf("set-up on %s: %w%s", t.name, err, t.srv.logTail())
+			}
+			o.progress("%s set-up: %-13s %-12s %10.1f s", st.kind, w.name, t.name, time.Since(start).Seconds())
+		}
+		t.done[w.name] = true
+		px := st.proxies[t.name]
+		var sent0, s3req0 int64
+		var kinds0 map[string]int64
+		if px != nil {
+			sent0, s3req0, kinds0 = t.c.sent.Load(), px.requests.Load(), px.kinds()
+		}
+		vs, err := w.run(e, t, round)
+		if err != nil {
+			return fmt.Errorf("%s: %w%s", t.name, err, t.srv.logTail())
+		}
+		if px != nil {
+			sent := max(t.c.sent.Load()-sent0, 1)
+			per := float64(px.requests.Load()-s3req0) / float64(sent)
+			rows[0].S3PerRequest[t.name] = append(rows[0].S3PerRequest[t.name], per)
+			rows[0].addKinds(t.name, kinds0, px.kinds(), sent)
+			o.progress("%s round %d: %-13s %-12s %10.1f S3 requests per request", st.kind, round, w.name, t.name, per)
+		}
+		for i, v := range vs {
+			rows[i].Samples[t.name] = append(rows[i].Samples[t.name], v)
+			o.progress("%s round %d: %-13s %-12s %10.1f %s", st.kind, round, w.name, t.name, v, rows[i].Unit)
+		}
+	}
+	return nil
+}
+
+// spaceNeeded is about what one storage kind writes at most: per registry
+// two pushes of big per round and the blob range and pull read, plus the
+// disk figure's file.
+func spaceNeeded(big int64, runs int) int64 {
+	return (int64(runs)*2+1)*big*2 + big
+}
+
+// checkSpace fails when the file system of dir has less than need bytes
+// free (plus a tenth).
+func checkSpace(dir string, need int64) error {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		return fmt.Errorf("free space of %s: %w", dir, err)
+	}
+	if free := int64(fs.Bavail) * int64(fs.Bsize); free < need+need/10 {
+		return fmt.Errorf("%s has %d MiB free; this run needs about %d MiB: free some, or lower -scale or -runs", dir, free>>20, need>>20)
+	}
+	return nil
+}
