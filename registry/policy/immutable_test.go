@@ -3,6 +3,9 @@ package policy
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 func TestImmutable(t *testing.T) {
@@ -61,6 +64,26 @@ func TestImmutableRejects(t *testing.T) {
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestRetentionKeepsImmutable: a retention rule that would delete every
+// tag keeps those an immutable rule protects, saying so.
+func TestRetentionKeepsImmutable(t *testing.T) {
+	s, err := Compile(&Config{
+		Immutable: []ImmutableRule{{Repositories: []string{"team/**"}, Tags: []string{"v*"}}},
+		Retention: Retention{Rules: []RetentionRule{{Repositories: []string{"**"}, Matching: "^none$"}}},
+	}, "policies", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &Inventory{Tags: []TagState{{Name: "v1", Digest: digest.FromString("1")}, {Name: "latest", Digest: digest.FromString("2")}}}
+	p := s.Retain("team/app", inv, time.Now())
+	for _, d := range p.Tags {
+		want := d.Tag == "v1"
+		if d.Keep != want || want && d.Reason != "immutable (policies.immutable[0]: tags v*)" {
+			t.Errorf("tag %s: keep %v (%s)", d.Tag, d.Keep, d.Reason)
 		}
 	}
 }
