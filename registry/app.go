@@ -47,8 +47,9 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 	if _, err := drv.List(ctx, "/"); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("storage %s: %w", drv.Name(), err)
 	}
+	store := storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace), storage.WithBlobDescriptorCache(o.blobCache), storage.WithClock(o.clock))
 	a := &App{
-		store: storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace), storage.WithClock(o.clock)),
+		store: store,
 		opts:  o,
 		log:   reqid.Logger(o.logger),
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/berth-registry/berth/registry/metrics"
 	"github.com/berth-registry/berth/registry/policy"
 	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/blobcache"
 )
 
 // Option configures an App.
@@ -38,6 +39,7 @@ type options struct {
 	policies       PolicySource     // WithPolicies
 	clock          func() time.Time // WithClock
 	pullFlush      time.Duration    // WithPullFlushInterval
+	blobCache      *blobcache.Cache // WithBlobDescriptorCache
 }
 
 // PolicySource gives the repository policies in force (a nil *policy.Set:
@@ -60,6 +62,11 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.clock 
 // to storage (storage.PullFlushInterval when unset); until then they are
 // in memory only, and a crash loses them.
 func WithPullFlushInterval(d time.Duration) Option { return func(o *options) { o.pullFlush = d } }
+
+// WithBlobDescriptorCache answers blob HEAD/GET and manifest links from c
+// where it may (storage.WithBlobDescriptorCache; storage.cache
+// .blobdescriptor). The caller closes c after the App.
+func WithBlobDescriptorCache(c *blobcache.Cache) Option { return func(o *options) { o.blobCache = c } }
 
 // WithGCGrace sets the grace period of garbage collection that requests
 // protect against (storage.WithGCGrace; storage.DefaultGCGrace when unset).

@@ -88,7 +88,12 @@ func gc(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
 		verb = "would delete"
 	}
 	fmt.Fprintf(stdout, "collecting %s (grace %s%s)\n", where, grace, map[bool]string{true: ", untagged manifests too"}[untagged])
-	s := storage.New(drv, storage.WithGCGrace(configured))
+	cache, err := sharedBlobCache(ctx, cfg, stderr)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	defer cache.Close()
+	s := storage.New(drv, storage.WithGCGrace(configured), storage.WithBlobDescriptorCache(cache))
 	r, err := s.CollectGarbage(ctx, storage.GCOptions{
 		DryRun: dryRun, DeleteUntagged: untagged, Grace: grace,
 		OnDelete: func(d storage.Deletion) { fmt.Fprintf(stdout, "%s %s\n", verb, d) },

@@ -99,16 +99,32 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 	if err != nil {
 		return nil, err
 	}
-	if err := s.readLink(ctx, revisionLinkPath(name, d), d); err != nil {
-		return nil, manifestErr(ref, err)
+	t := s.now()
+	isRevision := func() error { return s.readLink(ctx, revisionLinkPath(name, d), d) }
+	linkAt, linkHit := s.cachedLink(ctx, manifestScope(name), d)
+	if !linkHit {
+		if err := isRevision(); err != nil {
+			return nil, manifestErr(ref, err)
+		}
 	}
 	if err := s.rely(ctx, name, d, relyRead); err != nil {
 		return nil, manifestErr(ref, err)
 	}
+	if linkHit && !s.stillTrusted(linkAt) {
+		linkHit = false
+		if err := isRevision(); err != nil {
+			return nil, manifestErr(ref, err)
+		}
+	}
+	if !linkHit {
+		s.rememberLink(ctx, manifestScope(name), d, t, isRevision)
+	}
+	// The payload is read from storage, cache or not.
 	payload, err := s.driver.GetContent(ctx, blobDataPath(d))
 	if err != nil {
 		return nil, manifestErr(ref, blobErr(d, err))
 	}
+	s.cache.Served("manifest", linkHit)
 	if d.Algorithm().FromBytes(payload) != d {
 		return nil, fmt.Errorf("manifest %s: stored content does not match its digest", d)
 	}
@@ -203,6 +219,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	if err := s.refuseMoves(ctx, name, d, tags, guard); err != nil {
 		return nil, err
 	}
+	t := s.now() // before checkReferences relies on d
 	if err := s.checkReferences(ctx, name, d, m); err != nil {
 		return nil, err
 	}
@@ -233,15 +250,19 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	if err := s.recordManifestPush(ctx, name, d); err != nil {
 		return nil, err
 	}
+	// Written or found after the rely on d.
+	s.rememberSize(ctx, d, int64(len(payload)), t)
+	s.cache.SetLink(ctx, manifestScope(name), d, t, s.cacheTTL(t))
+	s.cache.SetLink(ctx, name, d, t, s.cacheTTL(t))
 	for _, immutable := range []bool{true, false} {
-		for _, t := range tags {
-			rule, ok := guard.check(t)
+		for _, tag := range tags {
+			rule, ok := guard.check(tag)
 			switch {
 			case ok != immutable:
 			case ok:
-				err = s.tagImmutable(ctx, name, t, d, rule)
+				err = s.tagImmutable(ctx, name, tag, d, rule)
 			default:
-				err = s.Tag(ctx, name, t, d)
+				err = s.Tag(ctx, name, tag, d)
 			}
 			if err != nil {
 				return nil, err
@@ -273,6 +294,7 @@ func (s *Store) checkReferences(ctx context.Context, name string, d digest.Diges
 	if err := links(); err != nil {
 		return err
 	}
+	t := s.now()
 	waitedAny := false
 	for _, r := range append(refs, d) {
 		waited, err := s.relyWaited(ctx, name, r, relyManifest)
@@ -288,8 +310,18 @@ func (s *Store) checkReferences(ctx context.Context, name string, d digest.Diges
 			return err
 		}
 	}
+	// The links were read from storage (the cache may not vouch for a
+	// link a manifest comes to depend on: another node may have deleted
+	// it); the content may come from the cache, relied on after t.
+	// After a wait for a collector, everything comes from storage.
 	for _, r := range refs {
-		if _, err := s.blobSize(ctx, r); err != nil {
+		var err error
+		if waitedAny {
+			_, err = s.blobSize(ctx, r)
+		} else {
+			_, _, err = s.cachedBlobSize(ctx, r, t)
+		}
+		if err != nil {
 			return referenceErr(r, err)
 		}
 	}
@@ -415,7 +447,9 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 			}
 		}
 	}
-	if err := s.driver.Delete(ctx, pathDir(revisionLinkPath(name, m.Digest))); err != nil {
+	err = s.driver.Delete(ctx, pathDir(revisionLinkPath(name, m.Digest)))
+	s.forgetLinks(ctx, name, m.Digest)
+	if err != nil {
 		return manifestErr(ref, blobErr(m.Digest, err))
 	}
 	if err := s.deleteTimeRecords(ctx, name, m.Digest); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -148,14 +150,14 @@ func (s *Store) DeleteRepository(ctx context.Context, name string, guard TagGuar
 	if err := s.writeRepoDelete(ctx, name, repoDeleting); err != nil {
 		return nil, fmt.Errorf("repository %s: mark for deletion: %w", name, err)
 	}
-	manifests, err := s.countRevisions(ctx, name)
+	manifests, err := s.linkedDigests(ctx, manifestsDir(name)+"/revisions")
 	if err != nil {
 		return nil, err
 	}
 	if err := s.finishRepoDelete(ctx, name); err != nil {
 		return nil, err
 	}
-	return &RepoDeletion{Name: name, Tags: len(tags), Manifests: manifests}, nil
+	return &RepoDeletion{Name: name, Tags: len(tags), Manifests: len(manifests)}, nil
 }
 
 // isRepository returns ErrNameUnknown unless name is a repository as the
@@ -174,8 +176,26 @@ func (s *Store) isRepository(ctx context.Context, name string) error {
 	return fmt.Errorf("repository %s: %w", name, ErrNameUnknown)
 }
 
-// finishRepoDelete does D2 and D3 for name, whose record is written.
+// finishRepoDelete does D2 and D3 for name, whose record is written. The
+// blob descriptor cache of this store forgets the repository's links (the
+// caches of other nodes, when they are not a shared Redis, within their
+// window: see doc.go).
 func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
+	var linked []digest.Digest
+	if s.cache != nil {
+		for _, dir := range []string{repoDir(name) + "/_layers", manifestsDir(name) + "/revisions"} {
+			ds, err := s.linkedDigests(ctx, dir)
+			if err != nil {
+				return err
+			}
+			linked = append(linked, ds...)
+		}
+		defer func() {
+			for _, d := range linked {
+				s.forgetLinks(ctx, name, d)
+			}
+		}()
+	}
 	for _, p := range []string{
 		tagsDir(name),
 		manifestsDir(name),
@@ -222,24 +242,29 @@ func (s *Store) deleteTree(ctx context.Context, p string) error {
 	return err
 }
 
-// countRevisions counts the manifests stored in repository name.
-func (s *Store) countRevisions(ctx context.Context, name string) (int, error) {
-	n := 0
-	algs, err := s.driver.List(ctx, manifestsDir(name)+"/revisions")
+// linkedDigests lists the digests linked under dir, a repository's
+// _layers or _manifests/revisions (<alg>/<hex>/link).
+func (s *Store) linkedDigests(ctx context.Context, dir string) ([]digest.Digest, error) {
+	algs, err := s.driver.List(ctx, dir)
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
-		return 0, nil
+		return nil, nil
 	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	var out []digest.Digest
 	for _, alg := range algs {
 		encs, err := s.driver.List(ctx, alg)
 		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-			return 0, err
+			return nil, err
 		}
-		n += len(encs)
+		for _, enc := range encs {
+			if d, err := ParseDigest(path.Base(alg) + ":" + path.Base(enc)); err == nil {
+				out = append(out, d)
+			}
+		}
 	}
-	return n, nil
+	return out, nil
 }
 
 // RepoDeleteStale is the age after which a repository delete's record

@@ -40,6 +40,17 @@ func (s *Store) refuseIfDeleting(ctx context.Context, name string, verify func(c
 	return fmt.Errorf("repository %s: %w; %s", name, ErrRepositoryDeleting, msg)
 }
 
+// refuseLayerIfDeleting is refuseIfDeleting for an upload's or a mount's
+// link of blob d into repository name.
+func (s *Store) refuseLayerIfDeleting(ctx context.Context, name string, d digest.Digest) error {
+	return s.refuseIfDeleting(ctx, name, func(ctx context.Context) error {
+		return s.readLink(ctx, layerLinkPath(name, d), d)
+	}, func(ctx context.Context) {
+		s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
+		s.cache.ForgetLink(ctx, name, d)
+	})
+}
+
 // refuseManifestIfDeleting is refuseIfDeleting for the PUT of manifest m
 // (digest d) with tags: it relies on its tags, its revision link and the
 // links of what m references.
@@ -63,6 +74,7 @@ func (s *Store) refuseManifestIfDeleting(ctx context.Context, name string, d dig
 			}
 		}
 		s.driver.Delete(ctx, pathDir(revisionLinkPath(name, d)))
+		s.forgetLinks(ctx, name, d)
 		if m.Subject != nil {
 			s.driver.Delete(ctx, referrerPath(name, m.Subject.Digest, d))
 		}

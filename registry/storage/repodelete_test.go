@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -317,5 +318,34 @@ func TestDeleteRepositoryDuringPush(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeleteRepositoryForgetsCache: with the blob descriptor cache, the
+// deleting store forgets the repository's links, so that its blob HEADs
+// and manifest GETs answer "unknown" at once rather than after the
+// cache's window.
+func TestDeleteRepositoryForgetsCache(t *testing.T) {
+	ctx := t.Context()
+	s := New(newFS(t), WithBlobDescriptorCache(blobcache.New(blobcache.NewMemory(0), nil, nil)))
+	m, c, ls := image(t, s, "team/app", "v1", "config", "layer")
+	for _, d := range append([]digest.Digest{c}, ls...) {
+		if _, err := s.StatBlob(ctx, "team/app", d); err != nil { // cached now
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.GetManifest(ctx, "team/app", m.String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteRepository(ctx, "team/app", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range append([]digest.Digest{c, m}, ls...) {
+		if _, err := s.StatBlob(ctx, "team/app", d); !errors.Is(err, ErrBlobUnknown) {
+			t.Errorf("blob %s of the deleted repository: %v, want ErrBlobUnknown", d, err)
+		}
+	}
+	if _, err := s.GetManifest(ctx, "team/app", m.String()); !errors.Is(err, ErrManifestUnknown) {
+		t.Errorf("manifest of the deleted repository: %v", err)
 	}
 }

@@ -241,6 +241,7 @@ func (p *Pruner) DeleteManifest(ctx context.Context, name string, d digest.Diges
 	s := p.c.s
 	del := func(ctx context.Context) error {
 		err := s.driver.Delete(ctx, pathDir(revisionLinkPath(name, d)))
+		s.forgetLinks(ctx, name, d)
 		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -29,6 +30,14 @@ type Store struct {
 	// untagWaitOff, in tests only, makes Tag ignore retention's untagging
 	// records, to prove the retention race test needs them.
 	untagWaitOff bool
+
+	cache *blobcache.Cache // WithBlobDescriptorCache; nil: none
+	// cacheTrustAll, in tests only, trusts cache entries of any age: the
+	// cache tests prove the trust window is needed by removing it.
+	cacheTrustAll bool
+	// cacheCheckOnce, in tests only, trusts a hit as looked up before the
+	// rely, without checking it again after.
+	cacheCheckOnce bool
 
 	mu      sync.Mutex
 	uploads map[string]*uploadLock // serialises requests on one upload in this process
@@ -72,15 +81,39 @@ func (s *Store) StatBlob(ctx context.Context, name string, d digest.Digest) (int
 	if err := checkNameDigest(name, d); err != nil {
 		return 0, err
 	}
-	if err := s.blobLinked(ctx, name, d); err != nil {
-		return 0, err
+	t := s.now()
+	linkAt, linkHit, desc, sizeHit := s.cache.Lookup(ctx, name, d, s.notBefore())
+	if !linkHit {
+		if err := s.blobLinked(ctx, name, d); err != nil {
+			return 0, err
+		}
 	}
 	// Rely between the link check (no records for digests the
-	// repository never had) and the content check (what it finds stays).
+	// repository never had) and the content check (what it finds stays),
+	// whether or not the cache answers them.
 	if err := s.rely(ctx, name, d, relyRead); err != nil {
 		return 0, err
 	}
-	return s.blobSize(ctx, d)
+	if linkHit && !s.stillTrusted(linkAt) {
+		linkHit = false
+		if err := s.blobLinked(ctx, name, d); err != nil {
+			return 0, err
+		}
+	}
+	sizeHit = sizeHit && s.stillTrusted(desc.Verified)
+	if !linkHit {
+		s.rememberLink(ctx, name, d, t, func() error { return s.blobLinked(ctx, name, d) })
+	}
+	size := desc.Size
+	if !sizeHit {
+		var err error
+		if size, err = s.blobSize(ctx, d); err != nil {
+			return 0, err
+		}
+		s.rememberSize(ctx, d, size, t)
+	}
+	s.cache.Served("blob", linkHit && sizeHit)
+	return size, nil
 }
 
 // OpenBlob opens blob d of repository name for reading at any offset.
@@ -120,6 +153,7 @@ func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) er
 		return err
 	}
 	err := s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
+	s.cache.ForgetLink(ctx, name, d)
 	return blobErr(d, err)
 }
 
@@ -138,21 +172,20 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 			return 0, err
 		}
 	}
+	t := s.now()
 	if err := s.rely(ctx, name, d, relyMount); err != nil {
 		return 0, err
 	}
-	size, err := s.blobSize(ctx, d)
+	size, _, err := s.cachedBlobSize(ctx, d, t)
 	if err != nil {
 		return 0, err
 	}
 	if err := s.link(ctx, layerLinkPath(name, d), d); err != nil {
 		return 0, err
 	}
-	return size, s.refuseIfDeleting(ctx, name, func(ctx context.Context) error {
-		return s.readLink(ctx, layerLinkPath(name, d), d)
-	}, func(ctx context.Context) {
-		s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
-	})
+	// Written after the rely: it stays as long as the size does.
+	s.cache.SetLink(ctx, name, d, t, s.cacheTTL(t))
+	return size, s.refuseLayerIfDeleting(ctx, name, d)
 }
 
 func (s *Store) blobLinked(ctx context.Context, name string, d digest.Digest) error {

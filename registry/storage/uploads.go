@@ -231,6 +231,7 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	}
 	// Before the data is published: a collector deleting d right now
 	// finishes first, so that what is published here stays.
+	t := s.now()
 	if err := s.rely(ctx, u.name, d, relyCommit); err != nil {
 		return err
 	}
@@ -246,11 +247,11 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	if err := s.link(ctx, layerLinkPath(u.name, d), d); err != nil {
 		return err
 	}
-	if err := s.refuseIfDeleting(ctx, u.name, func(ctx context.Context) error {
-		return s.readLink(ctx, layerLinkPath(u.name, d), d)
-	}, func(ctx context.Context) {
-		s.driver.Delete(ctx, pathDir(layerLinkPath(u.name, d)))
-	}); err != nil {
+	// Both written or found after the rely: a HEAD that follows the push
+	// is answered from the cache.
+	s.rememberSize(ctx, d, w.Size(), t)
+	s.cache.SetLink(ctx, u.name, d, t, s.cacheTTL(t))
+	if err := s.refuseLayerIfDeleting(ctx, u.name, d); err != nil {
 		return err
 	}
 	// Published: what is left of the upload (its start time, hash states)
