@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/notify"
 	"github.com/berth-registry/berth/registry/storage"
 )
 
@@ -22,7 +24,8 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.manifest(r.Context(), name, mux.Vars(r)["reference"])
+	ref := mux.Vars(r)["reference"]
+	m, err := a.manifest(r.Context(), name, ref)
 	if err != nil {
 		return err
 	}
@@ -34,6 +37,11 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Docker-Content-Digest", m.Digest.String())
 	h.Set("Etag", `"`+m.Digest.String()+`"`)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(m.Payload))
+	t := a.manifestTarget(r, name, m)
+	if !storage.IsDigest(ref) {
+		t.Tag = ref
+	}
+	a.notifyPull(r, t)
 	return nil
 }
 
@@ -74,6 +82,9 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	if err := a.notifyChange(r, a.manifestPushes(r, name, ref, tags, m)...); err != nil {
+		return err
+	}
 	h := w.Header()
 	h.Set("Location", a.location(fmt.Sprintf("/v2/%s/manifests/%s", name, m.Digest)))
 	h.Set("Docker-Content-Digest", m.Digest.String())
@@ -101,10 +112,40 @@ func (a *App) deleteManifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.store.DeleteManifestGuarded(r.Context(), name, mux.Vars(r)["reference"], guard); err != nil {
+	ref := mux.Vars(r)["reference"]
+	if err := a.store.DeleteManifestGuarded(r.Context(), name, ref, guard); err != nil {
+		return err
+	}
+	// Distribution's: a manifest's delete names its digest, a tag's its tag.
+	t := notify.Target{Repository: name}
+	if storage.IsDigest(ref) {
+		t.Digest = digest.Digest(ref)
+	} else {
+		t.Tag = ref
+	}
+	if err := a.notifyChange(r, a.event(r, notify.ActionDelete, t)); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// manifestPushes are the events of a manifest's push: one per tag it was
+// pushed with (the reference, when a tag, then the tag parameters), or one
+// without a tag.
+func (a *App) manifestPushes(r *http.Request, name, ref string, tags []string, m *storage.Manifest) []notify.Event {
+	if !storage.IsDigest(ref) {
+		tags = append([]string{ref}, tags...)
+	}
+	if len(tags) == 0 {
+		return []notify.Event{a.event(r, notify.ActionPush, a.manifestTarget(r, name, m))}
+	}
+	var evs []notify.Event
+	for _, tag := range tags {
+		t := a.manifestTarget(r, name, m)
+		t.Tag = tag
+		evs = append(evs, a.event(r, notify.ActionPush, t))
+	}
+	return evs
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/berth-registry/berth/registry/notify"
 )
 
 // codeParameterInvalid answers a query parameter that does not parse.
@@ -16,6 +18,7 @@ var codeParameterInvalid = errorCode{"UNSUPPORTED", http.StatusBadRequest}
 // "tags", "manifests"}; 400 NAME_INVALID; 404 NAME_UNKNOWN; 403 DENIED
 // when it has an immutable tag (policies.immutable) and force is not set;
 // 503 UNAVAILABLE while the policies cannot be read (unless forced).
+// Webhooks get a delete event naming the repository only.
 func (a *App) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 	name, err := repoName(r)
 	if err != nil {
@@ -39,6 +42,11 @@ func (a *App) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.InfoContext(r.Context(), "repository deleted", "repository", name, "tags", del.Tags, "manifests", del.Manifests, "force", force)
+	// Distribution's event for a repository deleted: action delete, the
+	// target naming the repository only.
+	if err := a.notifyChange(r, a.event(r, notify.ActionDelete, notify.Target{Repository: name})); err != nil {
+		return err
+	}
 	b, err := json.Marshal(del)
 	if err != nil {
 		return err

@@ -164,3 +164,19 @@ func blobCount(t *testing.T, drv storagedriver.Driver) int {
 	}
 	return walk("/docker/registry/v2/blobs")
 }
+
+// TestDeleteRepositoryNotifies: webhooks hear of a repository delete as
+// Distribution tells it, a delete event whose target is the repository.
+func TestDeleteRepositoryNotifies(t *testing.T) {
+	h := newHook(t, false)
+	app, _ := newApp(t, registry.WithNotifier(openQueue(t, h.srv.URL), true))
+	pushImage(t, app, "team/app", "v1", "")
+	if rec := do(t, app, "DELETE", "/berth/v1/repositories/team/app", nil); rec.Code != 202 {
+		t.Fatalf("delete: %d %s", rec.Code, rec.Body)
+	}
+	evs := h.wait(t, 4) // blob, blob, manifest pushes, then the delete
+	last := evs[len(evs)-1]
+	if got := describe(last); got != "delete team/app" || last.Request.Method != "DELETE" {
+		t.Fatalf("last event %q (%s), want \"delete team/app\"", got, last.Request.Method)
+	}
+}
