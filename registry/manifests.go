@@ -50,7 +50,9 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 // has a subject and OCI-Tag for the tags applied; 400 NAME_INVALID,
 // TAG_INVALID, DIGEST_INVALID (payload does not hash to the reference),
 // MANIFEST_INVALID or MANIFEST_BLOB_UNKNOWN; 413 over 4 MiB; 403 DENIED
-// over a quota (quota.go).
+// over a quota (quota.go) or moving an immutable tag (policies.immutable);
+// 503 UNAVAILABLE while the repository is being deleted or the policies
+// cannot be read.
 func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 	name, err := repoName(r)
 	if err != nil {
@@ -65,11 +67,15 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 	}
 	ref := mux.Vars(r)["reference"]
 	tags := r.URL.Query()["tag"]
+	guard, err := a.tagGuard(name)
+	if err != nil {
+		return err
+	}
 	undo, err := a.chargeManifest(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags)
 	if err != nil {
 		return err
 	}
-	m, err := a.store.PutManifest(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags)
+	m, err := a.store.PutManifestGuarded(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags, guard)
 	if err != nil {
 		if undo != nil {
 			undo()
@@ -95,14 +101,19 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 
 // deleteManifest serves DELETE /v2/<name>/manifests/<reference>: a digest
 // deletes the manifest and the tags pointing at it, a tag only the tag.
-// 202; 400; 404 MANIFEST_UNKNOWN; 405 UNSUPPORTED when deletes are off.
+// 202; 400; 404 MANIFEST_UNKNOWN; 405 UNSUPPORTED when deletes are off;
+// 403 DENIED for an immutable tag or a manifest one points at.
 func (a *App) deleteManifest(w http.ResponseWriter, r *http.Request) error {
 	name, err := repoName(r)
 	if err != nil {
 		return err
 	}
+	guard, err := a.tagGuard(name)
+	if err != nil {
+		return err
+	}
 	ref := mux.Vars(r)["reference"]
-	if err := a.store.DeleteManifest(r.Context(), name, ref); err != nil {
+	if err := a.store.DeleteManifestGuarded(r.Context(), name, ref, guard); err != nil {
 		return err
 	}
 	// Distribution's: a manifest's delete names its digest, a tag's its tag.

@@ -170,6 +170,9 @@ func (sc *scrub) remove(ctx context.Context, p string) (bool, error) {
 }
 
 func (sc *scrub) run(ctx context.Context) error {
+	if err := sc.repoDeletes(ctx); err != nil {
+		return err
+	}
 	if err := sc.hashBlobs(ctx); err != nil {
 		return err
 	}

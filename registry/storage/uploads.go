@@ -251,6 +251,9 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	// is answered from the cache.
 	s.rememberSize(ctx, d, w.Size(), t)
 	s.cache.SetLink(ctx, u.name, d, t, s.cacheTTL(t))
+	if err := s.refuseLayerIfDeleting(ctx, u.name, d); err != nil {
+		return err
+	}
 	// Published: what is left of the upload (its start time, hash states)
 	// goes, whether or not the client is still there to hear of it.
 	u.cancelLocked(ctx)
