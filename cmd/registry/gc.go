@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,12 +38,8 @@ manifests stay). Prints each deletion and a summary.
 // gc runs "registry gc" and "registry garbage-collect" (Distribution's name
 // and flags, so existing cron jobs keep working).
 func gc(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "registry: "+format+"\n", a...)
-		return code
-	}
+	fail := failer(stderr, "registry")
 	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var dryRun, untagged bool
 	var grace time.Duration
 	fs.BoolVar(&dryRun, "dry-run", false, "")
@@ -54,13 +49,9 @@ func gc(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&grace, "grace", 0, "")
 	var metricsFile string
 	fs.StringVar(&metricsFile, "metrics-file", "", "")
-	positional, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, gcUsage)
-		return exitOK
-	}
-	if err != nil {
-		return fail(exitUsage, "gc: %v; run \"registry gc -h\"", err)
+	positional, code, ok := parseCommand(fs, args, "gc", "registry gc -h", gcUsage, stdout, fail)
+	if !ok {
+		return code
 	}
 	if len(positional) != 1 {
 		return fail(exitUsage, "gc takes one argument, a configuration file; run \"registry gc -h\"")

@@ -32,10 +32,7 @@ func keygen(args []string, stdout, stderr io.Writer) int {
 	alg := fs.String("alg", auth.AlgES256, "")
 	jwksPath := fs.String("jwks", "", "")
 	certPath := fs.String("cert", "", "")
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "registry keygen: "+format+"\n", a...)
-		return code
-	}
+	fail := failer(stderr, "registry keygen")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, keygenUsage)

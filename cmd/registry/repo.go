@@ -31,10 +31,7 @@ configuration.
 
 // repo runs "registry repo rm CONFIG NAME [--force]".
 func repo(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "registry repo: "+format+"\n", a...)
-		return code
-	}
+	fail := failer(stderr, "registry repo")
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 		fmt.Fprint(stdout, repoUsage)
 		return exitOK
@@ -43,15 +40,10 @@ func repo(ctx context.Context, args, env []string, stdout, stderr io.Writer) int
 		return fail(exitUsage, "want the subcommand rm; run \"registry repo -h\"")
 	}
 	fs := flag.NewFlagSet("repo rm", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	force := fs.Bool("force", false, "")
-	positional, err := parseInterspersed(fs, args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, repoUsage)
-		return exitOK
-	}
-	if err != nil {
-		return fail(exitUsage, "rm: %v; run \"registry repo -h\"", err)
+	positional, code, ok := parseCommand(fs, args[1:], "rm", "registry repo -h", repoUsage, stdout, fail)
+	if !ok {
+		return code
 	}
 	if len(positional) != 2 {
 		return fail(exitUsage, "rm takes two arguments, a configuration file and a repository name; run \"registry repo -h\"")

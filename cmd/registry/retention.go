@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,23 +28,15 @@ their bytes (with storage.gc.enabled the registry does both on schedule).
 
 // retentionCmd runs "registry retention".
 func retentionCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "registry: "+format+"\n", a...)
-		return code
-	}
+	fail := failer(stderr, "registry")
 	fs := flag.NewFlagSet("retention", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var dryRun bool
 	var grace time.Duration
 	fs.BoolVar(&dryRun, "dry-run", false, "")
 	fs.DurationVar(&grace, "grace", 0, "")
-	positional, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, retentionUsage)
-		return exitOK
-	}
-	if err != nil {
-		return fail(exitUsage, "retention: %v; run \"registry retention -h\"", err)
+	positional, code, ok := parseCommand(fs, args, "retention", "registry retention -h", retentionUsage, stdout, fail)
+	if !ok {
+		return code
 	}
 	if len(positional) != 1 {
 		return fail(exitUsage, "retention takes one argument, a configuration file; run \"registry retention -h\"")

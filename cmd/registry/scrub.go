@@ -55,10 +55,7 @@ configuration, 3 the scrub could not run (storage unreachable, I/O error).
 
 // scrub runs "registry scrub [--repair] CONFIG".
 func scrub(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "registry scrub: "+format+"\n", a...)
-		return code
-	}
+	fail := failer(stderr, "registry scrub")
 	repair := false
 	var files []string
 	var metricsFile string

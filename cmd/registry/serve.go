@@ -53,10 +53,7 @@ listening on :5000, deletes allowed. REGISTRY_* variables override any key.
 
 // serve runs "registry serve [config.yml]".
 func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "registry: "+format+"\n", a...)
-		return code
-	}
+	fail := failer(stderr, "registry")
 	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 		fmt.Fprint(stdout, serveUsage)
 		return exitOK

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,21 +30,13 @@ GET /berth/v1/usage.
 
 // usageCmd runs "registry usage".
 func usageCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "registry: "+format+"\n", a...)
-		return code
-	}
+	fail := failer(stderr, "registry")
 	fs := flag.NewFlagSet("usage", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var asJSON bool
 	fs.BoolVar(&asJSON, "json", false, "")
-	positional, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usageUsage)
-		return exitOK
-	}
-	if err != nil {
-		return fail(exitUsage, "usage: %v; run \"registry usage -h\"", err)
+	positional, code, ok := parseCommand(fs, args, "usage", "registry usage -h", usageUsage, stdout, fail)
+	if !ok {
+		return code
 	}
 	if len(positional) < 1 || len(positional) > 2 {
 		return fail(exitUsage, "usage takes a configuration file and, optionally, a prefix; run \"registry usage -h\"")
