@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/reqid"
 	"github.com/berth-registry/berth/registry/health"
 	"github.com/berth-registry/berth/registry/storage"
@@ -189,7 +190,7 @@ func validation(o options) (storage.Validation, error) {
 	case "", "all", "none":
 	case "list":
 		for _, p := range o.platformList {
-			pl, err := parsePlatform(p)
+			pl, err := oci.ParsePlatform(p)
 			if err != nil {
 				return v, err
 			}
