@@ -139,7 +139,7 @@ func gcStorm(t *testing.T, storage string, drv storagedriver.Driver) {
 			case op == "delete" && strings.Contains(f, "MANIFEST_UNKNOWN"):
 				staleDeletes++
 			default:
-				t.Errorf("worker %d: %s", w.id, f)
+				t.Errorf("worker %d: %s", w.id, explain(f, a, nb))
 			}
 		}
 	}

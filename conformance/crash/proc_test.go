@@ -130,6 +130,37 @@ func (n *node) log() string {
 	return testutil.Tail(b, 8<<10)
 }
 
+// logLines returns the lines of the registry's log that contain s (a
+// request id, say), for a failure message.
+func (n *node) logLines(s string) string {
+	b, _ := os.ReadFile(n.logf)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// requestIDRE finds the request id in an error body's detail.
+var requestIDRE = regexp.MustCompile(`"request_id":"([0-9a-f]+)"`)
+
+// explain adds to failure f the log lines, on any of nodes, of the
+// request it names.
+func explain(f string, nodes ...*node) string {
+	m := requestIDRE.FindStringSubmatch(f)
+	if m == nil {
+		return f
+	}
+	for _, n := range nodes {
+		if l := n.logLines(m[1]); l != "" {
+			f += "\n" + l
+		}
+	}
+	return f
+}
+
 // checkLog fails the test when the registry's log (of every start with
 // this config) shows a panic or a fatal runtime error: a crash test must
 // find only the crashes it caused.

@@ -80,9 +80,16 @@ func (c *idleConn) Write(b []byte) (int, error) {
 }
 
 // newRetryer retries what a retry may cure (refused or reset connections,
-// 5xx, throttling) with short backoffs, but not a timeout: a server that
-// said nothing for a whole timeout is unavailable, and the caller should
-// hear so within that timeout, not a multiple of it.
+// 5xx, throttling, and versitygw's ExistingObjectIsDirectory) with short
+// backoffs, but not a timeout: a server that said nothing for a whole
+// timeout is unavailable, and the caller should hear so within that
+// timeout, not a multiple of it.
+//
+// ExistingObjectIsDirectory is what versitygw's posix backend answers, with
+// 409, when a write races the removal of the directory that holds a key's
+// parent (a collector emptying a repository while a push starts an upload
+// in it): the same request succeeds once the removal is done. S3 itself
+// never sends the code.
 func newRetryer(attempts int) aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = attempts
@@ -91,6 +98,9 @@ func newRetryer(attempts int) aws.Retryer {
 			retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
 				if isTimeout(err) {
 					return aws.FalseTernary
+				}
+				if apiCode(err) == "ExistingObjectIsDirectory" {
+					return aws.TrueTernary
 				}
 				return aws.UnknownTernary
 			}),
