@@ -221,6 +221,10 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 			return nil, err
 		}
 	}
+	// Linked: the repository is in the index before the 201 (doc.go).
+	if err := s.indexRepository(ctx, name, false); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -358,5 +362,5 @@ func (s *Store) DeleteManifest(ctx context.Context, name, ref string) error {
 			return err
 		}
 	}
-	return nil
+	return s.unindexIfGone(ctx, name)
 }

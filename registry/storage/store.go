@@ -27,6 +27,8 @@ type Store struct {
 
 	mu      sync.Mutex
 	uploads map[string]*uploadLock // serialises requests on one upload in this process
+
+	index repoIndex // this node's view of the repository index (repoindex.go)
 }
 
 // Option configures a Store.
@@ -51,6 +53,7 @@ func WithGCGrace(g time.Duration) Option {
 // New returns a Store over d.
 func New(d storagedriver.Driver, opts ...Option) *Store {
 	s := &Store{driver: d, uploads: map[string]*uploadLock{}, grace: DefaultGCGrace, now: time.Now}
+	s.index.every = DefaultIndexCheck
 	for _, o := range opts {
 		o(s)
 	}
@@ -113,8 +116,10 @@ func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) er
 	if err := checkNameDigest(name, d); err != nil {
 		return err
 	}
-	err := s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
-	return blobErr(d, err)
+	if err := s.driver.Delete(ctx, pathDir(layerLinkPath(name, d))); err != nil {
+		return blobErr(d, err)
+	}
+	return s.unindexIfGone(ctx, name)
 }
 
 // MountBlob links blob d into repository name without an upload. With from
@@ -139,7 +144,10 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 	if err != nil {
 		return 0, err
 	}
-	return size, s.link(ctx, layerLinkPath(name, d), d)
+	if err := s.link(ctx, layerLinkPath(name, d), d); err != nil {
+		return 0, err
+	}
+	return size, s.indexRepository(ctx, name, true)
 }
 
 func (s *Store) blobLinked(ctx context.Context, name string, d digest.Digest) error {
