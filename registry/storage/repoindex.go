@@ -28,9 +28,9 @@ import (
 // A name never contains "..", since "." must be followed by an alphanumeric,
 // so the encoding is one to one; "_repo" is no name component.
 
-func catalogRoot() string      { return berthRoot + "/catalog" }
-func indexNamesDir() string    { return catalogRoot() + "/names" }
-func indexLongDir() string     { return catalogRoot() + "/long" }
+func catalogRoot() string       { return berthRoot + "/catalog" }
+func indexNamesDir() string     { return catalogRoot() + "/names" }
+func indexLongDir() string      { return catalogRoot() + "/long" }
 func indexCompletePath() string { return catalogRoot() + "/complete" }
 
 // maxSegment is the longest path segment every driver stores (a file

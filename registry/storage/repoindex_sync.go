@@ -51,14 +51,14 @@ func (s *Store) indexReady(ctx context.Context) error {
 	s.index.mu.Lock()
 	defer s.index.mu.Unlock()
 	if !s.index.complete.Load() {
-		_, err := s.driver.Stat(ctx, indexCompletePath())
-		switch {
-		case errors.Is(err, storagedriver.ErrPathNotFound):
+		built, err := s.indexBuilt(ctx)
+		if err != nil {
+			return err
+		}
+		if !built {
 			if _, err := s.SyncIndex(ctx, true); err != nil {
 				return err
 			}
-		case err != nil:
-			return fmt.Errorf("repository index: %w", err)
 		}
 		s.index.complete.Store(true)
 		s.index.checkedAt.Store(s.now().UnixNano())
@@ -72,6 +72,18 @@ func (s *Store) indexReady(ctx context.Context) error {
 	}
 	s.index.checkedAt.Store(s.now().UnixNano())
 	return nil
+}
+
+// indexBuilt reports whether the complete stamp is there.
+func (s *Store) indexBuilt(ctx context.Context) (bool, error) {
+	_, err := s.driver.Stat(ctx, indexCompletePath())
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("repository index: %w", err)
+	}
+	return true, nil
 }
 
 func (s *Store) checkDue() bool {
@@ -92,6 +104,11 @@ func (s *Store) SyncIndex(ctx context.Context, repair bool) (IndexDiff, error) {
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return IndexDiff{}, fmt.Errorf("repository index: walk: %w", err)
 	}
+	return s.syncIndexWith(ctx, walked, repair)
+}
+
+// syncIndexWith is SyncIndex with the walk's result given.
+func (s *Store) syncIndexWith(ctx context.Context, walked []string, repair bool) (IndexDiff, error) {
 	indexed, err := s.indexedNames(ctx)
 	if err != nil {
 		return IndexDiff{}, err
