@@ -67,7 +67,7 @@ func (s *Store) indexReady(ctx context.Context) error {
 	if !s.checkDue() {
 		return nil
 	}
-	if err := s.checkTopLevel(ctx); err != nil {
+	if err := s.checkNamespaces(ctx); err != nil {
 		return err
 	}
 	s.index.checkedAt.Store(s.now().UnixNano())
@@ -171,44 +171,81 @@ func (s *Store) reconcile(ctx context.Context, walked, indexed []string, repair 
 	return diff, nil
 }
 
-// checkTopLevel lists the top level of the layout (one List) and walks
-// only the entries the index knows nothing under, or checks the indexed
-// names under an entry that is gone. A repository Distribution creates
-// under a namespace that already holds an indexed one is found by scrub.
-func (s *Store) checkTopLevel(ctx context.Context) error {
-	top, err := s.driver.List(ctx, repositoriesRoot())
-	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-		return fmt.Errorf("repository index: %w", err)
-	}
+// checkNamespaces compares the index with the layout's namespaces: it lists
+// the top level and, below it, every directory that the index says holds
+// repositories further down (a namespace), but never a repository's own
+// directory. An entry the index knows nothing of is walked and indexed; an
+// indexed name whose directory is gone is checked and removed. The cost is
+// one List per namespace, not one per repository. What it cannot see: a
+// repository created by another registry below a directory the index knows
+// only as a repository ("a/b" when "a" is one and nothing below it is
+// indexed); scrub finds those.
+func (s *Store) checkNamespaces(ctx context.Context) error {
 	indexed, err := s.indexedNames(ctx)
 	if err != nil {
 		return err
 	}
-	under := map[string][]string{} // first component -> indexed names
+	isName := make(map[string]bool, len(indexed))
+	isNamespace := map[string]bool{}
 	for _, n := range indexed {
-		first, _, _ := strings.Cut(n, "/")
-		under[first] = append(under[first], n)
-	}
-	var walked, gone []string
-	for _, p := range top {
-		base := p[strings.LastIndexByte(p, '/')+1:]
-		if _, ok := under[base]; ok {
-			delete(under, base)
-			continue
-		}
-		if strings.HasPrefix(base, "_") {
-			continue
-		}
-		err := s.walkRepositories(ctx, p, &walked)
-		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-			return fmt.Errorf("repository index: walk %s: %w", p, err)
+		isName[n] = true
+		for i := strings.IndexByte(n, '/'); i >= 0; i = nextSlash(n, i) {
+			isNamespace[n[:i]] = true
 		}
 	}
-	for _, names := range under {
-		gone = append(gone, names...)
+	seen := make(map[string]bool, len(indexed))
+	var walked []string
+	var visit func(dir, prefix string) error
+	visit = func(dir, prefix string) error {
+		children, err := s.driver.List(ctx, dir)
+		if errors.Is(err, storagedriver.ErrPathNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("repository index: %w", err)
+		}
+		for _, p := range children {
+			base := p[strings.LastIndexByte(p, '/')+1:]
+			if strings.HasPrefix(base, "_") {
+				continue
+			}
+			full := prefix + base
+			switch {
+			case isNamespace[full]:
+				seen[full] = true
+				if err := visit(p, full+"/"); err != nil {
+					return err
+				}
+			case isName[full]:
+				seen[full] = true
+			default:
+				err := s.walkRepositories(ctx, p, &walked)
+				if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+					return fmt.Errorf("repository index: walk %s: %w", p, err)
+				}
+			}
+		}
+		return nil
+	}
+	if err := visit(repositoriesRoot(), ""); err != nil {
+		return err
+	}
+	var gone []string
+	for _, n := range indexed {
+		if !seen[n] {
+			gone = append(gone, n)
+		}
 	}
 	_, err = s.reconcile(ctx, validNames(walked), gone, true)
 	return err
+}
+
+func nextSlash(s string, i int) int {
+	j := strings.IndexByte(s[i+1:], '/')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
 }
 
 func validNames(names []string) []string {

@@ -124,7 +124,7 @@ type ScrubSummary struct {
 	// index that was never built (no complete stamp): building it is
 	// additive, so done with or without Repair, and no problem.
 	RepositoriesIndexed int
-	Elapsed          time.Duration
+	Elapsed             time.Duration
 }
 
 // Scrub checks the whole storage: it re-hashes every blob (streaming),
