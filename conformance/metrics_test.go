@@ -21,10 +21,11 @@ import (
 
 // TestMetricsAfterConformance runs the conformance suite against a
 // registry with metrics on (filesystem driver, wrapped to count its
-// operations), then pushes and pulls an image with crane, and checks the
-// scrape: promtool check metrics accepts it, and the series move as the
-// workload says they must (one upload completed per blob pushed, blob GETs
-// answered 200, storage operations counted, nothing left in flight).
+// operations) and a blob descriptor cache in a real Redis, then pushes and
+// pulls an image with crane, and checks the scrape: promtool check metrics
+// accepts it, and the series move as the workload says they must (one
+// upload completed per blob pushed, blob GETs answered 200 and from the
+// cache, storage operations counted, nothing left in flight).
 func TestMetricsAfterConformance(t *testing.T) {
 	t.Parallel()
 	bin := suiteBinary(t)
@@ -35,11 +36,13 @@ func TestMetricsAfterConformance(t *testing.T) {
 	must(t, err)
 	fsd, err := filesystem.New(t.TempDir())
 	must(t, err)
-	srv := registrytest.Start(t, observed.Wrap(fsd, m), append(suiteOptions(), registry.WithMetrics(m))...)
+	cache := redisCache(t, m)
+	srv := registrytest.Start(t, observed.Wrap(fsd, m), append(suiteOptions(), registry.WithMetrics(m),
+		registry.WithBlobDescriptorCache(cache))...)
 	scrapeSrv := httptest.NewServer(m.Handler())
 	t.Cleanup(scrapeSrv.Close)
 
-	runSuite(t, bin, srv.Host, "filesystem")
+	runSuite(t, bin, srv.Host, "filesystem, redis blob descriptor cache")
 	if t.Failed() {
 		return
 	}
@@ -85,6 +88,8 @@ func TestMetricsAfterConformance(t *testing.T) {
 		{"filesystem opens of the pull (sendfile path)", delta(`berth_storage_operations_total{driver="filesystem",operation="open"}`), n, true},
 		{"blob requests over the whole run", after[`berth_http_requests_total{method="GET",route="blob",status="200"}`], 1, true},
 		{"uploads completed over the whole run", after["berth_uploads_completed_total"], n + 1, true},
+		{"blobs of the pull answered from the cache (the push filled it)", delta(`berth_content_served_total{kind="blob",source="cache"}`), n, true},
+		{"redis cache failures", sumMatching(after, `berth_blob_descriptor_cache_errors_total{`), 0, false},
 		{"storage operations that failed for an outage", after[`berth_storage_operation_errors_total{class="unavailable",driver="filesystem",operation="stat"}`], 0, false},
 		// Every observation of the histogram is a counted request.
 		{"blob GET durations observed", delta(`berth_http_request_duration_seconds_count{method="GET",route="blob"}`),

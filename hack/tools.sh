@@ -32,7 +32,8 @@ CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 # podman and buildah: the host agent's archive tests (as root, on a vfs
 # storage of their own; no container is run). prometheus: its promtool
 # checks the registry's /metrics (Debian ships promtool only in it).
-APT_PACKAGES=(skopeo busybox-static umoci debootstrap podman buildah prometheus)
+# redis-server: the blob descriptor cache's tests start their own.
+APT_PACKAGES=(skopeo busybox-static umoci debootstrap podman buildah prometheus redis-server)
 
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 CACHE="${BERTH_CI_CACHE:-$HOME/.cache/berth-ci}"

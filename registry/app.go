@@ -47,15 +47,25 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 	if _, err := drv.List(ctx, "/"); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("storage %s: %w", drv.Name(), err)
 	}
+	store := storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace), storage.WithBlobDescriptorCache(o.blobCache), storage.WithClock(o.clock))
 	a := &App{
-		store: storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace)),
+		store: store,
 		opts:  o,
 		log:   reqid.Logger(o.logger),
 	}
-	a.quota = newQuotaTracker(a.store, o.quotaNow)
+	a.quota = newQuotaTracker(a.store, o.clock)
 	a.router = a.routes()
+	if o.pullFlush <= 0 {
+		o.pullFlush = storage.PullFlushInterval
+	}
+	go a.store.FlushPullsEvery(ctx, o.pullFlush, func(err error) { a.log.Error("last-pulled times", "err", err) })
 	return a, nil
 }
+
+// FlushPulls writes the pulls this node saw and has not written yet. The
+// app does every WithPullFlushInterval until New's context ends; call it
+// once more after the server stopped, so a clean stop loses no pull.
+func (a *App) FlushPulls(ctx context.Context) error { return a.store.FlushPulls(ctx) }
 
 // handlerFunc is a handler that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -24,7 +25,7 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	if served, err := a.redirectBlob(w, r, name, d); served || err != nil {
 		return err
 	}
-	rc, _, err := a.store.OpenBlob(r.Context(), name, d)
+	rc, err := a.openBlob(r, name, d)
 	if errors.Is(err, storage.ErrBlobUnknown) {
 		if handled, err := a.pullBlob(w, r, name, d); handled {
 			return err
@@ -43,6 +44,45 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	http.ServeContent(w, r, "", time.Time{}, rc)
 	return nil
 }
+
+// openBlob opens the blob for a GET; for a HEAD it only checks it
+// (storage.Store.StatBlob, which a warm blob descriptor cache answers
+// with one storage request) and stands in for the content.
+func (a *App) openBlob(r *http.Request, name string, d digest.Digest) (io.ReadSeekCloser, error) {
+	if r.Method != http.MethodHead {
+		rc, _, err := a.store.OpenBlob(r.Context(), name, d)
+		return rc, err
+	}
+	size, err := a.store.StatBlob(r.Context(), name, d)
+	if err != nil {
+		return nil, err
+	}
+	return &headContent{size: size}, nil
+}
+
+// headContent is a blob's content in a HEAD: http.ServeContent seeks in
+// it to learn the size and writes no body, so it is never read.
+type headContent struct{ size, off int64 }
+
+func (h *headContent) Read([]byte) (int, error) {
+	return 0, errors.New("the content of a HEAD is not read")
+}
+
+func (h *headContent) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		off += h.off
+	case io.SeekEnd:
+		off += h.size
+	}
+	if off < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	h.off = off
+	return off, nil
+}
+
+func (h *headContent) Close() error { return nil }
 
 // redirectBlob answers 307 to the driver's URL for the blob when the driver
 // gives one (S3 with storage.redirect on). The blob must be linked into the

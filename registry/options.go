@@ -10,6 +10,7 @@ import (
 	"github.com/berth-registry/berth/registry/metrics"
 	"github.com/berth-registry/berth/registry/policy"
 	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/blobcache"
 )
 
 // Option configures an App.
@@ -36,7 +37,9 @@ type options struct {
 	maxTags        int                // WithTagsMax
 	gcGrace        time.Duration
 	policies       PolicySource     // WithPolicies
-	quotaNow       func() time.Time // WithQuotaClock
+	clock          func() time.Time // WithClock
+	pullFlush      time.Duration    // WithPullFlushInterval
+	blobCache      *blobcache.Cache // WithBlobDescriptorCache
 }
 
 // PolicySource gives the repository policies in force (a nil *policy.Set:
@@ -50,6 +53,20 @@ type PolicySource interface {
 // WithPolicies applies the repository policies of src (registry/policy):
 // immutable tags, quotas, and the pull times retention reads.
 func WithPolicies(src PolicySource) Option { return func(o *options) { o.policies = src } }
+
+// WithClock sets the clock of the push and pull times the registry records
+// for retention (storage.WithClock); tests move it to simulate months.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
+// WithPullFlushInterval sets how often the pulls this node saw are written
+// to storage (storage.PullFlushInterval when unset); until then they are
+// in memory only, and a crash loses them.
+func WithPullFlushInterval(d time.Duration) Option { return func(o *options) { o.pullFlush = d } }
+
+// WithBlobDescriptorCache answers blob HEAD/GET and manifest links from c
+// where it may (storage.WithBlobDescriptorCache; storage.cache
+// .blobdescriptor). The caller closes c after the App.
+func WithBlobDescriptorCache(c *blobcache.Cache) Option { return func(o *options) { o.blobCache = c } }
 
 // WithGCGrace sets the grace period of garbage collection that requests
 // protect against (storage.WithGCGrace; storage.DefaultGCGrace when unset).

@@ -50,10 +50,6 @@ type nsUsage struct {
 	repos  map[string]bool
 }
 
-// WithQuotaClock sets the clock that ages the quota usage figures
-// (time.Now when unset): tests move it instead of sleeping.
-func WithQuotaClock(now func() time.Time) Option { return func(o *options) { o.quotaNow = now } }
-
 func newQuotaTracker(s *storage.Store, now func() time.Time) *quotaTracker {
 	if now == nil {
 		now = time.Now

@@ -54,7 +54,7 @@ func TestQuotaTwoNodesS3(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
 	const limit = 10000
 	node := func() *registry.App {
-		app, err := registry.New(context.Background(), drv, registry.WithDelete(true), registry.WithQuotaClock(clock.Now),
+		app, err := registry.New(context.Background(), drv, registry.WithDelete(true), registry.WithClock(clock.Now),
 			withQuotas(t, "quotas:\n  - namespace: team/\n    maxbytes: 10000\n    maxrepositories: 3\n    refresh: 1m\n"))
 		if err != nil {
 			t.Fatal(err)

@@ -254,7 +254,7 @@ func TestUsageAdminOnly(t *testing.T) {
 // its next walk, and a push refused before fits after.
 func TestQuotaFreed(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
-	app, drv := newApp(t, registry.WithGCGrace(50*time.Millisecond), registry.WithQuotaClock(clock.Now),
+	app, drv := newApp(t, registry.WithGCGrace(50*time.Millisecond), registry.WithClock(clock.Now),
 		withQuotas(t, "quotas:\n  - namespace: team/\n    maxbytes: 600\n"))
 	d, m := pushImage(t, app, "team/a", "v1", "")
 	before := requireWalk(t, app, drv, "team/")

@@ -72,15 +72,22 @@ func TestServeDistributionExamples(t *testing.T) {
 		}
 		t.Errorf("no access log line for /v2/: %s", s.stderr)
 	})
+	// Its redis (localhost:6379) is a redis-server of the test's own.
 	t.Run("config-cache.yml", func(t *testing.T) {
-		cfg := writeFile(t, t.TempDir(), "config.yml", testutil.DistributionFile(t, "cmd/registry/config-cache.yml"))
-		var stdout, stderr bytes.Buffer
-		if code := run(t.Context(), []string{"serve", cfg}, nil, &stdout, &stderr); code != exitUsage {
-			t.Errorf("exit code %d, want %d", code, exitUsage)
+		dir := t.TempDir()
+		rs := testutil.Redis(t)
+		cfg := writeFile(t, dir, "config.yml", testutil.DistributionFile(t, "cmd/registry/config-cache.yml"))
+		s := startServe(t, []string{"serve", cfg}, []string{
+			"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=" + filepath.Join(dir, "data"),
+			"REGISTRY_HTTP_ADDR=127.0.0.1:0",
+			"REGISTRY_HTTP_DEBUG_ADDR=127.0.0.1:0",
+			"REGISTRY_REDIS_ADDRS=[" + rs.Addr + "]",
+		})
+		if want := "blob descriptor cache redis at [" + rs.Addr + "]"; !strings.Contains(s.line, want) {
+			t.Errorf("start-up line %q does not say %q", s.line, want)
 		}
-		want := "registry: config: storage.cache.blobdescriptor: redis is not implemented yet; use inmemory (Berth's own caches) or remove the key\n"
-		if stderr.String() != want {
-			t.Errorf("stderr\n got %q\nwant %q", stderr.String(), want)
+		if code := get(t, http.DefaultClient, "http://"+s.addr+"/v2/"); code != http.StatusOK {
+			t.Errorf("GET /v2/: %d, want 200", code)
 		}
 	})
 }
@@ -100,12 +107,11 @@ func TestServeRefusalsOneLineEach(t *testing.T) {
 		t.Errorf("stderr %q, want one line for auth.silly and one for middleware.storage", stderr.String())
 	}
 	// Webhooks are refused only once the keys Berth never offers are gone.
-	cfg = writeFile(t, t.TempDir(), "config.yml", "version: 0.1\nstorage:\n  inmemory:\n  cache:\n    blobdescriptor: redis\n"+
+	cfg = writeFile(t, t.TempDir(), "config.yml", "version: 0.1\nstorage:\n  inmemory:\n"+
 		"notifications:\n  endpoints:\n    - name: a\n      url: http://127.0.0.1:1/\n")
 	stderr.Reset()
 	run(t.Context(), []string{"serve", cfg}, nil, &stdout, &stderr)
-	want := "registry: config: storage.cache.blobdescriptor: redis is not implemented yet; use inmemory (Berth's own caches) or remove the key\n" +
-		"registry: config: notifications.endpoints[0]: webhooks are not implemented yet; set disabled: true or remove the endpoint\n"
+	want := "registry: config: notifications.endpoints[0]: webhooks are not implemented yet; set disabled: true or remove the endpoint\n"
 	if stderr.String() != want {
 		t.Errorf("stderr\n got %q\nwant %q", stderr.String(), want)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/config"
 	"github.com/berth-registry/berth/registry/metrics"
 	"github.com/berth-registry/berth/registry/storage"
@@ -87,7 +88,12 @@ func gc(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
 		verb = "would delete"
 	}
 	fmt.Fprintf(stdout, "collecting %s (grace %s%s)\n", where, grace, map[bool]string{true: ", untagged manifests too"}[untagged])
-	s := storage.New(drv, storage.WithGCGrace(configured))
+	cache, err := sharedBlobCache(ctx, cfg, stderr)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	defer cache.Close()
+	s := storage.New(drv, storage.WithGCGrace(configured), storage.WithBlobDescriptorCache(cache))
 	r, err := s.CollectGarbage(ctx, storage.GCOptions{
 		DryRun: dryRun, DeleteUntagged: untagged, Grace: grace,
 		OnDelete: func(d storage.Deletion) { fmt.Fprintf(stdout, "%s %s\n", verb, d) },
@@ -172,14 +178,15 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // startGC runs garbage collection in the background of serve when
 // storage.gc.enabled, until ctx ends; the lease makes one node of several
 // collect at a time.
-func startGC(ctx context.Context, c config.GC, s *storage.Store, m *metrics.Metrics, logger *slog.Logger) {
+func startGC(ctx context.Context, c config.GC, s *storage.Store, policies registry.PolicySource, m *metrics.Metrics, logger *slog.Logger) {
 	if !c.Enabled {
 		return
 	}
 	host, _ := os.Hostname()
 	node := fmt.Sprintf("%s/%d/%d", strings.ReplaceAll(host, "/", "_"), os.Getpid(), time.Now().UnixNano())
 	logger.Info("garbage collection on", "interval", c.IntervalOrDefault(), "grace", c.GraceOrDefault(), "deleteuntagged", c.DeleteUntagged, "node", node)
-	opts := storage.GCOptions{Grace: c.GraceOrDefault(), DeleteUntagged: c.DeleteUntagged}
+	opts := storage.GCOptions{Grace: c.GraceOrDefault(), DeleteUntagged: c.DeleteUntagged,
+		Prepare: retentionBeforeGC(policies, s, c.GraceOrDefault(), logger)}
 	go s.GCLoop(ctx, node, c.IntervalOrDefault(), opts, func(r *storage.GCReport, err error) {
 		recordGC(m, r, false, err)
 		if err != nil {

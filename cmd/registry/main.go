@@ -2,6 +2,7 @@
 //
 //	registry serve [config.yml]   run the registry
 //	registry gc CONFIG            collect garbage (also: garbage-collect)
+//	registry retention CONFIG     apply the retention rules (--dry-run)
 //	registry keygen KEYFILE       make a token signing key
 //	registry scrub [--repair] CONFIG  check (and repair) the storage
 //	registry usage CONFIG [PREFIX]    usage per quota namespace
@@ -43,6 +44,8 @@ Commands:
   gc CONFIG           collect garbage while the registry serves
                       (--dry-run, --delete-untagged, --grace); also
                       garbage-collect [-d] [-m] CONFIG, as in Distribution
+  retention CONFIG    apply the retention rules of the policies section
+                      (--dry-run: print the decisions, delete nothing)
   keygen KEYFILE      write a new signing key for the built-in token
                       server (auth.token.server.key); -h for options
   scrub [--repair] CONFIG
@@ -80,6 +83,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return serve(ctx, args[1:], env, stdout, stderr)
 	case "gc", "garbage-collect":
 		return gc(ctx, args[1:], env, stdout, stderr)
+	case "retention":
+		return retentionCmd(ctx, args[1:], env, stdout, stderr)
 	case "keygen":
 		return keygen(args[1:], stdout, stderr)
 	case "scrub":

@@ -109,7 +109,12 @@ func scrub(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		mode = ", repairing"
 	}
 	fmt.Fprintf(stdout, "scrubbing %s%s\n", where, mode)
-	s := storage.New(drv, storage.WithValidation(scrubValidation(cfg)))
+	cache, err := sharedBlobCache(ctx, cfg, stderr)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	defer cache.Close()
+	s := storage.New(drv, storage.WithValidation(scrubValidation(cfg)), storage.WithBlobDescriptorCache(cache))
 	found := metrics.ScrubResult{Problems: map[string]int{}, Removed: map[string]int{}}
 	sum, err := s.Scrub(ctx, storage.ScrubOptions{
 		Repair: repair,

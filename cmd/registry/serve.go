@@ -26,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/registry/metrics"
 	"github.com/berth-registry/berth/registry/proxy"
 	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
@@ -88,6 +89,15 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		}
 		drv = observed.Wrap(drv, m)
 	}
+	var cacheObs blobcache.Observer
+	if m != nil {
+		cacheObs = m
+	}
+	blobCache, cacheNote, err := openBlobCache(ctx, cfg, cacheObs, logger)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	defer blobCache.Close()
 	var tlsCfg *tls.Config
 	if cfg.HTTP.TLS.Enabled() {
 		if tlsCfg, err = newTLSConfig(&cfg.HTTP.TLS); err != nil {
@@ -116,12 +126,14 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	checks, debugHealth, stopHealth := startHealth(appCtx, cfg, drv, logger)
 	defer stopHealth()
 	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, m, logger), authOpts, proxyOpts,
-		[]registry.Option{registry.WithHealth(checks), registry.WithPolicies(policies)})...)
+		[]registry.Option{registry.WithHealth(checks), registry.WithPolicies(policies), registry.WithBlobDescriptorCache(blobCache)})...)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
 
-	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault())), m, logger)
+	// The collector forgets what it deletes in the cache the app reads.
+	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault()),
+		storage.WithBlobDescriptorCache(blobCache)), policies, m, logger)
 
 	var debug *debugServer
 	if a := cfg.HTTP.Debug.Addr; a != "" {
@@ -160,8 +172,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	purgerDone := startUploadPurger(purgeCtx, cfg, drv, m, logger)
 	defer func() { stopPurge(); <-purgerDone }()
 
-	fmt.Fprintf(stdout, "berth registry listening on %s%s%s, %s%s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), prefixNote(cfg.HTTP.PathPrefix()),
-		where, authNote, debug.note(cfg.HTTP.Debug.Addr))
+	fmt.Fprintf(stdout, "berth registry listening on %s%s%s, %s%s%s%s\n", shownAddr(cfg.HTTP.Addr, ln), tlsNote(tlsCfg), prefixNote(cfg.HTTP.PathPrefix()),
+		where, cacheNote, authNote, debug.note(cfg.HTTP.Debug.Addr))
 
 	select {
 	case err := <-errc:
@@ -180,6 +192,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fail(exitFailure, "serve: %v", err)
+	}
+	// The pulls seen since the last flush (retention's last-pulled times).
+	if err := app.FlushPulls(shutdownCtx); err != nil {
+		logger.Warn("last-pulled times not written", "err", err)
 	}
 	logger.Info("stopped")
 	return exitOK

@@ -243,10 +243,12 @@ func (g GC) GraceOrDefault() time.Duration {
 	return DefaultGCGrace
 }
 
-// Cache is storage.cache. Parsed and kept.
+// Cache is storage.cache: the blob descriptor cache (registry/storage
+// /blobcache).
 type Cache struct {
-	BlobDescriptor string `yaml:"blobdescriptor"` // "", inmemory, or redis (refused for now)
-	// BlobDescriptorSize is accepted without effect (see distkeys.go).
+	BlobDescriptor string `yaml:"blobdescriptor"` // "" (none), inmemory, or redis (the redis section's server)
+	// BlobDescriptorSize bounds the inmemory cache (entries of each kind;
+	// 0: Distribution's default, 10000). The redis cache's keys expire.
 	BlobDescriptorSize int `yaml:"blobdescriptorsize"`
 }
 

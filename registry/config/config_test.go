@@ -335,6 +335,7 @@ func TestLoadErrors(t *testing.T) {
 		{"platform without architecture", minimal + "validation:\n  manifests:\n    indexes:\n      platforms: list\n      platformlist:\n        - os: linux\n", `config: validation.manifests.indexes.platformlist[0].architecture: missing, want e.g. amd64 (line 9)`},
 		{"bad layers mode", minimal + "validation:\n  manifests:\n    layers: some\n", `config: validation.manifests.layers: invalid value "some" (line 6), want one of all, none`},
 		{"bad cache", minimal + "  cache:\n    blobdescriptor: memcached\n", `config: storage.cache.blobdescriptor: invalid value "memcached" (line 5), want one of inmemory, redis`},
+		{"negative cache size", minimal + "  cache:\n    blobdescriptor: inmemory\n    blobdescriptorsize: -1\n", `config: storage.cache.blobdescriptorsize: invalid value -1 (line 6), want 0 (the default, 10000) or more`},
 
 		{"no storage", "version: 0.1\n", `config: storage: no driver configured, want one of storage.filesystem, storage.inmemory, storage.s3`},
 		{"storage with only delete", "version: 0.1\nstorage:\n  delete:\n    enabled: true\n", `config: storage: no driver configured (line 2), want one of storage.filesystem, storage.inmemory, storage.s3`},

@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -81,9 +80,9 @@ type URLs struct {
 	Deny  []string `yaml:"deny,omitempty"`
 }
 
-// Redis is the redis section, Distribution's go-redis options. It is
-// parsed and kept: it would be used by storage.cache.blobdescriptor: redis,
-// which is refused for now.
+// Redis is the redis section, Distribution v3's go-redis UniversalOptions
+// (and Distribution 2's addr and tls.enabled), used by
+// storage.cache.blobdescriptor: redis (cmd/registry maps it onto go-redis).
 type Redis struct {
 	Addrs                 []string      `yaml:"addrs,omitempty"`
 	Addr                  string        `yaml:"addr"`
@@ -308,10 +307,9 @@ func (v *Validation) ManifestURLs() (allow, deny *regexp.Regexp, err error) {
 
 // refusals lists, one error per key, the configured Distribution keys that
 // Berth does not offer by design. Each line names the key, why, and what
-// to do instead. Keys for features still to come (storage.cache
-// blobdescriptor redis, notifications endpoints) parse and
-// validate; the program refuses them until it implements them
-// (NotImplemented).
+// to do instead. Keys for features still to come (notifications
+// endpoints) parse and validate; the program refuses them until it
+// implements them (NotImplemented).
 func (c *Config) refusals(o origins) []error {
 	var errs []error
 	refuse := func(key, why string) {
@@ -447,9 +445,6 @@ func sortedKeys[V any](m map[string]V) []string {
 // A program that serves the configuration calls it after Load.
 func (c *Config) NotImplemented() []error {
 	var errs []error
-	if c.Storage.Cache.BlobDescriptor == "redis" {
-		errs = append(errs, errors.New("config: storage.cache.blobdescriptor: redis is not implemented yet; use inmemory (Berth's own caches) or remove the key"))
-	}
 	for i, e := range c.Notifications.Endpoints {
 		if !e.Disabled {
 			errs = append(errs, fmt.Errorf("config: notifications.endpoints[%d]: webhooks are not implemented yet; set disabled: true or remove the endpoint", i))

@@ -52,8 +52,8 @@
 //     more (UpstreamTTL resolves the defaults).
 //
 // Some sections are parsed, validated and kept for features that come
-// later (storage.cache redis, notifications, redis); NotImplemented names
-// the configured ones Berth cannot serve yet.
+// later (notifications); NotImplemented names the configured ones Berth
+// cannot serve yet.
 //
 // Environment variables follow Distribution: REGISTRY_ then the key path
 // upper-cased and joined by "_" (REGISTRY_STORAGE_DELETE_ENABLED=true),

@@ -122,6 +122,9 @@ func (s *Storage) validate(o origins, v func(key, value string, want []string) e
 	if err := v("storage.cache.blobdescriptor", s.Cache.BlobDescriptor, blobDescCaches); err != nil {
 		return err
 	}
+	if s.Cache.BlobDescriptorSize < 0 {
+		return fmt.Errorf("config: storage.cache.blobdescriptorsize: invalid value %d%s, want 0 (the default, 10000) or more", s.Cache.BlobDescriptorSize, o.at("storage.cache.blobdescriptorsize"))
+	}
 	if s.GC.Interval < 0 || s.GC.Grace < 0 {
 		key, val := "storage.gc.interval", s.GC.Interval
 		if s.GC.Grace < 0 {

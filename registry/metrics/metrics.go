@@ -64,7 +64,8 @@ type Metrics struct {
 	purgeObjects  *prometheus.CounterVec
 	purgeBytes    *prometheus.CounterVec
 
-	maint maintenance // maintenance.go
+	maint maintenance  // maintenance.go
+	cache cacheMetrics // cache.go
 }
 
 // New creates the metrics on a registry of their own, with the Go runtime's
@@ -131,6 +132,9 @@ func New() (*Metrics, error) {
 		if err := m.reg.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.registerCache(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

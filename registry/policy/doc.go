@@ -5,6 +5,7 @@
 // on every request and the retention run applies.
 //
 // Repository patterns use the access policy's glob grammar
-// (internal/glob). The package imports the standard library, internal/glob
-// and the OCI spec modules; it never imports the HTTP layer or storage.
+// (internal/glob). The package imports the standard library, internal/glob,
+// the OCI spec modules and Masterminds/semver (retention's semver order);
+// it never imports the HTTP layer or storage.
 package policy

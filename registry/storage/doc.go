@@ -153,4 +153,65 @@
 //     dead; C2 spares B when the pause falls before it.
 //   - Cost: the fast path is one Stat per digest relied on; a manifest GET
 //     of an image with n layers makes n+2 of them.
+//
+// # The blob descriptor cache
+//
+// With WithBlobDescriptorCache (storage.cache.blobdescriptor, cache.go,
+// package blobcache) a request may take two answers from a cache instead
+// of the storage: that repository R links blob B (blob HEAD/GET and
+// manifest GET; never a manifest PUT, which reads its links from storage),
+// and B's size, that is that B exists (blob HEAD/GET, mount, and the
+// references a manifest PUT checks, unless its rely waited for a
+// collector). The cache is per node (inmemory) or shared (redis), and
+// the collector may run on any node, with or without it. The rules:
+//
+//	K1. Rely still runs, in its place, on every request, cache or not: a
+//	    HEAD answered from the cache protects a later PUT as before.
+//	K2. An entry is written only after a rely of B that began at t (the
+//	    node's clock) returned, and a storage read after that rely found
+//	    what the entry says (a link is read again after the rely on a
+//	    miss; an upload, mount or manifest PUT writes the entry for what
+//	    it published after its rely). The entry is stamped t.
+//	K3. An entry stamped t is trusted until t + W, W = g/4, by the clock
+//	    of the node reading it, judged after the request's own rely
+//	    returned (a hit looked up before it is judged again): an older
+//	    one is a miss (and Redis drops it, each key expiring at its stamp
+//	    + W).
+//	K4. Every deletion forgets what it makes wrong, in the cache of the
+//	    store that deletes: the collector (blobs, their links, revisions,
+//	    inside the handshake, before its deleting record goes), DELETE of
+//	    a blob or a manifest, scrub repairs.
+//
+// Claim: an entry trusted at time u (K3: u < t + W) is true at u for
+// deletions by collectors, whichever node ran them and whatever they
+// forgot; and since u follows the request's own rely, the answer is as
+// good as a storage read after that rely, which is what the proof above
+// assumes of the caller. By K2 the rely of B returned after t and the storage then had
+// B (or R's link to B, which collectors delete only in a handshake on B).
+// By the proof above, no collector run starting before t + g/2 deletes B
+// or its links (case (b) when rely took R1, case (a) when it took R2; a
+// run that deleted B before the rely is over, and the storage read after
+// it found B again, published anew). A run starting at T0 >= t + g/2
+// deletes at or after T0, after u. Clock errors eat into the margin
+// g/2 - W = g/4: the node's clock against the storage's (as at R1) and,
+// for a shared Redis, the writer's clock against the reader's.
+//
+// So no cache, in memory or shared, ever answers for a blob a collector
+// deleted: node A caches B, a collector on node C deletes B, node A or
+// node B then answers HEAD with 404 and a manifest PUT referencing B with
+// MANIFEST_BLOB_UNKNOWN, even over a dangling link (TestCacheTwoNodesGC,
+// with each protection removed in turn to show the test sees a stale
+// answer; TestCacheHitCheckedAfterRely for a request that pauses inside
+// its rely while a collector deletes B). The collector's forgetting (K4) is not needed for this; with a
+// shared Redis it makes deletions visible at once rather than within W.
+//
+// What the cache does not cover: a DELETE of a blob or manifest on one
+// node reaches another node's inmemory cache only when its entry expires
+// (W), and a shared Redis that was down when the DELETE forgot, likewise;
+// meanwhile that node answers HEAD/GET of the deleted link with 200 (the
+// content is still there: links are what DELETE removes, and collection
+// waits for K3). A manifest PUT never relies on a cached link, so this
+// can delay a 404, never acknowledge a broken image. Use redis with
+// several nodes. A cache that fails is a miss (blobcache.Cache): requests
+// go to the storage.
 package storage

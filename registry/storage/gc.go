@@ -27,6 +27,10 @@ type GCOptions struct {
 	// OnDelete, when set, is told of each deletion (or, with DryRun, each
 	// deletion that would happen), as it happens.
 	OnDelete func(Deletion)
+	// Prepare, when set, runs at the start of the run, before the mark:
+	// retention (registry/retention) deletes there what this run then
+	// frees.
+	Prepare func(context.Context)
 }
 
 // Deletion is one thing a collector deleted.
@@ -118,6 +122,9 @@ func (c *collector) work(ctx context.Context) error {
 		return err
 	}
 	c.run = run
+	if c.opts.Prepare != nil {
+		c.opts.Prepare(ctx)
+	}
 	start, err := c.storageNow(ctx)
 	if err != nil {
 		return fmt.Errorf("gc: read the storage clock: %w", err)

@@ -41,6 +41,9 @@ func (c *collector) sweepUntagged(ctx context.Context, r *repoState) error {
 					return err
 				}
 			}
+			// Forgotten before the deleting record goes: a request that
+			// waited for it finds the cache without the link.
+			c.s.forgetLinks(ctx, r.name, d)
 			if subject, ok := r.subj[d]; ok {
 				return ignoreNotFound(c.s.driver.Delete(ctx, referrerPath(r.name, subject, d)))
 			}
@@ -151,6 +154,7 @@ func (c *collector) sweepBlobs(ctx context.Context) error {
 			if err := ignoreNotFound(c.s.driver.Delete(ctx, blobDir(d))); err != nil {
 				return err
 			}
+			c.s.cache.ForgetBlob(ctx, d)
 			if err := c.deleteLinks(ctx, d, repos); err != nil {
 				return err
 			}
@@ -175,6 +179,7 @@ func (c *collector) deleteLinks(ctx context.Context, d digest.Digest, repos []st
 		if err := ignoreNotFound(c.s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))); err != nil {
 			return err
 		}
+		c.s.cache.ForgetLink(ctx, name, d)
 	}
 	return nil
 }

@@ -99,16 +99,32 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 	if err != nil {
 		return nil, err
 	}
-	if err := s.readLink(ctx, revisionLinkPath(name, d), d); err != nil {
-		return nil, manifestErr(ref, err)
+	t := s.now()
+	isRevision := func() error { return s.readLink(ctx, revisionLinkPath(name, d), d) }
+	linkAt, linkHit := s.cachedLink(ctx, manifestScope(name), d)
+	if !linkHit {
+		if err := isRevision(); err != nil {
+			return nil, manifestErr(ref, err)
+		}
 	}
 	if err := s.rely(ctx, name, d, relyRead); err != nil {
 		return nil, manifestErr(ref, err)
 	}
+	if linkHit && !s.stillTrusted(linkAt) {
+		linkHit = false
+		if err := isRevision(); err != nil {
+			return nil, manifestErr(ref, err)
+		}
+	}
+	if !linkHit {
+		s.rememberLink(ctx, manifestScope(name), d, t, isRevision)
+	}
+	// The payload is read from storage, cache or not.
 	payload, err := s.driver.GetContent(ctx, blobDataPath(d))
 	if err != nil {
 		return nil, manifestErr(ref, blobErr(d, err))
 	}
+	s.cache.Served("manifest", linkHit)
 	if d.Algorithm().FromBytes(payload) != d {
 		return nil, fmt.Errorf("manifest %s: stored content does not match its digest", d)
 	}
@@ -189,6 +205,7 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 	if err != nil {
 		return nil, err
 	}
+	t := s.now() // before checkReferences relies on d
 	if err := s.checkReferences(ctx, name, d, m); err != nil {
 		return nil, err
 	}
@@ -216,8 +233,15 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 	if err := s.link(ctx, revisionLinkPath(name, d), d); err != nil {
 		return nil, err
 	}
-	for _, t := range tags {
-		if err := s.Tag(ctx, name, t, d); err != nil {
+	if err := s.recordManifestPush(ctx, name, d); err != nil {
+		return nil, err
+	}
+	// Written or found after the rely on d.
+	s.rememberSize(ctx, d, int64(len(payload)), t)
+	s.cache.SetLink(ctx, manifestScope(name), d, t, s.cacheTTL(t))
+	s.cache.SetLink(ctx, name, d, t, s.cacheTTL(t))
+	for _, tag := range tags {
+		if err := s.Tag(ctx, name, tag, d); err != nil {
 			return nil, err
 		}
 	}
@@ -260,6 +284,7 @@ func (s *Store) checkReferences(ctx context.Context, name string, d digest.Diges
 	if err := links(); err != nil {
 		return err
 	}
+	t := s.now()
 	waitedAny := false
 	for _, r := range append(refs, d) {
 		waited, err := s.relyWaited(ctx, name, r, relyManifest)
@@ -275,8 +300,18 @@ func (s *Store) checkReferences(ctx context.Context, name string, d digest.Diges
 			return err
 		}
 	}
+	// The links were read from storage (the cache may not vouch for a
+	// link a manifest comes to depend on: another node may have deleted
+	// it); the content may come from the cache, relied on after t.
+	// After a wait for a collector, everything comes from storage.
 	for _, r := range refs {
-		if _, err := s.blobSize(ctx, r); err != nil {
+		var err error
+		if waitedAny {
+			_, err = s.blobSize(ctx, r)
+		} else {
+			_, _, err = s.cachedBlobSize(ctx, r, t)
+		}
+		if err != nil {
 			return referenceErr(r, err)
 		}
 	}
@@ -313,12 +348,26 @@ func referenceErr(d digest.Digest, err error) error {
 }
 
 // Tag points tag of repository name at manifest d, which the caller has
-// checked exists.
+// checked exists, and records the push time. A retention run deleting the
+// tag meanwhile is waited for, and the tag written again (retention.go).
 func (s *Store) Tag(ctx context.Context, name, tag string, d digest.Digest) error {
-	if err := s.link(ctx, tagIndexPath(name, tag, d), d); err != nil {
-		return err
+	for {
+		if err := s.link(ctx, tagIndexPath(name, tag, d), d); err != nil {
+			return err
+		}
+		if err := s.link(ctx, tagCurrentPath(name, tag), d); err != nil {
+			return err
+		}
+		if err := s.recordTagPush(ctx, name, tag, d); err != nil {
+			return err
+		}
+		if s.untagWaitOff {
+			return nil
+		}
+		if waited, err := s.waitUntagging(ctx, name, tag); err != nil || !waited {
+			return err
+		}
 	}
-	return s.link(ctx, tagCurrentPath(name, tag), d)
 }
 
 // DeleteManifest deletes manifest ref of repository name. For a digest it
@@ -336,7 +385,10 @@ func (s *Store) DeleteManifest(ctx context.Context, name, ref string) error {
 		if errors.Is(err, storagedriver.ErrPathNotFound) {
 			return fmt.Errorf("tag %s: %w", ref, ErrManifestUnknown)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, ref)))
 	}
 	m, err := s.GetManifest(ctx, name, ref)
 	if err != nil {
@@ -351,10 +403,18 @@ func (s *Store) DeleteManifest(ctx context.Context, name, ref string) error {
 			if err := s.driver.Delete(ctx, tagDir(name, t)); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 				return err
 			}
+			if err := ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, t))); err != nil {
+				return err
+			}
 		}
 	}
-	if err := s.driver.Delete(ctx, pathDir(revisionLinkPath(name, m.Digest))); err != nil {
+	err = s.driver.Delete(ctx, pathDir(revisionLinkPath(name, m.Digest)))
+	s.forgetLinks(ctx, name, m.Digest)
+	if err != nil {
 		return manifestErr(ref, blobErr(m.Digest, err))
+	}
+	if err := s.deleteTimeRecords(ctx, name, m.Digest); err != nil {
+		return err
 	}
 	if doc, err := parseManifest(m.Payload, ""); err == nil && doc.Subject != nil {
 		err := s.driver.Delete(ctx, referrerPath(name, doc.Subject.Digest, m.Digest))

@@ -28,6 +28,14 @@ import (
 //	├── repositories/<name>/_referrers/<subject alg>/<subject hex>/<alg>/<hex>
 //	│                                                   descriptor of a manifest whose
 //	│                                                   subject is the given digest
+//	├── repositories/<name>/_pushed/tags/<tag>          {"digest","pushed"}: when the tag was
+//	│                                                   last written, by the node's clock
+//	├── repositories/<name>/_pushed/manifests/<alg>/<hex>
+//	│                                                   when the manifest was last put
+//	├── repositories/<name>/_pulled/<alg>/<hex>         when the manifest was last pulled
+//	│                                                   (flushed in batches, pulls.go)
+//	├── repositories/<name>/_untagging/<tag>/<run id>   a retention run is deleting the tag
+//	│                                                   (retention.go)
 //	├── health/<node>                                   written and read back by the storage
 //	│                                                   health check (registry/health)
 //	├── proxy/repositories/<name>/_tags/<tag>/checkedat

@@ -283,6 +283,9 @@ func (sc *scrub) hashBlobs(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if removed {
+			sc.s.cache.ForgetBlob(ctx, d)
+		}
 		sc.report(Problem{Kind: CorruptBlob, Digest: d, Bytes: n, Repaired: removed,
 			Detail: fmt.Sprintf("%d bytes hash to %s", n, got)})
 		return nil

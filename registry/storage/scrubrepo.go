@@ -100,6 +100,9 @@ func (sc *scrub) checkManifests(ctx context.Context, name string, ds []digest.Di
 			if err != nil {
 				return unlinked, err
 			}
+			if removed {
+				sc.s.forgetLinks(ctx, name, d)
+			}
 			sc.report(Problem{Kind: MissingReference, Repository: name, Digest: d, Detail: strings.Join(missing, ", "), Repaired: removed})
 			if removed {
 				delete(revisions, d)
@@ -137,6 +140,9 @@ func (sc *scrub) checkLink(ctx context.Context, kind ProblemKind, name string, d
 	removed, err := sc.remove(ctx, pathDir(lp))
 	if err != nil {
 		return false, err
+	}
+	if removed {
+		sc.s.forgetLinks(ctx, name, d)
 	}
 	sc.report(Problem{Kind: kind, Repository: name, Digest: d, Detail: detail, Repaired: removed})
 	return false, nil

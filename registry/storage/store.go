@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -20,10 +21,23 @@ type Store struct {
 	validation Validation
 	grace      time.Duration    // garbage collection's grace period (rely's fast path)
 	now        func() time.Time // time.Now; tests move it
+	clock      func() time.Time // of push and pull records (WithClock)
+	pulls      pullLog          // pulls not yet flushed (pulls.go)
 
 	// relyOff, in tests only, turns rely off for one kind of request: the
 	// race tests prove that each protection is needed by removing it.
 	relyOff func(relyKind) bool
+	// untagWaitOff, in tests only, makes Tag ignore retention's untagging
+	// records, to prove the retention race test needs them.
+	untagWaitOff bool
+
+	cache *blobcache.Cache // WithBlobDescriptorCache; nil: none
+	// cacheTrustAll, in tests only, trusts cache entries of any age: the
+	// cache tests prove the trust window is needed by removing it.
+	cacheTrustAll bool
+	// cacheCheckOnce, in tests only, trusts a hit as looked up before the
+	// rely, without checking it again after.
+	cacheCheckOnce bool
 
 	mu      sync.Mutex
 	uploads map[string]*uploadLock // serialises requests on one upload in this process
@@ -52,7 +66,8 @@ func WithGCGrace(g time.Duration) Option {
 
 // New returns a Store over d.
 func New(d storagedriver.Driver, opts ...Option) *Store {
-	s := &Store{driver: d, uploads: map[string]*uploadLock{}, grace: DefaultGCGrace, now: time.Now}
+	s := &Store{driver: d, uploads: map[string]*uploadLock{}, grace: DefaultGCGrace, now: time.Now, clock: time.Now}
+	s.pulls.pending = map[pullKey]time.Time{}
 	s.index.every = DefaultIndexCheck
 	for _, o := range opts {
 		o(s)
@@ -69,15 +84,39 @@ func (s *Store) StatBlob(ctx context.Context, name string, d digest.Digest) (int
 	if err := checkNameDigest(name, d); err != nil {
 		return 0, err
 	}
-	if err := s.blobLinked(ctx, name, d); err != nil {
-		return 0, err
+	t := s.now()
+	linkAt, linkHit, desc, sizeHit := s.cache.Lookup(ctx, name, d, s.notBefore())
+	if !linkHit {
+		if err := s.blobLinked(ctx, name, d); err != nil {
+			return 0, err
+		}
 	}
 	// Rely between the link check (no records for digests the
-	// repository never had) and the content check (what it finds stays).
+	// repository never had) and the content check (what it finds stays),
+	// whether or not the cache answers them.
 	if err := s.rely(ctx, name, d, relyRead); err != nil {
 		return 0, err
 	}
-	return s.blobSize(ctx, d)
+	if linkHit && !s.stillTrusted(linkAt) {
+		linkHit = false
+		if err := s.blobLinked(ctx, name, d); err != nil {
+			return 0, err
+		}
+	}
+	sizeHit = sizeHit && s.stillTrusted(desc.Verified)
+	if !linkHit {
+		s.rememberLink(ctx, name, d, t, func() error { return s.blobLinked(ctx, name, d) })
+	}
+	size := desc.Size
+	if !sizeHit {
+		var err error
+		if size, err = s.blobSize(ctx, d); err != nil {
+			return 0, err
+		}
+		s.rememberSize(ctx, d, size, t)
+	}
+	s.cache.Served("blob", linkHit && sizeHit)
+	return size, nil
 }
 
 // OpenBlob opens blob d of repository name for reading at any offset.
@@ -116,7 +155,9 @@ func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) er
 	if err := checkNameDigest(name, d); err != nil {
 		return err
 	}
-	if err := s.driver.Delete(ctx, pathDir(layerLinkPath(name, d))); err != nil {
+	err := s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
+	s.cache.ForgetLink(ctx, name, d)
+	if err != nil {
 		return blobErr(d, err)
 	}
 	return s.unindexIfGone(ctx, name)
@@ -137,16 +178,19 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 			return 0, err
 		}
 	}
+	t := s.now()
 	if err := s.rely(ctx, name, d, relyMount); err != nil {
 		return 0, err
 	}
-	size, err := s.blobSize(ctx, d)
+	size, _, err := s.cachedBlobSize(ctx, d, t)
 	if err != nil {
 		return 0, err
 	}
 	if err := s.link(ctx, layerLinkPath(name, d), d); err != nil {
 		return 0, err
 	}
+	// Written after the rely: it stays as long as the size does.
+	s.cache.SetLink(ctx, name, d, t, s.cacheTTL(t))
 	return size, s.indexRepository(ctx, name, true)
 }
 

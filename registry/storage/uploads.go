@@ -231,6 +231,7 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	}
 	// Before the data is published: a collector deleting d right now
 	// finishes first, so that what is published here stays.
+	t := s.now()
 	if err := s.rely(ctx, u.name, d, relyCommit); err != nil {
 		return err
 	}
@@ -246,6 +247,10 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	if err := s.link(ctx, layerLinkPath(u.name, d), d); err != nil {
 		return err
 	}
+	// Both written or found after the rely: a HEAD that follows the push
+	// is answered from the cache.
+	s.rememberSize(ctx, d, w.Size(), t)
+	s.cache.SetLink(ctx, u.name, d, t, s.cacheTTL(t))
 	if err := s.indexRepository(ctx, u.name, true); err != nil {
 		return err
 	}

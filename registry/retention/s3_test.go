@@ -1,0 +1,67 @@
+package retention_test
+
+import (
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/berth-registry/berth/registry/client"
+	berths3 "github.com/berth-registry/berth/storagedriver/s3"
+	"github.com/berth-registry/berth/storagedriver/s3/s3test"
+)
+
+// Two nodes on one S3 bucket (versitygw): the scenario is pushed and
+// pulled through both, and the rules decide the same whichever node runs
+// them; the run on one node shows on the other.
+func TestTwoNodesS3(t *testing.T) {
+	srv, root := s3test.NewRoot(t)
+	var drvs []*berths3.Driver
+	for range 2 {
+		d, err := berths3.New(t.Context(), srv.Params(s3test.Bucket, root))
+		if err != nil {
+			t.Fatal(err)
+		}
+		drvs = append(drvs, d)
+	}
+	nodes, apps := startNodes(t, grace, drvs[0], drvs[1])
+	s := build(t, nodes, 3, 5)
+	flush(t, apps)
+	wantTags, wantManifests := s.want()
+
+	outA, _ := run(t, drvs[0], true)
+	outB, _ := run(t, drvs[1], true)
+	if outA != outB {
+		t.Fatalf("the dry runs differ:\nnode A:\n%s\nnode B:\n%s", outA, outB)
+	}
+	gotTags, gotManifests := deletions(outA)
+	if !slices.Equal(gotTags, wantTags) || !slices.Equal(gotManifests, wantManifests) {
+		t.Fatalf("dry run deletes tags %v\nmanifests %v\nwant tags %v\nmanifests %v\n%s", gotTags, gotManifests, wantTags, wantManifests, outA)
+	}
+	if len(wantTags) == 0 || len(wantManifests) == 0 {
+		t.Fatal("the scenario deletes nothing")
+	}
+
+	settle()
+	out, _ := run(t, drvs[1], false)
+	if gotTags, gotManifests = deletions(out); !slices.Equal(gotTags, wantTags) || !slices.Equal(gotManifests, wantManifests) {
+		t.Fatalf("the run on node B deleted tags %v, manifests %v:\n%s", gotTags, gotManifests, out)
+	}
+	tags, err := client.New().Tags(t.Context(), client.Reference{Registry: nodes[0].host, Repository: "team/app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for tag, gone := range s.goneTag {
+		if !gone {
+			want = append(want, tag)
+		}
+	}
+	sort.Strings(want)
+	sort.Strings(tags)
+	if !slices.Equal(tags, want) {
+		t.Errorf("node A lists tags %v, want %v", tags, want)
+	}
+	if out, rep := run(t, drvs[0], true); rep.TagsDeleted != 0 || rep.ManifestsDeleted != 0 {
+		t.Errorf("node A after node B's run still deletes: %s", out)
+	}
+}

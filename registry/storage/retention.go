@@ -1,0 +1,269 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/registry/policy"
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// Retention's side of the storage: what a run reads of a repository
+// (Inventory) and how it deletes (Pruner) without losing a push.
+//
+// Deleting a tag races with a push that writes it again. The two follow a
+// handshake like garbage collection's (doc.go): the pruner writes
+// untagging(name, tag)/<run>, then reads the tag's current link and
+// deletes the tag only if it still names the digest it judged; Tag writes
+// the link, then lists untagging(name, tag), and while a live record is
+// there waits for it to go and writes the tag again. Of the two
+// write-then-read sequences one sees the other's write: either the pruner
+// sees the new link and spares the tag, or the push sees the record and
+// rewrites the tag after the deletion. A manifest goes through
+// garbage collection's own handshake on its digest, limited to the
+// repository, so a push or pull relying on it spares it or waits.
+
+type tagPushRecord struct {
+	Digest digest.Digest `json:"digest"`
+	Pushed time.Time     `json:"pushed"`
+}
+
+func (s *Store) recordTagPush(ctx context.Context, name, tag string, d digest.Digest) error {
+	b, err := json.Marshal(tagPushRecord{Digest: d, Pushed: s.clock().UTC()})
+	if err != nil {
+		return err
+	}
+	return s.driver.PutContent(ctx, pushedTagPath(name, tag), b)
+}
+
+// waitUntagging is the push side of the tag handshake, called right after
+// the tag's current link was written: it waits while a live untagging
+// record of the tag exists and reports whether it did.
+func (s *Store) waitUntagging(ctx context.Context, name, tag string) (bool, error) {
+	waited := false
+	for {
+		records, err := s.driver.List(ctx, untaggingDir(name, tag))
+		if errors.Is(err, storagedriver.ErrPathNotFound) || err == nil && len(records) == 0 {
+			return waited, nil
+		}
+		if err != nil {
+			return waited, err
+		}
+		now, err := s.driver.Stat(ctx, tagCurrentPath(name, tag))
+		if errors.Is(err, storagedriver.ErrPathNotFound) {
+			now.ModTime = s.now() // deleted by the pruner just now
+		} else if err != nil {
+			return waited, err
+		}
+		live := false
+		for _, p := range records {
+			fi, err := s.driver.Stat(ctx, p)
+			if err == nil && fi.ModTime.Add(deletingTTL+mtimeSlack).After(now.ModTime) {
+				live = true
+			} else if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+				return waited, err
+			}
+		}
+		if !live {
+			return waited, nil
+		}
+		waited = true
+		select {
+		case <-ctx.Done():
+			return waited, ctx.Err()
+		case <-time.After(relyPoll):
+		}
+	}
+}
+
+// deleteTimeRecords removes the push and pull records of manifest d.
+func (s *Store) deleteTimeRecords(ctx context.Context, name string, d digest.Digest) error {
+	s.forgetPulls(name, d)
+	if err := ignoreNotFound(s.driver.Delete(ctx, manifestPushedPath(name, d))); err != nil {
+		return err
+	}
+	return ignoreNotFound(s.driver.Delete(ctx, pulledPath(name, d)))
+}
+
+// Inventory reads what retention decides on in repository name: its tags
+// with their push times, and its manifests with what they reference and
+// their push and last-pull times (this node's unflushed pulls included).
+func (s *Store) Inventory(ctx context.Context, name string) (*policy.Inventory, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	c := s.newCollector(GCOptions{})
+	r := &repoState{name: name, tags: map[string]digest.Digest{}, revs: map[digest.Digest]time.Time{}}
+	if err := c.readTags(ctx, r); err != nil {
+		return nil, err
+	}
+	if err := c.readRevisions(ctx, r); err != nil {
+		return nil, err
+	}
+	inv := &policy.Inventory{}
+	for tag, d := range r.tags {
+		pushed, err := s.tagPushed(ctx, name, tag, d)
+		if err != nil {
+			return nil, err
+		}
+		inv.Tags = append(inv.Tags, policy.TagState{Name: tag, Digest: d, Pushed: pushed})
+	}
+	pending := s.pendingPulls(name)
+	for d, linked := range r.revs {
+		m := policy.ManifestState{Digest: d, Pushed: linked}
+		doc, err := c.readManifest(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		if doc != nil {
+			if doc.Subject != nil {
+				m.Subject = doc.Subject.Digest
+			}
+			for _, child := range doc.Manifests {
+				m.Children = append(m.Children, child.Digest)
+			}
+		}
+		if t, err := s.readTime(ctx, manifestPushedPath(name, d)); err != nil {
+			return nil, err
+		} else if !t.IsZero() {
+			m.Pushed = t
+		}
+		if m.Pulled, err = s.readTime(ctx, pulledPath(name, d)); err != nil {
+			return nil, err
+		}
+		if p := pending[d]; p.After(m.Pulled) {
+			m.Pulled = p
+		}
+		inv.Manifests = append(inv.Manifests, m)
+	}
+	return inv, nil
+}
+
+// tagPushed is when tag was pushed to d: its record when the record names
+// d, else the mtime of its current link.
+func (s *Store) tagPushed(ctx context.Context, name, tag string, d digest.Digest) (time.Time, error) {
+	b, err := s.driver.GetContent(ctx, pushedTagPath(name, tag))
+	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+		return time.Time{}, err
+	}
+	var rec tagPushRecord
+	if err == nil && json.Unmarshal(b, &rec) == nil && rec.Digest == d && !rec.Pushed.IsZero() {
+		return rec.Pushed, nil
+	}
+	fi, err := s.driver.Stat(ctx, tagCurrentPath(name, tag))
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return time.Time{}, nil // deleted meanwhile
+	}
+	return fi.ModTime, err
+}
+
+// Pruner deletes what a retention run decided, one run at a time.
+type Pruner struct {
+	c *collector
+
+	beforeUntag func() // test hook: after the tag was checked, before it goes
+}
+
+// NewPruner starts a retention run's deletions: what was written or relied
+// on less than grace before now (by the storage's clock) is spared; grace
+// must be at least the serving nodes' (WithGCGrace), 0 meaning
+// DefaultGCGrace.
+func (s *Store) NewPruner(ctx context.Context, grace time.Duration) (*Pruner, error) {
+	c := s.newCollector(GCOptions{Grace: grace})
+	run, err := newUploadID()
+	if err != nil {
+		return nil, err
+	}
+	c.run = run
+	start, err := c.storageNow(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("retention: read the storage clock: %w", err)
+	}
+	c.cutoff = start.Add(-c.opts.Grace)
+	return &Pruner{c: c}, nil
+}
+
+// Untag deletes tag of repository name if it still points at d. It
+// returns "" when it did, else why it spared the tag.
+func (p *Pruner) Untag(ctx context.Context, name, tag string, d digest.Digest) (spared string, err error) {
+	if err := CheckName(name); err != nil {
+		return "", err
+	}
+	if err := CheckTag(tag); err != nil {
+		return "", err
+	}
+	s := p.c.s
+	rec := path.Join(untaggingDir(name, tag), p.c.run)
+	began := time.Now()
+	if err := s.driver.PutContent(ctx, rec, []byte(d)); err != nil {
+		return "", err
+	}
+	defer func() {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		s.driver.Delete(cctx, rec) // left behind, it dies after deletingTTL
+	}()
+	now, err := s.resolve(ctx, name, tag)
+	switch {
+	case errors.Is(err, ErrManifestUnknown):
+		return "deleted meanwhile", nil
+	case err != nil:
+		return "", err
+	case now != d:
+		return "moved to " + now.String() + " meanwhile", nil
+	case time.Since(began) > deletingTTL/2:
+		return "the run was too slow to delete safely", nil
+	}
+	if p.beforeUntag != nil {
+		p.beforeUntag()
+	}
+	if err := ignoreNotFound(s.driver.Delete(ctx, tagDir(name, tag))); err != nil {
+		return "", err
+	}
+	return "", ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, tag)))
+}
+
+// DeleteManifest deletes manifest d of repository name (its revision link,
+// its entries in tag histories and the referrers index, its push and pull
+// records), unless a request relied on it within the grace period. The
+// blobs stay for garbage collection. It returns "" when it deleted, else
+// why it spared the manifest.
+func (p *Pruner) DeleteManifest(ctx context.Context, name string, d digest.Digest, subject digest.Digest) (spared string, err error) {
+	if err := checkNameDigest(name, d); err != nil {
+		return "", err
+	}
+	s := p.c.s
+	del := func(ctx context.Context) error {
+		err := s.driver.Delete(ctx, pathDir(revisionLinkPath(name, d)))
+		s.forgetLinks(ctx, name, d)
+		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+			return err
+		}
+		tags, err := s.driver.List(ctx, tagsDir(name))
+		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+			return err
+		}
+		for _, t := range tags {
+			if err := ignoreNotFound(s.driver.Delete(ctx, pathDir(tagIndexPath(name, path.Base(t), d)))); err != nil {
+				return err
+			}
+		}
+		if subject != "" && CheckDigest(subject) == nil {
+			if err := ignoreNotFound(s.driver.Delete(ctx, referrerPath(name, subject, d))); err != nil {
+				return err
+			}
+		}
+		return s.deleteTimeRecords(ctx, name, d)
+	}
+	ok, err := p.c.handshake(ctx, d, []string{name}, del)
+	if err != nil || ok {
+		return "", err
+	}
+	return "written or used within the grace period", nil
+}
