@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -22,16 +24,21 @@ import (
 //	│                               is the name; "/" is encoded as ".."
 //	├── long/<name>/_repo           the marker of a name whose encoding
 //	│                               exceeds one path segment (255 bytes)
+//	├── generation                  random, rewritten after every marker
+//	│                               written or removed: a node serves the
+//	│                               catalog from its last listing while
+//	│                               this is unchanged
 //	└── complete                    written once a walk indexed every
 //	                                repository (JSON); absent: rebuild
 //
 // A name never contains "..", since "." must be followed by an alphanumeric,
 // so the encoding is one to one; "_repo" is no name component.
 
-func catalogRoot() string       { return berthRoot + "/catalog" }
-func indexNamesDir() string     { return catalogRoot() + "/names" }
-func indexLongDir() string      { return catalogRoot() + "/long" }
-func indexCompletePath() string { return catalogRoot() + "/complete" }
+func catalogRoot() string         { return berthRoot + "/catalog" }
+func indexNamesDir() string       { return catalogRoot() + "/names" }
+func indexLongDir() string        { return catalogRoot() + "/long" }
+func indexCompletePath() string   { return catalogRoot() + "/complete" }
+func indexGenerationPath() string { return catalogRoot() + "/generation" }
 
 // maxSegment is the longest path segment every driver stores (a file
 // name on common filesystems).
@@ -41,6 +48,11 @@ const maxSegment = 255
 // the top level of the shared layout to find repositories another registry
 // (Distribution) created without a marker.
 const DefaultIndexCheck = 30 * time.Second
+
+// snapshotMaxAge bounds how long a node serves the catalog from one
+// listing of the index even when the generation did not change (a marker
+// edited by hand does not change it).
+const snapshotMaxAge = time.Minute
 
 func indexMarkerPath(name string) string {
 	enc := strings.ReplaceAll(name, "/", "..")
@@ -57,6 +69,11 @@ type repoIndex struct {
 	checkedAt atomic.Int64 // unix nanoseconds of the last top-level check
 	mu        sync.Mutex   // one rebuild or check at a time in this process
 	known     sync.Map     // names whose marker this node wrote or saw
+
+	snapMu  sync.Mutex
+	snap    []string // the last listing, sorted; read-only once stored
+	snapGen string   // the generation read before it
+	snapAt  time.Time
 }
 
 // WithIndexCheck sets how often, at most, the catalog compares the index
@@ -74,11 +91,54 @@ func WithIndexCheck(d time.Duration) Option {
 // most n (all when n < 0) after last. It reads the index only; Catalog
 // first makes sure the index is complete.
 func (s *Store) Repositories(ctx context.Context, n int, last string) ([]string, error) {
-	all, err := s.indexedNames(ctx)
+	all, err := s.indexSnapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return page(all, n, last), nil
+}
+
+// indexSnapshot returns every indexed name, sorted: this node's last
+// listing while the generation it read before that listing is still the
+// stored one, else a new listing. Every marker write or removal is
+// followed by a new generation, so a listing labelled with generation G
+// holds every change whose generation write came before G was read; a
+// reader that finds G' != G lists again (doc.go).
+func (s *Store) indexSnapshot(ctx context.Context) ([]string, error) {
+	b, err := s.driver.GetContent(ctx, indexGenerationPath())
+	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+		return nil, fmt.Errorf("repository index: %w", err)
+	}
+	gen := string(b)
+	x := &s.index
+	x.snapMu.Lock()
+	if gen != "" && x.snap != nil && x.snapGen == gen && s.now().Sub(x.snapAt) < snapshotMaxAge {
+		names := x.snap
+		x.snapMu.Unlock()
+		return names, nil
+	}
+	x.snapMu.Unlock()
+	at := s.now()
+	names, err := s.indexedNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	x.snapMu.Lock()
+	x.snap, x.snapGen, x.snapAt = names, gen, at
+	x.snapMu.Unlock()
+	return names, nil
+}
+
+// newGeneration records that the index changed (after the change).
+func (s *Store) newGeneration(ctx context.Context) error {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	if err := s.driver.PutContent(ctx, indexGenerationPath(), []byte(hex.EncodeToString(b[:]))); err != nil {
+		return fmt.Errorf("repository index: %w", err)
+	}
+	return nil
 }
 
 // page returns at most n (all when n < 0) of the sorted names after last.
@@ -156,6 +216,9 @@ func (s *Store) indexRepository(ctx context.Context, name string, cached bool) e
 	_, err := s.driver.Stat(ctx, p)
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		err = s.driver.PutContent(ctx, p, []byte(name))
+		if err == nil {
+			err = s.newGeneration(ctx)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("repository index: %s: %w", name, err)
@@ -170,6 +233,9 @@ func (s *Store) indexRepository(ctx context.Context, name string, cached bool) e
 func (s *Store) addIndexed(ctx context.Context, name string) error {
 	if err := s.driver.PutContent(ctx, indexMarkerPath(name), []byte(name)); err != nil {
 		return fmt.Errorf("repository index: %s: %w", name, err)
+	}
+	if err := s.newGeneration(ctx); err != nil {
+		return err
 	}
 	exists, err := s.RepositoryExists(ctx, name)
 	if err != nil || exists {
@@ -186,6 +252,9 @@ func (s *Store) unindex(ctx context.Context, name string) error {
 	s.index.known.Delete(name)
 	if err := ignoreNotFound(s.driver.Delete(ctx, indexMarkerPath(name))); err != nil {
 		return fmt.Errorf("repository index: %s: %w", name, err)
+	}
+	if err := s.newGeneration(ctx); err != nil {
+		return err
 	}
 	exists, err := s.RepositoryExists(ctx, name)
 	if err != nil || !exists {

@@ -125,6 +125,9 @@ func (s *Store) syncIndexWith(ctx context.Context, walked []string, repair bool)
 	if err := s.driver.PutContent(ctx, indexCompletePath(), b); err != nil {
 		return diff, fmt.Errorf("repository index: %w", err)
 	}
+	if err := s.newGeneration(ctx); err != nil {
+		return diff, err
+	}
 	s.index.complete.Store(true)
 	return diff, nil
 }
