@@ -1,6 +1,7 @@
 // Package storage is Berth's content model on top of a storagedriver.Driver:
 // blobs and their links into repositories, resumable uploads, manifests and
-// tags, the referrers index, the catalog, and online garbage collection.
+// tags, the referrers index, the repository index that serves the catalog,
+// and online garbage collection.
 //
 // It keeps CNCF Distribution's storage layout (see paths.go), so a storage
 // root written by either registry is served by the other. It verifies before
@@ -10,7 +11,8 @@
 // Maintenance runs on the same content model: PurgeUploads (purge.go)
 // removes uploads idle for an age, with the driver's stale pending writes
 // (storagedriver.PendingPurger); Scrub (scrub.go) re-hashes every blob,
-// checks links, manifests and tags, and rebuilds the referrers index.
+// checks links, manifests and tags, rebuilds the referrers index and
+// checks the repository index.
 // Both may run while the registry serves, on any number of nodes.
 //
 // Every method validates the names, tags and digests it is given and returns
