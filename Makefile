@@ -9,9 +9,10 @@ BIN_DIR ?= bin
 # What `make test` runs; narrow it with e.g. `make test PKGS=./conformance/...`.
 PKGS ?= ./...
 # Those of PKGS run under the race detector: the server, the storage drivers,
-# and the conformance/end-to-end tests, which drive the in-process server with
-# real clients. The rest of PKGS runs without it.
-RACE_PKGS ?= ./registry/... ./storagedriver/... ./conformance/...
+# the host agent (its store is shared by goroutines and processes), and the
+# conformance/end-to-end tests, which drive the in-process server with real
+# clients. The rest of PKGS runs without it.
+RACE_PKGS ?= ./registry/... ./storagedriver/... ./hostagent/... ./conformance/...
 TEST_TIMEOUT ?= 20m
 # CI never reuses cached results: the end-to-end tests depend on tools and a
 # Docker daemon that go test's cache does not see.

@@ -9,23 +9,27 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/berth-registry/berth/internal/testutil"
 	"github.com/berth-registry/berth/internal/testutil/registrytest"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/metrics"
+	"github.com/berth-registry/berth/registry/notify"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/observed"
 )
 
 // TestMetricsAfterConformance runs the conformance suite against a
 // registry with metrics on (filesystem driver, wrapped to count its
-// operations) and a blob descriptor cache in a real Redis, then pushes and
-// pulls an image with crane, and checks the scrape: promtool check metrics
-// accepts it, and the series move as the workload says they must (one
-// upload completed per blob pushed, blob GETs answered 200 and from the
-// cache, storage operations counted, nothing left in flight).
+// operations), a blob descriptor cache in a real Redis and a webhook
+// receiver, then pushes and pulls an image with crane, and checks the
+// scrape: promtool check metrics accepts it, and the series move as the
+// workload says they must (one upload completed per blob pushed, blob GETs
+// answered 200 and from the cache, storage operations counted, nothing
+// left in flight, every event queued delivered).
 func TestMetricsAfterConformance(t *testing.T) {
 	t.Parallel()
 	bin := suiteBinary(t)
@@ -37,7 +41,14 @@ func TestMetricsAfterConformance(t *testing.T) {
 	fsd, err := filesystem.New(t.TempDir())
 	must(t, err)
 	cache := redisCache(t, m)
-	srv := registrytest.Start(t, observed.Wrap(fsd, m), append(suiteOptions(), registry.WithMetrics(m),
+	var received atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { received.Add(1) }))
+	t.Cleanup(hook.Close)
+	q, err := notify.Open(notify.Options{Dir: t.TempDir(), Observer: m,
+		Endpoints: []notify.Endpoint{{Name: "conformance", URL: hook.URL}}})
+	must(t, err)
+	t.Cleanup(func() { q.Close() })
+	srv := registrytest.Start(t, observed.Wrap(fsd, m), append(suiteOptions(), registry.WithMetrics(m), registry.WithNotifier(q, true),
 		registry.WithBlobDescriptorCache(cache))...)
 	scrapeSrv := httptest.NewServer(m.Handler())
 	t.Cleanup(scrapeSrv.Close)
@@ -56,6 +67,13 @@ func TestMetricsAfterConformance(t *testing.T) {
 	crane.Run(t, "pull", "--insecure", "--format", "oci", ref, filepath.Join(crane.Dir, "pulled"))
 	img.requireLayoutEqual(t, filepath.Join(crane.Dir, "pulled"), "")
 
+	// Wait for the receiver to have every event (deliveries are async).
+	const pending = `berth_notification_queue_events{endpoint="conformance"}`
+	for deadline := time.Now().Add(30 * time.Second); scrape(t, scrapeSrv.URL)[pending] != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still %v after 30s", pending, scrape(t, scrapeSrv.URL)[pending])
+		}
+	}
 	raw := scrapeRaw(t, scrapeSrv.URL)
 	check := testutil.Cmd{Path: promtool, Stdin: raw}.Exec(t, "check", "metrics")
 	if check.Err != nil || len(bytes.TrimSpace(check.Stdout)) > 0 || len(bytes.TrimSpace(check.Stderr)) > 0 {
@@ -90,6 +108,10 @@ func TestMetricsAfterConformance(t *testing.T) {
 		{"uploads completed over the whole run", after["berth_uploads_completed_total"], n + 1, true},
 		{"blobs of the pull answered from the cache (the push filled it)", delta(`berth_content_served_total{kind="blob",source="cache"}`), n, true},
 		{"redis cache failures", sumMatching(after, `berth_blob_descriptor_cache_errors_total{`), 0, false},
+		{"events queued and delivered", after[`berth_notification_events_delivered_total{endpoint="conformance"}`],
+			after[`berth_notification_events_queued_total{endpoint="conformance"}`], false},
+		{"events received (at least once)", float64(received.Load()), after[`berth_notification_events_queued_total{endpoint="conformance"}`], true},
+		{"events of the crane push (blobs, manifest)", delta(`berth_notification_events_queued_total{endpoint="conformance"}`), n + 1, true},
 		{"storage operations that failed for an outage", after[`berth_storage_operation_errors_total{class="unavailable",driver="filesystem",operation="stat"}`], 0, false},
 		// Every observation of the histogram is a counted request.
 		{"blob GET durations observed", delta(`berth_http_request_duration_seconds_count{method="GET",route="blob"}`),

@@ -3,11 +3,11 @@ package hostagent
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -18,13 +18,12 @@ const DefaultConcurrency = 4
 // to. It is safe for concurrent use, and several processes may use one
 // store at once.
 type Agent struct {
-	store      *store
+	store      *imageStore
 	reg        atomic.Pointer[client.Client] // replaced on Login and Logout
 	clientOpts []client.Option
 	creds      *client.DockerConfig
 	jobs       int
 	progress   Progress
-	commitHook commitHook // tests: fail a commit at a given step
 }
 
 // Option configures an Agent.
@@ -73,11 +72,11 @@ func New(root string, opts ...Option) (*Agent, error) {
 		}
 		a.creds = dc
 	}
-	s, err := openStore(root)
+	s, err := store.Open(root)
 	if err != nil {
 		return nil, err
 	}
-	a.store = s
+	a.store = &imageStore{s}
 	a.renewClient()
 	return a, nil
 }
@@ -92,7 +91,7 @@ func (a *Agent) renewClient() {
 }
 
 // Root is the store's directory.
-func (a *Agent) Root() string { return a.store.root }
+func (a *Agent) Root() string { return a.store.Root() }
 
 // ProgressEvent tells how the transfer of one blob goes.
 type ProgressEvent struct {
@@ -150,31 +149,4 @@ func (a *Agent) Logout(_ context.Context, host string) error {
 	}
 	a.renewClient()
 	return nil
-}
-
-// parallel runs fn for every item, at most jobs at once. The first error
-// cancels the others' ctx and is returned.
-func parallel[T any](ctx context.Context, jobs int, items []T, fn func(ctx context.Context, item T) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(jobs, 1))
-loop:
-	for _, it := range items {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			break loop
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(ctx, it); err != nil {
-				cancel(err) // only the first cancel sets the cause
-			}
-		}()
-	}
-	wg.Wait()
-	return context.Cause(ctx)
 }

@@ -1,72 +1,34 @@
 package hostagent
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/berth-registry/berth/hostagent/hatest"
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/testutil/hatest"
 	"github.com/berth-registry/berth/registry/client"
 )
 
-var testTime = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+// The tar helpers of hatest under the short names these tests use.
+var (
+	testTime = hatest.TestTime
+	file     = hatest.TarFile
+	dir      = hatest.TarDir
+	symlink  = hatest.TarSymlink
+	hardlink = hatest.TarHardlink
+	mkTar    = hatest.MkTar
+)
 
-// ent is one tar entry of a test layer: a header (defaults filled in) and
-// the body of a regular file.
-type ent struct {
-	hdr  tar.Header
-	body string
-}
-
-func file(name, body string) ent {
-	return ent{hdr: tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644}, body: body}
-}
-func dir(name string) ent {
-	return ent{hdr: tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755}}
-}
-func symlink(name, target string) ent {
-	return ent{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777}}
-}
-func hardlink(name, target string) ent {
-	return ent{hdr: tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target}}
-}
-
-// mkTar writes the entries as an uncompressed tar.
-func mkTar(t testing.TB, ents ...ent) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range ents {
-		h := e.hdr
-		if h.ModTime.IsZero() {
-			h.ModTime = testTime
-		}
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(e.body))
-		}
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			if _, err := tw.Write([]byte(e.body)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+// ent is one tar entry of a test layer.
+type ent = hatest.Ent
 
 func gz(t testing.TB, b []byte) []byte {
 	t.Helper()
@@ -157,7 +119,7 @@ func writeLayout(t testing.TB, imgs ...*testImage) string {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d.Annotations = map[string]string{annotationImageName: r.String(), v1.AnnotationRefName: r.Tag}
+			d.Annotations = map[string]string{store.AnnotationImageName: r.String(), v1.AnnotationRefName: r.Tag}
 			idx.Manifests = append(idx.Manifests, d)
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/hostagent/archive"
 )
 
 func twoImages(t testing.TB) (*testImage, *testImage) {
@@ -28,7 +30,7 @@ func twoImages(t testing.TB) (*testImage, *testImage) {
 // archiveFiles reads a tar (compressed or not): name → content.
 func archiveFiles(t *testing.T, b []byte) map[string][]byte {
 	t.Helper()
-	zr, _, err := decompress(bytes.NewReader(b))
+	zr, _, err := archive.Decompress(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 				t.Errorf("save: %+v (%d bytes)", res, buf.Len())
 			}
 			files := archiveFiles(t, buf.Bytes())
-			var docker []dockerArchiveEntry
+			var docker []archive.DockerArchiveEntry
 			if err := json.Unmarshal(files["manifest.json"], &docker); err != nil || len(docker) != 2 {
 				t.Fatalf("manifest.json: %s, %v", files["manifest.json"], err)
 			}
@@ -160,7 +162,7 @@ func TestLoadDockerArchive(t *testing.T) {
 		"aaaa/layer.tar": app.layers[0], "aaaa/json": []byte("{}"), "aaaa/VERSION": []byte("1.0"),
 		"bbbb/layer.tar":               app.layers[1],
 		app.config.Encoded() + ".json": cfg,
-		"manifest.json": mustJSON(t, []dockerArchiveEntry{{Config: app.config.Encoded() + ".json",
+		"manifest.json": mustJSON(t, []archive.DockerArchiveEntry{{Config: app.config.Encoded() + ".json",
 			RepoTags: []string{"team/app:1.0"}, Layers: []string{"aaaa/layer.tar", "cccc/layer.tar"}}}),
 	}
 	raw := tarOf(t, legacy)

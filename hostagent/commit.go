@@ -14,6 +14,10 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/archive"
+	"github.com/berth-registry/berth/hostagent/layer"
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -44,24 +48,40 @@ type CommitResult struct {
 	DiffStats
 }
 
-// commitHook, when set (tests), is called at each step of a commit and may
-// fail it there.
-type commitHook func(step string) error
+// commitStore is what a commit writes through: the agent's store, or in
+// tests one that fails on demand, so that a failed commit can be shown to
+// leave the store as it was.
+type commitStore interface {
+	Path(elem ...string) string
+	HasBlob(d digest.Digest, size int64) bool
+	PutBlob(d digest.Digest, data []byte) error
+	Publish(from string, d digest.Digest) error
+	NewLease(ctx context.Context, digests []digest.Digest) (*store.Lease, error)
+	UpdateIndex(ctx context.Context, fn func(idx *v1.Index) error) error
+}
 
 // Commit writes what changed in the container's root filesystem since it
 // was unpacked as a new layer on top of its image, and names the result
 // opts.Name:opts.Version in the store. The layer holds additions and
 // changes, .wh. whiteouts for deletions and an opaque marker for each
-// directory that was replaced; it is gzip-compressed and deterministic
-// (entries sorted, fixed gzip header, times pinned by opts.Timestamp). The
-// config gets a history entry and the layer's diff ID; the manifest the
-// annotations org.opencontainers.image.{vendor,version,title,created,
-// base.name,base.digest}.
+// directory that was replaced (none of its recorded entries left); it is
+// gzip-compressed and deterministic (entries sorted, fixed gzip header,
+// times pinned by opts.Timestamp): it depends on what changed, not on how
+// or when, nor on inode numbers. Content is hashed again wherever stats
+// cannot prove it unchanged (see layer.Record). The config gets a history
+// entry and the layer's diff ID; the manifest the annotations
+// org.opencontainers.image.{vendor,version,title,created,base.name,
+// base.digest}.
 //
 // An unchanged container gives Unchanged and writes nothing. A commit that
 // fails leaves the store as it was. Errors: ErrInvalid, ErrNotFound (no
 // such container), ErrCorrupt (its image's blobs are gone or bad).
 func (a *Agent) Commit(ctx context.Context, container string, opts CommitOptions) (CommitResult, error) {
+	return a.commit(ctx, a.store, container, opts)
+}
+
+// commit is Commit writing through st.
+func (a *Agent) commit(ctx context.Context, st commitStore, container string, opts CommitOptions) (CommitResult, error) {
 	if err := checkContainerName(container); err != nil {
 		return CommitResult{}, err
 	}
@@ -77,21 +97,21 @@ func (a *Agent) Commit(ctx context.Context, container string, opts CommitOptions
 		return CommitResult{}, fmt.Errorf("container %s is still being created (or its creation died: remove it): %w", container, ErrInvalid)
 	}
 	res := CommitResult{Container: container, BaseName: c.ImageName, BaseDigest: c.Image}
-	base, err := a.store.imageOf(v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: c.Image}, "")
+	base, err := a.store.ImageOf(v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: c.Image}, "")
 	if err != nil {
 		return res, fmt.Errorf("container %s: base image: %w", container, err)
 	}
-	dir := a.store.path(containersDir, container)
-	old, err := readTreeRecord(dir)
+	dir := a.store.Path(store.ContainersDir, container)
+	old, err := layer.ReadTreeRecord(dir)
 	if err != nil {
 		return res, fmt.Errorf("container %s: %w", container, err)
 	}
 	rootfs := filepath.Join(dir, c.Rootfs)
-	cur, err := recordTree(ctx, rootfs, old)
+	cur, err := layer.RecordTree(ctx, rootfs, old)
 	if err != nil {
 		return res, err
 	}
-	changes, stats := diffTrees(old, cur)
+	changes, stats := layer.DiffTrees(old.ByPath(), cur.Files)
 	res.DiffStats = stats
 	if len(changes) == 0 {
 		res.Unchanged = true
@@ -101,7 +121,7 @@ func (a *Agent) Commit(ctx context.Context, container string, opts CommitOptions
 	if opts.Timestamp != nil {
 		created = opts.Timestamp.UTC()
 	}
-	w := &commitWriter{a: a, hook: a.commitHook}
+	w := &commitWriter{a: a, st: st}
 	defer w.release()
 	if err := w.run(ctx, rootfs, changes, opts, ref, base, c, created, &res); err != nil {
 		w.rollback(ctx)
@@ -129,21 +149,14 @@ func commitRef(opts CommitOptions) (client.Reference, error) {
 // step fails.
 type commitWriter struct {
 	a         *Agent
-	hook      commitHook
-	leases    []*lease
+	st        commitStore
+	leases    []*store.Lease
 	published []digest.Digest // blobs this commit added to the store
-}
-
-func (w *commitWriter) step(name string) error {
-	if w.hook != nil {
-		return w.hook(name)
-	}
-	return nil
 }
 
 func (w *commitWriter) release() {
 	for _, l := range w.leases {
-		l.release()
+		l.Release()
 	}
 	w.leases = nil
 }
@@ -158,8 +171,8 @@ func (w *commitWriter) rollback(ctx context.Context) {
 }
 
 func (w *commitWriter) put(d digest.Digest, data []byte) error {
-	had := w.a.store.hasBlob(d, int64(len(data)))
-	if err := w.a.store.putBlob(d, data); err != nil {
+	had := w.st.HasBlob(d, int64(len(data)))
+	if err := w.st.PutBlob(d, data); err != nil {
 		return err
 	}
 	if !had {
@@ -168,20 +181,17 @@ func (w *commitWriter) put(d digest.Digest, data []byte) error {
 	return nil
 }
 
-func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change, opts CommitOptions,
-	ref client.Reference, base localImage, c Container, created time.Time, res *CommitResult) error {
-	s := w.a.store
+func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.Change, opts CommitOptions,
+	ref client.Reference, base store.LocalImage, c Container, created time.Time, res *CommitResult) error {
+	s := w.st
 	if err := w.addLease(ctx, c.Image); err != nil {
 		return err
 	}
-	layer, diffID, err := w.writeLayer(ctx, rootfs, changes, opts.Timestamp)
+	newLayer, diffID, err := w.writeLayer(ctx, rootfs, changes, opts.Timestamp)
 	if err != nil {
 		return err
 	}
-	if err := w.step("layer"); err != nil {
-		return err
-	}
-	cfg, err := commitConfig(base.configRaw, diffID, opts, created, c.ImageName, c.Image)
+	cfg, err := commitConfig(base.ConfigRaw, diffID, opts, created, c.ImageName, c.Image)
 	if err != nil {
 		return err
 	}
@@ -189,14 +199,11 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change,
 	if err := w.put(cfgDesc.Digest, cfg); err != nil {
 		return err
 	}
-	if err := w.step("config"); err != nil {
-		return err
-	}
 	m := v1.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: v1.MediaTypeImageManifest,
 		Config:    cfgDesc,
-		Layers:    append(append([]v1.Descriptor{}, base.manifest.Layers...), layer),
+		Layers:    append(append([]v1.Descriptor{}, base.Manifest.Layers...), newLayer),
 		Annotations: map[string]string{
 			v1.AnnotationVendor:          opts.Publisher,
 			v1.AnnotationVersion:         opts.Version,
@@ -214,46 +221,40 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []change,
 		return err
 	}
 	desc := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: digest.FromBytes(raw), Size: int64(len(raw))}
-	if p := base.config.Platform; p.OS != "" {
+	if p := base.Config.Platform; p.OS != "" {
 		desc.Platform = &v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
 	}
 	if err := w.put(desc.Digest, raw); err != nil {
 		return err
 	}
-	if err := w.step("manifest"); err != nil {
-		return err
-	}
-	err = s.updateIndex(ctx, func(idx *v1.Index) error {
-		if err := w.step("index"); err != nil {
-			return err
-		}
-		setEntry(idx, newEntry(ref, desc, ""))
+	err = s.UpdateIndex(ctx, func(idx *v1.Index) error {
+		store.SetEntry(idx, newEntry(ref, desc, ""))
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	res.Reference, res.Digest, res.Layer, res.DiffID = ref.String(), desc.Digest, layer, diffID
+	res.Reference, res.Digest, res.Layer, res.DiffID = ref.String(), desc.Digest, newLayer, diffID
 	return nil
 }
 
 // writeLayer writes the changes as a gzip layer into ingest/ and publishes
 // it under its digest.
-func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []change, ts *time.Time) (v1.Descriptor, digest.Digest, error) {
-	s := w.a.store
-	tmp, err := os.CreateTemp(s.path(ingestDir), ".commit-*")
+func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []layer.Change, ts *time.Time) (v1.Descriptor, digest.Digest, error) {
+	s := w.st
+	tmp, err := os.CreateTemp(s.Path(store.IngestDir), ".commit-*")
 	if err != nil {
 		return v1.Descriptor{}, "", err
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once published
 	defer tmp.Close()
 	blobHash, diffHash := digest.SHA256.Digester(), digest.SHA256.Digester()
-	counter := &countWriter{w: io.MultiWriter(tmp, blobHash.Hash())}
-	zw, err := compressor(counter, CompressionGzip)
+	counter := &iox.CountWriter{W: io.MultiWriter(tmp, blobHash.Hash())}
+	zw, err := archive.Compressor(counter, archive.CompressionGzip)
 	if err != nil {
 		return v1.Descriptor{}, "", err
 	}
-	if err := writeLayer(ctx, io.MultiWriter(zw, diffHash.Hash()), rootfs, changes, ts); err != nil {
+	if err := layer.WriteLayer(ctx, io.MultiWriter(zw, diffHash.Hash()), rootfs, changes, ts); err != nil {
 		return v1.Descriptor{}, "", err
 	}
 	if err := zw.Close(); err != nil {
@@ -262,40 +263,29 @@ func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []
 	if err := tmp.Sync(); err != nil {
 		return v1.Descriptor{}, "", err
 	}
-	layer := v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: blobHash.Digest(), Size: counter.n}
-	if !s.hasBlob(layer.Digest, layer.Size) {
+	blob := v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: blobHash.Digest(), Size: counter.N}
+	if !s.HasBlob(blob.Digest, blob.Size) {
 		// Leased before it is published, so that a concurrent prune
 		// spares it until the index names it.
-		if err := w.addLease(ctx, layer.Digest); err != nil {
+		if err := w.addLease(ctx, blob.Digest); err != nil {
 			return v1.Descriptor{}, "", err
 		}
-		if err := s.publish(tmp.Name(), layer.Digest); err != nil {
+		if err := s.Publish(tmp.Name(), blob.Digest); err != nil {
 			return v1.Descriptor{}, "", err
 		}
-		w.published = append(w.published, layer.Digest)
+		w.published = append(w.published, blob.Digest)
 	}
-	return layer, diffHash.Digest(), nil
+	return blob, diffHash.Digest(), nil
 }
 
 // addLease protects d until the commit ends.
 func (w *commitWriter) addLease(ctx context.Context, d digest.Digest) error {
-	l, err := w.a.store.newLease(ctx, []digest.Digest{d})
+	l, err := w.st.NewLease(ctx, []digest.Digest{d})
 	if err != nil {
 		return err
 	}
 	w.leases = append(w.leases, l)
 	return nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // commitConfig is the base image's config with the new layer's diff ID,
@@ -358,48 +348,4 @@ func commitConfig(baseRaw []byte, diffID digest.Digest, opts CommitOptions, crea
 		}
 	}
 	return json.Marshal(cfg)
-}
-
-// dropUnused deletes those of digests that no image, container or live
-// lease uses: what a failed operation published and nothing took up.
-func (s *store) dropUnused(ctx context.Context, digests []digest.Digest) error {
-	unlock, err := s.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	idx, err := s.readIndex()
-	if err != nil {
-		return err
-	}
-	live, err := s.leasedDigests()
-	if err != nil {
-		return err
-	}
-	if live == nil {
-		live = map[digest.Digest]bool{}
-	}
-	roots := idx.Manifests
-	cs, err := s.containers()
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		roots = append(roots, v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: c.Image})
-	}
-	for _, r := range roots {
-		if s.hasBlob(r.Digest, -1) {
-			if err := s.mark(r, live); err != nil {
-				return err
-			}
-		}
-	}
-	for _, d := range digests {
-		if !live[d] && checkDigest(d) == nil {
-			if err := os.Remove(s.blobPath(d)); err != nil && !os.IsNotExist(err) {
-				return err
-			}
-		}
-	}
-	return syncDir(s.path(blobsDir, "sha256"))
 }

@@ -2,6 +2,7 @@ package hostagent
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -11,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-registry/berth/hostagent/hatest"
+	"github.com/berth-registry/berth/hostagent/archive"
+	"github.com/berth-registry/berth/internal/testutil/hatest"
 )
 
 // commitBase is an OS-like image with what a commit must handle.
@@ -63,12 +66,12 @@ func modify(t *testing.T, root string) {
 
 func layerEntries(t *testing.T, a *Agent, d v1.Descriptor) []string {
 	t.Helper()
-	f, err := a.store.openBlob(d.Digest)
+	f, err := a.store.OpenBlob(d.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	zr, comp, err := decompress(f)
+	zr, comp, err := archive.Decompress(f)
 	if err != nil || comp != CompressionGzip {
 		t.Fatalf("layer: %v, %v", comp, err)
 	}
@@ -174,7 +177,8 @@ func TestCommitRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res2.Digest != res.Digest || res2.Layer.Digest != res.Layer.Digest {
-		t.Errorf("same changes, other digests: %s/%s vs %s/%s", res.Digest, res.Layer.Digest, res2.Digest, res2.Layer.Digest)
+		t.Errorf("same changes, other digests: %s/%s vs %s/%s\nc1's layer: %q\nc2's layer: %q", res.Digest, res.Layer.Digest,
+			res2.Digest, res2.Layer.Digest, got, layerEntries(t, a, res2.Layer))
 	}
 
 	// A container made from the committed image has the same tree.
@@ -220,13 +224,8 @@ func TestCommitFailureLeavesStoreUnchanged(t *testing.T) {
 	before := snapshot(t, a.Root())
 	boom := errors.New("boom")
 	for _, step := range []string{"layer", "config", "manifest", "index"} {
-		a.commitHook = func(s string) error {
-			if s == step {
-				return boom
-			}
-			return nil
-		}
-		_, err := a.Commit(ctx, "c", CommitOptions{Name: "x/app", Version: "1"})
+		st := &failingStore{commitStore: a.store, after: step, err: boom}
+		_, err := a.commit(ctx, st, "c", CommitOptions{Name: "x/app", Version: "1"})
 		if !errors.Is(err, boom) {
 			t.Fatalf("failing at %s: %v", step, err)
 		}
@@ -234,10 +233,38 @@ func TestCommitFailureLeavesStoreUnchanged(t *testing.T) {
 			t.Errorf("failing at %s changed the store:\n%s\n---\n%s", step, before, after)
 		}
 	}
-	a.commitHook = nil
 	if _, err := a.Commit(ctx, "c", CommitOptions{Name: "x/app", Version: "1"}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// failingStore is the store with one failure, just after a commit has
+// written step: "layer" (the layer is published, the config is not),
+// "config", "manifest", or "index" (in the index update, before it
+// changes anything).
+type failingStore struct {
+	commitStore
+	after string
+	err   error
+	puts  int
+}
+
+func (f *failingStore) PutBlob(d digest.Digest, data []byte) error {
+	f.puts++
+	if (f.after == "layer" && f.puts == 1) || (f.after == "config" && f.puts == 2) {
+		return f.err
+	}
+	return f.commitStore.PutBlob(d, data)
+}
+
+func (f *failingStore) UpdateIndex(ctx context.Context, fn func(idx *v1.Index) error) error {
+	switch f.after {
+	case "manifest":
+		return f.err
+	case "index":
+		return f.commitStore.UpdateIndex(ctx, func(*v1.Index) error { return f.err })
+	}
+	return f.commitStore.UpdateIndex(ctx, fn)
 }
 
 // TestCreateContainerUnsafeImageLeavesNothing: an image with a hostile

@@ -14,6 +14,10 @@ import (
 	"time"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/hostagent/layer"
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // Container states.
@@ -62,15 +66,15 @@ func (a *Agent) CreateContainer(ctx context.Context, name, ref string, opts Crea
 	if err := checkContainerName(name); err != nil {
 		return Container{}, err
 	}
-	dir := a.store.path(containersDir, name)
+	dir := a.store.Path(store.ContainersDir, name)
 	var c Container
-	var img localImage
-	err := a.store.withIndex(ctx, func(idx *v1.Index) error {
+	var img store.LocalImage
+	err := a.store.WithIndex(ctx, func(idx *v1.Index) error {
 		var err error
 		if img, err = a.store.resolveImage(idx, ref, opts.Platform); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(a.store.path(containersDir), 0o755); err != nil {
+		if err := os.MkdirAll(a.store.Path(store.ContainersDir), 0o755); err != nil {
 			return err
 		}
 		if err := os.Mkdir(dir, 0o700); err != nil {
@@ -80,11 +84,11 @@ func (a *Agent) CreateContainer(ctx context.Context, name, ref string, opts Crea
 			return err
 		}
 		c = Container{
-			Name: name, Image: img.desc.Digest, ImageName: entryName(img.entry),
+			Name: name, Image: img.Desc.Digest, ImageName: store.EntryName(img.Entry),
 			Created: time.Now().UTC().Truncate(time.Second), Rootfs: rootfsDir, State: ContainerCreating,
 		}
 		if c.ImageName == "" {
-			c.ImageName = img.desc.Digest.String()
+			c.ImageName = img.Desc.Digest.String()
 		}
 		return writeContainer(dir, c)
 	})
@@ -104,7 +108,7 @@ func (a *Agent) CreateContainer(ctx context.Context, name, ref string, opts Crea
 	return c, nil
 }
 
-func (a *Agent) fillContainer(ctx context.Context, dir string, img localImage, lim Limits) error {
+func (a *Agent) fillContainer(ctx context.Context, dir string, img store.LocalImage, lim Limits) error {
 	rootfs := filepath.Join(dir, rootfsDir)
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return err
@@ -112,26 +116,11 @@ func (a *Agent) fillContainer(ctx context.Context, dir string, img localImage, l
 	if err := a.store.unpackImage(ctx, rootfs, img, lim); err != nil {
 		return err
 	}
-	files, err := recordTree(ctx, rootfs, nil)
+	rec, err := layer.RecordTree(ctx, rootfs, layer.Record{})
 	if err != nil {
 		return err
 	}
-	return writeTreeRecord(dir, files)
-}
-
-// withIndex runs fn on the index under the store lock, without writing
-// the index back.
-func (s *store) withIndex(ctx context.Context, fn func(idx *v1.Index) error) error {
-	unlock, err := s.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	idx, err := s.readIndex()
-	if err != nil {
-		return err
-	}
-	return fn(idx)
+	return layer.WriteTreeRecord(dir, rec)
 }
 
 func writeContainer(dir string, c Container) error {
@@ -139,7 +128,7 @@ func writeContainer(dir string, c Container) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dir, ContainerFile, append(b, '\n'))
+	return oci.WriteFileAtomic(dir, ContainerFile, append(b, '\n'))
 }
 
 // ListContainers returns the store's containers, sorted by name.
@@ -159,8 +148,8 @@ func (a *Agent) Container(_ context.Context, name string) (Container, error) {
 	return a.store.container(name)
 }
 
-func (s *store) container(name string) (Container, error) {
-	b, err := os.ReadFile(s.path(containersDir, name, ContainerFile))
+func (s *imageStore) container(name string) (Container, error) {
+	b, err := os.ReadFile(s.Path(store.ContainersDir, name, ContainerFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Container{}, fmt.Errorf("container %q: %w", name, ErrNotFound)
 	}
@@ -183,7 +172,7 @@ func (s *store) container(name string) (Container, error) {
 // ContainerRootfs is the directory of the container name's root
 // filesystem.
 func (a *Agent) ContainerRootfs(name string) string {
-	return a.store.path(containersDir, name, rootfsDir)
+	return a.store.Path(store.ContainersDir, name, rootfsDir)
 }
 
 // RemoveContainer deletes the container name: its record first (the name
@@ -196,7 +185,7 @@ func (a *Agent) RemoveContainer(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := os.Lstat(a.store.path(containersDir, name)); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(a.store.Path(store.ContainersDir, name)); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("container %q: %w", name, ErrNotFound)
 	}
 	return a.store.removeContainerDir(name)
@@ -204,18 +193,18 @@ func (a *Agent) RemoveContainer(ctx context.Context, name string) error {
 
 // removeContainerDir moves containers/<name> aside (atomically) and
 // deletes it.
-func (s *store) removeContainerDir(name string) error {
-	trash := s.path(containersDir, trashDir)
+func (s *imageStore) removeContainerDir(name string) error {
+	trash := s.Path(store.ContainersDir, trashDir)
 	if err := os.MkdirAll(trash, 0o700); err != nil {
 		return err
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	aside := filepath.Join(trash, name+"-"+hex.EncodeToString(rnd[:]))
-	if err := os.Rename(s.path(containersDir, name), aside); err != nil {
+	if err := os.Rename(s.Path(store.ContainersDir, name), aside); err != nil {
 		return fmt.Errorf("remove container %s: %w", name, err)
 	}
-	_ = syncDir(s.path(containersDir))
+	_ = oci.SyncDir(s.Path(store.ContainersDir))
 	if err := os.RemoveAll(aside); err != nil {
 		return fmt.Errorf("remove container %s: %w", name, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/hostagent/store"
 )
 
 // ContainerFile is the record of a container, under the store at
@@ -37,8 +39,8 @@ type Container struct {
 
 // containers reads every container record; unreadable ones are errors, as
 // an image they might protect must not be removed blindly.
-func (s *store) containers() ([]Container, error) {
-	entries, err := os.ReadDir(s.path(containersDir))
+func (s *imageStore) containers() ([]Container, error) {
+	entries, err := os.ReadDir(s.Path(store.ContainersDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -50,7 +52,7 @@ func (s *store) containers() ([]Container, error) {
 		if !e.IsDir() {
 			continue
 		}
-		b, err := os.ReadFile(s.path(containersDir, e.Name(), ContainerFile))
+		b, err := os.ReadFile(s.Path(store.ContainersDir, e.Name(), ContainerFile))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // being created, or not a container
 		}

@@ -31,23 +31,24 @@
 // never fetch one blob twice, and an interrupted download is resumed with a
 // Range request after re-hashing the bytes already there. Pulls and pushes
 // hold a lease on the blobs they use, so that a concurrent Remove or Prune
-// spares them. See store.go for the tree.
+// spares them. The layout and these primitives are package
+// hostagent/store (see its store.go for the tree).
 //
 // # Archives and containers
 //
 // Save writes images to one tar that is both an OCI image layout and a
-// docker-archive (see save.go), gzip- or zstd-compressed if asked; Load
-// reads OCI layouts and docker-archives as docker, podman, skopeo and crane
-// write them, as tars (compressed or not) or directories, keeping every
-// digest the format carries (load.go). A tar is staged in ingest/ and every
-// blob verified before the index names anything.
+// docker-archive, gzip- or zstd-compressed if asked; Load reads OCI layouts
+// and docker-archives as docker, podman, skopeo and crane write them, as
+// tars (compressed or not) or directories, keeping every digest the format
+// carries. A tar is staged in ingest/ and every blob verified before the
+// index names anything (package hostagent/archive).
 //
 // CreateContainer unpacks an image into containers/<name>/rootfs (whiteouts
 // applied; modes, owners, links, device nodes and xattrs kept) and records
 // the tree in files.json; Commit writes what changed since as one new,
 // deterministic layer and names the image (commit.go). Every write of an
 // unpack goes through an os.Root, so that no entry can reach outside the
-// root filesystem (unpack.go); refusals are ErrUnsafe. The container record
+// root filesystem (package hostagent/layer); refusals are ErrUnsafe. The container record
 // (containers/<name>/container.json, see Container) is written first, so
 // that Remove refuses to take an image a container uses.
 //
@@ -58,7 +59,7 @@
 // image, a repository, a registry prefix, or the store's images), a
 // destination, tag filters and platforms. Only what the destination lacks
 // moves, compared by digest; SyncDaemon runs the rules on their
-// schedules. See sync.go.
+// schedules. See package hostagent/mirror.
 //
 // # Errors
 //
@@ -68,6 +69,25 @@
 // (client.ErrNotFound, ErrUnauthorized, ErrDenied, ErrUnavailable). Test
 // with errors.Is.
 //
-// The package speaks to registries only through registry/client; it never
-// imports the server's packages.
+// # Packages
+//
+// This package is the Agent facade: install (Pull), push, find, list,
+// inspect, tag, remove, containers and commit; it delegates save and load
+// to hostagent/archive and sync to hostagent/mirror. Below it:
+//
+//	hostagent/store    the OCI layout: index, blobs, ingest and resume,
+//	                   leases, locking, sources, verify and prune primitives
+//	hostagent/layer    applying tar layers under os.Root with limits, tree
+//	                   records, diff -> layer
+//	hostagent/archive  save and load of OCI layouts and docker-archives,
+//	                   compression
+//	hostagent/mirror   sync: config, rules, tag filters, schedules, limits,
+//	                   plan, daemon
+//	hostagent/errdefs  the error classes every package of the agent wraps
+//	internal/oci       spec primitives: media types, platforms, version
+//	                   order, digest check, atomic writes
+//	internal/iox, internal/parallel  io adapters; bounded parallelism
+//
+// The facade may import all of them. It speaks to registries only through
+// registry/client; it never imports the server's packages.
 package hostagent

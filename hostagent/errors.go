@@ -1,28 +1,29 @@
 package hostagent
 
-import "errors"
+import (
+	"github.com/berth-registry/berth/hostagent/errdefs"
+)
 
-// Error classes. Methods wrap them with what they were doing; test with
-// errors.Is. Failures of the registry keep the registry client's classes
-// (client.ErrNotFound, ErrUnauthorized, ErrDenied, ErrUnavailable) in their
-// chain as well.
+// Error classes (package errdefs, shared by the agent's packages). Methods
+// wrap them with what they were doing; test with errors.Is. Failures of the
+// registry keep the registry client's classes (client.ErrNotFound,
+// ErrUnauthorized, ErrDenied, ErrUnavailable) in their chain as well.
 var (
 	// ErrNotFound: no such image in the store, or in the registry.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errdefs.ErrNotFound
 	// ErrAmbiguous: a short digest or a name matches more than one image.
-	ErrAmbiguous = errors.New("ambiguous reference")
+	ErrAmbiguous = errdefs.ErrAmbiguous
 	// ErrInUse: the image is used by a container or a derived image.
-	ErrInUse = errors.New("in use")
+	ErrInUse = errdefs.ErrInUse
 	// ErrCorrupt: content does not hash to its digest, or a blob that an
 	// image needs is missing from the store.
-	ErrCorrupt = errors.New("corrupt content")
+	ErrCorrupt = errdefs.ErrCorrupt
 	// ErrNoPlatform: an index has no manifest for the wanted platform.
-	ErrNoPlatform = errors.New("no matching platform")
+	ErrNoPlatform = errdefs.ErrNoPlatform
 	// ErrInvalid: a malformed reference, filter, platform or manifest.
-	ErrInvalid = errors.New("invalid argument")
+	ErrInvalid = errdefs.ErrInvalid
 	// ErrUnsafe: an archive or a layer holds an entry that would write
-	// outside its root (../, an absolute path, a symlink or hardlink
-	// leading out), a device node an unprivileged user may not make, or
-	// more than the size limit allows. Nothing of it is kept.
-	ErrUnsafe = errors.New("unsafe archive")
+	// outside its root, a device node an unprivileged user may not make,
+	// or more than the size limit allows. Nothing of it is kept.
+	ErrUnsafe = errdefs.ErrUnsafe
 )

@@ -14,6 +14,9 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/parallel"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -79,7 +82,7 @@ func (a *Agent) Find(ctx context.Context, opts FindOptions) ([]Found, error) {
 	}
 	var mu sync.Mutex
 	var out []Found
-	err = parallel(ctx, a.jobs, refs, func(ctx context.Context, tr tagRef) error {
+	err = parallel.Each(ctx, a.jobs, refs, func(ctx context.Context, tr tagRef) error {
 		f, err := a.describeRemote(ctx, tr.ref)
 		if errors.Is(err, client.ErrNotFound) {
 			return nil
@@ -102,7 +105,7 @@ func (a *Agent) Find(ctx context.Context, opts FindOptions) ([]Found, error) {
 		if c := strings.Compare(x.Name, y.Name); c != 0 {
 			return c
 		}
-		if c := CompareVersions(y.Version, x.Version); c != 0 {
+		if c := oci.CompareVersions(y.Version, x.Version); c != 0 {
 			return c // newest first
 		}
 		return strings.Compare(x.Tag, y.Tag)
@@ -122,7 +125,7 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 		return f, fmt.Errorf("%s: %w", r, err)
 	}
 	f.Digest = m.Descriptor.Digest
-	if isIndex(m.Descriptor.MediaType) {
+	if oci.IsIndex(m.Descriptor.MediaType) {
 		var idx v1.Index
 		if err := json.Unmarshal(m.Payload, &idx); err != nil {
 			return f, fmt.Errorf("%s: index: %v: %w", r, err, ErrInvalid)
@@ -130,7 +133,7 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 		f.Publisher = idx.Annotations[v1.AnnotationVendor]
 		f.Version = idx.Annotations[v1.AnnotationVersion]
 		base := idx.Annotations[v1.AnnotationBaseImageDigest]
-		if child, err := choosePlatform(idx, HostPlatform()); err == nil && (f.Publisher == "" || f.Version == "") {
+		if child, err := oci.ChoosePlatform(idx, HostPlatform()); err == nil && (f.Publisher == "" || f.Version == "") {
 			if m, err = a.client().ManifestGet(ctx, r.WithDigest(child.Digest)); err != nil {
 				return f, fmt.Errorf("%s: %w", r, err)
 			}
@@ -140,7 +143,7 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 			return f, nil
 		}
 	}
-	if !isImageManifest(m.Descriptor.MediaType) {
+	if !oci.IsImageManifest(m.Descriptor.MediaType) {
 		return f, fmt.Errorf("%s: not an image: %w", r, client.ErrNotFound)
 	}
 	var man v1.Manifest
@@ -148,9 +151,9 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 		return f, fmt.Errorf("%s: manifest: %v: %w", r, err, ErrInvalid)
 	}
 	var cfg *v1.Image
-	if man.Config.Size <= maxMetadataSize {
+	if man.Config.Size <= store.MaxMetadataSize {
 		if rc, _, err := a.client().BlobGet(ctx, r, man.Config.Digest, 0); err == nil {
-			b, err := io.ReadAll(client.VerifyReader(io.LimitReader(rc, maxMetadataSize), man.Config.Digest, man.Config.Size))
+			b, err := io.ReadAll(client.VerifyReader(io.LimitReader(rc, store.MaxMetadataSize), man.Config.Digest, man.Config.Size))
 			rc.Close()
 			var c v1.Image
 			if err == nil && json.Unmarshal(b, &c) == nil {
@@ -200,5 +203,5 @@ func inRange(v, lo, hi string) bool {
 	if v == "" {
 		return false
 	}
-	return (lo == "" || CompareVersions(v, lo) >= 0) && (hi == "" || CompareVersions(v, hi) <= 0)
+	return (lo == "" || oci.CompareVersions(v, lo) >= 0) && (hi == "" || oci.CompareVersions(v, hi) <= 0)
 }

@@ -12,6 +12,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -56,20 +58,20 @@ func meta(m *v1.Manifest, cfg *v1.Image, key string) string {
 }
 
 // loadImage reads what list shows of the index entry e.
-func (s *store) loadImage(e v1.Descriptor) (Image, error) {
-	img := Image{Reference: entryName(e), Digest: e.Digest, MediaType: e.MediaType, Size: e.Size}
+func (s *imageStore) loadImage(e v1.Descriptor) (Image, error) {
+	img := Image{Reference: store.EntryName(e), Digest: e.Digest, MediaType: e.MediaType, Size: e.Size}
 	// A bare tag (a layout another tool wrote) names no repository.
-	bare := e.Annotations[annotationImageName] == "" && !strings.ContainsAny(img.Reference, "/:@")
+	bare := e.Annotations[store.AnnotationImageName] == "" && !strings.ContainsAny(img.Reference, "/:@")
 	if r, err := client.ParseReference(img.Reference); err == nil && !bare {
 		img.Name, img.Tag = r.Name(), r.Tag
 	} else {
 		img.Tag = e.Annotations[v1.AnnotationRefName]
 	}
-	raw, err := s.readBlob(e.Digest)
+	raw, err := s.ReadBlob(e.Digest)
 	if err != nil {
 		return img, fmt.Errorf("image %s: manifest: %w", img.Reference, err)
 	}
-	if isIndex(e.MediaType) {
+	if oci.IsIndex(e.MediaType) {
 		var idx v1.Index
 		if err := json.Unmarshal(raw, &idx); err != nil {
 			return img, fmt.Errorf("image %s: index %s: %w", img.Reference, e.Digest, err)
@@ -88,12 +90,12 @@ func (s *store) loadImage(e v1.Descriptor) (Image, error) {
 	for _, l := range m.Layers {
 		img.Size += l.Size
 	}
-	if cb, err := s.readBlob(m.Config.Digest); err == nil {
+	if cb, err := s.ReadBlob(m.Config.Digest); err == nil {
 		var cfg v1.Image
 		if json.Unmarshal(cb, &cfg) == nil {
 			img.config = &cfg
 			img.Created = cfg.Created
-			img.Platform = platformString(cfg.Platform)
+			img.Platform = oci.FormatPlatform(cfg.Platform)
 		}
 	} else {
 		return img, fmt.Errorf("image %s: config: %w", img.Reference, err)
@@ -109,21 +111,6 @@ func (s *store) loadImage(e v1.Descriptor) (Image, error) {
 	img.BaseName = meta(&m, img.config, v1.AnnotationBaseImageName)
 	img.OSImage = img.BaseDigest == ""
 	return img, nil
-}
-
-func isIndex(mediaType string) bool {
-	return mediaType == v1.MediaTypeImageIndex || mediaType == mediaTypeDockerList
-}
-
-func platformString(p v1.Platform) string {
-	if p.OS == "" && p.Architecture == "" {
-		return ""
-	}
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
 }
 
 // Filter selects images for List. Zero fields select everything.
@@ -200,7 +187,7 @@ func matchName(glob, name, ref string) bool {
 // tag. An image whose manifest or config cannot be read is listed with what
 // is known and reported by Verify.
 func (a *Agent) List(ctx context.Context, f Filter) ([]Image, error) {
-	idx, err := a.store.readIndex()
+	idx, err := a.store.ReadIndex()
 	if err != nil {
 		return nil, err
 	}

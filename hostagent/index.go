@@ -2,67 +2,15 @@ package hostagent
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/registry/client"
 )
-
-// Annotations on the descriptors of index.json. The tag goes in the OCI
-// ref.name, which is what `skopeo inspect oci:<store>:<tag>` and umoci look
-// for; the whole reference goes where containerd keeps it.
-const (
-	annotationImageName = "io.containerd.image.name"
-	// annotationSourceDigest is the digest the registry serves the
-	// manifest under, when the store keeps a converted one (see
-	// convert.go).
-	annotationSourceDigest = "io.berth.hostagent.source.digest"
-)
-
-// entryName is the full reference an index entry stands for: its
-// containerd name, else (a layout written by another tool) its ref.name.
-func entryName(d v1.Descriptor) string {
-	if n := d.Annotations[annotationImageName]; n != "" {
-		return n
-	}
-	return d.Annotations[v1.AnnotationRefName]
-}
-
-// isDigestOf reports whether d names the manifest of entry e: its digest
-// in the store, or the registry's digest of it.
-func isDigestOf(d digest.Digest, e v1.Descriptor) bool {
-	return d != "" && (e.Digest == d || e.Annotations[annotationSourceDigest] == d.String())
-}
-
-// newEntry is the index descriptor naming the manifest desc as ref.
-func newEntry(ref client.Reference, desc v1.Descriptor, sourceDigest digest.Digest) v1.Descriptor {
-	e := v1.Descriptor{
-		MediaType: desc.MediaType,
-		Digest:    desc.Digest,
-		Size:      desc.Size,
-		Platform:  desc.Platform,
-		Annotations: map[string]string{
-			annotationImageName: ref.String(),
-		},
-	}
-	if ref.Tag != "" {
-		e.Annotations[v1.AnnotationRefName] = ref.Tag
-	}
-	if sourceDigest != "" && sourceDigest != desc.Digest {
-		e.Annotations[annotationSourceDigest] = sourceDigest.String()
-	}
-	return e
-}
-
-// setEntry makes e the only entry named like e.
-func setEntry(idx *v1.Index, e v1.Descriptor) {
-	name := entryName(e)
-	idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d v1.Descriptor) bool { return entryName(d) == name })
-	idx.Manifests = append(idx.Manifests, e)
-}
 
 // localRef is how a user names an image of the store: a reference (short
 // or full, with tag and/or digest), a digest, or a unique prefix of a
@@ -92,17 +40,17 @@ func (lr localRef) match(idx *v1.Index) ([]int, error) {
 		}
 	}
 	if d, err := digest.Parse(lr.raw); err == nil {
-		add(func(e v1.Descriptor) bool { return isDigestOf(d, e) })
+		add(func(e v1.Descriptor) bool { return store.IsDigestOf(d, e) })
 		return hits, nil
 	}
 	if lr.parsed {
 		full := lr.ref.String()
-		add(func(e v1.Descriptor) bool { return entryName(e) == full })
+		add(func(e v1.Descriptor) bool { return store.EntryName(e) == full })
 		if len(hits) == 0 && lr.ref.Digest != "" {
 			// name@digest: any entry of that name with that content.
 			add(func(e v1.Descriptor) bool {
-				r, err := client.ParseReference(entryName(e))
-				return err == nil && r.Name() == lr.ref.Name() && isDigestOf(lr.ref.Digest, e)
+				r, err := client.ParseReference(store.EntryName(e))
+				return err == nil && r.Name() == lr.ref.Name() && store.IsDigestOf(lr.ref.Digest, e)
 			})
 		}
 		if len(hits) > 0 {
@@ -111,13 +59,13 @@ func (lr localRef) match(idx *v1.Index) ([]int, error) {
 	}
 	// A bare tag as other tools write it.
 	add(func(e v1.Descriptor) bool {
-		return e.Annotations[annotationImageName] == "" && e.Annotations[v1.AnnotationRefName] == lr.raw
+		return e.Annotations[store.AnnotationImageName] == "" && e.Annotations[v1.AnnotationRefName] == lr.raw
 	})
 	if len(hits) > 0 {
 		return hits, nil
 	}
 	hex := strings.TrimPrefix(lr.raw, "sha256:")
-	if len(hex) >= 4 && len(hex) < 64 && isHex(hex) {
+	if len(hex) >= 4 && len(hex) < 64 && oci.IsHex(hex) {
 		seen := map[digest.Digest]bool{}
 		add(func(e v1.Descriptor) bool { return strings.HasPrefix(e.Digest.Encoded(), hex) })
 		for _, i := range hits {
@@ -149,11 +97,7 @@ func (lr localRef) resolve(idx *v1.Index) (v1.Descriptor, []int, error) {
 	return first, hits, nil
 }
 
-func isHex(s string) bool {
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
+// newEntry is the index descriptor naming the manifest desc as ref.
+func newEntry(ref client.Reference, desc v1.Descriptor, sourceDigest digest.Digest) v1.Descriptor {
+	return store.NewEntry(ref.String(), ref.Tag, desc, sourceDigest)
 }

@@ -7,6 +7,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/hostagent/store"
 )
 
 // Details is everything Inspect tells of an image.
@@ -42,7 +44,7 @@ type BaseImage struct {
 // layers and history, annotations and labels, its base image and what uses
 // it. Errors: ErrNotFound, ErrAmbiguous, ErrCorrupt.
 func (a *Agent) Inspect(ctx context.Context, ref string) (Details, error) {
-	idx, err := a.store.readIndex()
+	idx, err := a.store.ReadIndex()
 	if err != nil {
 		return Details{}, err
 	}
@@ -55,18 +57,18 @@ func (a *Agent) Inspect(ctx context.Context, ref string) (Details, error) {
 	if err != nil {
 		return Details{}, err
 	}
-	d := Details{Image: img, SourceDigest: digest.Digest(e.Annotations[annotationSourceDigest])}
-	if d.Manifest, err = a.store.readBlob(e.Digest); err != nil {
+	d := Details{Image: img, SourceDigest: digest.Digest(e.Annotations[store.AnnotationSourceDigest])}
+	if d.Manifest, err = a.store.ReadBlob(e.Digest); err != nil {
 		return Details{}, err
 	}
 	for _, o := range idx.Manifests {
 		if o.Digest == e.Digest {
-			d.Names = append(d.Names, entryName(o))
+			d.Names = append(d.Names, store.EntryName(o))
 		}
 	}
 	if m := img.manifest; m != nil {
 		d.Layers, d.Annotations = m.Layers, m.Annotations
-		if d.Config, err = a.store.readBlob(m.Config.Digest); err != nil {
+		if d.Config, err = a.store.ReadBlob(m.Config.Digest); err != nil {
 			return Details{}, err
 		}
 	}
@@ -85,9 +87,9 @@ func (a *Agent) Inspect(ctx context.Context, ref string) (Details, error) {
 		if err != nil || oi.manifest == nil || img.manifest == nil {
 			continue
 		}
-		name := entryName(o)
+		name := store.EntryName(o)
 		switch {
-		case d.Base != nil && !d.Base.Inferred && isDigestOf(d.Base.Digest, o):
+		case d.Base != nil && !d.Base.Inferred && store.IsDigestOf(d.Base.Digest, o):
 			d.Base.Local = append(d.Base.Local, name)
 		case d.Base == nil || d.Base.Inferred:
 			if n := len(oi.manifest.Layers); n > bestLen && layersPrefix(oi.manifest.Layers, img.manifest.Layers) {
@@ -97,7 +99,7 @@ func (a *Agent) Inspect(ctx context.Context, ref string) (Details, error) {
 				d.Base.Local = append(d.Base.Local, name)
 			}
 		}
-		if isDigestOf(oi.BaseDigest, e) || layersPrefix(img.manifest.Layers, oi.manifest.Layers) {
+		if store.IsDigestOf(oi.BaseDigest, e) || layersPrefix(img.manifest.Layers, oi.manifest.Layers) {
 			d.Derived = append(d.Derived, name)
 		}
 	}

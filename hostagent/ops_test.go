@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/hostagent"
-	"github.com/berth-registry/berth/hostagent/hatest"
+	"github.com/berth-registry/berth/internal/testutil/hatest"
 	"github.com/berth-registry/berth/internal/testutil/registrytest"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/client"

@@ -10,6 +10,10 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/mirror"
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/parallel"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -49,7 +53,7 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return Image{}, fmt.Errorf("%s: manifest %s: %v: %w", r, desc.Digest, err, ErrInvalid)
 	}
-	newType, newPayload, err := toOCI(desc.MediaType, payload)
+	newType, newPayload, err := store.ToOCI(desc.MediaType, payload)
 	if err != nil {
 		return Image{}, fmt.Errorf("%s: %w", r, err)
 	}
@@ -58,29 +62,29 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	blobs := append([]v1.Descriptor{m.Config}, m.Layers...)
 	leased := []digest.Digest{desc.Digest}
 	for _, b := range blobs {
-		if err := checkDigest(b.Digest); err != nil {
+		if err := oci.CheckDigest(b.Digest); err != nil {
 			return Image{}, fmt.Errorf("%s: %w: %w", r, ErrInvalid, err)
 		}
 		leased = append(leased, b.Digest)
 	}
-	l, err := a.store.newLease(ctx, leased)
+	l, err := a.store.NewLease(ctx, leased)
 	if err != nil {
 		return Image{}, err
 	}
-	defer l.release()
+	defer l.Release()
 
-	err = parallel(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
+	err = parallel.Each(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
 		return a.download(ctx, r, b)
 	})
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", r, err)
 	}
-	if err := a.store.putBlob(desc.Digest, newPayload); err != nil {
+	if err := a.store.PutBlob(desc.Digest, newPayload); err != nil {
 		return Image{}, err
 	}
 	entry := newEntry(r, desc, sourceDigest)
-	err = a.store.updateIndex(ctx, func(idx *v1.Index) error {
-		setEntry(idx, entry)
+	err = a.store.UpdateIndex(ctx, func(idx *v1.Index) error {
+		store.SetEntry(idx, entry)
 		return nil
 	})
 	if err != nil {
@@ -91,7 +95,7 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 		blobDigests = append(blobDigests, b.Digest)
 	}
 	// Only mounts on later pushes rest on this: a failure is not the pull's.
-	_ = a.store.addSources(ctx, r.Name(), blobDigests)
+	_ = a.store.AddSources(ctx, r.Name(), blobDigests)
 	return a.store.loadImage(entry)
 }
 
@@ -101,27 +105,27 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 func (a *Agent) resolveRemote(ctx context.Context, r client.Reference, want v1.Platform) (v1.Descriptor, []byte, error) {
 	m, err := a.client().ManifestGet(ctx, r)
 	if err != nil {
-		return v1.Descriptor{}, nil, remoteError(r, err)
+		return v1.Descriptor{}, nil, mirror.RemoteError(r, err)
 	}
-	if isIndex(m.Descriptor.MediaType) {
+	if oci.IsIndex(m.Descriptor.MediaType) {
 		var idx v1.Index
 		if err := json.Unmarshal(m.Payload, &idx); err != nil {
 			return v1.Descriptor{}, nil, fmt.Errorf("%s: index: %v: %w", r, err, ErrInvalid)
 		}
-		child, err := choosePlatform(idx, want)
+		child, err := oci.ChoosePlatform(idx, want)
 		if err != nil {
 			return v1.Descriptor{}, nil, fmt.Errorf("%s: %w", r, err)
 		}
 		m, err = a.client().ManifestGet(ctx, r.WithDigest(child.Digest))
 		if err != nil {
-			return v1.Descriptor{}, nil, remoteError(r, err)
+			return v1.Descriptor{}, nil, mirror.RemoteError(r, err)
 		}
 		if m.Descriptor.Digest != child.Digest {
 			return v1.Descriptor{}, nil, fmt.Errorf("%s: manifest %s arrived as %s: %w", r, child.Digest, m.Descriptor.Digest, ErrCorrupt)
 		}
 		m.Descriptor.Platform = child.Platform
 	}
-	if !isImageManifest(m.Descriptor.MediaType) {
+	if !oci.IsImageManifest(m.Descriptor.MediaType) {
 		return v1.Descriptor{}, nil, fmt.Errorf("%s: %s is not an image manifest: %w", r, m.Descriptor.MediaType, ErrInvalid)
 	}
 	if got := digest.FromBytes(m.Payload); got != m.Descriptor.Digest {
@@ -130,18 +134,9 @@ func (a *Agent) resolveRemote(ctx context.Context, r client.Reference, want v1.P
 	return m.Descriptor, m.Payload, nil
 }
 
-// remoteError adds the store's class to the client's: a missing manifest or
-// repository is ErrNotFound for the caller too.
-func remoteError(r client.Reference, err error) error {
-	if errors.Is(err, client.ErrNotFound) {
-		return fmt.Errorf("image %s: %w in the registry: %w", r, ErrNotFound, err)
-	}
-	return fmt.Errorf("%s: %w", r, err)
-}
-
 // download brings one blob into the store, resuming a partial download.
 func (a *Agent) download(ctx context.Context, r client.Reference, b v1.Descriptor) error {
-	if a.store.hasBlob(b.Digest, b.Size) {
+	if a.store.HasBlob(b.Digest, b.Size) {
 		a.emit(ProgressEvent{Kind: ProgressDone, Action: "exists", Descriptor: b})
 		return nil
 	}
@@ -152,21 +147,21 @@ func (a *Agent) download(ctx context.Context, r client.Reference, b v1.Descripto
 			offset = 0
 		}
 		if err != nil {
-			return nil, 0, remoteError(r, err)
+			return nil, 0, mirror.RemoteError(r, err)
 		}
 		return rc, offset, nil
 	}
 	started := false
-	obs := ingestObserver{
-		start: func(resumed int64) {
+	obs := store.IngestObserver{
+		Start: func(resumed int64) {
 			started = true
 			a.emit(ProgressEvent{Kind: ProgressStart, Action: "download", Descriptor: b, Resumed: resumed})
 		},
-		write: func(n int) {
+		Write: func(n int) {
 			a.emit(ProgressEvent{Kind: ProgressAdvance, Action: "download", Descriptor: b, N: int64(n)})
 		},
 	}
-	fetched, err := a.store.ingest(ctx, b, fetch, obs)
+	fetched, err := a.store.Ingest(ctx, b, fetch, obs)
 	action := "download"
 	if !fetched && err == nil {
 		action = "exists" // another process brought it meanwhile

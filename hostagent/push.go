@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sync/atomic"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
+	"github.com/berth-registry/berth/internal/iox"
+	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/parallel"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -33,7 +36,7 @@ type PushResult struct {
 // Errors: ErrNotFound (src not in the store), ErrInvalid, ErrCorrupt (a
 // blob of src is missing) and the registry client's classes.
 func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) {
-	idx, err := a.store.readIndex()
+	idx, err := a.store.ReadIndex()
 	if err != nil {
 		return PushResult{}, err
 	}
@@ -42,16 +45,16 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 		return PushResult{}, err
 	}
 	if dest == "" {
-		dest = entryName(idx.Manifests[hits[0]])
+		dest = store.EntryName(idx.Manifests[hits[0]])
 	}
 	r, err := client.ParseReference(dest)
 	if err != nil {
 		return PushResult{}, fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
-	if !isImageManifest(desc.MediaType) {
+	if !oci.IsImageManifest(desc.MediaType) {
 		return PushResult{}, fmt.Errorf("push %s: %s is not an image manifest: %w", src, desc.MediaType, ErrInvalid)
 	}
-	payload, err := a.store.readBlob(desc.Digest)
+	payload, err := a.store.ReadBlob(desc.Digest)
 	if err != nil {
 		return PushResult{}, fmt.Errorf("push %s: %w", src, err)
 	}
@@ -64,19 +67,19 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 	for _, b := range blobs {
 		leased = append(leased, b.Digest)
 	}
-	l, err := a.store.newLease(ctx, leased)
+	l, err := a.store.NewLease(ctx, leased)
 	if err != nil {
 		return PushResult{}, err
 	}
-	defer l.release()
-	srcs, err := a.store.readSources()
+	defer l.Release()
+	srcs, err := a.store.ReadSources()
 	if err != nil {
 		return PushResult{}, err
 	}
 
 	var uploaded, mounted, existing atomic.Int32
 	var sent atomic.Int64
-	err = parallel(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
+	err = parallel.Each(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
 		action, n, err := a.pushBlob(ctx, r, b, srcs[b.Digest])
 		switch action {
 		case "upload":
@@ -103,7 +106,7 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 	for _, b := range blobs {
 		blobDigests = append(blobDigests, b.Digest)
 	}
-	_ = a.store.addSources(ctx, r.Name(), blobDigests)
+	_ = a.store.AddSources(ctx, r.Name(), blobDigests)
 	return PushResult{
 		Reference: r.String(), Digest: desc.Digest,
 		Uploaded: int(uploaded.Load()), Mounted: int(mounted.Load()), Existing: int(existing.Load()),
@@ -128,13 +131,13 @@ func (a *Agent) pushBlob(ctx context.Context, r client.Reference, b v1.Descripto
 			return "mount", 0, nil
 		}
 	}
-	f, err := a.store.openBlob(b.Digest)
+	f, err := a.store.OpenBlob(b.Digest)
 	if err != nil {
 		return "", 0, fmt.Errorf("blob %s: %w", b.Digest, ErrCorrupt)
 	}
 	defer f.Close()
 	a.emit(ProgressEvent{Kind: ProgressStart, Action: "upload", Descriptor: b})
-	pr := &progressReader{r: f, fn: func(n int) {
+	pr := &iox.ProgressReader{R: f, Fn: func(n int) {
 		a.emit(ProgressEvent{Kind: ProgressAdvance, Action: "upload", Descriptor: b, N: int64(n)})
 	}}
 	err = a.client().BlobPut(ctx, r, b, pr)
@@ -143,18 +146,4 @@ func (a *Agent) pushBlob(ctx context.Context, r client.Reference, b v1.Descripto
 		return "", 0, fmt.Errorf("blob %s: %w", b.Digest, err)
 	}
 	return "upload", b.Size, nil
-}
-
-// progressReader reports every read's size to fn.
-type progressReader struct {
-	r  io.Reader
-	fn func(n int)
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	if n > 0 {
-		p.fn(n)
-	}
-	return n, err
 }

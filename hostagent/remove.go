@@ -2,17 +2,14 @@ package hostagent
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -24,13 +21,13 @@ func (a *Agent) Tag(ctx context.Context, src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
-	return a.store.updateIndex(ctx, func(idx *v1.Index) error {
+	return a.store.UpdateIndex(ctx, func(idx *v1.Index) error {
 		desc, hits, err := parseLocalRef(src).resolve(idx)
 		if err != nil {
 			return err
 		}
 		from := idx.Manifests[hits[0]]
-		setEntry(idx, newEntry(r, desc, digest.Digest(from.Annotations[annotationSourceDigest])))
+		store.SetEntry(idx, newEntry(r, desc, digest.Digest(from.Annotations[store.AnnotationSourceDigest])))
 		return nil
 	})
 }
@@ -46,9 +43,9 @@ func (a *Agent) Untag(ctx context.Context, ref string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
-	return a.store.updateIndex(ctx, func(idx *v1.Index) error {
+	return a.store.UpdateIndex(ctx, func(idx *v1.Index) error {
 		n := len(idx.Manifests)
-		idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d v1.Descriptor) bool { return entryName(d) == r.String() })
+		idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d v1.Descriptor) bool { return store.EntryName(d) == r.String() })
 		if len(idx.Manifests) == n {
 			return fmt.Errorf("image %q: %w in the store", ref, ErrNotFound)
 		}
@@ -72,12 +69,12 @@ type RemoveResult struct {
 // deleted; those of a container's image stay. Errors: ErrNotFound,
 // ErrAmbiguous, ErrInUse.
 func (a *Agent) Remove(ctx context.Context, ref string, force bool) (RemoveResult, error) {
-	unlock, err := a.store.lock(ctx)
+	unlock, err := a.store.Lock(ctx)
 	if err != nil {
 		return RemoveResult{}, err
 	}
 	defer unlock()
-	idx, err := a.store.readIndex()
+	idx, err := a.store.ReadIndex()
 	if err != nil {
 		return RemoveResult{}, err
 	}
@@ -90,7 +87,7 @@ func (a *Agent) Remove(ctx context.Context, ref string, force bool) (RemoveResul
 	var keep []v1.Descriptor
 	for i, e := range idx.Manifests {
 		if slices.Contains(hits, i) {
-			res.Untagged = append(res.Untagged, entryName(e))
+			res.Untagged = append(res.Untagged, store.EntryName(e))
 		} else {
 			keep = append(keep, e)
 		}
@@ -105,7 +102,7 @@ func (a *Agent) Remove(ctx context.Context, ref string, force bool) (RemoveResul
 		}
 	}
 	idx.Manifests = keep
-	if err := a.store.writeIndex(idx); err != nil {
+	if err := a.store.WriteIndex(idx); err != nil {
 		return RemoveResult{}, err
 	}
 	if err := a.store.sweep(idx, &res); err != nil {
@@ -116,7 +113,7 @@ func (a *Agent) Remove(ctx context.Context, ref string, force bool) (RemoveResul
 
 // users names what keeps the manifest desc in use: containers made from it
 // and images in others derived from it.
-func (s *store) users(desc v1.Descriptor, others []v1.Descriptor) ([]string, error) {
+func (s *imageStore) users(desc v1.Descriptor, others []v1.Descriptor) ([]string, error) {
 	var users []string
 	cs, err := s.containers()
 	if err != nil {
@@ -136,8 +133,8 @@ func (s *store) users(desc v1.Descriptor, others []v1.Descriptor) ([]string, err
 		if err != nil {
 			continue
 		}
-		if isDigestOf(o.BaseDigest, desc) || (o.manifest != nil && layersPrefix(img.manifest.Layers, o.manifest.Layers)) {
-			users = append(users, "image "+entryName(e))
+		if store.IsDigestOf(o.BaseDigest, desc) || (o.manifest != nil && layersPrefix(img.manifest.Layers, o.manifest.Layers)) {
+			users = append(users, "image "+store.EntryName(e))
 		}
 	}
 	return users, nil
@@ -160,12 +157,12 @@ func layersPrefix(base, child []v1.Descriptor) bool {
 // Prune deletes every blob that no image, container or transfer in flight
 // references, and partial downloads no process is working on.
 func (a *Agent) Prune(ctx context.Context) (RemoveResult, error) {
-	unlock, err := a.store.lock(ctx)
+	unlock, err := a.store.Lock(ctx)
 	if err != nil {
 		return RemoveResult{}, err
 	}
 	defer unlock()
-	idx, err := a.store.readIndex()
+	idx, err := a.store.ReadIndex()
 	if err != nil {
 		return RemoveResult{}, err
 	}
@@ -173,114 +170,10 @@ func (a *Agent) Prune(ctx context.Context) (RemoveResult, error) {
 	if err := a.store.sweep(idx, &res); err != nil {
 		return res, err
 	}
-	entries, err := os.ReadDir(a.store.path(ingestDir))
+	n, err := a.store.PruneIngest()
+	res.IngestDeleted = n
 	if err != nil {
-		return res, fmt.Errorf("prune: %w", err)
-	}
-	for _, e := range entries {
-		p := a.store.path(ingestDir, e.Name())
-		f, err := os.Open(p)
-		if err != nil {
-			continue
-		}
-		if tryLockFile(f) && sameFile(f, p) {
-			rm := os.Remove
-			if e.IsDir() {
-				rm = os.RemoveAll // what a load that died left staged
-			}
-			if rm(p) == nil {
-				res.IngestDeleted++
-			}
-		}
-		f.Close()
+		return res, err
 	}
 	return res, nil
-}
-
-// sweep deletes the blobs idx does not reach, sparing those of containers'
-// images and of live leases. The caller holds the store lock. A manifest
-// that cannot be read stops the sweep: its blobs cannot be told apart.
-func (s *store) sweep(idx *v1.Index, res *RemoveResult) error {
-	live, err := s.leasedDigests()
-	if err != nil {
-		return err
-	}
-	if live == nil {
-		live = map[digest.Digest]bool{}
-	}
-	roots := slices.Clone(idx.Manifests)
-	cs, err := s.containers()
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		if s.hasBlob(c.Image, -1) {
-			roots = append(roots, v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: c.Image})
-		}
-	}
-	for _, r := range roots {
-		if err := s.mark(r, live); err != nil {
-			return err
-		}
-	}
-	dir := s.path(blobsDir, "sha256")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("sweep: %w", err)
-	}
-	for _, e := range entries {
-		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
-		if d.Validate() != nil || live[d] {
-			continue
-		}
-		fi, err := e.Info()
-		if err != nil {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("delete blob %s: %w", d, err)
-		}
-		res.Deleted = append(res.Deleted, d)
-		res.DeletedBytes += fi.Size()
-	}
-	if len(res.Deleted) == 0 {
-		return nil
-	}
-	if err := syncDir(dir); err != nil {
-		return err
-	}
-	// Forget where deleted blobs came from.
-	src, err := s.readSources()
-	if err != nil {
-		return err
-	}
-	for _, d := range res.Deleted {
-		delete(src, d)
-	}
-	return s.writeSources(src)
-}
-
-// mark adds desc and everything it references to live.
-func (s *store) mark(desc v1.Descriptor, live map[digest.Digest]bool) error {
-	if live[desc.Digest] {
-		return nil
-	}
-	live[desc.Digest] = true
-	if !isIndex(desc.MediaType) && !isImageManifest(desc.MediaType) {
-		return nil
-	}
-	raw, err := s.readBlob(desc.Digest)
-	if err != nil {
-		return fmt.Errorf("manifest %s unreadable, nothing deleted (run verify): %w", desc.Digest, err)
-	}
-	refs, err := references(desc.MediaType, raw)
-	if err != nil {
-		return fmt.Errorf("manifest %s: %w", desc.Digest, err)
-	}
-	for _, r := range refs {
-		if err := s.mark(r, live); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -2,316 +2,59 @@ package hostagent
 
 import (
 	"context"
-	"fmt"
-	"net/http"
-	"slices"
-	"strings"
-	"sync"
-	"time"
+	"log/slog"
 
-	digest "github.com/opencontainers/go-digest"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/berth-registry/berth/registry/client"
+	"github.com/berth-registry/berth/hostagent/mirror"
 )
 
-// SyncOptions tune Sync.
-type SyncOptions struct {
-	// DryRun reads what it must (tags, manifests, HEADs at the
-	// destination) and writes nothing; the summary counts what would be
-	// copied.
-	DryRun bool
-	// Rules runs only the rules of these names; empty runs them all.
-	Rules []string
-	// Drain, once closed, lets the images in flight finish and starts no
-	// more: the run ends early with Stopped set. Cancelling ctx instead
-	// abandons the images in flight.
-	Drain <-chan struct{}
-	// Report hears the outcome of each image as it is decided (from
-	// several goroutines at once).
-	Report func(SyncImage)
+// The sync types are package mirror's; these names keep the Agent's API.
+type (
+	// SyncConfig is a sync.yml (mirror.Config).
+	SyncConfig = mirror.Config
+	// SyncDefaults apply to every rule (mirror.Defaults).
+	SyncDefaults = mirror.Defaults
+	// SyncRegistry holds the limits of one registry (mirror.Registry).
+	SyncRegistry = mirror.Registry
+	// SyncRule is one rule of a sync.yml (mirror.Rule).
+	SyncRule = mirror.Rule
+	// SyncTags selects the tags a rule copies (mirror.Tags).
+	SyncTags = mirror.Tags
+	// SyncList is a YAML string or list of strings (mirror.List).
+	SyncList = mirror.List
+	// SyncOptions tune a run (mirror.Options).
+	SyncOptions = mirror.Options
+	// SyncImage is what happened to one image of a run (mirror.Image).
+	SyncImage = mirror.Image
+	// SyncCounts counts what a run moved (mirror.Counts).
+	SyncCounts = mirror.Counts
+	// SyncSummary is what one rule's run did (mirror.Summary).
+	SyncSummary = mirror.Summary
+	// SyncFailure is one image a run could not copy (mirror.Failure).
+	SyncFailure = mirror.Failure
+	// SyncDaemon runs the rules on their schedules (mirror.Daemon).
+	SyncDaemon = mirror.Daemon
+)
+
+// LoadSyncConfig reads and checks the sync.yml at path (mirror.LoadConfig).
+func LoadSyncConfig(path string) (*SyncConfig, error) { return mirror.LoadConfig(path) }
+
+// ParseSyncConfig reads and checks a sync.yml (mirror.ParseConfig).
+func ParseSyncConfig(data []byte) (*SyncConfig, error) { return mirror.ParseConfig(data) }
+
+// mirror is the sync engine over the agent's store, with its credentials
+// and client options.
+func (a *Agent) mirror() *mirror.Mirror {
+	return mirror.New(a.store.Store, a.creds, a.clientOpts...)
 }
 
-// SyncImage is what happened to one image of a run.
-type SyncImage struct {
-	Rule        string        `json:"rule"`
-	Source      string        `json:"source"`
-	Destination string        `json:"destination"`
-	Digest      digest.Digest `json:"digest,omitempty"`
-	// Action is "copied" (or, in a dry run, would be), "skipped" (the
-	// destination had this digest already) or "failed".
-	Action    string     `json:"action"`
-	Blobs     SyncCounts `json:"blobs"`
-	Bytes     int64      `json:"bytes"`               // blob bytes moved
-	Referrers int        `json:"referrers,omitempty"` // referrer manifests copied
-	Error     string     `json:"error,omitempty"`
-	Err       error      `json:"-"`
-}
-
-// SyncCounts counts the images or the blobs of a run.
-type SyncCounts struct {
-	Copied  int `json:"copied"`
-	Mounted int `json:"mounted"` // blobs only: mounted from another repository of the destination
-	Skipped int `json:"skipped"` // already at the destination
-	Failed  int `json:"failed"`
-}
-
-func (c *SyncCounts) add(o SyncCounts) {
-	c.Copied += o.Copied
-	c.Mounted += o.Mounted
-	c.Skipped += o.Skipped
-	c.Failed += o.Failed
-}
-
-// SyncSummary is what one run of one rule did.
-type SyncSummary struct {
-	Rule      string        `json:"rule"`
-	DryRun    bool          `json:"dryRun,omitempty"`
-	Stopped   bool          `json:"stopped,omitempty"` // drained or cancelled before every image was done
-	Started   time.Time     `json:"started"`
-	Duration  time.Duration `json:"duration"`
-	Images    SyncCounts    `json:"images"`
-	Blobs     SyncCounts    `json:"blobs"`
-	Bytes     int64         `json:"bytes"`
-	Referrers int           `json:"referrers"`
-	Failures  []SyncFailure `json:"failures,omitempty"`
-}
-
-// SyncFailure is an image (or a listing) that failed.
-type SyncFailure struct {
-	Image string `json:"image"`
-	Error string `json:"error"`
-	err   error
-}
-
-// Sync runs the rules of cfg once each, in order: it lists what each
-// source offers (a repository's tags, a prefix's repositories from the
-// catalog, the store's images) through the rule's tag filter, and copies
-// each image that the destination lacks.
-//
-// Only what is missing moves. The destination's manifest is asked for
-// first (HEAD) and an image whose digest is already there is skipped, so a
-// second run of an unchanged rule transfers no blob; otherwise each blob is
-// checked with HEAD, mounted from another repository of the destination
-// registry where sync knows it to be (the source repository on the same
-// registry, repositories it copied to, and for the store its
-// sources.json), and else streamed from source to destination
-// (BlobGet into BlobPut, verified, never whole in memory). Referrers of a
-// copied or skipped image are copied after it (rule.referrers); a
-// destination without the referrers API gets the referrers tag schema.
-//
-// An index is copied whole with platforms "all". With a list of platforms,
-// only the children for those platforms (and their attestations) are
-// copied and the index goes to a registry unchanged, a sparse index whose
-// digest stays the source's (the destination must accept sparse indexes,
-// as Berth and Distribution do with validation.manifests.indexes.platforms
-// none or list); in the store, one platform becomes the image itself, as
-// install does, and several an index of just those.
-//
-// It returns a summary per rule run. Failures of single images do not stop
-// the run: they are counted and listed, and the error returned then wraps
-// the first of them (with its class: client.ErrUnauthorized, ...). A
-// config that does not check, or an unknown rule name, is ErrInvalid.
+// Sync runs the rules of cfg (all, or those opts.Rules names) once; see
+// mirror.Mirror.Sync.
 func (a *Agent) Sync(ctx context.Context, cfg *SyncConfig, opts SyncOptions) ([]SyncSummary, error) {
-	comp, err := cfg.compile()
-	if err != nil {
-		return nil, err
-	}
-	rules, err := comp.pick(opts.Rules)
-	if err != nil {
-		return nil, err
-	}
-	s := a.newSyncer(comp, newKnownBlobs(), opts.DryRun)
-	var out []SyncSummary
-	var first error
-	failed := 0
-	for _, r := range rules {
-		if isClosed(opts.Drain) || ctx.Err() != nil {
-			break
-		}
-		sum := s.run(ctx, r, opts)
-		out = append(out, sum)
-		failed += sum.Images.Failed
-		for _, f := range sum.Failures {
-			if first == nil {
-				first = f.err
-			}
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return out, fmt.Errorf("sync: %w", err)
-	}
-	if first != nil {
-		return out, fmt.Errorf("sync: %d image(s) failed; the first: %w", max(failed, 1), first)
-	}
-	return out, nil
+	return a.mirror().Sync(ctx, cfg, opts)
 }
 
-// pick returns the rules named, all when names is empty.
-func (c *compiled) pick(names []string) ([]*syncRule, error) {
-	if len(names) == 0 {
-		return c.rules, nil
-	}
-	var out []*syncRule
-	for _, n := range names {
-		i := slices.IndexFunc(c.rules, func(r *syncRule) bool { return r.name == n })
-		if i < 0 {
-			var all []string
-			for _, r := range c.rules {
-				all = append(all, fmt.Sprintf("%q", r.name))
-			}
-			return nil, fmt.Errorf("sync: no rule named %q (rules: %s): %w", n, strings.Join(all, ", "), ErrInvalid)
-		}
-		out = append(out, c.rules[i])
-	}
-	return out, nil
-}
-
-func isClosed(ch <-chan struct{}) bool {
-	if ch == nil {
-		return false
-	}
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
-// syncer runs rules with one client whose transport enforces the
-// configured limits.
-type syncer struct {
-	a      *Agent
-	c      *client.Client
-	limits *syncLimits
-	known  *knownBlobs
-	blobs  *keyedLocks // one transfer per blob and destination registry at a time
-	dryRun bool
-}
-
-// newSyncer builds the client of a sync: the agent's credentials and
-// client options, plus plain HTTP for the registries configured insecure,
-// over a base transport of its own that waits for each registry's rate.
-func (a *Agent) newSyncer(comp *compiled, known *knownBlobs, dryRun bool) *syncer {
-	limits := newSyncLimits(comp.registries)
-	var base http.RoundTripper = http.DefaultTransport
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		base = t.Clone()
-	}
-	opts := append([]client.Option{client.WithCredentials(a.creds)}, a.clientOpts...)
-	opts = append(opts, client.WithInsecure(limits.insecure()...), client.WithTransport(&rateTransport{next: base, limits: limits}))
-	return &syncer{a: a, c: client.New(opts...), limits: limits, known: known, blobs: newKeyedLocks(), dryRun: dryRun}
-}
-
-// syncJob is one image to copy.
-type syncJob struct {
-	src, dst client.Reference
-	entry    v1.Descriptor // a local source's index entry
-}
-
-// run runs one rule once.
-func (s *syncer) run(ctx context.Context, r *syncRule, opts SyncOptions) SyncSummary {
-	sum := SyncSummary{Rule: r.name, DryRun: s.dryRun, Started: time.Now()}
-	jobs, failures := s.plan(ctx, r)
-	for _, f := range failures {
-		sum.Images.Failed++
-		sum.Failures = append(sum.Failures, f)
-	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, s.limits.concurrency(registryOf(r.src), registryOf(r.dst)))
-loop:
-	for _, j := range jobs {
-		if isClosed(opts.Drain) {
-			sum.Stopped = true
-			break
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-opts.Drain:
-			sum.Stopped = true
-			break loop
-		case <-ctx.Done():
-			sum.Stopped = true
-			break loop
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			res := s.copyImage(ctx, r, j)
-			mu.Lock()
-			sum.addImage(res)
-			mu.Unlock()
-			if opts.Report != nil {
-				opts.Report(res)
-			}
-		}()
-	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		sum.Stopped = true
-	}
-	sum.Duration = time.Since(sum.Started)
-	return sum
-}
-
-func (sum *SyncSummary) addImage(res SyncImage) {
-	switch res.Action {
-	case "copied":
-		sum.Images.Copied++
-	case "skipped":
-		sum.Images.Skipped++
-	default:
-		sum.Images.Failed++
-		sum.Failures = append(sum.Failures, SyncFailure{Image: res.Source, Error: res.Error, err: res.Err})
-	}
-	sum.Blobs.add(res.Blobs)
-	sum.Bytes += res.Bytes
-	sum.Referrers += res.Referrers
-}
-
-func registryOf(e endpoint) string {
-	if e.local {
-		return ""
-	}
-	return e.ref.Registry
-}
-
-// imageStats gathers the counts of one image from its blob goroutines.
-type imageStats struct {
-	mu        sync.Mutex
-	blobs     SyncCounts
-	bytes     int64
-	referrers int
-}
-
-func (st *imageStats) count(f func(st *imageStats)) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	f(st)
-}
-
-// copyImage copies one image to the rule's destination.
-func (s *syncer) copyImage(ctx context.Context, r *syncRule, j syncJob) SyncImage {
-	res := SyncImage{Rule: r.name, Source: j.src.String(), Destination: j.dst.String()}
-	if r.src.local {
-		res.Source = "local:" + res.Source
-	}
-	if r.dst.local {
-		res.Destination = "local:" + res.Destination
-	}
-	st := &imageStats{}
-	var err error
-	if r.dst.local {
-		res.Action, res.Digest, err = s.toLocal(ctx, r, j, st)
-	} else {
-		res.Action, res.Digest, err = s.toRegistry(ctx, r, j, st)
-	}
-	if err != nil {
-		res.Action, res.Err, res.Error = "failed", err, err.Error()
-	}
-	res.Blobs, res.Bytes, res.Referrers = st.blobs, st.bytes, st.referrers
-	return res
+// NewSyncDaemon checks cfg and prepares a daemon for it; log receives its
+// lines. Errors: ErrInvalid. See mirror.Mirror.NewDaemon.
+func (a *Agent) NewSyncDaemon(cfg *SyncConfig, log *slog.Logger) (*SyncDaemon, error) {
+	return a.mirror().NewDaemon(cfg, log)
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/hostagent"
-	"github.com/berth-registry/berth/hostagent/hatest"
+	"github.com/berth-registry/berth/internal/testutil/hatest"
 	"github.com/berth-registry/berth/registry/client"
 )
 

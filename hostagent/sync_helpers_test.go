@@ -17,7 +17,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/hostagent"
-	"github.com/berth-registry/berth/hostagent/hatest"
+	"github.com/berth-registry/berth/internal/testutil/hatest"
 	"github.com/berth-registry/berth/registry/client"
 )
 

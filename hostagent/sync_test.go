@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/berth-registry/berth/hostagent"
-	"github.com/berth-registry/berth/hostagent/hatest"
+	"github.com/berth-registry/berth/internal/testutil/hatest"
 	"github.com/berth-registry/berth/registry/client"
 )
 

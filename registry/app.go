@@ -109,6 +109,7 @@ func (a *App) routes() *mux.Router {
 		{routeBlob, name + "/blobs/{digest}", []string{"DELETE"}, remove, needDelete, a.deleteBlob},
 		{routeReferrers, name + "/referrers/{digest}", []string{"GET"}, read, needPull, a.referrers},
 		{routeUsage, UsagePath, []string{"GET"}, read, needAdmin, a.usage},
+		{routeRepository, "/berth/v1/repositories/{name:.+}", []string{"DELETE"}, remove, needAdmin, a.deleteRepository},
 	} {
 		r.Handle(a.path(rt.path), a.instrument(rt.route, a.wrap(rt.kind, rt.need, rt.h))).Methods(rt.methods...)
 	}

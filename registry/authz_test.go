@@ -59,6 +59,7 @@ func TestAuthWanted(t *testing.T) {
 		{"PUT", "/v2/a/blobs/uploads/u", push("a")},
 		{"DELETE", "/v2/a/blobs/uploads/u", push("a")},
 		{"GET", "/v2/a/referrers/" + d, pull("a")},
+		{"DELETE", "/berth/v1/repositories/a/b", []auth.Access{auth.Admin}},
 		{"GET", "/v2/a/../b/manifests/v1", nil}, // an invalid name: credentials only, then NAME_INVALID
 		{"GET", "/v2/A/tags/list", nil},
 	}
@@ -91,6 +92,14 @@ func TestAuthNamesAgree(t *testing.T) {
 // (pw), under policy, with opts.
 func authApp(t *testing.T, policy string, opts ...registry.Option) http.Handler {
 	t.Helper()
+	app, _ := newApp(t, append([]registry.Option{registry.WithAuth(basicAuthorizer(t, policy))}, opts...)...)
+	return app
+}
+
+// basicAuthorizer is htpasswd auth for alice (password pw) and bob (pw),
+// under the access policy policy.
+func basicAuthorizer(t *testing.T, policy string) auth.Authorizer {
+	t.Helper()
 	dir := t.TempDir()
 	var lines string
 	for _, u := range []string{"alice", "bob"} {
@@ -119,8 +128,7 @@ func authApp(t *testing.T, policy string, opts ...registry.Option) http.Handler 
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, _ := newApp(t, append([]registry.Option{registry.WithAuth(az)}, opts...)...)
-	return app
+	return az
 }
 
 func basicAuth(user string) []string {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/notify"
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -25,7 +26,7 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	if served, err := a.redirectBlob(w, r, name, d); served || err != nil {
 		return err
 	}
-	rc, err := a.openBlob(r, name, d)
+	rc, size, err := a.openBlob(r, name, d)
 	if errors.Is(err, storage.ErrBlobUnknown) {
 		if handled, err := a.pullBlob(w, r, name, d); handled {
 			return err
@@ -42,22 +43,22 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Etag", `"`+d.String()+`"`)
 	h.Set("Cache-Control", "max-age=31536000")
 	http.ServeContent(w, r, "", time.Time{}, rc)
+	a.notifyPull(r, a.blobTarget(r, name, d, size))
 	return nil
 }
 
 // openBlob opens the blob for a GET; for a HEAD it only checks it
 // (storage.Store.StatBlob, which a warm blob descriptor cache answers
 // with one storage request) and stands in for the content.
-func (a *App) openBlob(r *http.Request, name string, d digest.Digest) (io.ReadSeekCloser, error) {
+func (a *App) openBlob(r *http.Request, name string, d digest.Digest) (io.ReadSeekCloser, int64, error) {
 	if r.Method != http.MethodHead {
-		rc, _, err := a.store.OpenBlob(r.Context(), name, d)
-		return rc, err
+		return a.store.OpenBlob(r.Context(), name, d)
 	}
 	size, err := a.store.StatBlob(r.Context(), name, d)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return &headContent{size: size}, nil
+	return &headContent{size: size}, size, nil
 }
 
 // headContent is a blob's content in a HEAD: http.ServeContent seeks in
@@ -98,7 +99,8 @@ func (a *App) redirectBlob(w http.ResponseWriter, r *http.Request, name string, 
 	if err != nil || url == "" {
 		return false, err
 	}
-	if _, err := a.store.StatBlob(r.Context(), name, d); err != nil {
+	size, err := a.store.StatBlob(r.Context(), name, d)
+	if err != nil {
 		if errors.Is(err, storage.ErrBlobUnknown) {
 			return false, nil
 		}
@@ -106,6 +108,7 @@ func (a *App) redirectBlob(w http.ResponseWriter, r *http.Request, name string, 
 	}
 	w.Header().Set("Docker-Content-Digest", d.String())
 	http.Redirect(w, r, url, http.StatusTemporaryRedirect)
+	a.notifyPull(r, a.blobTarget(r, name, d, size))
 	return true, nil
 }
 
@@ -118,6 +121,11 @@ func (a *App) deleteBlob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.store.DeleteBlob(r.Context(), name, d); err != nil {
+		return err
+	}
+	t := notify.Target{Repository: name}
+	t.Digest = d
+	if err := a.notifyChange(r, a.event(r, notify.ActionDelete, t)); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")

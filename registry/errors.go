@@ -112,7 +112,10 @@ func classify(err error) errorCode {
 		return codeManifestBlobUnknown
 	case errors.Is(err, storage.ErrManifestInvalid):
 		return codeManifestInvalid
-	case errors.Is(err, storagedriver.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, storage.ErrTagImmutable):
+		return codeDenied
+	case errors.Is(err, storagedriver.ErrUnavailable), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, storage.ErrRepositoryDeleting):
 		return codeUnavailable
 	}
 	return codeUnknown
@@ -150,7 +153,9 @@ func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		} else {
 			a.log.ErrorContext(ctx, "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
-		if !errors.As(err, new(*apiError)) { // the HTTP layer's own messages are for clients
+		// The HTTP layer's own messages are for clients, and so is the
+		// storage's word that the repository is being deleted.
+		if !errors.As(err, new(*apiError)) && !errors.Is(err, storage.ErrRepositoryDeleting) {
 			msg = http.StatusText(c.status)
 		}
 	}

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/notify"
 	"github.com/berth-registry/berth/registry/storage"
 )
 
@@ -22,7 +24,8 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.manifest(r.Context(), name, mux.Vars(r)["reference"])
+	ref := mux.Vars(r)["reference"]
+	m, err := a.manifest(r.Context(), name, ref)
 	if err != nil {
 		return err
 	}
@@ -34,6 +37,11 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Docker-Content-Digest", m.Digest.String())
 	h.Set("Etag", `"`+m.Digest.String()+`"`)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(m.Payload))
+	t := a.manifestTarget(r, name, m)
+	if !storage.IsDigest(ref) {
+		t.Tag = ref
+	}
+	a.notifyPull(r, t)
 	return nil
 }
 
@@ -42,7 +50,9 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 // has a subject and OCI-Tag for the tags applied; 400 NAME_INVALID,
 // TAG_INVALID, DIGEST_INVALID (payload does not hash to the reference),
 // MANIFEST_INVALID or MANIFEST_BLOB_UNKNOWN; 413 over 4 MiB; 403 DENIED
-// over a quota (quota.go).
+// over a quota (quota.go) or moving an immutable tag (policies.immutable);
+// 503 UNAVAILABLE while the repository is being deleted or the policies
+// cannot be read.
 func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 	name, err := repoName(r)
 	if err != nil {
@@ -57,15 +67,22 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 	}
 	ref := mux.Vars(r)["reference"]
 	tags := r.URL.Query()["tag"]
+	guard, err := a.tagGuard(name)
+	if err != nil {
+		return err
+	}
 	undo, err := a.chargeManifest(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags)
 	if err != nil {
 		return err
 	}
-	m, err := a.store.PutManifest(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags)
+	m, err := a.store.PutManifestGuarded(r.Context(), name, ref, r.Header.Get("Content-Type"), payload, tags, guard)
 	if err != nil {
 		if undo != nil {
 			undo()
 		}
+		return err
+	}
+	if err := a.notifyChange(r, a.manifestPushes(r, name, ref, tags, m)...); err != nil {
 		return err
 	}
 	h := w.Header()
@@ -84,16 +101,51 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 
 // deleteManifest serves DELETE /v2/<name>/manifests/<reference>: a digest
 // deletes the manifest and the tags pointing at it, a tag only the tag.
-// 202; 400; 404 MANIFEST_UNKNOWN; 405 UNSUPPORTED when deletes are off.
+// 202; 400; 404 MANIFEST_UNKNOWN; 405 UNSUPPORTED when deletes are off;
+// 403 DENIED for an immutable tag or a manifest one points at.
 func (a *App) deleteManifest(w http.ResponseWriter, r *http.Request) error {
 	name, err := repoName(r)
 	if err != nil {
 		return err
 	}
-	if err := a.store.DeleteManifest(r.Context(), name, mux.Vars(r)["reference"]); err != nil {
+	guard, err := a.tagGuard(name)
+	if err != nil {
+		return err
+	}
+	ref := mux.Vars(r)["reference"]
+	if err := a.store.DeleteManifestGuarded(r.Context(), name, ref, guard); err != nil {
+		return err
+	}
+	// Distribution's: a manifest's delete names its digest, a tag's its tag.
+	t := notify.Target{Repository: name}
+	if storage.IsDigest(ref) {
+		t.Digest = digest.Digest(ref)
+	} else {
+		t.Tag = ref
+	}
+	if err := a.notifyChange(r, a.event(r, notify.ActionDelete, t)); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// manifestPushes are the events of a manifest's push: one per tag it was
+// pushed with (the reference, when a tag, then the tag parameters), or one
+// without a tag.
+func (a *App) manifestPushes(r *http.Request, name, ref string, tags []string, m *storage.Manifest) []notify.Event {
+	if !storage.IsDigest(ref) {
+		tags = append([]string{ref}, tags...)
+	}
+	if len(tags) == 0 {
+		return []notify.Event{a.event(r, notify.ActionPush, a.manifestTarget(r, name, m))}
+	}
+	var evs []notify.Event
+	for _, tag := range tags {
+		t := a.manifestTarget(r, name, m)
+		t.Tag = tag
+		evs = append(evs, a.event(r, notify.ActionPush, t))
+	}
+	return evs
 }

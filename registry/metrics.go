@@ -19,6 +19,7 @@ const (
 	routeUploadChunk      = "blob_upload_chunk"
 	routeBlob             = "blob"
 	routeReferrers        = "referrers"
+	routeRepository       = "berth_repository"
 	routeToken            = "token"
 	routeNotFound         = "not_found"
 	routeMethodNotAllowed = "method_not_allowed"

@@ -40,6 +40,9 @@ type options struct {
 	clock          func() time.Time // WithClock
 	pullFlush      time.Duration    // WithPullFlushInterval
 	blobCache      *blobcache.Cache // WithBlobDescriptorCache
+	notifier       Notifier         // WithNotifier
+	// includeReferences lists a manifest's references in its events.
+	includeReferences bool
 }
 
 // PolicySource gives the repository policies in force (a nil *policy.Set:

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/notify"
 	"github.com/berth-registry/berth/registry/storage"
 )
 
@@ -41,13 +42,18 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		_, err = a.store.MountBlob(ctx, name, q.Get("from"), d)
+		size, err := a.store.MountBlob(ctx, name, q.Get("from"), d)
 		if err != nil && undo != nil {
 			undo()
 		}
 		switch {
 		case err == nil:
 			a.opts.metrics.BlobMounted()
+			t := a.blobTarget(r, name, d, size)
+			t.FromRepository = q.Get("from")
+			if err := a.notifyChange(r, a.event(r, notify.ActionMount, t)); err != nil {
+				return err
+			}
 			return a.blobCreated(w, name, d)
 		case !errors.Is(err, storage.ErrBlobUnknown) && !errors.Is(err, storage.ErrNameInvalid):
 			return err
@@ -70,14 +76,15 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 	if d == "" {
 		return a.uploadAccepted(w, http.StatusAccepted, name, u)
 	}
-	commit := func() error { _, err := u.Commit(ctx, d, body{r.Body}, -1); return err }
+	var size int64
+	commit := func() (err error) { size, err = u.Commit(ctx, d, body{r.Body}, -1); return err }
 	if err := a.commitCharged(ctx, name, u, d, r.ContentLength, commit); err != nil {
 		u.Cancel(ctx)
 		a.opts.metrics.UploadFailed()
 		return err
 	}
 	a.opts.metrics.UploadCompleted()
-	return a.blobCreated(w, name, d)
+	return a.blobPushed(w, r, name, d, size)
 }
 
 // resume finds the route's upload.
@@ -180,13 +187,13 @@ func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 			size = u.Offset() + r.ContentLength
 		}
 	}
-	commit := func() error { _, err := u.Commit(r.Context(), d, rd, start); return err }
+	commit := func() (err error) { size, err = u.Commit(r.Context(), d, rd, start); return err }
 	if err := a.commitCharged(r.Context(), name, u, d, size, commit); err != nil {
 		a.uploadError(w, name, u, err)
 		return err
 	}
 	a.opts.metrics.UploadCompleted()
-	return a.blobCreated(w, name, d)
+	return a.blobPushed(w, r, name, d, size)
 }
 
 // cancelUpload serves DELETE /v2/<name>/blobs/uploads/<uuid>: 204; 404
@@ -227,6 +234,14 @@ func (a *App) uploadAccepted(w http.ResponseWriter, status int, name string, u *
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(status)
 	return nil
+}
+
+// blobPushed answers an upload's completion once its push is notified.
+func (a *App) blobPushed(w http.ResponseWriter, r *http.Request, name string, d digest.Digest, size int64) error {
+	if err := a.notifyChange(r, a.event(r, notify.ActionPush, a.blobTarget(r, name, d, size))); err != nil {
+		return err
+	}
+	return a.blobCreated(w, name, d)
 }
 
 func (a *App) blobCreated(w http.ResponseWriter, name string, d digest.Digest) error {

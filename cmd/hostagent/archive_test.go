@@ -14,8 +14,8 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/hostagent"
-	"github.com/berth-registry/berth/hostagent/hatest"
 	"github.com/berth-registry/berth/internal/testutil"
+	"github.com/berth-registry/berth/internal/testutil/hatest"
 	"github.com/berth-registry/berth/internal/testutil/registrytest"
 	"github.com/berth-registry/berth/registry/client"
 	"github.com/berth-registry/berth/storagedriver/inmemory"

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"strings"
 
 	"github.com/berth-registry/berth/hostagent"
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 func cmdSave(ctx context.Context, e *env, args []string) error {
@@ -48,24 +48,12 @@ func cmdSave(ctx context.Context, e *env, args []string) error {
 // saveFile writes the archive beside path and renames it into place once
 // complete: a failed save leaves no file, and no half of an old one.
 func saveFile(ctx context.Context, a *hostagent.Agent, path string, refs []string, opts hostagent.SaveOptions) (hostagent.SaveResult, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return hostagent.SaveResult{}, err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	res, err := a.Save(ctx, tmp, refs, opts)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
+	var res hostagent.SaveResult
+	err := oci.WriteAtomic(path, func(w io.Writer) error {
+		var err error
+		res, err = a.Save(ctx, w, refs, opts)
+		return err
+	})
 	return res, err
 }
 

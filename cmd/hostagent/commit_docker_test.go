@@ -13,8 +13,8 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/hostagent"
-	"github.com/berth-registry/berth/hostagent/hatest"
 	"github.com/berth-registry/berth/internal/testutil"
+	"github.com/berth-registry/berth/internal/testutil/hatest"
 )
 
 // dockerImage is what docker knows of an image: its ID (the config's

@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/berth-registry/berth/hostagent"
-	"github.com/berth-registry/berth/hostagent/hatest"
 	"github.com/berth-registry/berth/internal/testutil"
+	"github.com/berth-registry/berth/internal/testutil/hatest"
 )
 
 // hostagentBin is the CLI, built once per test run by TestMain.

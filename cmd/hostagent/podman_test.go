@@ -12,8 +12,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/berth-registry/berth/hostagent/hatest"
 	"github.com/berth-registry/berth/internal/testutil"
+	"github.com/berth-registry/berth/internal/testutil/hatest"
 )
 
 // containersTool runs podman or buildah as root on a storage of the

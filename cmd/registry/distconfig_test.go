@@ -106,15 +106,6 @@ func TestServeRefusalsOneLineEach(t *testing.T) {
 		!strings.HasPrefix(lines[1], "registry: config: middleware.storage (line 7): ") {
 		t.Errorf("stderr %q, want one line for auth.silly and one for middleware.storage", stderr.String())
 	}
-	// Webhooks are refused only once the keys Berth never offers are gone.
-	cfg = writeFile(t, t.TempDir(), "config.yml", "version: 0.1\nstorage:\n  inmemory:\n"+
-		"notifications:\n  endpoints:\n    - name: a\n      url: http://127.0.0.1:1/\n")
-	stderr.Reset()
-	run(t.Context(), []string{"serve", cfg}, nil, &stdout, &stderr)
-	want := "registry: config: notifications.endpoints[0]: webhooks are not implemented yet; set disabled: true or remove the endpoint\n"
-	if stderr.String() != want {
-		t.Errorf("stderr\n got %q\nwant %q", stderr.String(), want)
-	}
 }
 
 // pushForeignImage pushes a config blob and an image manifest with one

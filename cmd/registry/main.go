@@ -6,6 +6,7 @@
 //	registry keygen KEYFILE       make a token signing key
 //	registry scrub [--repair] CONFIG  check (and repair) the storage
 //	registry usage CONFIG [PREFIX]    usage per quota namespace
+//	registry repo rm CONFIG NAME  delete a repository
 //	registry version              print the version
 //	registry help                 print the usage
 //
@@ -54,6 +55,9 @@ Commands:
   usage CONFIG [PREFIX] [--json]
                       bytes, repositories and tags per namespace of the
                       quotas (policies.quotas), or of PREFIX
+  repo rm CONFIG NAME [--force]
+                      delete a repository (tags, manifests, links; blobs
+                      go with the next gc); -h for details
   version             print the version
   help                print this help
 
@@ -91,6 +95,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return scrub(ctx, args[1:], env, stdout, stderr)
 	case "usage":
 		return usageCmd(ctx, args[1:], env, stdout, stderr)
+	case "repo":
+		return repo(ctx, args[1:], env, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK

@@ -45,6 +45,8 @@ index entry without a repository, is a problem ("index-missing",
             gone; and write the index entries that are missing (every
             node then lists them). Pushing the images again then heals the
             repositories. Manifests that do not parse are only reported.
+            Also finishes repository deletes that stopped half way
+            (registry repo rm) more than 10 minutes ago.
   --metrics-file FILE
             write the run's metrics (berth_scrub_*) to FILE in Prometheus's
             text format, for node_exporter's textfile collector; also when

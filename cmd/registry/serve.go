@@ -125,7 +125,12 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	}
 	checks, debugHealth, stopHealth := startHealth(appCtx, cfg, drv, logger)
 	defer stopHealth()
-	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, m, logger), authOpts, proxyOpts,
+	notifyOpts, stopNotifier, err := startNotifier(cfg, m, logger)
+	if err != nil {
+		return fail(exitFailure, "notifications: %v", err)
+	}
+	defer stopNotifier()
+	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, m, logger), authOpts, proxyOpts, notifyOpts,
 		[]registry.Option{registry.WithHealth(checks), registry.WithPolicies(policies), registry.WithBlobDescriptorCache(blobCache)})...)
 	if err != nil {
 		return fail(exitFailure, "%v", err)

@@ -15,10 +15,11 @@ import (
 // endpoints are n aliases of one endpoint with n headers, each an alias of
 // one list of n values: decoding it visits n^3 values. config.yml has no
 // merge keys (<<: is an unknown key), but this fan-out through the types'
-// three nested collections is as much of a denial of service.
+// three nested collections is as much of a denial of service. (Disabled:
+// enabled endpoints need unique names.)
 func aliasBombConfig(n int) string {
 	var b strings.Builder
-	b.WriteString(minimal + "notifications:\n  endpoints:\n    - &e\n      name: a\n      url: http://127.0.0.1/\n      headers:\n")
+	b.WriteString(minimal + "notifications:\n  endpoints:\n    - &e\n      name: a\n      disabled: true\n      url: http://127.0.0.1/\n      headers:\n")
 	fmt.Fprintf(&b, "        h0: &v [%s]\n", strings.TrimSuffix(strings.Repeat("x,", n), ","))
 	for i := 1; i < n; i++ {
 		fmt.Fprintf(&b, "        h%d: *v\n", i)

@@ -441,10 +441,22 @@ type Policy struct {
 	Path string `yaml:"path"` // the policy file (YAML), re-read when it changes
 }
 
-// Notifications is the notifications section. Parsed and kept.
+// Notifications is the notifications section: webhooks (registry/notify).
 type Notifications struct {
 	Events    Events     `yaml:"events"`
 	Endpoints []Endpoint `yaml:"endpoints,omitempty"`
+	// Queue is a Berth extension: where the events wait for delivery.
+	Queue NotificationQueue `yaml:"queue"`
+}
+
+// NotificationQueue is notifications.queue, a Berth extension.
+type NotificationQueue struct {
+	// Directory holds the durable queue, one per registry process; empty
+	// is QueueDirectory's default.
+	Directory string `yaml:"directory"`
+	// MaxSize bounds the queue in bytes (0: notify.DefaultMaxBytes); past
+	// it the oldest undelivered events are dropped.
+	MaxSize int64 `yaml:"maxsize"`
 }
 
 // Events is notifications.events.

@@ -307,9 +307,9 @@ func (v *Validation) ManifestURLs() (allow, deny *regexp.Regexp, err error) {
 
 // refusals lists, one error per key, the configured Distribution keys that
 // Berth does not offer by design. Each line names the key, why, and what
-// to do instead. Keys for features still to come (notifications
-// endpoints) parse and validate; the program refuses them until it
-// implements them (NotImplemented).
+// to do instead. Keys for features still to come would parse and
+// validate, and the program refuse them until it implements them
+// (NotImplemented; none today).
 func (c *Config) refusals(o origins) []error {
 	var errs []error
 	refuse := func(key, why string) {
@@ -444,11 +444,5 @@ func sortedKeys[V any](m map[string]V) []string {
 // feature Berth will have but does not have yet, in the form of refusals.
 // A program that serves the configuration calls it after Load.
 func (c *Config) NotImplemented() []error {
-	var errs []error
-	for i, e := range c.Notifications.Endpoints {
-		if !e.Disabled {
-			errs = append(errs, fmt.Errorf("config: notifications.endpoints[%d]: webhooks are not implemented yet; set disabled: true or remove the endpoint", i))
-		}
-	}
-	return errs
+	return nil
 }

@@ -50,10 +50,15 @@
 //     http(s) without a path; prefixes are distinct repository names;
 //     proxy.username/password go with proxy.remoteurl only; ttls are 0 or
 //     more (UpstreamTTL resolves the defaults).
+//   - notifications: enabled endpoints have unique names, absolute http(s)
+//     urls, valid header names, timeout, threshold and backoff of 0 or
+//     more, ignore.actions among pull, push, mount, delete (disabled ones
+//     are kept unchecked). notifications.queue (directory, maxsize) is a
+//     Berth extension; QueueDirectory resolves its default.
 //
 // Some sections are parsed, validated and kept for features that come
-// later (notifications); NotImplemented names the configured ones Berth
-// cannot serve yet.
+// later; NotImplemented names the configured ones Berth cannot serve yet
+// (none today).
 //
 // Environment variables follow Distribution: REGISTRY_ then the key path
 // upper-cased and joined by "_" (REGISTRY_STORAGE_DELETE_ENABLED=true),

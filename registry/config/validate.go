@@ -84,6 +84,9 @@ func (c *Config) validate(o origins) error {
 	if err := c.Auth.validate(o, missing); err != nil {
 		return err
 	}
+	if err := c.Notifications.validate(o, missing); err != nil {
+		return err
+	}
 	if err := c.validatePolicies(o); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -64,8 +65,9 @@ type Metrics struct {
 	purgeObjects  *prometheus.CounterVec
 	purgeBytes    *prometheus.CounterVec
 
-	maint maintenance  // maintenance.go
-	cache cacheMetrics // cache.go
+	maint  maintenance   // maintenance.go
+	cache  cacheMetrics  // cache.go
+	notify notifyMetrics // notify.go
 }
 
 // New creates the metrics on a registry of their own, with the Go runtime's
@@ -119,6 +121,7 @@ func New() (*Metrics, error) {
 		"Objects removed by upload purging, by kind: upload (an _uploads directory), pending (a driver's pending write).", "kind")
 	m.purgeBytes = counterVec("upload_purged_bytes_total", "Bytes removed by upload purging, by kind (upload, pending).", "kind")
 
+	m.notify = newNotifyMetrics()
 	for _, c := range append([]prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -128,7 +131,7 @@ func New() (*Metrics, error) {
 		m.proxyHits, m.proxyMisses, m.proxyJoined, m.proxyUpstream,
 		m.auth, m.tokensIssued,
 		m.purgeRuns, m.purgeDuration, m.purgeObjects, m.purgeBytes,
-	}, m.maint.collectors()...) {
+	}, slices.Concat(m.maint.collectors(), m.notify.collectors())...) {
 		if err := m.reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -191,12 +191,8 @@ func sortPlan(p *Plan) {
 	slices.SortFunc(p.Manifests, func(a, b Decision) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
 }
 
-// immutableTag reports the immutable rule protecting tag of repo. Retention
-// never deletes such a tag.
-//
-// TODO(lead): when the immutable-tags work (branch h-immutable) is merged,
-// make the body `return s.Immutable(repo, tag)`, its nil-safe query on
-// *Set with this very signature; until then no tag is immutable here.
+// immutableTag reports the immutable rule protecting tag of repo
+// (policies.immutable). Retention never deletes such a tag.
 func immutableTag(s *Set, repo, tag string) (rule string, ok bool) {
-	return "", false
+	return s.Immutable(repo, tag)
 }

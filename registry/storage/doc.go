@@ -13,7 +13,15 @@
 // (storagedriver.PendingPurger); Scrub (scrub.go) re-hashes every blob,
 // checks links, manifests and tags, rebuilds the referrers index and
 // checks the repository index.
-// Both may run while the registry serves, on any number of nodes.
+// Both may run while the registry serves, on any number of nodes. So may
+// DeleteRepository (repodelete.go), which removes a repository under a
+// record that makes racing pushes refuse or check again, and that garbage
+// collection and Scrub finish when its process died.
+//
+// Immutable tags (immutable.go): PutManifestGuarded and
+// DeleteManifestGuarded refuse to move or delete the tags a TagGuard
+// protects, and create a new one with a claim on the tag's history so
+// that two racing pushes never both set it.
 //
 // Every method validates the names, tags and digests it is given and returns
 // the error classes of errors.go, wrapped; other errors come from the driver.

@@ -20,4 +20,10 @@ var (
 	ErrManifestInvalid     = errors.New("manifest invalid")
 	ErrManifestBlobUnknown = errors.New("manifest references a manifest or blob unknown to registry")
 	ErrManifestTooLarge    = errors.New("manifest too large")
+	// ErrTagImmutable: the change would move or delete an immutable tag
+	// (see ImmutableTagError).
+	ErrTagImmutable = errors.New("tag is immutable")
+	// ErrRepositoryDeleting: the repository is being deleted
+	// (DeleteRepository); a push into it may be retried once that is done.
+	ErrRepositoryDeleting = errors.New("repository is being deleted")
 )

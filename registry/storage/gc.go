@@ -130,6 +130,13 @@ func (c *collector) work(ctx context.Context) error {
 		return fmt.Errorf("gc: read the storage clock: %w", err)
 	}
 	c.cutoff = start.Add(-c.opts.Grace)
+	if !c.opts.DryRun {
+		// Repository deletes a process left unfinished (repodelete.go):
+		// done before the mark, so that what they unlink is collected.
+		if _, err := c.s.ResumeRepositoryDeletes(ctx, RepoDeleteStale); err != nil {
+			return fmt.Errorf("gc: resume repository deletes: %w", err)
+		}
+	}
 	if err := c.mark(ctx); err != nil {
 		return fmt.Errorf("gc: mark: %w", err)
 	}

@@ -176,6 +176,17 @@ func manifestErr(ref string, err error) error {
 // manifest of a supported type (ErrManifestInvalid), and reference only
 // content the repository has (ErrManifestBlobUnknown).
 func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, payload []byte, tags []string) (*Manifest, error) {
+	return s.PutManifestGuarded(ctx, name, ref, contentType, payload, tags, nil)
+}
+
+// PutManifestGuarded is PutManifest with the tags guard says are immutable
+// protected: moving one to another manifest fails with an
+// ImmutableTagError before anything is written, and creating one follows
+// tagImmutable's claim. Immutable tags are applied before the others, so a
+// refused claim leaves at most the untagged manifest, for garbage
+// collection. A repository being deleted (DeleteRepository) refuses the
+// put with ErrRepositoryDeleting and takes back what it wrote.
+func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType string, payload []byte, tags []string, guard TagGuard) (*Manifest, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
@@ -203,6 +214,9 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 	}
 	m, err := parseManifest(payload, contentType)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.refuseMoves(ctx, name, d, tags, guard); err != nil {
 		return nil, err
 	}
 	t := s.now() // before checkReferences relies on d
@@ -240,13 +254,27 @@ func (s *Store) PutManifest(ctx context.Context, name, ref, contentType string, 
 	s.rememberSize(ctx, d, int64(len(payload)), t)
 	s.cache.SetLink(ctx, manifestScope(name), d, t, s.cacheTTL(t))
 	s.cache.SetLink(ctx, name, d, t, s.cacheTTL(t))
-	for _, tag := range tags {
-		if err := s.Tag(ctx, name, tag, d); err != nil {
-			return nil, err
+	for _, immutable := range []bool{true, false} {
+		for _, tag := range tags {
+			rule, ok := guard.check(tag)
+			switch {
+			case ok != immutable:
+			case ok:
+				err = s.tagImmutable(ctx, name, tag, d, rule)
+			default:
+				err = s.Tag(ctx, name, tag, d)
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
-	// Linked: the repository is in the index before the 201 (doc.go).
+	// Linked: the repository is in the index before the 201 (doc.go),
+	// and leaves it again if a repository delete refuses the push.
 	if err := s.indexRepository(ctx, name, false); err != nil {
+		return nil, err
+	}
+	if err := s.refuseManifestIfDeleting(ctx, name, d, m, tags); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -267,20 +295,7 @@ func (s *Store) checkReferences(ctx context.Context, name string, d digest.Diges
 		}
 	}
 	refs := s.requiredRefs(m)
-	links := func() error {
-		for _, r := range refs {
-			var err error
-			if m.isIndex() {
-				err = s.readLink(ctx, revisionLinkPath(name, r), r)
-			} else {
-				err = s.blobLinked(ctx, name, r)
-			}
-			if err != nil {
-				return referenceErr(r, err)
-			}
-		}
-		return nil
-	}
+	links := func() error { return s.referencesLinked(ctx, name, m, refs) }
 	if err := links(); err != nil {
 		return err
 	}
@@ -310,6 +325,23 @@ func (s *Store) checkReferences(ctx context.Context, name string, d digest.Diges
 			_, err = s.blobSize(ctx, r)
 		} else {
 			_, _, err = s.cachedBlobSize(ctx, r, t)
+		}
+		if err != nil {
+			return referenceErr(r, err)
+		}
+	}
+	return nil
+}
+
+// referencesLinked checks that repository name links each of refs, the
+// references of m.
+func (s *Store) referencesLinked(ctx context.Context, name string, m *manifestDoc, refs []digest.Digest) error {
+	for _, r := range refs {
+		var err error
+		if m.isIndex() {
+			err = s.readLink(ctx, revisionLinkPath(name, r), r)
+		} else {
+			err = s.blobLinked(ctx, name, r)
 		}
 		if err != nil {
 			return referenceErr(r, err)
@@ -374,7 +406,19 @@ func (s *Store) Tag(ctx context.Context, name, tag string, d digest.Digest) erro
 // removes the manifest, every tag pointing at it and its referrers entry; for
 // a tag, only the tag. ErrManifestUnknown when there is nothing to delete.
 func (s *Store) DeleteManifest(ctx context.Context, name, ref string) error {
+	return s.DeleteManifestGuarded(ctx, name, ref, nil)
+}
+
+// DeleteManifestGuarded is DeleteManifest refusing, with an
+// ImmutableTagError, to delete a tag guard says is immutable, or a manifest
+// such a tag points at. A push tagging the manifest immutable between the
+// check and the deletion loses that tag: the check is not atomic with the
+// deletion (see README, "Immutable tags").
+func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, guard TagGuard) error {
 	if err := CheckName(name); err != nil {
+		return err
+	}
+	if err := s.refuseImmutableDelete(ctx, name, ref, guard); err != nil {
 		return err
 	}
 	if !IsDigest(ref) {

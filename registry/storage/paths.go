@@ -47,6 +47,9 @@ import (
 //	│                                                   when the pull-through cache last
 //	│                                                   checked the tag upstream (owned
 //	│                                                   by registry/proxy, paths.go)
+//	├── repodelete/<name>/_record                       a repository delete: "deleting"
+//	│                                                   (pushes into it are refused), then
+//	│                                                   "done" for a while (repodelete.go)
 //	└── gc/                                             garbage collection (see doc.go)
 //	    ├── relying/<alg>/<hex>                         a request is about to rely on the
 //	    │                                               blob; the object's mtime counts

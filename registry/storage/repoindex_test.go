@@ -320,6 +320,43 @@ func TestCatalogGCEmptying(t *testing.T) {
 	}
 }
 
+// TestCatalogRepositoryDelete: DeleteRepository takes the repository out
+// of the catalog of every node, keeps a nested repository in it, and a
+// push into the name afterwards brings it back.
+func TestCatalogRepositoryDelete(t *testing.T) {
+	for _, td := range testDrivers {
+		t.Run(td.name, func(t *testing.T) {
+			ctx := t.Context()
+			drv := td.new(t)
+			s, other := New(drv), New(drv)
+			for _, name := range []string{"team/app", "team/app/nested", "keep"} {
+				image(t, other, name, "v1", "config "+name, "layer")
+			}
+			if got, _ := s.Catalog(ctx, -1, ""); len(got) != 3 {
+				t.Fatalf("before: %q", got)
+			}
+			if _, err := s.DeleteRepository(ctx, "team/app", nil); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"keep", "team/app/nested"}
+			for i, n := range []*Store{s, other} {
+				if got, err := n.Catalog(ctx, -1, ""); err != nil || !slices.Equal(got, want) || !slices.Equal(walked(t, n), want) {
+					t.Errorf("node %d after the delete: %q, %v; walk %q", i, got, err, walked(t, n))
+				}
+			}
+			if lines, _ := scrubAll(t, s, false); len(lines) != 0 {
+				t.Errorf("scrub after the delete: %q", lines)
+			}
+			// The other node still remembers the marker; its manifest PUT
+			// checks storage and writes it again.
+			image(t, other, "team/app", "v2", "config again", "layer again")
+			if got, _ := s.Catalog(ctx, -1, ""); !slices.Equal(got, []string{"keep", "team/app", "team/app/nested"}) {
+				t.Errorf("after a new push: %q", got)
+			}
+		})
+	}
+}
+
 // TestScrubRepositoryIndex: on a built index, a marker lost and a marker
 // without a repository are reported (nothing changes without repair);
 // --repair fixes both, and the next scrub is clean.

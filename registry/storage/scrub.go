@@ -210,6 +210,9 @@ func (sc *scrub) repositoryIndex(ctx context.Context, walked []string) error {
 }
 
 func (sc *scrub) run(ctx context.Context) error {
+	if err := sc.repoDeletes(ctx); err != nil {
+		return err
+	}
 	if err := sc.hashBlobs(ctx); err != nil {
 		return err
 	}

@@ -191,7 +191,10 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 	}
 	// Written after the rely: it stays as long as the size does.
 	s.cache.SetLink(ctx, name, d, t, s.cacheTTL(t))
-	return size, s.indexRepository(ctx, name, true)
+	if err := s.indexRepository(ctx, name, true); err != nil {
+		return 0, err
+	}
+	return size, s.refuseLayerIfDeleting(ctx, name, d)
 }
 
 func (s *Store) blobLinked(ctx context.Context, name string, d digest.Digest) error {

@@ -254,6 +254,9 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	if err := s.indexRepository(ctx, u.name, true); err != nil {
 		return err
 	}
+	if err := s.refuseLayerIfDeleting(ctx, u.name, d); err != nil {
+		return err
+	}
 	// Published: what is left of the upload (its start time, hash states)
 	// goes, whether or not the client is still there to hear of it.
 	u.cancelLocked(ctx)

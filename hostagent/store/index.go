@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+
+	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/internal/oci"
+)
+
+// Annotations on the descriptors of index.json. The tag goes in the OCI
+// ref.name, which is what `skopeo inspect oci:<store>:<tag>` and umoci look
+// for; the whole reference goes where containerd keeps it.
+const (
+	AnnotationImageName = "io.containerd.image.name"
+	// AnnotationSourceDigest is the digest the registry serves the
+	// manifest under, when the store keeps a converted one (see
+	// the agent's convert.go).
+	AnnotationSourceDigest = "io.berth.hostagent.source.digest"
+)
+
+// EntryName is the full reference an index entry stands for: its
+// containerd name, else (a layout written by another tool) its ref.name.
+func EntryName(d v1.Descriptor) string {
+	if n := d.Annotations[AnnotationImageName]; n != "" {
+		return n
+	}
+	return d.Annotations[v1.AnnotationRefName]
+}
+
+// IsDigestOf reports whether d names the manifest of entry e: its digest
+// in the store, or the registry's digest of it.
+func IsDigestOf(d digest.Digest, e v1.Descriptor) bool {
+	return d != "" && (e.Digest == d || e.Annotations[AnnotationSourceDigest] == d.String())
+}
+
+// NewEntry is the index descriptor naming the manifest desc as name, the
+// full reference (registry/repository[:tag][@digest]); tag, when not empty,
+// also goes in ref.name.
+func NewEntry(name, tag string, desc v1.Descriptor, sourceDigest digest.Digest) v1.Descriptor {
+	e := v1.Descriptor{
+		MediaType: desc.MediaType,
+		Digest:    desc.Digest,
+		Size:      desc.Size,
+		Platform:  desc.Platform,
+		Annotations: map[string]string{
+			AnnotationImageName: name,
+		},
+	}
+	if tag != "" {
+		e.Annotations[v1.AnnotationRefName] = tag
+	}
+	if sourceDigest != "" && sourceDigest != desc.Digest {
+		e.Annotations[AnnotationSourceDigest] = sourceDigest.String()
+	}
+	return e
+}
+
+// SetEntry makes e the only entry named like e.
+func SetEntry(idx *v1.Index, e v1.Descriptor) {
+	name := EntryName(e)
+	idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d v1.Descriptor) bool { return EntryName(d) == name })
+	idx.Manifests = append(idx.Manifests, e)
+}
+
+// ReadIndex reads index.json. Callers that will write it back must hold the
+// Lock from before the read until after the write.
+func (s *Store) ReadIndex() (*v1.Index, error) {
+	b, err := os.ReadFile(s.Path(IndexFile))
+	if err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	var idx v1.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, fmt.Errorf("read index %s: %w", s.Path(IndexFile), err)
+	}
+	return &idx, nil
+}
+
+// WriteIndex replaces index.json atomically: readers see the old index or
+// the new one, never a mix, even across a crash.
+func (s *Store) WriteIndex(idx *v1.Index) error {
+	idx.SchemaVersion = 2
+	idx.Versioned = specs.Versioned{SchemaVersion: 2}
+	idx.MediaType = v1.MediaTypeImageIndex
+	if idx.Manifests == nil {
+		idx.Manifests = []v1.Descriptor{}
+	}
+	b, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write index: %w", err)
+	}
+	if err := oci.WriteFileAtomic(s.root, IndexFile, append(b, '\n')); err != nil {
+		return fmt.Errorf("write index: %w", err)
+	}
+	return nil
+}
+
+// UpdateIndex applies fn to the index under the store lock and writes the
+// result back when fn returns nil.
+func (s *Store) UpdateIndex(ctx context.Context, fn func(idx *v1.Index) error) error {
+	return s.WithIndex(ctx, func(idx *v1.Index) error {
+		if err := fn(idx); err != nil {
+			return err
+		}
+		return s.WriteIndex(idx)
+	})
+}
+
+// WithIndex runs fn on the index under the store lock, without writing the
+// index back.
+func (s *Store) WithIndex(ctx context.Context, fn func(idx *v1.Index) error) error {
+	return s.locked(ctx, func() error {
+		idx, err := s.ReadIndex()
+		if err != nil {
+			return err
+		}
+		return fn(idx)
+	})
+}

@@ -1,0 +1,184 @@
+package archtest
+
+import (
+	"errors"
+	"fmt"
+	"go/build"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/berth-registry/berth"
+
+// Third-party modules the leaf packages may use.
+const (
+	imageSpec = "github.com/opencontainers/image-spec/..."
+	goDigest  = "github.com/opencontainers/go-digest"
+	yaml      = "gopkg.in/yaml.v3"
+)
+
+// rule says what the packages matching pkg (a path in the module; "/..."
+// takes the subtree) may import: only std and allow when allow is set,
+// never what deny matches. except lists packages the rule does not hold
+// for yet, each with the reason.
+type rule struct {
+	pkg    string
+	allow  []string // nil: anything not denied
+	deny   []string
+	except map[string]string
+	why    string
+}
+
+var rules = []rule{
+	{pkg: "internal/oci", allow: []string{imageSpec, goDigest, yaml},
+		why: "the spec primitives are a leaf"},
+	{pkg: "internal/iox", allow: []string{}, why: "io adapters need only the standard library"},
+	{pkg: "internal/parallel", allow: []string{"golang.org/x/sync/..."}, why: "a leaf over errgroup"},
+	{pkg: "hostagent/errdefs", allow: []string{module + "/internal/oci"}, why: "error classes are a leaf of the agent"},
+	{pkg: "hostagent/store",
+		allow: []string{imageSpec, goDigest, module + "/internal/oci", module + "/internal/iox", module + "/hostagent/errdefs"},
+		why:   "the store never speaks to a registry (fills take an opener) and knows nothing of the agent above it"},
+	{pkg: "hostagent/layer",
+		allow: []string{imageSpec, "golang.org/x/sys/unix", module + "/internal/oci", module + "/internal/iox", module + "/hostagent/errdefs"},
+		why:   "layers are applied and made from the standard library alone"},
+	{pkg: "hostagent/archive",
+		allow: []string{imageSpec, goDigest, "github.com/klauspost/compress/...",
+			module + "/hostagent/store", module + "/hostagent/layer", module + "/hostagent/errdefs",
+			module + "/internal/oci", module + "/internal/iox", module + "/registry/client"},
+		why: "archives use the store and the leaf packages; the registry client only for the reference grammar, until internal/oci has it"},
+	{pkg: "hostagent/mirror",
+		allow: []string{imageSpec, goDigest, yaml, "github.com/distribution/reference", "golang.org/x/time/rate",
+			module + "/hostagent/store", module + "/hostagent/errdefs", module + "/internal/oci",
+			module + "/internal/yamlx", module + "/internal/parallel", module + "/registry/client"},
+		why: "sync uses the store, the leaf packages and the registry client only"},
+	{pkg: "hostagent/...", deny: []string{module + "/registry", module + "/registry/config", module + "/registry/storage/...",
+		module + "/registry/proxy/...", module + "/registry/health", module + "/registry/metrics", module + "/auth/...", module + "/storagedriver/..."},
+		why: "of the registry, the agent imports only registry/client"},
+	{pkg: "cmd/hostagent", deny: []string{module + "/registry", module + "/registry/storage/...", module + "/auth/...", module + "/storagedriver/..."},
+		why: "the agent's CLI never imports the server"},
+	{pkg: "registry/...", deny: []string{module + "/hostagent/...", module + "/cmd/..."}, why: "the server never imports the agent"},
+	{pkg: "auth/...", deny: []string{module + "/hostagent/..."}, why: "the server never imports the agent"},
+	{pkg: "storagedriver/...", deny: []string{module + "/hostagent/...", module + "/registry/storage/..."},
+		why: "drivers never import registry/storage (nor the agent)"},
+	{pkg: "registry/storage/...", deny: []string{module + "/registry", "github.com/gorilla/mux"},
+		why: "storage never imports the HTTP layer"},
+	{pkg: "auth/...", deny: []string{module + "/registry/storage/..."}, why: "auth never imports storage"},
+	{pkg: "...", deny: []string{module + "/internal/testutil/..."},
+		except: map[string]string{
+			"internal/testutil/...":   "the test helpers themselves",
+			"internal/bench/...":      "the benchmark harness behind cmd/regbench is test tooling itself (it uses testutil's process helpers)",
+			"storagedriver/s3/s3test": "a test-helper package of the registry side; moves under internal/testutil with it (issue 15)",
+		},
+		why: "no production package imports the test helpers"},
+	{pkg: "...", deny: []string{"testing"},
+		except: map[string]string{
+			"internal/...":             "internal packages are not public",
+			"storagedriver/drivertest": "a test-helper package of the registry side; moves under internal/testutil with it (issue 15)",
+			"storagedriver/s3/s3test":  "a test-helper package of the registry side; moves under internal/testutil with it (issue 15)",
+		},
+		why: "no public package imports testing"},
+}
+
+// match reports whether path (in the module, or an import path) matches
+// pattern: exact, or its subtree for "x/...", or everything for "...".
+func match(pattern, path string) bool {
+	if pattern == "..." {
+		return true
+	}
+	if base, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return path == base || strings.HasPrefix(path, base+"/")
+	}
+	return path == pattern
+}
+
+func isStd(imp string) bool { return !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") }
+
+// productionImports maps each package of the module (its path relative to
+// the module root) to what its non-test files import.
+func productionImports(t *testing.T) map[string][]string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if name := d.Name(); p != root && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "vendor") {
+			return filepath.SkipDir
+		}
+		pkg, err := build.ImportDir(p, build.ImportComment)
+		if err != nil {
+			if _, ok := errors.AsType[*build.NoGoError](err); ok {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		out[filepath.ToSlash(rel)] = pkg.Imports
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestImportRules(t *testing.T) {
+	pkgs := productionImports(t)
+	for _, must := range []string{"hostagent", "hostagent/store", "internal/oci", "registry", "registry/storage", "storagedriver"} {
+		if _, ok := pkgs[must]; !ok {
+			t.Fatalf("package %s not found: the walk missed the module", must)
+		}
+	}
+	for _, r := range rules {
+		matched := 0
+		for pkg, imps := range pkgs {
+			if !match(r.pkg, pkg) || excepted(r, pkg) {
+				continue
+			}
+			matched++
+			for _, imp := range imps {
+				if bad := violates(r, imp); bad != "" {
+					t.Errorf("%s imports %s: %s (%s)", pkg, imp, bad, r.why)
+				}
+			}
+		}
+		if matched == 0 {
+			t.Errorf("rule for %s matches no package: stale", r.pkg)
+		}
+	}
+}
+
+func violates(r rule, imp string) string {
+	for _, d := range r.deny {
+		if match(d, imp) {
+			return "denied"
+		}
+	}
+	if r.allow == nil || isStd(imp) {
+		return ""
+	}
+	for _, a := range r.allow {
+		if match(a, imp) {
+			return ""
+		}
+	}
+	return "not among the imports allowed"
+}
+
+func excepted(r rule, pkg string) bool {
+	for e := range r.except {
+		if match(e, pkg) {
+			return true
+		}
+	}
+	return false
+}
