@@ -229,13 +229,11 @@ func (s *Store) indexRepository(ctx context.Context, name string, cached bool) e
 
 // addIndexed writes the marker of name, which a walk found, then checks
 // the repository is still there: a delete that ran meanwhile took the
-// marker away before it looked, or looks after this write (doc.go).
+// marker away before it looked, or looks after this write (doc.go). The
+// caller writes a new generation once it has added all it found.
 func (s *Store) addIndexed(ctx context.Context, name string) error {
 	if err := s.driver.PutContent(ctx, indexMarkerPath(name), []byte(name)); err != nil {
 		return fmt.Errorf("repository index: %s: %w", name, err)
-	}
-	if err := s.newGeneration(ctx); err != nil {
-		return err
 	}
 	exists, err := s.RepositoryExists(ctx, name)
 	if err != nil || exists {

@@ -153,6 +153,11 @@ func (s *Store) reconcile(ctx context.Context, walked, indexed []string, repair 
 			}
 		}
 	}
+	if repair && len(diff.Missing) > 0 {
+		if err := s.newGeneration(ctx); err != nil {
+			return diff, err
+		}
+	}
 	for _, n := range indexed {
 		if !inIndex[n] {
 			continue
