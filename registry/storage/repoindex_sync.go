@@ -42,6 +42,11 @@ func (s *Store) Catalog(ctx context.Context, n int, last string) ([]string, erro
 	return s.Repositories(ctx, n, last)
 }
 
+// PrepareIndex builds the repository index when the root has none (a walk;
+// see Catalog), so that the first catalog request does not wait for it.
+// The registry calls it in the background at start-up.
+func (s *Store) PrepareIndex(ctx context.Context) error { return s.indexReady(ctx) }
+
 // indexReady builds the index when the root has none and, at most every
 // check interval, compares it with the top level of the layout.
 func (s *Store) indexReady(ctx context.Context) error {
