@@ -33,12 +33,17 @@ do not count as problems.
 It also writes the entries missing from Berth's referrers index, derived
 from the manifests, so that a root written by Distribution lists its
 referrers: that is additive and safe, and done with or without --repair.
-Otherwise, without --repair it changes nothing.
+Likewise it builds the repository index that serves the catalog when the
+root has never had one. A repository missing from a built index, or an
+index entry without a repository, is a problem ("index-missing",
+"index-extra"). Otherwise, without --repair it changes nothing.
 
   --repair  remove what is corrupt: blobs whose bytes do not match their
             digest, links to missing or corrupt blobs, manifests missing
             something they reference, tags to missing manifests, stale
-            referrers entries. Pushing the images again then heals the
+            referrers entries, index entries of repositories that are
+            gone; and write the index entries that are missing (every
+            node then lists them). Pushing the images again then heals the
             repositories. Manifests that do not parse are only reported.
             Also finishes repository deletes that stopped half way
             (registry repo rm) more than 10 minutes ago.
@@ -128,8 +133,8 @@ func scrub(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	})
 	fmt.Fprintf(stdout, "%d blobs (%s) re-hashed, %d repositories, %d manifests, %d tags, %d layer links in %s\n",
 		sum.Blobs, size(sum.BlobBytes), sum.Repositories, sum.Manifests, sum.Tags, sum.LayerLinks, sum.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(stdout, "%d problems (%d removed), %s of corrupt blobs; %d orphan blobs (%s); %d referrers indexed\n",
-		sum.Problems, sum.Repaired, size(sum.CorruptBytes), sum.Orphans, size(sum.OrphanBytes), sum.ReferrersIndexed)
+	fmt.Fprintf(stdout, "%d problems (%d removed), %s of corrupt blobs; %d orphan blobs (%s); %d referrers indexed; %d repositories indexed\n",
+		sum.Problems, sum.Repaired, size(sum.CorruptBytes), sum.Orphans, size(sum.OrphanBytes), sum.ReferrersIndexed, sum.RepositoriesIndexed)
 	if metricsFile != "" {
 		found.Elapsed, found.Blobs, found.BlobBytes = sum.Elapsed, sum.Blobs, sum.BlobBytes
 		if werr := writeScrubMetrics(metricsFile, found, err); werr != nil {

@@ -281,7 +281,8 @@ func TestScrubCommand(t *testing.T) {
 // TestScrubIndexesDistributionReferrers: Distribution, in-process, writes
 // an image and an SBOM whose subject it is; Berth serving that root lists
 // no referrers, since its index is its own. After "registry scrub"
-// (without --repair, exit 0: nothing is wrong) Berth lists the SBOM.
+// (without --repair, exit 0: nothing is wrong) Berth lists the SBOM, and
+// the scrub built the repository index the root never had.
 func TestScrubIndexesDistributionReferrers(t *testing.T) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "data")
@@ -309,7 +310,7 @@ func TestScrubIndexesDistributionReferrers(t *testing.T) {
 	}
 	cfg := writeFile(t, dir, "config.yml", "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: "+root+"\n")
 	r := scrubCmd(t).Exec(t, "scrub", cfg)
-	if exitCode(r) != 0 || !strings.Contains(string(r.Stdout), "1 referrers indexed") {
+	if exitCode(r) != 0 || !strings.Contains(string(r.Stdout), "1 referrers indexed; 1 repositories indexed") {
 		t.Fatalf("scrub: exit %d\n%s", exitCode(r), r.Output())
 	}
 	got := referrers()

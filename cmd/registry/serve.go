@@ -133,6 +133,14 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		return fail(exitFailure, "%v", err)
 	}
 
+	// A root without the repository index (Distribution's, or a new one)
+	// gets it now rather than on the first catalog request.
+	go func() {
+		if err := storage.New(drv).PrepareIndex(appCtx); err != nil && appCtx.Err() == nil {
+			logger.Warn("repository index not built at start-up; the first catalog request builds it", "err", err)
+		}
+	}()
+
 	// The collector forgets what it deletes in the cache the app reads.
 	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault()),
 		storage.WithBlobDescriptorCache(blobCache)), policies, m, logger)

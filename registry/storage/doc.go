@@ -1,6 +1,7 @@
 // Package storage is Berth's content model on top of a storagedriver.Driver:
 // blobs and their links into repositories, resumable uploads, manifests and
-// tags, the referrers index, the catalog, and online garbage collection.
+// tags, the referrers index, the repository index that serves the catalog,
+// and online garbage collection.
 //
 // It keeps CNCF Distribution's storage layout (see paths.go), so a storage
 // root written by either registry is served by the other. It verifies before
@@ -10,7 +11,8 @@
 // Maintenance runs on the same content model: PurgeUploads (purge.go)
 // removes uploads idle for an age, with the driver's stale pending writes
 // (storagedriver.PendingPurger); Scrub (scrub.go) re-hashes every blob,
-// checks links, manifests and tags, and rebuilds the referrers index.
+// checks links, manifests and tags, rebuilds the referrers index and
+// checks the repository index.
 // Both may run while the registry serves, on any number of nodes. So may
 // DeleteRepository (repodelete.go), which removes a repository under a
 // record that makes racing pushes refuse or check again, and that garbage
@@ -222,4 +224,62 @@
 // can delay a 404, never acknowledge a broken image. Use redis with
 // several nodes. A cache that fails is a miss (blobcache.Cache): requests
 // go to the storage.
+//
+// # The repository index
+//
+// The catalog lists /berth/v1/catalog/names (repoindex.go): one marker per
+// repository, so a page costs one List of that directory (on S3, one
+// request per 1000 names), or nothing but one small read while the index
+// is unchanged, instead of a walk of every repository's directory. A
+// repository is what the walk counts: a directory holding _manifests or
+// _layers. Distribution's layout is not touched.
+//
+// Writers. Every request that writes a link into a repository checks the
+// marker after the link is written, and writes it when absent: a manifest
+// PUT always (one Stat), a blob commit or mount only when this node has not
+// written or seen it before (an in-memory set). A marker written or removed
+// is followed by a new random value in /berth/v1/catalog/generation.
+//
+// Removers. A delete that may leave a repository empty (the last layer or
+// manifest deleted, a collection's sweep, a repository delete, a push a
+// repository delete refuses) checks the repository is gone, removes the
+// marker, writes a new generation, then checks the repository again and
+// puts the marker back if it is there.
+//
+// Why the catalog is right with several nodes (storage linearizable per
+// key, as for garbage collection):
+//
+//   - A manifest PUT answers 201 after its link, its marker check and (when
+//     it wrote the marker) the generation. A catalog that begins after the
+//     201 reads the generation, then lists, or serves the listing it made
+//     after reading the same generation: either way after the marker was
+//     written, so the repository is in it. A node's saved listing is
+//     labelled with the generation read before it; any later change wrote
+//     another generation, and the next reader lists again.
+//   - A push and a removal of the same repository's marker: the pusher
+//     writes its link, then reads the marker; the remover deletes the
+//     marker, then reads the repository. Of two write-then-read sequences
+//     one read sees the other's write: the pusher finds the marker gone
+//     and writes it, or the remover finds the link and puts the marker
+//     back. A catalog between the removal and the put back may miss the
+//     repository; only a repository that looked empty is exposed to that.
+//   - The in-memory set of a blob commit can be stale when another node
+//     removed the marker (the repository was deleted or emptied and is
+//     being pushed again). The manifest PUT that completes the push checks
+//     storage, so only a repository holding layers and no manifest can be
+//     missing until then, or until scrub.
+//
+// Roots written by another registry. A root without
+// /berth/v1/catalog/complete (Distribution's, or a Berth's from before the
+// index) is walked once (PrepareIndex, which registry serve runs in the
+// background at start-up, or the first catalog), every repository found
+// is indexed, and the stamp written. Afterwards each node, at most every
+// WithIndexCheck (30 s), lists the top level of the layout and every
+// namespace the index knows (one List per namespace, not per repository),
+// walks the entries the index knows nothing of and indexes what it finds,
+// and drops the markers of repositories whose directory is gone. What the
+// check cannot see (a repository another registry creates below a
+// directory the index knows only as a repository, "a/b" under "a") and
+// markers edited by hand are found by scrub ("index-missing",
+// "index-extra"), which fixes them with --repair.
 package storage

@@ -77,6 +77,7 @@ type collector struct {
 	garbage  map[digest.Digest][]string        // non-live blob -> repositories with an old link to it
 	emptied  map[string]bool                   // repositories left without any manifest
 	stale    map[digest.Digest][]string        // live blob -> emptied repositories with an old link to it
+	touched  map[string]bool                   // repositories this run deleted links in
 
 	// Test hooks: called (when set) at the named points of the run.
 	afterMark    func()
@@ -102,6 +103,7 @@ func (s *Store) newCollector(opts GCOptions) *collector {
 		garbage:  map[digest.Digest][]string{},
 		emptied:  map[string]bool{},
 		stale:    map[digest.Digest][]string{},
+		touched:  map[string]bool{},
 	}
 }
 
@@ -143,6 +145,12 @@ func (c *collector) work(ctx context.Context) error {
 	}
 	if err := c.sweep(ctx); err != nil {
 		return fmt.Errorf("gc: sweep: %w", err)
+	}
+	// A repository whose last links went leaves the repository index.
+	for name := range c.touched {
+		if err := c.s.unindexIfGone(ctx, name); err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
 	}
 	return nil
 }

@@ -120,7 +120,7 @@ func TestGCCrossCheckDistribution(t *testing.T) {
 	}
 }
 
-func mustFS(t *testing.T, root string) *filesystem.Driver {
+func mustFS(t testing.TB, root string) *filesystem.Driver {
 	d, err := filesystem.New(root)
 	if err != nil {
 		t.Fatal(err)

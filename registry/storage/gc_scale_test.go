@@ -113,7 +113,7 @@ func maxOf(a, b uint64) uint64 {
 	return b
 }
 
-func writeScaleFile(t *testing.T, root, p string, b []byte) {
+func writeScaleFile(t testing.TB, root, p string, b []byte) {
 	full := filepath.Join(root, filepath.FromSlash(p))
 	if err := os.MkdirAll(filepath.Dir(full), 0o777); err != nil {
 		t.Error(err)

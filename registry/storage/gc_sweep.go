@@ -13,7 +13,8 @@ import (
 // The sweep. Every deletion goes through handshake: a blob, the links of a
 // blob in some repositories, an untagged manifest's revision, a used record.
 // Directories left empty vanish with the last file in them (every driver
-// prunes), so a repository emptied here leaves the catalog.
+// prunes), so a repository emptied here leaves the layout, and then the
+// repository index (work).
 
 // sweepUntagged deletes the manifests of r that no tag reaches, once their
 // link is older than the cutoff: the revision link, the tags' history
@@ -54,6 +55,7 @@ func (c *collector) sweepUntagged(ctx context.Context, r *repoState) error {
 		}
 		if ok {
 			left--
+			c.touched[r.name] = true
 			c.report.Manifests++
 			c.deleted(Deletion{Kind: "manifest", Repo: r.name, Digest: d})
 		}
@@ -184,6 +186,7 @@ func (c *collector) deleteLinks(ctx context.Context, d digest.Digest, repos []st
 
 func (c *collector) reportLinks(d digest.Digest, repos []string) {
 	for _, name := range repos {
+		c.touched[name] = true
 		c.report.LayerLinks++
 		c.deleted(Deletion{Kind: "layer link", Repo: name, Digest: d})
 	}

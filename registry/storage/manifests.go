@@ -269,6 +269,11 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 			}
 		}
 	}
+	// Linked: the repository is in the index before the 201 (doc.go),
+	// and leaves it again if a repository delete refuses the push.
+	if err := s.indexRepository(ctx, name, false); err != nil {
+		return nil, err
+	}
 	if err := s.refuseManifestIfDeleting(ctx, name, d, m, tags); err != nil {
 		return nil, err
 	}
@@ -461,5 +466,5 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 			return err
 		}
 	}
-	return nil
+	return s.unindexIfGone(ctx, name)
 }

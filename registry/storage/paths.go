@@ -36,6 +36,11 @@ import (
 //	│                                                   (flushed in batches, pulls.go)
 //	├── repositories/<name>/_untagging/<tag>/<run id>   a retention run is deleting the tag
 //	│                                                   (retention.go)
+//	├── catalog/                                        the repository index (repoindex.go)
+//	│   ├── names/<name, "/" as "..">                   one marker per repository
+//	│   ├── long/<name>/_repo                           marker of a name too long for one segment
+//	│   ├── generation                                  rewritten after every marker change
+//	│   └── complete                                    the index was built from a walk
 //	├── health/<node>                                   written and read back by the storage
 //	│                                                   health check (registry/health)
 //	├── proxy/repositories/<name>/_tags/<tag>/checkedat

@@ -23,7 +23,8 @@ import (
 //	    "deleting".
 //	D2. Delete the repository's tags, then its other directories
 //	    (_manifests, _layers, _uploads; never a nested repository), then
-//	    its referrers index, push and pull times and pull-through records.
+//	    its referrers index, push and pull times and pull-through records,
+//	    and, once the repository is gone, its repository index marker.
 //	D3. Rewrite the record with state "done". It stays RepoDeleteStale,
 //	    then garbage collection removes it.
 //
@@ -220,6 +221,9 @@ func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
 			}
 			return fmt.Errorf("repository %s: delete %s: %w", name, p, err)
 		}
+	}
+	if err := s.unindexIfGone(ctx, name); err != nil {
+		return fmt.Errorf("repository %s: %w", name, err)
 	}
 	return s.writeRepoDelete(ctx, name, repoDeletedDone)
 }

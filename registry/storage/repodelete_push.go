@@ -37,6 +37,9 @@ func (s *Store) refuseIfDeleting(ctx context.Context, name string, verify func(c
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
 	undo(cctx)
+	// What undo left of the repository may be nothing: then its marker
+	// in the repository index goes too (scrub finds one a failure left).
+	_ = s.unindexIfGone(cctx, name)
 	return fmt.Errorf("repository %s: %w; %s", name, ErrRepositoryDeleting, msg)
 }
 

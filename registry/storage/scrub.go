@@ -42,6 +42,13 @@ const (
 	// InvalidManifest: a manifest revision that does not parse as a
 	// manifest Berth serves. Reported only.
 	InvalidManifest ProblemKind = "invalid-manifest"
+	// IndexMissing: a repository without its marker in the repository
+	// index, so the catalog does not list it (repair: the marker is
+	// written, and the index stamped complete).
+	IndexMissing ProblemKind = "index-missing"
+	// IndexExtra: a marker in the repository index for a repository that
+	// does not exist (repair: the marker goes).
+	IndexExtra ProblemKind = "index-extra"
 	// StaleReferrer: an entry of Berth's referrers index for a manifest
 	// the repository no longer has, or filed under a subject the manifest
 	// does not have (repair: the entry goes).
@@ -75,7 +82,10 @@ func (p Problem) String() string {
 	if p.Detail != "" {
 		b.WriteString(": " + p.Detail)
 	}
-	if p.Repaired {
+	switch {
+	case p.Repaired && p.Kind == IndexMissing:
+		b.WriteString(" (indexed)")
+	case p.Repaired:
 		b.WriteString(" (removed)")
 	}
 	return b.String()
@@ -110,7 +120,11 @@ type ScrubSummary struct {
 	// ReferrersIndexed counts the entries of Berth's referrers index
 	// written because they were missing or differed from the manifest.
 	ReferrersIndexed int
-	Elapsed          time.Duration
+	// RepositoriesIndexed counts the markers written into a repository
+	// index that was never built (no complete stamp): building it is
+	// additive, so done with or without Repair, and no problem.
+	RepositoriesIndexed int
+	Elapsed             time.Duration
 }
 
 // Scrub checks the whole storage: it re-hashes every blob (streaming),
@@ -169,6 +183,32 @@ func (sc *scrub) remove(ctx context.Context, p string) (bool, error) {
 	return true, nil
 }
 
+// repositoryIndex compares the repository index with the repositories the
+// walk found, and with Repair brings it into line (SyncIndex). A root
+// whose index was never built (Distribution's, or one from before the
+// index) gets it built, as the first catalog would, with or without Repair.
+func (sc *scrub) repositoryIndex(ctx context.Context, walked []string) error {
+	built, err := sc.s.indexBuilt(ctx)
+	if err != nil {
+		return err
+	}
+	diff, err := sc.s.syncIndexWith(ctx, walked, sc.o.Repair || !built)
+	if err != nil {
+		return err
+	}
+	if !built {
+		sc.sum.RepositoriesIndexed += len(diff.Missing)
+		diff.Missing = nil
+	}
+	for _, name := range diff.Missing {
+		sc.report(Problem{Kind: IndexMissing, Repository: name, Detail: "not in the repository index", Repaired: sc.o.Repair})
+	}
+	for _, name := range diff.Extra {
+		sc.report(Problem{Kind: IndexExtra, Repository: name, Detail: "indexed, but no such repository", Repaired: sc.o.Repair})
+	}
+	return nil
+}
+
 func (sc *scrub) run(ctx context.Context) error {
 	if err := sc.repoDeletes(ctx); err != nil {
 		return err
@@ -194,6 +234,9 @@ func (sc *scrub) run(ctx context.Context) error {
 			return fmt.Errorf("repository %s: %w", name, err)
 		}
 		delete(indexed, name)
+	}
+	if err := sc.repositoryIndex(ctx, names); err != nil {
+		return err
 	}
 	// Index entries of repositories that no longer exist.
 	for name := range indexed {

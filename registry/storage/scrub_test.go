@@ -214,6 +214,9 @@ func TestScrubInvalidManifest(t *testing.T) {
 	if err := s.link(ctx, revisionLinkPath("app", d), d); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.indexRepository(ctx, "app", false); err != nil { // as a push would
+		t.Fatal(err)
+	}
 	for _, repair := range []bool{false, true} {
 		lines, sum := scrubAll(t, s, repair)
 		if len(lines) != 1 || !strings.HasPrefix(lines[0], "invalid-manifest app "+string(d)+": ") || sum.Repaired != 0 {

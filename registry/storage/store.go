@@ -41,6 +41,8 @@ type Store struct {
 
 	mu      sync.Mutex
 	uploads map[string]*uploadLock // serialises requests on one upload in this process
+
+	index repoIndex // this node's view of the repository index (repoindex.go)
 }
 
 // Option configures a Store.
@@ -66,6 +68,7 @@ func WithGCGrace(g time.Duration) Option {
 func New(d storagedriver.Driver, opts ...Option) *Store {
 	s := &Store{driver: d, uploads: map[string]*uploadLock{}, grace: DefaultGCGrace, now: time.Now, clock: time.Now}
 	s.pulls.pending = map[pullKey]time.Time{}
+	s.index.every = DefaultIndexCheck
 	for _, o := range opts {
 		o(s)
 	}
@@ -154,7 +157,10 @@ func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) er
 	}
 	err := s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
 	s.cache.ForgetLink(ctx, name, d)
-	return blobErr(d, err)
+	if err != nil {
+		return blobErr(d, err)
+	}
+	return s.unindexIfGone(ctx, name)
 }
 
 // MountBlob links blob d into repository name without an upload. With from
@@ -185,6 +191,9 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 	}
 	// Written after the rely: it stays as long as the size does.
 	s.cache.SetLink(ctx, name, d, t, s.cacheTTL(t))
+	if err := s.indexRepository(ctx, name, true); err != nil {
+		return 0, err
+	}
 	return size, s.refuseLayerIfDeleting(ctx, name, d)
 }
 

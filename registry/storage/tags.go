@@ -81,27 +81,6 @@ func (s *Store) Referrers(ctx context.Context, name string, d digest.Digest, art
 	return out, nil
 }
 
-// Catalog lists repository names in byte-wise order, at most n (all when
-// n < 0) after last. It walks every repository; a Berth index that pages
-// without the walk is future work.
-func (s *Store) Catalog(ctx context.Context, n int, last string) ([]string, error) {
-	var all []string
-	err := s.walkRepositories(ctx, repositoriesRoot(), &all)
-	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-		return nil, err
-	}
-	sort.Strings(all)
-	i := sort.SearchStrings(all, last)
-	if i < len(all) && all[i] == last {
-		i++
-	}
-	names := all[i:]
-	if n >= 0 && len(names) > n {
-		names = names[:n]
-	}
-	return append([]string{}, names...), nil
-}
-
 // walkRepositories appends to names every repository below dir. A directory
 // is a repository when it holds _manifests or _layers; directories whose
 // names start with "_" are never repository components, so the walk does not

@@ -251,6 +251,9 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	// is answered from the cache.
 	s.rememberSize(ctx, d, w.Size(), t)
 	s.cache.SetLink(ctx, u.name, d, t, s.cacheTTL(t))
+	if err := s.indexRepository(ctx, u.name, true); err != nil {
+		return err
+	}
 	if err := s.refuseLayerIfDeleting(ctx, u.name, d); err != nil {
 		return err
 	}

@@ -1,0 +1,90 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// catalogBenchRepos is how many repositories BenchmarkCatalog lists, as
+// in the catalog workload of issue 14 (names as internal/bench makes them).
+const catalogBenchRepos = 10000
+
+// catalogBenchRoot writes a filesystem root of catalogBenchRepos
+// repositories, each with a layer link, a manifest revision and a tag,
+// and their index markers.
+func catalogBenchRoot(b *testing.B) string {
+	root := b.TempDir()
+	cfg := digest.FromString("catalog config")
+	m := digest.FromString("catalog manifest")
+	for i := range catalogBenchRepos {
+		name := fmt.Sprintf("catalog/r%05d", i)
+		writeScaleFile(b, root, layerLinkPath(name, cfg), []byte(cfg))
+		writeScaleFile(b, root, revisionLinkPath(name, m), []byte(m))
+		writeScaleFile(b, root, tagCurrentPath(name, "latest"), []byte(m))
+		writeScaleFile(b, root, indexMarkerPath(name), []byte(name))
+	}
+	writeScaleFile(b, root, indexCompletePath(), []byte(`{}`))
+	writeScaleFile(b, root, indexGenerationPath(), []byte("1"))
+	return root
+}
+
+// BenchmarkCatalog lists a catalog of 10,000 repositories on the
+// filesystem, every page of 1000 as GET /v2/_catalog serves them: from the
+// repository index as a node serves it (index: the first page lists the
+// index, the others reuse that listing while the generation holds), from
+// the index listed afresh for each page (index-relist: the node's listing
+// dropped before every page, as when new repositories come in between), and
+// by the walk the index replaces.
+func BenchmarkCatalog(b *testing.B) {
+	s := New(mustFS(b, catalogBenchRoot(b)))
+	list := map[string]func(n int, last string) ([]string, error){
+		"index": func(n int, last string) ([]string, error) { return s.Catalog(b.Context(), n, last) },
+		"index-relist": func(n int, last string) ([]string, error) {
+			s.index.snapMu.Lock()
+			s.index.snap = nil
+			s.index.snapMu.Unlock()
+			return s.Catalog(b.Context(), n, last)
+		},
+		"walk": func(n int, last string) ([]string, error) { return walkCatalog(b, s, n, last) },
+	}
+	for _, kind := range []string{"index", "index-relist", "walk"} {
+		b.Run(kind, func(b *testing.B) {
+			for b.Loop() {
+				got, last := 0, ""
+				for {
+					page, err := list[kind](1000, last)
+					if err != nil {
+						b.Fatal(err)
+					}
+					got += len(page)
+					if len(page) < 1000 {
+						break
+					}
+					last = page[len(page)-1]
+				}
+				if got != catalogBenchRepos {
+					b.Fatalf("listed %d repositories, want %d", got, catalogBenchRepos)
+				}
+			}
+		})
+	}
+}
+
+// walkCatalog is the catalog as it was before the index: a walk of every
+// repository for each page.
+func walkCatalog(b *testing.B, s *Store, n int, last string) ([]string, error) {
+	var all []string
+	err := s.walkRepositories(b.Context(), repositoriesRoot(), &all)
+	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+		return nil, err
+	}
+	sort.Strings(all)
+	return page(slices.Clip(all), n, last), nil
+}

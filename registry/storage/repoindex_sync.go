@@ -1,0 +1,272 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// Keeping the index complete when something else writes the root: a root
+// without the complete stamp (written by Distribution only, or by a Berth
+// from before the index) is walked once and indexed; afterwards each node
+// compares, at most every WithIndexCheck, the top level of the layout
+// with the index and walks only what differs.
+
+// indexStamp is the content of the complete stamp.
+type indexStamp struct {
+	Time         time.Time `json:"time"`
+	Host         string    `json:"host,omitempty"`
+	Repositories int       `json:"repositories"`
+}
+
+// IndexDiff is what SyncIndex found: names a walk found without a marker
+// and markers without a repository.
+type IndexDiff struct {
+	Missing []string
+	Extra   []string
+}
+
+// Catalog lists repository names in byte-wise order, at most n (all when
+// n < 0) after last, from the repository index. The first call on a root
+// without the index builds it by a walk.
+func (s *Store) Catalog(ctx context.Context, n int, last string) ([]string, error) {
+	if err := s.indexReady(ctx); err != nil {
+		return nil, err
+	}
+	return s.Repositories(ctx, n, last)
+}
+
+// PrepareIndex builds the repository index when the root has none (a walk;
+// see Catalog), so that the first catalog request does not wait for it.
+// The registry calls it in the background at start-up.
+func (s *Store) PrepareIndex(ctx context.Context) error { return s.indexReady(ctx) }
+
+// indexReady builds the index when the root has none and, at most every
+// check interval, compares it with the top level of the layout.
+func (s *Store) indexReady(ctx context.Context) error {
+	if s.index.complete.Load() && !s.checkDue() {
+		return nil
+	}
+	s.index.mu.Lock()
+	defer s.index.mu.Unlock()
+	if !s.index.complete.Load() {
+		built, err := s.indexBuilt(ctx)
+		if err != nil {
+			return err
+		}
+		if !built {
+			if _, err := s.SyncIndex(ctx, true); err != nil {
+				return err
+			}
+		}
+		s.index.complete.Store(true)
+		s.index.checkedAt.Store(s.now().UnixNano())
+		return nil
+	}
+	if !s.checkDue() {
+		return nil
+	}
+	if err := s.checkNamespaces(ctx); err != nil {
+		return err
+	}
+	s.index.checkedAt.Store(s.now().UnixNano())
+	return nil
+}
+
+// indexBuilt reports whether the complete stamp is there.
+func (s *Store) indexBuilt(ctx context.Context) (bool, error) {
+	_, err := s.driver.Stat(ctx, indexCompletePath())
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("repository index: %w", err)
+	}
+	return true, nil
+}
+
+func (s *Store) checkDue() bool {
+	every := s.index.every
+	if every <= 0 {
+		return every < 0
+	}
+	return s.now().Sub(time.Unix(0, s.index.checkedAt.Load())) >= every
+}
+
+// SyncIndex compares the index with a walk of every repository. With
+// repair it writes the missing markers, removes those of repositories
+// that are gone (each checked again first, so a push or delete that ran
+// during the walk is not undone) and writes the complete stamp.
+func (s *Store) SyncIndex(ctx context.Context, repair bool) (IndexDiff, error) {
+	var walked []string
+	err := s.walkRepositories(ctx, repositoriesRoot(), &walked)
+	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+		return IndexDiff{}, fmt.Errorf("repository index: walk: %w", err)
+	}
+	return s.syncIndexWith(ctx, walked, repair)
+}
+
+// syncIndexWith is SyncIndex with the walk's result given.
+func (s *Store) syncIndexWith(ctx context.Context, walked []string, repair bool) (IndexDiff, error) {
+	indexed, err := s.indexedNames(ctx)
+	if err != nil {
+		return IndexDiff{}, err
+	}
+	diff, err := s.reconcile(ctx, validNames(walked), indexed, repair)
+	if err != nil || !repair {
+		return diff, err
+	}
+	host, _ := os.Hostname()
+	b, err := json.Marshal(indexStamp{Time: s.now().UTC(), Host: host, Repositories: len(walked)})
+	if err != nil {
+		return diff, err
+	}
+	if err := s.driver.PutContent(ctx, indexCompletePath(), b); err != nil {
+		return diff, fmt.Errorf("repository index: %w", err)
+	}
+	if err := s.newGeneration(ctx); err != nil {
+		return diff, err
+	}
+	s.index.complete.Store(true)
+	return diff, nil
+}
+
+// reconcile compares the names found by a walk with the indexed ones and,
+// with repair, fixes the index. A name that looks extra is checked again
+// before it counts: it may have been created since the walk.
+func (s *Store) reconcile(ctx context.Context, walked, indexed []string, repair bool) (IndexDiff, error) {
+	var diff IndexDiff
+	inIndex := make(map[string]bool, len(indexed))
+	for _, n := range indexed {
+		inIndex[n] = true
+	}
+	for _, n := range walked {
+		if inIndex[n] {
+			delete(inIndex, n)
+			continue
+		}
+		diff.Missing = append(diff.Missing, n)
+		if repair {
+			if err := s.addIndexed(ctx, n); err != nil {
+				return diff, err
+			}
+		}
+	}
+	if repair && len(diff.Missing) > 0 {
+		if err := s.newGeneration(ctx); err != nil {
+			return diff, err
+		}
+	}
+	for _, n := range indexed {
+		if !inIndex[n] {
+			continue
+		}
+		exists, err := s.RepositoryExists(ctx, n)
+		if err != nil {
+			return diff, err
+		}
+		if exists {
+			continue
+		}
+		diff.Extra = append(diff.Extra, n)
+		if repair {
+			if err := s.unindex(ctx, n); err != nil {
+				return diff, err
+			}
+		}
+	}
+	return diff, nil
+}
+
+// checkNamespaces compares the index with the layout's namespaces: it lists
+// the top level and, below it, every directory that the index says holds
+// repositories further down (a namespace), but never a repository's own
+// directory. An entry the index knows nothing of is walked and indexed; an
+// indexed name whose directory is gone is checked and removed. The cost is
+// one List per namespace, not one per repository. What it cannot see: a
+// repository created by another registry below a directory the index knows
+// only as a repository ("a/b" when "a" is one and nothing below it is
+// indexed); scrub finds those.
+func (s *Store) checkNamespaces(ctx context.Context) error {
+	indexed, err := s.indexedNames(ctx)
+	if err != nil {
+		return err
+	}
+	isName := make(map[string]bool, len(indexed))
+	isNamespace := map[string]bool{}
+	for _, n := range indexed {
+		isName[n] = true
+		for i := strings.IndexByte(n, '/'); i >= 0; i = nextSlash(n, i) {
+			isNamespace[n[:i]] = true
+		}
+	}
+	seen := make(map[string]bool, len(indexed))
+	var walked []string
+	var visit func(dir, prefix string) error
+	visit = func(dir, prefix string) error {
+		children, err := s.driver.List(ctx, dir)
+		if errors.Is(err, storagedriver.ErrPathNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("repository index: %w", err)
+		}
+		for _, p := range children {
+			base := p[strings.LastIndexByte(p, '/')+1:]
+			if strings.HasPrefix(base, "_") {
+				continue
+			}
+			full := prefix + base
+			switch {
+			case isNamespace[full]:
+				seen[full] = true
+				if err := visit(p, full+"/"); err != nil {
+					return err
+				}
+			case isName[full]:
+				seen[full] = true
+			default:
+				err := s.walkRepositories(ctx, p, &walked)
+				if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+					return fmt.Errorf("repository index: walk %s: %w", p, err)
+				}
+			}
+		}
+		return nil
+	}
+	if err := visit(repositoriesRoot(), ""); err != nil {
+		return err
+	}
+	var gone []string
+	for _, n := range indexed {
+		if !seen[n] {
+			gone = append(gone, n)
+		}
+	}
+	_, err = s.reconcile(ctx, validNames(walked), gone, true)
+	return err
+}
+
+func nextSlash(s string, i int) int {
+	j := strings.IndexByte(s[i+1:], '/')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
+}
+
+func validNames(names []string) []string {
+	out := names[:0:0]
+	for _, n := range names {
+		if CheckName(n) == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
