@@ -72,9 +72,9 @@ func newMaintenance() maintenance {
 		scrubRuns:     counterVec("scrub_runs_total", "Scrub runs, by result: success (no problem), problems (ran to its end, found damage), error (could not finish).", "result"),
 		scrubDuration: histogram("scrub_duration_seconds", "Duration of scrub runs, failed ones included."),
 		scrubProblems: counterVec("scrub_problems_total",
-			"Problems scrub found, by kind: corrupt_blob, dangling_layer_link, dangling_manifest_link, dangling_tag, missing_reference, invalid_manifest, stale_referrer.", "kind"),
+			"Problems scrub found, by kind: corrupt_blob, dangling_layer_link, dangling_manifest_link, dangling_tag, missing_reference, invalid_manifest, stale_referrer, index_missing, index_extra.", "kind"),
 		scrubObjects: counterVec("scrub_removed_objects_total",
-			"Objects scrub --repair removed, by kind: blob, layer_link, manifest_link, tag, referrer.", "kind"),
+			"Objects scrub --repair removed, by kind: blob, layer_link, manifest_link, tag, referrer, index_marker.", "kind"),
 		scrubBytes:        counter("scrub_removed_bytes_total", "Bytes of the corrupt blobs scrub --repair removed."),
 		scrubLastSuccess:  gauge("scrub_last_success_timestamp_seconds", "Unix time of the end of the last scrub run that finished, with or without problems."),
 		scrubBlobsChecked: counter("scrub_checked_blobs_total", "Blobs scrub re-hashed."),
@@ -153,6 +153,8 @@ var removedKind = map[string]string{
 	"missing-reference":      "manifest_link", // the revision is unlinked, so that a push stores the image whole
 	"dangling-tag":           "tag",
 	"stale-referrer":         "referrer",
+	"index-extra":            "index_marker", // a repository index entry without a repository
+	"index-missing":          "",             // repaired by adding an entry: nothing removed
 }
 
 // ScrubRun records a scrub run; err is set when it could not finish.
@@ -173,6 +175,9 @@ func (m *Metrics) ScrubRun(r ScrubResult, err error) {
 		object, ok := removedKind[kind]
 		if !ok {
 			object = strings.ReplaceAll(kind, "-", "_")
+		}
+		if object == "" {
+			continue
 		}
 		x.scrubObjects.WithLabelValues(object).Add(float64(n))
 	}

@@ -78,3 +78,33 @@ func TestWriteTextfile(t *testing.T) {
 		t.Errorf("after a failed scrub:\n%s", text)
 	}
 }
+
+// TestScrubIndexRepairs: repairing an index entry without a repository
+// removes a marker; repairing a missing entry removes nothing.
+func TestScrubIndexRepairs(t *testing.T) {
+	m, err := metrics.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ScrubRun(metrics.ScrubResult{Elapsed: time.Second,
+		Problems: map[string]int{"index-missing": 2, "index-extra": 1},
+		Removed:  map[string]int{"index-missing": 2, "index-extra": 1}}, nil)
+	path := filepath.Join(t.TempDir(), "scrub.prom")
+	if err := m.WriteTextfile(path, "scrub"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	text := string(b)
+	for _, want := range []string{
+		`berth_scrub_problems_total{kind="index_missing"} 2`,
+		`berth_scrub_problems_total{kind="index_extra"} 1`,
+		`berth_scrub_removed_objects_total{kind="index_marker"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, `berth_scrub_removed_objects_total{kind="index_missing"}`) || strings.Contains(text, `kind=""`) {
+		t.Errorf("a missing entry's repair counted as a removal:\n%s", text)
+	}
+}
