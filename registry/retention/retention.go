@@ -55,7 +55,13 @@ func Run(ctx context.Context, s *storage.Store, set *policy.Set, opts Options) (
 	if now.IsZero() {
 		now = s.Now()
 	}
-	names, err := s.Catalog(ctx, -1, "")
+	// A dry run writes nothing, not even the repository index that
+	// Catalog builds on a root without one.
+	list := func(ctx context.Context) ([]string, error) { return s.Catalog(ctx, -1, "") }
+	if opts.DryRun {
+		list = s.RepositoryNames
+	}
+	names, err := list(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("retention: catalog: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,27 @@ func (s *Store) Catalog(ctx context.Context, n int, last string) ([]string, erro
 		return nil, err
 	}
 	return s.Repositories(ctx, n, last)
+}
+
+// RepositoryNames lists every repository in byte-wise order and writes
+// nothing, for read-only callers such as a dry run: from the index when
+// the root has a complete one, else by a walk that does not build it
+// (Catalog would).
+func (s *Store) RepositoryNames(ctx context.Context) ([]string, error) {
+	built, err := s.indexBuilt(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if built {
+		return s.Repositories(ctx, -1, "")
+	}
+	var walked []string
+	if err := s.walkRepositories(ctx, repositoriesRoot(), &walked); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+		return nil, fmt.Errorf("repository index: walk: %w", err)
+	}
+	names := validNames(walked)
+	slices.Sort(names)
+	return names, nil
 }
 
 // PrepareIndex builds the repository index when the root has none (a walk;
