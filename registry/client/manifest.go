@@ -9,15 +9,16 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/berth-registry/berth/internal/oci"
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Docker's manifest media types, which registries still serve alongside
-// OCI's.
+// OCI's (internal/oci spells them).
 const (
-	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
-	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeDockerManifest     = oci.MediaTypeDockerManifest
+	MediaTypeDockerManifestList = oci.MediaTypeDockerManifestList
 )
 
 // MaxManifestSize is the largest manifest the client reads (as registries

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // ackLog is an endpoint's record of deliveries: the sequence numbers of
@@ -114,7 +116,7 @@ func (a *ackLog) compact(min uint64) error {
 	}
 	a.f.Close()
 	a.f = f // at its end, where the next entry goes
-	return syncDir(filepath.Dir(a.path))
+	return oci.SyncDir(filepath.Dir(a.path))
 }
 
 func (a *ackLog) close() error { return a.f.Close() }

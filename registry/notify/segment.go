@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // The queue's log is a series of segment files, <first seq>.seg, each a
@@ -76,7 +78,7 @@ func createSegment(dir string, first uint64) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := oci.SyncDir(dir); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -173,15 +175,4 @@ func (o *offsetReader) Read(p []byte) (int, error) {
 		err = nil
 	}
 	return n, err
-}
-
-// syncDir fsyncs a directory, making the creation, removal or renaming of
-// its entries durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -14,9 +15,9 @@ import (
 const (
 	MediaTypeOCIManifest    = v1.MediaTypeImageManifest
 	MediaTypeOCIIndex       = v1.MediaTypeImageIndex
-	MediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-	MediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mediaTypeDockerForeign  = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+	MediaTypeDockerManifest = oci.MediaTypeDockerManifest
+	MediaTypeDockerList     = oci.MediaTypeDockerManifestList
+	mediaTypeDockerForeign  = oci.MediaTypeDockerForeignLayer
 )
 
 // MaxManifestSize caps a manifest's payload.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -112,7 +113,7 @@ func (d *Driver) putOnce(dir, dst string, content []byte) error {
 		_ = os.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
+	return oci.SyncDir(dir)
 }
 
 // Reader returns the file at p positioned at offset, as an *os.File.
@@ -248,7 +249,7 @@ func (d *Driver) Move(ctx context.Context, src, dst string) error {
 			return fmt.Errorf("move source %w", storagedriver.PathNotFound(src))
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := oci.SyncDir(dir); err != nil {
 		return err
 	}
 	d.prune(filepath.Dir(from), d.root)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -34,7 +35,7 @@ func (d *Driver) mkdirs(dir string) error {
 		return err
 	}
 	// Also after EEXIST: the process that created it may not have synced yet.
-	return syncDir(parent)
+	return oci.SyncDir(parent)
 }
 
 // prune removes dir and then its parents while they are empty, stopping
@@ -47,18 +48,6 @@ func (d *Driver) prune(dir, stop string) {
 		}
 		dir = filepath.Dir(dir)
 	}
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // createTemp creates a new file named prefix plus a random suffix in dir.

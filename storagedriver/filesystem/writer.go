@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -317,7 +318,7 @@ func (w *writer) Commit(ctx context.Context) error {
 	w.done = true
 	err := w.f.Close()
 	w.d.prune(filepath.Dir(w.tmp), w.d.pending)
-	if serr := syncDir(dir); err == nil {
+	if serr := oci.SyncDir(dir); err == nil {
 		err = serr
 	}
 	return err
