@@ -3,9 +3,10 @@ package auth
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // Resource types and actions of the Docker/OCI token scope grammar.
@@ -18,9 +19,6 @@ const (
 	ActionDelete = "delete"
 	ActionAll    = "*" // registry:catalog:*, and every action on a repository
 )
-
-// maxNameLength bounds a repository name, as the registry does.
-const maxNameLength = 255
 
 // Bounds on what a token request may ask for.
 const (
@@ -73,16 +71,9 @@ func (a Access) valid() bool {
 
 var repositoryActions = []string{ActionPull, ActionPush, ActionDelete}
 
-// nameRE is the repository name grammar of the OCI distribution
-// specification: lower-case alphanumeric components joined by ".", "_",
-// "__" or runs of "-", separated by "/". It admits no "..", no wildcard,
-// no quote, comma, colon or space.
-var nameRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
-
-// ValidName reports whether name is a valid repository name.
-func ValidName(name string) bool {
-	return len(name) <= maxNameLength && nameRE.MatchString(name)
-}
+// ValidName reports whether name is a valid repository name (the OCI
+// distribution grammar, oci.ValidName).
+func ValidName(name string) bool { return oci.ValidName(name) }
 
 // ParseScope parses one scope, "repository:<name>:<action>[,<action>...]",
 // "repository:<name>:*" or "registry:catalog:*", into one Access per

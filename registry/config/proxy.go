@@ -3,13 +3,10 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"time"
-)
 
-// repositoryPrefix is the grammar of repository names (the OCI
-// distribution specification's), which a proxy upstream's prefix follows.
-var repositoryPrefix = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	"github.com/berth-registry/berth/internal/oci"
+)
 
 func (p *Proxy) validate(o origins, missing func(key, why string) error) error {
 	if p.RemoteURL == "" && len(p.Upstreams) == 0 {
@@ -35,7 +32,7 @@ func (p *Proxy) validate(o origins, missing func(key, why string) error) error {
 		switch {
 		case u.Prefix == "":
 			return missing(key+".prefix", "want the repositories it serves, e.g. docker.io"+o.at(key))
-		case !repositoryPrefix.MatchString(u.Prefix):
+		case !oci.ValidName(u.Prefix):
 			return fmt.Errorf("config: %s.prefix: invalid value %q%s, want a repository name such as docker.io or ghcr.io/acme",
 				key, u.Prefix, o.at(key+".prefix"))
 		case seen[u.Prefix] != "":

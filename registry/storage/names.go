@@ -6,74 +6,27 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/opencontainers/go-digest"
 )
 
 // MaxNameLength bounds a repository name, as Distribution does.
-const MaxNameLength = 255
+const MaxNameLength = oci.MaxNameLength
 
 // CheckName reports ErrNameInvalid unless name follows the OCI distribution
-// grammar: components of [a-z0-9]+ joined by ".", "_", "__" or runs of "-",
-// separated by "/". The grammar admits no empty, "." or ".." component and no
-// component that starts with "_", so a name can never reach outside its
-// directory nor collide with the "_layers", "_manifests" and "_uploads" keys.
+// grammar (oci.ValidName): no name can reach outside its directory nor
+// collide with the "_layers", "_manifests" and "_uploads" keys.
 func CheckName(name string) error {
-	if name == "" || len(name) > MaxNameLength {
+	if !oci.ValidName(name) {
 		return fmt.Errorf("%q: %w", name, ErrNameInvalid)
-	}
-	for _, comp := range strings.Split(name, "/") {
-		if !validComponent(comp) {
-			return fmt.Errorf("%q: %w", name, ErrNameInvalid)
-		}
 	}
 	return nil
 }
 
-func validComponent(c string) bool {
-	if c == "" || !alnum(c[0]) || !alnum(c[len(c)-1]) {
-		return false
-	}
-	for i := 0; i < len(c); i++ {
-		switch ch := c[i]; {
-		case alnum(ch):
-		case ch == '.':
-			if !alnum(c[i+1]) {
-				return false
-			}
-		case ch == '_':
-			// "_" or "__", then an alphanumeric.
-			if c[i+1] == '_' {
-				i++
-			}
-			if !alnum(c[i+1]) {
-				return false
-			}
-		case ch == '-':
-			for c[i+1] == '-' {
-				i++
-			}
-			if !alnum(c[i+1]) {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
-
 // CheckTag reports ErrTagInvalid unless tag matches [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
 func CheckTag(tag string) error {
-	if tag == "" || len(tag) > 128 || tag[0] == '.' || tag[0] == '-' {
+	if !oci.ValidTag(tag) {
 		return fmt.Errorf("%q: %w", tag, ErrTagInvalid)
-	}
-	for i := 0; i < len(tag); i++ {
-		c := tag[i]
-		if !(alnum(c) || c >= 'A' && c <= 'Z' || c == '_' || c == '.' || c == '-') {
-			return fmt.Errorf("%q: %w", tag, ErrTagInvalid)
-		}
 	}
 	return nil
 }
