@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/berth-registry/berth/registry/config"
 )
 
 // failer returns how a command reports a problem: one line on stderr,
@@ -14,6 +17,21 @@ func failer(stderr io.Writer, prefix string) func(code int, format string, a ...
 		fmt.Fprintf(stderr, prefix+": "+format+"\n", a...)
 		return code
 	}
+}
+
+// runGrace is the grace period of a collection or retention run started
+// by hand: --grace when given (flag, non-zero), else storage.gc.grace. It
+// may not be shorter than storage.gc.grace, which the serving nodes
+// protect.
+func runGrace(cfg *config.Config, flag time.Duration) (time.Duration, error) {
+	configured := cfg.Storage.GC.GraceOrDefault()
+	if flag == 0 {
+		return configured, nil
+	}
+	if flag < configured {
+		return 0, fmt.Errorf("--grace %s is shorter than storage.gc.grace %s, which the serving nodes protect: pushes in flight could break", flag, configured)
+	}
+	return flag, nil
 }
 
 // parseCommand parses args with fs, flags anywhere among the arguments

@@ -63,12 +63,8 @@ func gc(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	configured := cfg.Storage.GC.GraceOrDefault()
-	if grace == 0 {
-		grace = configured
-	}
-	if grace < configured {
-		return fail(exitUsage, "gc: --grace %s is shorter than storage.gc.grace %s, which the serving nodes protect: pushes in flight could break", grace, configured)
+	if grace, err = runGrace(cfg, grace); err != nil {
+		return fail(exitUsage, "gc: %v", err)
 	}
 	drv, where, err := openDriver(ctx, &cfg.Storage)
 	if err != nil {
@@ -84,7 +80,7 @@ func gc(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
 		return fail(exitUsage, "%v", err)
 	}
 	defer cache.Close()
-	s := storage.New(drv, storage.WithGCGrace(configured), storage.WithBlobDescriptorCache(cache))
+	s := storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault()), storage.WithBlobDescriptorCache(cache))
 	r, err := s.CollectGarbage(ctx, storage.GCOptions{
 		DryRun: dryRun, DeleteUntagged: untagged, Grace: grace,
 		OnDelete: func(d storage.Deletion) { fmt.Fprintf(stdout, "%s %s\n", verb, d) },

@@ -45,12 +45,8 @@ func retentionCmd(ctx context.Context, args, env []string, stdout, stderr io.Wri
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	configured := cfg.Storage.GC.GraceOrDefault()
-	if grace == 0 {
-		grace = configured
-	}
-	if grace < configured {
-		return fail(exitUsage, "retention: --grace %s is shorter than storage.gc.grace %s, which the serving nodes protect: pushes in flight could break", grace, configured)
+	if grace, err = runGrace(cfg, grace); err != nil {
+		return fail(exitUsage, "retention: %v", err)
 	}
 	src, err := openPolicies(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -69,7 +65,7 @@ func retentionCmd(ctx context.Context, args, env []string, stdout, stderr io.Wri
 		return fail(exitFailure, "storage: %v", err)
 	}
 	fmt.Fprintf(stdout, "retention of %s (grace %s%s)\n", where, grace, map[bool]string{true: ", dry run"}[dryRun])
-	s := storage.New(drv, storage.WithGCGrace(configured))
+	s := storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault()))
 	r, err := retention.Run(ctx, s, set, retention.Options{DryRun: dryRun, Grace: grace, Out: stdout})
 	if err != nil {
 		return fail(exitFailure, "%v", err)
