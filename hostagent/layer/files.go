@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -90,10 +91,18 @@ func (r Record) ByPath() map[string]*FileMeta {
 	return out
 }
 
+// racyWindow is how long before a record's Began a file must have last
+// changed for its stats to be trusted. Timestamps come from the kernel's
+// coarse clock (a tick of up to 10 ms) or, for inodes whose times were
+// just read, a finer one, and the two can disagree by up to a tick; a
+// margin of several ticks keeps a change made after the scan began from
+// looking older than it. Files changed in that window are hashed again.
+const racyWindow = 50 * time.Millisecond
+
 // unchangedSince reports whether the file b was not touched since a was
 // recorded in a record begun at began, by their stats alone.
 func (a *FileMeta) unchangedSince(began int64, b *FileMeta) bool {
-	return a.Kind == kindFile && a.SHA256 != "" && a.Ctime < began &&
+	return a.Kind == kindFile && a.SHA256 != "" && a.Ctime < began-int64(racyWindow) &&
 		a.Ino == b.Ino && a.Size == b.Size && a.Mtime == b.Mtime && a.Ctime == b.Ctime
 }
 

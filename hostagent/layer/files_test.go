@@ -37,7 +37,8 @@ func TestRecordTreeRacyEntries(t *testing.T) {
 		began   int64
 		trusted bool
 	}{
-		{"recorded before the record began", f.Ctime + 1, true},
+		{"recorded well before the record began", f.Ctime + int64(racyWindow) + 1, true},
+		{"recorded within the racy window before the record began", f.Ctime + int64(racyWindow), false},
 		{"recorded in the tick the record began", f.Ctime, false},
 		{"from a record without its start", 0, false},
 	} {
