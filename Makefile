@@ -104,7 +104,7 @@ gcproof:
 	BERTH_RECLAIM_BYTES=1073741824 BERTH_GCSTORM_DURATION=30s $(GO) test -race -count=1 -v -timeout 30m \
 		-run '^(TestReclaim|TestGCStorm)' ./conformance/crash/
 
-# The benchmark of issue 14 (cmd/regbench, see "Benchmarks" in the README):
+# The benchmark of issue 14 (cmd/regbench, see docs/benchmarks.md):
 # Berth against Distribution v3 and an in-memory ceiling, on the filesystem
 # at the issue's sizes and on S3 (versitygw) at a quarter of them, 3 runs
 # each; designed to take under 15 minutes on 2 cores. Not part of test or CI.

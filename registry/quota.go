@@ -16,7 +16,7 @@ import (
 	"github.com/berth-registry/berth/registry/storage"
 )
 
-// Quota accounting on one node (README "Quotas").
+// Quota accounting on one node (docs/policies.md, "Quotas").
 //
 // For each namespace a quota covers, the node keeps a snapshot of its
 // usage: the digests linked in its repositories with their sizes and its

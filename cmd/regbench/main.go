@@ -1,7 +1,7 @@
 // Command regbench measures Berth against CNCF Distribution v3 and an
 // in-memory ceiling on the workloads of issue 14, on the filesystem and on
 // S3 (a local versitygw), and prints a table of the figures with their
-// ratios; see "Benchmarks" in the README.
+// ratios; see docs/benchmarks.md.
 //
 //	regbench [-storage fs,s3] [-workloads push,pull,...] [-scale 1] [-s3-factor 0.25] [-runs 3]
 //	         [-duration 5s] [-s3-proxy] [-s3-latency 20ms] [-json FILE]

@@ -160,7 +160,7 @@ auth:
 }
 
 // TestServePrefixDocker: docker pushes and pulls, anonymously, through the
-// proxy. (With credentials it cannot: see the README's http.prefix.)
+// proxy. (With credentials it cannot: see http.prefix in docs/configuration.md.)
 func TestServePrefixDocker(t *testing.T) {
 	dockerBin := testutil.RequireDocker(t)
 	dir := t.TempDir()

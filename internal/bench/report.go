@@ -236,7 +236,7 @@ func num(v float64) string {
 }
 
 // WriteTable writes the report as text: the machine, then one Markdown
-// table per storage kind, ready to paste into the README.
+// table per storage kind, ready to paste into docs/benchmarks.md.
 func (r *Report) WriteTable(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "regbench %s: %d CPUs, %s, %s, %s\n", r.Date.Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPU, r.Machine.Kernel, r.Machine.Go)

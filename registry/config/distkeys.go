@@ -16,7 +16,7 @@ import (
 // would change behaviour in a way Berth cannot honour is refused at
 // start-up by refusals, one line per key naming it and what to do instead.
 // Keys that are pure tuning of Distribution's internals (and so change
-// nothing a client can observe) are accepted without effect; the README
+// nothing a client can observe) are accepted without effect; docs/configuration.md
 // lists both sets with the reasons.
 
 // Unsupported is a section Berth parses only to refuse it: whatever it

@@ -1,7 +1,7 @@
 // Package metrics holds the registry's Prometheus metrics: one Metrics per
 // registry process, on a prometheus.Registry of its own (never the
 // client library's global default), handed explicitly to whatever reports
-// into it. The README's "Metrics" section lists every series.
+// into it. The "Metrics" section of docs/operations.md lists every series.
 //
 // The packages that report do not import Prometheus: each defines the
 // small interface it needs (observed.Observer for the storage driver

@@ -25,7 +25,7 @@ import (
 //	    - repositories: ["team/**"]
 //	      untagged: 30d
 //
-// The semantics (README, "Retention"): a repository no rule names keeps
+// The semantics (docs/policies.md, "Retention"): a repository no rule names keeps
 // everything. Otherwise a tag stays when an immutable rule protects it or
 // one of the repository's tag rules keeps it (with no tag rule, every tag
 // stays); an untagged manifest stays when it was pushed or pulled within

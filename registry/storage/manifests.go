@@ -413,7 +413,7 @@ func (s *Store) DeleteManifest(ctx context.Context, name, ref string) error {
 // ImmutableTagError, to delete a tag guard says is immutable, or a manifest
 // such a tag points at. A push tagging the manifest immutable between the
 // check and the deletion loses that tag: the check is not atomic with the
-// deletion (see README, "Immutable tags").
+// deletion (see docs/policies.md, "Immutable tags").
 func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, guard TagGuard) error {
 	if err := CheckName(name); err != nil {
 		return err
