@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -18,8 +20,14 @@ func cmdFind(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&opts.MinVersion, "min-version", "", "lowest version to show")
 	fs.StringVar(&opts.MaxVersion, "max-version", "", "highest version to show")
 	fs.BoolVar(&opts.AllVersions, "all-versions", false, "every tag, not only the newest version")
+	var lo listOptions
+	lo.flags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
+		return err
+	}
+	e.templates = true
+	if err := errors.Join(lo.check(), e.checkFormat()); err != nil {
 		return err
 	}
 	if len(pos) > 1 {
@@ -38,7 +46,7 @@ func cmdFind(ctx context.Context, e *env, args []string) error {
 	if opts.Registry == "" {
 		return usagef("find: name a registry: find HOST/NAME-GLOB, or --registry HOST")
 	}
-	a, err := e.agent()
+	a, err := e.remoteAgent()
 	if err != nil {
 		return err
 	}
@@ -46,7 +54,7 @@ func cmdFind(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return e.printFound(found)
+	return e.printFound(lo, found)
 }
 
 // looksLikeHost is docker's rule for a registry component of a name.
@@ -91,8 +99,14 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	var filters multiFlag
 	fs.Var(&filters, "filter", "name=GLOB, publisher=P, version=V, os-image=true|false (repeatable)")
 	fs.Var(&filters, "f", "short for --filter")
+	var lo listOptions
+	lo.flags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
+		return err
+	}
+	e.templates = true
+	if err := errors.Join(lo.check(), e.checkFormat()); err != nil {
 		return err
 	}
 	if len(pos) > 1 {
@@ -105,6 +119,9 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if ok, err := e.storeExists(); err != nil || !ok {
+		return cmp.Or(err, e.printImages(lo, nil)) // list never creates a store
+	}
 	a, err := e.agent()
 	if err != nil {
 		return err
@@ -113,7 +130,7 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return e.printImages(imgs)
+	return e.printImages(lo, imgs)
 }
 
 func cmdInspect(ctx context.Context, e *env, args []string) error {

@@ -16,6 +16,8 @@ func cmdContainer(ctx context.Context, e *env, args []string) error {
 		return usagef("container takes create, list or remove")
 	}
 	switch args[0] {
+	case "-h", "-help", "--help":
+		return helpError{e.flags("container")}
 	case "create":
 		return cmdContainerCreate(ctx, e, args[1:])
 	case "list", "ls":

@@ -29,60 +29,6 @@ func (e *env) table(header string, rows [][]string) error {
 	return tw.Flush()
 }
 
-func (e *env) printImages(imgs []hostagent.Image) error {
-	if e.quiet {
-		for _, i := range imgs {
-			fmt.Fprintln(e.stdout, i.Reference)
-		}
-		return nil
-	}
-	if e.format == "json" {
-		if imgs == nil {
-			imgs = []hostagent.Image{}
-		}
-		return e.json(imgs)
-	}
-	var rows [][]string
-	for _, i := range imgs {
-		rows = append(rows, []string{
-			orNone(i.Name), orNone(i.Tag), dash(i.Publisher), dash(i.Version), yesNo(i.OSImage),
-			shortDigest(i.Digest), humanSize(i.Size), created(i.Created), baseOf(i),
-		})
-	}
-	return e.table("NAME\tTAG\tPUBLISHER\tVERSION\tOS IMAGE\tDIGEST\tSIZE\tCREATED\tBASE", rows)
-}
-
-// baseOf names the image's base: its name, else its digest.
-func baseOf(i hostagent.Image) string {
-	switch {
-	case i.BaseName != "":
-		return i.BaseName
-	case i.BaseDigest != "":
-		return shortDigest(i.BaseDigest)
-	}
-	return "-"
-}
-
-func (e *env) printFound(found []hostagent.Found) error {
-	if e.quiet {
-		for _, f := range found {
-			fmt.Fprintln(e.stdout, f.Reference)
-		}
-		return nil
-	}
-	if e.format == "json" {
-		if found == nil {
-			found = []hostagent.Found{}
-		}
-		return e.json(found)
-	}
-	var rows [][]string
-	for _, f := range found {
-		rows = append(rows, []string{f.Name, f.Tag, dash(f.Version), dash(f.Publisher), yesNo(f.OSImage), shortDigest(f.Digest)})
-	}
-	return e.table("NAME\tTAG\tVERSION\tPUBLISHER\tOS IMAGE\tDIGEST", rows)
-}
-
 func (e *env) printInstalled(img hostagent.Image) error {
 	switch {
 	case e.quiet:
