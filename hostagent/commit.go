@@ -28,6 +28,9 @@ type CommitOptions struct {
 	Publisher string // org.opencontainers.image.vendor
 	Message   string // the history entry's comment
 	Author    string // the config's and the history entry's author
+	// Force replaces an image already named Name:Version; without it,
+	// that is ErrExists.
+	Force bool
 	// Timestamp pins the time of every layer entry and the image's
 	// created time, so that the same changes give the same digest. Nil
 	// means now, and entries keep their files' modification times.
@@ -88,6 +91,15 @@ func (a *Agent) commit(ctx context.Context, st commitStore, container string, op
 	ref, err := commitRef(opts)
 	if err != nil {
 		return CommitResult{}, err
+	}
+	if !opts.Force {
+		idx, err := a.store.ReadIndex()
+		if err != nil {
+			return CommitResult{}, err
+		}
+		if err := store.CheckReplace(idx, ref.String(), ""); err != nil {
+			return CommitResult{}, err
+		}
 	}
 	c, err := a.store.container(container)
 	if err != nil {
@@ -228,6 +240,11 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.C
 		return err
 	}
 	err = s.UpdateIndex(ctx, func(idx *v1.Index) error {
+		if !opts.Force {
+			if err := store.CheckReplace(idx, ref.String(), desc.Digest); err != nil {
+				return err
+			}
+		}
 		store.SetEntry(idx, newEntry(ref, desc, ""))
 		return nil
 	})

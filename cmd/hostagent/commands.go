@@ -68,6 +68,7 @@ func cmdInstall(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&opts.Platform, "platform", "", "os/arch[/variant] to install from a multi-platform image (default: this host's)")
 	fromFile := fs.String("from-file", "", "install from an archive or directory instead, as load -i does")
 	name := fs.String("name", "", "with --from-file: name the image REF")
+	force := fs.Bool("force", false, "with --from-file: replace images the archive's names already name")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -76,7 +77,7 @@ func cmdInstall(ctx context.Context, e *env, args []string) error {
 		if len(pos) != 0 {
 			return usagef("install --from-file takes no REF (name it with --name)")
 		}
-		return e.load(ctx, *fromFile, hostagent.LoadOptions{Platform: opts.Platform, Name: *name})
+		return e.load(ctx, *fromFile, hostagent.LoadOptions{Platform: opts.Platform, Name: *name, Force: *force})
 	}
 	if len(pos) != 1 {
 		return usagef("install takes one REF")
@@ -164,7 +165,7 @@ func cmdTag(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.Tag(ctx, pos[0], pos[1])
+	return a.Tag(ctx, pos[0], e.localName(pos[1]))
 }
 
 func cmdUntag(ctx context.Context, e *env, args []string) error {
@@ -191,14 +192,18 @@ func cmdRemove(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if len(pos) == 0 {
-		return usagef("remove takes at least one REF")
+		return usagef("remove takes at least one REF (a name, a glob, a digest, or - to read them from standard input)")
 	}
 	a, err := e.agent()
 	if err != nil {
 		return err
 	}
+	refs, err := e.expandRefs(ctx, a, pos)
+	if err != nil {
+		return err
+	}
 	var all hostagent.RemoveResult
-	for _, ref := range pos {
+	for _, ref := range refs {
 		res, err := a.Remove(ctx, ref, *force)
 		all.Untagged = append(all.Untagged, res.Untagged...)
 		all.Deleted = append(all.Deleted, res.Deleted...)

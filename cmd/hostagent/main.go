@@ -26,7 +26,8 @@ const (
 	exitAuth        = 4 // credentials missing, wrong, or not allowed
 	exitUnavailable = 5 // registry unreachable or failing
 	exitInUse       = 6 // remove refused: a container or image uses it
-	exitCorrupt     = 7 // verify found problems, content did not match, or an archive was unsafe
+	exitCorrupt     = 7 // verify found problems, content did not match, or an archive was unsafe or damaged
+	exitExists      = 8 // the name already names another image (--force replaces it)
 )
 
 func main() {
@@ -74,7 +75,7 @@ func commands() []command {
 		{"inspect", nil, "REF", "show an image's manifest, config, layers, history and base", cmdInspect},
 		{"tag", nil, "SRC DST", "give an image another name", cmdTag},
 		{"untag", nil, "REF", "remove a name, keeping the image's content", cmdUntag},
-		{"remove", []string{"rm", "rmi"}, "REF... [--force]", "remove images (refused while in use, unless --force)", cmdRemove},
+		{"remove", []string{"rm", "rmi"}, "REF|GLOB|-... [--force]", "remove images (refused while in use, unless --force)", cmdRemove},
 		{"prune", nil, "", "delete content no image uses", cmdPrune},
 		{"push", nil, "REF [DEST]", "push an image to a registry", cmdPush},
 		{"save", nil, "REF... -o FILE [--compress none|gzip|zstd]", "write images to one archive, both an OCI layout and a docker-archive", cmdSave},
@@ -181,6 +182,15 @@ func (e *env) agent(opts ...hostagent.Option) (*hostagent.Agent, error) {
 	return hostagent.New(e.storeDir, append(all, opts...)...)
 }
 
+// agentAt is an agent over the store at root, with the global settings.
+func (e *env) agentAt(root string, opts ...hostagent.Option) (*hostagent.Agent, error) {
+	all, err := e.agentOptions()
+	if err != nil {
+		return nil, err
+	}
+	return hostagent.New(root, append(all, opts...)...)
+}
+
 // remoteAgent is an agent for registries only: it opens no store.
 func (e *env) remoteAgent(opts ...hostagent.Option) (*hostagent.Agent, error) {
 	all, err := e.agentOptions()
@@ -251,6 +261,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, hostagent.ErrInUse):
 		return exitInUse
+	case errors.Is(err, hostagent.ErrExists):
+		return exitExists
 	case errors.Is(err, hostagent.ErrCorrupt), errors.Is(err, hostagent.ErrUnsafe), errors.Is(err, client.ErrDigestMismatch):
 		return exitCorrupt
 	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrDenied):
@@ -274,7 +286,7 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-28s %s\n      %s %s\n", name, c.help, c.name, c.args)
 	}
 	fmt.Fprintln(w, "\nhostagent COMMAND --help shows a command's flags.")
-	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 unauthorized, 5 registry unavailable, 6 in use, 7 corrupt")
+	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 unauthorized, 5 registry unavailable, 6 in use, 7 corrupt, 8 name exists")
 }
 
 type multiFlag []string

@@ -87,9 +87,25 @@ func (e *env) printVerify(rep hostagent.VerifyReport) error {
 		fmt.Fprintln(e.stdout)
 	}
 	for _, d := range rep.Repaired {
-		fmt.Fprintf(e.stdout, "deleted %s: install its images again to fetch it\n", d)
+		if slices.Contains(rep.Refetched, d) {
+			fmt.Fprintf(e.stdout, "deleted %s and fetched it again\n", d)
+		} else {
+			fmt.Fprintf(e.stdout, "deleted %s\n", d)
+		}
 	}
-	fmt.Fprintf(e.stdout, "verified %d blob(s), %s: %d problem(s)\n", rep.Blobs, humanSize(rep.Bytes), len(rep.Problems))
+	for _, d := range rep.Refetched {
+		if !slices.Contains(rep.Repaired, d) {
+			fmt.Fprintf(e.stdout, "fetched %s again\n", d)
+		}
+	}
+	fmt.Fprintf(e.stdout, "verified %d blob(s), %s: %d problem(s)", rep.Blobs, humanSize(rep.Bytes), len(rep.Problems))
+	switch {
+	case len(rep.Problems) > 0 && rep.Unrepaired == 0 && (len(rep.Repaired) > 0 || len(rep.Refetched) > 0):
+		fmt.Fprint(e.stdout, ", all repaired")
+	case rep.Unrepaired > 0:
+		fmt.Fprintf(e.stdout, ", %d not repaired (install the images that need them again)", rep.Unrepaired)
+	}
+	fmt.Fprintln(e.stdout)
 	return nil
 }
 
