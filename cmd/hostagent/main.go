@@ -47,6 +47,9 @@ type env struct {
 	jobs       int
 	// templates: the command takes --format TEMPLATE (list, find).
 	templates bool
+	// notices go to stderr once the command succeeded (a failure prints
+	// its one line only).
+	notices []string
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -131,6 +134,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return exitOK
 		}
 		return fail(e, err)
+	}
+	for _, n := range e.notices {
+		fmt.Fprintf(stderr, "hostagent: note: %s\n", n)
 	}
 	return exitOK
 }

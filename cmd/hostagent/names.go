@@ -16,7 +16,7 @@ import (
 func (e *env) localName(s string) string {
 	name, lowered := hostagent.LocalName(s)
 	if lowered {
-		fmt.Fprintf(e.stderr, "hostagent: note: image names are lower case: %s is named %s\n", s, name)
+		e.notices = append(e.notices, fmt.Sprintf("image names are lower case: %s is named %s", s, name))
 	}
 	return name
 }

@@ -52,7 +52,7 @@ func (e *env) saveSource(ctx context.Context, a *hostagent.Agent, refs []string,
 	}
 	for _, ref := range remote {
 		if !e.quiet {
-			fmt.Fprintf(e.stderr, "%s is not installed: taking it from its registry\n", ref)
+			e.notices = append(e.notices, ref+" was not installed: saved it from its registry")
 		}
 		if _, err := t.Pull(ctx, ref, hostagent.PullOptions{Platform: platform}); err != nil {
 			pr.wait()
