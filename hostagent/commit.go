@@ -77,7 +77,8 @@ type commitStore interface {
 // base.digest}.
 //
 // An unchanged container gives Unchanged and writes nothing. A commit that
-// fails leaves the store as it was. Errors: ErrInvalid, ErrNotFound (no
+// fails leaves the store as it was. Errors: ErrInvalid, ErrExists (the
+// name names another image, without opts.Force), ErrNotFound (no
 // such container), ErrCorrupt (its image's blobs are gone or bad).
 func (a *Agent) Commit(ctx context.Context, container string, opts CommitOptions) (CommitResult, error) {
 	return a.commit(ctx, a.store, container, opts)
@@ -91,15 +92,6 @@ func (a *Agent) commit(ctx context.Context, st commitStore, container string, op
 	ref, err := commitRef(opts)
 	if err != nil {
 		return CommitResult{}, err
-	}
-	if !opts.Force {
-		idx, err := a.store.ReadIndex()
-		if err != nil {
-			return CommitResult{}, err
-		}
-		if err := store.CheckReplace(idx, ref.String(), ""); err != nil {
-			return CommitResult{}, err
-		}
 	}
 	c, err := a.store.container(container)
 	if err != nil {
