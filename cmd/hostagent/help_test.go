@@ -33,7 +33,8 @@ func TestHelp(t *testing.T) {
 		for _, h := range []string{"--help", "-h"} {
 			args := append(strings.Fields(cmd), h)
 			out := ha.run(t, args...)
-			if !strings.Contains(out, "usage: hostagent "+strings.Fields(cmd)[0]) {
+			c, _ := lookupCommand(strings.Fields(cmd)[0]) // rm is remove's alias
+			if !strings.Contains(out, "usage: hostagent "+c.name) {
 				t.Errorf("hostagent %s: no usage line:\n%s", strings.Join(args, " "), out)
 			}
 			for _, f := range flags {
@@ -42,6 +43,15 @@ func TestHelp(t *testing.T) {
 				}
 			}
 		}
+	}
+	// Every command, and none touches the store for it.
+	for _, c := range commands() {
+		if out := ha.run(t, c.name, "--help"); !strings.HasPrefix(out, "usage: hostagent "+c.name) {
+			t.Errorf("%s --help:\n%s", c.name, out)
+		}
+	}
+	if _, err := os.Stat(ha.store); !os.IsNotExist(err) {
+		t.Errorf("help made the store: %v", err)
 	}
 	if out := ha.run(t, "help", "save"); !strings.Contains(out, "--compress") {
 		t.Errorf("help save:\n%s", out)
