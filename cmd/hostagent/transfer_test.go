@@ -68,6 +68,14 @@ func TestPushKeepsRegistryDigest(t *testing.T) {
 	if out := ha.run(t, "push", "-q", srv.Host+"/copy/app:2"); strings.TrimSpace(out) != want.String() {
 		t.Errorf("push of a tag: %q, want %s", out, want)
 	}
+	// So does an image a sync rule brought into the store.
+	synced := newCLI(t)
+	cfg := filepath.Join(t.TempDir(), "sync.yml")
+	writeFile(t, cfg, "rules:\n  - {source: %q, destination: local}\n", srv.Host+"/src/app:1")
+	synced.run(t, "sync", "--config", cfg)
+	if out := synced.run(t, "push", "-q", srv.Host+"/src/app:1", srv.Host+"/copy/app:3"); strings.TrimSpace(out) != want.String() {
+		t.Errorf("push of a synced image: %q, want %s", out, want)
+	}
 }
 
 // TestVerifyRepairExitsZero: verify finds a corrupt layer (exit 7);
