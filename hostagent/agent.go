@@ -81,6 +81,25 @@ func New(root string, opts ...Option) (*Agent, error) {
 	return a, nil
 }
 
+// NewRemote returns an agent without a store, for what needs only
+// registries (Find, Login, Logout): it creates no directory. Anything that
+// uses the store must come from New.
+func NewRemote(opts ...Option) (*Agent, error) {
+	a := &Agent{jobs: DefaultConcurrency}
+	for _, o := range opts {
+		o(a)
+	}
+	if a.creds == nil {
+		dc, err := client.NewDockerConfig("")
+		if err != nil {
+			return nil, err
+		}
+		a.creds = dc
+	}
+	a.renewClient()
+	return a, nil
+}
+
 // client is the registry client of the moment.
 func (a *Agent) client() *client.Client { return a.reg.Load() }
 

@@ -28,6 +28,9 @@ type CommitOptions struct {
 	Publisher string // org.opencontainers.image.vendor
 	Message   string // the history entry's comment
 	Author    string // the config's and the history entry's author
+	// Force replaces an image already named Name:Version; without it,
+	// that is ErrExists.
+	Force bool
 	// Timestamp pins the time of every layer entry and the image's
 	// created time, so that the same changes give the same digest. Nil
 	// means now, and entries keep their files' modification times.
@@ -74,7 +77,8 @@ type commitStore interface {
 // base.digest}.
 //
 // An unchanged container gives Unchanged and writes nothing. A commit that
-// fails leaves the store as it was. Errors: ErrInvalid, ErrNotFound (no
+// fails leaves the store as it was. Errors: ErrInvalid, ErrExists (the
+// name names another image, without opts.Force), ErrNotFound (no
 // such container), ErrCorrupt (its image's blobs are gone or bad).
 func (a *Agent) Commit(ctx context.Context, container string, opts CommitOptions) (CommitResult, error) {
 	return a.commit(ctx, a.store, container, opts)
@@ -228,6 +232,11 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.C
 		return err
 	}
 	err = s.UpdateIndex(ctx, func(idx *v1.Index) error {
+		if !opts.Force {
+			if err := store.CheckReplace(idx, ref.String(), desc.Digest); err != nil {
+				return err
+			}
+		}
 		store.SetEntry(idx, newEntry(ref, desc, ""))
 		return nil
 	})

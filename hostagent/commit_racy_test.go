@@ -133,7 +133,7 @@ func TestCommitReusedDirectoryInode(t *testing.T) {
 	ctx := t.Context()
 	a := newTestAgent(t)
 	loadImages(t, a, commitBase(t))
-	opts := CommitOptions{Name: "x/app", Version: "1", Timestamp: &testTime}
+	opts := CommitOptions{Name: "x/app", Version: "1", Timestamp: &testTime, Force: true} // each run replaces the last
 	var results []CommitResult
 	for _, reused := range []bool{true, false} {
 		name := map[bool]string{true: "reused", false: "other"}[reused]

@@ -26,4 +26,7 @@ var (
 	// outside its root, a device node an unprivileged user may not make,
 	// or more than the size limit allows. Nothing of it is kept.
 	ErrUnsafe = errdefs.ErrUnsafe
+	// ErrExists: the name already names another image, and replacing it
+	// was not asked for.
+	ErrExists = errdefs.ErrExists
 )

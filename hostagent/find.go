@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -42,6 +43,22 @@ type Found struct {
 	Publisher string        `json:"publisher,omitempty"`
 	OSImage   bool          `json:"osImage"`
 	Digest    digest.Digest `json:"digest"`
+	// Size is the manifest, config and layers as the registry serves
+	// them (Compression tells how the layers are compressed).
+	Size        int64      `json:"size,omitempty"`
+	Compression string     `json:"compression,omitempty"`
+	Created     *time.Time `json:"created,omitempty"`
+	// OS, Architecture, Variant and OSVersion are the config's.
+	OS           string `json:"os,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
+	Variant      string `json:"variant,omitempty"`
+	OSVersion    string `json:"osVersion,omitempty"`
+	// BaseDigest is the base annotation, else (BaseInferred) the image
+	// found alongside whose layers start this one's.
+	BaseDigest   digest.Digest `json:"baseDigest,omitempty"`
+	BaseInferred bool          `json:"baseInferred,omitempty"`
+
+	layers []v1.Descriptor
 }
 
 // Find lists what a registry offers: repositories from its catalog whose
@@ -105,11 +122,12 @@ func (a *Agent) Find(ctx context.Context, opts FindOptions) ([]Found, error) {
 		if c := strings.Compare(x.Name, y.Name); c != 0 {
 			return c
 		}
-		if c := oci.CompareVersions(y.Version, x.Version); c != 0 {
-			return c // newest first
+		if c := oci.CompareNewest(y.Version, x.Version); c != 0 {
+			return c // newest first; tags that are no version last
 		}
 		return strings.Compare(x.Tag, y.Tag)
 	})
+	inferFoundBases(out)
 	if !opts.AllVersions {
 		out = slices.CompactFunc(out, func(x, y Found) bool { return x.Name == y.Name })
 	}
@@ -168,8 +186,38 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 		f.Version = meta(&man, cfg, v1.AnnotationVersion)
 	}
 	f.Version = versionOrTag(f.Version, r.Tag)
-	f.OSImage = meta(&man, cfg, v1.AnnotationBaseImageDigest) == ""
+	f.BaseDigest = digest.Digest(meta(&man, cfg, v1.AnnotationBaseImageDigest))
+	f.OSImage = f.BaseDigest == ""
+	f.Size = m.Descriptor.Size + man.Config.Size
+	for _, l := range man.Layers {
+		f.Size += l.Size
+	}
+	f.Compression, f.layers = layerCompression(man.Layers), man.Layers
+	if cfg != nil {
+		f.Created = cfg.Created
+		f.OS, f.Architecture, f.Variant, f.OSVersion = cfg.OS, cfg.Architecture, cfg.Variant, cfg.OSVersion
+	}
 	return f, nil
+}
+
+// inferFoundBases is inferBases among what one find saw: an image whose
+// layers another found image's start is not an OS image.
+func inferFoundBases(found []Found) {
+	for i := range found {
+		f := &found[i]
+		if f.BaseDigest != "" || len(f.layers) == 0 {
+			continue
+		}
+		best := -1
+		for j, o := range found {
+			if o.Digest != f.Digest && layersPrefix(o.layers, f.layers) && (best < 0 || len(o.layers) > len(found[best].layers)) {
+				best = j
+			}
+		}
+		if best >= 0 {
+			f.BaseDigest, f.BaseInferred, f.OSImage = found[best].Digest, true, false
+		}
+	}
 }
 
 // matchRepo matches a glob against a repository name; a glob without "/"

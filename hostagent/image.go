@@ -25,17 +25,33 @@ type Image struct {
 	Digest    digest.Digest `json:"digest"` // of the manifest
 	MediaType string        `json:"mediaType"`
 	// Size is what the image takes in the store: manifest, config and
-	// layers as stored (compressed), shared blobs counted in each image.
-	Size      int64      `json:"size"`
-	Created   *time.Time `json:"created,omitempty"`
-	Publisher string     `json:"publisher,omitempty"` // org.opencontainers.image.vendor
-	Version   string     `json:"version,omitempty"`   // org.opencontainers.image.version
+	// layers as stored (compressed or not: Compression), shared blobs
+	// counted in each image.
+	Size int64 `json:"size"`
+	// Compression of the layers as stored: gzip, zstd, none, or mixed.
+	Compression string     `json:"compression,omitempty"`
+	Created     *time.Time `json:"created,omitempty"`
+	Publisher   string     `json:"publisher,omitempty"` // org.opencontainers.image.vendor
+	Version     string     `json:"version,omitempty"`   // org.opencontainers.image.version
 	// OSImage is true for an image with no base: no
-	// org.opencontainers.image.base.digest.
+	// org.opencontainers.image.base.digest, and no other image of the
+	// store whose layers start its own.
 	OSImage    bool          `json:"osImage"`
 	BaseDigest digest.Digest `json:"baseDigest,omitempty"`
 	BaseName   string        `json:"baseName,omitempty"`
-	Platform   string        `json:"platform,omitempty"`
+	// BaseInferred: no base annotation; BaseDigest is the image of the
+	// store with the most layers that start this one's.
+	BaseInferred bool   `json:"baseInferred,omitempty"`
+	Platform     string `json:"platform,omitempty"`
+	// OS, Architecture, Variant and OSVersion are the config's os,
+	// architecture, variant and os.version.
+	OS           string `json:"os,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
+	Variant      string `json:"variant,omitempty"`
+	OSVersion    string `json:"osVersion,omitempty"`
+	// SourceDigest is the registry's digest of the manifest, when the
+	// store keeps a converted one.
+	SourceDigest digest.Digest `json:"sourceDigest,omitempty"`
 
 	manifest *v1.Manifest // nil for an index
 	config   *v1.Image
@@ -59,7 +75,8 @@ func meta(m *v1.Manifest, cfg *v1.Image, key string) string {
 
 // loadImage reads what list shows of the index entry e.
 func (s *imageStore) loadImage(e v1.Descriptor) (Image, error) {
-	img := Image{Reference: store.EntryName(e), Digest: e.Digest, MediaType: e.MediaType, Size: e.Size}
+	img := Image{Reference: store.EntryName(e), Digest: e.Digest, MediaType: e.MediaType, Size: e.Size,
+		SourceDigest: digest.Digest(e.Annotations[store.AnnotationSourceDigest])}
 	// A bare tag (a layout another tool wrote) names no repository.
 	bare := e.Annotations[store.AnnotationImageName] == "" && !strings.ContainsAny(img.Reference, "/:@")
 	if r, err := client.ParseReference(img.Reference); err == nil && !bare {
@@ -90,12 +107,14 @@ func (s *imageStore) loadImage(e v1.Descriptor) (Image, error) {
 	for _, l := range m.Layers {
 		img.Size += l.Size
 	}
+	img.Compression = layerCompression(m.Layers)
 	if cb, err := s.ReadBlob(m.Config.Digest); err == nil {
 		var cfg v1.Image
 		if json.Unmarshal(cb, &cfg) == nil {
 			img.config = &cfg
 			img.Created = cfg.Created
 			img.Platform = oci.FormatPlatform(cfg.Platform)
+			img.OS, img.Architecture, img.Variant, img.OSVersion = cfg.OS, cfg.Architecture, cfg.Variant, cfg.OSVersion
 		}
 	} else {
 		return img, fmt.Errorf("image %s: config: %w", img.Reference, err)
@@ -191,12 +210,16 @@ func (a *Agent) List(ctx context.Context, f Filter) ([]Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Image
+	var all, out []Image
 	for _, e := range idx.Manifests {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		img, _ := a.store.loadImage(e)
+		all = append(all, img)
+	}
+	inferBases(all)
+	for _, img := range all {
 		if f.match(img) {
 			out = append(out, img)
 		}
@@ -208,4 +231,50 @@ func (a *Agent) List(ctx context.Context, f Filter) ([]Image, error) {
 		return strings.Compare(x.Tag, y.Tag)
 	})
 	return out, nil
+}
+
+// inferBases gives each image without a base annotation the image of imgs
+// with the most layers that start its own, if any (an image built FROM an
+// installed base by a tool that does not annotate): such an image is not
+// an OS image.
+func inferBases(imgs []Image) {
+	for i := range imgs {
+		img := &imgs[i]
+		if img.BaseDigest != "" || img.manifest == nil {
+			continue
+		}
+		best := -1
+		for j, o := range imgs {
+			if o.manifest == nil || o.Digest == img.Digest || !layersPrefix(o.manifest.Layers, img.manifest.Layers) {
+				continue
+			}
+			if best < 0 || len(o.manifest.Layers) > len(imgs[best].manifest.Layers) {
+				best = j
+			}
+		}
+		if best >= 0 {
+			img.BaseDigest, img.BaseName, img.BaseInferred = imgs[best].Digest, imgs[best].Reference, true
+			img.OSImage = false
+		}
+	}
+}
+
+// layerCompression names how layers are stored: gzip, zstd, none, or
+// mixed.
+func layerCompression(layers []v1.Descriptor) string {
+	kind := ""
+	for _, l := range layers {
+		k := "none"
+		switch {
+		case strings.HasSuffix(l.MediaType, "gzip"):
+			k = "gzip"
+		case strings.HasSuffix(l.MediaType, "zstd"):
+			k = "zstd"
+		}
+		if kind != "" && kind != k {
+			return "mixed"
+		}
+		kind = k
+	}
+	return kind
 }

@@ -29,6 +29,43 @@ func parseLocalRef(s string) localRef {
 	return lr
 }
 
+// LocalName is the name an image made in the store gets from s (commit,
+// tag, load --name), as podman names them: a name without a registry host
+// goes under localhost/ ("demoimage:1.0" is localhost/demoimage:1.0, not
+// Docker Hub's), and capitals, which names may not hold, become lower case
+// (lowered says so). The tag keeps its case. Lookups of a name without a
+// host try this form after the Docker Hub one.
+func LocalName(s string) (name string, lowered bool) {
+	name, rest := splitNameRest(s)
+	if lower := strings.ToLower(name); lower != name {
+		name, lowered = lower, true
+	}
+	if !hasHost(name) {
+		name = "localhost/" + name
+	}
+	return name + rest, lowered
+}
+
+// splitNameRest splits "host/repo:tag@digest" into its name and the
+// ":tag@digest" after it.
+func splitNameRest(s string) (name, rest string) {
+	if i := strings.IndexByte(s, '@'); i >= 0 {
+		s, rest = s[:i], s[i:]
+	}
+	last := strings.LastIndexByte(s, '/')
+	if i := strings.LastIndexByte(s, ':'); i > last {
+		s, rest = s[:i], s[i:]+rest
+	}
+	return s, rest
+}
+
+// hasHost reports whether name starts with a registry host, by docker's
+// rule: a first component with "." or ":", or localhost.
+func hasHost(name string) bool {
+	host, _, ok := strings.Cut(name, "/")
+	return ok && (strings.ContainsAny(host, ".:") || strings.EqualFold(host, "localhost"))
+}
+
 // match returns the indexes of the entries that lr names.
 func (lr localRef) match(idx *v1.Index) ([]int, error) {
 	var hits []int
@@ -53,6 +90,14 @@ func (lr localRef) match(idx *v1.Index) ([]int, error) {
 				return err == nil && r.Name() == lr.ref.Name() && store.IsDigestOf(lr.ref.Digest, e)
 			})
 		}
+		if len(hits) > 0 {
+			return hits, nil
+		}
+	}
+	// A name given without a host, or in capitals: as LocalName names it.
+	local, _ := LocalName(lr.raw)
+	if alt, err := client.ParseReference(local); err == nil {
+		add(func(e v1.Descriptor) bool { return store.EntryName(e) == alt.String() })
 		if len(hits) > 0 {
 			return hits, nil
 		}

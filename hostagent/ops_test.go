@@ -62,10 +62,14 @@ func TestVerifyFindsCorruptionAndRepairs(t *testing.T) {
 		t.Fatalf("problems: %+v", rep.Problems)
 	}
 
-	// Repair deletes the corrupt blob; installing again fetches what is
-	// missing; then all is well.
-	if rep, _ = a.Verify(ctx, true); len(rep.Repaired) != 1 {
-		t.Fatalf("repair: %+v", rep)
+	// Repair deletes the corrupt blob and fetches it and the lost config
+	// again from the registry the image came from: all is repaired, so
+	// it succeeds.
+	if rep, err = a.Verify(ctx, true); err != nil || len(rep.Repaired) != 1 || len(rep.Refetched) != 2 || rep.Unrepaired != 0 {
+		t.Fatalf("repair: %+v, %v", rep, err)
+	}
+	if rep, err := a.Verify(ctx, false); err != nil {
+		t.Fatalf("after repair: %+v, %v", rep, err)
 	}
 	if _, err := a.Pull(ctx, srv.Host+"/v/app:1", hostagent.PullOptions{}); err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	desc.MediaType, desc.Digest, desc.Size = newType, digest.FromBytes(newPayload), int64(len(newPayload))
 
 	blobs := append([]v1.Descriptor{m.Config}, m.Layers...)
-	leased := []digest.Digest{desc.Digest}
+	leased := []digest.Digest{desc.Digest, sourceDigest}
 	for _, b := range blobs {
 		if err := oci.CheckDigest(b.Digest); err != nil {
 			return Image{}, fmt.Errorf("%s: %w: %w", r, ErrInvalid, err)
@@ -81,6 +81,13 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	}
 	if err := a.store.PutBlob(desc.Digest, newPayload); err != nil {
 		return Image{}, err
+	}
+	if sourceDigest != desc.Digest {
+		// The registry's bytes too, beside the OCI form: push sends them,
+		// so the image keeps its digest.
+		if err := a.store.PutBlob(sourceDigest, payload); err != nil {
+			return Image{}, err
+		}
 	}
 	entry := newEntry(r, desc, sourceDigest)
 	err = a.store.UpdateIndex(ctx, func(idx *v1.Index) error {

@@ -58,6 +58,11 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 	if err != nil {
 		return PushResult{}, fmt.Errorf("push %s: %w", src, err)
 	}
+	mediaType, sendPayload := desc.MediaType, payload
+	if orig, mt, ok := a.originalManifest(idx.Manifests[hits[0]], r); ok {
+		mediaType, sendPayload = mt, orig
+	}
+	sendDigest := digest.FromBytes(sendPayload)
 	var m v1.Manifest
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return PushResult{}, fmt.Errorf("push %s: manifest: %v: %w", src, err, ErrInvalid)
@@ -95,12 +100,12 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 	if err != nil {
 		return PushResult{}, fmt.Errorf("push %s: %w", r, err)
 	}
-	got, err := a.client().ManifestPut(ctx, r, desc.MediaType, payload)
+	got, err := a.client().ManifestPut(ctx, r, mediaType, sendPayload)
 	if err != nil {
 		return PushResult{}, fmt.Errorf("push %s: manifest: %w", r, err)
 	}
-	if got != "" && got != desc.Digest {
-		return PushResult{}, fmt.Errorf("push %s: registry stored the manifest as %s, not %s: %w", r, got, desc.Digest, ErrCorrupt)
+	if got != "" && got != sendDigest {
+		return PushResult{}, fmt.Errorf("push %s: registry stored the manifest as %s, not %s: %w", r, got, sendDigest, ErrCorrupt)
 	}
 	var blobDigests []digest.Digest
 	for _, b := range blobs {
@@ -108,10 +113,33 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 	}
 	_ = a.store.AddSources(ctx, r.Name(), blobDigests)
 	return PushResult{
-		Reference: r.String(), Digest: desc.Digest,
+		Reference: r.String(), Digest: sendDigest,
 		Uploaded: int(uploaded.Load()), Mounted: int(mounted.Load()), Existing: int(existing.Load()),
 		Bytes: sent.Load(),
 	}, nil
+}
+
+// originalManifest returns the registry's own bytes of the manifest of
+// entry e, which the store keeps beside the OCI form when it converted
+// them, and their media type: pushing those keeps the digest, and so the
+// signatures of the image. ok is false when there are none, or when dest
+// names the OCI form's digest.
+func (a *Agent) originalManifest(e v1.Descriptor, dest client.Reference) ([]byte, string, bool) {
+	src := digest.Digest(e.Annotations[store.AnnotationSourceDigest])
+	if src.Validate() != nil || dest.Digest == e.Digest {
+		return nil, "", false
+	}
+	raw, err := a.store.ReadBlob(src)
+	if err != nil || digest.FromBytes(raw) != src {
+		return nil, "", false // not kept (installed by an older agent, or loaded): push the OCI form
+	}
+	var head struct {
+		MediaType string `json:"mediaType"`
+	}
+	if json.Unmarshal(raw, &head) != nil || !oci.IsImageManifest(head.MediaType) {
+		return nil, "", false
+	}
+	return raw, head.MediaType, true
 }
 
 // pushBlob makes the registry hold b in r's repository and says how:

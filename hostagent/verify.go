@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/parallel"
+	"github.com/berth-registry/berth/registry/client"
 )
 
 // Problem is one finding of Verify.
@@ -28,6 +29,11 @@ type VerifyReport struct {
 	Problems []Problem `json:"problems,omitempty"`
 	// Repaired lists the corrupt blobs deleted (repair only).
 	Repaired []digest.Digest `json:"repaired,omitempty"`
+	// Refetched lists the blobs an image needs that repair fetched again
+	// from a registry the store got them from.
+	Refetched []digest.Digest `json:"refetched,omitempty"`
+	// Unrepaired counts the problems repair could not fix.
+	Unrepaired int `json:"unrepaired,omitempty"`
 }
 
 // deleteCorrupt removes the blobs found corrupt, under the store lock.
@@ -125,9 +131,47 @@ func (a *Agent) Verify(ctx context.Context, repair bool) (VerifyReport, error) {
 		if err := a.deleteCorrupt(ctx, &rep); err != nil {
 			return rep, err
 		}
+		a.refetch(ctx, &rep, need)
+		for _, p := range problems {
+			_, needed := need[p.Digest]
+			fixed := p.Kind == "corrupt" && slices.Contains(rep.Repaired, p.Digest) && !needed ||
+				slices.Contains(rep.Refetched, p.Digest)
+			if !fixed {
+				rep.Unrepaired++
+			}
+		}
+		if rep.Unrepaired == 0 {
+			return rep, nil
+		}
+		return rep, fmt.Errorf("%d problem(s) in %s, %d not repaired: %w", len(problems), a.store.Root(), rep.Unrepaired, ErrCorrupt)
 	}
 	if len(problems) > 0 {
 		return rep, fmt.Errorf("%d problem(s) in %s: %w", len(problems), a.store.Root(), ErrCorrupt)
 	}
 	return rep, nil
+}
+
+// refetch downloads again, from a repository the store got it from, each
+// blob an image needs that is now missing (deleted as corrupt, or lost).
+func (a *Agent) refetch(ctx context.Context, rep *VerifyReport, need map[digest.Digest]v1.Descriptor) {
+	srcs, err := a.store.ReadSources()
+	if err != nil {
+		return
+	}
+	for d, desc := range need {
+		if a.store.HasBlob(d, -1) {
+			continue
+		}
+		for _, repo := range srcs[d] {
+			r, err := client.ParseReference(repo)
+			if err != nil {
+				continue
+			}
+			if err := a.download(ctx, r, desc); err == nil {
+				rep.Refetched = append(rep.Refetched, d)
+				break
+			}
+		}
+	}
+	slices.Sort(rep.Refetched)
 }

@@ -17,6 +17,7 @@ func cmdSave(ctx context.Context, e *env, args []string) error {
 	compress := fs.String("compress", "", "none, gzip or zstd (default: from the file name, .tar.gz or .tar.zst)")
 	var opts hostagent.SaveOptions
 	fs.StringVar(&opts.Platform, "platform", "", "os/arch[/variant] of a multi-platform image to put in the docker-archive half (default: this host's)")
+	noPull := fs.Bool("no-pull", false, "save only installed images: never fetch one from its registry")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -34,6 +35,11 @@ func cmdSave(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	a, cleanup, err := e.saveSource(ctx, a, pos, *out, *noPull, opts.Platform)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	if *out == "-" {
 		_, err := a.Save(ctx, e.stdout, pos, opts)
 		return err
@@ -63,7 +69,8 @@ func cmdLoad(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(in, "i", "", "short for --input")
 	var opts hostagent.LoadOptions
 	fs.StringVar(&opts.Platform, "platform", "", "os/arch[/variant]: load only this platform of a multi-platform image")
-	fs.StringVar(&opts.Name, "name", "", "name the image REF instead of what the archive says (one image only)")
+	fs.StringVar(&opts.Name, "name", "", "name the image REF instead of what the archive says (one image only; without a host: localhost/REF)")
+	fs.BoolVar(&opts.Force, "force", false, "replace images the archive's names already name (otherwise that is an error)")
 	maxSize := fs.String("max-size", "", "refuse an archive holding more than this (e.g. 20G; default 64G)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -82,6 +89,9 @@ func cmdLoad(ctx context.Context, e *env, args []string) error {
 }
 
 func (e *env) load(ctx context.Context, in string, opts hostagent.LoadOptions) error {
+	if opts.Name != "" {
+		opts.Name = e.localName(opts.Name)
+	}
 	a, err := e.agent()
 	if err != nil {
 		return err

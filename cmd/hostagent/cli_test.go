@@ -66,7 +66,7 @@ func TestCLIRoundTrip(t *testing.T) {
 
 			table := ha.run(t, "list")
 			for _, want := range []string{
-				"NAME", "TAG", "PUBLISHER", "VERSION", "OS IMAGE", "DIGEST", "SIZE", "CREATED",
+				"NAME", "TAG", "PUBLISHER", "VERSION", "OS IMAGE", "OS", "ARCH", "OS VERSION", "IMAGE ID", "SIZE", "CREATED",
 			} {
 				if !strings.Contains(strings.SplitN(table, "\n", 2)[0], want) {
 					t.Errorf("list header lacks %s:\n%s", want, table)

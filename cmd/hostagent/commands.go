@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -18,8 +20,14 @@ func cmdFind(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&opts.MinVersion, "min-version", "", "lowest version to show")
 	fs.StringVar(&opts.MaxVersion, "max-version", "", "highest version to show")
 	fs.BoolVar(&opts.AllVersions, "all-versions", false, "every tag, not only the newest version")
+	var lo listOptions
+	lo.flags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
+		return err
+	}
+	e.templates = true
+	if err := errors.Join(lo.check(), e.checkFormat()); err != nil {
 		return err
 	}
 	if len(pos) > 1 {
@@ -38,7 +46,7 @@ func cmdFind(ctx context.Context, e *env, args []string) error {
 	if opts.Registry == "" {
 		return usagef("find: name a registry: find HOST/NAME-GLOB, or --registry HOST")
 	}
-	a, err := e.agent()
+	a, err := e.remoteAgent()
 	if err != nil {
 		return err
 	}
@@ -46,7 +54,7 @@ func cmdFind(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return e.printFound(found)
+	return e.printFound(lo, found)
 }
 
 // looksLikeHost is docker's rule for a registry component of a name.
@@ -60,6 +68,7 @@ func cmdInstall(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&opts.Platform, "platform", "", "os/arch[/variant] to install from a multi-platform image (default: this host's)")
 	fromFile := fs.String("from-file", "", "install from an archive or directory instead, as load -i does")
 	name := fs.String("name", "", "with --from-file: name the image REF")
+	force := fs.Bool("force", false, "with --from-file: replace images the archive's names already name")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -68,7 +77,7 @@ func cmdInstall(ctx context.Context, e *env, args []string) error {
 		if len(pos) != 0 {
 			return usagef("install --from-file takes no REF (name it with --name)")
 		}
-		return e.load(ctx, *fromFile, hostagent.LoadOptions{Platform: opts.Platform, Name: *name})
+		return e.load(ctx, *fromFile, hostagent.LoadOptions{Platform: opts.Platform, Name: *name, Force: *force})
 	}
 	if len(pos) != 1 {
 		return usagef("install takes one REF")
@@ -91,8 +100,14 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	var filters multiFlag
 	fs.Var(&filters, "filter", "name=GLOB, publisher=P, version=V, os-image=true|false (repeatable)")
 	fs.Var(&filters, "f", "short for --filter")
+	var lo listOptions
+	lo.flags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
+		return err
+	}
+	e.templates = true
+	if err := errors.Join(lo.check(), e.checkFormat()); err != nil {
 		return err
 	}
 	if len(pos) > 1 {
@@ -105,6 +120,9 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if ok, err := e.storeExists(); err != nil || !ok {
+		return cmp.Or(err, e.printImages(lo, nil)) // list never creates a store
+	}
 	a, err := e.agent()
 	if err != nil {
 		return err
@@ -113,7 +131,7 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return e.printImages(imgs)
+	return e.printImages(lo, imgs)
 }
 
 func cmdInspect(ctx context.Context, e *env, args []string) error {
@@ -147,7 +165,7 @@ func cmdTag(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.Tag(ctx, pos[0], pos[1])
+	return a.Tag(ctx, pos[0], e.localName(pos[1]))
 }
 
 func cmdUntag(ctx context.Context, e *env, args []string) error {
@@ -174,14 +192,18 @@ func cmdRemove(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if len(pos) == 0 {
-		return usagef("remove takes at least one REF")
+		return usagef("remove takes at least one REF (a name, a glob, a digest, or - to read them from standard input)")
 	}
 	a, err := e.agent()
 	if err != nil {
 		return err
 	}
+	refs, err := e.expandRefs(ctx, a, pos)
+	if err != nil {
+		return err
+	}
 	var all hostagent.RemoveResult
-	for _, ref := range pos {
+	for _, ref := range refs {
 		res, err := a.Remove(ctx, ref, *force)
 		all.Untagged = append(all.Untagged, res.Untagged...)
 		all.Deleted = append(all.Deleted, res.Deleted...)

@@ -16,6 +16,8 @@ func cmdContainer(ctx context.Context, e *env, args []string) error {
 		return usagef("container takes create, list or remove")
 	}
 	switch args[0] {
+	case "-h", "-help", "--help":
+		return helpError{e.flags("container")}
 	case "create":
 		return cmdContainerCreate(ctx, e, args[1:])
 	case "list", "ls":
@@ -134,7 +136,8 @@ func cmdContainerRemove(ctx context.Context, e *env, args []string) error {
 func cmdCommit(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("commit")
 	var opts hostagent.CommitOptions
-	fs.StringVar(&opts.Name, "name", "", "repository of the new image, e.g. localhost:5000/team/app")
+	fs.StringVar(&opts.Name, "name", "", "repository of the new image, e.g. localhost:5000/team/app (without a host: localhost/NAME)")
+	fs.BoolVar(&opts.Force, "force", false, "replace the image already named NAME:VERSION (otherwise that is an error)")
 	fs.StringVar(&opts.Version, "version", "", "its version: the tag, and org.opencontainers.image.version")
 	fs.StringVar(&opts.Publisher, "publisher", "", "org.opencontainers.image.vendor")
 	fs.StringVar(&opts.Message, "message", "", "comment of the history entry")
@@ -149,6 +152,7 @@ func cmdCommit(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 || opts.Name == "" || opts.Version == "" || opts.Publisher == "" {
 		return usagef("commit takes CONTAINER, --name N, --version V and --publisher P")
 	}
+	opts.Name = e.localName(opts.Name)
 	if *ts != "" {
 		t, err := parseTimestamp(*ts)
 		if err != nil {

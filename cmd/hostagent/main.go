@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -24,7 +26,8 @@ const (
 	exitAuth        = 4 // credentials missing, wrong, or not allowed
 	exitUnavailable = 5 // registry unreachable or failing
 	exitInUse       = 6 // remove refused: a container or image uses it
-	exitCorrupt     = 7 // verify found problems, content did not match, or an archive was unsafe
+	exitCorrupt     = 7 // verify found problems, content did not match, or an archive was unsafe or damaged
+	exitExists      = 8 // the name already names another image (--force replaces it)
 )
 
 func main() {
@@ -42,6 +45,11 @@ type env struct {
 	insecure   multiFlag
 	configPath string
 	jobs       int
+	// templates: the command takes --format TEMPLATE (list, find).
+	templates bool
+	// notices go to stderr once the command succeeded (a failure prints
+	// its one line only).
+	notices []string
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -70,7 +78,7 @@ func commands() []command {
 		{"inspect", nil, "REF", "show an image's manifest, config, layers, history and base", cmdInspect},
 		{"tag", nil, "SRC DST", "give an image another name", cmdTag},
 		{"untag", nil, "REF", "remove a name, keeping the image's content", cmdUntag},
-		{"remove", []string{"rm", "rmi"}, "REF... [--force]", "remove images (refused while in use, unless --force)", cmdRemove},
+		{"remove", []string{"rm", "rmi"}, "REF|GLOB|-... [--force]", "remove images (refused while in use, unless --force)", cmdRemove},
 		{"prune", nil, "", "delete content no image uses", cmdPrune},
 		{"push", nil, "REF [DEST]", "push an image to a registry", cmdPush},
 		{"save", nil, "REF... -o FILE [--compress none|gzip|zstd]", "write images to one archive, both an OCI layout and a docker-archive", cmdSave},
@@ -81,6 +89,8 @@ func commands() []command {
 		{"login", nil, "HOST [-u USER] [-p PASS | --password-stdin]", "save credentials for a registry", cmdLogin},
 		{"logout", nil, "HOST", "remove saved credentials", cmdLogout},
 		{"sync", nil, "--config SYNC.YML [--dry-run] [--rule NAME]... [--docker-config FILE]", "copy images between registries and the store as sync.yml says, once", cmdSync},
+		{"version", nil, "", "print the version", cmdVersion},
+		{"completion", nil, "bash|zsh|fish", "print a shell completion script (e.g. source <(hostagent completion bash))", cmdCompletion},
 		{"daemon", nil, "--config SYNC.YML [--docker-config FILE]", "run sync.yml's rules on their schedules (SIGHUP reloads, SIGTERM finishes the copies in flight)", cmdDaemon},
 	}
 }
@@ -90,29 +100,50 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	global := flag.NewFlagSet("hostagent", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	e.globalFlags(global)
+	showVersion := global.Bool("version", false, "print the version")
 	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(stdout)
+			return exitOK
+		}
 		return fail(e, usageError{err.Error()})
 	}
 	args = global.Args()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if *showVersion {
+		args = append([]string{"version"}, args...)
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		printUsage(stdout)
 		return exitOK
 	}
-	for _, c := range commands() {
-		if args[0] != c.name && !contains(c.aliases, args[0]) {
-			continue
+	if args[0] == "help" {
+		if len(args) == 1 {
+			printUsage(stdout)
+			return exitOK
 		}
-		if err := c.run(ctx, e, args[1:]); err != nil {
-			return fail(e, err)
-		}
-		return exitOK
+		args = []string{args[1], "--help"} // help COMMAND
 	}
-	return fail(e, usagef("unknown command %q (see hostagent help)", args[0]))
+	c, ok := lookupCommand(args[0])
+	if !ok {
+		return fail(e, usagef("unknown command %q (see hostagent --help)", args[0]))
+	}
+	if err := c.run(ctx, e, args[1:]); err != nil {
+		var he helpError
+		if errors.As(err, &he) {
+			printCommandHelp(stdout, c, he.fs)
+			return exitOK
+		}
+		return fail(e, err)
+	}
+	for _, n := range e.notices {
+		fmt.Fprintf(stderr, "hostagent: note: %s\n", n)
+	}
+	return exitOK
 }
 
 func (e *env) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.storeDir, "store", e.storeDir, "image store directory (default /var/lib/hostagent for root, else $XDG_DATA_HOME/hostagent)")
-	fs.StringVar(&e.format, "format", e.format, "output format: table or json")
+	fs.StringVar(&e.format, "format", e.format, "output format: table or json (list and find: also a Go template, e.g. '{{.Name}}:{{.Tag}}')")
 	fs.BoolVar(&e.quiet, "quiet", e.quiet, "print only references or digests, no progress")
 	fs.BoolVar(&e.quiet, "q", e.quiet, "short for --quiet")
 	fs.Var(&e.insecure, "insecure", "allow plain HTTP to this registry host (repeatable; loopback always is)")
@@ -135,7 +166,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, usagef("%s: see hostagent help", fs.Name())
+				return nil, helpError{fs}
 			}
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}
@@ -150,19 +181,76 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // agent opens the store with the global settings.
 func (e *env) agent(opts ...hostagent.Option) (*hostagent.Agent, error) {
-	if e.format != "table" && e.format != "json" {
-		return nil, usagef("--format %q: want table or json", e.format)
+	all, err := e.agentOptions()
+	if err != nil {
+		return nil, err
+	}
+	return hostagent.New(e.storeDir, append(all, opts...)...)
+}
+
+// agentAt is an agent over the store at root, with the global settings.
+func (e *env) agentAt(root string, opts ...hostagent.Option) (*hostagent.Agent, error) {
+	all, err := e.agentOptions()
+	if err != nil {
+		return nil, err
+	}
+	return hostagent.New(root, append(all, opts...)...)
+}
+
+// remoteAgent is an agent for registries only: it opens no store.
+func (e *env) remoteAgent(opts ...hostagent.Option) (*hostagent.Agent, error) {
+	all, err := e.agentOptions()
+	if err != nil {
+		return nil, err
+	}
+	return hostagent.NewRemote(append(all, opts...)...)
+}
+
+func (e *env) agentOptions() ([]hostagent.Option, error) {
+	if err := e.checkFormat(); err != nil {
+		return nil, err
 	}
 	dc, err := client.NewDockerConfig(e.configPath)
 	if err != nil {
 		return nil, err
 	}
-	all := []hostagent.Option{
+	return []hostagent.Option{
 		hostagent.WithDockerConfig(dc),
 		hostagent.WithConcurrency(e.jobs),
 		hostagent.WithClientOptions(client.WithInsecure(e.insecure...), client.WithUserAgent("berth-hostagent/1")),
+	}, nil
+}
+
+// storeExists reports whether the store has been made (its index.json).
+func (e *env) storeExists() (bool, error) {
+	root := e.storeDir
+	if root == "" {
+		var err error
+		if root, err = hostagent.DefaultRoot(); err != nil {
+			return false, err
+		}
 	}
-	return hostagent.New(e.storeDir, append(all, opts...)...)
+	_, err := os.Stat(filepath.Join(root, "index.json"))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, err
+}
+
+// checkFormat checks --format: table or json, or for list and find a Go
+// template.
+func (e *env) checkFormat() error {
+	switch {
+	case e.format == "table" || e.format == "json":
+		return nil
+	case e.templates:
+		_, err := parseFormat(e.format)
+		return err
+	}
+	return usagef("--format %q: want table or json", e.format)
 }
 
 // fail prints err as one line and returns its exit code.
@@ -179,6 +267,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, hostagent.ErrInUse):
 		return exitInUse
+	case errors.Is(err, hostagent.ErrExists):
+		return exitExists
 	case errors.Is(err, hostagent.ErrCorrupt), errors.Is(err, hostagent.ErrUnsafe), errors.Is(err, client.ErrDigestMismatch):
 		return exitCorrupt
 	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrDenied):
@@ -201,7 +291,8 @@ func printUsage(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-28s %s\n      %s %s\n", name, c.help, c.name, c.args)
 	}
-	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 unauthorized, 5 registry unavailable, 6 in use, 7 corrupt")
+	fmt.Fprintln(w, "\nhostagent COMMAND --help shows a command's flags.")
+	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 unauthorized, 5 registry unavailable, 6 in use, 7 corrupt, 8 name exists")
 }
 
 type multiFlag []string

@@ -29,60 +29,6 @@ func (e *env) table(header string, rows [][]string) error {
 	return tw.Flush()
 }
 
-func (e *env) printImages(imgs []hostagent.Image) error {
-	if e.quiet {
-		for _, i := range imgs {
-			fmt.Fprintln(e.stdout, i.Reference)
-		}
-		return nil
-	}
-	if e.format == "json" {
-		if imgs == nil {
-			imgs = []hostagent.Image{}
-		}
-		return e.json(imgs)
-	}
-	var rows [][]string
-	for _, i := range imgs {
-		rows = append(rows, []string{
-			orNone(i.Name), orNone(i.Tag), dash(i.Publisher), dash(i.Version), yesNo(i.OSImage),
-			shortDigest(i.Digest), humanSize(i.Size), created(i.Created), baseOf(i),
-		})
-	}
-	return e.table("NAME\tTAG\tPUBLISHER\tVERSION\tOS IMAGE\tDIGEST\tSIZE\tCREATED\tBASE", rows)
-}
-
-// baseOf names the image's base: its name, else its digest.
-func baseOf(i hostagent.Image) string {
-	switch {
-	case i.BaseName != "":
-		return i.BaseName
-	case i.BaseDigest != "":
-		return shortDigest(i.BaseDigest)
-	}
-	return "-"
-}
-
-func (e *env) printFound(found []hostagent.Found) error {
-	if e.quiet {
-		for _, f := range found {
-			fmt.Fprintln(e.stdout, f.Reference)
-		}
-		return nil
-	}
-	if e.format == "json" {
-		if found == nil {
-			found = []hostagent.Found{}
-		}
-		return e.json(found)
-	}
-	var rows [][]string
-	for _, f := range found {
-		rows = append(rows, []string{f.Name, f.Tag, dash(f.Version), dash(f.Publisher), yesNo(f.OSImage), shortDigest(f.Digest)})
-	}
-	return e.table("NAME\tTAG\tVERSION\tPUBLISHER\tOS IMAGE\tDIGEST", rows)
-}
-
 func (e *env) printInstalled(img hostagent.Image) error {
 	switch {
 	case e.quiet:
@@ -141,9 +87,25 @@ func (e *env) printVerify(rep hostagent.VerifyReport) error {
 		fmt.Fprintln(e.stdout)
 	}
 	for _, d := range rep.Repaired {
-		fmt.Fprintf(e.stdout, "deleted %s: install its images again to fetch it\n", d)
+		if slices.Contains(rep.Refetched, d) {
+			fmt.Fprintf(e.stdout, "deleted %s and fetched it again\n", d)
+		} else {
+			fmt.Fprintf(e.stdout, "deleted %s\n", d)
+		}
 	}
-	fmt.Fprintf(e.stdout, "verified %d blob(s), %s: %d problem(s)\n", rep.Blobs, humanSize(rep.Bytes), len(rep.Problems))
+	for _, d := range rep.Refetched {
+		if !slices.Contains(rep.Repaired, d) {
+			fmt.Fprintf(e.stdout, "fetched %s again\n", d)
+		}
+	}
+	fmt.Fprintf(e.stdout, "verified %d blob(s), %s: %d problem(s)", rep.Blobs, humanSize(rep.Bytes), len(rep.Problems))
+	switch {
+	case len(rep.Problems) > 0 && rep.Unrepaired == 0 && (len(rep.Repaired) > 0 || len(rep.Refetched) > 0):
+		fmt.Fprint(e.stdout, ", all repaired")
+	case rep.Unrepaired > 0:
+		fmt.Fprintf(e.stdout, ", %d not repaired (install the images that need them again)", rep.Unrepaired)
+	}
+	fmt.Fprintln(e.stdout)
 	return nil
 }
 

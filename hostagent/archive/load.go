@@ -32,7 +32,10 @@ type LoadOptions struct {
 	Platform string
 	// Name names the image, instead of what the archive says; only for an
 	// archive of one image.
-	Name   string
+	Name string
+	// Force replaces images the archive's names already name; without
+	// it, that is errdefs.ErrExists and nothing is loaded.
+	Force  bool
 	Limits layer.Limits // of what a tar archive may unpack into the staging area
 }
 
@@ -252,6 +255,13 @@ func (a *Archiver) applyLoad(ctx context.Context, p *loadPlan) (int, error) {
 	for d := range p.meta {
 		all = append(all, d)
 	}
+	idx, err := a.store.ReadIndex()
+	if err != nil {
+		return 0, err
+	}
+	if err := p.checkReplace(idx); err != nil {
+		return 0, err // before copying anything
+	}
 	l, err := a.store.NewLease(ctx, all)
 	if err != nil {
 		return 0, err
@@ -260,6 +270,9 @@ func (a *Archiver) applyLoad(ctx context.Context, p *loadPlan) (int, error) {
 	err = p.publishAll(ctx, &added)
 	if err == nil {
 		err = a.store.UpdateIndex(ctx, func(idx *v1.Index) error {
+			if err := p.checkReplace(idx); err != nil {
+				return err
+			}
 			for _, it := range p.items {
 				p.name(idx, it)
 			}
@@ -318,6 +331,24 @@ func (p *loadPlan) publish(ctx context.Context, d v1.Descriptor) error {
 	_, err := p.s.Ingest(ctx, d, fetch, store.IngestObserver{})
 	if err != nil {
 		return fmt.Errorf("%s in the archive: %w", name, err)
+	}
+	return nil
+}
+
+// checkReplace refuses, unless forced, names of the archive that already
+// name other images.
+func (p *loadPlan) checkReplace(idx *v1.Index) error {
+	if p.opts.Force {
+		return nil
+	}
+	for _, it := range p.items {
+		for _, n := range it.names {
+			if r, err := client.ParseReference(n); err == nil {
+				if err := store.CheckReplace(idx, r.String(), it.desc.Digest); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -127,6 +127,9 @@ func (t *tarSource) read(ctx context.Context, r io.Reader, lim layer.Limits) err
 			return nil
 		}
 		if err != nil {
+			if n > 0 { // a tar, damaged or cut short
+				return fmt.Errorf("archive damaged after %d entries: %v: %w", n, err, errdefs.ErrCorrupt)
+			}
 			return fmt.Errorf("archive: %v: %w", err, errdefs.ErrInvalid)
 		}
 		if n >= lim.MaxEntries {
@@ -161,6 +164,10 @@ func (t *tarSource) read(ctx context.Context, r io.Reader, lim layer.Limits) err
 	}
 }
 
+type readerFunc func(p []byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
 func (t *tarSource) stage(ctx context.Context, r io.Reader) (stagedFile, error) {
 	tmp, err := os.CreateTemp(t.dir, ".part-*")
 	if err != nil {
@@ -169,8 +176,22 @@ func (t *tarSource) stage(ctx context.Context, r io.Reader) (stagedFile, error) 
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
 	defer tmp.Close()
 	h := digest.SHA256.Digester()
-	n, err := io.Copy(io.MultiWriter(tmp, h.Hash()), iox.ContextReader(ctx, r))
+	var readErr error
+	cr := iox.ContextReader(ctx, r)
+	n, err := io.Copy(io.MultiWriter(tmp, h.Hash()), readerFunc(func(p []byte) (int, error) {
+		n, err := cr.Read(p)
+		if err != nil && err != io.EOF {
+			readErr = err
+		}
+		return n, err
+	}))
+	if err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
+		if readErr != nil && ctx.Err() == nil { // the archive's bytes, not the disk
+			return stagedFile{}, fmt.Errorf("damaged or cut short: %v: %w", readErr, errdefs.ErrCorrupt)
+		}
 		return stagedFile{}, err
 	}
 	if err := tmp.Sync(); err != nil {

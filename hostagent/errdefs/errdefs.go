@@ -34,4 +34,7 @@ var (
 	// leading out), a device node an unprivileged user may not make, or
 	// more than the size limit allows. Nothing of it is kept.
 	ErrUnsafe = errors.New("unsafe archive")
+	// ErrExists: the name already names another image, and replacing it
+	// was not asked for (--force).
+	ErrExists = errors.New("name already in use")
 )

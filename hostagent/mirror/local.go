@@ -137,6 +137,9 @@ func (s *syncer) toLocal(ctx context.Context, r *syncRule, j syncJob, st *imageS
 	if s.dryRun {
 		return "copied", top.Digest, nil
 	}
+	if err := s.keepOriginal(ctx, stored, sourceDigest, payload, &leases); err != nil {
+		return "", top.Digest, err
+	}
 	entry := store.NewEntry(j.dst.String(), j.dst.Tag, stored, sourceDigest)
 	entry.Annotations[annotationSyncDigest] = top.Digest.String()
 	if oci.IsIndex(mediaType) {
@@ -172,6 +175,21 @@ func (s *syncer) localCurrent(name string, top v1.Descriptor, plats []v1.Platfor
 		return same && s.m.store.HasBlob(e.Digest, e.Size)
 	}
 	return false
+}
+
+// keepOriginal stores the registry's bytes of a manifest kept converted to
+// OCI beside it (the index entry names them as its source digest), so
+// that a push sends them and the image keeps its digest, as Pull does.
+func (s *syncer) keepOriginal(ctx context.Context, stored v1.Descriptor, source digest.Digest, payload []byte, leases *[]*store.Lease) error {
+	if source == stored.Digest || digest.FromBytes(payload) != source {
+		return nil // not converted, or an index (whose children were)
+	}
+	l, err := s.m.store.NewLease(ctx, []digest.Digest{source})
+	if err != nil {
+		return err
+	}
+	*leases = append(*leases, l)
+	return s.m.store.PutBlob(source, payload)
 }
 
 // storeImage brings an image manifest's blobs into the store and then the

@@ -39,6 +39,11 @@ func (s *Store) Mark(desc v1.Descriptor, live map[digest.Digest]bool) error {
 		return nil
 	}
 	live[desc.Digest] = true
+	// The registry's own bytes of a manifest kept in OCI form, which push
+	// sends so that the digest (and signatures of it) stay the same.
+	if src := digest.Digest(desc.Annotations[AnnotationSourceDigest]); src.Validate() == nil {
+		live[src] = true
+	}
 	if !oci.IsIndex(desc.MediaType) && !oci.IsImageManifest(desc.MediaType) {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -60,6 +61,18 @@ func NewEntry(name, tag string, desc v1.Descriptor, sourceDigest digest.Digest) 
 		e.Annotations[AnnotationSourceDigest] = sourceDigest.String()
 	}
 	return e
+}
+
+// CheckReplace fails with errdefs.ErrExists when name (a full reference)
+// already names a manifest other than d: what load, commit and the like
+// refuse to replace unless forced.
+func CheckReplace(idx *v1.Index, name string, d digest.Digest) error {
+	for _, e := range idx.Manifests {
+		if EntryName(e) == name && e.Digest != d {
+			return fmt.Errorf("%s already names image %s (use --force to replace it): %w", name, e.Digest, errdefs.ErrExists)
+		}
+	}
+	return nil
 }
 
 // SetEntry makes e the only entry named like e.

@@ -94,3 +94,44 @@ func run(s string) string {
 	}
 	return s[:i]
 }
+
+// Version classes, lowest first: what CompareNewest ranks before the
+// version itself.
+const (
+	NotAVersion = iota // latest, stable, "": no digit after an optional "v"
+	PreRelease         // 1.0-rc1
+	Release            // 1.0, v2.3.4
+)
+
+// VersionClass says whether s reads as a release, a prerelease or no
+// version at all.
+func VersionClass(s string) int {
+	t := strings.TrimPrefix(s, "v")
+	if t == "" || t[0] < '0' || t[0] > '9' {
+		return NotAVersion
+	}
+	t, _, _ = strings.Cut(t, "+")
+	if strings.Contains(t, "-") {
+		return PreRelease
+	}
+	return Release
+}
+
+// CompareNewest orders tags or version labels by how new they are, the
+// order in which find and sync pick "the newest": every release above
+// every prerelease above every tag that is no version (so "latest" is
+// never newer than "1.0"), then CompareVersions within a class (text order
+// for non-versions).
+func CompareNewest(a, b string) int {
+	ca, cb := VersionClass(a), VersionClass(b)
+	switch {
+	case ca != cb:
+		if ca < cb {
+			return -1
+		}
+		return 1
+	case ca == NotAVersion:
+		return strings.Compare(a, b)
+	}
+	return CompareVersions(a, b)
+}
