@@ -15,4 +15,7 @@
 // a key (which makes yaml.v3's decoder panic when merging).
 //
 // Every error about those bounds matches ErrLimit (errors.Is).
+//
+// Imports: the standard library and yaml.v3 only; every package that reads
+// Berth's YAML (registry/config, auth, hostagent/mirror) imports it.
 package yamlx
