@@ -16,6 +16,6 @@
 // golang.org/x/time/rate (the per-registry request rate), the agent's
 // packages hostagent/store and hostagent/errdefs, the leaf packages
 // internal/oci (the reference grammar of rule sources, among others),
-// internal/yamlx and internal/parallel, and of the registry only
-// registry/client.
+// internal/yamlx, internal/parallel and internal/keylock, and of the
+// registry only registry/client.
 package mirror

@@ -284,7 +284,7 @@
 // "index-extra"), which fixes them with --repair.
 //
 // Imports: the standard library, go-digest, image-spec, and of this module
-// storagedriver, registry/storage/blobcache, registry/policy and
-// internal/oci only; never the HTTP layer (package registry), gorilla/mux or
+// storagedriver, registry/storage/blobcache, registry/policy,
+// internal/oci and internal/keylock only; never the HTTP layer (package registry), gorilla/mux or
 // the host agent (internal/archtest).
 package storage
