@@ -48,4 +48,9 @@
 //     does not parse is logged and the previous content stays in force. A
 //     file that disappears or cannot be read fails closed until it is back:
 //     no login passes, the policy allows nothing.
+//
+// Imports: the standard library, golang-jwt/jwt/v5, x/crypto/bcrypt, and
+// of this module only the leaf packages internal/oci, internal/glob,
+// internal/watchfile and internal/yamlx. Never registry/storage nor the
+// host agent (internal/archtest).
 package auth

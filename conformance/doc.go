@@ -13,4 +13,10 @@
 //	BERTH_CONFORMANCE_FILTER   passed as OCI_FILTER_TEST, e.g. "OCI Conformance Test/sha256 blobs"
 //	BERTH_CONFORMANCE_RESULTS  keep results.yaml, junit.xml and report.html
 //	                           under this directory instead of a temporary one
+//
+// Imports (tests only; the package has no other code): whatever of the
+// server a test drives in-process (registry, its storage, config, auth,
+// policies, notifications, metrics, the drivers), internal/testutil with
+// registrytest and disttest, and the real clients' binaries on PATH; never
+// the host agent.
 package conformance

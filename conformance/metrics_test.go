@@ -3,7 +3,6 @@ package conformance_test
 import (
 	"bufio"
 	"bytes"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -74,7 +73,7 @@ func TestMetricsAfterConformance(t *testing.T) {
 			t.Fatalf("%s still %v after 30s", pending, scrape(t, scrapeSrv.URL)[pending])
 		}
 	}
-	raw := scrapeRaw(t, scrapeSrv.URL)
+	raw := httpGet(t, scrapeSrv.URL)
 	check := testutil.Cmd{Path: promtool, Stdin: raw}.Exec(t, "check", "metrics")
 	if check.Err != nil || len(bytes.TrimSpace(check.Stdout)) > 0 || len(bytes.TrimSpace(check.Stderr)) > 0 {
 		t.Errorf("promtool check metrics: %v\n%s", check.Err, check.Output())
@@ -138,23 +137,10 @@ func TestMetricsAfterConformance(t *testing.T) {
 	}
 }
 
-// scrapeRaw GETs the metrics in the text format.
-func scrapeRaw(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	must(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	must(t, err)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
-	}
-	return b
-}
-
+// scrape GETs the metrics (httpGet, in the text format) and parses them.
 func scrape(t *testing.T, url string) map[string]float64 {
 	t.Helper()
-	return parseMetrics(t, scrapeRaw(t, url))
+	return parseMetrics(t, httpGet(t, url))
 }
 
 // parseMetrics reads the samples of a text-format scrape, keyed by the

@@ -214,6 +214,7 @@ func storedBlobs(t *testing.T, drv storagedriver.Driver) []string {
 	return out
 }
 
+// httpGet GETs url and returns the body of its 200 answer.
 func httpGet(t *testing.T, url string) []byte {
 	t.Helper()
 	resp, err := http.Get(url)

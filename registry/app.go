@@ -1,5 +1,3 @@
-// Package registry serves the OCI Distribution API v1.1 over a storage
-// driver. New builds the http.Handler; every route is in routes().
 package registry
 
 import (

@@ -13,4 +13,9 @@
 // Errors are one line on stderr, "hostagent: ...", with an exit code that
 // tells their class: 1 error, 2 usage, 3 not found, 4 unauthorized,
 // 5 registry unavailable, 6 in use, 7 corrupt.
+//
+// Imports: the standard library, go-digest, vbauerster/mpb (progress
+// bars), and of this module hostagent (the Agent facade, which does the
+// work), registry/client and internal/oci. Never the server
+// (internal/archtest).
 package main

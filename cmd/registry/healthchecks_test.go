@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/berth-registry/berth/internal/testutil"
 )
 
 // TestServeHealthChecks: Distribution's health.file, health.http and
@@ -33,22 +34,8 @@ func TestServeHealthChecks(t *testing.T) {
 	}))
 	defer dep.Close()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.AcceptAndClose(t, "127.0.0.1:0")
 	tcpAddr := ln.Addr().String()
-	accept := func(ln net.Listener) {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}
-	go accept(ln)
-	defer func() { ln.Close() }()
 
 	const interval, threshold = 200 * time.Millisecond, 2
 	cfg := writeFile(t, dir, "config.yml", fmt.Sprintf(`version: 0.1
@@ -104,12 +91,7 @@ health:
 			func() { status.Store(http.StatusOK) }},
 		{"health.tcp[0]", tcpAddr, "connection refused", threshold,
 			func() { ln.Close() },
-			func() {
-				if ln, err = net.Listen("tcp", tcpAddr); err != nil {
-					t.Fatal(err)
-				}
-				go accept(ln)
-			}},
+			func() { ln = testutil.AcceptAndClose(t, tcpAddr) }},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			start := time.Now()

@@ -4,22 +4,18 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/berth-registry/berth/internal/reqid"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/config"
 	"github.com/berth-registry/berth/registry/health"
@@ -28,10 +24,7 @@ import (
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/filesystem"
-	"github.com/berth-registry/berth/storagedriver/inmemory"
 	"github.com/berth-registry/berth/storagedriver/observed"
-	"github.com/berth-registry/berth/storagedriver/s3"
 )
 
 // readHeaderTimeout bounds how long a client may take to send request
@@ -235,111 +228,6 @@ func loadConfig(args, env []string) (*config.Config, error) {
 	return config.Load(f, env)
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	switch c.Level {
-	case "error":
-		level = slog.LevelError
-	case "warn":
-		level = slog.LevelWarn
-	case "debug":
-		level = slog.LevelDebug
-	default:
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level, AddSource: c.ReportCaller}
-	var h slog.Handler
-	switch c.Formatter {
-	case "json":
-		h = slog.NewJSONHandler(w, opts)
-	case "logstash":
-		opts.ReplaceAttr = logstashAttr
-		h = slog.NewJSONHandler(w, opts).WithAttrs([]slog.Attr{slog.String("@version", "1")})
-	default:
-		h = slog.NewTextHandler(w, opts)
-	}
-	// log.fields: static fields on every line, in a stable order.
-	keys := slices.Sorted(maps.Keys(c.Fields))
-	attrs := make([]slog.Attr, 0, len(keys))
-	for _, k := range keys {
-		attrs = append(attrs, slog.String(k, c.Fields[k]))
-	}
-	// Every component's lines logged with a request's context carry its id.
-	return reqid.Logger(slog.New(h.WithAttrs(attrs)))
-}
-
-// logstashAttr renames slog's built-in keys to those of Logstash's JSON
-// event format (@timestamp, message), which Distribution's logstash
-// formatter writes.
-func logstashAttr(groups []string, a slog.Attr) slog.Attr {
-	if len(groups) > 0 {
-		return a
-	}
-	switch a.Key {
-	case slog.TimeKey:
-		a.Key = "@timestamp"
-	case slog.MessageKey:
-		a.Key = "message"
-	}
-	return a
-}
-
-// openDriver opens the configured storage driver and describes it for the
-// start-up line. The S3 driver checks its bucket here, so that a missing
-// bucket or refused credentials stop start-up with a clear error.
-func openDriver(ctx context.Context, s *config.Storage) (storagedriver.Driver, string, error) {
-	switch name := s.Driver(); name {
-	case "inmemory":
-		return inmemory.New(), "storage inmemory", nil
-	case "filesystem":
-		root, err := filepath.Abs(s.Filesystem.RootDirectory)
-		if err != nil {
-			return nil, "", err
-		}
-		d, err := filesystem.New(root)
-		if err != nil {
-			return nil, "", err
-		}
-		return d, "storage filesystem at " + root, nil
-	case "s3":
-		c := s.S3
-		p := s3.Params{
-			Region:                      c.Region,
-			RegionEndpoint:              c.RegionEndpoint,
-			Bucket:                      c.Bucket,
-			RootDirectory:               c.RootDirectory,
-			AccessKey:                   c.AccessKey,
-			SecretKey:                   c.SecretKey,
-			ForcePathStyle:              c.ForcePathStyle,
-			Secure:                      c.Secure == nil || *c.Secure,
-			SkipVerify:                  c.SkipVerify,
-			ChunkSize:                   c.ChunkSize,
-			MultipartCopyChunkSize:      c.MultipartCopyChunkSize,
-			MultipartCopyMaxConcurrency: c.MultipartCopyMaxConcurrency,
-			MultipartCopyThresholdSize:  c.MultipartCopyThresholdSize,
-			StorageClass:                c.StorageClass,
-			Encrypt:                     c.Encrypt,
-			KeyID:                       c.KeyID,
-			Redirect:                    !s.Redirect.Disable,
-			Timeout:                     c.Timeout,
-			UserAgent:                   c.UserAgent,
-			ObjectACL:                   c.ObjectACL,
-			SessionToken:                c.SessionToken,
-			UseDualStack:                c.UseDualStack,
-			Accelerate:                  c.Accelerate,
-			UseFIPSEndpoint:             c.UseFIPSEndpoint,
-			LogLevel:                    c.LogLevel,
-		}
-		d, err := s3.New(ctx, p)
-		if err != nil {
-			return nil, "", err
-		}
-		return d, "storage " + d.String(), nil
-	default:
-		return nil, "", fmt.Errorf("unknown driver %q", name)
-	}
-}
-
 // appOptions translates the configuration into registry options.
 func appOptions(c *config.Config, m *metrics.Metrics, logger *slog.Logger) []registry.Option {
 	ix := c.Validation.Manifests.Indexes
@@ -389,46 +277,6 @@ func appOptions(c *config.Config, m *metrics.Metrics, logger *slog.Logger) []reg
 	return opts
 }
 
-// newTLSConfig loads the server certificate and, with client CAs, requires
-// clients to present a certificate signed by one of them.
-func newTLSConfig(c *config.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(c.Certificate, c.Key)
-	if err != nil {
-		return nil, err
-	}
-	cfg := &tls.Config{
-		MinVersion:   c.MinVersion(),
-		CipherSuites: c.CipherSuiteIDs(),
-		Certificates: []tls.Certificate{cert},
-	}
-	if len(c.ClientCAs) > 0 {
-		pool := x509.NewCertPool()
-		for _, name := range c.ClientCAs {
-			pem, err := os.ReadFile(name)
-			if err != nil {
-				return nil, err
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("%s: no PEM certificates in it", name)
-			}
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = c.ClientAuthType()
-	}
-	return cfg, nil
-}
-
-// protocols is what the server speaks: HTTP/1.1, HTTP/2 over TLS unless
-// http.http2.disabled, and HTTP/2 without TLS (h2c, prior knowledge) with
-// http.h2c.enabled.
-func protocols(c *config.HTTP) *http.Protocols {
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetHTTP2(!c.HTTP2.Disabled)
-	p.SetUnencryptedHTTP2(c.H2C.Enabled)
-	return p
-}
-
 // shownAddr is the configured address, or the one the system chose when
 // the configured port is 0.
 func shownAddr(configured string, ln net.Listener) string {
@@ -444,20 +292,6 @@ func prefixNote(prefix string) string {
 		return ""
 	}
 	return ", API at " + prefix + "/v2/"
-}
-
-func tlsNote(c *tls.Config) string {
-	switch {
-	case c == nil:
-		return ""
-	case c.ClientAuth == tls.RequireAndVerifyClientCert:
-		return " (TLS, client certificates required)"
-	case c.ClientAuth == tls.VerifyClientCertIfGiven:
-		return " (TLS, client certificates verified when given)"
-	case c.ClientAuth != tls.NoClientCert:
-		return " (TLS, client certificates asked for, not verified)"
-	}
-	return " (TLS)"
 }
 
 // proxyOptions makes the registry a pull-through cache of the configured

@@ -25,4 +25,9 @@
 // Each run picks a random seed and logs it; BERTH_CRASH_SEED=<n> replays
 // the same crash moments and content (the interleaving of requests still
 // varies with the machine's timing).
+//
+// Imports (tests only): the standard library, go-digest, image-spec,
+// internal/testutil (which builds the registry binary it crashes), the
+// storagedriver packages to inspect what survived, and
+// storagedriver/s3/s3test for the S3 runs.
 package crash

@@ -15,4 +15,7 @@
 // The curve goes to a CSV file, one line per second (-soak.out, else a
 // file in the test's temporary directory kept after it: its path is
 // printed at the end).
+//
+// Imports (tests only): the standard library and internal/testutil, which
+// builds the registry binary it runs; the load speaks plain HTTP.
 package soak

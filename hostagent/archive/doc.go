@@ -11,7 +11,7 @@
 // Imports: the standard library, image-spec, go-digest,
 // klauspost/compress (zstd), the agent's packages hostagent/store,
 // hostagent/layer (entry-name checks and limits) and hostagent/errdefs,
-// internal/oci, internal/iox, and registry/client only for the reference
-// grammar (names in archives are normalised as docker does) until that
-// grammar moves to internal/oci.
+// internal/oci (among others, the reference grammar: names in archives are
+// normalised as docker does) and internal/iox. Never the registry client:
+// an archive involves no registry.
 package archive

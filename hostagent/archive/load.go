@@ -15,7 +15,6 @@ import (
 	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
-	"github.com/berth-registry/berth/registry/client"
 )
 
 // Archive formats Load reads.
@@ -188,7 +187,7 @@ func (a *Archiver) loadFrom(ctx context.Context, src archiveSource, opts LoadOpt
 		// The names say where the blobs may already be, for mounts on a
 		// later push; only that rests on it.
 		for _, n := range it.names {
-			if r, err := client.ParseReference(n); err == nil && it.info.Config != "" {
+			if r, err := oci.ParseReference(n); err == nil && it.info.Config != "" {
 				_ = a.store.AddSources(ctx, r.Name(), append([]digest.Digest{it.info.Config}, it.info.Layers...))
 			}
 		}
@@ -198,7 +197,7 @@ func (a *Archiver) loadFrom(ctx context.Context, src archiveSource, opts LoadOpt
 
 // fullName is the full reference s stands for.
 func fullName(s string) (string, error) {
-	r, err := client.ParseReference(s)
+	r, err := oci.ParseReference(s)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", err, errdefs.ErrInvalid)
 	}
@@ -356,7 +355,7 @@ func (p *loadPlan) checkReplace(idx *v1.Index) error {
 // name adds the index entries of one loaded image.
 func (p *loadPlan) name(idx *v1.Index, it loadItem) {
 	for _, n := range it.names {
-		if r, err := client.ParseReference(n); err == nil {
+		if r, err := oci.ParseReference(n); err == nil {
 			store.SetEntry(idx, store.NewEntry(r.String(), r.Tag, it.desc, it.source))
 		}
 	}

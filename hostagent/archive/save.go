@@ -17,7 +17,6 @@ import (
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/internal/oci"
-	"github.com/berth-registry/berth/registry/client"
 )
 
 // A saved archive is at once an OCI image layout and a docker-archive:
@@ -233,7 +232,7 @@ func (p *savePlan) addDocker(li store.LocalImage, name string) {
 	for _, l := range li.Manifest.Layers {
 		de.Layers = append(de.Layers, layoutBlobPath(l.Digest))
 	}
-	if r, err := client.ParseReference(name); err == nil && r.Tag != "" {
+	if r, err := oci.ParseReference(name); err == nil && r.Tag != "" {
 		// Fully qualified: podman reads a short name as localhost/...,
 		// docker reads both.
 		de.RepoTags = []string{r.WithTag(r.Tag).String()}

@@ -164,116 +164,48 @@ func mappingValue(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// decodeStrict decodes n into v as yaml.Node.Decode would, except that an
-// unknown or repeated key is an error, and every error names the path of
-// the key at fault (rules[2].tags.newest) and its line.
+// decodeStrict decodes n into v through yamlx.Decoder, merge keys
+// honoured, stopping at the first problem: an unknown or repeated key,
+// or a value of the wrong type, is an error that names the path of the
+// key at fault (rules[2].tags.newest) and its line. A List may be written
+// as one string.
 func decodeStrict(n *yaml.Node, path string, v reflect.Value) error {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
+	d := yamlx.Decoder{Render: renderProblem, Hook: listHook, Merge: true}
+	return d.Decode(n, path, v)
+}
+
+func listHook(n *yaml.Node, v reflect.Value) (bool, error) {
+	if v.Type() == reflect.TypeFor[List]() && n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		v.Set(reflect.ValueOf(List{n.Value}))
+		return true, nil
 	}
-	if n.Kind == yaml.DocumentNode {
-		if len(n.Content) == 0 {
-			return nil
-		}
-		return decodeStrict(n.Content[0], path, v)
-	}
-	if n.Tag == "!!null" {
-		return nil
-	}
+	return false, nil
+}
+
+func renderProblem(p yamlx.Problem) error {
+	where := orTop(p.Path)
 	at := func(format string, args ...any) error {
-		where := path
-		if where == "" {
-			where = "top level"
-		}
-		return fmt.Errorf("%s (line %d): %s", where, n.Line, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%s (line %d): %s", where, p.Node.Line, fmt.Sprintf(format, args...))
 	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		if v.IsNil() {
-			v.Set(reflect.New(v.Type().Elem()))
-		}
-		return decodeStrict(n, path, v.Elem())
+	switch p.Kind {
+	case yamlx.ProblemUnknown:
+		return fmt.Errorf("%s: unknown key %q (line %d); known: %s", where, p.Key, p.Node.Line, strings.Join(yamlx.Keys(p.Want), ", "))
+	case yamlx.ProblemDuplicate:
+		return fmt.Errorf("%s: key %q given twice (line %d)", where, p.Key, p.Node.Line)
+	case yamlx.ProblemKeyName:
+		return at("want a key name")
+	case yamlx.ProblemValue:
+		return at("%q is not %s", p.Node.Value, kindName(p.Want.Kind()))
+	}
+	switch p.Want.Kind() {
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return at("want a mapping of keys (%s)", strings.Join(yamlKeys(v.Type()), ", "))
-		}
-		// Merged mappings (<<: *anchor) first: keys of n's own win.
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value != "<<" {
-				continue
-			}
-			merged := []*yaml.Node{n.Content[i+1]}
-			if merged[0].Kind == yaml.SequenceNode {
-				merged = merged[0].Content
-			}
-			for j := len(merged) - 1; j >= 0; j-- { // the first listed wins
-				if err := decodeStrict(merged[j], path, v); err != nil {
-					return err
-				}
-			}
-		}
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			if k.Value == "<<" {
-				continue
-			}
-			field, ok := fieldByKey(v, k.Value)
-			if !ok {
-				return fmt.Errorf("%s: unknown key %q (line %d); known: %s", orTop(path), k.Value, k.Line, strings.Join(yamlKeys(v.Type()), ", "))
-			}
-			if seen[k.Value] {
-				return fmt.Errorf("%s: key %q given twice (line %d)", orTop(path), k.Value, k.Line)
-			}
-			seen[k.Value] = true
-			if err := decodeStrict(val, joinPath(path, k.Value), field); err != nil {
-				return err
-			}
-		}
-		return nil
+		return at("want a mapping of keys (%s)", strings.Join(yamlx.Keys(p.Want), ", "))
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			return at("want a mapping")
-		}
-		if v.IsNil() {
-			v.Set(reflect.MakeMap(v.Type()))
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i].Value
-			if v.MapIndex(reflect.ValueOf(k)).IsValid() {
-				return fmt.Errorf("%s: key %q given twice (line %d)", orTop(path), k, n.Content[i].Line)
-			}
-			elem := reflect.New(v.Type().Elem()).Elem()
-			if err := decodeStrict(n.Content[i+1], joinPath(path, k), elem); err != nil {
-				return err
-			}
-			v.SetMapIndex(reflect.ValueOf(k), elem)
-		}
-		return nil
+		return at("want a mapping")
 	case reflect.Slice:
-		if n.Kind == yaml.ScalarNode && v.Type() == reflect.TypeFor[List]() {
-			v.Set(reflect.ValueOf(List{n.Value}))
-			return nil
-		}
-		if n.Kind != yaml.SequenceNode {
-			return at("want a list")
-		}
-		out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, item := range n.Content {
-			if err := decodeStrict(item, fmt.Sprintf("%s[%d]", path, i), out.Index(i)); err != nil {
-				return err
-			}
-		}
-		v.Set(out)
-		return nil
+		return at("want a list")
 	}
-	if n.Kind != yaml.ScalarNode {
-		return at("want %s, not a %s", kindName(v.Kind()), nodeKindName(n.Kind))
-	}
-	if err := n.Decode(v.Addr().Interface()); err != nil {
-		return at("%q is not %s", n.Value, kindName(v.Kind()))
-	}
-	return nil
+	return at("want %s, not a %s", kindName(p.Want.Kind()), nodeKindName(p.Node.Kind))
 }
 
 func orTop(path string) string {
@@ -281,34 +213,6 @@ func orTop(path string) string {
 		return "top level"
 	}
 	return path
-}
-
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// fieldByKey finds the field of the struct v whose yaml tag is key.
-func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
-	t := v.Type()
-	for i := range t.NumField() {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name == key && name != "" {
-			return v.Field(i), true
-		}
-	}
-	return reflect.Value{}, false
-}
-
-func yamlKeys(t reflect.Type) []string {
-	var keys []string
-	for i := range t.NumField() {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
-			keys = append(keys, name)
-		}
-	}
-	return keys
 }
 
 func kindName(k reflect.Kind) string {

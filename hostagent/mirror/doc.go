@@ -13,9 +13,9 @@
 // Agent.Sync, ...) as aliases and delegates to a Mirror.
 //
 // Imports: the standard library, image-spec, go-digest, yaml,
-// distribution/reference (the grammar of rule sources),
 // golang.org/x/time/rate (the per-registry request rate), the agent's
 // packages hostagent/store and hostagent/errdefs, the leaf packages
-// internal/oci, internal/yamlx and internal/parallel, and of the registry
-// only registry/client.
+// internal/oci (the reference grammar of rule sources, among others),
+// internal/yamlx, internal/parallel and internal/keylock, and of the
+// registry only registry/client.
 package mirror

@@ -249,7 +249,7 @@ func selectChildren(manifests []v1.Descriptor, plats []v1.Platform) []v1.Descrip
 // (HEAD), mounted from a repository of the same registry known to hold
 // it, or streamed from the source.
 func (s *syncer) copyBlob(ctx context.Context, src syncSource, sref, dref client.Reference, b v1.Descriptor, st *imageStats) error {
-	unlock, err := s.blobs.lock(ctx, dref.Registry+"@"+b.Digest.String())
+	unlock, err := s.blobs.Lock(ctx, dref.Registry+"@"+b.Digest.String())
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,13 @@
 package mirror
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"path"
 	"regexp"
 	"strings"
 
-	"github.com/distribution/reference"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/hostagent/errdefs"
@@ -87,22 +87,22 @@ func parseRemote(s string) (endpoint, error) {
 			return endpoint{}, fmt.Errorf("%q: a prefix starts with a registry host, as in registry.example.com/team/*", s)
 		}
 		if repo != "" {
-			if named, err := reference.ParseNamed(host + "/" + repo); err != nil || !reference.IsNameOnly(named) {
+			if r, err := oci.ParseNormalized(p); err != nil || r.String() != p || r.Tag != "" || r.Digest != "" {
 				return endpoint{}, fmt.Errorf("%q: %q is not a repository path", s, repo)
 			}
 		}
 		return endpoint{kind: epPrefix, ref: client.Reference{Registry: host, Repository: repo}}, nil
 	}
-	named, err := reference.ParseNormalizedNamed(s)
+	ref, err := oci.ParseNormalized(s)
 	if err != nil {
-		return endpoint{}, fmt.Errorf("%q: %v", s, err)
+		if re, ok := errors.AsType[*oci.ReferenceError](err); ok {
+			return endpoint{}, fmt.Errorf("%q: %s", s, re.Reason)
+		}
+		return endpoint{}, err
 	}
-	e := endpoint{kind: epRepo, ref: client.Reference{Registry: reference.Domain(named), Repository: reference.Path(named)}}
-	if t, ok := named.(reference.Tagged); ok {
-		e.ref.Tag, e.kind = t.Tag(), epImage
-	}
-	if d, ok := named.(reference.Digested); ok {
-		e.ref.Digest, e.kind = d.Digest(), epImage
+	e := endpoint{kind: epRepo, ref: client.Reference{Registry: ref.Registry, Repository: ref.Repository}}
+	if ref.Tag != "" || ref.Digest != "" {
+		e.ref.Tag, e.ref.Digest, e.kind = ref.Tag, ref.Digest, epImage
 	}
 	return e, nil
 }

@@ -13,6 +13,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/hostagent/errdefs"
+	"github.com/berth-registry/berth/internal/keylock"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -187,7 +188,11 @@ type syncer struct {
 	c      *client.Client
 	limits *syncLimits
 	known  *knownBlobs
-	blobs  *keyedLocks // one transfer per blob and destination registry at a time
+	// blobs is one transfer per blob and destination registry at a time:
+	// two images that share a blob (two tags of one image, a common base)
+	// copied at once would otherwise both move it; with a lock per blob
+	// the second waits, then finds it there or mounts it.
+	blobs  *keylock.Map
 	dryRun bool
 }
 
@@ -202,7 +207,7 @@ func (m *Mirror) newSyncer(comp *compiled, known *knownBlobs, dryRun bool) *sync
 	}
 	opts := append([]client.Option{client.WithCredentials(m.creds)}, m.clientOpts...)
 	opts = append(opts, client.WithInsecure(limits.insecure()...), client.WithTransport(&rateTransport{next: base, limits: limits}))
-	return &syncer{m: m, c: client.New(opts...), limits: limits, known: known, blobs: newKeyedLocks(), dryRun: dryRun}
+	return &syncer{m: m, c: client.New(opts...), limits: limits, known: known, blobs: &keylock.Map{}, dryRun: dryRun}
 }
 
 // syncJob is one image to copy.

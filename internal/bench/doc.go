@@ -9,4 +9,8 @@
 // each registry's peak RSS is read from its own /proc/PID/status. On S3
 // the storage is a versitygw started through s3test.Run, and an optional
 // proxy per registry counts S3 requests and adds latency.
+//
+// Imports: the standard library, go-digest, internal/testutil (process
+// helpers) and storagedriver/s3/s3test (versitygw); it is test tooling, the
+// one production package internal/archtest lets import test helpers.
 package bench

@@ -53,3 +53,37 @@ func TestWriteAtomicFailureLeavesOld(t *testing.T) {
 		t.Errorf("%d entries left, want only the file", len(entries))
 	}
 }
+
+// TestWriteAtomicModeSecret: a file written with 0600 has that mode from
+// its first byte on, and keeps it when it replaces a file readable by all.
+func TestWriteAtomicModeSecret(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteAtomicMode(p, 0o600, func(w io.Writer) error {
+		fi, err := w.(*os.File).Stat()
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("temporary file has mode %v before the secret is written, want 0600", fi.Mode().Perm())
+		}
+		_, err = io.WriteString(w, `{"auths":{}}`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != `{"auths":{}}` {
+		t.Errorf("read back %q", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d entries left, want only the file", len(entries))
+	}
+}

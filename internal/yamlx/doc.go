@@ -15,4 +15,13 @@
 // a key (which makes yaml.v3's decoder panic when merging).
 //
 // Every error about those bounds matches ErrLimit (errors.Is).
+//
+// Decoder (decode.go) is the one strict decoder of those files: it walks
+// the tree Parse checked into a Go value by yaml tags, and reports each
+// unknown or repeated key, wrong shape and unparsable scalar as a Problem
+// that the reader words its own way (registry/config for config.yml and
+// the policies file, hostagent/mirror for sync.yml).
+//
+// Imports: the standard library and yaml.v3 only; every package that reads
+// Berth's YAML (registry/config, auth, hostagent/mirror) imports it.
 package yamlx

@@ -93,7 +93,7 @@ func (c *Client) BlobMount(ctx context.Context, ref Reference, fromRepo string, 
 	if err := d.Validate(); err != nil {
 		return false, fmt.Errorf("blob %q: %w", d, err)
 	}
-	if err := ref.validRepo(); err != nil {
+	if err := validRepo(ref); err != nil {
 		return false, err
 	}
 	q := url.Values{"mount": {d.String()}, "from": {fromRepo}}
@@ -120,7 +120,7 @@ func (c *Client) blobRequest(ctx context.Context, method string, ref Reference, 
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("blob %q: %w", d, err)
 	}
-	if err := ref.validRepo(); err != nil {
+	if err := validRepo(ref); err != nil {
 		return nil, err
 	}
 	return c.request(ctx, method, c.repoURL(ref, "/blobs/"+d.String(), nil), nil, ref.Registry, pullScope(ref.Repository))

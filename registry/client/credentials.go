@@ -2,11 +2,13 @@ package client
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
+
+	helperclient "github.com/docker/docker-credential-helpers/client"
+	"github.com/docker/docker-credential-helpers/credentials"
 )
 
 // Credential is what a client presents to a registry or its token server:
@@ -42,82 +44,107 @@ func (s StaticCredentials) Get(host string) (Credential, error) { return s[host]
 // token as the secret (docker's convention).
 const tokenUsername = "<token>"
 
-// helperCred is the JSON a docker-credential-* helper reads (store) and
-// writes (get).
-type helperCred struct {
-	ServerURL string `json:"ServerURL"`
-	Username  string `json:"Username"`
-	Secret    string `json:"Secret"`
+// A credential helper is the program docker-credential-<name>, spoken to
+// through docker-credential-helpers/client (the protocol's own client):
+// the action as argument, the server URL or the credential's JSON on stdin,
+// the answer or an error message on stdout.
+
+// helperRun is one call of a helper. It runs the program with stderr kept
+// for the error message (never copied to this process's stderr, where it
+// would break the CLI's output), and notes a "credentials not found"
+// answer, which means no credential rather than a failure.
+type helperRun struct {
+	name     string // docker-credential-<helper>
+	notFound bool
 }
 
-// errHelperNotFound is the helpers' "credentials not found in native
-// keychain": no credential, not a failure.
-var errHelperNotFound = errors.New("credentials not found")
-
-// runHelper runs `docker-credential-<helper> <action>` with input on stdin.
-// Helpers report errors as a message on stdout and a non-zero exit.
-func runHelper(helper, action string, input []byte) ([]byte, error) {
+func newHelperRun(helper string) (*helperRun, error) {
 	if helper == "" || strings.ContainsAny(helper, `/\`) {
 		return nil, fmt.Errorf("credential helper %q: invalid name", helper)
 	}
-	name := "docker-credential-" + helper
-	cmd := exec.Command(name, action)
-	cmd.Stdin = bytes.NewReader(input)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stdout.String())
-		if msg == "" {
-			msg = strings.TrimSpace(stderr.String())
-		}
-		if strings.Contains(strings.ToLower(msg), "credentials not found") {
-			return nil, errHelperNotFound
-		}
-		if msg != "" {
-			return nil, fmt.Errorf("%s %s: %s: %w", name, action, msg, err)
-		}
-		return nil, fmt.Errorf("%s %s: %w", name, action, err)
+	return &helperRun{name: "docker-credential-" + helper}, nil
+}
+
+// program is the helperclient.ProgramFunc of the run.
+func (h *helperRun) program(args ...string) helperclient.Program {
+	return &helperProcess{run: h, cmd: exec.Command(h.name, args...)}
+}
+
+type helperProcess struct {
+	run *helperRun
+	cmd *exec.Cmd
+}
+
+func (p *helperProcess) Input(in io.Reader) { p.cmd.Stdin = in }
+
+func (p *helperProcess) Output() ([]byte, error) {
+	var stderr bytes.Buffer
+	p.cmd.Stderr = &stderr
+	out, err := p.cmd.Output()
+	if err == nil {
+		return out, nil
 	}
-	return stdout.Bytes(), nil
+	msg := strings.TrimSpace(string(out))
+	if msg == "" {
+		msg = strings.TrimSpace(stderr.String())
+	}
+	if strings.Contains(strings.ToLower(msg), "credentials not found") {
+		p.run.notFound = true
+	}
+	if len(bytes.TrimSpace(out)) == 0 && msg != "" {
+		out = []byte(msg) // the client puts stdout in its error
+	}
+	return out, err
+}
+
+func (h *helperRun) fail(action string, err error) error {
+	return fmt.Errorf("%s %s: %w", h.name, action, err)
 }
 
 // helperGet asks helper for serverURL's credential; found is false when the
 // helper has none.
 func helperGet(helper, serverURL string) (cred Credential, found bool, err error) {
-	out, err := runHelper(helper, "get", []byte(serverURL))
-	if errors.Is(err, errHelperNotFound) {
-		return Credential{}, false, nil
-	}
+	h, err := newHelperRun(helper)
 	if err != nil {
 		return Credential{}, false, err
 	}
-	var hc helperCred
-	if err := json.Unmarshal(out, &hc); err != nil {
-		return Credential{}, false, fmt.Errorf("docker-credential-%s get: %w", helper, err)
+	c, err := helperclient.Get(h.program, serverURL)
+	if h.notFound || credentials.IsErrCredentialsNotFound(err) {
+		return Credential{}, false, nil
 	}
-	if hc.Username == tokenUsername {
-		return Credential{IdentityToken: hc.Secret}, true, nil
+	if err != nil {
+		return Credential{}, false, h.fail(credentials.ActionGet, err)
 	}
-	return Credential{Username: hc.Username, Password: hc.Secret}, hc.Username != "" || hc.Secret != "", nil
+	if c.Username == tokenUsername {
+		return Credential{IdentityToken: c.Secret}, true, nil
+	}
+	return Credential{Username: c.Username, Password: c.Secret}, c.Username != "" || c.Secret != "", nil
 }
 
 func helperStore(helper, serverURL string, cred Credential) error {
-	hc := helperCred{ServerURL: serverURL, Username: cred.Username, Secret: cred.Password}
-	if cred.IdentityToken != "" {
-		hc.Username, hc.Secret = tokenUsername, cred.IdentityToken
-	}
-	in, err := json.Marshal(hc)
+	h, err := newHelperRun(helper)
 	if err != nil {
 		return err
 	}
-	_, err = runHelper(helper, "store", in)
-	return err
+	c := &credentials.Credentials{ServerURL: serverURL, Username: cred.Username, Secret: cred.Password}
+	if cred.IdentityToken != "" {
+		c.Username, c.Secret = tokenUsername, cred.IdentityToken
+	}
+	if err := helperclient.Store(h.program, c); err != nil {
+		return h.fail(credentials.ActionStore, err)
+	}
+	return nil
 }
 
+// helperErase removes serverURL's credential from helper; one it does not
+// have is not an error.
 func helperErase(helper, serverURL string) error {
-	_, err := runHelper(helper, "erase", []byte(serverURL))
-	if errors.Is(err, errHelperNotFound) {
-		return nil
+	h, err := newHelperRun(helper)
+	if err != nil {
+		return err
 	}
-	return err
+	if err := helperclient.Erase(h.program, serverURL); err != nil && !h.notFound {
+		return h.fail(credentials.ActionErase, err)
+	}
+	return nil
 }

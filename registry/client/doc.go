@@ -54,12 +54,15 @@
 //   - Credentials: CredentialStore{Get(host)}, StaticCredentials (a map),
 //     and DockerConfig (NewDockerConfig(path), "" for the default), which
 //     reads docker's config.json and credential helpers and writes it back
-//     with Save(host, cred) and Erase(host) as docker login/logout do. A
-//     Client asks its store once per registry.
+//     with Save(host, cred) and Erase(host) as docker login/logout do (the
+//     helpers through docker-credential-helpers/client, the file itself
+//     written by internal/oci.WriteAtomicMode with mode 0600). A Client
+//     asks its store once per registry.
 //   - Transport: auth (Bearer token flow with GET or the OAuth2 POST
 //     grants, Basic) over user agent over retry over the base transport.
-//   - Helpers: Reference.Name, Familiar, WithTag, WithDigest; APIHost
-//     (docker.io → registry-1.docker.io).
+//   - Helpers: Reference (internal/oci's reference grammar, aliased here)
+//     with Name, Familiar, WithTag, WithDigest; APIHost (docker.io →
+//     registry-1.docker.io).
 //
 // # What the client trusts from a server
 //
@@ -92,4 +95,10 @@
 //   - A listing is bounded across all its pages: DefaultMaxListEntries and
 //     DefaultMaxListBytes unless WithListLimits says otherwise
 //     (ErrTooLarge), besides 16 MiB per page and a bound on the pages.
+//
+// # Imports
+//
+// The standard library, image-spec, go-digest,
+// docker-credential-helpers/client, and of this module only internal/oci;
+// never the server (registry, storage, auth) nor the host agent.
 package client

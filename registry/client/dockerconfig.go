@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // dockerHubKey is where docker keeps Docker Hub's credentials, in auths and
@@ -292,8 +295,9 @@ func (c *DockerConfig) load() (map[string]json.RawMessage, *dockerConfigFile, er
 	return doc, &f, nil
 }
 
-// write replaces the file atomically (temporary file, fsync, rename) with
-// mode 0600, following a symlink to the file it points at.
+// write replaces the file atomically (oci.WriteAtomicMode: temporary file,
+// fsync, rename, directory fsync) with mode 0600, following a symlink to
+// the file it points at.
 func (c *DockerConfig) write(doc map[string]json.RawMessage) error {
 	b, err := json.MarshalIndent(doc, "", "\t")
 	if err != nil {
@@ -303,31 +307,14 @@ func (c *DockerConfig) write(doc map[string]json.RawMessage) error {
 	if p, err := filepath.EvalSymlinks(path); err == nil {
 		path = p
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("docker config: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	err = oci.WriteAtomicMode(path, 0o600, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("docker config: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("docker config: %w", err)
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("docker config: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("docker config: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("docker config: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("docker config: %w", err)
 	}
 	return nil

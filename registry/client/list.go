@@ -41,7 +41,7 @@ func (c *Client) Ping(ctx context.Context, registry string) error {
 // ErrUnauthorized, ErrDenied, ErrUnavailable, ErrCrossOrigin (a Link off the
 // registry), ErrTooLarge (past WithListLimits).
 func (c *Client) Tags(ctx context.Context, ref Reference) ([]string, error) {
-	if err := ref.validRepo(); err != nil {
+	if err := validRepo(ref); err != nil {
 		return nil, err
 	}
 	var tags []string
@@ -90,7 +90,7 @@ func (c *Client) Referrers(ctx context.Context, ref Reference, d digest.Digest, 
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("subject %q: %w", d, err)
 	}
-	if err := ref.validRepo(); err != nil {
+	if err := validRepo(ref); err != nil {
 		return nil, err
 	}
 	idx := &v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Manifests: []v1.Descriptor{}}

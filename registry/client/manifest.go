@@ -109,7 +109,7 @@ func (c *Client) ManifestHead(ctx context.Context, ref Reference) (v1.Descriptor
 // returns its digest. Errors: ErrUnauthorized, ErrDenied, ErrUnavailable,
 // ErrDigestMismatch, or a *ResponseError (e.g. MANIFEST_BLOB_UNKNOWN).
 func (c *Client) ManifestPut(ctx context.Context, ref Reference, mediaType string, payload []byte) (digest.Digest, error) {
-	if err := ref.validRepo(); err != nil {
+	if err := validRepo(ref); err != nil {
 		return "", err
 	}
 	alg := digest.Canonical
@@ -149,11 +149,11 @@ func (c *Client) ManifestPut(ctx context.Context, ref Reference, mediaType strin
 // registry supports that. Errors: ErrNotFound, ErrUnsupported (deletes
 // disabled), ErrUnauthorized, ErrDenied, ErrUnavailable.
 func (c *Client) ManifestDelete(ctx context.Context, ref Reference) error {
-	id, err := ref.identifier()
+	id, err := identifier(ref)
 	if err != nil {
 		return err
 	}
-	if err := ref.validRepo(); err != nil {
+	if err := validRepo(ref); err != nil {
 		return err
 	}
 	req, err := c.request(ctx, http.MethodDelete, c.repoURL(ref, "/manifests/"+id, nil), nil,
@@ -170,11 +170,11 @@ func (c *Client) ManifestDelete(ctx context.Context, ref Reference) error {
 }
 
 func (c *Client) manifestRequest(ctx context.Context, method string, ref Reference) (*http.Request, error) {
-	id, err := ref.identifier()
+	id, err := identifier(ref)
 	if err != nil {
 		return nil, err
 	}
-	if err := ref.validRepo(); err != nil {
+	if err := validRepo(ref); err != nil {
 		return nil, err
 	}
 	req, err := c.request(ctx, method, c.repoURL(ref, "/manifests/"+id, nil), nil, ref.Registry, pullScope(ref.Repository))

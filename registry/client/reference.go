@@ -5,87 +5,30 @@ import (
 	"net"
 	"strings"
 
-	"github.com/distribution/reference"
-	digest "github.com/opencontainers/go-digest"
+	"github.com/berth-registry/berth/internal/oci"
 )
 
 // DockerHub is the registry name of Docker Hub in references, and
 // dockerHubAPI the host that serves its API.
 const (
-	DockerHub    = "docker.io"
+	DockerHub    = oci.DockerHub
 	dockerHubAPI = "registry-1.docker.io"
 )
 
 // Reference names a manifest in a registry: a registry host, a repository,
-// and a tag, a digest, or both (the digest wins when both are given; the tag
-// is kept for display and for pushes).
-type Reference struct {
-	Registry   string        // e.g. "docker.io", "localhost:5000"
-	Repository string        // e.g. "library/ubuntu", "a/b"
-	Tag        string        // e.g. "latest"; may be empty when Digest is set
-	Digest     digest.Digest // may be empty
-}
+// and a tag, a digest, or both. It is internal/oci's, whose grammar the
+// whole module shares.
+type Reference = oci.Reference
 
-// ParseReference parses s with Docker's defaults: a name without a registry
-// is on docker.io, a single-component name on docker.io is under library/,
-// and a reference with neither tag nor digest means the tag "latest".
-// "ubuntu" is docker.io/library/ubuntu:latest; "localhost:5000/a/b@sha256:…"
-// keeps its host and digest; "host/x:tag@sha256:…" keeps both tag and digest.
-func ParseReference(s string) (Reference, error) {
-	named, err := reference.ParseNormalizedNamed(s)
-	if err != nil {
-		return Reference{}, fmt.Errorf("reference %q: %w", s, err)
-	}
-	r := Reference{
-		Registry:   reference.Domain(named),
-		Repository: reference.Path(named),
-	}
-	if t, ok := named.(reference.Tagged); ok {
-		r.Tag = t.Tag()
-	}
-	if d, ok := named.(reference.Digested); ok {
-		r.Digest = d.Digest()
-	}
-	if r.Tag == "" && r.Digest == "" {
-		r.Tag = "latest"
-	}
-	return r, nil
-}
-
-// String is the fully qualified form: registry/repository[:tag][@digest].
-func (r Reference) String() string {
-	var b strings.Builder
-	b.WriteString(r.Name())
-	if r.Tag != "" {
-		b.WriteString(":" + r.Tag)
-	}
-	if r.Digest != "" {
-		b.WriteString("@" + r.Digest.String())
-	}
-	return b.String()
-}
-
-// Name is registry/repository, without tag or digest.
-func (r Reference) Name() string { return r.Registry + "/" + r.Repository }
-
-// Familiar is the short form docker prints: docker.io and library/ dropped.
-func (r Reference) Familiar() string {
-	s := r.String()
-	if named, err := reference.ParseNormalizedNamed(s); err == nil {
-		return reference.FamiliarString(named)
-	}
-	return s
-}
-
-// WithDigest returns r pointing at d (the tag is kept).
-func (r Reference) WithDigest(d digest.Digest) Reference { r.Digest = d; return r }
-
-// WithTag returns r pointing at tag, without a digest.
-func (r Reference) WithTag(tag string) Reference { r.Tag, r.Digest = tag, ""; return r }
+// ParseReference parses s with Docker's defaults (oci.ParseReference): a
+// name without a registry is on docker.io, a single-component name on
+// docker.io is under library/, and a reference with neither tag nor digest
+// means the tag "latest".
+func ParseReference(s string) (Reference, error) { return oci.ParseReference(s) }
 
 // identifier is what the manifest endpoint takes: the digest when there is
 // one, else the tag.
-func (r Reference) identifier() (string, error) {
+func identifier(r Reference) (string, error) {
 	switch {
 	case r.Digest != "":
 		if err := r.Digest.Validate(); err != nil {
@@ -98,7 +41,7 @@ func (r Reference) identifier() (string, error) {
 	return "", fmt.Errorf("reference %s: neither tag nor digest", r)
 }
 
-func (r Reference) validRepo() error {
+func validRepo(r Reference) error {
 	if r.Registry == "" || r.Repository == "" {
 		return fmt.Errorf("reference %q: registry and repository are required", r.String())
 	}

@@ -32,7 +32,7 @@ func (c *Client) BlobPut(ctx context.Context, ref Reference, desc v1.Descriptor,
 	if err := desc.Digest.Validate(); err != nil {
 		return fmt.Errorf("blob %q: %w", desc.Digest, err)
 	}
-	if err := ref.validRepo(); err != nil {
+	if err := validRepo(ref); err != nil {
 		return err
 	}
 	loc, minChunk, err := c.startUpload(ctx, ref)

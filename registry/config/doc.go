@@ -68,4 +68,8 @@
 // under a known section that names no key is an error; variables outside
 // the sections, and Kubernetes service links (REGISTRY_PORT,
 // REGISTRY_HTTP_SERVICE_HOST), are ignored.
+//
+// Imports: the standard library, yaml.v3, and of this module
+// internal/yamlx, internal/oci and registry/policy (the policies section's
+// types) only; never the packages the configuration configures.
 package config

@@ -46,7 +46,7 @@ func (c *Config) applyEnv(env []string, o origins) error {
 	root := reflect.ValueOf(c).Elem()
 	for _, e := range vars {
 		path := strings.Split(e.name[len(envPrefix):], "_")
-		if _, ok := fieldByName(root.Type(), path[0], true); !ok || serviceLink(path) {
+		if _, ok := yamlx.FieldByTag(root.Type(), path[0], true); !ok || serviceLink(path) {
 			continue
 		}
 		s := envSetter{name: e.name, value: e.value, origins: o}
@@ -127,7 +127,7 @@ func (s *envSetter) set(key string, v reflect.Value, path []string) error {
 		}
 
 	case reflect.Struct:
-		idx, ok := fieldByName(v.Type(), seg, true)
+		idx, ok := yamlx.FieldByTag(v.Type(), seg, true)
 		if !ok {
 			return s.unknown(join(key, strings.ToLower(seg)))
 		}
@@ -190,7 +190,7 @@ func (s *envSetter) store(key string, v reflect.Value) error {
 	}
 	doc, err := yamlx.Parse([]byte(s.value))
 	if errors.Is(err, yamlx.ErrEmpty) { // an empty value is YAML null
-		setNull(v)
+		yamlx.SetNull(v)
 		return nil
 	}
 	if err != nil {

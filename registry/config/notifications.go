@@ -5,7 +5,50 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"time"
 )
+
+// Notifications is the notifications section: webhooks (registry/notify).
+type Notifications struct {
+	Events    Events     `yaml:"events"`
+	Endpoints []Endpoint `yaml:"endpoints,omitempty"`
+	// Queue is a Berth extension: where the events wait for delivery.
+	Queue NotificationQueue `yaml:"queue"`
+}
+
+// NotificationQueue is notifications.queue, a Berth extension.
+type NotificationQueue struct {
+	// Directory holds the durable queue, one per registry process; empty
+	// is QueueDirectory's default.
+	Directory string `yaml:"directory"`
+	// MaxSize bounds the queue in bytes (0: notify.DefaultMaxBytes); past
+	// it the oldest undelivered events are dropped.
+	MaxSize int64 `yaml:"maxsize"`
+}
+
+// Events is notifications.events.
+type Events struct {
+	IncludeReferences bool `yaml:"includereferences"`
+}
+
+// Endpoint is one entry of notifications.endpoints.
+type Endpoint struct {
+	Name              string              `yaml:"name"`
+	Disabled          bool                `yaml:"disabled"`
+	URL               string              `yaml:"url"`
+	Headers           map[string][]string `yaml:"headers,omitempty"`
+	Timeout           time.Duration       `yaml:"timeout"`
+	Threshold         int64               `yaml:"threshold"`
+	Backoff           time.Duration       `yaml:"backoff"`
+	IgnoredMediaTypes []string            `yaml:"ignoredmediatypes,omitempty"`
+	Ignore            Ignore              `yaml:"ignore"`
+}
+
+// Ignore is notifications.endpoints[].ignore.
+type Ignore struct {
+	MediaTypes []string `yaml:"mediatypes,omitempty"`
+	Actions    []string `yaml:"actions,omitempty"`
+}
 
 // DefaultQueueDirectory holds the notification queue when
 // notifications.queue.directory is not set and the storage has no local

@@ -8,6 +8,40 @@ import (
 	"github.com/berth-registry/berth/internal/oci"
 )
 
+// Proxy is the proxy section: serve repositories as a pull-through cache
+// of upstream registries. RemoteURL (Distribution's form) makes every
+// repository that no upstream prefix takes a cache of it; Upstreams (a
+// Berth extension) each take the repositories under their prefix. At
+// least one of the two is set.
+type Proxy struct {
+	RemoteURL string `yaml:"remoteurl"`
+	Username  string `yaml:"username"` // RemoteURL's credentials
+	Password  string `yaml:"password"`
+	// TTL is how long a cached tag is served before the upstream is asked
+	// (once) whether it moved; content by digest never expires. nil means
+	// DefaultProxyTTL (Distribution's default), 0 trusts cached tags
+	// forever. It is also the default of Upstreams without a ttl.
+	TTL       *time.Duration `yaml:"ttl,omitempty"`
+	Upstreams []Upstream     `yaml:"upstreams,omitempty"`
+	// Exec is refused; CacheWriteTimeout is accepted without effect
+	// (distkeys.go).
+	Exec              Unsupported    `yaml:"exec"`
+	CacheWriteTimeout *time.Duration `yaml:"cachewritetimeout,omitempty"`
+}
+
+// Upstream is one entry of proxy.upstreams: the repositories named
+// <Prefix>/<repository> are a cache of <repository> at RemoteURL.
+type Upstream struct {
+	Prefix    string         `yaml:"prefix"` // e.g. docker.io, ghcr.io
+	RemoteURL string         `yaml:"remoteurl"`
+	Username  string         `yaml:"username"`
+	Password  string         `yaml:"password"`
+	TTL       *time.Duration `yaml:"ttl,omitempty"` // nil: proxy.ttl
+}
+
+// DefaultProxyTTL is the proxy TTL when none is configured.
+const DefaultProxyTTL = 168 * time.Hour
+
 func (p *Proxy) validate(o origins, missing func(key, why string) error) error {
 	if p.RemoteURL == "" && len(p.Upstreams) == 0 {
 		return missing("proxy.remoteurl", "required in a proxy section without upstreams"+o.at("proxy"))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/testutil"
 	"github.com/berth-registry/berth/registry/health"
 )
 
@@ -147,21 +147,8 @@ func TestHTTPCheckThreshold(t *testing.T) {
 // TestTCPCheck: a real listener closed turns the check unhealthy, reopened
 // on the same port healthy again.
 func TestTCPCheck(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.AcceptAndClose(t, "127.0.0.1:0")
 	addr := ln.Addr().String()
-	accept := func(ln net.Listener) {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conn.Close()
-		}
-	}
-	go accept(ln)
 	c := health.NewTCPCheck(addr, time.Second, 2, discard)
 	run(t, c, 5*time.Millisecond)
 	time.Sleep(30 * time.Millisecond)
@@ -169,11 +156,6 @@ func TestTCPCheck(t *testing.T) {
 
 	ln.Close()
 	unhealthy(t, c, "connection refused")
-	ln, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go accept(ln)
+	testutil.AcceptAndClose(t, addr)
 	healthy(t, c)
 }

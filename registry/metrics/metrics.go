@@ -1,13 +1,3 @@
-// Package metrics holds the registry's Prometheus metrics: one Metrics per
-// registry process, on a prometheus.Registry of its own (never the
-// client library's global default), handed explicitly to whatever reports
-// into it. The "Metrics" section of docs/operations.md lists every series.
-//
-// The packages that report do not import Prometheus: each defines the
-// small interface it needs (observed.Observer for the storage driver
-// wrapper, proxy.Observer for the pull-through cache) and Metrics
-// implements them. A nil *Metrics is valid and records nothing, so that
-// the registry runs the same code with metrics off.
 package metrics
 
 import (

@@ -41,4 +41,6 @@
 //     error, on the other hand, fails Notify.
 //   - One process per Dir (a lock file); segments nothing waits for are
 //     removed, and the ack logs compacted with them.
+//
+// Imports: the standard library, image-spec and internal/oci only.
 package notify

@@ -45,4 +45,9 @@
 // A manifest (at most 4 MiB) is fetched whole, once, and handed to every
 // waiting request; an image manifest's config blob is cached before the
 // manifest is stored, as storage requires.
+//
+// Imports: the standard library, go-digest, and of this module
+// registry/client (to speak to upstreams), registry/storage (to keep what
+// it fetched) and storagedriver only; never the HTTP layer (package
+// registry), which imports it.
 package proxy

@@ -50,6 +50,40 @@ func startNodes(t *testing.T, grace time.Duration, drvs ...storagedriver.Driver)
 	return nodes, apps
 }
 
+// setup starts two nodes on drvA and drvB, builds the scenario on them
+// (build's minors and dates), waits for their pull records, and returns
+// what the rules should delete.
+func setup(t *testing.T, drvA, drvB storagedriver.Driver, minors, dates int) (nodes []node, s *scenario, wantTags, wantManifests []string) {
+	t.Helper()
+	nodes, apps := startNodes(t, grace, drvA, drvB)
+	s = build(t, nodes, minors, dates)
+	flush(t, apps)
+	wantTags, wantManifests = s.want()
+	return nodes, s, wantTags, wantManifests
+}
+
+// dryRunDeletes fails the test unless the dry run's report out deletes
+// exactly wantTags and wantManifests.
+func dryRunDeletes(t *testing.T, out string, wantTags, wantManifests []string) {
+	t.Helper()
+	gotTags, gotManifests := deletions(out)
+	if !slices.Equal(gotTags, wantTags) || !slices.Equal(gotManifests, wantManifests) {
+		t.Fatalf("dry run deletes tags %v\nmanifests %v\nwant tags %v\nmanifests %v\n%s", gotTags, gotManifests, wantTags, wantManifests, out)
+	}
+}
+
+// keptTags lists, sorted, the tags of the scenario the rules keep.
+func (s *scenario) keptTags() []string {
+	var kept []string
+	for tag, gone := range s.goneTag {
+		if !gone {
+			kept = append(kept, tag)
+		}
+	}
+	sort.Strings(kept)
+	return kept
+}
+
 func flush(t *testing.T, apps []*registry.App) {
 	for _, a := range apps {
 		if err := a.FlushPulls(t.Context()); err != nil {
@@ -114,13 +148,10 @@ func TestRetention200Tags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes, apps := startNodes(t, grace, drv, drv)
-	s := build(t, nodes, 20, 98)
+	nodes, s, wantTags, wantManifests := setup(t, drv, drv, 20, 98)
 	if len(s.tags) != 200 {
 		t.Fatalf("scenario has %d tags, want 200", len(s.tags))
 	}
-	flush(t, apps)
-	wantTags, wantManifests := s.want()
 	t.Logf("expected: %d of 200 tags and %d of %d manifests deleted", len(wantTags), len(wantManifests), len(s.images))
 
 	before := files(t, root)
@@ -128,10 +159,7 @@ func TestRetention200Tags(t *testing.T) {
 	if got := files(t, root); !equalMaps(got, before) {
 		t.Fatal("the dry run changed the storage")
 	}
-	gotTags, gotManifests := deletions(out)
-	if !slices.Equal(gotTags, wantTags) || !slices.Equal(gotManifests, wantManifests) {
-		t.Fatalf("dry run deletes tags %v\nmanifests %v\nwant tags %v\nmanifests %v\n%s", gotTags, gotManifests, wantTags, wantManifests, out)
-	}
+	dryRunDeletes(t, out, wantTags, wantManifests)
 	if rep.TagsDeleted != len(wantTags) || rep.ManifestsDeleted != len(wantManifests) || rep.Governed != 1 || rep.Repositories != 2 {
 		t.Errorf("dry run report %+v", rep)
 	}
@@ -154,7 +182,7 @@ func TestRetention200Tags(t *testing.T) {
 	settle()
 	blobsBefore := blobs(t, root)
 	out, _ = run(t, drv, false)
-	gotTags, gotManifests = deletions(out)
+	gotTags, gotManifests := deletions(out)
 	if !slices.Equal(gotTags, wantTags) || !slices.Equal(gotManifests, wantManifests) || strings.Contains(out, "spared") {
 		t.Fatalf("the run deleted tags %v, manifests %v:\n%s", gotTags, gotManifests, out)
 	}
@@ -165,13 +193,7 @@ func TestRetention200Tags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wantLeft []string
-	for tag, gone := range s.goneTag {
-		if !gone {
-			wantLeft = append(wantLeft, tag)
-		}
-	}
-	sort.Strings(wantLeft)
+	wantLeft := s.keptTags()
 	sort.Strings(tags)
 	if !slices.Equal(tags, wantLeft) {
 		t.Errorf("tags left %v, want %v", tags, wantLeft)

@@ -23,40 +23,28 @@ func TestTwoNodesS3(t *testing.T) {
 		}
 		drvs = append(drvs, d)
 	}
-	nodes, apps := startNodes(t, grace, drvs[0], drvs[1])
-	s := build(t, nodes, 3, 5)
-	flush(t, apps)
-	wantTags, wantManifests := s.want()
+	nodes, s, wantTags, wantManifests := setup(t, drvs[0], drvs[1], 3, 5)
 
 	outA, _ := run(t, drvs[0], true)
 	outB, _ := run(t, drvs[1], true)
 	if outA != outB {
 		t.Fatalf("the dry runs differ:\nnode A:\n%s\nnode B:\n%s", outA, outB)
 	}
-	gotTags, gotManifests := deletions(outA)
-	if !slices.Equal(gotTags, wantTags) || !slices.Equal(gotManifests, wantManifests) {
-		t.Fatalf("dry run deletes tags %v\nmanifests %v\nwant tags %v\nmanifests %v\n%s", gotTags, gotManifests, wantTags, wantManifests, outA)
-	}
+	dryRunDeletes(t, outA, wantTags, wantManifests)
 	if len(wantTags) == 0 || len(wantManifests) == 0 {
 		t.Fatal("the scenario deletes nothing")
 	}
 
 	settle()
 	out, _ := run(t, drvs[1], false)
-	if gotTags, gotManifests = deletions(out); !slices.Equal(gotTags, wantTags) || !slices.Equal(gotManifests, wantManifests) {
+	if gotTags, gotManifests := deletions(out); !slices.Equal(gotTags, wantTags) || !slices.Equal(gotManifests, wantManifests) {
 		t.Fatalf("the run on node B deleted tags %v, manifests %v:\n%s", gotTags, gotManifests, out)
 	}
 	tags, err := client.New().Tags(t.Context(), client.Reference{Registry: nodes[0].host, Repository: "team/app"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []string
-	for tag, gone := range s.goneTag {
-		if !gone {
-			want = append(want, tag)
-		}
-	}
-	sort.Strings(want)
+	want := s.keptTags()
 	sort.Strings(tags)
 	if !slices.Equal(tags, want) {
 		t.Errorf("node A lists tags %v, want %v", tags, want)

@@ -282,4 +282,9 @@
 // directory the index knows only as a repository, "a/b" under "a") and
 // markers edited by hand are found by scrub ("index-missing",
 // "index-extra"), which fixes them with --repair.
+//
+// Imports: the standard library, go-digest, image-spec, and of this module
+// storagedriver, registry/storage/blobcache, registry/policy,
+// internal/oci and internal/keylock only; never the HTTP layer (package registry), gorilla/mux or
+// the host agent (internal/archtest).
 package storage

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/keylock"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -39,8 +39,7 @@ type Store struct {
 	// rely, without checking it again after.
 	cacheCheckOnce bool
 
-	mu      sync.Mutex
-	uploads map[string]*uploadLock // serialises requests on one upload in this process
+	uploads keylock.Map // serialises requests on one upload in this process
 
 	index repoIndex // this node's view of the repository index (repoindex.go)
 }
@@ -66,7 +65,7 @@ func WithGCGrace(g time.Duration) Option {
 
 // New returns a Store over d.
 func New(d storagedriver.Driver, opts ...Option) *Store {
-	s := &Store{driver: d, uploads: map[string]*uploadLock{}, grace: DefaultGCGrace, now: time.Now, clock: time.Now}
+	s := &Store{driver: d, grace: DefaultGCGrace, now: time.Now, clock: time.Now}
 	s.pulls.pending = map[pullKey]time.Time{}
 	s.index.every = DefaultIndexCheck
 	for _, o := range opts {

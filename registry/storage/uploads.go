@@ -48,11 +48,6 @@ func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
-type uploadLock struct {
-	ch   chan struct{}
-	refs int
-}
-
 // StartUpload begins an upload into repository name.
 func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
 	if err := CheckName(name); err != nil {
@@ -353,29 +348,7 @@ func (s *Store) hashStored(ctx context.Context, p string, alg digest.Algorithm) 
 // lock serialises the requests of this process on one upload; a chunk and a
 // commit racing on one upload would otherwise interleave their bytes.
 func (u *Upload) lock(ctx context.Context) (func(), error) {
-	s, key := u.store, u.name+"/"+u.id
-	s.mu.Lock()
-	l := s.uploads[key]
-	if l == nil {
-		l = &uploadLock{ch: make(chan struct{}, 1)}
-		s.uploads[key] = l
-	}
-	l.refs++
-	s.mu.Unlock()
-	unref := func() {
-		s.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(s.uploads, key)
-		}
-		s.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; unref() }, nil
-	case <-ctx.Done():
-		unref()
-		return nil, ctx.Err()
-	}
+	return u.store.uploads.Lock(ctx, u.name+"/"+u.id)
 }
 
 func newUploadID() (string, error) {

@@ -63,4 +63,7 @@
 // FileWriter.Write takes no context; Commit and Cancel check theirs and, when
 // it has ended, return its error and leave the writer open. Reader and Open
 // return an *os.File, so http.ServeContent can use sendfile.
+//
+// Imports: the standard library, storagedriver and internal/oci (directory
+// fsync) only.
 package filesystem

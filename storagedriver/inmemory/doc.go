@@ -23,4 +23,6 @@
 // Committed content is never mutated, so Reader and Open hand out views of it
 // without copying. The Driver is safe for concurrent use; a FileWriter is
 // used by one goroutine at a time.
+//
+// Imports: the standard library and storagedriver only.
 package inmemory

@@ -116,4 +116,7 @@
 // request delivered is still recorded. A FileWriter and an opened object
 // are used by one goroutine at a time; the Driver is safe for concurrent
 // use.
+//
+// Imports: the standard library, aws-sdk-go-v2 and smithy-go, and
+// storagedriver only.
 package s3

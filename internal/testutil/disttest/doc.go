@@ -20,4 +20,8 @@
 //
 // Everything started ends with the test (t.Cleanup), the App with
 // app.Shutdown.
+//
+// Imports: the standard library, CNCF Distribution v3 (configuration,
+// handlers, htpasswd and token auth, the filesystem and inmemory drivers),
+// logrus and x/crypto/bcrypt; nothing of Berth. Only tests import it.
 package disttest

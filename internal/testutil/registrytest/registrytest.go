@@ -1,9 +1,3 @@
-// Package registrytest starts a Berth registry in-process on loopback, on
-// each storage driver, for tests that talk to it over real HTTP (the OCI
-// conformance suite, real clients).
-//
-// It lives apart from testutil because it imports the registry and the
-// drivers: their own tests can use testutil without an import cycle.
 package registrytest
 
 import (
