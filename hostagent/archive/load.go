@@ -342,7 +342,7 @@ func (p *loadPlan) checkReplace(idx *v1.Index) error {
 	}
 	for _, it := range p.items {
 		for _, n := range it.names {
-			if r, err := client.ParseReference(n); err == nil {
+			if r, err := oci.ParseReference(n); err == nil {
 				if err := store.CheckReplace(idx, r.String(), it.desc.Digest); err != nil {
 					return err
 				}
