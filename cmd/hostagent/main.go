@@ -82,6 +82,7 @@ func commands() []command {
 		{"logout", nil, "HOST", "remove saved credentials", cmdLogout},
 		{"sync", nil, "--config SYNC.YML [--dry-run] [--rule NAME]... [--docker-config FILE]", "copy images between registries and the store as sync.yml says, once", cmdSync},
 		{"daemon", nil, "--config SYNC.YML [--docker-config FILE]", "run sync.yml's rules on their schedules (SIGHUP reloads, SIGTERM finishes the copies in flight)", cmdDaemon},
+		installOSImageCommand,
 	}
 }
 

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/berth-registry/berth/hostagent"
+	"github.com/berth-registry/berth/hostagent/osimage"
+	"github.com/berth-registry/berth/internal/oci"
+)
+
+// installOSImageCommand is `install-os-image`, the Install-ContainerOSImage
+// cmdlet: a base OS image from a WIM, a root filesystem tar or a directory.
+var installOSImageCommand = command{
+	"install-os-image", nil,
+	"FILE|DIR [--name REF] [--index N|--image NAME] [--publisher P] [--version V] [--platform os/arch[/variant][:osversion]] [--force]",
+	"make a base OS image from a WIM, a root filesystem tar (plain, gzip, zstd) or a directory",
+	cmdInstallOSImage,
+}
+
+func cmdInstallOSImage(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("install-os-image")
+	var opts hostagent.OSImageOptions
+	fs.StringVar(&opts.Name, "name", "", "name the image REF (default: a WIM image's name under localhost/; tag: the version)")
+	fs.IntVar(&opts.Index, "index", 0, "of a WIM with several images: the one of this index (1-based)")
+	fs.StringVar(&opts.Image, "image", "", "of a WIM with several images: the one of this name")
+	fs.StringVar(&opts.Publisher, "publisher", "", "the image's publisher (org.opencontainers.image.vendor)")
+	fs.StringVar(&opts.Version, "version", "", "the image's version (default: a WIM image's Windows version)")
+	platform := fs.String("platform", "", "os/arch[/variant][:osversion] (default: a WIM's windows/ARCH:VERSION, else this host's)")
+	fs.BoolVar(&opts.Force, "force", false, "replace an image of that name")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("install-os-image takes one FILE or DIR")
+	}
+	if opts.Index > 0 && opts.Image != "" {
+		return usagef("install-os-image: --index or --image, not both")
+	}
+	if *platform != "" {
+		p, err := oci.ParsePlatform(*platform)
+		if err != nil {
+			return usagef("install-os-image: %v", err)
+		}
+		opts.Platform = &p
+	}
+	a, err := e.agent()
+	if err != nil {
+		return err
+	}
+	res, err := a.InstallOSImage(ctx, pos[0], opts)
+	if err != nil {
+		return err
+	}
+	host := oci.HostPlatform()
+	if res.Platform != oci.FormatPlatform(host) && !e.quiet {
+		fmt.Fprintf(e.stderr, "hostagent: note: %s is a %s image; this host is %s (the store keeps it; containers of it unpack its files only)\n",
+			res.Reference, res.Platform, oci.FormatPlatform(host))
+	}
+	return e.printOSImage(res)
+}
+
+func (e *env) printOSImage(res osimage.Result) error {
+	switch {
+	case e.format == "json":
+		return e.json(res)
+	case e.quiet:
+		fmt.Fprintln(e.stdout, res.Reference)
+		return nil
+	}
+	what := res.Kind
+	if w := res.WIMImage; w != nil {
+		what = fmt.Sprintf("WIM image %d %q", w.Index, w.Name)
+	}
+	verb := "Installed"
+	if res.Replaced {
+		verb = "Replaced"
+	}
+	plat := res.Platform
+	if res.OSVersion != "" {
+		plat += ":" + res.OSVersion
+	}
+	fmt.Fprintf(e.stdout, "%s OS image %s (%s) from %s, %s, layer %s\n", verb, res.Reference, plat, what, shortDigest(res.Digest), humanSize(res.Layer.Size))
+	return nil
+}
