@@ -36,6 +36,7 @@ type Image struct {
 	BaseDigest digest.Digest `json:"baseDigest,omitempty"`
 	BaseName   string        `json:"baseName,omitempty"`
 	Platform   string        `json:"platform,omitempty"`
+	OSVersion  string        `json:"osVersion,omitempty"` // the config's os.version (Windows)
 
 	manifest *v1.Manifest // nil for an index
 	config   *v1.Image
@@ -96,6 +97,7 @@ func (s *imageStore) loadImage(e v1.Descriptor) (Image, error) {
 			img.config = &cfg
 			img.Created = cfg.Created
 			img.Platform = oci.FormatPlatform(cfg.Platform)
+			img.OSVersion = cfg.Platform.OSVersion
 		}
 	} else {
 		return img, fmt.Errorf("image %s: config: %w", img.Reference, err)

@@ -58,7 +58,7 @@ func TestCLIInstallOSImageErrors(t *testing.T) {
 		t.Errorf("install-os-image said %q", out)
 	}
 	imgs := ha.list(t)
-	if len(imgs) != 1 || !imgs[0].OSImage || imgs[0].Publisher != "CN=Microsoft" || imgs[0].Version != "10.0.17763.1" || imgs[0].Platform != "windows/amd64" {
+	if len(imgs) != 1 || !imgs[0].OSImage || imgs[0].Publisher != "CN=Microsoft" || imgs[0].Version != "10.0.17763.1" || imgs[0].Platform != "windows/amd64" || imgs[0].OSVersion != "10.0.17763.1" {
 		t.Fatalf("list: %+v", imgs)
 	}
 	before := ha.snapshot(t)
@@ -152,7 +152,7 @@ func TestCLIWindowsRoundTrip(t *testing.T) {
 		t.Errorf("install: %q", out)
 	}
 	imgs := second.list(t)
-	if len(imgs) != 1 || !imgs[0].OSImage || imgs[0].Publisher != "CN=Microsoft" || imgs[0].Version != "10.0.17763.2061" {
+	if len(imgs) != 1 || !imgs[0].OSImage || imgs[0].Publisher != "CN=Microsoft" || imgs[0].Version != "10.0.17763.2061" || imgs[0].OSVersion != "10.0.17763.2061" {
 		t.Fatalf("list after install --platform windows/amd64:10.0.17763: %+v (want the highest revision, 2061)", imgs)
 	}
 	table := second.run(t, "list")
