@@ -73,6 +73,10 @@ func testTree(t *testing.T, seed string) string {
 	write("Windows/System32/kernel32.dll", bytes.Repeat([]byte("MZ kernel "+seed+" "), 20000)) // ~300 KiB, 10 chunks
 	write("Program Files/App/readme.txt", []byte("hello "+seed+"\n"))
 	write("empty.txt", nil)
+	// Names that differ only in case, as a Linux tree has them
+	// (/usr/share/man/man7/pam.7.gz and PAM.7.gz).
+	write("man/pam.7.gz", []byte("lower"))
+	write("man/PAM.7.gz", []byte("upper"))
 	long := ""
 	for i := 0; i < 12; i++ {
 		long += fmt.Sprintf("a-rather-long-directory-name-number-%02d/", i)

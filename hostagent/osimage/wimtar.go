@@ -105,11 +105,12 @@ func (b *baseLayerWriter) entry(ctx context.Context, name string, f *wim.File, d
 			if err := checkName(c.Name); err != nil {
 				return corruptf("%s: %v", name, err)
 			}
-			if k := strings.ToLower(c.Name); seen[k] {
+			// Exact names: a WIM captured from a case-sensitive file
+			// system may hold names that differ only in case.
+			if seen[c.Name] {
 				return corruptf("%s: %q twice", name, c.Name)
-			} else {
-				seen[k] = true
 			}
+			seen[c.Name] = true
 			if err := b.entry(ctx, name+"/"+c.Name, c, depth+1); err != nil {
 				return err
 			}
