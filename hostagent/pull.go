@@ -84,6 +84,13 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	}
 	entry := newEntry(r, desc, sourceDigest)
 	err = a.store.UpdateIndex(ctx, func(idx *v1.Index) error {
+		// A second platform of one index keeps the first: the name then
+		// holds an index of both.
+		merged, err := a.store.MergePlatform(idx, entry)
+		if err != nil {
+			return err
+		}
+		entry = merged
 		store.SetEntry(idx, entry)
 		return nil
 	})

@@ -51,6 +51,14 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 	if err != nil {
 		return PushResult{}, fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
+	if oci.IsIndex(desc.MediaType) {
+		return a.pushIndex(ctx, src, r, desc)
+	}
+	return a.pushImage(ctx, src, r, desc)
+}
+
+// pushImage pushes the image manifest desc and its blobs to r.
+func (a *Agent) pushImage(ctx context.Context, src string, r client.Reference, desc v1.Descriptor) (PushResult, error) {
 	if !oci.IsImageManifest(desc.MediaType) {
 		return PushResult{}, fmt.Errorf("push %s: %s is not an image manifest: %w", src, desc.MediaType, ErrInvalid)
 	}
@@ -146,4 +154,39 @@ func (a *Agent) pushBlob(ctx context.Context, r client.Reference, b v1.Descripto
 		return "", 0, fmt.Errorf("blob %s: %w", b.Digest, err)
 	}
 	return "upload", b.Size, nil
+}
+
+// pushIndex pushes an index the store composed (several platforms under one
+// name): each child image by digest, then the index under r's tag.
+func (a *Agent) pushIndex(ctx context.Context, src string, r client.Reference, desc v1.Descriptor) (PushResult, error) {
+	payload, err := a.store.ReadBlob(desc.Digest)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push %s: %w", src, err)
+	}
+	var idx v1.Index
+	if err := json.Unmarshal(payload, &idx); err != nil {
+		return PushResult{}, fmt.Errorf("push %s: index: %v: %w", src, err, ErrCorrupt)
+	}
+	var total PushResult
+	for _, child := range idx.Manifests {
+		cr := r
+		cr.Tag, cr.Digest = "", child.Digest
+		res, err := a.pushImage(ctx, src, cr, child)
+		if err != nil {
+			return PushResult{}, err
+		}
+		total.Uploaded += res.Uploaded
+		total.Mounted += res.Mounted
+		total.Existing += res.Existing
+		total.Bytes += res.Bytes
+	}
+	got, err := a.client().ManifestPut(ctx, r, desc.MediaType, payload)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push %s: index: %w", r, err)
+	}
+	if got != "" && got != desc.Digest {
+		return PushResult{}, fmt.Errorf("push %s: registry stored the index as %s, not %s: %w", r, got, desc.Digest, ErrCorrupt)
+	}
+	total.Reference, total.Digest = r.String(), desc.Digest
+	return total, nil
 }

@@ -160,6 +160,37 @@ func TestCLIWindowsRoundTrip(t *testing.T) {
 		t.Errorf("list table:\n%s", table)
 	}
 	second.fail(t, exitNotFound, "install", index, "--platform", "windows/amd64:10.0.14393")
+	before := imgs[0]
+
+	// A second platform of the same index keeps the first: the name holds
+	// an index of both, which push sends whole and install picks from.
+	second.run(t, "install", index, "--platform", "windows/amd64:10.0.20348")
+	both := second.list(t)
+	if len(both) != 1 || both[0].Platform != "windows/amd64:10.0.17763.2061,windows/amd64:10.0.20348.5" || !both[0].OSImage || both[0].Publisher != "CN=Microsoft" {
+		t.Fatalf("list after a second platform: %+v", both)
+	}
+	second.run(t, "install", index, "--platform", "windows/amd64:10.0.20348") // again: still both
+	if again := second.list(t); len(again) != 1 || again[0].Digest != both[0].Digest {
+		t.Errorf("installing a platform again changed the index: %+v", again)
+	}
+	mirror := host + "/mirror/servercore:ltsc"
+	second.run(t, "push", index, mirror)
+	var pushed v1.Index
+	if err := json.Unmarshal(crane.Run(t, "manifest", "--insecure", mirror), &pushed); err != nil {
+		t.Fatal(err)
+	}
+	if len(pushed.Manifests) != 2 || pushed.Manifests[0].Platform.OSVersion != "10.0.17763.2061" || pushed.Manifests[1].Platform.OSVersion != "10.0.20348.5" {
+		t.Errorf("crane manifest %s: %+v", mirror, pushed.Manifests)
+	}
+	fourth := newCLI(t)
+	fourth.run(t, "install", mirror, "--platform", "windows/amd64:10.0.20348")
+	if got := fourth.list(t); len(got) != 1 || got[0].OSVersion != "10.0.20348.5" {
+		t.Errorf("install from the pushed index: %+v", got)
+	}
+	// The single-manifest listing of before (for save and load below).
+	imgs[0] = before
+	second.run(t, "remove", index)
+	second.run(t, "install", index, "--platform", "windows/amd64:10.0.17763")
 
 	archive := filepath.Join(t.TempDir(), "windows.tar")
 	second.run(t, "save", index, "-o", archive)

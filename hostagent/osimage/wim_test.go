@@ -443,3 +443,17 @@ func treeOf(t *testing.T, root string) string {
 	})
 	return b.String()
 }
+
+// TestWIMColonNameRefusedClearly: a WIM captured from a Linux tree may hold
+// a name with ":" (dpkg's "libc6:amd64.list"), which a Windows layer would
+// read as an alternate data stream: refused as invalid, not as corrupt.
+func TestWIMColonNameRefusedClearly(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "libc6:amd64.list"), []byte("x"), 0o644)
+	wimPath := filepath.Join(t.TempDir(), "colon.wim")
+	wimlib(t, append([]string{"capture", dir, wimPath, "Colon"}, windowsProps(17763, 1, 9, "ServerDatacenter")...)...)
+	_, err := install(t, openStore(t), wimPath, Options{}, "localhost/colon:1")
+	if !errors.Is(err, errdefs.ErrInvalid) || errors.Is(err, errdefs.ErrCorrupt) || !strings.Contains(err.Error(), "libc6:amd64.list") {
+		t.Fatalf("install: %v, want ErrInvalid naming the file", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/Microsoft/go-winio/wim"
 
+	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/hostagent/layer"
 )
 
@@ -103,7 +104,7 @@ func (b *baseLayerWriter) entry(ctx context.Context, name string, f *wim.File, d
 		seen := make(map[string]bool, len(children))
 		for _, c := range children {
 			if err := checkName(c.Name); err != nil {
-				return corruptf("%s: %v", name, err)
+				return fmt.Errorf("WIM: %s: %w", name, err)
 			}
 			// Exact names: a WIM captured from a case-sensitive file
 			// system may hold names that differ only in case.
@@ -141,7 +142,7 @@ func (b *baseLayerWriter) entry(ctx context.Context, name string, f *wim.File, d
 	// Alternate data streams follow their file as name:stream entries.
 	for _, s := range f.Streams {
 		if err := checkName(s.Name); err != nil {
-			return corruptf("%s: stream: %v", name, err)
+			return fmt.Errorf("WIM: %s: stream: %w", name, err)
 		}
 		sname := name + ":" + s.Name
 		if err := b.count(sname, s.Size); err != nil {
@@ -222,11 +223,17 @@ func paxTime(t time.Time) string {
 	return strings.TrimRight(fmt.Sprintf("%d.%09d", secs, nsec), "0")
 }
 
-// checkName refuses names no Windows file system holds and that would
-// change the tar's paths: empty, ".", "..", or holding / \ : or NUL.
+// checkName refuses names that would change the tar's paths (empty, ".",
+// "..", holding / or NUL: ErrUnsafe) and names a Windows layer cannot
+// carry (holding \\ or :, which Windows reads as a path separator and an
+// alternate data stream; a WIM captured from a Linux tree may hold them:
+// ErrInvalid).
 func checkName(n string) error {
-	if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\:\x00") {
-		return fmt.Errorf("bad entry name %q", n)
+	if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\x00") {
+		return layer.Unsafef("bad entry name %q", n)
+	}
+	if strings.ContainsAny(n, "\\:") {
+		return fmt.Errorf("name %q holds \\ or :, which a Windows layer cannot carry (the WIM was captured from a non-Windows tree?): %w", n, errdefs.ErrInvalid)
 	}
 	return nil
 }
