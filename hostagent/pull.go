@@ -90,8 +90,7 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 		if err != nil {
 			return err
 		}
-		entry = merged
-		store.SetEntry(idx, entry)
+		store.SetEntry(idx, merged)
 		return nil
 	})
 	if err != nil {
@@ -103,6 +102,7 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	}
 	// Only mounts on later pushes rest on this: a failure is not the pull's.
 	_ = a.store.AddSources(ctx, r.Name(), blobDigests)
+	// The image installed (the name may hold an index of it and others).
 	return a.store.loadImage(entry)
 }
 
