@@ -83,6 +83,7 @@ func cmdInstall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.noteForeignOS(img.Reference, img.Platform)
 	return e.printInstalled(img)
 }
 

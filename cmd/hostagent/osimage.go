@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/berth-registry/berth/hostagent"
 	"github.com/berth-registry/berth/hostagent/osimage"
@@ -53,12 +54,22 @@ func cmdInstallOSImage(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	host := oci.HostPlatform()
-	if res.Platform != oci.FormatPlatform(host) && !e.quiet {
-		fmt.Fprintf(e.stderr, "hostagent: note: %s is a %s image; this host is %s (the store keeps it; containers of it unpack its files only)\n",
-			res.Reference, res.Platform, oci.FormatPlatform(host))
-	}
+	e.noteForeignOS(res.Reference, res.Platform)
 	return e.printOSImage(res)
+}
+
+// noteForeignOS says, once, that an image installed is for another OS than
+// this host's: the store keeps it, and a container of it only unpacks its
+// files (for Windows, the Files/ and Hives/ trees, without the Windows
+// attributes and security descriptors).
+func (e *env) noteForeignOS(ref, platform string) {
+	host := oci.HostPlatform()
+	os, _, _ := strings.Cut(platform, "/")
+	if e.quiet || platform == "" || os == host.OS {
+		return
+	}
+	fmt.Fprintf(e.stderr, "hostagent: note: %s is a %s image and this host is %s: the store keeps it, and a container of it only unpacks its files\n",
+		ref, platform, oci.FormatPlatform(host))
 }
 
 func (e *env) printOSImage(res osimage.Result) error {

@@ -147,9 +147,12 @@ func TestCLIWindowsRoundTrip(t *testing.T) {
 	}
 
 	second := newCLI(t)
-	out := second.run(t, "install", index, "--platform", "windows/amd64:10.0.17763")
-	if !strings.Contains(out, index) {
-		t.Errorf("install: %q", out)
+	r := second.cmd.Exec(t, second.args([]string{"install", index, "--platform", "windows/amd64:10.0.17763"})...)
+	if r.Err != nil || !strings.Contains(string(r.Stdout), index) {
+		t.Fatalf("install: %v\n%s", r.Err, r.Output())
+	}
+	if n := strings.Count(string(r.Stderr), "note:"); n != 1 || !strings.Contains(string(r.Stderr), "windows/amd64 image") {
+		t.Errorf("installing a Windows image: stderr %q, want one note saying so", r.Stderr)
 	}
 	imgs := second.list(t)
 	if len(imgs) != 1 || !imgs[0].OSImage || imgs[0].Publisher != "CN=Microsoft" || imgs[0].Version != "10.0.17763.2061" || imgs[0].OSVersion != "10.0.17763.2061" {
