@@ -70,7 +70,15 @@ func (a *Agent) pushImage(ctx context.Context, src string, r client.Reference, d
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return PushResult{}, fmt.Errorf("push %s: manifest: %v: %w", src, err, ErrInvalid)
 	}
-	blobs := append([]v1.Descriptor{m.Config}, m.Layers...)
+	blobs := []v1.Descriptor{m.Config}
+	for _, l := range m.Layers {
+		// As docker does: foreign and non-distributable layers stay
+		// where their URLs point, unless told otherwise.
+		if oci.IsNondistributable(l.MediaType) && !a.pushNondistributable {
+			continue
+		}
+		blobs = append(blobs, l)
+	}
 	leased := []digest.Digest{desc.Digest}
 	for _, b := range blobs {
 		leased = append(leased, b.Digest)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/berth-registry/berth/hostagent"
@@ -94,4 +95,16 @@ func (e *env) printOSImage(res osimage.Result) error {
 	}
 	fmt.Fprintf(e.stdout, "%s OS image %s (%s) from %s, %s, layer %s\n", verb, res.Reference, plat, what, shortDigest(res.Digest), humanSize(res.Layer.Size))
 	return nil
+}
+
+// foreignURLPattern compiles install's --foreign-urls ("" is none).
+func foreignURLPattern(s string) (*regexp.Regexp, error) {
+	if s == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		return nil, usagef("--foreign-urls: %v", err)
+	}
+	return re, nil
 }
