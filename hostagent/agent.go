@@ -24,6 +24,9 @@ type Agent struct {
 	creds      *client.DockerConfig
 	jobs       int
 	progress   Progress
+	// pushNondistributable: Push uploads foreign and non-distributable
+	// layers too (WithPushNondistributable).
+	pushNondistributable bool
 }
 
 // Option configures an Agent.
@@ -47,6 +50,13 @@ func WithConcurrency(n int) Option {
 			a.jobs = n
 		}
 	}
+}
+
+// WithPushNondistributable makes Push upload foreign and non-distributable
+// layers, which by default it leaves out (the registry's manifest names
+// them by their URLs), as docker's --allow-nondistributable-artifacts.
+func WithPushNondistributable(allow bool) Option {
+	return func(a *Agent) { a.pushNondistributable = allow }
 }
 
 // WithProgress sets where transfer progress goes.

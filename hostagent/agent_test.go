@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -229,6 +230,14 @@ func TestPullPlatform(t *testing.T) {
 		img, err := a.Pull(ctx, p.host+"/multi/arch:1", hostagent.PullOptions{Platform: "linux/arm/v7"})
 		if err != nil || img.Digest != imgs["linux/arm/v7"].Digest || img.Platform != "linux/arm/v7" {
 			t.Errorf("linux/arm/v7: %+v %v", img, err)
+		}
+		// The name holds both platforms now (an index), when the host's
+		// was installed first.
+		if _, ok := imgs[host.OS+"/"+host.Architecture]; ok {
+			list, err := a.List(ctx, hostagent.Filter{Name: p.host + "/multi/arch"})
+			if err != nil || len(list) != 1 || !strings.Contains(list[0].Platform, "linux/arm/v7") || !strings.Contains(list[0].Platform, host.OS+"/"+host.Architecture) {
+				t.Errorf("list after two platforms: %+v %v", list, err)
+			}
 		}
 		if _, err := a.Pull(ctx, p.host+"/multi/arch:1", hostagent.PullOptions{Platform: "windows/amd64"}); !errors.Is(err, hostagent.ErrNoPlatform) {
 			t.Errorf("windows/amd64: %v, want ErrNoPlatform", err)

@@ -2,11 +2,15 @@ package hostagent
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"strings"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/hostagent/archive"
+	"github.com/berth-registry/berth/hostagent/osimage"
+	"github.com/berth-registry/berth/registry/client"
 )
 
 // The archive types are package archive's; these names keep the Agent's
@@ -74,4 +78,49 @@ func (a *Agent) LoadReader(ctx context.Context, r io.Reader, opts LoadOptions) (
 func resolveEntries(idx *v1.Index, ref string) ([]int, error) {
 	_, hits, err := parseLocalRef(ref).resolve(idx)
 	return hits, err
+}
+
+// OSImageOptions tune InstallOSImage.
+type OSImageOptions struct {
+	osimage.Options
+	// Name is the reference to install as; without a tag, the version
+	// (else latest) is the tag. "" takes a WIM image's name under
+	// localhost/.
+	Name string
+	// Force replaces an image of that name; without it, a taken name is
+	// osimage.ErrExists.
+	Force bool
+}
+
+// InstallOSImage makes a base OS image (no base of its own) from a WIM
+// (one of its images as a Windows base layer), a root filesystem tar
+// (plain, gzip or zstd) or a directory, and names it in the store; see
+// package osimage. Errors: ErrCorrupt (a truncated or corrupt file),
+// ErrUnsafe (past the layer limits), ErrNotFound, ErrInvalid,
+// osimage.ErrExists.
+func (a *Agent) InstallOSImage(ctx context.Context, src string, opts OSImageOptions) (osimage.Result, error) {
+	s, err := osimage.Open(src, opts.Options)
+	if err != nil {
+		return osimage.Result{}, err
+	}
+	defer s.Close()
+	name := opts.Name
+	if name == "" {
+		if s.DefaultName == "" {
+			return osimage.Result{}, fmt.Errorf("name the image (--name REF): %w", ErrInvalid)
+		}
+		name = "localhost/" + s.DefaultName
+	}
+	last := name[strings.LastIndex(name, "/")+1:]
+	if strings.Contains(name, "@") {
+		return osimage.Result{}, fmt.Errorf("name %q: a digest cannot name a new image: %w", name, ErrInvalid)
+	}
+	if !strings.Contains(last, ":") && s.Version != "" {
+		name += ":" + s.Version
+	}
+	ref, err := client.ParseReference(name)
+	if err != nil {
+		return osimage.Result{}, fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	return s.Install(ctx, a.store.Store, ref.String(), ref.Tag, opts.Force)
 }

@@ -96,6 +96,21 @@ func (s *imageStore) loadImage(e v1.Descriptor) (Image, error) {
 		img.Publisher = idx.Annotations[v1.AnnotationVendor]
 		img.Version = idx.Annotations[v1.AnnotationVersion]
 		img.OSImage = idx.Annotations[v1.AnnotationBaseImageDigest] == ""
+		var plats []string
+		for _, c := range idx.Manifests {
+			if c.Platform != nil && oci.IsImageManifest(c.MediaType) {
+				plats = append(plats, store.PlatformKey(c.Platform))
+			}
+		}
+		img.Platform = strings.Join(plats, ",")
+		if e.Annotations[store.AnnotationComposed] == "true" && len(idx.Manifests) > 0 {
+			// Several platforms installed under one name: what the
+			// first says of publisher, version and base.
+			if c, err := s.loadImage(idx.Manifests[0]); err == nil {
+				img.Publisher, img.Version, img.Created = c.Publisher, c.Version, c.Created
+				img.OSImage, img.BaseDigest, img.BaseName = c.OSImage, c.BaseDigest, c.BaseName
+			}
+		}
 		return img, nil
 	}
 	var m v1.Manifest

@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -22,6 +26,10 @@ type PullOptions struct {
 	// Platform is os/arch[/variant]; empty means the host's. It picks the
 	// manifest of an index and is ignored for a single image.
 	Platform string
+	// ForeignURLs, when set, are the only URLs a foreign or
+	// non-distributable layer is fetched from (as a registry's
+	// validation.manifests.urls.allow); nil allows any http or https URL.
+	ForeignURLs *regexp.Regexp
 }
 
 // Pull installs the image ref names from its registry into the store under
@@ -74,6 +82,9 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	defer l.Release()
 
 	err = parallel.Each(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
+		if oci.IsNondistributable(b.MediaType) && len(b.URLs) > 0 {
+			return a.downloadForeign(ctx, r, b, opts.ForeignURLs)
+		}
 		return a.download(ctx, r, b)
 	})
 	if err != nil {
@@ -91,7 +102,13 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	}
 	entry := newEntry(r, desc, sourceDigest)
 	err = a.store.UpdateIndex(ctx, func(idx *v1.Index) error {
-		store.SetEntry(idx, entry)
+		// A second platform of one index keeps the first: the name then
+		// holds an index of both.
+		merged, err := a.store.MergePlatform(idx, entry)
+		if err != nil {
+			return err
+		}
+		store.SetEntry(idx, merged)
 		return nil
 	})
 	if err != nil {
@@ -103,6 +120,7 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	}
 	// Only mounts on later pushes rest on this: a failure is not the pull's.
 	_ = a.store.AddSources(ctx, r.Name(), blobDigests)
+	// The image installed (the name may hold an index of it and others).
 	return a.store.loadImage(entry)
 }
 
@@ -177,4 +195,78 @@ func (a *Agent) download(ctx context.Context, r client.Reference, b v1.Descripto
 		a.emit(ProgressEvent{Kind: ProgressDone, Action: action, Descriptor: b, Err: err})
 	}
 	return err
+}
+
+// downloadForeign fetches a foreign or non-distributable layer from the
+// URLs of its descriptor (http and https only, those allow matches when
+// set), verified against its digest as any blob; failing that, from the
+// registry, which holds it when it was pushed with --allow-nondistributable.
+// The error names the layer and why each source failed.
+func (a *Agent) downloadForeign(ctx context.Context, r client.Reference, b v1.Descriptor, allow *regexp.Regexp) error {
+	if a.store.HasBlob(b.Digest, b.Size) {
+		a.emit(ProgressEvent{Kind: ProgressDone, Action: "exists", Descriptor: b})
+		return nil
+	}
+	var why []string
+	unreachable := false
+	for _, raw := range b.URLs {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			why = append(why, fmt.Sprintf("URL %q is not http or https", raw))
+			continue
+		case allow != nil && !allow.MatchString(raw):
+			why = append(why, fmt.Sprintf("URL %s is not allowed (--foreign-urls %s)", raw, allow))
+			continue
+		}
+		fetch := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
+			return fetchURL(ctx, raw, offset)
+		}
+		a.emit(ProgressEvent{Kind: ProgressStart, Action: "download", Descriptor: b})
+		_, err = a.store.Ingest(ctx, b, fetch, store.IngestObserver{Write: func(n int) {
+			a.emit(ProgressEvent{Kind: ProgressAdvance, Action: "download", Descriptor: b, N: int64(n)})
+		}})
+		a.emit(ProgressEvent{Kind: ProgressDone, Action: "download", Descriptor: b, Err: err})
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, ErrCorrupt) || ctx.Err() != nil {
+			return fmt.Errorf("foreign layer %s from %s: %w", b.Digest, raw, err)
+		}
+		unreachable = true
+		why = append(why, fmt.Sprintf("%s: %v", raw, err))
+	}
+	if err := a.download(ctx, r, b); err == nil {
+		return nil
+	}
+	class := ErrInvalid
+	if unreachable {
+		class = client.ErrUnavailable
+	}
+	return fmt.Errorf("foreign layer %s (%s) not installed: %s; and the registry does not hold it: %w",
+		b.Digest, b.MediaType, strings.Join(why, "; "), class)
+}
+
+// fetchURL GETs raw from offset (a Range request; a server that ignores
+// it sends everything, from 0).
+func fetchURL(ctx context.Context, raw string, offset int64) (io.ReadCloser, int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if offset > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusPartialContent && offset > 0:
+		return resp.Body, offset, nil
+	case resp.StatusCode == http.StatusOK:
+		return resp.Body, 0, nil
+	}
+	resp.Body.Close()
+	return nil, 0, fmt.Errorf("HTTP %s", resp.Status)
 }

@@ -51,6 +51,16 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 	if err != nil {
 		return PushResult{}, fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
+	if oci.IsIndex(desc.MediaType) {
+		return a.pushIndex(ctx, src, r, desc)
+	}
+	return a.pushImage(ctx, src, r, desc, idx.Manifests[hits[0]])
+}
+
+// pushImage pushes the image manifest desc and its blobs to r. entry is the
+// store's index entry that named it (desc itself for an index's child): the
+// registry's original manifest bytes, when the store kept them, hang off it.
+func (a *Agent) pushImage(ctx context.Context, src string, r client.Reference, desc, entry v1.Descriptor) (PushResult, error) {
 	if !oci.IsImageManifest(desc.MediaType) {
 		return PushResult{}, fmt.Errorf("push %s: %s is not an image manifest: %w", src, desc.MediaType, ErrInvalid)
 	}
@@ -59,7 +69,7 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 		return PushResult{}, fmt.Errorf("push %s: %w", src, err)
 	}
 	mediaType, sendPayload := desc.MediaType, payload
-	if orig, mt, ok := a.originalManifest(idx.Manifests[hits[0]], r); ok {
+	if orig, mt, ok := a.originalManifest(entry, r); ok {
 		mediaType, sendPayload = mt, orig
 	}
 	sendDigest := digest.FromBytes(sendPayload)
@@ -67,7 +77,15 @@ func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) 
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return PushResult{}, fmt.Errorf("push %s: manifest: %v: %w", src, err, ErrInvalid)
 	}
-	blobs := append([]v1.Descriptor{m.Config}, m.Layers...)
+	blobs := []v1.Descriptor{m.Config}
+	for _, l := range m.Layers {
+		// As docker does: foreign and non-distributable layers stay
+		// where their URLs point, unless told otherwise.
+		if oci.IsNondistributable(l.MediaType) && !a.pushNondistributable {
+			continue
+		}
+		blobs = append(blobs, l)
+	}
 	leased := []digest.Digest{desc.Digest}
 	for _, b := range blobs {
 		leased = append(leased, b.Digest)
@@ -174,4 +192,39 @@ func (a *Agent) pushBlob(ctx context.Context, r client.Reference, b v1.Descripto
 		return "", 0, fmt.Errorf("blob %s: %w", b.Digest, err)
 	}
 	return "upload", b.Size, nil
+}
+
+// pushIndex pushes an index the store composed (several platforms under one
+// name): each child image by digest, then the index under r's tag.
+func (a *Agent) pushIndex(ctx context.Context, src string, r client.Reference, desc v1.Descriptor) (PushResult, error) {
+	payload, err := a.store.ReadBlob(desc.Digest)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push %s: %w", src, err)
+	}
+	var idx v1.Index
+	if err := json.Unmarshal(payload, &idx); err != nil {
+		return PushResult{}, fmt.Errorf("push %s: index: %v: %w", src, err, ErrCorrupt)
+	}
+	var total PushResult
+	for _, child := range idx.Manifests {
+		cr := r
+		cr.Tag, cr.Digest = "", child.Digest
+		res, err := a.pushImage(ctx, src, cr, child, child)
+		if err != nil {
+			return PushResult{}, err
+		}
+		total.Uploaded += res.Uploaded
+		total.Mounted += res.Mounted
+		total.Existing += res.Existing
+		total.Bytes += res.Bytes
+	}
+	got, err := a.client().ManifestPut(ctx, r, desc.MediaType, payload)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push %s: index: %w", r, err)
+	}
+	if got != "" && got != desc.Digest {
+		return PushResult{}, fmt.Errorf("push %s: registry stored the index as %s, not %s: %w", r, got, desc.Digest, ErrCorrupt)
+	}
+	total.Reference, total.Digest = r.String(), desc.Digest
+	return total, nil
 }

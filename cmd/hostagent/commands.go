@@ -66,6 +66,7 @@ func cmdInstall(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("install")
 	var opts hostagent.PullOptions
 	fs.StringVar(&opts.Platform, "platform", "", "os/arch[/variant] to install from a multi-platform image (default: this host's)")
+	foreignURLs := fs.String("foreign-urls", "", "only fetch foreign and non-distributable layers from URLs matching this regular expression (default: any http or https URL)")
 	fromFile := fs.String("from-file", "", "install from an archive or directory instead, as load -i does")
 	name := fs.String("name", "", "with --from-file: name the image REF")
 	force := fs.Bool("force", false, "with --from-file: replace images the archive's names already name")
@@ -82,6 +83,9 @@ func cmdInstall(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("install takes one REF")
 	}
+	if opts.ForeignURLs, err = foreignURLPattern(*foreignURLs); err != nil {
+		return err
+	}
 	pr := e.newProgress("install")
 	a, err := e.agent(hostagent.WithProgress(pr.event))
 	if err != nil {
@@ -92,6 +96,7 @@ func cmdInstall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.noteForeignOS(img.Reference, img.Platform)
 	return e.printInstalled(img)
 }
 
@@ -238,7 +243,9 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdPush(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(e.flags("push"), args)
+	fs := e.flags("push")
+	nondist := fs.Bool("allow-nondistributable", false, "upload foreign and non-distributable layers too (by default they stay at their URLs)")
+	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -250,7 +257,7 @@ func cmdPush(ctx context.Context, e *env, args []string) error {
 		dest = pos[1]
 	}
 	pr := e.newProgress("push")
-	a, err := e.agent(hostagent.WithProgress(pr.event))
+	a, err := e.agent(hostagent.WithProgress(pr.event), hostagent.WithPushNondistributable(*nondist))
 	if err != nil {
 		return err
 	}

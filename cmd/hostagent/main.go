@@ -92,6 +92,7 @@ func commands() []command {
 		{"version", nil, "", "print the version", cmdVersion},
 		{"completion", nil, "bash|zsh|fish", "print a shell completion script (e.g. source <(hostagent completion bash))", cmdCompletion},
 		{"daemon", nil, "--config SYNC.YML [--docker-config FILE]", "run sync.yml's rules on their schedules (SIGHUP reloads, SIGTERM finishes the copies in flight)", cmdDaemon},
+		installOSImageCommand,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -24,6 +25,9 @@ const (
 	// manifest under, when the store keeps a converted one (see
 	// the agent's convert.go).
 	AnnotationSourceDigest = "io.berth.hostagent.source.digest"
+	// AnnotationComposed marks an index the store composed from manifests
+	// of several platforms installed under one name (MergePlatform).
+	AnnotationComposed = "io.berth.hostagent.composed"
 )
 
 // EntryName is the full reference an index entry stands for: its
@@ -136,4 +140,78 @@ func (s *Store) WithIndex(ctx context.Context, fn func(idx *v1.Index) error) err
 		}
 		return fn(idx)
 	})
+}
+
+// PlatformKey is what tells the platforms of one name apart:
+// os/arch[/variant][:osversion].
+func PlatformKey(p *v1.Platform) string {
+	if p == nil {
+		return ""
+	}
+	return oci.FormatPlatformVersion(*p)
+}
+
+// MergePlatform makes e, an image manifest of one platform chosen from a
+// registry's index, join what idx already names the same: a manifest of
+// another platform (chosen from an index too) or an index the store
+// composed. The result is an index of both, written to the store, and the
+// entry naming it is returned; when there is nothing to merge with (no such
+// name, the same platform, or an entry without a platform) e is returned
+// as it is. Call it under the store lock (UpdateIndex).
+func (s *Store) MergePlatform(idx *v1.Index, e v1.Descriptor) (v1.Descriptor, error) {
+	key := PlatformKey(e.Platform)
+	if key == "" || !oci.IsImageManifest(e.MediaType) {
+		return e, nil
+	}
+	name := EntryName(e)
+	var old *v1.Descriptor
+	for i := range idx.Manifests {
+		if EntryName(idx.Manifests[i]) == name {
+			old = &idx.Manifests[i]
+		}
+	}
+	if old == nil {
+		return e, nil
+	}
+	child := func(d v1.Descriptor) v1.Descriptor {
+		return v1.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, Platform: d.Platform}
+	}
+	var children []v1.Descriptor
+	switch {
+	case oci.IsImageManifest(old.MediaType):
+		if ok := PlatformKey(old.Platform); ok == "" || ok == key {
+			return e, nil
+		}
+		children = []v1.Descriptor{child(*old)}
+	case oci.IsIndex(old.MediaType) && old.Annotations[AnnotationComposed] == "true":
+		raw, err := s.ReadBlob(old.Digest)
+		if err != nil {
+			return e, err
+		}
+		var have v1.Index
+		if err := json.Unmarshal(raw, &have); err != nil {
+			return e, fmt.Errorf("index %s: %v: %w", old.Digest, err, errdefs.ErrCorrupt)
+		}
+		for _, d := range have.Manifests {
+			if PlatformKey(d.Platform) != key {
+				children = append(children, d)
+			}
+		}
+	default:
+		return e, nil
+	}
+	children = append(children, child(e))
+	slices.SortFunc(children, func(a, b v1.Descriptor) int { return strings.Compare(PlatformKey(a.Platform), PlatformKey(b.Platform)) })
+	out := v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Manifests: children}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return e, err
+	}
+	d := digest.FromBytes(raw)
+	if err := s.PutBlob(d, raw); err != nil {
+		return e, err
+	}
+	ne := NewEntry(name, e.Annotations[v1.AnnotationRefName], v1.Descriptor{MediaType: v1.MediaTypeImageIndex, Digest: d, Size: int64(len(raw))}, "")
+	ne.Annotations[AnnotationComposed] = "true"
+	return ne, nil
 }

@@ -1,6 +1,10 @@
 package oci
 
-import v1 "github.com/opencontainers/image-spec/specs-go/v1"
+import (
+	"strings"
+
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
 
 // Docker's media types, which registries still serve for everything docker
 // pushes. The OCI ones are image-spec's v1.MediaType* constants.
@@ -23,4 +27,11 @@ func IsIndex(mediaType string) bool {
 // Docker schema 2.
 func IsImageManifest(mediaType string) bool {
 	return mediaType == v1.MediaTypeImageManifest || mediaType == MediaTypeDockerManifest
+}
+
+// IsNondistributable reports whether a layer of mediaType may be absent
+// from a registry: Docker's foreign layers and OCI's (deprecated)
+// non-distributable ones, fetched from their descriptor's urls instead.
+func IsNondistributable(mediaType string) bool {
+	return mediaType == MediaTypeDockerForeignLayer || strings.Contains(mediaType, ".nondistributable.")
 }

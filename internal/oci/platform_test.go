@@ -56,3 +56,66 @@ func TestChoosePlatform(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePlatformOSVersion(t *testing.T) {
+	for s, want := range map[string]v1.Platform{
+		"windows/amd64:10.0.17763":      {OS: "windows", Architecture: "amd64", OSVersion: "10.0.17763"},
+		"windows/amd64:10.0.17763.2061": {OS: "windows", Architecture: "amd64", OSVersion: "10.0.17763.2061"},
+		"windows/arm64/v8:10.0.20348.5": {OS: "windows", Architecture: "arm64", Variant: "v8", OSVersion: "10.0.20348.5"},
+		"linux/arm/v7":                  {OS: "linux", Architecture: "arm", Variant: "v7"},
+	} {
+		p, err := ParsePlatform(s)
+		if err != nil || p.OS != want.OS || p.Architecture != want.Architecture || p.Variant != want.Variant || p.OSVersion != want.OSVersion {
+			t.Errorf("ParsePlatform(%q) = %+v, %v; want %+v", s, p, err, want)
+		}
+		if got := FormatPlatformVersion(p); got != s {
+			t.Errorf("FormatPlatformVersion(%q) = %q", s, got)
+		}
+	}
+	for _, s := range []string{"windows/amd64:", "windows/amd64:10", "windows/amd64:10.0.1.2.3", "windows/amd64:10.x.1", "windows/amd64:10.0.-1", "windows/amd64/:10.0.1", "windows/amd64:10.0.1:2"} {
+		if p, err := ParsePlatform(s); err == nil {
+			t.Errorf("ParsePlatform(%q) accepted: %+v", s, p)
+		}
+	}
+}
+
+// TestChoosePlatformOSVersion: containerd's rule for Windows, the same
+// major.minor.build and the highest revision of it.
+func TestChoosePlatformOSVersion(t *testing.T) {
+	m := func(p string) v1.Descriptor {
+		pl, err := ParsePlatform(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Platform: &pl, Digest: digest.FromString(p)}
+	}
+	idx := v1.Index{Manifests: []v1.Descriptor{
+		m("windows/amd64:10.0.17763.1"),
+		m("windows/amd64:10.0.17763.2061"),
+		m("windows/amd64:10.0.17763.737"),
+		m("windows/amd64:10.0.20348.5"),
+		m("windows/arm64:10.0.17763.9999"),
+		m("linux/amd64"),
+	}}
+	for want, got := range map[string]string{
+		"windows/amd64:10.0.17763":      "10.0.17763.2061",
+		"windows/amd64:10.0.17763.5":    "10.0.17763.2061", // the revision asked for does not bind
+		"windows/amd64:10.0.20348":      "10.0.20348.5",
+		"windows/amd64":                 "10.0.17763.1", // no version: the first
+		"windows/amd64:10.0.14393":      "",
+		"linux/amd64:10.0.17763":        "",
+		"windows/arm64:10.0.17763.9999": "10.0.17763.9999",
+	} {
+		w, _ := ParsePlatform(want)
+		d, err := ChoosePlatform(idx, w)
+		if got == "" {
+			if !errors.Is(err, ErrNoPlatform) {
+				t.Errorf("ChoosePlatform(%s) = %v, %v; want ErrNoPlatform", want, d.Platform, err)
+			}
+			continue
+		}
+		if err != nil || d.Platform.OSVersion != got {
+			t.Errorf("ChoosePlatform(%s) = %+v, %v; want os.version %s", want, d.Platform, err, got)
+		}
+	}
+}
