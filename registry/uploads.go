@@ -246,6 +246,9 @@ func (a *App) uploadError(w http.ResponseWriter, name string, u *storage.Upload,
 		a.setUploadHeaders(w, name, u)
 		return
 	}
+	if errors.Is(err, storage.ErrUploadUnknown) {
+		return // there was no upload to fail (storage.Store.Upload)
+	}
 	a.opts.metrics.UploadFailed()
 }
 
