@@ -177,6 +177,17 @@ type PendingPurger interface {
 	PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (n int, bytes int64, err error)
 }
 
+// PendingActivity is an optional capability of a driver that keeps the
+// pending write of a path where no path reaches (a PendingPurger): when
+// the write at path was last active (its last Close, or a part uploaded
+// since), so that a caller judging whether the write is idle (the upload
+// purger) sees activity that leaves no file behind. ok is false when
+// there is no pending write at path. A wrapper (observed) answers false
+// for a driver without it.
+type PendingActivity interface {
+	PendingActivity(ctx context.Context, path string) (last time.Time, ok bool, err error)
+}
+
 // Error classes. Drivers wrap them with the path, e.g.
 // fmt.Errorf("%s: %w", path, storagedriver.ErrPathNotFound); callers test with
 // errors.Is.

@@ -304,6 +304,15 @@ func (o *Driver) OpenSized(ctx context.Context, path string, size int64) (io.Rea
 	return f, err
 }
 
+// PendingActivity is the wrapped driver's
+// (storagedriver.PendingActivity); none when it has none.
+func (o *Driver) PendingActivity(ctx context.Context, path string) (time.Time, bool, error) {
+	if a, ok := o.d.(storagedriver.PendingActivity); ok {
+		return a.PendingActivity(ctx, path)
+	}
+	return time.Time{}, false, nil
+}
+
 // Create is the wrapped driver's (storagedriver.Creator), its writer
 // reported as Writer's are; errors.ErrUnsupported when it has none.
 func (o *Driver) Create(ctx context.Context, path string) (storagedriver.FileWriter, error) {
