@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -42,6 +44,7 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Docker-Content-Digest", d.String())
 	h.Set("Etag", `"`+d.String()+`"`)
 	h.Set("Cache-Control", "max-age=31536000")
+	expectRange(r, rc, size)
 	http.ServeContent(w, r, "", time.Time{}, rc)
 	a.notifyPull(r, a.blobTarget(r, name, d, size))
 	return nil
@@ -59,6 +62,31 @@ func (a *App) openBlob(r *http.Request, name string, d digest.Digest) (io.ReadSe
 		return nil, 0, err
 	}
 	return &headContent{size: size}, size, nil
+}
+
+// expectRange tells content whose reads are backend requests (S3) the
+// range a GET asks for, "bytes=first-last", so that the request for it
+// asks for that much only (storagedriver.RangeExpecter). Anything else is
+// left to http.ServeContent, which parses and checks the header.
+func expectRange(r *http.Request, rc io.ReadSeekCloser, size int64) {
+	e, ok := rc.(storagedriver.RangeExpecter)
+	if !ok || r.Method != http.MethodGet {
+		return
+	}
+	spec, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
+	if !ok {
+		return
+	}
+	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok || a == "" || b == "" {
+		return
+	}
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || first < 0 || last < first || first >= size {
+		return
+	}
+	e.ExpectRange(first, min(last, size-1)+1)
 }
 
 // headContent is a blob's content in a HEAD: http.ServeContent seeks in

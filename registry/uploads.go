@@ -107,6 +107,17 @@ func (a *App) uploadStatus(w http.ResponseWriter, r *http.Request) error {
 	return a.uploadAccepted(w, http.StatusNoContent, name, u)
 }
 
+// upload names the route's upload without reading storage
+// (storage.Store.Upload): its Append or Commit finds it.
+func (a *App) upload(r *http.Request) (string, *storage.Upload, error) {
+	name, err := repoName(r)
+	if err != nil {
+		return "", nil, err
+	}
+	u, err := a.store.Upload(name, mux.Vars(r)["uuid"])
+	return name, u, err
+}
+
 // chunk returns the request's body bounded by its Content-Range, and where
 // the chunk claims to start (-1 when it does not say).
 func chunk(r *http.Request) (io.Reader, int64, error) {
@@ -139,12 +150,17 @@ func chunk(r *http.Request) (io.Reader, int64, error) {
 // connection nobody is usually there to, and the upload's data would stay
 // in storage until purged (see storage.Upload.Append).
 func (a *App) patchUpload(w http.ResponseWriter, r *http.Request) error {
-	name, u, err := a.resume(r)
+	name, u, err := a.upload(r)
 	if err != nil {
 		return err
 	}
 	rd, start, err := chunk(r)
 	if err != nil {
+		// The answer says where the upload stands: read it.
+		u, rerr := a.store.ResumeUpload(r.Context(), name, u.ID())
+		if rerr != nil {
+			return rerr
+		}
 		a.setUploadHeaders(w, name, u)
 		return err
 	}
@@ -163,7 +179,7 @@ func (a *App) patchUpload(w http.ResponseWriter, r *http.Request) error {
 // over a quota (the upload is discarded; see commitCharged). Any other failure, a last chunk that broke off
 // included, discards the upload (see storage.Upload.Commit).
 func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
-	name, u, err := a.resume(r)
+	name, u, err := a.upload(r)
 	if err != nil {
 		return err
 	}
@@ -175,6 +191,17 @@ func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A quota is checked before the commit when the blob's size is known,
+	// which takes the upload's offset first.
+	limited, err := a.limited(name)
+	if err != nil {
+		return err
+	}
+	if limited {
+		if _, u, err = a.resume(r); err != nil {
+			return err
+		}
+	}
 	var rd io.Reader
 	start := int64(-1)
 	size := u.Offset() // the blob's, when the last chunk's length is known
@@ -183,7 +210,7 @@ func (a *App) putUpload(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		size = -1
-		if r.ContentLength >= 0 {
+		if r.ContentLength >= 0 && u.Offset() >= 0 {
 			size = u.Offset() + r.ContentLength
 		}
 	}
@@ -218,6 +245,9 @@ func (a *App) uploadError(w http.ResponseWriter, name string, u *storage.Upload,
 	if errors.Is(err, storage.ErrRangeInvalid) {
 		a.setUploadHeaders(w, name, u)
 		return
+	}
+	if errors.Is(err, storage.ErrUploadUnknown) {
+		return // there was no upload to fail (storage.Store.Upload)
 	}
 	a.opts.metrics.UploadFailed()
 }

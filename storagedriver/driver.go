@@ -90,6 +90,59 @@ type Opener interface {
 	Open(ctx context.Context, path string) (io.ReadSeekCloser, error)
 }
 
+// SizedOpener is an optional capability of a driver whose Open asks the
+// backend for the file's size (S3: a HEAD before the first GET). OpenSized
+// opens path, whose size the caller already knows (a blob's, from its
+// descriptor), without that request: a missing file shows as
+// ErrPathNotFound at the first Read instead. A wrapper (observed) may
+// offer it over any driver and answer errors.ErrUnsupported when the
+// driver has neither it nor Opener; callers then read with Reader.
+type SizedOpener interface {
+	OpenSized(ctx context.Context, path string, size int64) (io.ReadSeekCloser, error)
+}
+
+// RangeExpecter is an optional capability of a file from Open or
+// OpenSized whose reads are requests to a backend (S3). ExpectRange says
+// that reads starting at start will stop at end (exclusive), as those of
+// an HTTP range request do, so that the backend request asks for those
+// bytes only and its connection can serve the next one. Reads past end
+// still work, at the cost of another request.
+type RangeExpecter interface {
+	ExpectRange(start, end int64)
+}
+
+// Creator is an optional capability: a writer for content that one caller
+// writes and commits (or cancels) in one go, never closed and resumed.
+// Unlike Writer's, several may be open at one path at once without
+// disturbing each other or a pending write there; each is invisible until
+// its Commit, and the last Commit wins. Close without Commit discards what
+// was written. It lets content whose final path is known before its first
+// byte (a blob pushed in one request with its digest) be written there
+// directly, instead of being written elsewhere and moved (a copy on S3). A
+// wrapper (observed) may answer errors.ErrUnsupported when the driver it
+// wraps lacks it.
+type Creator interface {
+	Create(ctx context.Context, path string) (FileWriter, error)
+}
+
+// StateKeeper is an optional capability of a FileWriter: a few bytes of
+// the caller's (at most MaxState), recorded by Close together with the
+// pending write, atomically with it, and given back by the writer that
+// resumes it. The registry keeps an upload's hash state there, which
+// saves storing it as a file of its own after every chunk.
+type StateKeeper interface {
+	// SetState asks that the next Close record b with the pending write.
+	// It returns false, and nothing is recorded, when this writer cannot
+	// (a wrapper over a writer without the capability).
+	SetState(b []byte) bool
+	// State is what the Close of the write this writer resumed recorded
+	// with it, or nil.
+	State() []byte
+}
+
+// MaxState is the most a StateKeeper records.
+const MaxState = 512
+
 // Redirector is an optional capability: a URL from which a client can fetch
 // the content at path directly (for example a presigned S3 URL). An empty URL
 // with a nil error means "serve it yourself".
@@ -110,6 +163,17 @@ type Redirector interface {
 // a key already gone succeeds, so two racing purges may both count it).
 type PendingPurger interface {
 	PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (n int, bytes int64, err error)
+}
+
+// PendingActivity is an optional capability of a driver that keeps the
+// pending write of a path where no path reaches (a PendingPurger): when
+// the write at path was last active (its last Close, or a part uploaded
+// since), so that a caller judging whether the write is idle (the upload
+// purger) sees activity that leaves no file behind. ok is false when
+// there is no pending write at path. A wrapper (observed) answers false
+// for a driver without it.
+type PendingActivity interface {
+	PendingActivity(ctx context.Context, path string) (last time.Time, ok bool, err error)
 }
 
 // Error classes. Drivers wrap them with the path, e.g.

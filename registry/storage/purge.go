@@ -48,9 +48,11 @@ type PurgeResult struct {
 // which the driver keeps where no path reaches.
 //
 // An upload's last activity is the latest of the time in its startedat
-// file and the modification times of its files (startedat, the hash state
+// file, the modification times of its files (startedat, the hash state
 // saved after every chunk, and the data itself where the driver keeps it
-// in place, as Distribution's filesystem driver does). Distribution's
+// in place, as Distribution's filesystem driver does) and, on a driver
+// that keeps pending writes apart (storagedriver.PendingActivity: S3,
+// whose writes also keep the hash state), its pending write's. Distribution's
 // purger goes by startedat alone and so removes an upload still being
 // sent a week after it began; this one waits until the upload has been
 // idle for the whole age. Directories under _uploads whose names are not
@@ -173,7 +175,22 @@ func (s *Store) uploadActivity(ctx context.Context, dir string) (time.Time, int6
 		// Gone: nothing to purge. A zero time would read as "very old".
 		return time.Now(), 0, nil
 	}
-	return last, size, err
+	if err != nil {
+		return last, size, err
+	}
+	// A driver that keeps the data and its hash state with the pending
+	// write (S3) leaves no file touched by a chunk: it says when the
+	// write was last active.
+	if a, ok := s.driver.(storagedriver.PendingActivity); ok {
+		t, ok, err := a.PendingActivity(ctx, path.Join(dir, "data"))
+		if err != nil {
+			return last, size, err
+		}
+		if ok && t.After(last) {
+			last = t
+		}
+	}
+	return last, size, nil
 }
 
 // walkFiles calls fn for every file below dir, with the driver's Walk

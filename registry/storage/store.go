@@ -125,7 +125,17 @@ func (s *Store) OpenBlob(ctx context.Context, name string, d digest.Digest) (io.
 		return nil, 0, err
 	}
 	p := blobDataPath(d)
-	if o, ok := s.driver.(storagedriver.Opener); ok {
+	// The size is known: a driver that would ask its backend for it
+	// (S3's HEAD) is spared that request.
+	if o, ok := s.driver.(storagedriver.SizedOpener); ok {
+		f, err := o.OpenSized(ctx, p, size)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			if err != nil {
+				return nil, 0, blobErr(d, err)
+			}
+			return f, size, nil
+		}
+	} else if o, ok := s.driver.(storagedriver.Opener); ok {
 		f, err := o.Open(ctx, p)
 		if err != nil {
 			return nil, 0, blobErr(d, err)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,7 +20,12 @@ import (
 
 // An Upload is a blob being received, possibly over several requests and
 // several processes. Its bytes and its sha256 state live in storage under
-// _uploads/<id>, so any node can continue it.
+// _uploads/<id>, so any node can continue it; on a driver whose writers
+// keep a state (storagedriver.StateKeeper: S3) the hash state is recorded
+// with the pending write itself, in the request that records the chunk.
+// A blob pushed whole in its committing request goes straight to the
+// blob's path where the driver allows (storagedriver.Creator: S3), with no
+// move afterwards (uploads_direct.go).
 //
 // Bytes are hashed while they are written. A state that cannot be restored
 // (a crash between writing bytes and saving the state, or a digest of another
@@ -97,10 +103,25 @@ func (s *Store) ResumeUpload(ctx context.Context, name, id string) (*Upload, err
 	return u, w.Close()
 }
 
+// Upload names upload id of repository name without reading storage: its
+// Append or Commit finds it (ErrUploadUnknown when there is none), and
+// Offset is known only after them. It saves a PATCH or a PUT the request
+// ResumeUpload would make to learn the offset first.
+func (s *Store) Upload(name, id string) (*Upload, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if !validUploadID(id) {
+		return nil, fmt.Errorf("upload %q: %w", id, ErrUploadUnknown)
+	}
+	return &Upload{store: s, name: name, id: id, offset: -1}, nil
+}
+
 // ID identifies the upload within its repository.
 func (u *Upload) ID() string { return u.id }
 
-// Offset is the number of bytes received so far.
+// Offset is the number of bytes received so far; -1 for an Upload
+// (Store.Upload) before its Append or Commit.
 func (u *Upload) Offset() int64 { return u.offset }
 
 // Append writes r at the end of the upload. With start >= 0 the caller claims
@@ -128,6 +149,12 @@ func (u *Upload) Append(ctx context.Context, r io.Reader, start int64) error {
 	if errors.Is(err, ErrRangeInvalid) {
 		return err
 	}
+	// A driver that keeps a state with the pending write records the hash
+	// state in the same request as the chunk; others get a file of it.
+	kept := false
+	if err == nil && h != nil && n > 0 {
+		kept = keepHash(w, h, u.offset)
+	}
 	if err == nil {
 		err = w.Close()
 	}
@@ -135,7 +162,7 @@ func (u *Upload) Append(ctx context.Context, r io.Reader, start int64) error {
 		u.discard(ctx, w)
 		return err
 	}
-	if h != nil && n > 0 {
+	if h != nil && n > 0 && !kept {
 		u.saveHash(ctx, h, u.offset-n)
 	}
 	return nil
@@ -150,7 +177,10 @@ func (u *Upload) write(ctx context.Context, w storagedriver.FileWriter, r io.Rea
 	if start >= 0 && start != u.offset {
 		return nil, 0, fmt.Errorf("chunk starts at %d, upload is at %d: %w", start, u.offset, ErrRangeInvalid)
 	}
-	h := u.loadHash(ctx, u.offset)
+	h := keptHash(w, u.offset)
+	if h == nil {
+		h = u.loadHash(ctx, u.offset)
+	}
 	if r == nil {
 		return h, 0, nil
 	}
@@ -188,6 +218,9 @@ func (u *Upload) Commit(ctx context.Context, d digest.Digest, r io.Reader, start
 		return 0, err
 	}
 	defer w.Close()
+	if size, done, err := u.commitDirect(ctx, w, d, r, start); done {
+		return size, err
+	}
 	h, _, err := u.write(ctx, w, r, start)
 	if errors.Is(err, ErrRangeInvalid) {
 		return 0, err
@@ -239,12 +272,19 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 			return err
 		}
 	}
+	return u.linkPublished(ctx, d, w.Size(), t)
+}
+
+// linkPublished links blob d, of size bytes and published after a rely
+// that began at t, into the upload's repository; then the upload is gone.
+func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64, t time.Time) error {
+	s := u.store
 	if err := s.link(ctx, layerLinkPath(u.name, d), d); err != nil {
 		return err
 	}
 	// Both written or found after the rely: a HEAD that follows the push
 	// is answered from the cache.
-	s.rememberSize(ctx, d, w.Size(), t)
+	s.rememberSize(ctx, d, size, t)
 	s.cache.SetLink(ctx, u.name, d, t, s.cacheTTL(t))
 	if err := s.indexRepository(ctx, u.name, true); err != nil {
 		return err
@@ -300,6 +340,41 @@ func (u *Upload) writer(ctx context.Context) (storagedriver.FileWriter, error) {
 		return nil, fmt.Errorf("upload %s: %w", u.id, ErrUploadUnknown)
 	}
 	return w, err
+}
+
+// keepHash asks w to record h, the sha256 state after offset bytes, with
+// its pending write (storagedriver.StateKeeper); false when it cannot.
+func keepHash(w storagedriver.FileWriter, h hash.Hash, offset int64) bool {
+	k, ok := w.(storagedriver.StateKeeper)
+	if !ok {
+		return false
+	}
+	b, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return false
+	}
+	return k.SetState(binary.BigEndian.AppendUint64(b, uint64(offset)))
+}
+
+// keptHash restores the sha256 state w's pending write recorded
+// (keepHash), provided it is the state after offset bytes; nil otherwise.
+func keptHash(w storagedriver.FileWriter, offset int64) hash.Hash {
+	if offset == 0 {
+		return sha256.New()
+	}
+	k, ok := w.(storagedriver.StateKeeper)
+	if !ok {
+		return nil
+	}
+	b := k.State()
+	if len(b) < 8 || int64(binary.BigEndian.Uint64(b[len(b)-8:])) != offset {
+		return nil
+	}
+	h := sha256.New()
+	if h.(encoding.BinaryUnmarshaler).UnmarshalBinary(b[:len(b)-8]) != nil {
+		return nil
+	}
+	return h
 }
 
 // loadHash restores the sha256 state after offset bytes, or returns nil.

@@ -2,6 +2,7 @@ package observed
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -247,6 +248,75 @@ func (w *fileWriter) Cancel(ctx context.Context) error {
 	err := w.FileWriter.Cancel(ctx)
 	w.o.done(OpWriterCancel, start, err)
 	return err
+}
+
+// ReadFrom keeps the wrapped writer's ReadFrom (S3's reads straight into
+// its part buffer) for io.Copy.
+func (w *fileWriter) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := w.FileWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{w.FileWriter}, r)
+}
+
+// SetState and State pass storagedriver.StateKeeper through; a writer
+// without it keeps no state, and SetState says so.
+func (w *fileWriter) SetState(b []byte) bool {
+	if k, ok := w.FileWriter.(storagedriver.StateKeeper); ok {
+		return k.SetState(b)
+	}
+	return false
+}
+
+func (w *fileWriter) State() []byte {
+	if k, ok := w.FileWriter.(storagedriver.StateKeeper); ok {
+		return k.State()
+	}
+	return nil
+}
+
+// OpenSized is the wrapped driver's (storagedriver.SizedOpener), or its
+// Open when it has only that; errors.ErrUnsupported when it has neither,
+// and the caller reads with Reader.
+func (o *Driver) OpenSized(ctx context.Context, path string, size int64) (io.ReadSeekCloser, error) {
+	start := time.Now()
+	var f io.ReadSeekCloser
+	var err error
+	switch d := o.d.(type) {
+	case storagedriver.SizedOpener:
+		f, err = d.OpenSized(ctx, path, size)
+	case storagedriver.Opener:
+		f, err = d.Open(ctx, path)
+	default:
+		return nil, errors.ErrUnsupported
+	}
+	o.done(OpOpen, start, err)
+	return f, err
+}
+
+// PendingActivity is the wrapped driver's
+// (storagedriver.PendingActivity); none when it has none.
+func (o *Driver) PendingActivity(ctx context.Context, path string) (time.Time, bool, error) {
+	if a, ok := o.d.(storagedriver.PendingActivity); ok {
+		return a.PendingActivity(ctx, path)
+	}
+	return time.Time{}, false, nil
+}
+
+// Create is the wrapped driver's (storagedriver.Creator), its writer
+// reported as Writer's are; errors.ErrUnsupported when it has none.
+func (o *Driver) Create(ctx context.Context, path string) (storagedriver.FileWriter, error) {
+	c, ok := o.d.(storagedriver.Creator)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	start := time.Now()
+	w, err := c.Create(ctx, path)
+	o.done(OpWriter, start, err)
+	if err != nil {
+		return nil, err
+	}
+	return &fileWriter{FileWriter: w, o: o}, nil
 }
 
 // The optional capabilities, each a type of its own so that Wrap can

@@ -28,15 +28,20 @@
 // before Commit.
 //
 // S3 refuses parts under 5 MiB except the last, yet registry clients PATCH
-// chunks of any size and each PATCH ends with Close. So Close stores what
-// has not filled a part, the tail, as a small object of its own: the tail
-// object, whose user metadata record the upload id, how many parts belong
-// to the write, their total size and a hash chained over their ETags.
+// chunks of any size and each PATCH ends with Close. So Close sends a
+// buffer of at least 5 MiB as a part of its own (parts need not be of one
+// size), and stores what is left under 5 MiB, the tail, as a small object
+// of its own: the tail object, whose user metadata record the upload id,
+// how many parts belong to the write, their total size, a hash chained
+// over their ETags, and the caller's state (storagedriver.StateKeeper:
+// the registry's sha256 state of the upload, so that it needs no file of
+// its own). A PATCH of 5 MiB or more thus costs three requests (the
+// record's HEAD, the part, the record), and its bytes go to S3 once.
 // Writer(append=true), in any process, reads the record with one HEAD of
 // the tail object: Size is the recorded parts plus the tail, so an upload's
 // status moves no bytes. The first Write fetches the tail (if it is still
 // the one the HEAD saw) and writing goes on with it in the buffer, so every
-// part but the last is a full chunk. Writes that never fill a chunk (most
+// part but the last is at least 5 MiB. Writes that never fill a chunk (most
 // manifests, configs and small layers) never start a multipart upload.
 //
 // The tail object is the only record of a pending write. A process that
@@ -57,9 +62,8 @@
 // its ETag); Commit checks it with a HEAD just before publishing (or
 // copies it, which fails the same way). A writer whose write was deleted
 // thus publishes and records nothing: Commit returns ErrPathNotFound,
-// Close returns nil, and both abort the parts it uploaded since. A
-// monolithic blob push costs five requests as before (the HEAD at open
-// moved to Commit), a chunked one a request less. What remains is the
+// Close returns nil, and both abort the parts it uploaded since. What
+// remains is the
 // window between that HEAD and the publishing request, which S3 offers no
 // way to close. The conditional PUTs need a server that honours If-Match
 // and If-None-Match on PutObject (AWS S3 and versitygw do); one
@@ -74,8 +78,19 @@
 // writer go on from the same tail. Writer with append false first
 // discards the pending write at the path (aborts its upload, overwrites
 // its tail) and leaves committed content in place until its own Commit. A
-// Close costs one PUT of at most ChunkSize bytes; a stream of tiny PATCHes
-// thus rewrites up to one chunk per PATCH.
+// Close costs one PUT of under 5 MiB; a stream of tiny PATCHes thus
+// rewrites up to 5 MiB per PATCH.
+//
+// Create (storagedriver.Creator) is a writer without a tail object, for
+// content written and committed by one caller in one go: the registry
+// streams a blob pushed in one request with its digest to the blob's key,
+// hashing it on the way, and commits only once it matched. Its multipart
+// upload is one of its own on the key (S3 keeps any number on one key,
+// each invisible until completed), so it disturbs neither other writers
+// at the path nor a pending write there; Commit is one PutObject, or the
+// last part and CompleteMultipartUpload, at the key itself: no copy.
+// Close and Cancel abort its parts; those of a process that died are
+// left to PurgePending.
 //
 // # Other operations
 //
@@ -87,7 +102,11 @@
 // delimiter "/"; Walk is one flat ListObjectsV2 continued with start-after,
 // whose byte order of keys is Walk's order. Stat of a directory is a
 // listing of one key below it. Open gives an io.ReadSeekCloser whose reads
-// are ranged GETs, for http.ServeContent. RedirectURL presigns GET and HEAD
+// are ranged GETs, for http.ServeContent; OpenSized
+// (storagedriver.SizedOpener) skips Open's HEAD when the caller knows the
+// size, and ExpectRange (storagedriver.RangeExpecter) bounds the GET of
+// an HTTP range request to its bytes, so that its connection is reused.
+// A blob GET thus costs one GET. RedirectURL presigns GET and HEAD
 // URLs valid for 20 minutes when Params.Redirect is set.
 //
 // PurgePending (storagedriver.PendingPurger) discards pending writes idle

@@ -28,6 +28,19 @@ func (d *Driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) 
 	return &object{d: d, ctx: ctx, path: p, size: fi.Size}, nil
 }
 
+// OpenSized is Open of an object whose size the caller knows, without
+// Open's HEAD: a blob GET thus costs S3 one GET. A missing object is
+// ErrPathNotFound at the first Read.
+func (d *Driver) OpenSized(ctx context.Context, p string, size int64) (io.ReadSeekCloser, error) {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
+		return nil, err
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("%s of size %d: %w", p, size, storagedriver.ErrInvalidOffset)
+	}
+	return &object{d: d, ctx: ctx, path: p, size: size}, nil
+}
+
 // object is an opened object. Like *os.File it is used by one goroutine at
 // a time. It keeps the context of Open because io.Reader's Read has none.
 type object struct {
@@ -36,7 +49,21 @@ type object struct {
 	path string
 	size int64
 	pos  int64         // where the next Read starts
-	body io.ReadCloser // a GET from pos to the end, or nil
+	body io.ReadCloser // a GET from pos to the end (or to until), or nil
+	// The range ExpectRange announced: a GET starting at from asks for
+	// the bytes up to until only (exclusive; 0: none announced).
+	from, until int64
+}
+
+var _ storagedriver.RangeExpecter = (*object)(nil)
+
+// ExpectRange makes the GET that starts at start ask for the bytes up to
+// end only (storagedriver.RangeExpecter): the answer ends where the
+// caller stops reading, and its connection goes back to the pool.
+func (o *object) ExpectRange(start, end int64) {
+	if start >= 0 && end > start {
+		o.from, o.until = start, min(end, o.size)
+	}
 }
 
 func (o *object) Read(b []byte) (int, error) {
@@ -44,7 +71,11 @@ func (o *object) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if o.body == nil {
-		body, err := o.d.getRange(o.ctx, o.path, o.pos)
+		end := int64(0)
+		if o.until > 0 && o.pos == o.from && o.pos < o.until {
+			end = o.until
+		}
+		body, err := o.d.getRange(o.ctx, o.path, o.pos, end)
 		if err != nil {
 			if apiCode(err) == "InvalidRange" { // the object shrank under us
 				return 0, io.EOF

@@ -106,6 +106,37 @@ func (d *Driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun b
 	}
 }
 
+var _ storagedriver.PendingActivity = (*Driver)(nil)
+
+// PendingActivity returns when the pending write of p was last active: its
+// tail's Last-Modified (its start or last Close), or a part of its upload
+// uploaded since (storagedriver.PendingActivity). The hash state of an
+// upload travels with its tail rather than in a file, so this is how the
+// upload purger sees that an upload is still being sent.
+func (d *Driver) PendingActivity(ctx context.Context, p string) (time.Time, bool, error) {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
+		return time.Time{}, false, err
+	}
+	head, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.tailKey(p))})
+	if err != nil {
+		if notFound(err) {
+			return time.Time{}, false, nil
+		}
+		return time.Time{}, false, fail(ctx, "HeadObject (pending tail)", p, err)
+	}
+	last := modTime(head.LastModified)
+	if id := head.Metadata[metaUpload]; id != "" {
+		parts, _, gone, err := d.partsActivity(ctx, p, d.key(p), id)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		if !gone && parts.After(last) {
+			last = parts
+		}
+	}
+	return last, true, nil
+}
+
 // purgeTail discards the pending write of p, whose tail was listed as last
 // modified before olderThan, unless it turns out active: its tail replaced
 // since, or a part of its multipart upload uploaded since olderThan. It

@@ -23,10 +23,11 @@ import (
 )
 
 var (
-	_ storagedriver.Driver     = (*Driver)(nil)
-	_ storagedriver.Walker     = (*Driver)(nil)
-	_ storagedriver.Opener     = (*Driver)(nil)
-	_ storagedriver.Redirector = (*Driver)(nil)
+	_ storagedriver.Driver      = (*Driver)(nil)
+	_ storagedriver.Walker      = (*Driver)(nil)
+	_ storagedriver.Opener      = (*Driver)(nil)
+	_ storagedriver.SizedOpener = (*Driver)(nil)
+	_ storagedriver.Redirector  = (*Driver)(nil)
 )
 
 // pendingDir is the top-level prefix, below the root directory, of the
@@ -275,7 +276,7 @@ func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadClo
 	if offset < 0 {
 		return nil, fmt.Errorf("%s at %d: %w", p, offset, storagedriver.ErrInvalidOffset)
 	}
-	body, err := d.getRange(ctx, p, offset)
+	body, err := d.getRange(ctx, p, offset, 0)
 	if err == nil || apiCode(err) != "InvalidRange" {
 		return body, err
 	}
@@ -291,11 +292,15 @@ func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadClo
 	return nil, fmt.Errorf("%s at %d of %d: %w", p, offset, fi.Size, storagedriver.ErrInvalidOffset)
 }
 
-// getRange GETs the object at p from offset. The raw InvalidRange error
-// of an offset at or past the end is returned as is, for the caller.
-func (d *Driver) getRange(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+// getRange GETs the object at p from offset, to end (exclusive) when end
+// is after offset, else to its end. The raw InvalidRange error of an
+// offset at or past the end is returned as is, for the caller.
+func (d *Driver) getRange(ctx context.Context, p string, offset, end int64) (io.ReadCloser, error) {
 	in := &s3.GetObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.key(p))}
-	if offset > 0 {
+	switch {
+	case end > offset:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, end-1))
+	case offset > 0:
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
 	}
 	out, err := d.client.GetObject(ctx, in)

@@ -209,20 +209,29 @@ func (d *Driver) Delete(ctx context.Context, p string) error {
 		return err
 	}
 	key := d.key(p)
-	// The key itself sorts first among the keys it prefixes.
+	// One listing of the keys that begin with key's usually finds all: the
+	// key itself sorts first, then its siblings whose names extend its
+	// ("a-b", "a.b"), which are left out, then those below it ("a/").
+	// Only when they fill more than a page are those below listed apart.
 	out, err := d.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
-		Bucket: &d.p.Bucket, Prefix: aws.String(key), MaxKeys: aws.Int32(1),
+		Bucket: &d.p.Bucket, Prefix: aws.String(key), MaxKeys: aws.Int32(listMax),
 	})
 	if err != nil {
 		return fail(ctx, "ListObjectsV2", p, err)
 	}
-	var keys []string
-	if len(out.Contents) > 0 && aws.ToString(out.Contents[0].Key) == key {
-		keys = append(keys, key)
+	var keys, below []string
+	for _, o := range out.Contents {
+		switch k := aws.ToString(o.Key); {
+		case k == key:
+			keys = append(keys, k)
+		case strings.HasPrefix(k, key+"/"):
+			below = append(below, k)
+		}
 	}
-	below, err := d.keysWithPrefix(ctx, p, key+"/", "")
-	if err != nil {
-		return err
+	if aws.ToBool(out.IsTruncated) {
+		if below, err = d.keysWithPrefix(ctx, p, key+"/", ""); err != nil {
+			return err
+		}
 	}
 	keys = append(keys, below...)
 	// Pending writes are few: one listing finds the tail at p and those

@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ const (
 	metaParts  = "berth-parts"       // how many parts of that upload belong to it
 	metaSize   = "berth-parts-size"  // their total size
 	metaChain  = "berth-parts-chain" // chainETag over their ETags, in order
+	metaState  = "berth-state"       // the caller's state (storagedriver.StateKeeper), base64
 )
 
 type writerState int
@@ -71,6 +73,12 @@ type writer struct {
 	tailETag string
 	released int64 // the tail's length once buf has gone back to the pool
 	dirty    bool  // Close has something to record
+
+	// oneShot marks a writer of Create: no tail object, no resumption.
+	oneShot bool
+	// kept is the caller's state (storagedriver.StateKeeper): the one
+	// read at resumption, replaced by SetState, stored by Close.
+	kept []byte
 
 	// The parts uploaded by this writer, in order; uploads run in the
 	// background, at most partsInFlight at a time.
@@ -189,6 +197,11 @@ func (w *writer) resume(ctx context.Context) error {
 		}
 	}
 	w.recorded, w.recordedSize = w.parts, w.partsSize
+	if v := m[metaState]; v != "" {
+		if w.kept, err = base64.StdEncoding.DecodeString(v); err != nil {
+			return fmt.Errorf("s3: pending write %s: bad state in its record: %w", w.path, err)
+		}
+	}
 	n := aws.ToInt64(out.ContentLength)
 	if n < 0 || n > maxPartSize {
 		return fmt.Errorf("s3: pending write %s: tail of %d bytes", w.path, n)
@@ -222,6 +235,20 @@ func (w *writer) load(ctx context.Context) error {
 	return nil
 }
 
+// SetState records b with the pending write at the next Close
+// (storagedriver.StateKeeper), in the tail object's metadata.
+func (w *writer) SetState(b []byte) bool {
+	if len(b) > storagedriver.MaxState || w.state != open {
+		return false
+	}
+	w.kept = bytes.Clone(b)
+	w.dirty = true
+	return true
+}
+
+// State is the state recorded with the pending write this writer resumed.
+func (w *writer) State() []byte { return w.kept }
+
 func (w *writer) writable() error {
 	if w.state != open {
 		return errors.New("s3: writer already " + w.state.String())
@@ -244,25 +271,40 @@ func (w *writer) Close() error {
 	if w.state != open {
 		return nil
 	}
+	ctx := context.WithoutCancel(w.ctx)
+	if w.oneShot {
+		return w.cancelOneShot(ctx)
+	}
+	// A tail that can be a part is sent as one (S3 takes any part of at
+	// least MinChunkSize but the last): the next writer then has no tail
+	// to fetch, and the tail object holds the record only. A client
+	// PATCHing chunks of 5 MiB or more thus sends each byte to S3 once.
+	var err error
+	if len(w.buf) >= MinChunkSize {
+		err = w.flush(ctx)
+	}
 	w.state = closed
 	defer w.release()
-	if err := w.wait(); err != nil {
+	if werr := w.wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
 		return err
 	}
 	if !w.dirty {
 		return nil
 	}
-	var meta map[string]string
+	meta := map[string]string{}
 	if w.parts > 0 {
-		meta = map[string]string{
-			metaUpload: w.uploadID,
-			metaParts:  strconv.Itoa(w.parts),
-			metaSize:   strconv.FormatInt(w.partsSize, 10),
-			metaChain:  w.chain(),
-		}
+		meta[metaUpload] = w.uploadID
+		meta[metaParts] = strconv.Itoa(w.parts)
+		meta[metaSize] = strconv.FormatInt(w.partsSize, 10)
+		meta[metaChain] = w.chain()
 	}
-	ctx := context.WithoutCancel(w.ctx)
-	err := w.replaceTail(ctx, meta)
+	if w.kept != nil {
+		meta[metaState] = base64.StdEncoding.EncodeToString(w.kept)
+	}
+	err = w.replaceTail(ctx, meta)
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		w.discard(ctx)
 		return nil
@@ -318,6 +360,9 @@ func (w *writer) Cancel(ctx context.Context) error {
 	if w.state != open {
 		return errors.New("s3: writer already " + w.state.String())
 	}
+	if w.oneShot {
+		return w.cancelOneShot(ctx)
+	}
 	w.wait() // an upload in flight could outlive the abort
 	d := w.d
 	if w.uploadID != "" {
@@ -356,6 +401,9 @@ func (w *writer) Commit(ctx context.Context) error {
 }
 
 func (w *writer) commit(ctx context.Context) error {
+	if w.oneShot {
+		return w.commitOneShot(ctx)
+	}
 	d := w.d
 	tail := d.copySourceKey(d.tailKey(w.path))
 	switch {

@@ -1,0 +1,75 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// commitDirect commits an upload that receives all its bytes in its
+// committing request (a monolithic PUT after the POST) on a driver that
+// can write content straight to its final path (storagedriver.Creator:
+// S3). The digest is known before the first byte, so the bytes go to the
+// blob's own path and are hashed on the way; they are published there, by
+// the writer's Commit, only once they hashed to d and the rely let them
+// be: a failed or mismatched upload publishes nothing, as in publish. On
+// S3 this saves the copy of every blob from the upload's key to the
+// blob's, and the requests of the move.
+//
+// done is false, and nothing was done, when the upload already holds
+// bytes or the driver cannot; the caller then commits as usual. w is the
+// upload's writer, open; on failure the upload is discarded.
+func (u *Upload) commitDirect(ctx context.Context, w storagedriver.FileWriter, d digest.Digest, r io.Reader, start int64) (size int64, done bool, err error) {
+	c, ok := u.store.driver.(storagedriver.Creator)
+	if !ok || r == nil || w.Size() != 0 || start > 0 || !d.Algorithm().Available() {
+		return 0, false, nil
+	}
+	bw, err := c.Create(ctx, blobDataPath(d))
+	if errors.Is(err, errors.ErrUnsupported) {
+		return 0, false, nil
+	}
+	u.offset = 0
+	if err == nil {
+		size, err = u.writeDirect(ctx, bw, d, r)
+	}
+	if err != nil {
+		if bw != nil {
+			cctx, cancel := cleanupContext(ctx)
+			bw.Cancel(cctx)
+			cancel()
+		}
+		u.discard(ctx, w)
+		return 0, true, err
+	}
+	return size, true, nil
+}
+
+// writeDirect streams r into bw, checks it hashes to d, relies on d and
+// publishes; then links d into the repository.
+func (u *Upload) writeDirect(ctx context.Context, bw storagedriver.FileWriter, d digest.Digest, r io.Reader) (int64, error) {
+	s := u.store
+	dg := d.Algorithm().Digester()
+	n, err := io.Copy(bw, io.TeeReader(r, dg.Hash()))
+	u.offset = n
+	if err != nil {
+		return 0, err
+	}
+	if got := dg.Digest(); got != d {
+		return 0, fmt.Errorf("upload hashed to %s, not %s: %w", got, d, ErrDigestInvalid)
+	}
+	// As in publish: a collector deleting d right now finishes first, so
+	// that what is published here stays.
+	t := s.now()
+	if err := s.rely(ctx, u.name, d, relyCommit); err != nil {
+		return 0, err
+	}
+	if err := bw.Commit(ctx); err != nil {
+		return 0, err
+	}
+	return n, u.linkPublished(ctx, d, n, t)
+}
