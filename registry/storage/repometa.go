@@ -8,7 +8,6 @@ import (
 	"path"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -97,14 +96,15 @@ type metaCache struct {
 	repos map[string]*RepoInfo // immutable once stored
 	dirty map[string]bool      // changed here, not yet written
 	gone  map[string]bool      // deleted here, record not yet removed
-	fill  sync.Mutex           // one background fill at a time
+	wants map[string]bool      // to be read by the background filler
+	fills bool                 // the filler runs
 	locks sync.Map             // name -> *sync.Mutex: one build per repository
 }
 
 func (s *Store) metaCache() *metaCache {
 	c := &s.meta
 	c.init.Do(func() {
-		c.repos, c.dirty, c.gone = map[string]*RepoInfo{}, map[string]bool{}, map[string]bool{}
+		c.repos, c.dirty, c.gone, c.wants = map[string]*RepoInfo{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	})
 	return c
 }
@@ -133,6 +133,20 @@ func (c *metaCache) lock(name string) func() {
 	return m.(*sync.Mutex).Unlock
 }
 
+// building reports whether a RepoInfo of name may be under way (its lock
+// is held).
+func (c *metaCache) building(name string) bool {
+	m, ok := c.locks.Load(name)
+	if !ok {
+		return false
+	}
+	if m.(*sync.Mutex).TryLock() {
+		m.(*sync.Mutex).Unlock()
+		return false
+	}
+	return true
+}
+
 // finish sorts the tags and computes the totals and search texts.
 func (r *RepoInfo) finish() {
 	sort.Slice(r.Tags, func(i, j int) bool { return r.Tags[i].Tag < r.Tags[j].Tag })
@@ -157,16 +171,22 @@ func (r *RepoInfo) finish() {
 // stored record; or, without one, a description of every tag (written
 // back). ErrNameUnknown when the repository does not exist.
 func (s *Store) RepoInfo(ctx context.Context, name string) (*RepoInfo, error) {
+	return s.repoInfo(ctx, name, false)
+}
+
+// repoInfo is RepoInfo; with recheck, the copy is compared with the tags
+// directory however recently it was.
+func (s *Store) repoInfo(ctx context.Context, name string, recheck bool) (*RepoInfo, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
 	c := s.metaCache()
-	if r := c.get(name); r != nil && s.now().Sub(r.checked) < metaRecheck {
+	if r := c.get(name); r != nil && !recheck && s.now().Sub(r.checked) < metaRecheck {
 		return r, nil
 	}
 	defer c.lock(name)()
 	r := c.get(name)
-	if r != nil && s.now().Sub(r.checked) < metaRecheck {
+	if r != nil && !recheck && s.now().Sub(r.checked) < metaRecheck {
 		return r, nil
 	}
 	if r == nil {
@@ -261,14 +281,18 @@ func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []st
 		return
 	}
 	c := s.metaCache()
-	old := c.get(name)
-	if old == nil {
-		return // read, and mended, on first use
+	if c.get(name) == nil && !c.building(name) {
+		s.fillLater(ctx, name) // read in the background, with this push
+		return
 	}
 	info, err := s.DescribeManifest(ctx, name, m)
 	info.Pushed = s.clock().UTC()
+	// Under the lock: a RepoInfo that listed the tags before this push
+	// has stored its copy, which this changes.
 	defer c.lock(name)()
-	if old = c.get(name); old == nil {
+	old := c.get(name)
+	if old == nil {
+		s.fillLater(ctx, name)
 		return
 	}
 	nr := &RepoInfo{Name: name, checked: old.checked}
@@ -392,16 +416,45 @@ func (s *Store) RepoInfos(ctx context.Context) ([]*RepoInfo, error) {
 		}
 	}
 	c.mu.Unlock()
-	if len(missing) > 0 && c.fill.TryLock() {
-		go func() {
-			defer c.fill.Unlock()
-			bg := context.WithoutCancel(ctx)
-			for _, n := range missing {
-				s.RepoInfo(bg, n) // errors: tried again on the next listing
-			}
-		}()
-	}
+	s.fillLater(ctx, missing...)
 	return out, nil
+}
+
+// fillLater has a background goroutine (one per store) read the
+// metadata of names; a failure leaves a name to the next listing.
+func (s *Store) fillLater(ctx context.Context, names ...string) {
+	if len(names) == 0 {
+		return
+	}
+	c := s.metaCache()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range names {
+		c.wants[n] = true
+	}
+	if c.fills {
+		return
+	}
+	c.fills = true
+	bg := context.WithoutCancel(ctx)
+	go func() {
+		for {
+			c.mu.Lock()
+			var name string
+			for n := range c.wants {
+				name = n
+				break
+			}
+			if name == "" {
+				c.fills = false
+				c.mu.Unlock()
+				return
+			}
+			delete(c.wants, name)
+			c.mu.Unlock()
+			s.repoInfo(bg, name, true)
+		}
+	}()
 }
 
 // FillRepoInfos reads the metadata of every indexed repository, for a
@@ -417,27 +470,4 @@ func (s *Store) FillRepoInfos(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// searchText is the lowercased text a search term is matched against.
-func searchText(name string, t *TagInfo) string {
-	var b strings.Builder
-	b.WriteString(name)
-	b.WriteByte(0)
-	b.WriteString(t.Tag)
-	b.WriteByte(0)
-	b.WriteString(t.Digest.String())
-	b.WriteByte(0)
-	b.WriteString(t.MediaType)
-	b.WriteByte(0)
-	b.WriteString(t.ArtifactType)
-	for _, kv := range []map[string]string{t.Annotations, t.Labels} {
-		for k, v := range kv {
-			b.WriteByte(0)
-			b.WriteString(k)
-			b.WriteByte('=')
-			b.WriteString(v)
-		}
-	}
-	return strings.ToLower(b.String())
 }

@@ -180,3 +180,26 @@ func containsAll(text string, terms []string) bool {
 	}
 	return true
 }
+
+// searchText is the lowercased text a search term is matched against.
+func searchText(name string, t *TagInfo) string {
+	var b strings.Builder
+	b.WriteString(name)
+	b.WriteByte(0)
+	b.WriteString(t.Tag)
+	b.WriteByte(0)
+	b.WriteString(t.Digest.String())
+	b.WriteByte(0)
+	b.WriteString(t.MediaType)
+	b.WriteByte(0)
+	b.WriteString(t.ArtifactType)
+	for _, kv := range []map[string]string{t.Annotations, t.Labels} {
+		for k, v := range kv {
+			b.WriteByte(0)
+			b.WriteString(k)
+			b.WriteByte('=')
+			b.WriteString(v)
+		}
+	}
+	return strings.ToLower(b.String())
+}

@@ -100,7 +100,9 @@ type viewer struct {
 
 // MayPull reports whether the viewer may pull repository name: the access
 // policy's answer, as the registry's authorizer gives it.
-func (v *viewer) MayPull(name string) bool { return v.allowed(auth.Repository(name, auth.ActionPull)[0]) }
+func (v *viewer) MayPull(name string) bool {
+	return v.allowed(auth.Repository(name, auth.ActionPull)[0])
+}
 
 // MayDelete reports whether the viewer may delete in repository name and
 // deletes are enabled.
