@@ -33,7 +33,8 @@ CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 # storage of their own; no container is run). prometheus: its promtool
 # checks the registry's /metrics (Debian ships promtool only in it).
 # redis-server: the blob descriptor cache's tests start their own.
-APT_PACKAGES=(skopeo busybox-static umoci debootstrap podman buildah prometheus redis-server)
+# chromium: the web UI's browser tests (registry/ui) drive it headless.
+APT_PACKAGES=(skopeo busybox-static umoci debootstrap podman buildah prometheus redis-server chromium)
 
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 CACHE="${BERTH_CI_CACHE:-$HOME/.cache/berth-ci}"

@@ -261,8 +261,8 @@ func (s *Store) reconcileMeta(ctx context.Context, name string, old *RepoInfo, t
 			}
 			byDigest[m.Digest] = info
 		}
-		if t, err := s.readTime(ctx, pushedTagPath(name, tag)); err == nil && !t.IsZero() {
-			info.Pushed = t
+		if t, err := s.tagPushed(ctx, name, tag, m.Digest); err == nil && !t.IsZero() {
+			info.Pushed = t.UTC()
 		}
 		nr.Tags = append(nr.Tags, TagInfo{Tag: tag, ImageInfo: info})
 	}

@@ -18,7 +18,7 @@ var funcs = template.FuncMap{
 	"short":   shortDigest,
 	"percent": func(n, of int64) int64 { return n * 100 / max(of, 1) },
 	"join":    strings.Join,
-	"urlq":    query,
+	"urlq":    func(kv ...string) template.URL { return template.URL(query(kv...)) }, // escaped by query
 	"add":     func(a, b int) int { return a + b },
 }
 

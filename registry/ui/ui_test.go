@@ -109,6 +109,8 @@ func TestAnonymousSeesWhatThePolicyAllows(t *testing.T) {
 	_, page := get(t, c, e.srv.URL+"/ui/")
 	mustContain(t, page, "public/hello", "Log in")
 	mustNotContain(t, page, "team/api", "secret/keys")
+	// Links carry the name in their query, escaped once.
+	mustContain(t, page, `href="/ui/tags?repo=public%2Fhello"`)
 	_, page = get(t, c, e.srv.URL+"/ui/search?q=hidden-thing")
 	mustNotContain(t, page, "secret/keys")
 	resp, body := get(t, c, e.srv.URL+"/berth/v1/search?q=v")
