@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,8 @@ type ImageInfo struct {
 type TagInfo struct {
 	Tag string `json:"tag"`
 	ImageInfo
+
+	text string // lowercased searchable text (searchText), made once
 }
 
 // RepoInfo is the metadata of one repository. A RepoInfo returned by the
@@ -77,7 +80,6 @@ type RepoInfo struct {
 	Known bool `json:"-"`
 
 	checked time.Time // when it was last compared with the tags directory
-	search  []string  // per tag, its lowercased searchable text
 }
 
 // Tag returns the entry of tag, if any.
@@ -147,14 +149,19 @@ func (c *metaCache) building(name string) bool {
 	return true
 }
 
-// finish sorts the tags and computes the totals and search texts.
+// finish sorts the tags (unless they are) and computes the totals and
+// the search texts not made yet: a push into a repository of many tags
+// costs a copy of its entries, not their texts again.
 func (r *RepoInfo) finish() {
-	sort.Slice(r.Tags, func(i, j int) bool { return r.Tags[i].Tag < r.Tags[j].Tag })
+	byTag := func(a, b TagInfo) int { return strings.Compare(a.Tag, b.Tag) }
+	if !slices.IsSortedFunc(r.Tags, byTag) {
+		slices.SortFunc(r.Tags, byTag)
+	}
 	r.Known = true
 	r.Size, r.Pushed = 0, time.Time{}
-	seen := map[digest.Digest]bool{}
-	r.search = make([]string, len(r.Tags))
-	for i, t := range r.Tags {
+	seen := make(map[digest.Digest]bool, len(r.Tags))
+	for i := range r.Tags {
+		t := &r.Tags[i]
 		if !seen[t.Digest] {
 			seen[t.Digest] = true
 			r.Size += t.Size
@@ -162,7 +169,9 @@ func (r *RepoInfo) finish() {
 		if t.Pushed.After(r.Pushed) {
 			r.Pushed = t.Pushed
 		}
-		r.search[i] = searchText(r.Name, &r.Tags[i])
+		if t.text == "" {
+			t.text = searchText(r.Name, t)
+		}
 	}
 }
 
@@ -295,7 +304,7 @@ func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []st
 		s.fillLater(ctx, name)
 		return
 	}
-	nr := &RepoInfo{Name: name, checked: old.checked}
+	nr := &RepoInfo{Name: name, checked: old.checked, Tags: make([]TagInfo, 0, len(old.Tags)+len(tags))}
 	for _, t := range old.Tags {
 		if !slices.Contains(tags, t.Tag) {
 			nr.Tags = append(nr.Tags, t)
@@ -304,8 +313,9 @@ func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []st
 	if err != nil {
 		nr.checked = time.Time{} // the next RepoInfo describes them
 	} else {
-		for _, tag := range tags {
-			nr.Tags = append(nr.Tags, TagInfo{Tag: tag, ImageInfo: info})
+		for _, tag := range tags { // in order, so that finish need not sort
+			i, _ := slices.BinarySearchFunc(nr.Tags, tag, func(t TagInfo, tag string) int { return strings.Compare(t.Tag, tag) })
+			nr.Tags = slices.Insert(nr.Tags, i, TagInfo{Tag: tag, ImageInfo: info})
 		}
 	}
 	c.put(nr, err == nil)

@@ -134,7 +134,7 @@ type SearchHit struct {
 
 // Search returns the tags of the repositories for which allow says yes
 // whose repository name, tag, digest, media type, artifact type,
-// annotations or labels ("key=value") contain every term of query
+// platforms, annotations or labels ("key=value") contain every term of query
 // (case-insensitive, separated by spaces), at most limit, in repository
 // and tag order; and whether more matched. A repository whose metadata
 // this node has not read yet is matched by its name only. It reads
@@ -159,8 +159,8 @@ func (s *Store) Search(ctx context.Context, query string, allow func(repository 
 			}
 			continue
 		}
-		for i, text := range r.search {
-			if !containsAll(text, terms) {
+		for i := range r.Tags {
+			if !containsAll(r.Tags[i].text, terms) {
 				continue
 			}
 			if len(hits) == limit {
@@ -193,6 +193,10 @@ func searchText(name string, t *TagInfo) string {
 	b.WriteString(t.MediaType)
 	b.WriteByte(0)
 	b.WriteString(t.ArtifactType)
+	for _, p := range t.Platforms {
+		b.WriteByte(0)
+		b.WriteString(p)
+	}
 	for _, kv := range []map[string]string{t.Annotations, t.Labels} {
 		for k, v := range kv {
 			b.WriteByte(0)
