@@ -113,7 +113,7 @@ func BenchmarkRepositoriesPage(b *testing.B) {
 	b.Run("first", func(b *testing.B) { benchPage(b, "/ui/", "ns00/repo-00000") })
 	b.Run("last-page", func(b *testing.B) { benchPage(b, "/ui/?page=200", "Page 200 of 200") })
 	b.Run("by-size", func(b *testing.B) { benchPage(b, "/ui/?sort=size", benchBig) })
-	b.Run("filtered", func(b *testing.B) { benchPage(b, "/ui/?q=repo-0999", "ns49/repo-09999") })
+	b.Run("filtered", func(b *testing.B) { benchPage(b, "/ui/?q=repo-0999", "ns40/repo-09990") })
 }
 
 func BenchmarkTagsPage(b *testing.B) {

@@ -96,6 +96,7 @@ type viewer struct {
 	csrfKey   string // what the CSRF token is bound to
 	h         *Handler
 	who       auth.Principal
+	decide    func(auth.Access) bool // the policy's answers for who (allowed)
 }
 
 // MayPull reports whether the viewer may pull repository name: the access
@@ -121,7 +122,10 @@ func (v *viewer) allowed(a auth.Access) bool {
 	if !v.h.opts.AccessControl {
 		return true
 	}
-	return v.h.opts.Policy.Allowed(v.who, a)
+	if v.decide == nil { // one reading of the policy per request
+		v.decide = v.h.opts.Policy.Decider(v.who)
+	}
+	return v.decide(a)
 }
 
 // viewer finds the session of r, if any, and makes sure an anonymous
