@@ -58,6 +58,7 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 		o.pullFlush = storage.PullFlushInterval
 	}
 	go a.store.FlushPullsEvery(ctx, o.pullFlush, func(err error) { a.log.Error("last-pulled times", "err", err) })
+	go a.store.FlushMetaEvery(ctx, storage.MetaFlushInterval, func(err error) { a.log.Error("repository metadata", "err", err) })
 	return a, nil
 }
 

@@ -82,6 +82,7 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	a.store.NoteManifestPut(r.Context(), name, ref, tags, m) // the UI's index (storage/repometa.go)
 	if err := a.notifyChange(r, a.manifestPushes(r, name, ref, tags, m)...); err != nil {
 		return err
 	}
@@ -116,6 +117,7 @@ func (a *App) deleteManifest(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.DeleteManifestGuarded(r.Context(), name, ref, guard); err != nil {
 		return err
 	}
+	a.store.NoteDeleted(name, ref)
 	// Distribution's: a manifest's delete names its digest, a tag's its tag.
 	t := notify.Target{Repository: name}
 	if storage.IsDigest(ref) {

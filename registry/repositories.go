@@ -41,6 +41,7 @@ func (a *App) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.store.NoteRepositoryDeleted(name)
 	a.log.InfoContext(r.Context(), "repository deleted", "repository", name, "tags", del.Tags, "manifests", del.Manifests, "force", force)
 	// Distribution's event for a repository deleted: action delete, the
 	// target naming the repository only.

@@ -10,6 +10,7 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/config"
+	"github.com/berth-registry/berth/registry/ui"
 )
 
 // authOptions opens what the auth section names (htpasswd and policy
@@ -17,8 +18,9 @@ import (
 // control in front of every route, and a note for the start-up line. A
 // file that is missing or invalid is an error: the registry never serves
 // with less access control than configured. prefix is http.prefix, which
-// the built-in token server is served under.
-func authOptions(c *config.Auth, prefix string, logger *slog.Logger) ([]registry.Option, string, error) {
+// the built-in token server is served under. It fills access with the
+// users, policy and limiter it opened, for the web UI.
+func authOptions(c *config.Auth, prefix string, logger *slog.Logger, access *ui.Options) ([]registry.Option, string, error) {
 	var policy *auth.Policy
 	if c.Policy != nil {
 		var err error
@@ -42,6 +44,7 @@ func authOptions(c *config.Auth, prefix string, logger *slog.Logger) ([]registry
 		if err != nil {
 			return nil, "", err
 		}
+		access.AccessControl, access.Users, access.Policy, access.Limiter = true, users, policy, limiter
 		return []registry.Option{registry.WithAuth(az)}, ", htpasswd auth" + policyNote, nil
 
 	case "token":
@@ -67,11 +70,13 @@ func authOptions(c *config.Auth, prefix string, logger *slog.Logger) ([]registry
 		}
 		var opts []registry.Option
 		note := ", token auth"
+		access.AccessControl, access.Policy, access.Limiter = true, policy, limiter
 		if s := t.Server; s != nil {
-			ts, pub, err := tokenServer(t, policy, limiter, logger)
+			ts, pub, users, err := tokenServer(t, policy, limiter, logger)
 			if err != nil {
 				return nil, "", err
 			}
+			access.Users = users
 			if err := keys.AddPublicKey(pub); err != nil {
 				return nil, "", err
 			}
@@ -101,26 +106,26 @@ func authOptions(c *config.Auth, prefix string, logger *slog.Logger) ([]registry
 }
 
 // tokenServer opens the built-in token server's key and users.
-func tokenServer(t *config.Token, policy *auth.Policy, limiter *auth.Limiter, logger *slog.Logger) (*auth.TokenServer, crypto.PublicKey, error) {
+func tokenServer(t *config.Token, policy *auth.Policy, limiter *auth.Limiter, logger *slog.Logger) (*auth.TokenServer, crypto.PublicKey, *auth.Users, error) {
 	s := t.Server
 	fi, err := os.Stat(s.Key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("token server key: %w", err)
+		return nil, nil, nil, fmt.Errorf("token server key: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		logger.Warn("the token signing key can be read by other users; chmod 600 it", "path", s.Key, "mode", fi.Mode().Perm())
 	}
 	b, err := os.ReadFile(s.Key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("token server key: %w", err)
+		return nil, nil, nil, fmt.Errorf("token server key: %w", err)
 	}
 	key, err := auth.ParseSigningKey(b)
 	if err != nil {
-		return nil, nil, fmt.Errorf("token server key %s: %w", s.Key, err)
+		return nil, nil, nil, fmt.Errorf("token server key %s: %w", s.Key, err)
 	}
 	users, err := auth.OpenHtpasswd(s.Htpasswd, logger)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	refresh := config.DefaultRefreshExpiration
 	if s.RefreshExpiration != nil {
@@ -138,5 +143,5 @@ func tokenServer(t *config.Token, policy *auth.Policy, limiter *auth.Limiter, lo
 		RefreshExpiration: refresh,
 		Log:               logger,
 	})
-	return ts, key.Public(), err
+	return ts, key.Public(), users, err
 }

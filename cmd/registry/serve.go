@@ -23,6 +23,7 @@ import (
 	"github.com/berth-registry/berth/registry/proxy"
 	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
+	"github.com/berth-registry/berth/registry/ui"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/observed"
 )
@@ -95,7 +96,8 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		}
 	}
 
-	authOpts, authNote, err := authOptions(&cfg.Auth, cfg.HTTP.PathPrefix(), logger)
+	var uiOpts ui.Options
+	authOpts, authNote, err := authOptions(&cfg.Auth, cfg.HTTP.PathPrefix(), logger, &uiOpts)
 	if err != nil {
 		return fail(exitFailure, "auth: %v", err)
 	}
@@ -153,9 +155,13 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
+	handler, err := withUI(cfg, app, uiOpts, logger)
+	if err != nil {
+		return fail(exitFailure, "ui: %v", err)
+	}
 	srv := &http.Server{
 		Protocols:         protocols(&cfg.HTTP),
-		Handler:           app,
+		Handler:           handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		TLSConfig:         tlsCfg,

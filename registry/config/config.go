@@ -37,6 +37,7 @@ type Config struct {
 	// Policies are Berth's repository policies (registry/policy):
 	// retention, immutable tags, quotas.
 	Policies policy.Config `yaml:"policies"`
+	UI       UI            `yaml:"ui"` // the web UI (ui.go)
 
 	// Distribution's remaining top-level keys (distkeys.go).
 	LogLevel   string      `yaml:"loglevel"` // deprecated alias of log.level

@@ -1,0 +1,483 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storagedriver"
+)
+
+// The repository index's metadata: next to each repository's marker, a
+// record of its tags (digest, size, platforms, annotations, labels, media
+// and artifact types, push time) that the web UI lists and searches
+// without reading the repository:
+//
+//	/berth/v1/catalog/meta/<name>/_meta    RepoInfo as JSON
+//
+// Each node keeps the records it read in memory. A push or delete through
+// this node changes its copy at once (NoteManifestPut, NoteDeleted) and
+// the record is rewritten by FlushMeta, in the background, so that the
+// write path pays only a map update. A record that is missing or older
+// than the layout (written by another registry, or changed by retention
+// or a delete elsewhere) is mended by RepoInfo: it compares the tags with
+// one List of the repository's tags directory at most every
+// metaRecheck, and describes the tags it did not know.
+
+func metaPath(name string) string { return catalogRoot() + "/meta/" + name + "/_meta" }
+
+// MetaFlushInterval is how often the registry writes the records its
+// pushes and deletes changed (FlushMetaEvery).
+const MetaFlushInterval = 5 * time.Second
+
+// metaRecheck is how often, at most, RepoInfo compares a repository's
+// record with its tags directory.
+const metaRecheck = 10 * time.Second
+
+// ImageInfo summarises one manifest.
+type ImageInfo struct {
+	Digest       digest.Digest `json:"digest"`
+	MediaType    string        `json:"mediaType"`
+	ArtifactType string        `json:"artifactType,omitempty"`
+	// Size is the manifest's bytes with its config and layers; for an
+	// index, with those of the manifests it lists that are stored.
+	Size        int64             `json:"size"`
+	Platforms   []string          `json:"platforms,omitempty"`
+	Created     time.Time         `json:"created,omitzero"`
+	Pushed      time.Time         `json:"pushed,omitzero"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+}
+
+// TagInfo is a tag and the manifest it points at.
+type TagInfo struct {
+	Tag string `json:"tag"`
+	ImageInfo
+
+	text string // lowercased searchable text (searchText), made once
+}
+
+// RepoInfo is the metadata of one repository. A RepoInfo returned by the
+// store is shared and must not be changed.
+type RepoInfo struct {
+	Name string `json:"name"`
+	// Pushed is the latest push time of its tags.
+	Pushed time.Time `json:"pushed,omitzero"`
+	// Size sums the sizes of the distinct manifests its tags point at.
+	Size int64     `json:"size"`
+	Tags []TagInfo `json:"tags"` // sorted by tag
+	// Known is false for a repository whose record was not read yet
+	// (RepoInfos fills it in the background).
+	Known bool `json:"-"`
+
+	checked time.Time // when it was last compared with the tags directory
+}
+
+// Tag returns the entry of tag, if any.
+func (r *RepoInfo) Tag(tag string) (TagInfo, bool) {
+	i := sort.Search(len(r.Tags), func(i int) bool { return r.Tags[i].Tag >= tag })
+	if i < len(r.Tags) && r.Tags[i].Tag == tag {
+		return r.Tags[i], true
+	}
+	return TagInfo{}, false
+}
+
+// metaCache is a node's copy of the records.
+type metaCache struct {
+	init  sync.Once
+	mu    sync.Mutex
+	repos map[string]*RepoInfo // immutable once stored
+	dirty map[string]bool      // changed here, not yet written
+	gone  map[string]bool      // deleted here, record not yet removed
+	wants map[string]bool      // to be read by the background filler
+	fills bool                 // the filler runs
+	locks sync.Map             // name -> *sync.Mutex: one build per repository
+}
+
+func (s *Store) metaCache() *metaCache {
+	c := &s.meta
+	c.init.Do(func() {
+		c.repos, c.dirty, c.gone, c.wants = map[string]*RepoInfo{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	})
+	return c
+}
+
+func (c *metaCache) get(name string) *RepoInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.repos[name]
+}
+
+// put stores r (finishing it) and marks it to be written when dirty.
+func (c *metaCache) put(r *RepoInfo, dirty bool) {
+	r.finish()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.repos[r.Name] = r
+	delete(c.gone, r.Name)
+	if dirty {
+		c.dirty[r.Name] = true
+	}
+}
+
+func (c *metaCache) lock(name string) func() {
+	m, _ := c.locks.LoadOrStore(name, &sync.Mutex{})
+	m.(*sync.Mutex).Lock()
+	return m.(*sync.Mutex).Unlock
+}
+
+// building reports whether a RepoInfo of name may be under way (its lock
+// is held).
+func (c *metaCache) building(name string) bool {
+	m, ok := c.locks.Load(name)
+	if !ok {
+		return false
+	}
+	if m.(*sync.Mutex).TryLock() {
+		m.(*sync.Mutex).Unlock()
+		return false
+	}
+	return true
+}
+
+// finish sorts the tags (unless they are) and computes the totals and
+// the search texts not made yet: a push into a repository of many tags
+// costs a copy of its entries, not their texts again.
+func (r *RepoInfo) finish() {
+	byTag := func(a, b TagInfo) int { return strings.Compare(a.Tag, b.Tag) }
+	if !slices.IsSortedFunc(r.Tags, byTag) {
+		slices.SortFunc(r.Tags, byTag)
+	}
+	r.Known = true
+	r.Size, r.Pushed = 0, time.Time{}
+	seen := make(map[digest.Digest]bool, len(r.Tags))
+	for i := range r.Tags {
+		t := &r.Tags[i]
+		if !seen[t.Digest] {
+			seen[t.Digest] = true
+			r.Size += t.Size
+		}
+		if t.Pushed.After(r.Pushed) {
+			r.Pushed = t.Pushed
+		}
+		if t.text == "" {
+			t.text = searchText(r.Name, t)
+		}
+	}
+}
+
+// RepoInfo returns the metadata of repository name: this node's copy,
+// compared with the tags directory at most every metaRecheck; the
+// stored record; or, without one, a description of every tag (written
+// back). ErrNameUnknown when the repository does not exist.
+func (s *Store) RepoInfo(ctx context.Context, name string) (*RepoInfo, error) {
+	return s.repoInfo(ctx, name, false)
+}
+
+// repoInfo is RepoInfo; with recheck, the copy is compared with the tags
+// directory however recently it was.
+func (s *Store) repoInfo(ctx context.Context, name string, recheck bool) (*RepoInfo, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	c := s.metaCache()
+	if r := c.get(name); r != nil && !recheck && s.now().Sub(r.checked) < metaRecheck {
+		return r, nil
+	}
+	defer c.lock(name)()
+	r := c.get(name)
+	if r != nil && !recheck && s.now().Sub(r.checked) < metaRecheck {
+		return r, nil
+	}
+	if r == nil {
+		var err error
+		if r, err = s.readMeta(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	tags, err := s.Tags(ctx, name)
+	if err != nil {
+		if errors.Is(err, ErrNameUnknown) {
+			s.forgetMeta(name)
+		}
+		return nil, err
+	}
+	nr, changed, err := s.reconcileMeta(ctx, name, r, tags)
+	if err != nil {
+		return nil, err
+	}
+	nr.checked = s.now()
+	c.put(nr, changed)
+	return nr, nil
+}
+
+// readMeta reads the stored record of name; nil without one.
+func (s *Store) readMeta(ctx context.Context, name string) (*RepoInfo, error) {
+	b, err := s.driver.GetContent(ctx, metaPath(name))
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("repository metadata %s: %w", name, err)
+	}
+	var r RepoInfo
+	if json.Unmarshal(b, &r) != nil || r.Name != name {
+		return nil, nil // unreadable: rebuilt from the repository
+	}
+	return &r, nil
+}
+
+// reconcileMeta returns old (nil: none) with the tags of the tags directory:
+// entries of tags gone are dropped, tags it lacks are described.
+func (s *Store) reconcileMeta(ctx context.Context, name string, old *RepoInfo, tags []string) (*RepoInfo, bool, error) {
+	nr := &RepoInfo{Name: name, Tags: make([]TagInfo, 0, len(tags))}
+	changed := old == nil
+	var have map[string]TagInfo
+	if old != nil {
+		have = make(map[string]TagInfo, len(old.Tags))
+		for _, t := range old.Tags {
+			have[t.Tag] = t
+		}
+		changed = len(old.Tags) != len(tags)
+	}
+	byDigest := map[digest.Digest]ImageInfo{}
+	for _, tag := range tags {
+		if t, ok := have[tag]; ok {
+			nr.Tags = append(nr.Tags, t)
+			continue
+		}
+		changed = true
+		m, err := s.GetManifest(ctx, name, tag)
+		if errors.Is(err, ErrManifestUnknown) {
+			continue // untagged meanwhile
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("repository metadata %s:%s: %w", name, tag, err)
+		}
+		info, ok := byDigest[m.Digest]
+		if !ok {
+			if info, err = s.DescribeManifest(ctx, name, m); err != nil {
+				return nil, false, err
+			}
+			byDigest[m.Digest] = info
+		}
+		if t, err := s.tagPushed(ctx, name, tag, m.Digest); err == nil && !t.IsZero() {
+			info.Pushed = t.UTC()
+		}
+		nr.Tags = append(nr.Tags, TagInfo{Tag: tag, ImageInfo: info})
+	}
+	return nr, changed, nil
+}
+
+// NoteManifestPut records in this node's copy that manifest m of name
+// was pushed now with tags (the reference too, when it is a tag). The
+// record is written by FlushMeta. Errors (reading the config) leave the
+// tags to be described by the next RepoInfo.
+func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []string, m *Manifest) {
+	if !IsDigest(ref) && !slices.Contains(tags, ref) {
+		tags = append(slices.Clip(tags), ref)
+	}
+	if len(tags) == 0 {
+		return
+	}
+	c := s.metaCache()
+	if c.get(name) == nil && !c.building(name) {
+		s.fillLater(ctx, name) // read in the background, with this push
+		return
+	}
+	info, err := s.DescribeManifest(ctx, name, m)
+	info.Pushed = s.clock().UTC()
+	// Under the lock: a RepoInfo that listed the tags before this push
+	// has stored its copy, which this changes.
+	defer c.lock(name)()
+	old := c.get(name)
+	if old == nil {
+		s.fillLater(ctx, name)
+		return
+	}
+	nr := &RepoInfo{Name: name, checked: old.checked, Tags: make([]TagInfo, 0, len(old.Tags)+len(tags))}
+	for _, t := range old.Tags {
+		if !slices.Contains(tags, t.Tag) {
+			nr.Tags = append(nr.Tags, t)
+		}
+	}
+	if err != nil {
+		nr.checked = time.Time{} // the next RepoInfo describes them
+	} else {
+		for _, tag := range tags { // in order, so that finish need not sort
+			i, _ := slices.BinarySearchFunc(nr.Tags, tag, func(t TagInfo, tag string) int { return strings.Compare(t.Tag, tag) })
+			nr.Tags = slices.Insert(nr.Tags, i, TagInfo{Tag: tag, ImageInfo: info})
+		}
+	}
+	c.put(nr, err == nil)
+}
+
+// NoteDeleted records in this node's copy that ref (a tag, or a digest
+// with every tag pointing at it) of name was deleted.
+func (s *Store) NoteDeleted(name, ref string) {
+	c := s.metaCache()
+	defer c.lock(name)()
+	old := c.get(name)
+	if old == nil {
+		return
+	}
+	nr := &RepoInfo{Name: name, checked: old.checked}
+	for _, t := range old.Tags {
+		if t.Tag != ref && t.Digest.String() != ref {
+			nr.Tags = append(nr.Tags, t)
+		}
+	}
+	c.put(nr, true)
+}
+
+// NoteRepositoryDeleted drops name's metadata (FlushMeta removes the
+// record).
+func (s *Store) NoteRepositoryDeleted(name string) { s.forgetMeta(name) }
+
+func (s *Store) forgetMeta(name string) {
+	c := s.metaCache()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.repos, name)
+	delete(c.dirty, name)
+	c.gone[name] = true
+}
+
+// FlushMeta writes the records this node changed and removes those of
+// repositories it deleted.
+func (s *Store) FlushMeta(ctx context.Context) error {
+	c := s.metaCache()
+	c.mu.Lock()
+	dirty, gone := c.dirty, c.gone
+	c.dirty, c.gone = map[string]bool{}, map[string]bool{}
+	c.mu.Unlock()
+	var errs []error
+	for name := range gone {
+		if err := ignoreNotFound(s.driver.Delete(ctx, path.Dir(metaPath(name)))); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for name := range dirty {
+		r := c.get(name)
+		if r == nil {
+			continue
+		}
+		b, err := json.Marshal(r)
+		if err == nil {
+			err = s.driver.PutContent(ctx, metaPath(name), b)
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.dirty[name] = true // again next time
+			c.mu.Unlock()
+			errs = append(errs, fmt.Errorf("repository metadata %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FlushMetaEvery runs FlushMeta every interval until ctx ends, then once
+// more, passing failures to report.
+func (s *Store) FlushMetaEvery(ctx context.Context, interval time.Duration, report func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := s.FlushMeta(context.WithoutCancel(ctx)); err != nil {
+				report(err)
+			}
+			return
+		case <-t.C:
+			if err := s.FlushMeta(ctx); err != nil {
+				report(err)
+			}
+		}
+	}
+}
+
+// RepoInfos returns the metadata of every indexed repository, sorted by
+// name, from this node's copy. A repository not read yet comes with
+// Known false and is read in the background (at most one fill at a time).
+func (s *Store) RepoInfos(ctx context.Context) ([]*RepoInfo, error) {
+	names, err := s.indexSnapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := s.metaCache()
+	out := make([]*RepoInfo, len(names))
+	var missing []string
+	c.mu.Lock()
+	for i, n := range names {
+		if r := c.repos[n]; r != nil {
+			out[i] = r
+		} else {
+			out[i] = &RepoInfo{Name: n}
+			missing = append(missing, n)
+		}
+	}
+	c.mu.Unlock()
+	s.fillLater(ctx, missing...)
+	return out, nil
+}
+
+// fillLater has a background goroutine (one per store) read the
+// metadata of names; a failure leaves a name to the next listing.
+func (s *Store) fillLater(ctx context.Context, names ...string) {
+	if len(names) == 0 {
+		return
+	}
+	c := s.metaCache()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range names {
+		c.wants[n] = true
+	}
+	if c.fills {
+		return
+	}
+	c.fills = true
+	bg := context.WithoutCancel(ctx)
+	go func() {
+		for {
+			c.mu.Lock()
+			var name string
+			for n := range c.wants {
+				name = n
+				break
+			}
+			if name == "" {
+				c.fills = false
+				c.mu.Unlock()
+				return
+			}
+			delete(c.wants, name)
+			c.mu.Unlock()
+			s.repoInfo(bg, name, true)
+		}
+	}()
+}
+
+// FillRepoInfos reads the metadata of every indexed repository, for a
+// start-up that wants the listing complete before the first request.
+func (s *Store) FillRepoInfos(ctx context.Context) error {
+	names, err := s.indexSnapshot(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, err := s.RepoInfo(ctx, n); err != nil && !errors.Is(err, ErrNameUnknown) {
+			return err
+		}
+	}
+	return nil
+}
