@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/berth-registry/berth/internal/oci"
@@ -42,24 +44,31 @@ func (d *Driver) mkdirs(dir string) ([]string, error) {
 	return append(dirty, parent), nil
 }
 
-// syncDirs fsyncs dir, which holds a new entry, then the directories mkdirs
-// returned, deepest first: when it returns, the entry and every directory
+// syncDirs fsyncs dir, which holds a new entry, and the directories mkdirs
+// returned, all at once: the first fsync commits the journal transaction
+// that holds all their entries and the others mostly wait for it, so the
+// time is about that of one. When it returns, the entry and every directory
 // leading to it are durable.
 func syncDirs(dir string, dirty []string) error {
-	if err := oci.SyncDir(dir); err != nil {
-		return err
+	if len(dirty) == 0 {
+		return oci.SyncDir(dir)
 	}
-	for i := len(dirty) - 1; i >= 0; i-- {
-		if i+1 < len(dirty) && dirty[i] == dirty[i+1] {
-			continue // made twice: the creation lost a race and was retried
-		}
-		// One gone meanwhile was emptied and pruned by a Delete: what it
-		// held is deleted, durable or not.
-		if err := oci.SyncDir(dirty[i]); err != nil && !notExist(err) {
-			return err
-		}
+	slices.Sort(dirty)
+	dirty = slices.Compact(dirty) // made twice: a creation lost a race and was retried
+	errs := make([]error, len(dirty))
+	var wg sync.WaitGroup
+	for i, p := range dirty {
+		wg.Go(func() {
+			// One gone meanwhile was emptied and pruned by a Delete:
+			// what it held is deleted, durable or not.
+			if err := oci.SyncDir(p); err != nil && !notExist(err) {
+				errs[i] = err
+			}
+		})
 	}
-	return nil
+	err := oci.SyncDir(dir)
+	wg.Wait()
+	return errors.Join(append([]error{err}, errs...)...)
 }
 
 // prune removes dir and then its parents while they are empty, stopping
