@@ -163,6 +163,14 @@
 //     dead; C2 spares B when the pause falls before it.
 //   - Cost: the fast path is one Stat per digest relied on; a manifest GET
 //     of an image with n layers makes n+2 of them.
+//   - relying(B) and used(B) are written without fsyncs
+//     (storagedriver.Volatile): the argument above needs them seen while
+//     the nodes run, not kept through a crash of the machine. After one,
+//     a lost used(B) only sends the next request through R2; what a
+//     request acknowledged before the crash is protected by its durable
+//     links, and a client that checked B before the crash and references it
+//     after is covered as any late client is (B is checked again after its
+//     rely: MANIFEST_BLOB_UNKNOWN at worst, never a broken image).
 //
 // # The blob descriptor cache
 //

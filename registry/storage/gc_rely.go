@@ -98,9 +98,14 @@ func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, ki
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return false, err
 	}
+	// The records need to be seen by a collector while this request runs,
+	// not to survive a crash of the machine: what the request goes on to
+	// write durably (a link) protects the blob from then on, and a request
+	// that died protects nothing. They are written without fsyncs.
+	vctx := storagedriver.Volatile(ctx)
 	for {
 		stamp := []byte(s.now().UTC().Format(time.RFC3339Nano))
-		if err := s.driver.PutContent(ctx, relyingPath(d), stamp); err != nil {
+		if err := s.driver.PutContent(vctx, relyingPath(d), stamp); err != nil {
 			return waited, err
 		}
 		busy, err := s.beingDeleted(ctx, name, d)
@@ -108,7 +113,7 @@ func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, ki
 			return waited, err
 		}
 		if !busy {
-			return waited, s.driver.PutContent(ctx, usedPath(d), stamp)
+			return waited, s.driver.PutContent(vctx, usedPath(d), stamp)
 		}
 		if kind == relyRead || kind == relyMount {
 			return false, fmt.Errorf("blob %s is being collected: %w", d, ErrBlobUnknown)

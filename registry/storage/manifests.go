@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -234,20 +235,22 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 		}
 	}
 	out := &Manifest{Digest: d, MediaType: m.MediaType, Payload: payload}
+	// The revision link, the push record and the referrers entry depend
+	// on the content only, not on each other: written at once, their
+	// fsyncs share the filesystem's journal commits.
+	writes := []func() error{
+		func() error { return s.link(ctx, revisionLinkPath(name, d), d) },
+		func() error { return s.recordManifestPush(ctx, name, d) },
+	}
 	if m.Subject != nil {
 		out.Subject = m.Subject.Digest
 		desc, err := json.Marshal(referrerDescriptor(m, d, int64(len(payload))))
 		if err != nil {
 			return nil, err
 		}
-		if err := s.driver.PutContent(ctx, referrerPath(name, m.Subject.Digest, d), desc); err != nil {
-			return nil, err
-		}
+		writes = append(writes, func() error { return s.driver.PutContent(ctx, referrerPath(name, m.Subject.Digest, d), desc) })
 	}
-	if err := s.link(ctx, revisionLinkPath(name, d), d); err != nil {
-		return nil, err
-	}
-	if err := s.recordManifestPush(ctx, name, d); err != nil {
+	if err := inParallel(writes...); err != nil {
 		return nil, err
 	}
 	// Written or found after the rely on d.
@@ -384,13 +387,16 @@ func referenceErr(d digest.Digest, err error) error {
 // tag meanwhile is waited for, and the tag written again (retention.go).
 func (s *Store) Tag(ctx context.Context, name, tag string, d digest.Digest) error {
 	for {
-		if err := s.link(ctx, tagIndexPath(name, tag, d), d); err != nil {
+		// The push record first, with the index link: once the tag
+		// moves, its record is there (a record naming another digest
+		// than the tag's is ignored, see tagPushed).
+		if err := inParallel(
+			func() error { return s.link(ctx, tagIndexPath(name, tag, d), d) },
+			func() error { return s.recordTagPush(ctx, name, tag, d) },
+		); err != nil {
 			return err
 		}
 		if err := s.link(ctx, tagCurrentPath(name, tag), d); err != nil {
-			return err
-		}
-		if err := s.recordTagPush(ctx, name, tag, d); err != nil {
 			return err
 		}
 		if s.untagWaitOff {
@@ -467,4 +473,25 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 		}
 	}
 	return s.unindexIfGone(ctx, name)
+}
+
+// inParallel runs fns at once and returns the first of their errors once
+// all have returned.
+func inParallel(fns ...func() error) error {
+	if len(fns) == 1 {
+		return fns[0]()
+	}
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, f := range fns[1:] {
+		wg.Go(func() { errs[i+1] = f() })
+	}
+	errs[0] = fns[0]()
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

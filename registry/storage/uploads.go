@@ -65,7 +65,10 @@ func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
 	}
 	u := &Upload{store: s, name: name, id: id}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
-	if err := s.driver.PutContent(ctx, uploadStartedAtPath(name, id), []byte(now)); err != nil {
+	// Not fsynced: nothing of an upload is durable before its commit (its
+	// data neither), and the purger goes by the files' times when this one
+	// is missing or unreadable.
+	if err := s.driver.PutContent(storagedriver.Volatile(ctx), uploadStartedAtPath(name, id), []byte(now)); err != nil {
 		return nil, err
 	}
 	w, err := s.driver.Writer(ctx, uploadDataPath(name, id), false)
@@ -184,11 +187,7 @@ func (u *Upload) write(ctx context.Context, w storagedriver.FileWriter, r io.Rea
 	if r == nil {
 		return h, 0, nil
 	}
-	src := r
-	if h != nil {
-		src = io.TeeReader(r, h)
-	}
-	n, err := io.Copy(w, src)
+	n, err := copyHashed(w, r, h)
 	u.offset += n
 	return h, n, err
 }
@@ -239,12 +238,21 @@ func (u *Upload) Commit(ctx context.Context, d digest.Digest, r io.Reader, start
 // publish commits w, the upload's writer holding all its bytes, checks that
 // they hash to d (h is their sha256 state, or nil), moves them to blob d and
 // links it into the repository; then the upload is gone.
+//
+// When h holds the digest and the driver's writer is a Relocator, the bytes
+// are checked first and committed straight to the blob's path (or dropped
+// when the blob exists): one fsync and one rename, where a commit into the
+// upload and a Move cost two of each on a filesystem.
 func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash.Hash, d digest.Digest) error {
 	s := u.store
-	if err := w.Commit(ctx); err != nil {
-		return err
-	}
 	data := uploadDataPath(u.name, u.id)
+	rel, direct := w.(storagedriver.Relocator)
+	direct = direct && h != nil && d.Algorithm() == digest.SHA256
+	if !direct {
+		if err := w.Commit(ctx); err != nil {
+			return err
+		}
+	}
 	var got digest.Digest
 	if h != nil && d.Algorithm() == digest.SHA256 {
 		got = digest.NewDigest(digest.SHA256, h)
@@ -267,10 +275,22 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	if err != nil {
 		return err
 	}
-	if !exists {
-		if err := s.driver.Move(ctx, data, blobDataPath(d)); err != nil {
-			return err
+	switch {
+	case exists && direct:
+		// Nothing to write: the bytes go with the upload.
+		_ = w.Cancel(ctx)
+	case direct:
+		err = rel.CommitTo(ctx, blobDataPath(d))
+		if errors.Is(err, errors.ErrUnsupported) {
+			if err = w.Commit(ctx); err == nil {
+				err = s.driver.Move(ctx, data, blobDataPath(d))
+			}
 		}
+	case !exists:
+		err = s.driver.Move(ctx, data, blobDataPath(d))
+	}
+	if err != nil {
+		return err
 	}
 	return u.linkPublished(ctx, d, w.Size(), t)
 }
@@ -400,8 +420,10 @@ func (u *Upload) saveHash(ctx context.Context, h hash.Hash, prev int64) {
 	if err != nil {
 		return
 	}
+	// Not fsynced, as the upload's data is not before its commit: a state
+	// lost in a crash is recovered at Commit from the stored bytes.
 	d := u.store.driver
-	if d.PutContent(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, u.offset), b) == nil && prev > 0 {
+	if d.PutContent(storagedriver.Volatile(ctx), uploadHashStatePath(u.name, u.id, digest.SHA256, u.offset), b) == nil && prev > 0 {
 		d.Delete(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, prev))
 	}
 }

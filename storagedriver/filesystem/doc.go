@@ -44,10 +44,20 @@
 //
 // PutContent writes a temporary file in the destination directory, fsyncs it,
 // renames it over the destination and fsyncs the directory. Commit fsyncs the
-// file, renames it into place and fsyncs the directory. Move renames and
-// fsyncs the destination directory. Directories are created one by one, each
-// creation followed by an fsync of its parent. Close and Delete do not fsync:
-// only Commit, PutContent and Move acknowledge stored content.
+// file, renames it into place and fsyncs the directory; a writer's CommitTo
+// (storagedriver.Relocator) does the same to another path, so that an upload
+// reaches its blob path with one fsync and one rename. Move renames and
+// fsyncs the destination directory. Directories are created one by one, and
+// the parents that got a new directory are fsynced, concurrently with the
+// destination directory, once the entry is in place: the creations join the
+// journal commit of the entry. Close and Delete do not fsync: only Commit,
+// CommitTo, PutContent and Move acknowledge stored content.
+//
+// Under a storagedriver.Volatile context PutContent skips its fsyncs: the
+// content still replaces the old one whole (temporary file and rename), but a
+// crash of the machine may lose it. A writer asks the kernel to start the
+// writeback of every 8 MiB it writes (sync_file_range on Linux), so that the
+// fsync of a long write's commit has little left to do.
 //
 // A directory exists while it holds a file, as a prefix does in an object
 // store: Delete and Move remove the directories they leave empty, up to but

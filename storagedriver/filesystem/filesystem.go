@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -75,24 +74,33 @@ func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
 
 // PutContent replaces the content at p atomically and durably: a temporary
 // file in the same directory is written, fsynced and renamed over p, then the
-// directory is fsynced.
+// directory (and those it had to create above it) is fsynced. Under a
+// storagedriver.Volatile context it skips the fsyncs: still atomic, not
+// durable.
 func (d *Driver) PutContent(ctx context.Context, p string, content []byte) error {
 	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return err
 	}
 	dst := d.full(p)
 	dir := filepath.Dir(dst)
+	durable := !storagedriver.IsVolatile(ctx)
+	var dirty []string
 	var err error
 	for range retries {
-		if err = d.putOnce(dir, dst, content); !errors.Is(err, fs.ErrNotExist) {
+		if err = d.putOnce(dir, dst, content, durable, &dirty); !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
+	}
+	if err == nil && durable {
+		err = syncDirs(dir, dirty)
 	}
 	return err
 }
 
-func (d *Driver) putOnce(dir, dst string, content []byte) error {
-	if err := d.mkdirs(dir); err != nil {
+func (d *Driver) putOnce(dir, dst string, content []byte, durable bool, dirty *[]string) error {
+	made, err := d.mkdirs(dir)
+	*dirty = append(*dirty, made...)
+	if err != nil {
 		return err
 	}
 	f, tmp, err := createTemp(dir, putTemp)
@@ -100,7 +108,7 @@ func (d *Driver) putOnce(dir, dst string, content []byte) error {
 		return err
 	}
 	_, err = f.Write(content)
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -111,9 +119,8 @@ func (d *Driver) putOnce(dir, dst string, content []byte) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return err
 	}
-	return oci.SyncDir(dir)
+	return err
 }
 
 // Reader returns the file at p positioned at offset, as an *os.File.
@@ -235,8 +242,12 @@ func (d *Driver) Move(ctx context.Context, src, dst string) error {
 		return nil
 	}
 	dir := filepath.Dir(to)
+	var dirty []string
 	for i := 0; ; i++ {
-		if err = d.mkdirs(dir); err == nil {
+		var made []string
+		made, err = d.mkdirs(dir)
+		dirty = append(dirty, made...)
+		if err == nil {
 			err = os.Rename(from, to)
 		}
 		if err == nil {
@@ -249,7 +260,7 @@ func (d *Driver) Move(ctx context.Context, src, dst string) error {
 			return fmt.Errorf("move source %w", storagedriver.PathNotFound(src))
 		}
 	}
-	if err := oci.SyncDir(dir); err != nil {
+	if err := syncDirs(dir, dirty); err != nil {
 		return err
 	}
 	d.prune(filepath.Dir(from), d.root)

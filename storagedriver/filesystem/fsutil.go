@@ -7,35 +7,68 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
-// mkdirs creates dir and its missing parents below the root, fsyncing the
-// parent of each directory it creates so that the new entry is durable.
-func (d *Driver) mkdirs(dir string) error {
+// mkdirs creates dir and its missing parents below the root. It returns
+// the directories that got an entry for a directory it created (or found
+// created by someone who may not have synced it yet): the caller fsyncs them
+// (syncDirs) once its own entry is in place, so that the creations join the
+// journal commit of that entry instead of each costing one of their own.
+func (d *Driver) mkdirs(dir string) ([]string, error) {
 	fi, err := os.Stat(dir)
 	if err == nil {
 		if !fi.IsDir() {
-			return fmt.Errorf("%s: %w", dir, syscall.ENOTDIR)
+			return nil, fmt.Errorf("%s: %w", dir, syscall.ENOTDIR)
 		}
-		return nil
+		return nil, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) || dir == d.root {
-		return err
+		return nil, err
 	}
 	parent := filepath.Dir(dir)
-	if err := d.mkdirs(parent); err != nil {
-		return err
+	dirty, err := d.mkdirs(parent)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.Mkdir(dir, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
+		return nil, err
 	}
 	// Also after EEXIST: the process that created it may not have synced yet.
-	return oci.SyncDir(parent)
+	return append(dirty, parent), nil
+}
+
+// syncDirs fsyncs dir, which holds a new entry, and the directories mkdirs
+// returned, all at once: the first fsync commits the journal transaction
+// that holds all their entries and the others mostly wait for it, so the
+// time is about that of one. When it returns, the entry and every directory
+// leading to it are durable.
+func syncDirs(dir string, dirty []string) error {
+	if len(dirty) == 0 {
+		return oci.SyncDir(dir)
+	}
+	slices.Sort(dirty)
+	dirty = slices.Compact(dirty) // made twice: a creation lost a race and was retried
+	errs := make([]error, len(dirty))
+	var wg sync.WaitGroup
+	for i, p := range dirty {
+		wg.Go(func() {
+			// One gone meanwhile was emptied and pruned by a Delete:
+			// what it held is deleted, durable or not.
+			if err := oci.SyncDir(p); err != nil && !notExist(err) {
+				errs[i] = err
+			}
+		})
+	}
+	err := oci.SyncDir(dir)
+	wg.Wait()
+	return errors.Join(append([]error{err}, errs...)...)
 }
 
 // prune removes dir and then its parents while they are empty, stopping

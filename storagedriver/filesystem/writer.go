@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -143,7 +142,7 @@ func (d *Driver) resume(ctx context.Context, p, pend string) (*writer, error) {
 				f.Close()
 				return nil, err
 			}
-			return &writer{d: d, path: p, pend: pend, tmp: claimed, f: f, size: fi.Size()}, nil
+			return &writer{d: d, path: p, pend: pend, tmp: claimed, f: f, size: fi.Size(), flushed: fi.Size()}, nil
 		}
 		f.Close()
 	}
@@ -229,6 +228,9 @@ type writer struct {
 	f    *os.File
 	size int64
 	done bool
+	// flushed: the bytes before it are being written back or were
+	// written before this session (startWriteback).
+	flushed int64
 }
 
 func (w *writer) Write(p []byte) (int, error) {
@@ -237,8 +239,16 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	n, err := w.f.Write(p)
 	w.size += int64(n)
+	if w.size-w.flushed >= writebackChunk {
+		startWriteback(w.f, w.flushed, w.size-w.flushed)
+		w.flushed = w.size
+	}
 	return n, err
 }
+
+// writebackChunk is how many bytes a writer lets the page cache hold before
+// it starts their writeback (startWriteback).
+const writebackChunk = 8 << 20
 
 func (w *writer) Size() int64 { return w.size }
 
@@ -286,6 +296,20 @@ func (w *writer) Cancel(ctx context.Context) error {
 // When the rename fails the writer stays open, so it can still be closed
 // (kept pending) or cancelled.
 func (w *writer) Commit(ctx context.Context) error {
+	return w.commit(ctx, w.path)
+}
+
+// CommitTo is Commit to path dst instead of the writer's own
+// (storagedriver.Relocator): one fsync of the file, one rename, and the
+// syncs of the directories it lands in.
+func (w *writer) CommitTo(ctx context.Context, dst string) error {
+	if err := storagedriver.CheckPath(dst); err != nil {
+		return err
+	}
+	return w.commit(ctx, dst)
+}
+
+func (w *writer) commit(ctx context.Context, p string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -295,10 +319,12 @@ func (w *writer) Commit(ctx context.Context) error {
 	if err := w.f.Sync(); err != nil {
 		return err
 	}
-	dst := w.d.full(w.path)
+	dst := w.d.full(p)
 	dir := filepath.Dir(dst)
+	var dirty []string
 	for i := 0; ; i++ {
-		err := w.d.mkdirs(dir)
+		made, err := w.d.mkdirs(dir)
+		dirty = append(dirty, made...)
 		if err == nil {
 			err = os.Rename(w.tmp, dst)
 		}
@@ -318,7 +344,7 @@ func (w *writer) Commit(ctx context.Context) error {
 	w.done = true
 	err := w.f.Close()
 	w.d.prune(filepath.Dir(w.tmp), w.d.pending)
-	if serr := oci.SyncDir(dir); err == nil {
+	if serr := syncDirs(dir, dirty); err == nil {
 		err = serr
 	}
 	return err

@@ -243,6 +243,19 @@ func (w *fileWriter) Commit(ctx context.Context) error {
 	return err
 }
 
+// CommitTo passes storagedriver.Relocator through, reported as a commit;
+// errors.ErrUnsupported when the wrapped writer is no Relocator.
+func (w *fileWriter) CommitTo(ctx context.Context, dst string) error {
+	r, ok := w.FileWriter.(storagedriver.Relocator)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	start := time.Now()
+	err := r.CommitTo(ctx, dst)
+	w.o.done(OpWriterCommit, start, err)
+	return err
+}
+
 func (w *fileWriter) Cancel(ctx context.Context) error {
 	start := time.Now()
 	err := w.FileWriter.Cancel(ctx)
