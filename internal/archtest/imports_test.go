@@ -74,9 +74,8 @@ var rules = []rule{
 		why: "no production package imports the test helpers"},
 	{pkg: "...", deny: []string{"testing"},
 		except: map[string]string{
-			"internal/...":             "internal packages are not public",
-			"storagedriver/drivertest": "a test-helper package of the registry side; moves under internal/testutil with it (issue 15)",
-			"storagedriver/s3/s3test":  "a test-helper package of the registry side; moves under internal/testutil with it (issue 15)",
+			"internal/...":            "internal packages are not public",
+			"storagedriver/s3/s3test": "a test-helper package of the registry side; moves under internal/testutil with it (issue 15)",
 		},
 		why: "no public package imports testing"},
 }

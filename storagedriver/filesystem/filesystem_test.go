@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/berth-registry/berth/internal/testutil/drivertest"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/drivertest"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 )
 

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/testutil/drivertest"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/drivertest"
 )
 
 // TestPurgePending proves that PurgePending removes the pending writes idle

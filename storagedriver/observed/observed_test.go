@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/testutil/drivertest"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/drivertest"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
 	"github.com/berth-registry/berth/storagedriver/observed"

@@ -3,8 +3,8 @@ package s3_test
 import (
 	"testing"
 
+	"github.com/berth-registry/berth/internal/testutil/drivertest"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/drivertest"
 	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
