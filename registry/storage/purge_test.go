@@ -10,10 +10,10 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // testDrivers are the backends the storage tests run on. (registrytest

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/berth-registry/berth/internal/testutil/drivertest"
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // TestSuite proves the S3 driver meets the storagedriver contract against
