@@ -44,7 +44,9 @@ func TestContentRangeOverflow(t *testing.T) {
 	check := func(resp *http.Response, status int, code, rng string) {
 		t.Helper()
 		var b struct{ Errors []struct{ Code string } }
-		json.NewDecoder(resp.Body).Decode(&b)
+		if err := json.NewDecoder(resp.Body).Decode(&b); err != nil {
+			t.Fatal(err)
+		}
 		got := ""
 		if len(b.Errors) > 0 {
 			got = b.Errors[0].Code

@@ -156,7 +156,7 @@ func TestGCRaceHeadThenPut(t *testing.T) {
 				if d == e.L {
 					// Two clients: the second must not trust the used
 					// record the first one's HEAD left (the fast path).
-					e.s.StatBlob(ctx, "r", e.L)
+					_, _ = e.s.StatBlob(ctx, "r", e.L)
 					_, headErr = e.s.StatBlob(ctx, "r", e.L)
 				}
 			}

@@ -65,7 +65,7 @@ func TestPurgeUploads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w.Write([]byte("left by a writer that died"))
+			_, _ = w.Write([]byte("left by a writer that died"))
 			w.Close()
 
 			time.Sleep(td.tick)

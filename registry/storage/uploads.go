@@ -73,7 +73,7 @@ func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
 	}
 	if err != nil {
 		// Half an upload (a start time, no data) could never be resumed.
-		u.cancelLocked(ctx)
+		_ = u.cancelLocked(ctx)
 		return nil, err
 	}
 	return u, nil
@@ -259,7 +259,7 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	}
 	// Published: what is left of the upload (its start time, hash states)
 	// goes, whether or not the client is still there to hear of it.
-	u.cancelLocked(ctx)
+	_ = u.cancelLocked(ctx)
 	return nil
 }
 
@@ -270,8 +270,8 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 func (u *Upload) discard(ctx context.Context, w storagedriver.FileWriter) {
 	ctx, cancel := cleanupContext(ctx)
 	defer cancel()
-	w.Cancel(ctx) // fs.ErrClosed after a Commit: nothing is pending then
-	u.cancelLocked(ctx)
+	_ = w.Cancel(ctx) // fs.ErrClosed after a Commit: nothing is pending then
+	_ = u.cancelLocked(ctx)
 }
 
 // Cancel discards the upload. It runs to its end even when ctx is canceled
@@ -332,7 +332,7 @@ func (u *Upload) saveHash(ctx context.Context, h hash.Hash, prev int64) {
 	}
 	d := u.store.driver
 	if d.PutContent(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, u.offset), b) == nil && prev > 0 {
-		d.Delete(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, prev))
+		_ = d.Delete(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, prev))
 	}
 }
 

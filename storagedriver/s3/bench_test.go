@@ -144,7 +144,7 @@ http:
 	hs := httptest.NewServer(app)
 	b.Cleanup(func() {
 		hs.Close()
-		app.Shutdown()
+		_ = app.Shutdown()
 	})
 	return hs.URL
 }

@@ -149,7 +149,7 @@ func (d *Driver) multipartCopy(ctx context.Context, src, dst string, size int64)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
 		// The first failed part, or the caller's cancellation.
-		d.abort(context.WithoutCancel(ctx), dst, d.key(dst), id)
+		_ = d.abort(context.WithoutCancel(ctx), dst, d.key(dst), id)
 		return fmt.Errorf("s3 multipart copy %s to %s: %w", src, dst, err)
 	}
 	return d.complete(ctx, dst, id, parts)

@@ -296,7 +296,7 @@ func (w *writer) replaceTail(ctx context.Context, meta map[string]string) error 
 func (w *writer) discard(ctx context.Context) {
 	w.state = discarded
 	if w.uploadID != "" {
-		w.d.abort(ctx, w.path, w.d.key(w.path), w.uploadID)
+		_ = w.d.abort(ctx, w.path, w.d.key(w.path), w.uploadID)
 	}
 	w.release()
 }
@@ -318,7 +318,7 @@ func (w *writer) Cancel(ctx context.Context) error {
 	if w.state != open {
 		return errors.New("s3: writer already " + w.state.String())
 	}
-	w.wait() // an upload in flight could outlive the abort
+	_ = w.wait() // an upload in flight could outlive the abort
 	d := w.d
 	if w.uploadID != "" {
 		if err := d.abort(ctx, w.path, d.key(w.path), w.uploadID); err != nil {
@@ -371,7 +371,7 @@ func (w *writer) commit(ctx context.Context) error {
 			return err
 		}
 		if w.uploadID != "" { // started, but its first part failed
-			d.abort(ctx, w.path, d.key(w.path), w.uploadID)
+			_ = d.abort(ctx, w.path, d.key(w.path), w.uploadID)
 		}
 	default:
 		if err := w.wait(); err != nil {
