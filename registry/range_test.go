@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -44,8 +45,8 @@ func TestContentRangeOverflow(t *testing.T) {
 	check := func(resp *http.Response, status int, code, rng string) {
 		t.Helper()
 		var b struct{ Errors []struct{ Code string } }
-		if err := json.NewDecoder(resp.Body).Decode(&b); err != nil {
-			t.Fatal(err)
+		if err := json.NewDecoder(resp.Body).Decode(&b); err != nil && !errors.Is(err, io.EOF) {
+			t.Fatal(err) // a body, if any, is an error document
 		}
 		got := ""
 		if len(b.Errors) > 0 {
