@@ -16,7 +16,7 @@ import (
 
 // mkdirs creates dir and its missing parents below the root, fsyncing the
 // parent of each directory it creates so that the new entry is durable.
-func (d *Driver) mkdirs(dir string) error {
+func (d *driver) mkdirs(dir string) error {
 	fi, err := os.Stat(dir)
 	if err == nil {
 		if !fi.IsDir() {
@@ -41,7 +41,7 @@ func (d *Driver) mkdirs(dir string) error {
 // prune removes dir and then its parents while they are empty, stopping
 // below stop. Rmdir, unlike os.Remove, never deletes a file that replaced a
 // directory meanwhile.
-func (d *Driver) prune(dir, stop string) {
+func (d *driver) prune(dir, stop string) {
 	for len(dir) > len(stop) && dir != stop {
 		if syscall.Rmdir(dir) != nil {
 			return // not empty, or already gone

@@ -17,10 +17,7 @@ import (
 // position, and Read GETs the range from there to the end, keeping the body
 // for the reads that follow. http.ServeContent's range requests thus cost
 // one GET per range. ErrPathNotFound when there is no object at p.
-func (d *Driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) {
 	fi, err := d.statFile(ctx, p)
 	if err != nil {
 		return nil, err
@@ -31,7 +28,7 @@ func (d *Driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) 
 // object is an opened object. Like *os.File it is used by one goroutine at
 // a time. It keeps the context of Open because io.Reader's Read has none.
 type object struct {
-	d    *Driver
+	d    *driver
 	ctx  context.Context
 	path string
 	size int64
@@ -105,10 +102,7 @@ func (o *object) drop() {
 // RedirectURL returns a presigned URL for GET or HEAD of the object at p,
 // valid for 20 minutes, when redirects are on (Params.Redirect); "" for any
 // other method or with redirects off, meaning "serve it yourself".
-func (d *Driver) RedirectURL(ctx context.Context, method, p string) (string, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return "", err
-	}
+func (d *driver) RedirectURL(ctx context.Context, method, p string) (string, error) {
 	if !d.p.Redirect {
 		return "", nil
 	}
