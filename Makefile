@@ -1,4 +1,5 @@
-# Berth's developer and CI entry points. `make test` is what .ci/run runs.
+# Berth's developer and CI entry points. `make test` is what .ci/run runs;
+# it vets, lints (make lint) and tests.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -28,7 +29,7 @@ endif
 TOOLS_ENV = env_file="$$(bash hack/tools.sh --env-file)"; . "$$env_file"; \
 	echo "test tools: $$env_file" >&2
 
-.PHONY: all tools test vet conformance soak gcproof bench build run fuzz
+.PHONY: all tools test vet lint conformance soak gcproof bench build run fuzz
 
 all: build
 
@@ -49,6 +50,7 @@ test:
 	race="$$($(GO) list $(RACE_PKGS) 2>/dev/null | grep -xF -f <(echo "$$all") || true)"; \
 	rest="$$(grep -vxF -f <(echo "$$race") <<<"$$all" || true)"; \
 	rc=0; \
+	golangci-lint run $(PKGS) || rc=$$?; \
 	if [[ -n "$$race" ]]; then \
 		$(GO) test -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $$race || rc=$$?; \
 	fi; \
@@ -59,6 +61,13 @@ test:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# golangci-lint (the version hack/tools.sh pins) with .golangci.yml: the
+# linters and the import rules (depguard) the project agreed on. make test
+# runs it too. Its cache is golangci-lint's own, ~/.cache/golangci-lint.
+lint:
+	$(TOOLS_ENV); \
+	golangci-lint run $(PKGS)
 
 # Every fuzz target of PKGS (go test -list '^Fuzz'), one after the other,
 # each for FUZZTIME: go test runs one target per -fuzz. A crash leaves its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -76,7 +77,7 @@ func authorizeWith(b *Bearer, header string, wanted ...Access) (*Grant, error) {
 
 func challengeOf(t *testing.T, err error) *Challenge {
 	t.Helper()
-	ch, ok := err.(*Challenge)
+	ch, ok := errors.AsType[*Challenge](err)
 	if !ok {
 		t.Fatalf("error %v (%T), want a *Challenge", err, err)
 	}

@@ -140,7 +140,7 @@ func (s *TokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b, _ := json.Marshal(resp)
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(b)
+	_, _ = w.Write(b)
 }
 
 func (s *TokenServer) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -165,7 +165,7 @@ func (s *TokenServer) writeError(w http.ResponseWriter, r *http.Request, err err
 	b, _ := json.Marshal(body)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(te.status)
-	w.Write(b)
+	_, _ = w.Write(b)
 }
 
 // unauthorized is a failed login or refresh; GET gets a Basic challenge

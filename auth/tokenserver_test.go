@@ -33,7 +33,9 @@ func newTokenServerSetup(t *testing.T, refresh time.Duration) *tokenServerSetup 
 	s := &tokenServerSetup{ts: ts, htpasswd: path, now: time.Now()}
 	ts.now = func() time.Time { return s.now }
 	var trusted TrustedKeys
-	trusted.AddPublicKey(key.Public())
+	if err := trusted.AddPublicKey(key.Public()); err != nil {
+		t.Fatal(err)
+	}
 	v, _ := NewVerifier(trusted, "iss", "svc")
 	s.bearer, _ = NewBearer(v, "https://r/auth/token", "svc", policy, nil)
 	return s

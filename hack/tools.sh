@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned tools that Berth's tests drive (oras, crane, regctl, the
-# OCI conformance suite, skopeo, busybox-static, promtool, and versitygw: the S3 server
-# the S3 driver's tests start on loopback) and writes an env file that puts
+# OCI conformance suite, skopeo, busybox-static, promtool, versitygw: the S3 server
+# the S3 driver's tests start on loopback, and golangci-lint for make lint) and writes an env file that puts
 # them on PATH. For the host agent's tests it also installs umoci and
 # debootstrap and builds a Debian root filesystem (hack/debian-rootfs.sh).
 #
@@ -27,6 +27,8 @@ ORAS_VERSION=v1.3.6
 CRANE_VERSION=v0.22.1
 REGCTL_VERSION=v0.11.7
 VERSITYGW_VERSION=v1.8.0
+# golangci-lint: make lint (run by make test) checks the tree with .golangci.yml.
+GOLANGCI_LINT_VERSION=v2.15.0
 CONFORMANCE_MODULE=github.com/opencontainers/distribution-spec/conformance
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 # podman and buildah: the host agent's archive tests (as root, on a vfs
@@ -147,6 +149,7 @@ go_tool oras oras.land/oras/cmd/oras "$ORAS_VERSION"
 go_tool crane github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
 go_tool regctl github.com/regclient/regclient/cmd/regctl "$REGCTL_VERSION"
 go_tool versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION"
+go_tool golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_LINT_VERSION"
 conformance_tool
 apt_packages
 # Built once per machine; without root it is skipped with a message, and the
@@ -159,6 +162,7 @@ paths=(
 	"$BIN/regctl-$REGCTL_VERSION"
 	"$BIN/conformance-$CONFORMANCE_VERSION"
 	"$BIN/versitygw-$VERSITYGW_VERSION"
+	"$BIN/golangci-lint-$GOLANGCI_LINT_VERSION"
 )
 conformance_bin=$BIN/conformance-$CONFORMANCE_VERSION/conformance
 
@@ -174,6 +178,7 @@ umoci --version >/dev/null
 podman --version >/dev/null
 buildah --version >/dev/null
 promtool --version >/dev/null
+"${paths[5]}/golangci-lint" version >/dev/null
 
 env_file=$CACHE/env.sh
 {
@@ -198,6 +203,7 @@ else
 	echo "regctl:      ${paths[2]}/regctl"
 	echo "conformance: $conformance_bin"
 	echo "versitygw:   ${paths[4]}/versitygw"
+	echo "golangci-lint: ${paths[5]}/golangci-lint"
 	echo "skopeo:      $(command -v skopeo)"
 	echo "busybox:     $(command -v busybox)"
 	echo "umoci:       $(command -v umoci)"

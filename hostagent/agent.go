@@ -140,6 +140,7 @@ type ProgressEvent struct {
 // ProgressKind orders the events of one blob: Start, Advance…, Done.
 type ProgressKind int
 
+// The events of one blob, in the order they come.
 const (
 	ProgressStart ProgressKind = iota
 	ProgressAdvance

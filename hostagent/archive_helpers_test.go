@@ -34,7 +34,7 @@ func gz(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	zw.Write(b)
+	_, _ = zw.Write(b)
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,9 @@ func writeLayout(t testing.TB, imgs ...*testImage) string {
 			idx.Manifests = append(idx.Manifests, d)
 		}
 	}
-	os.WriteFile(filepath.Join(layout, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	if err := os.WriteFile(filepath.Join(layout, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(layout, "index.json"), mustJSON(t, idx), 0o644); err != nil {
 		t.Fatal(err)
 	}

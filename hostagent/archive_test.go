@@ -157,7 +157,9 @@ func TestLoadDockerArchive(t *testing.T) {
 	// symlink to the first's, the config at <hex>.json.
 	cfg := files["blobs/sha256/"+app.config.Encoded()]
 	var c v1.Image
-	json.Unmarshal(cfg, &c)
+	if err := json.Unmarshal(cfg, &c); err != nil {
+		t.Fatal(err)
+	}
 	legacy := map[string][]byte{
 		"aaaa/layer.tar": app.layers[0], "aaaa/json": []byte("{}"), "aaaa/VERSION": []byte("1.0"),
 		"bbbb/layer.tar":               app.layers[1],
@@ -175,10 +177,10 @@ func TestLoadDockerArchive(t *testing.T) {
 		if err != nil {
 			break
 		}
-		tw.WriteHeader(h)
-		io.Copy(tw, tr)
+		_ = tw.WriteHeader(h)
+		_, _ = io.Copy(tw, tr)
 	}
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "cccc/layer.tar", Linkname: "../bbbb/layer.tar"})
+	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "cccc/layer.tar", Linkname: "../bbbb/layer.tar"})
 	tw.Close()
 	dst2 := newTestAgent(t)
 	lr, err = dst2.LoadReader(ctx, &b, LoadOptions{})
@@ -209,7 +211,9 @@ func TestLoadIndex(t *testing.T) {
 		MediaType: v1.MediaTypeImageIndex, Digest: idxDigest, Size: int64(len(idx)),
 		Annotations: map[string]string{v1.AnnotationRefName: "multi"},
 	}}})
-	os.WriteFile(filepath.Join(layout, "index.json"), top, 0o644)
+	if err := os.WriteFile(filepath.Join(layout, "index.json"), top, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	a := newTestAgent(t)
 	lr, err := a.Load(ctx, layout, LoadOptions{})

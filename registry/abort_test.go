@@ -197,7 +197,7 @@ func (c *abortClient) cut(method, path string, size int, part []byte, hdr ...str
 	if size < 0 {
 		fmt.Fprintf(conn, "%x\r\n%s\r\n", len(part), part)
 	} else {
-		conn.Write(part)
+		_, _ = conn.Write(part)
 	}
 	c.wait(func() bool { return c.h.started.Load() > started })
 	conn.Close()

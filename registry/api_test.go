@@ -177,7 +177,9 @@ func TestTagAndCatalogPagination(t *testing.T) {
 	for next != "" {
 		rec := do(t, app, "GET", next, nil)
 		var page struct{ Tags []string }
-		json.Unmarshal(rec.Body.Bytes(), &page)
+		if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+			t.Fatal(err)
+		}
 		got = append(got, page.Tags...)
 		next = strings.TrimSuffix(strings.TrimPrefix(strings.Split(rec.Header().Get("Link"), ";")[0], "<"), ">")
 	}
@@ -193,7 +195,9 @@ func TestTagAndCatalogPagination(t *testing.T) {
 	for next != "" {
 		rec := do(t, app, "GET", next, nil)
 		var page struct{ Repositories []string }
-		json.Unmarshal(rec.Body.Bytes(), &page)
+		if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+			t.Fatal(err)
+		}
 		got = append(got, page.Repositories...)
 		next = strings.TrimSuffix(strings.TrimPrefix(strings.Split(rec.Header().Get("Link"), ";")[0], "<"), ">")
 	}
@@ -219,7 +223,9 @@ func TestReferrers(t *testing.T) {
 	}{{"", 1}, {"?artifactType=application/vnd.example.sbom", 1}, {"?artifactType=other", 0}} {
 		rec := do(t, app, "GET", "/v2/r/referrers/"+subject.String()+c.query, nil)
 		var idx v1.Index
-		json.Unmarshal(rec.Body.Bytes(), &idx)
+		if err := json.Unmarshal(rec.Body.Bytes(), &idx); err != nil {
+			t.Fatal(err)
+		}
 		if rec.Code != 200 || len(idx.Manifests) != c.n || rec.Header().Get("Content-Type") != v1.MediaTypeImageIndex {
 			t.Fatalf("referrers%s: %d %s", c.query, rec.Code, rec.Body)
 		}

@@ -178,7 +178,7 @@ func (a *App) base(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", "2")
 	if r.Method == http.MethodGet {
-		io.WriteString(w, "{}")
+		_, _ = io.WriteString(w, "{}")
 	}
 	return nil
 }

@@ -182,7 +182,9 @@ func TestAuthErrors(t *testing.T) {
 			Detail []auth.Access
 		}
 	}
-	json.Unmarshal(rec.Body.Bytes(), &body)
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
 	if rec.Code != 403 || len(body.Errors) != 1 || body.Errors[0].Code != "DENIED" ||
 		!slices.Equal(body.Errors[0].Detail, auth.Repository("a", auth.ActionPull, auth.ActionPush)) {
 		t.Errorf("push as bob: %d %s", rec.Code, rec.Body)

@@ -9,12 +9,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/berth-registry/berth/internal/testutil"
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/observed"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // opCounter counts storage operations.

@@ -176,6 +176,6 @@ func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("Content-Length", fmt.Sprint(len(body)))
 	w.WriteHeader(c.status)
 	if r.Method != http.MethodHead {
-		w.Write(body)
+		_, _ = w.Write(body)
 	}
 }

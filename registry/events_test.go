@@ -111,7 +111,9 @@ func TestNotificationsOfTheAPI(t *testing.T) {
 		Config struct{ Digest digest.Digest }
 		Layers []struct{ Digest digest.Digest }
 	}
-	json.Unmarshal(m, &doc)
+	if err := json.Unmarshal(m, &doc); err != nil {
+		t.Fatal(err)
+	}
 	cd, ld := doc.Config.Digest, doc.Layers[0].Digest
 
 	steps := []struct {

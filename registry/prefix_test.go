@@ -14,7 +14,7 @@ import (
 // WithBaseURL), the token server moves under it, and /healthz and /readyz
 // stay at the root.
 func TestPrefix(t *testing.T) {
-	token := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"token":"t"}`)) })
+	token := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"token":"t"}`)) })
 	app, _ := newApp(t, registry.WithPrefix("/my/registry/"), registry.WithHealth(health.Checks{}), registry.WithTokenServer(token))
 
 	if rec := do(t, app, "GET", "/my/registry/v2/", nil); rec.Code != http.StatusOK {

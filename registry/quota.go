@@ -360,7 +360,7 @@ func (a *App) chargeMount(ctx context.Context, name string, d digest.Digest) (fu
 func (a *App) commitCharged(ctx context.Context, name string, u *storage.Upload, d digest.Digest, size int64, commit func() error) error {
 	limited, err := a.limited(name)
 	if err != nil {
-		u.Cancel(ctx)
+		_ = u.Cancel(ctx)
 		return err
 	}
 	if !limited {
@@ -369,7 +369,7 @@ func (a *App) commitCharged(ctx context.Context, name string, u *storage.Upload,
 	if size >= 0 {
 		undo, err := a.chargeBlob(ctx, name, d, size)
 		if err != nil {
-			u.Cancel(ctx)
+			_ = u.Cancel(ctx)
 			return err
 		}
 		if err := commit(); err != nil {

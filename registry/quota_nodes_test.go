@@ -10,8 +10,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/registry"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // fakeClock is a clock tests move.

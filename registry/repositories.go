@@ -54,6 +54,6 @@ func (a *App) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	w.Write(b)
+	_, _ = w.Write(b)
 	return nil
 }

@@ -101,6 +101,6 @@ func writeJSON(w http.ResponseWriter, contentType string, v any) error {
 		return err
 	}
 	w.Header().Set("Content-Type", contentType)
-	w.Write(b)
+	_, _ = w.Write(b)
 	return nil
 }

@@ -79,7 +79,7 @@ func (a *App) startUpload(w http.ResponseWriter, r *http.Request) error {
 	var size int64
 	commit := func() (err error) { size, err = u.Commit(ctx, d, body{r.Body}, -1); return err }
 	if err := a.commitCharged(ctx, name, u, d, r.ContentLength, commit); err != nil {
-		u.Cancel(ctx)
+		_ = u.Cancel(ctx)
 		a.opts.metrics.UploadFailed()
 		return err
 	}
@@ -301,9 +301,9 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
 	e.left -= int64(n)
 	switch {
-	case err == io.EOF && e.left > 0:
+	case errors.Is(err, io.EOF) && e.left > 0:
 		err = io.ErrUnexpectedEOF
-	case e.left == 0 && (err == nil || err == io.EOF):
+	case e.left == 0 && (err == nil || errors.Is(err, io.EOF)):
 		err = e.end()
 	}
 	return n, err

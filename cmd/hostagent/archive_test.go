@@ -217,8 +217,8 @@ func TestLoadAndCreateRefuseHostileArchives(t *testing.T) {
 		t.Fatal(err)
 	}
 	tw := tar.NewWriter(f)
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "../../escape", Size: 1, Mode: 0o644})
-	tw.Write([]byte("x"))
+	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "../../escape", Size: 1, Mode: 0o644})
+	_, _ = tw.Write([]byte("x"))
 	tw.Close()
 	f.Close()
 	if line := ha.fail(t, exitCorrupt, "load", "-i", bad); !strings.Contains(line, "leaves the root") {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -243,7 +244,7 @@ func TestCLIResume(t *testing.T) {
 	select {
 	case <-reached:
 	case <-deadline:
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill()
 		t.Fatal("the download never got halfway")
 	}
 	for {
@@ -252,7 +253,7 @@ func TestCLIResume(t *testing.T) {
 		}
 		select {
 		case <-deadline:
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			t.Fatal("the first half never reached the ingest file")
 		case <-time.After(10 * time.Millisecond):
 		}
@@ -300,7 +301,7 @@ func TestCLIVerifyCatchesCorruption(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := ha.cmd.Exec(t, ha.args([]string{"verify"})...)
-	if ee, ok := r.Err.(*exec.ExitError); !ok || ee.ExitCode() != exitCorrupt {
+	if ee, ok := errors.AsType[*exec.ExitError](r.Err); !ok || ee.ExitCode() != exitCorrupt {
 		t.Fatalf("verify of a corrupt store: %v, want exit %d\n%s", r.Err, exitCorrupt, r.Output())
 	}
 	if !strings.Contains(string(r.Stdout), "CORRUPT "+app.Layers[1].Digest.String()) || !strings.HasPrefix(string(r.Stderr), "hostagent: 1 problem(s)") {

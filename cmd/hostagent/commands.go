@@ -215,7 +215,7 @@ func cmdRemove(ctx context.Context, e *env, args []string) error {
 		all.DeletedBytes += res.DeletedBytes
 		if err != nil {
 			if len(all.Untagged) > 0 {
-				e.printRemoved(all) // what the earlier REFs did
+				_ = e.printRemoved(all) // what the earlier REFs did
 			}
 			return err
 		}

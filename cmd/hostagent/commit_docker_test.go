@@ -102,7 +102,9 @@ func TestCommitDockerDebian(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m v1.Manifest
-	json.Unmarshal(d.Manifest, &m)
+	if err := json.Unmarshal(d.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
 	if d.Base == nil || d.Base.Name != "docker.io/"+base || d.Publisher != "Example Corp" || d.OSImage {
 		t.Errorf("inspect of the commit: base %+v, publisher %q", d.Base, d.Publisher)
 	}
@@ -114,7 +116,9 @@ func TestCommitDockerDebian(t *testing.T) {
 	// skopeo, OCI half: the digest kept; umoci unpacks the same tree.
 	skopeo.Run(t, "--insecure-policy", "copy", "--preserve-digests", "oci-archive:"+at("out.tar")+":1.0", "oci:"+at("layout")+":hello")
 	var info struct{ Digest digest.Digest }
-	json.Unmarshal(skopeo.Run(t, "inspect", "oci:"+at("layout")+":hello"), &info)
+	if err := json.Unmarshal(skopeo.Run(t, "inspect", "oci:"+at("layout")+":hello"), &info); err != nil {
+		t.Fatal(err)
+	}
 	if info.Digest != cr.Digest {
 		t.Errorf("skopeo copied %s, want %s", info.Digest, cr.Digest)
 	}
@@ -126,7 +130,9 @@ func TestCommitDockerDebian(t *testing.T) {
 	// rewrite the config as OCI, so the digest is read from the source).
 	skopeo.Run(t, "--insecure-policy", "copy", "docker-archive:"+at("out.tar")+":"+app, "oci:"+at("layout")+":docker-half")
 	var raw v1.Manifest
-	json.Unmarshal(skopeo.Run(t, "inspect", "--raw", "docker-archive:"+at("out.tar")+":"+app), &raw)
+	if err := json.Unmarshal(skopeo.Run(t, "inspect", "--raw", "docker-archive:"+at("out.tar")+":"+app), &raw); err != nil {
+		t.Fatal(err)
+	}
 	if raw.Config.Digest != m.Config.Digest {
 		t.Errorf("skopeo read config %s from the docker half, want %s", raw.Config.Digest, m.Config.Digest)
 	}

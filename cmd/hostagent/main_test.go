@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -79,7 +80,7 @@ func (c *cli) run(t *testing.T, args ...string) string {
 func (c *cli) fail(t *testing.T, want int, args ...string) string {
 	t.Helper()
 	r := c.cmd.Exec(t, c.args(args)...)
-	ee, ok := r.Err.(*exec.ExitError)
+	ee, ok := errors.AsType[*exec.ExitError](r.Err)
 	if !ok {
 		t.Fatalf("hostagent %s: %v, want exit %d\n%s", strings.Join(args, " "), r.Err, want, r.Output())
 	}

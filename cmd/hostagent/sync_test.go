@@ -124,7 +124,7 @@ func TestCLIDaemon(t *testing.T) {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
-			<-exited
+			_ = <-exited // the error of a killed process
 		}
 		if t.Failed() {
 			t.Logf("daemon stdout:\n%s\nstderr:\n%s", logs.text(), stderr.String())

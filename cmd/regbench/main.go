@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,10 +18,10 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "regbench:", err)
-		stop()
 		os.Exit(exitCode(err))
 	}
 }
@@ -29,7 +30,7 @@ func main() {
 type usageError struct{ error }
 
 func exitCode(err error) int {
-	if _, ok := err.(usageError); ok {
+	if _, ok := errors.AsType[usageError](err); ok {
 		return 2
 	}
 	return 1

@@ -126,7 +126,9 @@ func TestServeTokenServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var body struct{ Token string }
-	json.NewDecoder(resp.Body).Decode(&body)
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
 	req, _ = http.NewRequest("GET", "http://"+s.addr+"/v2/a/tags/list", nil)
 	req.Header.Set("Authorization", "Bearer "+body.Token)

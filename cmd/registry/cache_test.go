@@ -153,7 +153,7 @@ func TestGCCommandForgetsInRedis(t *testing.T) {
 	}
 	// Three hours pass for the storage.
 	at := time.Now().Add(-3 * time.Hour)
-	filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+	_ = filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
 		if err == nil {
 			err = os.Chtimes(p, at, at)
 		}

@@ -61,7 +61,7 @@ func (d *debugServer) close() {
 		return
 	}
 	d.srv.Close()
-	<-d.errc
+	_ = <-d.errc // Serve's, after Close: http.ErrServerClosed
 }
 
 // note is the start-up line's mention of the listener.

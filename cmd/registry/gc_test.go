@@ -113,7 +113,7 @@ func blobsUnder(t *testing.T, root string) []digest.Digest {
 	t.Helper()
 	var out []digest.Digest
 	base := filepath.Join(root, "docker", "registry", "v2", "blobs")
-	filepath.Walk(base, func(p string, fi os.FileInfo, err error) error {
+	_ = filepath.Walk(base, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() && fi.Name() == "data" {
 			out = append(out, digest.Digest("sha256:"+filepath.Base(filepath.Dir(p))))
 		}
@@ -250,7 +250,7 @@ func TestGCCommand(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	var addr string
 	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
 		if m := regexp.MustCompile(`listening on ([^\s,]+)`).FindStringSubmatch(stdout.String()); m != nil {
@@ -264,7 +264,9 @@ func TestGCCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cat struct{ Repositories []string }
-	json.NewDecoder(resp.Body).Decode(&cat)
+	if err := json.NewDecoder(resp.Body).Decode(&cat); err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
 	if !slices.Equal(cat.Repositories, []string{"team/app", "team/moved", "team/multi"}) {
 		t.Errorf("catalog %v", cat.Repositories)

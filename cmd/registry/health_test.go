@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 )
 
 // healthEnv turns on Distribution's storage driver check, polled every

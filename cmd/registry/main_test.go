@@ -267,7 +267,7 @@ func uploadInFlight(t *testing.T, addr string) (feed *io.PipeWriter, patched <-c
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	loc, err := base.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusAccepted || err != nil {

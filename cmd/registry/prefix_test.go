@@ -50,7 +50,7 @@ func (p *prefixProxy) serve(t *testing.T, addr, prefix string) {
 		r.Out.Host = r.In.Host
 	}}
 	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(p.ln)
+	go func() { _ = srv.Serve(p.ln) }()
 	t.Cleanup(func() { srv.Close() })
 }
 
@@ -228,7 +228,7 @@ func layerTar(t *testing.T, content string) []byte {
 	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "hello.txt", Mode: 0o644, Size: int64(len(content)), ModTime: mtime}); err != nil {
 		t.Fatal(err)
 	}
-	tw.Write([]byte(content))
+	_, _ = tw.Write([]byte(content))
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -171,7 +171,9 @@ func TestScrubCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	ghost := filepath.Join(root, "docker/registry/v2/repositories/team/app/_manifests/tags/ghost/current/link")
-	os.MkdirAll(filepath.Dir(ghost), 0o755)
+	if err := os.MkdirAll(filepath.Dir(ghost), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(ghost, []byte(digest.FromString("nothing")), 0o644); err != nil {
 		t.Fatal(err)
 	}

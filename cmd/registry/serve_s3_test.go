@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 )
 
 // s3Config is a config file for the S3 driver on srv, with edit applied

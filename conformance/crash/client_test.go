@@ -110,7 +110,7 @@ func smallBlob(data []byte) blob {
 func largeBlob(seed uint64, size int64) blob {
 	b := blob{size: size, seed: seed}
 	h := sha256.New()
-	io.Copy(h, b.open())
+	_, _ = io.Copy(h, b.open())
 	b.digest = digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
 	return b
 }

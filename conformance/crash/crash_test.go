@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,7 +69,7 @@ func checkRound(t *testing.T, round int, c *client, drv storagedriver.Driver, ws
 	t.Logf("round %d: acknowledged %d, verified %d, lost %d (uncertain %d; %d operations acknowledged so far, %d of them 64 MiB blobs; store: %d blobs, %d manifests, %d tags, %d layer links)",
 		round, got.acknowledged, got.verified, got.lost, got.uncertain, acked, large, st.blobs, st.manifests, st.tags, st.layerLinks)
 	if got.lost > 0 || len(problems) > 0 {
-		all := append(got.problems, problems...)
+		all := slices.Concat(got.problems, problems)
 		if len(all) > 40 {
 			all = append(all[:40], "...")
 		}
@@ -91,7 +92,7 @@ func killMidUpload(t *testing.T, a *node, takeOver func() *node) {
 	ctx := t.Context()
 	const size, chunk = 24 << 20, 5 << 20
 	data := make([]byte, size)
-	rand.NewChaCha8([32]byte{'n', 'o', 'd', 'e'}).Read(data)
+	_, _ = rand.NewChaCha8([32]byte{'n', 'o', 'd', 'e'}).Read(data)
 	d := digest.FromBytes(data)
 	const repo = "crash/node"
 

@@ -77,7 +77,9 @@ func TestCheckersCatchDamage(t *testing.T) {
 		if content == nil {
 			err = os.Remove(p)
 		} else {
-			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
 			err = os.WriteFile(p, content, 0o644)
 		}
 		if err != nil {

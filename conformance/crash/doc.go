@@ -29,5 +29,5 @@
 // Imports (tests only): the standard library, go-digest, image-spec,
 // internal/testutil (which builds the registry binary it crashes), the
 // storagedriver packages to inspect what survived, and
-// storagedriver/s3/s3test for the S3 runs.
+// internal/testutil/s3test for the S3 runs.
 package crash

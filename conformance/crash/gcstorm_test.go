@@ -18,10 +18,10 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	berths3 "github.com/berth-registry/berth/storagedriver/s3"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // Issue 11's stress proof through HTTP: two "registry serve" nodes over one

@@ -69,8 +69,8 @@ func startNode(t testing.TB, cfg string) *node {
 		r := bufio.NewReader(stdout)
 		line, _ := r.ReadString('\n')
 		lines <- line
-		io.Copy(io.Discard, r)
-		n.cmd.Wait()
+		_, _ = io.Copy(io.Discard, r)
+		_ = n.cmd.Wait()
 		close(n.exited)
 	}()
 	t.Cleanup(n.kill)
@@ -121,7 +121,7 @@ func (n *node) waitReady(ctx context.Context) error {
 // kill sends SIGKILL and waits for the process to be gone. It may be called
 // more than once.
 func (n *node) kill() {
-	n.cmd.Process.Signal(syscall.SIGKILL)
+	_ = n.cmd.Process.Signal(syscall.SIGKILL)
 	<-n.exited
 }
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	berths3 "github.com/berth-registry/berth/storagedriver/s3"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // s3Storage is the storage.s3 section of a config file for the driver

@@ -108,7 +108,9 @@ func TestSoak(t *testing.T) {
 	samples := rec.stop()
 
 	summary := report(samples, base, end, st, *clients, *duration)
-	os.WriteFile(filepath.Join(filepath.Dir(csvPath), "soak-summary.txt"), []byte(summary), 0o644)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(csvPath), "soak-summary.txt"), []byte(summary), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Log("\n" + summary)
 	t.Logf("curve: %s; summary: %s; server log: %s", csvPath,
 		filepath.Join(filepath.Dir(csvPath), "soak-summary.txt"), filepath.Join(outDir, "registry.log"))

@@ -21,6 +21,7 @@ import (
 // containers/image and go-containerregistry use for zstd layers.
 type Compression string
 
+// The compressions an archive or a layer can have.
 const (
 	CompressionNone Compression = "none"
 	CompressionGzip Compression = "gzip"

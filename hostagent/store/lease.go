@@ -12,7 +12,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 )
 
-// A lease protects the blobs a pull or push is working with from a
+// Lease protects the blobs a pull or push is working with from a
 // concurrent Remove or Prune, which delete blobs no image references: a
 // pull writes its blobs before the index names them.
 //

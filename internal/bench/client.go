@@ -81,7 +81,7 @@ func (c *client) call(method, path string, hdr http.Header, body io.Reader, size
 	if err != nil {
 		return nil, err
 	}
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.Header, nil
 }

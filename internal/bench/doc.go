@@ -11,6 +11,6 @@
 // proxy per registry counts S3 requests and adds latency.
 //
 // Imports: the standard library, go-digest, internal/testutil (process
-// helpers) and storagedriver/s3/s3test (versitygw); it is test tooling, the
+// helpers) and internal/testutil/s3test (versitygw); it is test tooling, the
 // one production package internal/archtest lets import test helpers.
 package bench

@@ -49,7 +49,7 @@ func startS3Proxy(endpoint string, delay time.Duration) (*s3Proxy, error) {
 		}
 		rp.ServeHTTP(w, r)
 	})}
-	go p.srv.Serve(l)
+	go func() { _ = p.srv.Serve(l) }()
 	return p, nil
 }
 

@@ -90,7 +90,7 @@ func startServer(name, bin, logDir string, args func(addr string) ([]string, err
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	s := &server{name: name, addr: addr, cmd: cmd, exited: make(chan struct{}), log: logf}
-	go func() { cmd.Wait(); close(s.exited) }()
+	go func() { _ = cmd.Wait(); close(s.exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/v2/")
@@ -159,11 +159,11 @@ func (s *server) peakRSS() (int64, error) {
 
 // stop asks the server to stop (SIGTERM) and kills it after 10 s.
 func (s *server) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
 	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
+		_ = s.cmd.Process.Kill()
 		<-s.exited
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 )
 
 // Storage kinds.

@@ -16,7 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// Workload names, for Options.Workloads (-workloads), in the order they run.
+// WorkloadNames are the workloads, for Options.Workloads (-workloads), in the order they run.
 var WorkloadNames = []string{"push", "push-chunked", "storm", "manifest-get", "blob-head", "catalog", "tags", "range", "pull"}
 
 // Client counts of the concurrent workloads, as in issue 14's table.

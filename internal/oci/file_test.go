@@ -40,7 +40,7 @@ func TestWriteAtomicFailureLeavesOld(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	err := WriteAtomic(p, func(w io.Writer) error {
-		io.WriteString(w, "half of the new")
+		_, _ = io.WriteString(w, "half of the new")
 		return boom
 	})
 	if !errors.Is(err, boom) {

@@ -56,7 +56,7 @@ func (r *RedisServer) Stop() {
 	if r.cmd == nil {
 		return
 	}
-	r.cmd.Process.Kill()
+	_ = r.cmd.Process.Kill()
 	<-r.done
 	r.cmd = nil
 }
@@ -83,7 +83,7 @@ func (r *RedisServer) start() error {
 		return err
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); close(done) }()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -98,7 +98,7 @@ func (r *RedisServer) start() error {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			<-done
 			return fmt.Errorf("no PONG on %s within 10s", addr)
 		}
@@ -112,7 +112,7 @@ func ping(addr string) error {
 		return err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
+	_ = c.SetDeadline(time.Now().Add(time.Second))
 	if _, err := c.Write([]byte("PING\r\n")); err != nil {
 		return err
 	}

@@ -449,7 +449,6 @@ func TestSchema(t *testing.T) {
 			case ft.Kind() == reflect.Map && ft.Key().Kind() == reflect.String && isScalar(ft.Elem()):
 			case ft.Kind() == reflect.Map && ft.Key().Kind() == reflect.String &&
 				ft.Elem().Kind() == reflect.Slice && isScalar(ft.Elem().Elem()):
-			case ft.Kind() == reflect.Map && ft.Key().Kind() == reflect.String && isScalar(ft.Elem()):
 			default:
 				t.Errorf("%s: type %s is not handled by the decoder", key, f.Type)
 			}

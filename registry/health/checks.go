@@ -71,7 +71,7 @@ func NewHTTPCheck(uri string, headers http.Header, status int, timeout time.Dura
 		if err != nil {
 			return err // names the method and the URL
 		}
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
 		if resp.StatusCode != status {
 			return fmt.Errorf("%s: status %d, want %d", uri, resp.StatusCode, status)

@@ -69,7 +69,7 @@ func TestFileCheck(t *testing.T) {
 		if err := os.Mkdir(locked, 0o000); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { os.Chmod(locked, 0o755) })
+		t.Cleanup(func() { _ = os.Chmod(locked, 0o755) })
 		c := health.NewFileCheck(filepath.Join(locked, "x"), discard)
 		run(t, c, 5*time.Millisecond)
 		unhealthy(t, c, "permission denied")

@@ -167,6 +167,6 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		w.Write(body)
+		_, _ = w.Write(body)
 	}
 }

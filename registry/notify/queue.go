@@ -259,7 +259,7 @@ func (q *Queue) commit(group []*batch) error {
 		err = seg.f.Sync()
 	}
 	if err != nil {
-		seg.f.Truncate(seg.size) // leave no frame nobody was answered for
+		_ = seg.f.Truncate(seg.size) // leave no frame nobody was answered for
 		return fmt.Errorf("notification queue: %w", err)
 	}
 	q.mu.Lock()

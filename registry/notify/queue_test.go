@@ -197,7 +197,7 @@ func TestTornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write([]byte{0, 0, 1, 0, 9, 9}) // half a frame header and nothing after
+	_, _ = f.Write([]byte{0, 0, 1, 0, 9, 9}) // half a frame header and nothing after
 	f.Close()
 	rc := newReceiver(t, nil)
 	q2 := open(t, dir, endpoint("ci", rc.URL))

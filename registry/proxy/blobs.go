@@ -326,7 +326,7 @@ func (c *Cache) storeBlob(ctx context.Context, name string, d digest.Digest, rd 
 	if _, err := up.Commit(ctx, d, rd, -1); err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		up.Cancel(cctx)
+		_ = up.Cancel(cctx)
 		return err
 	}
 	return nil

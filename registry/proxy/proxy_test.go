@@ -220,14 +220,14 @@ func TestStreamsBeforeUpstreamCompletes(t *testing.T) {
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(layer)))
 		w.Header().Set("Docker-Content-Digest", d.String())
-		w.Write(layer[:half])
+		_, _ = w.Write(layer[:half])
 		w.(http.Flusher).Flush()
 		select {
 		case <-release:
 		case <-r.Context().Done():
 			return true
 		}
-		w.Write(layer[half:])
+		_, _ = w.Write(layer[half:])
 		return true
 	})
 	cache := startCache(t, []proxy.Upstream{{Prefix: "up", RemoteURL: up.URL, TTL: time.Hour}})
@@ -281,7 +281,7 @@ func TestCorruptUpstream(t *testing.T) {
 		bad := bytes.Clone(layer)
 		bad[len(bad)-1]++
 		w.Header().Set("Content-Length", strconv.Itoa(len(bad)))
-		w.Write(bad)
+		_, _ = w.Write(bad)
 		return true
 	})
 	cache := startCache(t, []proxy.Upstream{{Prefix: "up", RemoteURL: up.URL, TTL: time.Hour}})
@@ -366,7 +366,7 @@ func TestAllClientsLeave(t *testing.T) {
 			return false
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(layer)))
-		w.Write(layer[:1000])
+		_, _ = w.Write(layer[:1000])
 		w.(http.Flusher).Flush()
 		<-r.Context().Done() // never sends the rest: the cache must give up
 		close(abandoned)

@@ -42,10 +42,10 @@ func TestSpoolReaders(t *testing.T) {
 			b, _ := io.ReadAll(ahead)
 			tail <- b
 		})
-		s.Write(content[:500])
+		_, _ = s.Write(content[:500])
 		middle := s.open(ctx)
 		wg.Go(func() { read(middle) })
-		s.Write(content[500:])
+		_, _ = s.Write(content[500:])
 		// Everything but the last byte is readable before finish.
 		peek := s.open(ctx)
 		buf := make([]byte, len(content))
@@ -79,7 +79,7 @@ func TestSpoolFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.release()
-	s.Write([]byte("abcd"))
+	_, _ = s.Write([]byte("abcd"))
 	r := s.open(t.Context())
 	defer r.Close()
 	done := make(chan struct{})

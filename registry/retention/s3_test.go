@@ -5,9 +5,9 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/registry/client"
 	berths3 "github.com/berth-registry/berth/storagedriver/s3"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // Two nodes on one S3 bucket (versitygw): the scenario is pushed and

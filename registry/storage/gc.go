@@ -163,7 +163,7 @@ func (c *collector) storageNow(ctx context.Context) (time.Time, error) {
 	if err := c.s.driver.PutContent(ctx, p, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 		return time.Time{}, err
 	}
-	defer c.s.driver.Delete(ctx, p)
+	defer func() { _ = c.s.driver.Delete(ctx, p) }()
 	fi, err := c.s.driver.Stat(ctx, p)
 	if err != nil {
 		return time.Time{}, err
@@ -228,7 +228,7 @@ func (c *collector) handshake(ctx context.Context, d digest.Digest, repos []stri
 	defer func() {
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
-		c.s.driver.Delete(cctx, p) // left behind, it dies after deletingTTL
+		_ = c.s.driver.Delete(cctx, p) // left behind, it dies after deletingTTL
 	}()
 	fresh, err := c.usedFresh(ctx, d)
 	if err != nil {

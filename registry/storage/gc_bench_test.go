@@ -137,7 +137,7 @@ func benchPushPull(b *testing.B, ctx context.Context, s *Store, tag string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		io.Copy(io.Discard, rc)
+		_, _ = io.Copy(io.Discard, rc)
 		rc.Close()
 	}
 }

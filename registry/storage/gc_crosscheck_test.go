@@ -145,7 +145,7 @@ func httpStatus(t *testing.T, url string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
 }
@@ -154,7 +154,7 @@ func httpStatus(t *testing.T, url string) int {
 func blobsIn(t *testing.T, root string) []digest.Digest {
 	t.Helper()
 	var out []digest.Digest
-	filepath.Walk(filepath.Join(root, "docker/registry/v2/blobs"), func(p string, fi os.FileInfo, err error) error {
+	_ = filepath.Walk(filepath.Join(root, "docker/registry/v2/blobs"), func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() && fi.Name() == "data" {
 			out = append(out, digest.Digest("sha256:"+filepath.Base(filepath.Dir(p))))
 		}

@@ -137,6 +137,6 @@ func (s *Store) collectLeased(ctx context.Context, node string, ttl time.Duratio
 	<-done
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
-	s.releaseLease(cctx, node)
+	_ = s.releaseLease(cctx, node)
 	return r, err
 }

@@ -14,9 +14,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // TestGCStress: pushers on one node (a Store) push images with shared base

@@ -15,10 +15,10 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // gcDrivers are the backends the mark/sweep tests run on; each returns a

@@ -10,10 +10,10 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // testDrivers are the backends the storage tests run on. (registrytest
@@ -65,7 +65,7 @@ func TestPurgeUploads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w.Write([]byte("left by a writer that died"))
+			_, _ = w.Write([]byte("left by a writer that died"))
 			w.Close()
 
 			time.Sleep(td.tick)

@@ -49,7 +49,7 @@ func (s *Store) refuseLayerIfDeleting(ctx context.Context, name string, d digest
 	return s.refuseIfDeleting(ctx, name, func(ctx context.Context) error {
 		return s.readLink(ctx, layerLinkPath(name, d), d)
 	}, func(ctx context.Context) {
-		s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
+		_ = s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
 		s.cache.ForgetLink(ctx, name, d)
 	})
 }
@@ -73,13 +73,13 @@ func (s *Store) refuseManifestIfDeleting(ctx context.Context, name string, d dig
 	undo := func(ctx context.Context) {
 		for _, t := range tags {
 			if cur, err := s.resolve(ctx, name, t); err == nil && cur == d {
-				s.driver.Delete(ctx, tagDir(name, t))
+				_ = s.driver.Delete(ctx, tagDir(name, t))
 			}
 		}
-		s.driver.Delete(ctx, pathDir(revisionLinkPath(name, d)))
+		_ = s.driver.Delete(ctx, pathDir(revisionLinkPath(name, d)))
 		s.forgetLinks(ctx, name, d)
 		if m.Subject != nil {
-			s.driver.Delete(ctx, referrerPath(name, m.Subject.Digest, d))
+			_ = s.driver.Delete(ctx, referrerPath(name, m.Subject.Digest, d))
 		}
 	}
 	return s.refuseIfDeleting(ctx, name, verify, undo)

@@ -294,7 +294,7 @@ func TestDeleteRepositoryDuringPush(t *testing.T) {
 						t.Error(err)
 					}
 					if !keepRecord {
-						drv.Delete(ctx, repoDeletePath("team/app"))
+						_ = drv.Delete(ctx, repoDeletePath("team/app"))
 					}
 				}
 				_, err := pusher.PutManifest(ctx, "team/app", "v1", "", payload, nil)

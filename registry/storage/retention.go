@@ -207,7 +207,7 @@ func (p *Pruner) Untag(ctx context.Context, name, tag string, d digest.Digest) (
 	defer func() {
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
-		s.driver.Delete(cctx, rec) // left behind, it dies after deletingTTL
+		_ = s.driver.Delete(cctx, rec) // left behind, it dies after deletingTTL
 	}()
 	now, err := s.resolve(ctx, name, tag)
 	switch {

@@ -77,7 +77,7 @@ func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
 	}
 	if err != nil {
 		// Half an upload (a start time, no data) could never be resumed.
-		u.cancelLocked(ctx)
+		_ = u.cancelLocked(ctx)
 		return nil, err
 	}
 	return u, nil
@@ -314,7 +314,7 @@ func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64,
 	}
 	// Published: what is left of the upload (its start time, hash states)
 	// goes, whether or not the client is still there to hear of it.
-	u.cancelLocked(ctx)
+	_ = u.cancelLocked(ctx)
 	return nil
 }
 
@@ -325,8 +325,8 @@ func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64,
 func (u *Upload) discard(ctx context.Context, w storagedriver.FileWriter) {
 	ctx, cancel := cleanupContext(ctx)
 	defer cancel()
-	w.Cancel(ctx) // fs.ErrClosed after a Commit: nothing is pending then
-	u.cancelLocked(ctx)
+	_ = w.Cancel(ctx) // fs.ErrClosed after a Commit: nothing is pending then
+	_ = u.cancelLocked(ctx)
 }
 
 // Cancel discards the upload. It runs to its end even when ctx is canceled
@@ -424,7 +424,7 @@ func (u *Upload) saveHash(ctx context.Context, h hash.Hash, prev int64) {
 	// lost in a crash is recovered at Commit from the stored bytes.
 	d := u.store.driver
 	if d.PutContent(storagedriver.Volatile(ctx), uploadHashStatePath(u.name, u.id, digest.SHA256, u.offset), b) == nil && prev > 0 {
-		d.Delete(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, prev))
+		_ = d.Delete(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, prev))
 	}
 }
 

@@ -65,7 +65,8 @@
 //
 // # Confinement
 //
-// Every path is checked with storagedriver.CheckPath or CheckDir, so no ".."
+// Every path is checked by the driver's storagedriver.Base (CheckPath, or
+// CheckDir where the root is allowed) before the backend sees it, so no ".."
 // or other escape reaches the operating system. The driver creates no
 // symbolic links; those an operator places inside the root (to put blobs on
 // another disk, say) are followed.

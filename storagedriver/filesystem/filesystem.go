@@ -15,9 +15,10 @@ import (
 )
 
 var (
-	_ storagedriver.Driver = (*Driver)(nil)
-	_ storagedriver.Walker = (*Driver)(nil)
-	_ storagedriver.Opener = (*Driver)(nil)
+	_ storagedriver.Driver        = (*Driver)(nil)
+	_ storagedriver.Walker        = (*Driver)(nil)
+	_ storagedriver.Opener        = (*Driver)(nil)
+	_ storagedriver.PendingPurger = (*Driver)(nil)
 )
 
 // The driver's own names hold a character that CheckPath refuses, so no
@@ -35,8 +36,19 @@ const (
 const retries = 10
 
 // Driver stores content in a local directory. It is safe for concurrent use,
-// also by several processes sharing the directory.
+// also by several processes sharing the directory. It is the backend behind
+// a storagedriver.Base, which checks the paths.
 type Driver struct {
+	*storagedriver.Base
+	storagedriver.BaseWalker
+	storagedriver.BaseOpener
+	storagedriver.BasePurger
+	be *driver
+}
+
+// driver is the backend. Its methods are called through Driver's Base, with
+// valid paths and a live context.
+type driver struct {
 	root    string // absolute and clean
 	pending string // root/+pending
 }
@@ -54,17 +66,16 @@ func New(root string) (*Driver, error) {
 	if err := os.MkdirAll(pending, 0o777); err != nil {
 		return nil, fmt.Errorf("filesystem: %w", err)
 	}
-	return &Driver{root: abs, pending: pending}, nil
+	be := &driver{root: abs, pending: pending}
+	b := storagedriver.NewBase(be)
+	return &Driver{Base: b, BaseWalker: b.Walker(be), BaseOpener: b.Opener(be), BasePurger: b.Purger(be), be: be}, nil
 }
 
 // Name returns "filesystem".
-func (d *Driver) Name() string { return "filesystem" }
+func (d *driver) Name() string { return "filesystem" }
 
 // GetContent returns the content at p. ErrPathNotFound when no file is there.
-func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) GetContent(ctx context.Context, p string) ([]byte, error) {
 	b, err := os.ReadFile(d.full(p))
 	if err != nil {
 		return nil, fileErr(p, err)
@@ -77,10 +88,7 @@ func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
 // directory (and those it had to create above it) is fsynced. Under a
 // storagedriver.Volatile context it skips the fsyncs: still atomic, not
 // durable.
-func (d *Driver) PutContent(ctx context.Context, p string, content []byte) error {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return err
-	}
+func (d *driver) PutContent(ctx context.Context, p string, content []byte) error {
 	dst := d.full(p)
 	dir := filepath.Dir(dst)
 	durable := !storagedriver.IsVolatile(ctx)
@@ -97,7 +105,7 @@ func (d *Driver) PutContent(ctx context.Context, p string, content []byte) error
 	return err
 }
 
-func (d *Driver) putOnce(dir, dst string, content []byte, durable bool, dirty *[]string) error {
+func (d *driver) putOnce(dir, dst string, content []byte, durable bool, dirty *[]string) error {
 	made, err := d.mkdirs(dir)
 	*dirty = append(*dirty, made...)
 	if err != nil {
@@ -126,10 +134,7 @@ func (d *Driver) putOnce(dir, dst string, content []byte, durable bool, dirty *[
 // Reader returns the file at p positioned at offset, as an *os.File.
 // ErrPathNotFound when no file is there; ErrInvalidOffset when offset is
 // negative or past the end.
-func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
 	if offset < 0 {
 		return nil, fmt.Errorf("%s at %d: %w", p, offset, storagedriver.ErrInvalidOffset)
 	}
@@ -150,10 +155,7 @@ func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadClo
 
 // Open returns the file at p as an *os.File. ErrPathNotFound when no file is
 // there.
-func (d *Driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) {
 	f, _, err := d.open(p)
 	if err != nil {
 		return nil, err
@@ -161,7 +163,7 @@ func (d *Driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) 
 	return f, nil
 }
 
-func (d *Driver) open(p string) (*os.File, int64, error) {
+func (d *driver) open(p string) (*os.File, int64, error) {
 	f, err := os.Open(d.full(p))
 	if err != nil {
 		return nil, 0, fileErr(p, err)
@@ -180,10 +182,7 @@ func (d *Driver) open(p string) (*os.File, int64, error) {
 
 // Stat describes the file or directory at p. ErrPathNotFound when nothing is
 // there. A directory has size 0 and its own modification time.
-func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, error) {
-	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
-		return storagedriver.FileInfo{}, err
-	}
+func (d *driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, error) {
 	fi, err := os.Stat(d.full(p))
 	if err != nil {
 		if notExist(err) {
@@ -197,10 +196,7 @@ func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, er
 // List returns the sorted full paths of the children of directory p, leaving
 // out names that are not valid path segments. ErrPathNotFound when p is not a
 // directory.
-func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
-	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) List(ctx context.Context, p string) ([]string, error) {
 	entries, err := os.ReadDir(d.full(p))
 	if err != nil {
 		if notExist(err) {
@@ -220,13 +216,7 @@ func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
 // Move renames the file src to dst, replacing a file at dst, and fsyncs dst's
 // directory. ErrPathNotFound when no file is at src (a directory cannot be
 // moved, as in an object store).
-func (d *Driver) Move(ctx context.Context, src, dst string) error {
-	if err := storagedriver.CheckArgs(ctx, src); err != nil {
-		return err
-	}
-	if err := storagedriver.CheckPath(dst); err != nil {
-		return err
-	}
+func (d *driver) Move(ctx context.Context, src, dst string) error {
 	from, to := d.full(src), d.full(dst)
 	fi, err := os.Stat(from)
 	if err != nil {
@@ -270,10 +260,7 @@ func (d *Driver) Move(ctx context.Context, src, dst string) error {
 // Delete removes p and everything below it, discards the pending writes
 // there, and removes the directories left empty. ErrPathNotFound when nothing
 // was committed at p.
-func (d *Driver) Delete(ctx context.Context, p string) error {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return err
-	}
+func (d *driver) Delete(ctx context.Context, p string) error {
 	pend := d.pendingPath(p)
 	if err := os.RemoveAll(pend); err != nil {
 		return err
@@ -298,10 +285,7 @@ func (d *Driver) Delete(ctx context.Context, p string) error {
 
 // Walk calls fn for every file and directory below p in the order of
 // storagedriver.Walker. Directories removed while the walk runs are skipped.
-func (d *Driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
-	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
-		return err
-	}
+func (d *driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
 	fi, err := os.Stat(d.full(p))
 	if err != nil || !fi.IsDir() {
 		if err == nil || notExist(err) {
@@ -312,7 +296,7 @@ func (d *Driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) 
 	return d.walk(ctx, p, fn)
 }
 
-func (d *Driver) walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
+func (d *driver) walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
 	entries, err := d.walkEntries(p)
 	if err != nil {
 		if notExist(err) {
@@ -343,7 +327,7 @@ func (d *Driver) walk(ctx context.Context, p string, fn storagedriver.WalkFunc) 
 // walkEntries describes the children of directory p sorted as Walk visits
 // them: by name, a directory's name followed by "/", the order of an object
 // store's flat listing.
-func (d *Driver) walkEntries(p string) ([]storagedriver.FileInfo, error) {
+func (d *driver) walkEntries(p string) ([]storagedriver.FileInfo, error) {
 	dir := d.full(p)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -375,7 +359,7 @@ func walkKey(fi storagedriver.FileInfo) string {
 }
 
 // full maps a checked path to the file system.
-func (d *Driver) full(p string) string {
+func (d *driver) full(p string) string {
 	if p == "/" {
 		return d.root
 	}
@@ -383,7 +367,7 @@ func (d *Driver) full(p string) string {
 }
 
 // pendingPath is where the pending write of checked path p is kept.
-func (d *Driver) pendingPath(p string) string {
+func (d *driver) pendingPath(p string) string {
 	return d.pending + filepath.FromSlash(p)
 }
 

@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/berth-registry/berth/internal/testutil/drivertest"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/drivertest"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 )
 
@@ -419,8 +419,8 @@ func TestResumeAfterWriterKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	line, _ := bufio.NewReader(out).ReadString('\n')
-	child.Process.Kill()
-	child.Wait()
+	_ = child.Process.Kill()
+	_ = child.Wait()
 	if line != "writing\n" {
 		t.Fatalf("child wrote %q, want it to be writing", line)
 	}

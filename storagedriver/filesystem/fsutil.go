@@ -21,7 +21,7 @@ import (
 // created by someone who may not have synced it yet): the caller fsyncs them
 // (syncDirs) once its own entry is in place, so that the creations join the
 // journal commit of that entry instead of each costing one of their own.
-func (d *Driver) mkdirs(dir string) ([]string, error) {
+func (d *driver) mkdirs(dir string) ([]string, error) {
 	fi, err := os.Stat(dir)
 	if err == nil {
 		if !fi.IsDir() {
@@ -74,7 +74,7 @@ func syncDirs(dir string, dirty []string) error {
 // prune removes dir and then its parents while they are empty, stopping
 // below stop. Rmdir, unlike os.Remove, never deletes a file that replaced a
 // directory meanwhile.
-func (d *Driver) prune(dir, stop string) {
+func (d *driver) prune(dir, stop string) {
 	for len(dir) > len(stop) && dir != stop {
 		if syscall.Rmdir(dir) != nil {
 			return // not empty, or already gone

@@ -33,7 +33,7 @@ func TestResumeWaitsForABorrowedLock(t *testing.T) {
 
 	// The "forked child": another open file description holding the lock
 	// for a moment.
-	f, err := os.OpenFile(d.pendingPath("/up/1/data"), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(d.be.pendingPath("/up/1/data"), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/berth-registry/berth/storagedriver"
 )
 
-var _ storagedriver.PendingPurger = (*Driver)(nil)
+var _ storagedriver.PendingPurger = (*driver)(nil)
 
 // PurgePending removes the files of the +pending tree last modified before
 // olderThan: pending writes parked by Close and never resumed, and the
@@ -22,7 +22,7 @@ var _ storagedriver.PendingPurger = (*Driver)(nil)
 //
 // Several purges, in several processes, may run at once: a file removed by
 // another is skipped and not counted. With dryRun nothing is removed.
-func (d *Driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (int, int64, error) {
+func (d *driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (int, int64, error) {
 	var n int
 	var bytes int64
 	err := filepath.WalkDir(d.pending, func(p string, e fs.DirEntry, err error) error {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/testutil/drivertest"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/drivertest"
 )
 
 // TestPurgePending proves that PurgePending removes the pending writes idle
@@ -43,7 +43,7 @@ func TestPurgePending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crashed.Write(bytes.Repeat([]byte("c"), 50))
+	_, _ = crashed.Write(bytes.Repeat([]byte("c"), 50))
 	sessions, _ := filepath.Glob(filepath.Join(pending, "crash", ".w~*"))
 	if len(sessions) != 1 {
 		t.Fatalf("session files of the crashed writer: %v", sessions)

@@ -19,10 +19,7 @@ import (
 // write at p (ErrPathNotFound when there is none); with false it discards
 // that pending write and starts empty. Content committed at p stays readable
 // until Commit replaces it.
-func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedriver.FileWriter, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) Writer(ctx context.Context, p string, appendTo bool) (storagedriver.FileWriter, error) {
 	pend := d.pendingPath(p)
 	if appendTo {
 		w, err := d.resume(ctx, p, pend)
@@ -81,7 +78,7 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 // before this one may still be closing, and a process forked meanwhile
 // (to run a helper, say) holds a copy of every descriptor, and with it the
 // lock, until it execs.
-func (d *Driver) resume(ctx context.Context, p, pend string) (*writer, error) {
+func (d *driver) resume(ctx context.Context, p, pend string) (*writer, error) {
 	notFound := fmt.Errorf("pending write %w", storagedriver.PathNotFound(p))
 	claimed := claimedPath(pend)
 	deadline := time.Now().Add(lockWait)
@@ -221,7 +218,7 @@ func claimedPath(pend string) string {
 }
 
 type writer struct {
-	d    *Driver
+	d    *driver
 	path string // the storage path
 	pend string // where the write is parked between sessions
 	tmp  string // this session's file

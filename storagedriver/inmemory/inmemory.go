@@ -21,9 +21,18 @@ var (
 	_ storagedriver.Opener = (*Driver)(nil)
 )
 
-// Driver is the in-memory storage driver. The zero value is not usable; call
-// New.
+// Driver is the in-memory storage driver: its backend behind a
+// storagedriver.Base, which checks the paths. The zero value is not usable;
+// call New.
 type Driver struct {
+	*storagedriver.Base
+	storagedriver.BaseWalker
+	storagedriver.BaseOpener
+}
+
+// driver is the backend. Its methods are called through Driver's Base, with
+// valid paths and a live context.
+type driver struct {
 	mu   sync.RWMutex
 	root *node
 	// pending holds the buffers of closed, uncommitted writes by path.
@@ -44,19 +53,21 @@ func (n *node) isDir() bool { return n.children != nil }
 
 // New returns an empty driver.
 func New() *Driver {
-	return &Driver{
+	be := &driver{
 		root:    &node{children: map[string]*node{}, mod: time.Now()},
 		pending: map[string][]byte{},
 		open:    map[*writer]struct{}{},
 	}
+	b := storagedriver.NewBase(be)
+	return &Driver{Base: b, BaseWalker: b.Walker(be), BaseOpener: b.Opener(be)}
 }
 
 // Name returns "inmemory".
-func (d *Driver) Name() string { return "inmemory" }
+func (d *driver) Name() string { return "inmemory" }
 
 // GetContent returns a copy of the content at p. ErrPathNotFound when no file
 // is there.
-func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
+func (d *driver) GetContent(ctx context.Context, p string) ([]byte, error) {
 	data, err := d.file(ctx, p)
 	if err != nil {
 		return nil, err
@@ -65,10 +76,7 @@ func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
 }
 
 // PutContent stores a copy of content at p, replacing what was there.
-func (d *Driver) PutContent(ctx context.Context, p string, content []byte) error {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return err
-	}
+func (d *driver) PutContent(ctx context.Context, p string, content []byte) error {
 	data := bytes.Clone(content)
 	if data == nil {
 		data = []byte{}
@@ -80,7 +88,7 @@ func (d *Driver) PutContent(ctx context.Context, p string, content []byte) error
 
 // Reader streams the content at p from offset. ErrPathNotFound when no file is
 // there; ErrInvalidOffset when offset is negative or past the end.
-func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+func (d *driver) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
 	data, err := d.file(ctx, p)
 	if err != nil {
 		return nil, err
@@ -93,7 +101,7 @@ func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadClo
 
 // Open returns a seekable reader of the content at p. ErrPathNotFound when no
 // file is there.
-func (d *Driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) {
+func (d *driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) {
 	data, err := d.file(ctx, p)
 	if err != nil {
 		return nil, err
@@ -107,10 +115,7 @@ func (nopSeekCloser) Close() error { return nil }
 
 // Stat describes the file or directory at p. ErrPathNotFound when nothing is
 // there.
-func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, error) {
-	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
-		return storagedriver.FileInfo{}, err
-	}
+func (d *driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	n := d.lookup(p)
@@ -122,10 +127,7 @@ func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, er
 
 // List returns the sorted full paths of the children of directory p.
 // ErrPathNotFound when p is not a directory.
-func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
-	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) List(ctx context.Context, p string) ([]string, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	n := d.lookup(p)
@@ -142,13 +144,7 @@ func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
 
 // Move renames the file src to dst, replacing a file at dst. ErrPathNotFound
 // when no file is at src (a directory cannot be moved).
-func (d *Driver) Move(ctx context.Context, src, dst string) error {
-	if err := storagedriver.CheckArgs(ctx, src); err != nil {
-		return err
-	}
-	if err := storagedriver.CheckPath(dst); err != nil {
-		return err
-	}
+func (d *driver) Move(ctx context.Context, src, dst string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := d.lookup(src)
@@ -167,10 +163,7 @@ func (d *Driver) Move(ctx context.Context, src, dst string) error {
 
 // Delete removes p and everything below it, and discards the pending writes
 // there. ErrPathNotFound when nothing was committed at p.
-func (d *Driver) Delete(ctx context.Context, p string) error {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return err
-	}
+func (d *driver) Delete(ctx context.Context, p string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for k := range d.pending {
@@ -194,10 +187,7 @@ func (d *Driver) Delete(ctx context.Context, p string) error {
 // Walk calls fn for every file and directory below p in the order of
 // storagedriver.Walker. The driver is not locked while fn runs, so fn may
 // use it.
-func (d *Driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
-	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
-		return err
-	}
+func (d *driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
 	entries, ok := d.walkEntries(p)
 	if !ok {
 		return fmt.Errorf("directory %w", storagedriver.PathNotFound(p))
@@ -205,7 +195,7 @@ func (d *Driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) 
 	return d.walk(ctx, entries, fn)
 }
 
-func (d *Driver) walk(ctx context.Context, entries []storagedriver.FileInfo, fn storagedriver.WalkFunc) error {
+func (d *driver) walk(ctx context.Context, entries []storagedriver.FileInfo, fn storagedriver.WalkFunc) error {
 	for _, fi := range entries {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -232,7 +222,7 @@ func (d *Driver) walk(ctx context.Context, entries []storagedriver.FileInfo, fn 
 
 // walkEntries describes the children of directory p, sorted as Walk visits
 // them: by name, a directory's name followed by "/".
-func (d *Driver) walkEntries(p string) ([]storagedriver.FileInfo, bool) {
+func (d *driver) walkEntries(p string) ([]storagedriver.FileInfo, bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	n := d.lookup(p)
@@ -255,10 +245,7 @@ func walkKey(fi storagedriver.FileInfo) string {
 }
 
 // file returns the committed content at p, which callers must not modify.
-func (d *Driver) file(ctx context.Context, p string) ([]byte, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) file(ctx context.Context, p string) ([]byte, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	n := d.lookup(p)
@@ -269,7 +256,7 @@ func (d *Driver) file(ctx context.Context, p string) ([]byte, error) {
 }
 
 // lookup returns the node at p or nil. d.mu must be held.
-func (d *Driver) lookup(p string) *node {
+func (d *driver) lookup(p string) *node {
 	n := d.root
 	for seg := range segments(p) {
 		if !n.isDir() {
@@ -284,7 +271,7 @@ func (d *Driver) lookup(p string) *node {
 
 // canPut reports why a file cannot be stored at p: an ancestor is a file or
 // p is a directory. d.mu must be held.
-func (d *Driver) canPut(p string) error {
+func (d *driver) canPut(p string) error {
 	n := d.root
 	for seg := range segments(p) {
 		if !n.isDir() {
@@ -302,7 +289,7 @@ func (d *Driver) canPut(p string) error {
 
 // put stores data, which it now owns, as the file at p, creating parents.
 // d.mu must be held for writing.
-func (d *Driver) put(p string, data []byte) error {
+func (d *driver) put(p string, data []byte) error {
 	if err := d.canPut(p); err != nil {
 		return err
 	}
@@ -325,7 +312,7 @@ func (d *Driver) put(p string, data []byte) error {
 
 // remove unlinks the node at p, which exists, and the directories that it
 // leaves empty. d.mu must be held for writing.
-func (d *Driver) remove(p string) {
+func (d *driver) remove(p string) {
 	var chain []*node // the directories from the root to p's parent
 	n := d.root
 	for seg := range segments(p) {

@@ -3,8 +3,8 @@ package inmemory_test
 import (
 	"testing"
 
+	"github.com/berth-registry/berth/internal/testutil/drivertest"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/drivertest"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
 )
 

@@ -11,10 +11,7 @@ import (
 // Writer opens a writer at p. With appendTo true it takes over the pending
 // write at p (ErrPathNotFound when there is none); with false it discards that
 // pending write and starts empty.
-func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedriver.FileWriter, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) Writer(ctx context.Context, p string, appendTo bool) (storagedriver.FileWriter, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	buf, ok := d.pending[p]
@@ -31,7 +28,7 @@ func (d *Driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 }
 
 type writer struct {
-	d    *Driver
+	d    *driver
 	path string
 	buf  []byte
 	// done is set by Commit, Cancel and Close; discarded by Delete (under

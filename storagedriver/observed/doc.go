@@ -1,7 +1,7 @@
 // Package observed wraps a storage driver so that every operation is
 // reported to an Observer (the registry's metrics): which driver, which
 // operation, how long it took, how it ended. The wrapper is itself a
-// storagedriver.Driver and passes storagedriver/drivertest.
+// storagedriver.Driver and passes internal/testutil/drivertest.
 //
 // It offers exactly the optional capabilities of the driver it wraps
 // (Walker, Opener, Redirector, PendingPurger), so that code which looks for

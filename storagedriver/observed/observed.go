@@ -168,6 +168,7 @@ func (o *Driver) String() string {
 	return o.d.Name()
 }
 
+// GetContent reports the wrapped driver's GetContent.
 func (o *Driver) GetContent(ctx context.Context, path string) ([]byte, error) {
 	start := time.Now()
 	b, err := o.d.GetContent(ctx, path)
@@ -175,6 +176,7 @@ func (o *Driver) GetContent(ctx context.Context, path string) ([]byte, error) {
 	return b, err
 }
 
+// PutContent reports the wrapped driver's PutContent.
 func (o *Driver) PutContent(ctx context.Context, path string, content []byte) error {
 	start := time.Now()
 	err := o.d.PutContent(ctx, path, content)
@@ -203,6 +205,7 @@ func (o *Driver) Writer(ctx context.Context, path string, append bool) (storaged
 	return &fileWriter{FileWriter: w, o: o}, nil
 }
 
+// Stat reports the wrapped driver's Stat.
 func (o *Driver) Stat(ctx context.Context, path string) (storagedriver.FileInfo, error) {
 	start := time.Now()
 	fi, err := o.d.Stat(ctx, path)
@@ -210,6 +213,7 @@ func (o *Driver) Stat(ctx context.Context, path string) (storagedriver.FileInfo,
 	return fi, err
 }
 
+// List reports the wrapped driver's List.
 func (o *Driver) List(ctx context.Context, path string) ([]string, error) {
 	start := time.Now()
 	l, err := o.d.List(ctx, path)
@@ -217,6 +221,7 @@ func (o *Driver) List(ctx context.Context, path string) ([]string, error) {
 	return l, err
 }
 
+// Move reports the wrapped driver's Move.
 func (o *Driver) Move(ctx context.Context, src, dst string) error {
 	start := time.Now()
 	err := o.d.Move(ctx, src, dst)
@@ -224,6 +229,7 @@ func (o *Driver) Move(ctx context.Context, src, dst string) error {
 	return err
 }
 
+// Delete reports the wrapped driver's Delete.
 func (o *Driver) Delete(ctx context.Context, path string) error {
 	start := time.Now()
 	err := o.d.Delete(ctx, path)

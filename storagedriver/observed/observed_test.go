@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/testutil/drivertest"
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/drivertest"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
 	"github.com/berth-registry/berth/storagedriver/observed"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // counter is an Observer that keeps what it was told.

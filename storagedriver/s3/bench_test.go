@@ -32,9 +32,9 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/storagedriver/s3"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 var benchSize = flag.Int64("s3bench.size", 1<<30, "bytes of the blob BenchmarkBlobThroughS3 pushes and pulls")
@@ -144,7 +144,7 @@ http:
 	hs := httptest.NewServer(app)
 	b.Cleanup(func() {
 		hs.Close()
-		app.Shutdown()
+		_ = app.Shutdown()
 	})
 	return hs.URL
 }

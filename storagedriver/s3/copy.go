@@ -10,8 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
-	"github.com/berth-registry/berth/storagedriver"
 )
 
 // Move copies src to dst inside S3, then deletes src. Objects up to
@@ -20,13 +18,7 @@ import (
 // UploadPartCopy requests, MultipartCopyMaxConcurrency at a time. dst
 // appears whole when the copy completes. ErrPathNotFound when src is not a
 // file.
-func (d *Driver) Move(ctx context.Context, src, dst string) error {
-	if err := storagedriver.CheckArgs(ctx, src); err != nil {
-		return err
-	}
-	if err := storagedriver.CheckArgs(ctx, dst); err != nil {
-		return err
-	}
+func (d *driver) Move(ctx context.Context, src, dst string) error {
 	fi, err := d.statFile(ctx, src)
 	if err != nil {
 		return err
@@ -44,16 +36,16 @@ func (d *Driver) Move(ctx context.Context, src, dst string) error {
 }
 
 // copySource is the x-amz-copy-source of the object at p.
-func (d *Driver) copySource(p string) string { return d.copySourceKey(d.key(p)) }
+func (d *driver) copySource(p string) string { return d.copySourceKey(d.key(p)) }
 
 // copySourceKey is the x-amz-copy-source of key.
-func (d *Driver) copySourceKey(key string) string {
+func (d *driver) copySourceKey(key string) string {
 	return url.PathEscape(d.p.Bucket) + "/" + escapeKey(key)
 }
 
 // copyPart copies the whole of source (a copySource), while it has ETag
 // etag, into part num of upload id of p, inside S3.
-func (d *Driver) copyPart(ctx context.Context, p, id string, num int32, source, etag string) (string, error) {
+func (d *driver) copyPart(ctx context.Context, p, id string, num int32, source, etag string) (string, error) {
 	out, err := d.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
 		Bucket:            &d.p.Bucket,
 		Key:               aws.String(d.key(p)),
@@ -80,7 +72,7 @@ func escapeKey(key string) string {
 // copyObject copies source (a copySource) to dstKey in one request; with
 // etag set, only while the source still has that ETag. p names the source
 // in errors.
-func (d *Driver) copyObject(ctx context.Context, p, source, dstKey, etag string) error {
+func (d *driver) copyObject(ctx context.Context, p, source, dstKey, etag string) error {
 	in := &s3.CopyObjectInput{
 		Bucket:      &d.p.Bucket,
 		Key:         aws.String(dstKey),
@@ -101,7 +93,7 @@ func (d *Driver) copyObject(ctx context.Context, p, source, dstKey, etag string)
 
 // multipartCopy copies src of size bytes to dst part by part, in parallel.
 // On any failure the upload is aborted and dst is left as it was.
-func (d *Driver) multipartCopy(ctx context.Context, src, dst string, size int64) error {
+func (d *driver) multipartCopy(ctx context.Context, src, dst string, size int64) error {
 	id, err := d.createUpload(ctx, dst)
 	if err != nil {
 		return err
@@ -149,14 +141,14 @@ func (d *Driver) multipartCopy(ctx context.Context, src, dst string, size int64)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
 		// The first failed part, or the caller's cancellation.
-		d.abort(context.WithoutCancel(ctx), dst, d.key(dst), id)
+		_ = d.abort(context.WithoutCancel(ctx), dst, d.key(dst), id)
 		return fmt.Errorf("s3 multipart copy %s to %s: %w", src, dst, err)
 	}
 	return d.complete(ctx, dst, id, parts)
 }
 
 // createUpload starts a multipart upload of the object at p.
-func (d *Driver) createUpload(ctx context.Context, p string) (string, error) {
+func (d *driver) createUpload(ctx context.Context, p string) (string, error) {
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:      &d.p.Bucket,
 		Key:         aws.String(d.key(p)),
@@ -174,7 +166,7 @@ func (d *Driver) createUpload(ctx context.Context, p string) (string, error) {
 // complete completes multipart upload id of p with parts, which makes the
 // object appear whole. ErrPathNotFound when the upload is gone (aborted by
 // a Delete or another writer).
-func (d *Driver) complete(ctx context.Context, p, id string, parts []types.CompletedPart) error {
+func (d *driver) complete(ctx context.Context, p, id string, parts []types.CompletedPart) error {
 	_, err := d.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket:          &d.p.Bucket,
 		Key:             aws.String(d.key(p)),

@@ -12,6 +12,15 @@ import (
 
 var _ storagedriver.Creator = (*Driver)(nil)
 
+// Create checks p and ctx, then creates through the backend
+// (storagedriver.Creator).
+func (d *Driver) Create(ctx context.Context, p string) (storagedriver.FileWriter, error) {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
+		return nil, err
+	}
+	return d.be.Create(ctx, p)
+}
+
 // Create opens a writer for content written and committed in one go
 // (storagedriver.Creator): it has no tail object and cannot be resumed.
 // Its first full chunk starts a multipart upload on p's key itself, one of
@@ -22,10 +31,7 @@ var _ storagedriver.Creator = (*Driver)(nil)
 // path is known before its first byte reaches it without a copy. Close
 // and Cancel abort the parts uploaded. A process that dies leaves an
 // upload no tail claims, which PurgePending removes once idle.
-func (d *Driver) Create(ctx context.Context, p string) (storagedriver.FileWriter, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) Create(ctx context.Context, p string) (storagedriver.FileWriter, error) {
 	return &writer{d: d, path: p, ctx: ctx, oneShot: true, inflight: make(chan struct{}, partsInFlight)}, nil
 }
 

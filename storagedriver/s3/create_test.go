@@ -13,9 +13,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/s3"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // counted is a driver whose S3 requests pass through a proxy that notes

@@ -19,9 +19,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/s3"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // faultTimeout is storage.s3.timeout in the fault tests.
@@ -327,16 +327,16 @@ func (p *stallProxy) serve(c net.Conn) {
 		p.ups[up] = true
 		p.mu.Unlock()
 		p.wg.Go(func() {
-			io.Copy(c, up)
+			_, _ = io.Copy(c, up)
 			if !p.stalled.Load() {
 				c.Close()
 			}
 		})
-		io.Copy(up, c)
+		_, _ = io.Copy(up, c)
 		up.Close()
 	}
 	if p.stalled.Load() {
-		io.Copy(io.Discard, c) // swallow requests, answer nothing
+		_, _ = io.Copy(io.Discard, c) // swallow requests, answer nothing
 	}
 }
 

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver/s3"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // recorder is a reverse proxy in front of versitygw that keeps the headers

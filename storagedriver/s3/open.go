@@ -17,10 +17,7 @@ import (
 // position, and Read GETs the range from there to the end, keeping the body
 // for the reads that follow. http.ServeContent's range requests thus cost
 // one GET per range. ErrPathNotFound when there is no object at p.
-func (d *Driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) {
 	fi, err := d.statFile(ctx, p)
 	if err != nil {
 		return nil, err
@@ -28,13 +25,19 @@ func (d *Driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) 
 	return &object{d: d, ctx: ctx, path: p, size: fi.Size}, nil
 }
 
-// OpenSized is Open of an object whose size the caller knows, without
-// Open's HEAD: a blob GET thus costs S3 one GET. A missing object is
-// ErrPathNotFound at the first Read.
+// OpenSized checks p and ctx, then opens through the backend
+// (storagedriver.SizedOpener).
 func (d *Driver) OpenSized(ctx context.Context, p string, size int64) (io.ReadSeekCloser, error) {
 	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return nil, err
 	}
+	return d.be.OpenSized(ctx, p, size)
+}
+
+// OpenSized (of the backend) is Open of an object whose size the caller knows, without
+// Open's HEAD: a blob GET thus costs S3 one GET. A missing object is
+// ErrPathNotFound at the first Read.
+func (d *driver) OpenSized(ctx context.Context, p string, size int64) (io.ReadSeekCloser, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("%s of size %d: %w", p, size, storagedriver.ErrInvalidOffset)
 	}
@@ -44,7 +47,7 @@ func (d *Driver) OpenSized(ctx context.Context, p string, size int64) (io.ReadSe
 // object is an opened object. Like *os.File it is used by one goroutine at
 // a time. It keeps the context of Open because io.Reader's Read has none.
 type object struct {
-	d    *Driver
+	d    *driver
 	ctx  context.Context
 	path string
 	size int64
@@ -136,10 +139,7 @@ func (o *object) drop() {
 // RedirectURL returns a presigned URL for GET or HEAD of the object at p,
 // valid for 20 minutes, when redirects are on (Params.Redirect); "" for any
 // other method or with redirects off, meaning "serve it yourself".
-func (d *Driver) RedirectURL(ctx context.Context, method, p string) (string, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return "", err
-	}
+func (d *driver) RedirectURL(ctx context.Context, method, p string) (string, error) {
 	if !d.p.Redirect {
 		return "", nil
 	}

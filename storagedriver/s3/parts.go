@@ -144,7 +144,7 @@ func (w *writer) flush(ctx context.Context) error {
 	return nil
 }
 
-func (d *Driver) uploadPart(ctx context.Context, p, id string, num int32, b []byte) (string, error) {
+func (d *driver) uploadPart(ctx context.Context, p, id string, num int32, b []byte) (string, error) {
 	out, err := d.client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket:        &d.p.Bucket,
 		Key:           aws.String(d.key(p)),
@@ -199,7 +199,7 @@ func chainETag(chain, etag string) string {
 }
 
 // getBuffer returns an empty buffer of ChunkSize capacity.
-func (d *Driver) getBuffer() []byte {
+func (d *driver) getBuffer() []byte {
 	if b, ok := d.buffers.Get().(*[]byte); ok {
 		return (*b)[:0]
 	}
@@ -207,7 +207,7 @@ func (d *Driver) getBuffer() []byte {
 }
 
 // putBuffer keeps a full-size buffer for another part.
-func (d *Driver) putBuffer(b []byte) {
+func (d *driver) putBuffer(b []byte) {
 	if int64(cap(b)) == d.p.ChunkSize {
 		d.buffers.Put(&b)
 	}

@@ -11,8 +11,6 @@ import (
 	"github.com/berth-registry/berth/storagedriver"
 )
 
-var _ storagedriver.PendingPurger = (*Driver)(nil)
-
 // PurgePending discards the pending writes whose last activity is before
 // olderThan: their tail objects under ~pending/ with the multipart uploads
 // they record, then the multipart uploads below the root directory that no
@@ -34,7 +32,7 @@ var _ storagedriver.PendingPurger = (*Driver)(nil)
 // processes; one that lists a tail another has just deleted may count it
 // too, since S3 deletes a missing key without an error. With dryRun nothing
 // is deleted.
-func (d *Driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (int, int64, error) {
+func (d *driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (int, int64, error) {
 	var n int
 	var bytes int64
 	young := map[string]bool{}   // keys of files whose pending write is active
@@ -108,15 +106,21 @@ func (d *Driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun b
 
 var _ storagedriver.PendingActivity = (*Driver)(nil)
 
-// PendingActivity returns when the pending write of p was last active: its
-// tail's Last-Modified (its start or last Close), or a part of its upload
-// uploaded since (storagedriver.PendingActivity). The hash state of an
-// upload travels with its tail rather than in a file, so this is how the
-// upload purger sees that an upload is still being sent.
+// PendingActivity checks p and ctx, then asks the backend
+// (storagedriver.PendingActivity).
 func (d *Driver) PendingActivity(ctx context.Context, p string) (time.Time, bool, error) {
 	if err := storagedriver.CheckArgs(ctx, p); err != nil {
 		return time.Time{}, false, err
 	}
+	return d.be.PendingActivity(ctx, p)
+}
+
+// PendingActivity (of the backend) returns when the pending write of p was last active: its
+// tail's Last-Modified (its start or last Close), or a part of its upload
+// uploaded since (storagedriver.PendingActivity). The hash state of an
+// upload travels with its tail rather than in a file, so this is how the
+// upload purger sees that an upload is still being sent.
+func (d *driver) PendingActivity(ctx context.Context, p string) (time.Time, bool, error) {
 	head, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.tailKey(p))})
 	if err != nil {
 		if notFound(err) {
@@ -142,7 +146,7 @@ func (d *Driver) PendingActivity(ctx context.Context, p string) (time.Time, bool
 // since, or a part of its multipart upload uploaded since olderThan. It
 // returns whether it discarded the write (with dryRun: would have), the
 // bytes of its tail and parts, and the id of its upload.
-func (d *Driver) purgeTail(ctx context.Context, p string, olderThan time.Time, dryRun bool) (bool, int64, string, error) {
+func (d *driver) purgeTail(ctx context.Context, p string, olderThan time.Time, dryRun bool) (bool, int64, string, error) {
 	tail := d.tailKey(p)
 	head, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.p.Bucket, Key: aws.String(tail)})
 	if err != nil {
@@ -203,7 +207,7 @@ func (d *Driver) purgeTail(ctx context.Context, p string, olderThan time.Time, d
 // was uploaded (the zero time when it has none: the caller has judged its
 // initiation), and the parts' total size; gone when the upload no longer
 // exists.
-func (d *Driver) partsActivity(ctx context.Context, p, key, id string) (last time.Time, size int64, gone bool, err error) {
+func (d *driver) partsActivity(ctx context.Context, p, key, id string) (last time.Time, size int64, gone bool, err error) {
 	in := &s3.ListPartsInput{Bucket: &d.p.Bucket, Key: aws.String(key), UploadId: aws.String(id)}
 	for pages := s3.NewListPartsPaginator(d.client, in); pages.HasMorePages(); {
 		out, err := pages.NextPage(ctx)
@@ -226,7 +230,7 @@ func (d *Driver) partsActivity(ctx context.Context, p, key, id string) (last tim
 // uploading reports whether a multipart upload on p's key other than
 // recorded was started or received a part since olderThan: a writer of p
 // at work, not yet recorded in the tail.
-func (d *Driver) uploading(ctx context.Context, p, recorded string, olderThan time.Time) (bool, error) {
+func (d *driver) uploading(ctx context.Context, p, recorded string, olderThan time.Time) (bool, error) {
 	key := d.key(p)
 	in := &s3.ListMultipartUploadsInput{Bucket: &d.p.Bucket, Prefix: aws.String(key)}
 	for {

@@ -12,10 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/berth-registry/berth/internal/testutil/drivertest"
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/drivertest"
 	"github.com/berth-registry/berth/storagedriver/s3"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // rawClient talks to the test server directly, to place what a crashed

@@ -23,11 +23,13 @@ import (
 )
 
 var (
-	_ storagedriver.Driver      = (*Driver)(nil)
-	_ storagedriver.Walker      = (*Driver)(nil)
-	_ storagedriver.Opener      = (*Driver)(nil)
-	_ storagedriver.SizedOpener = (*Driver)(nil)
-	_ storagedriver.Redirector  = (*Driver)(nil)
+	_ storagedriver.Driver        = (*Driver)(nil)
+	_ storagedriver.Walker        = (*Driver)(nil)
+	_ storagedriver.Opener        = (*Driver)(nil)
+	_ storagedriver.SizedOpener   = (*Driver)(nil)
+	_ storagedriver.Redirector    = (*Driver)(nil)
+	_ storagedriver.PendingPurger = (*Driver)(nil)
+	_ storagedriver.Creator       = (*Driver)(nil)
 )
 
 // pendingDir is the top-level prefix, below the root directory, of the
@@ -37,8 +39,23 @@ const pendingDir = "~pending"
 
 // Driver stores content in an S3 bucket. It keeps no state of its own
 // between calls: any number of Drivers, in any number of processes, may
-// share one bucket and root directory.
+// share one bucket and root directory. It is the backend behind a
+// storagedriver.Base, which checks the paths.
 type Driver struct {
+	*storagedriver.Base
+	storagedriver.BaseWalker
+	storagedriver.BaseOpener
+	storagedriver.BaseRedirector
+	storagedriver.BasePurger
+	be *driver
+}
+
+// String says where the driver stores (see driver.String).
+func (d *Driver) String() string { return d.be.String() }
+
+// driver is the backend. Its methods are called through Driver's Base, with
+// valid paths and a live context.
+type driver struct {
 	p       Params
 	client  *s3.Client
 	presign *s3.PresignClient
@@ -60,7 +77,7 @@ func New(ctx context.Context, p Params) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{
+	d := &driver{
 		p:       p,
 		client:  client,
 		presign: s3.NewPresignClient(client),
@@ -77,7 +94,9 @@ func New(ctx context.Context, p Params) (*Driver, error) {
 	if err := d.checkBucket(ctx); err != nil {
 		return nil, err
 	}
-	return d, nil
+	b := storagedriver.NewBase(d)
+	return &Driver{Base: b, BaseWalker: b.Walker(d), BaseOpener: b.Opener(d),
+		BaseRedirector: b.Redirector(d), BasePurger: b.Purger(d), be: d}, nil
 }
 
 // newClient is the S3 client of p, which withDefaults has checked:
@@ -137,7 +156,7 @@ func userAgent(ua string) func(*middleware.Stack) error {
 
 // checkBucket reports a missing bucket, refused credentials or an
 // unreachable server in words an operator can act on.
-func (d *Driver) checkBucket(ctx context.Context) error {
+func (d *driver) checkBucket(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, d.p.Timeout)
 	defer cancel()
 	_, err := d.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(d.p.Bucket)})
@@ -171,11 +190,11 @@ func (d *Driver) checkBucket(ctx context.Context) error {
 }
 
 // Name returns "s3".
-func (d *Driver) Name() string { return "s3" }
+func (d *driver) Name() string { return "s3" }
 
 // String says where the driver stores, for the start-up line: "s3 bucket
 // images in eu-west-1, root /registry".
-func (d *Driver) String() string {
+func (d *driver) String() string {
 	s := "s3 " + d.where
 	if d.p.RootDirectory != "" {
 		s += ", root /" + d.p.RootDirectory
@@ -184,10 +203,10 @@ func (d *Driver) String() string {
 }
 
 // key is the object key of file path p.
-func (d *Driver) key(p string) string { return d.prefix + p[1:] }
+func (d *driver) key(p string) string { return d.prefix + p[1:] }
 
 // dirPrefix is the key prefix of everything below directory p.
-func (d *Driver) dirPrefix(p string) string {
+func (d *driver) dirPrefix(p string) string {
 	if p == "/" {
 		return d.prefix
 	}
@@ -195,11 +214,11 @@ func (d *Driver) dirPrefix(p string) string {
 }
 
 // tailKey is the key of the tail of the pending write of p.
-func (d *Driver) tailKey(p string) string { return d.prefix + pendingDir + p }
+func (d *driver) tailKey(p string) string { return d.prefix + pendingDir + p }
 
 // pathOf is the path of key, or "" when the key is no valid path (the
 // pending tails, or anything else stored under the root by another tool).
-func (d *Driver) pathOf(key string) string {
+func (d *driver) pathOf(key string) string {
 	rest, ok := strings.CutPrefix(key, d.prefix)
 	if !ok {
 		return ""
@@ -213,10 +232,7 @@ func (d *Driver) pathOf(key string) string {
 
 // GetContent returns the object at p. ErrPathNotFound when there is none;
 // ErrUnavailable when S3 cannot be reached.
-func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) GetContent(ctx context.Context, p string) ([]byte, error) {
 	out, err := d.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.key(p))})
 	if err != nil {
 		return nil, fail(ctx, "GetObject", p, err)
@@ -231,14 +247,11 @@ func (d *Driver) GetContent(ctx context.Context, p string) ([]byte, error) {
 
 // PutContent stores content at p with one PutObject, which S3 makes
 // visible whole or not at all.
-func (d *Driver) PutContent(ctx context.Context, p string, content []byte) error {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return err
-	}
+func (d *driver) PutContent(ctx context.Context, p string, content []byte) error {
 	return d.putObject(ctx, "PutObject", p, d.key(p), content, nil)
 }
 
-func (d *Driver) putObject(ctx context.Context, op, p, key string, content []byte, meta map[string]string) error {
+func (d *driver) putObject(ctx context.Context, op, p, key string, content []byte, meta map[string]string) error {
 	in := &s3.PutObjectInput{
 		Bucket:        &d.p.Bucket,
 		Key:           aws.String(key),
@@ -254,7 +267,7 @@ func (d *Driver) putObject(ctx context.Context, op, p, key string, content []byt
 }
 
 // storageOptions are the storage class and encryption of new objects.
-func (d *Driver) storageOptions() (types.StorageClass, types.ServerSideEncryption, *string) {
+func (d *driver) storageOptions() (types.StorageClass, types.ServerSideEncryption, *string) {
 	var sse types.ServerSideEncryption
 	var keyID *string
 	if d.p.Encrypt {
@@ -269,10 +282,7 @@ func (d *Driver) storageOptions() (types.StorageClass, types.ServerSideEncryptio
 // Reader streams the object at p from offset with a ranged GET.
 // ErrPathNotFound when there is none; ErrInvalidOffset when offset is
 // negative or past its end.
-func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
 	if offset < 0 {
 		return nil, fmt.Errorf("%s at %d: %w", p, offset, storagedriver.ErrInvalidOffset)
 	}
@@ -295,7 +305,7 @@ func (d *Driver) Reader(ctx context.Context, p string, offset int64) (io.ReadClo
 // getRange GETs the object at p from offset, to end (exclusive) when end
 // is after offset, else to its end. The raw InvalidRange error of an
 // offset at or past the end is returned as is, for the caller.
-func (d *Driver) getRange(ctx context.Context, p string, offset, end int64) (io.ReadCloser, error) {
+func (d *driver) getRange(ctx context.Context, p string, offset, end int64) (io.ReadCloser, error) {
 	in := &s3.GetObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.key(p))}
 	switch {
 	case end > offset:

@@ -3,9 +3,9 @@ package s3_test
 import (
 	"testing"
 
+	"github.com/berth-registry/berth/internal/testutil/drivertest"
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
-	"github.com/berth-registry/berth/storagedriver/drivertest"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // TestSuite proves the S3 driver meets the storagedriver contract against

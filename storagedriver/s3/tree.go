@@ -22,10 +22,7 @@ const keyAfterAll = "\U0010FFFF"
 // Stat describes p: a file when an object has its key, a directory when at
 // least one object's key begins with p's key and "/". The root is always a
 // directory. ErrPathNotFound otherwise.
-func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, error) {
-	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
-		return storagedriver.FileInfo{}, err
-	}
+func (d *driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, error) {
 	if p == "/" {
 		return storagedriver.FileInfo{Path: p, IsDir: true}, nil
 	}
@@ -44,7 +41,7 @@ func (d *Driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, er
 }
 
 // statFile describes the object at p with HeadObject.
-func (d *Driver) statFile(ctx context.Context, p string) (storagedriver.FileInfo, error) {
+func (d *driver) statFile(ctx context.Context, p string) (storagedriver.FileInfo, error) {
 	out, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.key(p))})
 	if err != nil {
 		return storagedriver.FileInfo{}, fail(ctx, "HeadObject", p, err)
@@ -54,7 +51,7 @@ func (d *Driver) statFile(ctx context.Context, p string) (storagedriver.FileInfo
 }
 
 // hasKeys reports whether at least one object's key begins with prefix.
-func (d *Driver) hasKeys(ctx context.Context, p, prefix string) (bool, error) {
+func (d *driver) hasKeys(ctx context.Context, p, prefix string) (bool, error) {
 	out, err := d.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
 		Bucket: &d.p.Bucket, Prefix: aws.String(prefix), MaxKeys: aws.Int32(1),
 	})
@@ -67,10 +64,7 @@ func (d *Driver) hasKeys(ctx context.Context, p, prefix string) (bool, error) {
 // List returns the children of directory p: one ListObjectsV2 with
 // delimiter "/" per 1,000 children. ErrPathNotFound when p has none and is
 // not the root.
-func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
-	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) List(ctx context.Context, p string) ([]string, error) {
 	in := &s3.ListObjectsV2Input{
 		Bucket:    &d.p.Bucket,
 		Prefix:    aws.String(d.dirPrefix(p)),
@@ -106,10 +100,7 @@ func (d *Driver) List(ctx context.Context, p string) ([]string, error) {
 // start-after). Keys come in byte order, which is Walk's order; a directory
 // is visited just before its first key. ErrSkipDir restarts the listing
 // after the skipped directory's last possible key.
-func (d *Driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
-	if err := storagedriver.CheckDirArgs(ctx, p); err != nil {
-		return err
-	}
+func (d *driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {
 	prefix := d.dirPrefix(p)
 	startAfter := ""
 	var shown []string // the directories of the last key visited, outermost first
@@ -155,7 +146,7 @@ func (d *Driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) 
 
 // walkFile visits the directories of file fp not yet visited, then fp. It
 // returns the directory whose contents fn asked to skip, if any.
-func (d *Driver) walkFile(ctx context.Context, root, fp string, o types.Object, shown *[]string, fn storagedriver.WalkFunc) (string, error) {
+func (d *driver) walkFile(ctx context.Context, root, fp string, o types.Object, shown *[]string, fn storagedriver.WalkFunc) (string, error) {
 	dirs := parents(root, fp)
 	common := 0
 	for common < len(dirs) && common < len(*shown) && dirs[common] == (*shown)[common] {
@@ -204,10 +195,7 @@ func parents(root, fp string) []string {
 // Delete removes p and everything below it: the objects, in DeleteObjects
 // batches of 1,000, and the pending writes (their tails and multipart
 // uploads). ErrPathNotFound when no object was there.
-func (d *Driver) Delete(ctx context.Context, p string) error {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return err
-	}
+func (d *driver) Delete(ctx context.Context, p string) error {
 	key := d.key(p)
 	// One listing of the keys that begin with key's usually finds all: the
 	// key itself sorts first, then its siblings whose names extend its
@@ -258,7 +246,7 @@ func (d *Driver) Delete(ctx context.Context, p string) error {
 
 // keysWithPrefix lists the keys that begin with prefix and, when at is
 // set, are at itself or below at + "/".
-func (d *Driver) keysWithPrefix(ctx context.Context, p, prefix, at string) ([]string, error) {
+func (d *driver) keysWithPrefix(ctx context.Context, p, prefix, at string) ([]string, error) {
 	var keys []string
 	in := &s3.ListObjectsV2Input{Bucket: &d.p.Bucket, Prefix: aws.String(prefix), MaxKeys: aws.Int32(listMax)}
 	for pages := s3.NewListObjectsV2Paginator(d.client, in); pages.HasMorePages(); {
@@ -277,7 +265,7 @@ func (d *Driver) keysWithPrefix(ctx context.Context, p, prefix, at string) ([]st
 }
 
 // deleteKeys deletes keys with DeleteObjects, 1,000 at a time.
-func (d *Driver) deleteKeys(ctx context.Context, p string, keys []string) error {
+func (d *driver) deleteKeys(ctx context.Context, p string, keys []string) error {
 	for batch := range slices.Chunk(keys, listMax) {
 		ids := make([]types.ObjectIdentifier, len(batch))
 		for i, k := range batch {
@@ -300,7 +288,7 @@ func (d *Driver) deleteKeys(ctx context.Context, p string, keys []string) error 
 }
 
 // abortUploads aborts the multipart uploads of key and below key + "/".
-func (d *Driver) abortUploads(ctx context.Context, p, key string) error {
+func (d *driver) abortUploads(ctx context.Context, p, key string) error {
 	in := &s3.ListMultipartUploadsInput{Bucket: &d.p.Bucket, Prefix: aws.String(key)}
 	for {
 		out, err := d.client.ListMultipartUploads(ctx, in)
@@ -324,7 +312,7 @@ func (d *Driver) abortUploads(ctx context.Context, p, key string) error {
 }
 
 // abort aborts one multipart upload; one already gone is no error.
-func (d *Driver) abort(ctx context.Context, p, key, uploadID string) error {
+func (d *driver) abort(ctx context.Context, p, key, uploadID string) error {
 	_, err := d.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 		Bucket: &d.p.Bucket, Key: aws.String(key), UploadId: aws.String(uploadID),
 	})

@@ -47,7 +47,7 @@ func (s writerState) String() string {
 // back, in any process. The tail object exists from the moment the write
 // starts: it is how a Delete of the directory discards an open writer.
 type writer struct {
-	d    *Driver
+	d    *driver
 	path string
 	// ctx is the context Writer was called with. Write uploads parts and
 	// Close stores the tail, and the FileWriter interface gives them no
@@ -94,10 +94,7 @@ type writer struct {
 // committed content stays until Commit replaces it. With append true it
 // resumes the pending write from its tail object: ErrPathNotFound when
 // there is none.
-func (d *Driver) Writer(ctx context.Context, p string, append bool) (storagedriver.FileWriter, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return nil, err
-	}
+func (d *driver) Writer(ctx context.Context, p string, append bool) (storagedriver.FileWriter, error) {
 	w := &writer{d: d, path: p, ctx: ctx, inflight: make(chan struct{}, partsInFlight)}
 	start := w.start
 	if append {
@@ -128,7 +125,7 @@ func (w *writer) start(ctx context.Context) error {
 }
 
 // abortPending aborts the multipart upload of the pending write at p.
-func (d *Driver) abortPending(ctx context.Context, p string) error {
+func (d *driver) abortPending(ctx context.Context, p string) error {
 	out, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.tailKey(p))})
 	if err != nil {
 		if notFound(err) {
@@ -146,7 +143,7 @@ func (d *Driver) abortPending(ctx context.Context, p string) error {
 // conditions: ifMatch an ETag it must still have, ifNoneMatch "*" when
 // there must be none. It returns the new ETag. A tail gone is
 // ErrPathNotFound, a condition failed S3's PreconditionFailed.
-func (d *Driver) putTail(ctx context.Context, p string, content []byte, meta map[string]string, ifMatch, ifNoneMatch string) (string, error) {
+func (d *driver) putTail(ctx context.Context, p string, content []byte, meta map[string]string, ifMatch, ifNoneMatch string) (string, error) {
 	in := &s3.PutObjectInput{
 		Bucket:        &d.p.Bucket,
 		Key:           aws.String(d.tailKey(p)),
@@ -170,7 +167,7 @@ func (d *Driver) putTail(ctx context.Context, p string, content []byte, meta map
 	return aws.ToString(out.ETag), nil
 }
 
-func (d *Driver) deleteObject(ctx context.Context, p, key string) error {
+func (d *driver) deleteObject(ctx context.Context, p, key string) error {
 	_, err := d.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.p.Bucket, Key: aws.String(key)})
 	if err != nil && !notFound(err) {
 		return fail(ctx, "DeleteObject", p, err)
@@ -338,7 +335,7 @@ func (w *writer) replaceTail(ctx context.Context, meta map[string]string) error 
 func (w *writer) discard(ctx context.Context) {
 	w.state = discarded
 	if w.uploadID != "" {
-		w.d.abort(ctx, w.path, w.d.key(w.path), w.uploadID)
+		_ = w.d.abort(ctx, w.path, w.d.key(w.path), w.uploadID)
 	}
 	w.release()
 }
@@ -363,7 +360,7 @@ func (w *writer) Cancel(ctx context.Context) error {
 	if w.oneShot {
 		return w.cancelOneShot(ctx)
 	}
-	w.wait() // an upload in flight could outlive the abort
+	_ = w.wait() // an upload in flight could outlive the abort
 	d := w.d
 	if w.uploadID != "" {
 		if err := d.abort(ctx, w.path, d.key(w.path), w.uploadID); err != nil {
@@ -419,7 +416,7 @@ func (w *writer) commit(ctx context.Context) error {
 			return err
 		}
 		if w.uploadID != "" { // started, but its first part failed
-			d.abort(ctx, w.path, d.key(w.path), w.uploadID)
+			_ = d.abort(ctx, w.path, d.key(w.path), w.uploadID)
 		}
 	default:
 		if err := w.wait(); err != nil {

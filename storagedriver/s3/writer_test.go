@@ -16,9 +16,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/s3"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // nodes returns n drivers on one root directory, as n registry processes
@@ -42,7 +42,7 @@ func noise(seed uint64, n int) []byte {
 	b := make([]byte, n)
 	var key [32]byte
 	key[0], key[1] = byte(seed), byte(seed>>8)
-	rand.NewChaCha8(key).Read(b)
+	_, _ = rand.NewChaCha8(key).Read(b)
 	return b
 }
 
@@ -146,7 +146,7 @@ func TestRacingResumersNeverMix(t *testing.T) {
 			const p = "/race/data"
 			head := noise(1, s3.MinChunkSize+100) // one part, and a tail
 			w, _ := ds[0].Writer(ctx, p, false)
-			w.Write(head)
+			_, _ = w.Write(head)
 			if err := w.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -242,12 +242,12 @@ func TestDeleteAbortsMultipartUploads(t *testing.T) {
 	srv, root, ds := nodes(t, 1)
 	d, ctx := ds[0], t.Context()
 	w, _ := d.Writer(ctx, "/up/1/data", false)
-	w.Write(noise(1, s3.MinChunkSize+1)) // a recorded part
+	_, _ = w.Write(noise(1, s3.MinChunkSize+1)) // a recorded part
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	crashed, _ := d.Writer(ctx, "/up/1/other", false)
-	crashed.Write(noise(2, s3.MinChunkSize+1)) // a part, never recorded: no Close
+	_, _ = crashed.Write(noise(2, s3.MinChunkSize+1)) // a part, never recorded: no Close
 	if err := d.PutContent(ctx, "/up/1/startedat", []byte("now")); err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestFailedCommitStaysResumable(t *testing.T) {
 	first := s3.MinChunkSize + 100 // one part and a short tail
 
 	w, _ := d.Writer(ctx, path, false)
-	w.Write(content[:first])
+	_, _ = w.Write(content[:first])
 	refuse.Store(true)
 	if err := w.Commit(ctx); !errors.Is(err, storagedriver.ErrUnavailable) {
 		t.Fatalf("Commit with CompleteMultipartUpload refused: %v, want ErrUnavailable", err)
@@ -355,7 +355,7 @@ func TestFailedCommitStaysResumable(t *testing.T) {
 	if w.Size() != int64(first) {
 		t.Fatalf("resumed Size %d, want %d", w.Size(), first)
 	}
-	w.Write(content[first:])
+	_, _ = w.Write(content[first:])
 	if err := w.Commit(ctx); err != nil {
 		t.Fatalf("Commit after resuming: %v", err)
 	}
@@ -394,7 +394,7 @@ func TestResumeReadsTailOnlyToWrite(t *testing.T) {
 		path := fmt.Sprintf("/up/%d", size)
 		content := noise(uint64(size), size)
 		w, _ := d.Writer(ctx, path, false)
-		w.Write(content)
+		_, _ = w.Write(content)
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}

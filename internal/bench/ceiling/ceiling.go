@@ -246,7 +246,7 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, ref string) {
 		return
 	}
 	if b.data != nil {
-		w.Write(b.data[start:end])
+		_, _ = w.Write(b.data[start:end])
 		return
 	}
 	for off := start; off < end; {
@@ -328,7 +328,7 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, name, ref s
 	w.Header().Set("Content-Length", strconv.Itoa(len(m.body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
-		w.Write(m.body)
+		_, _ = w.Write(m.body)
 	}
 }
 

@@ -17,15 +17,18 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	srv := &http.Server{Addr: os.Args[1], Handler: ceiling.New()}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
+	var err error
 	select {
-	case err := <-errc:
+	case err = <-errc:
+	case <-ctx.Done():
+		_ = srv.Shutdown(context.Background())
+	}
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ceilingserver:", err)
 		os.Exit(1)
-	case <-ctx.Done():
-		srv.Shutdown(context.Background())
 	}
 }

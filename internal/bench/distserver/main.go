@@ -46,7 +46,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer app.Shutdown()
+	defer func() { _ = app.Shutdown() }()
 	srv := &http.Server{Addr: cfg.HTTP.Addr, Handler: app}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()

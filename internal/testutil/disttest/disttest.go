@@ -25,6 +25,7 @@ import (
 // Auth is how Distribution authenticates requests.
 type Auth int
 
+// The ways Distribution can authenticate.
 const (
 	NoAuth   Auth = iota // every request is allowed
 	Htpasswd             // basic auth for Options.Users

@@ -6,6 +6,6 @@
 // drivers: their own tests can use testutil without an import cycle.
 //
 // Imports: the standard library, registry, storagedriver and its inmemory
-// and filesystem drivers, and storagedriver/s3/s3test (a real S3). Only
+// and filesystem drivers, and internal/testutil/s3test (a real S3). Only
 // tests import it.
 package registrytest

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
-	"github.com/berth-registry/berth/storagedriver/s3/s3test"
 )
 
 // Driver names a storage backend and makes a fresh, empty instance of it for

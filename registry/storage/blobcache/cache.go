@@ -242,7 +242,7 @@ func (c *Cache) failed(op string, err error) {
 	}
 	c.mu.Lock()
 	now := time.Now()
-	if err != errResting {
+	if !errors.Is(err, errResting) {
 		c.downUntil = now.Add(RetryAfter)
 	}
 	if c.log == nil {

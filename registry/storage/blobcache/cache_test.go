@@ -81,10 +81,14 @@ func TestMemoryBound(t *testing.T) {
 	for _, s := range []string{"a", "b", "c"} {
 		d := digest.FromString(s)
 		ds = append(ds, d)
-		m.SetDescriptor(ctx, d, Descriptor{Size: 1}, time.Minute)
-		m.SetLink(ctx, "app", d, time.Now(), time.Minute)
+		if err := m.SetDescriptor(ctx, d, Descriptor{Size: 1}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.SetLink(ctx, "app", d, time.Now(), time.Minute); err != nil {
+			t.Fatal(err)
+		}
 		if s == "b" {
-			m.Descriptor(ctx, ds[0]) // a is used again: b is now the oldest
+			_, _, _ = m.Descriptor(ctx, ds[0]) // a is used again: b is now the oldest
 		}
 	}
 	if b, l := m.Len(); b != 2 || l != 2 {

@@ -200,15 +200,15 @@ func (s *Server) start(restart bool, command func(args []string) *exec.Cmd) erro
 			return fmt.Errorf("start versitygw: %w", err)
 		}
 		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
+		go func() { _ = cmd.Wait(); close(exited) }()
 		s.Addr, s.Endpoint = addr, "http://"+addr
 		s.client = s.newClient()
 		if lastErr = s.waitReady(exited); lastErr == nil {
 			s.cmd, s.exited = cmd, exited
 			return nil
 		}
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // its group, if it has one
-		cmd.Process.Kill()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // its group, if it has one
+		_ = cmd.Process.Kill()
 		<-exited
 		if !restart { // a fresh server may try another port
 			s.Addr = ""
@@ -258,7 +258,7 @@ func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Kill()
+	_ = s.cmd.Process.Kill()
 	<-s.exited
 	s.cmd = nil
 }
