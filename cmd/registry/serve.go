@@ -127,8 +127,12 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		return fail(exitFailure, "notifications: %v", err)
 	}
 	defer stopNotifier()
+	// The node's manifest, tag and used-record cache, shared with the
+	// collector below so that its deletions (and retention's) reach it.
+	memCache := storage.NewMemCache(0, 0)
 	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, m, logger), authOpts, proxyOpts, notifyOpts,
-		[]registry.Option{registry.WithHealth(checks), registry.WithPolicies(policies), registry.WithBlobDescriptorCache(blobCache)})...)
+		[]registry.Option{registry.WithHealth(checks), registry.WithPolicies(policies), registry.WithBlobDescriptorCache(blobCache),
+			registry.WithMemCache(memCache)})...)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
@@ -143,7 +147,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 
 	// The collector forgets what it deletes in the cache the app reads.
 	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault()),
-		storage.WithBlobDescriptorCache(blobCache)), policies, m, logger)
+		storage.WithBlobDescriptorCache(blobCache), storage.WithMemCache(memCache)), policies, m, logger)
 
 	var debug *debugServer
 	if a := cfg.HTTP.Debug.Addr; a != "" {
