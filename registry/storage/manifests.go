@@ -141,7 +141,7 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 		s.rememberManifest(d, payload, mediaType, doc, t)
 		cm = &cachedManifest{d: d, payload: payload, mediaType: mediaType, doc: doc}
 	}
-	s.cache.Served("manifest", linkHit && memHit)
+	s.cache.Served("manifest", linkHit)
 	// A client that fetched a manifest may tag it again without touching
 	// its blobs (crane tag, a tag move): rely on what a PUT of it would
 	// require too.
