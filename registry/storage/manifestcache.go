@@ -3,6 +3,7 @@ package storage
 import (
 	"container/list"
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,8 +23,8 @@ const (
 
 // Bounds on the entries of the smaller kinds (a few dozen bytes each).
 const (
-	maxCachedTags = 16384
-	maxCachedUsed = 16384
+	maxCachedTags = 4096
+	maxCachedUsed = 4096
 )
 
 // MemCache holds, for one node:
@@ -207,12 +208,12 @@ func (c *MemCache) rememberTag(name, tag string, d digest.Digest, at time.Time, 
 	repo := c.tags[name]
 	if repo == nil {
 		repo = map[string]cachedTag{}
-		c.tags[name] = repo
+		c.tags[strings.Clone(name)] = repo // keys are copied: see clone
 	}
 	if _, ok := repo[tag]; !ok {
 		c.ntags++
 	}
-	repo[tag] = cachedTag{d: d, at: at}
+	repo[strings.Clone(tag)] = cachedTag{d: clone(d), at: at}
 }
 
 // forgetTags drops the given tags of repository name, or all of them
@@ -271,8 +272,12 @@ func (c *MemCache) rememberUsed(d digest.Digest, mtime time.Time) {
 			}
 		}
 	}
-	c.used[d] = mtime
+	c.used[clone(d)] = mtime
 }
+
+// clone copies d: a digest from a request's URL is a slice of the whole
+// request line, which an entry kept for long would keep too.
+func clone(d digest.Digest) digest.Digest { return digest.Digest(strings.Clone(string(d))) }
 
 // The store's side.
 
@@ -320,7 +325,7 @@ func (s *Store) rememberManifest(d digest.Digest, payload []byte, mediaType stri
 		// What requiredRefs reads, without the rest.
 		refs = &manifestDoc{MediaType: doc.MediaType, Config: doc.Config, Layers: doc.Layers, Manifests: doc.Manifests}
 	}
-	s.mem.putManifest(&cachedManifest{d: d, payload: payload, mediaType: mediaType, doc: refs, verified: t})
+	s.mem.putManifest(&cachedManifest{d: clone(d), payload: payload, mediaType: mediaType, doc: refs, verified: t})
 }
 
 // forgetBlobEverywhere drops blob d from the descriptor cache (with its
