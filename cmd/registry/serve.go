@@ -58,6 +58,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		fmt.Fprint(stdout, serveUsage)
 		return exitOK
 	}
+	tuneGC()
 	if len(args) > 1 || (len(args) == 1 && strings.HasPrefix(args[0], "-")) {
 		return fail(exitUsage, "serve takes at most one argument, a configuration file; run \"registry serve -h\"")
 	}
