@@ -68,8 +68,9 @@ type cachedManifest struct {
 }
 
 type cachedTag struct {
-	d  digest.Digest
-	at time.Time // taken before the storage read
+	d          digest.Digest
+	at         time.Time // taken before the storage read
+	refreshing bool      // a read to renew it is under way
 }
 
 // NewMemCache returns a cache of at most maxBytes of manifests
@@ -183,15 +184,21 @@ func (c *MemCache) forgetBlob(d digest.Digest) {
 
 // tag returns the digest tag of repository name named when read, if that
 // was less than the TTL ago by now, and the epoch to give rememberTag on a
-// miss.
-func (c *MemCache) tag(name, tag string, now time.Time) (digest.Digest, uint64, bool) {
+// miss. renew is set, once per entry, on a hit past half the TTL: the
+// caller reads the tag again in the background, so that a tag in use is
+// renewed before it expires rather than missed by the requests then.
+func (c *MemCache) tag(name, tag string, now time.Time) (d digest.Digest, epoch uint64, ok, renew bool) {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
 	e, ok := c.tags[name][tag]
 	if ok && now.Sub(e.at) < c.tagTTL && !now.Before(e.at) {
-		return e.d, c.epoch, true
+		if now.Sub(e.at) > c.tagTTL/2 && !e.refreshing {
+			e.refreshing, renew = true, true
+			c.tags[name][tag] = e
+		}
+		return e.d, c.epoch, true, renew
 	}
-	return "", c.epoch, false
+	return "", c.epoch, false, false
 }
 
 // rememberTag records that tag named d when read at at, unless a tag was
@@ -288,7 +295,10 @@ func (s *Store) resolveCached(ctx context.Context, name, ref string) (digest.Dig
 		return s.resolve(ctx, name, ref)
 	}
 	at := s.now()
-	d, epoch, ok := s.mem.tag(name, ref, at)
+	d, epoch, ok, renew := s.mem.tag(name, ref, at)
+	if renew {
+		go s.renewTag(context.WithoutCancel(ctx), strings.Clone(name), strings.Clone(ref))
+	}
 	if ok {
 		return d, nil
 	}
@@ -297,6 +307,18 @@ func (s *Store) resolveCached(ctx context.Context, name, ref string) (digest.Dig
 		s.mem.rememberTag(name, ref, d, at, epoch)
 	}
 	return d, err
+}
+
+// renewTag reads tag ref of repository name again for the cache, as a
+// miss would. A failed read leaves the entry to expire.
+func (s *Store) renewTag(ctx context.Context, name, ref string) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	at := s.now()
+	_, epoch, _, _ := s.mem.tag(name, ref, at)
+	if d, err := s.resolve(ctx, name, ref); err == nil {
+		s.mem.rememberTag(name, ref, d, at, epoch)
+	}
 }
 
 // tagsChanged forgets the tags of repository name that a write or delete
