@@ -284,3 +284,35 @@ func TestMemCacheForgetsAndBounds(t *testing.T) {
 		t.Errorf("a manifest over an eighth of the bound was cached")
 	}
 }
+
+// A tag read past half its TTL is read again in the background: the next
+// GETs see the storage's value before the entry would have expired.
+func TestMemCacheRenewsTagsInUse(t *testing.T) {
+	const ttl = 10 * time.Second
+	fs := newFS(t)
+	a := New(fs)
+	b := New(fs, WithMemCache(NewMemCache(0, ttl)))
+	var skew atomic.Int64
+	b.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	ctx := context.Background()
+	m1, _, _ := image(t, a, "team/app", "v", "config 1")
+	m2, _, _ := image(t, a, "team/app", "", "config 2")
+	wantTag(t, b, "team/app", "v", m1)
+	if err := a.Tag(ctx, "team/app", "v", m2); err != nil {
+		t.Fatal(err)
+	}
+	wantTag(t, b, "team/app", "v", m1) // within the first half: no renewal
+	skew.Store(int64(ttl * 6 / 10))
+	wantTag(t, b, "team/app", "v", m1) // stale, and starts the renewal
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := getTag(t, b, "team/app", "v")
+		if err == nil && got == m2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET within the TTL after a renewal = %s, %v; want %s", got, err, m2)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
