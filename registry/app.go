@@ -46,7 +46,8 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 	if _, err := drv.List(ctx, "/"); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("storage %s: %w", drv.Name(), err)
 	}
-	store := storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace), storage.WithBlobDescriptorCache(o.blobCache), storage.WithClock(o.clock))
+	store := storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace), storage.WithBlobDescriptorCache(o.blobCache), storage.WithClock(o.clock),
+		storage.WithMemCache(o.memCache.get()))
 	a := &App{
 		store: store,
 		opts:  o,

@@ -37,6 +37,9 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Docker-Content-Digest", m.Digest.String())
 	h.Set("Etag", `"`+m.Digest.String()+`"`)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(m.Payload))
+	if a.opts.notifier == nil {
+		return nil // no event to build
+	}
 	t := a.manifestTarget(r, name, m)
 	if !storage.IsDigest(ref) {
 		t.Tag = ref

@@ -41,6 +41,7 @@ type options struct {
 	pullFlush      time.Duration    // WithPullFlushInterval
 	blobCache      *blobcache.Cache // WithBlobDescriptorCache
 	notifier       Notifier         // WithNotifier
+	memCache       *memCacheOption  // WithMemCache
 	// includeReferences lists a manifest's references in its events.
 	includeReferences bool
 }

@@ -52,6 +52,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		fmt.Fprint(stdout, serveUsage)
 		return exitOK
 	}
+	tuneGC()
 	if len(args) > 1 || (len(args) == 1 && strings.HasPrefix(args[0], "-")) {
 		return fail(exitUsage, "serve takes at most one argument, a configuration file; run \"registry serve -h\"")
 	}
@@ -122,8 +123,12 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 		return fail(exitFailure, "notifications: %v", err)
 	}
 	defer stopNotifier()
+	// The node's manifest, tag and used-record cache, shared with the
+	// collector below so that its deletions (and retention's) reach it.
+	memCache := storage.NewMemCache(0, 0)
 	app, err := registry.New(appCtx, drv, slices.Concat(appOptions(cfg, m, logger), authOpts, proxyOpts, notifyOpts,
-		[]registry.Option{registry.WithHealth(checks), registry.WithPolicies(policies), registry.WithBlobDescriptorCache(blobCache)})...)
+		[]registry.Option{registry.WithHealth(checks), registry.WithPolicies(policies), registry.WithBlobDescriptorCache(blobCache),
+			registry.WithMemCache(memCache)})...)
 	if err != nil {
 		return fail(exitFailure, "%v", err)
 	}
@@ -138,7 +143,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 
 	// The collector forgets what it deletes in the cache the app reads.
 	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault()),
-		storage.WithBlobDescriptorCache(blobCache)), policies, m, logger)
+		storage.WithBlobDescriptorCache(blobCache), storage.WithMemCache(memCache)), policies, m, logger)
 
 	var debug *debugServer
 	if a := cfg.HTTP.Debug.Addr; a != "" {

@@ -233,6 +233,47 @@
 // several nodes. A cache that fails is a miss (blobcache.Cache): requests
 // go to the storage.
 //
+// # The manifest cache
+//
+// With WithMemCache (manifestcache.go; registry.New has one unless told
+// otherwise, and registry serve shares it with its collector) a node keeps
+// in memory three things a manifest GET or a blob HEAD would read:
+//
+//   - The used records rely read (R1). A record found with mtime m is
+//     trusted, without a Stat, while the node's clock is before m + g/2,
+//     which is what R1 would conclude from a Stat at that moment. The
+//     record may have gone meanwhile only with its blob, in a C3 of a run
+//     that read a record of that mtime and judged it older than its
+//     cutoff, so T0 > m + G >= m + g; the request at t < m + g/2 then
+//     precedes T0 - g/2, and case (b) of the proof holds for it as for a
+//     Stat at t. Only mtimes a Stat returned are recorded.
+//   - Manifests by digest: bytes never change, so the entry only needs
+//     what a blob descriptor needs to stand for the content's existence,
+//     K2 and K3 of the blob descriptor cache: it is stamped with a time
+//     taken before the rely that preceded the storage read (or the PUT
+//     that wrote it), trusted for W after it, and looked up after the
+//     request's own rely. The repository's revision link is checked as
+//     before (storage, or the descriptor cache), so a DELETE on any node
+//     is seen as soon as that check sees it. Bounded by bytes, least
+//     recently used first out; the collector and scrub forget what they
+//     delete.
+//   - Tags: which manifest a tag named when the node read it, trusted for
+//     a TTL (1 s by default) on the node's clock. Every tag write or
+//     delete of a store sharing the cache forgets the tag after the
+//     storage changed (PUT, tag DELETE, manifest DELETE, retention's
+//     untag, a repository delete, scrub's repairs), and a GET that began
+//     reading before such a forget does not record what it read, so a GET
+//     on the node after the write returned sees the write. Only manifest
+//     GET and HEAD use it: pushes, deletes, immutable-tag and retention
+//     checks read tags from storage.
+//
+// What it does not cover: a tag moved or deleted on another node (or by
+// another process on this root) is seen here within the TTL; until then
+// a GET by that tag answers with the manifest the tag named before, or
+// with 404 if that manifest's revision link is gone. The bound is
+// TestMemCacheTwoNodesStaleness's. A TTL below zero turns the tag part
+// off.
+//
 // # The repository index
 //
 // The catalog lists /berth/v1/catalog/names (repoindex.go): one marker per

@@ -154,7 +154,7 @@ func (c *collector) sweepBlobs(ctx context.Context) error {
 			if err := ignoreNotFound(c.s.driver.Delete(ctx, blobDir(d))); err != nil {
 				return err
 			}
-			c.s.cache.ForgetBlob(ctx, d)
+			c.s.forgetBlobEverywhere(ctx, d)
 			if err := c.deleteLinks(ctx, d, repos); err != nil {
 				return err
 			}

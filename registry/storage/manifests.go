@@ -96,7 +96,7 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	d, err := s.resolve(ctx, name, ref)
+	d, err := s.resolveCached(ctx, name, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -120,26 +120,40 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 	if !linkHit {
 		s.rememberLink(ctx, manifestScope(name), d, t, isRevision)
 	}
-	// The payload is read from storage, cache or not.
-	payload, err := s.driver.GetContent(ctx, blobDataPath(d))
-	if err != nil {
-		return nil, manifestErr(ref, blobErr(d, err))
+	// The payload comes from the node's manifest cache while the storage
+	// vouched for it recently enough (looked up after the rely, doc.go's
+	// K3), else from storage.
+	cm, memHit := s.cachedManifest(d)
+	if !memHit {
+		payload, err := s.driver.GetContent(ctx, blobDataPath(d))
+		if err != nil {
+			return nil, manifestErr(ref, blobErr(d, err))
+		}
+		if d.Algorithm().FromBytes(payload) != d {
+			return nil, fmt.Errorf("manifest %s: stored content does not match its digest", d)
+		}
+		doc, _ := parseManifest(payload, "")
+		mediaType := ""
+		if doc != nil {
+			mediaType = doc.MediaType
+		} else {
+			mediaType = mediaTypeOf(payload)
+		}
+		s.rememberManifest(d, payload, mediaType, doc, t)
+		cm = &cachedManifest{d: d, payload: payload, mediaType: mediaType, doc: doc}
 	}
 	s.cache.Served("manifest", linkHit)
-	if d.Algorithm().FromBytes(payload) != d {
-		return nil, fmt.Errorf("manifest %s: stored content does not match its digest", d)
-	}
 	// A client that fetched a manifest may tag it again without touching
 	// its blobs (crane tag, a tag move): rely on what a PUT of it would
 	// require too.
-	if doc, err := parseManifest(payload, ""); err == nil {
-		for _, r := range s.requiredRefs(doc) {
+	if cm.doc != nil {
+		for _, r := range s.requiredRefs(cm.doc) {
 			if err := s.rely(ctx, name, r, relyRead); err != nil {
 				return nil, manifestErr(ref, err)
 			}
 		}
 	}
-	return &Manifest{Digest: d, MediaType: mediaTypeOf(payload), Payload: payload}, nil
+	return &Manifest{Digest: d, MediaType: cm.mediaType, Payload: cm.payload}, nil
 }
 
 // resolve turns a tag or digest reference into a digest.
@@ -255,6 +269,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	}
 	// Written or found after the rely on d.
 	s.rememberSize(ctx, d, int64(len(payload)), t)
+	s.rememberManifest(d, payload, m.MediaType, m, t)
 	s.cache.SetLink(ctx, manifestScope(name), d, t, s.cacheTTL(t))
 	s.cache.SetLink(ctx, name, d, t, s.cacheTTL(t))
 	for _, immutable := range []bool{true, false} {
@@ -386,6 +401,7 @@ func referenceErr(d digest.Digest, err error) error {
 // checked exists, and records the push time. A retention run deleting the
 // tag meanwhile is waited for, and the tag written again (retention.go).
 func (s *Store) Tag(ctx context.Context, name, tag string, d digest.Digest) error {
+	defer s.tagsChanged(name, tag) // after the writes: a GET then reads them
 	for {
 		// The push record first, with the index link: once the tag
 		// moves, its record is there (a record naming another digest
@@ -432,6 +448,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 			return err
 		}
 		err := s.driver.Delete(ctx, tagDir(name, ref))
+		s.tagsChanged(name, ref)
 		if errors.Is(err, storagedriver.ErrPathNotFound) {
 			return fmt.Errorf("tag %s: %w", ref, ErrManifestUnknown)
 		}
@@ -448,6 +465,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 	if err != nil {
 		return err
 	}
+	defer s.tagsChanged(name)
 	for _, t := range tags {
 		if d, err := s.resolve(ctx, name, t); err == nil && d == m.Digest {
 			if err := s.driver.Delete(ctx, tagDir(name, t)); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {

@@ -182,6 +182,7 @@ func (s *Store) isRepository(ctx context.Context, name string) error {
 // caches of other nodes, when they are not a shared Redis, within their
 // window: see doc.go).
 func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
+	defer s.tagsChanged(name)
 	var linked []digest.Digest
 	if s.cache != nil {
 		for _, dir := range []string{repoDir(name) + "/_layers", manifestsDir(name) + "/revisions"} {

@@ -71,6 +71,7 @@ func (s *Store) refuseManifestIfDeleting(ctx context.Context, name string, d dig
 		return s.referencesLinked(ctx, name, m, s.requiredRefs(m))
 	}
 	undo := func(ctx context.Context) {
+		defer s.tagsChanged(name, tags...)
 		for _, t := range tags {
 			if cur, err := s.resolve(ctx, name, t); err == nil && cur == d {
 				_ = s.driver.Delete(ctx, tagDir(name, t))

@@ -223,7 +223,7 @@ func (s *Store) indexRepository(ctx context.Context, name string, cached bool) e
 	if err != nil {
 		return fmt.Errorf("repository index: %s: %w", name, err)
 	}
-	s.index.known.Store(name, struct{}{})
+	s.index.known.Store(strings.Clone(name), struct{}{}) // not a slice of a request's line
 	return nil
 }
 

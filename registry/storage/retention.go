@@ -223,7 +223,9 @@ func (p *Pruner) Untag(ctx context.Context, name, tag string, d digest.Digest) (
 	if p.beforeUntag != nil {
 		p.beforeUntag()
 	}
-	if err := ignoreNotFound(s.driver.Delete(ctx, tagDir(name, tag))); err != nil {
+	err = ignoreNotFound(s.driver.Delete(ctx, tagDir(name, tag)))
+	s.tagsChanged(name, tag)
+	if err != nil {
 		return "", err
 	}
 	return "", ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, tag)))

@@ -287,7 +287,7 @@ func (sc *scrub) hashBlobs(ctx context.Context) error {
 			return err
 		}
 		if removed {
-			sc.s.cache.ForgetBlob(ctx, d)
+			sc.s.forgetBlobEverywhere(ctx, d)
 		}
 		sc.report(Problem{Kind: CorruptBlob, Digest: d, Bytes: n, Repaired: removed,
 			Detail: fmt.Sprintf("%d bytes hash to %s", n, got)})

@@ -299,6 +299,7 @@ func (sc *scrub) tags(ctx context.Context, name string) error {
 			continue
 		}
 		removed, err := sc.remove(ctx, tagDir(name, tag))
+		sc.s.tagsChanged(name, tag)
 		if err != nil {
 			return err
 		}

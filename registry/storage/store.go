@@ -32,6 +32,7 @@ type Store struct {
 	untagWaitOff bool
 
 	cache *blobcache.Cache // WithBlobDescriptorCache; nil: none
+	mem   *MemCache        // WithMemCache; nil: none
 	// cacheTrustAll, in tests only, trusts cache entries of any age: the
 	// cache tests prove the trust window is needed by removing it.
 	cacheTrustAll bool

@@ -1,8 +1,8 @@
 package blobcache
 
 import (
-	"container/list"
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,7 +54,7 @@ func (m *Memory) Descriptor(_ context.Context, d digest.Digest) (Descriptor, boo
 func (m *Memory) SetDescriptor(_ context.Context, d digest.Digest, desc Descriptor, _ time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.blobs.put(d, desc)
+	m.blobs.put(digest.Digest(strings.Clone(string(d))), desc)
 	return nil
 }
 
@@ -70,7 +70,9 @@ func (m *Memory) Link(_ context.Context, repo string, d digest.Digest) (time.Tim
 func (m *Memory) SetLink(_ context.Context, repo string, d digest.Digest, verified time.Time, _ time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.links.put(linkKey{repo, d}, verified)
+	// Keys are copied: a request's strings are slices of its whole
+	// request line, which an entry would otherwise keep.
+	m.links.put(linkKey{strings.Clone(repo), digest.Digest(strings.Clone(string(d)))}, verified)
 	return nil
 }
 
@@ -106,24 +108,39 @@ func (m *Memory) Close() error { return nil }
 func (m *Memory) Len() (blobs, links int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.blobs.l.Len(), m.links.l.Len()
+	return m.blobs.len(), m.links.len()
 }
 
 // lru is a map with a bound, evicting the least recently used entry. The
-// caller locks.
+// caller locks. Its list is threaded through the entries (one allocation
+// per entry): at the default size it holds tens of thousands.
 type lru[K comparable, V any] struct {
-	max int
-	l   *list.List // of *entry[K, V], most recent first
-	m   map[K]*list.Element
+	max  int
+	n    int
+	root entry[K, V] // root.next is the most recent, root.prev the least
+	m    map[K]*entry[K, V]
 }
 
 type entry[K comparable, V any] struct {
-	k K
-	v V
+	k          K
+	v          V
+	prev, next *entry[K, V]
 }
 
 func newLRU[K comparable, V any](max int) *lru[K, V] {
-	return &lru[K, V]{max: max, l: list.New(), m: map[K]*list.Element{}}
+	c := &lru[K, V]{max: max, m: map[K]*entry[K, V]{}}
+	c.root.next, c.root.prev = &c.root, &c.root
+	return c
+}
+
+func (c *lru[K, V]) unlink(e *entry[K, V]) {
+	e.prev.next, e.next.prev = e.next, e.prev
+}
+
+func (c *lru[K, V]) pushFront(e *entry[K, V]) {
+	e.prev, e.next = &c.root, c.root.next
+	c.root.next.prev = e
+	c.root.next = e
 }
 
 func (c *lru[K, V]) get(k K) (V, bool) {
@@ -132,27 +149,36 @@ func (c *lru[K, V]) get(k K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	c.l.MoveToFront(e)
-	return e.Value.(*entry[K, V]).v, true
+	c.unlink(e)
+	c.pushFront(e)
+	return e.v, true
 }
 
 func (c *lru[K, V]) put(k K, v V) {
 	if e, ok := c.m[k]; ok {
-		e.Value.(*entry[K, V]).v = v
-		c.l.MoveToFront(e)
+		e.v = v
+		c.unlink(e)
+		c.pushFront(e)
 		return
 	}
-	c.m[k] = c.l.PushFront(&entry[K, V]{k, v})
-	if c.l.Len() > c.max {
-		last := c.l.Back()
-		c.l.Remove(last)
-		delete(c.m, last.Value.(*entry[K, V]).k)
+	e := &entry[K, V]{k: k, v: v}
+	c.m[k] = e
+	c.pushFront(e)
+	c.n++
+	if c.n > c.max {
+		last := c.root.prev
+		c.unlink(last)
+		delete(c.m, last.k)
+		c.n--
 	}
 }
 
 func (c *lru[K, V]) remove(k K) {
 	if e, ok := c.m[k]; ok {
-		c.l.Remove(e)
+		c.unlink(e)
 		delete(c.m, k)
+		c.n--
 	}
 }
+
+func (c *lru[K, V]) len() int { return c.n }
