@@ -63,7 +63,7 @@ func TestCLIForeignLayers(t *testing.T) {
 	var body atomic.Value // []byte the server sends
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
-		w.Write(body.Load().([]byte))
+		_, _ = w.Write(body.Load().([]byte))
 	}))
 	defer srv.Close()
 	dead := httptest.NewServer(http.NotFoundHandler())

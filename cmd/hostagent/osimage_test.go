@@ -30,7 +30,9 @@ func buildWIM(t *testing.T, path, name string, build, rev int) {
 		"Users/Public/Documents/empty.md": "",
 	} {
 		p := filepath.Join(dir, filepath.FromSlash(f))
-		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +82,9 @@ func TestCLIInstallOSImageErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	truncated := filepath.Join(t.TempDir(), "truncated.wim")
-	os.WriteFile(truncated, data[:len(data)/2], 0o644)
+	if err := os.WriteFile(truncated, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ha.fail(t, exitCorrupt, "install-os-image", truncated, "--name", "localhost/broken:1")
 	if ha.snapshot(t) != before {
 		t.Error("a corrupt WIM changed the store")

@@ -181,7 +181,7 @@ type Result struct {
 	Replaced  bool          `json:"replaced,omitempty"`
 }
 
-// ErrExists: the name is taken and the install was not told to replace it.
+// ErrExists means the name is taken and the install was not told to replace it.
 var ErrExists = errors.New("name already in use")
 
 // Install writes the source as a one-layer OS image (no base) into st and

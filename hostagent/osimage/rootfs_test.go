@@ -36,7 +36,9 @@ func makeTar(t *testing.T, c archive.Compression, entries ...entry) []byte {
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
 		}
-		io.WriteString(tw, e.data)
+		if _, err := io.WriteString(tw, e.data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tw.Close()
 	zw.Close()
@@ -56,7 +58,9 @@ func TestRootfsTar(t *testing.T) {
 	for _, c := range []archive.Compression{archive.CompressionNone, archive.CompressionGzip, archive.CompressionZstd} {
 		t.Run(string(c), func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "rootfs.tar")
-			os.WriteFile(p, makeTar(t, c, rootfsEntries...), 0o644)
+			if err := os.WriteFile(p, makeTar(t, c, rootfsEntries...), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			st := openStore(t)
 			res, err := install(t, st, p, Options{Publisher: "Debian", Version: "12"}, "localhost/debian:12")
 			if err != nil {
@@ -80,7 +84,9 @@ func TestRootfsTar(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "bad.tar")
-			os.WriteFile(p, makeTar(t, archive.CompressionGzip, append(rootfsEntries[:2:2], bad)...), 0o644)
+			if err := os.WriteFile(p, makeTar(t, archive.CompressionGzip, append(rootfsEntries[:2:2], bad)...), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			st := openStore(t)
 			before := treeOf(t, st.Root())
 			_, err := install(t, st, p, Options{}, "localhost/bad:1")
@@ -96,10 +102,18 @@ func TestRootfsTar(t *testing.T) {
 
 func TestRootfsDir(t *testing.T) {
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
-	os.WriteFile(filepath.Join(dir, "etc", "os-release"), []byte("ID=dir\n"), 0o644)
-	os.Link(filepath.Join(dir, "etc", "os-release"), filepath.Join(dir, "etc", "os-release.link"))
-	os.Symlink("os-release", filepath.Join(dir, "etc", "release"))
+	if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc", "os-release"), []byte("ID=dir\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, "etc", "os-release"), filepath.Join(dir, "etc", "os-release.link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("os-release", filepath.Join(dir, "etc", "release")); err != nil {
+		t.Fatal(err)
+	}
 	st := openStore(t)
 	arm := oci.HostPlatform()
 	arm.Architecture, arm.Variant = "arm64", ""

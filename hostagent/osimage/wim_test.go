@@ -296,8 +296,12 @@ func TestWIMAlternateDataStreamAndSecurity(t *testing.T) {
 		t.Fatal(err)
 	}
 	main, stream := filepath.Join(dir, "main"), filepath.Join(dir, "stream")
-	os.WriteFile(main, []byte("the file's own data\n"), 0o644)
-	os.WriteFile(stream, []byte("Zone.Identifier data\n"), 0o644)
+	if err := os.WriteFile(main, []byte("the file's own data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stream, []byte("Zone.Identifier data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{mkntfs, "-F", "-f", "-q", vol},
 		{ntfscp, "-q", vol, main, "file.txt"},
@@ -432,7 +436,7 @@ func TestWIMBrokenLeavesStoreUnchanged(t *testing.T) {
 func treeOf(t *testing.T, root string) string {
 	t.Helper()
 	var b strings.Builder
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.Contains(p, "leases") || filepath.Base(p) == "lock" {
 			return err
 		}
@@ -449,7 +453,9 @@ func treeOf(t *testing.T, root string) string {
 // read as an alternate data stream: refused as invalid, not as corrupt.
 func TestWIMColonNameRefusedClearly(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "libc6:amd64.list"), []byte("x"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "libc6:amd64.list"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	wimPath := filepath.Join(t.TempDir(), "colon.wim")
 	wimlib(t, append([]string{"capture", dir, wimPath, "Colon"}, windowsProps(17763, 1, 9, "ServerDatacenter")...)...)
 	_, err := install(t, openStore(t), wimPath, Options{}, "localhost/colon:1")

@@ -51,6 +51,7 @@ type Decoder struct {
 // ProblemKind says what is wrong.
 type ProblemKind int
 
+// The kinds of Problem.
 const (
 	ProblemShape     ProblemKind = iota // the node is not what the type wants (Want)
 	ProblemKeyName                      // a mapping key that is not a plain name
@@ -80,7 +81,7 @@ type Problem struct {
 // line (errors.Join), or nil.
 func (d *Decoder) Decode(doc *yaml.Node, path string, v reflect.Value) error {
 	d.errs, d.stop = nil, false
-	if err := d.decode(path, doc, v); err != nil && err != errStopped {
+	if err := d.decode(path, doc, v); err != nil && !errors.Is(err, errStopped) {
 		d.add(err)
 	}
 	return errors.Join(d.errs...)

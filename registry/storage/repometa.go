@@ -462,7 +462,7 @@ func (s *Store) fillLater(ctx context.Context, names ...string) {
 			}
 			delete(c.wants, name)
 			c.mu.Unlock()
-			s.repoInfo(bg, name, true)
+			_, _ = s.repoInfo(bg, name, true)
 		}
 	}()
 }

@@ -40,7 +40,7 @@ func (u *Upload) commitDirect(ctx context.Context, w storagedriver.FileWriter, d
 	if err != nil {
 		if bw != nil {
 			cctx, cancel := cleanupContext(ctx)
-			bw.Cancel(cctx)
+			_ = bw.Cancel(cctx)
 			cancel()
 		}
 		u.discard(ctx, w)

@@ -27,7 +27,7 @@ func randomBytes(seed uint64, n int) []byte {
 	b := make([]byte, n)
 	var key [32]byte
 	key[0] = byte(seed)
-	rand.NewChaCha8(key).Read(b)
+	_, _ = rand.NewChaCha8(key).Read(b)
 	return b
 }
 

@@ -24,14 +24,18 @@ func TestCommitTo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Write([]byte("hello, "))
+	if _, err := w.Write([]byte("hello, ")); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if w, err = d.Writer(ctx, "/up/1/data", true); err != nil {
 		t.Fatal(err)
 	}
-	w.Write(bytes.Repeat([]byte("x"), 9<<20)) // past the writeback threshold
+	if _, err := w.Write(bytes.Repeat([]byte("x"), 9<<20)); err != nil { // past the writeback threshold
+		t.Fatal(err)
+	}
 	r := w.(storagedriver.Relocator)
 	if err := r.CommitTo(ctx, "/../escape"); err == nil {
 		t.Fatal("CommitTo an escaping path succeeded")
@@ -50,7 +54,7 @@ func TestCommitTo(t *testing.T) {
 		t.Fatalf("Commit after CommitTo: %v, want closed", err)
 	}
 	var files []string
-	filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 		if err == nil && !e.IsDir() {
 			rel, _ := filepath.Rel(root, p)
 			files = append(files, filepath.ToSlash(rel))
@@ -65,7 +69,9 @@ func TestCommitTo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w2.Write([]byte("gone"))
+	if _, err := w2.Write([]byte("gone")); err != nil {
+		t.Fatal(err)
+	}
 	if err := d.Delete(ctx, "/up/2"); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func (w *writer) commitOneShot(ctx context.Context) error {
 			return err
 		}
 		if w.uploadID != "" { // started, but its first part failed
-			d.abort(ctx, w.path, d.key(w.path), w.uploadID)
+			_ = d.abort(ctx, w.path, d.key(w.path), w.uploadID)
 		}
 		w.state = committed
 		w.release()
@@ -75,7 +75,7 @@ func (w *writer) commitOneShot(ctx context.Context) error {
 // cancelOneShot ends a writer of Create without publishing: its parts are
 // aborted. Close and Cancel both come here.
 func (w *writer) cancelOneShot(ctx context.Context) error {
-	w.wait() // an upload in flight could outlive the abort
+	_ = w.wait() // an upload in flight could outlive the abort
 	w.state = cancelled
 	w.release()
 	if w.uploadID == "" {
