@@ -68,6 +68,11 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 // once more after the server stopped, so a clean stop loses no pull.
 func (a *App) FlushPulls(ctx context.Context) error { return a.store.FlushPulls(ctx) }
 
+// FlushMeta writes the repository metadata records (last push, size) this
+// node changed and has not written yet; like FlushPulls, call it after the
+// server stopped.
+func (a *App) FlushMeta(ctx context.Context) error { return a.store.FlushMeta(ctx) }
+
 // handlerFunc is a handler that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 

@@ -211,6 +211,10 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	if err := app.FlushPulls(shutdownCtx); err != nil {
 		logger.Warn("last-pulled times not written", "err", err)
 	}
+	// The repository metadata the UI lists (last push, size).
+	if err := app.FlushMeta(shutdownCtx); err != nil {
+		logger.Warn("repository metadata not written", "err", err)
+	}
 	logger.Info("stopped")
 	return exitOK
 }

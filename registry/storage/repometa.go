@@ -385,20 +385,20 @@ func (s *Store) FlushMeta(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// FlushMetaEvery runs FlushMeta every interval until ctx ends, then once
-// more, passing failures to report.
+// FlushMetaEvery runs FlushMeta every interval until ctx ends, passing
+// failures to report. It writes nothing once ctx ended, as FlushPullsEvery:
+// whoever owns the storage after that (a server's shutdown, a test's clean-up)
+// calls FlushMeta itself, and a record lost to a crash is only a cache,
+// rebuilt the first time it is found missing.
 func (s *Store) FlushMetaEvery(ctx context.Context, interval time.Duration, report func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			if err := s.FlushMeta(context.WithoutCancel(ctx)); err != nil {
-				report(err)
-			}
 			return
 		case <-t.C:
-			if err := s.FlushMeta(ctx); err != nil {
+			if err := s.FlushMeta(ctx); err != nil && ctx.Err() == nil {
 				report(err)
 			}
 		}
