@@ -117,6 +117,13 @@ func (s *Store) mergePull(ctx context.Context, k pullKey, t time.Time) error {
 // FlushPullsEvery flushes every interval until ctx ends. The owner flushes
 // once more when it stops serving (FlushPulls).
 func (s *Store) FlushPullsEvery(ctx context.Context, interval time.Duration, report func(error)) {
+	flushEvery(ctx, interval, s.FlushPulls, report)
+}
+
+// flushEvery calls flush every interval until ctx ends, passing its
+// failures to report, and writes nothing once ctx ended: the owner of the
+// storage then flushes itself, or clears it (a test's clean-up).
+func flushEvery(ctx context.Context, interval time.Duration, flush func(context.Context) error, report func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -124,7 +131,7 @@ func (s *Store) FlushPullsEvery(ctx context.Context, interval time.Duration, rep
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.FlushPulls(ctx); err != nil && ctx.Err() == nil {
+			if err := flush(ctx); err != nil && ctx.Err() == nil {
 				report(err)
 			}
 		}

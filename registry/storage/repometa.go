@@ -391,18 +391,7 @@ func (s *Store) FlushMeta(ctx context.Context) error {
 // calls FlushMeta itself, and a record lost to a crash is only a cache,
 // rebuilt the first time it is found missing.
 func (s *Store) FlushMetaEvery(ctx context.Context, interval time.Duration, report func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.FlushMeta(ctx); err != nil && ctx.Err() == nil {
-				report(err)
-			}
-		}
-	}
+	flushEvery(ctx, interval, s.FlushMeta, report)
 }
 
 // RepoInfos returns the metadata of every indexed repository, sorted by
