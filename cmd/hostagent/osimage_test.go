@@ -66,7 +66,7 @@ func TestCLIInstallOSImageErrors(t *testing.T) {
 	before := ha.snapshot(t)
 
 	// A taken name is refused without --force, and replaced with it.
-	if msg := ha.fail(t, exitError, "install-os-image", wim); !strings.Contains(msg, "--force") {
+	if msg := ha.fail(t, exitExists, "install-os-image", wim); !strings.Contains(msg, "--force") {
 		t.Errorf("second install: %q, want a hint at --force", msg)
 	}
 	if ha.snapshot(t) != before {

@@ -181,8 +181,9 @@ type Result struct {
 	Replaced  bool          `json:"replaced,omitempty"`
 }
 
-// ErrExists means the name is taken and the install was not told to replace it.
-var ErrExists = errors.New("name already in use")
+// ErrExists means the name is taken and the install was not told to replace
+// it: the agent's own class (exit 8, as load and commit).
+var ErrExists = errdefs.ErrExists
 
 // Install writes the source as a one-layer OS image (no base) into st and
 // names it ref (the full reference) with tag; an existing name is

@@ -20,7 +20,7 @@ func (m *Metrics) registerCache() error {
 		Help: "Failed operations on the blob descriptor cache (get, set, forget), by cache; each falls back to the storage."},
 		[]string{"cache", "operation"})
 	c.served = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "content_served_total",
-		Help: "Blob HEAD/GET and manifest GET/HEAD answered, by kind (blob, manifest) and source: cache (the link and, for a blob, the size came from the blob descriptor cache; a manifest's payload is always read from storage) or storage. Counted when a cache is configured."},
+		Help: "Blob HEAD/GET and manifest GET/HEAD answered, by kind (blob, manifest) and source: cache (the link and, for a blob, the size came from the blob descriptor cache; a manifest's payload from the node's manifest cache when it holds it) or storage. Counted when a cache is configured."},
 		[]string{"kind", "source"})
 	for _, kind := range []string{"blob", "manifest"} {
 		for _, source := range []string{"cache", "storage"} {
