@@ -2,7 +2,9 @@ package conformance_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -75,6 +77,9 @@ type authServer struct {
 	Policy    string // path of the policy file ("" without one)
 	Key       *auth.SigningKey
 	Driver    storagedriver.Driver
+	// Flush writes what the registry keeps to write in the background
+	// (last-pulled times, repository metadata records).
+	Flush func(ctx context.Context) error
 }
 
 type authOptions struct {
@@ -147,6 +152,7 @@ func startAuthRegistry(t *testing.T, drv storagedriver.Driver, mode string, o au
 	}
 	app, err := registry.New(t.Context(), drv, opts...)
 	must(t, err)
+	s.Flush = func(ctx context.Context) error { return errors.Join(app.FlushPulls(ctx), app.FlushMeta(ctx)) }
 	srv := httptest.NewUnstartedServer(app)
 	srv.Listener.Close()
 	srv.Listener = ln
