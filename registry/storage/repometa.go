@@ -109,6 +109,9 @@ type metaCache struct {
 	// reused while neither the index snapshot nor repos changed.
 	ver  uint64
 	list repoList
+	// absent: indexed names found without tags, and when; RepoInfos asks
+	// the filler about them again only after metaRecheck.
+	absent map[string]time.Time
 }
 
 type repoList struct {
@@ -122,6 +125,7 @@ func (s *Store) metaCache() *metaCache {
 	c := &s.meta
 	c.init.Do(func() {
 		c.repos, c.dirty, c.gone, c.wants = map[string]*RepoInfo{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+		c.absent = map[string]time.Time{}
 	})
 	return c
 }
@@ -140,6 +144,7 @@ func (c *metaCache) put(r *RepoInfo, dirty bool) {
 	c.repos[r.Name] = r
 	c.ver++
 	delete(c.gone, r.Name)
+	delete(c.absent, r.Name)
 	if dirty {
 		c.dirty[r.Name] = true
 	}
@@ -227,6 +232,9 @@ func (s *Store) repoInfo(ctx context.Context, name string, recheck bool) (*RepoI
 	if err != nil {
 		if errors.Is(err, ErrNameUnknown) {
 			s.forgetMeta(name)
+			c.mu.Lock()
+			c.absent[name] = s.now()
+			c.mu.Unlock()
 		}
 		return nil, err
 	}
@@ -366,8 +374,10 @@ func (s *Store) forgetMeta(name string) {
 	c := s.metaCache()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.repos, name)
-	c.ver++
+	if _, ok := c.repos[name]; ok {
+		delete(c.repos, name)
+		c.ver++ // only a real change makes RepoInfos list again
+	}
 	delete(c.dirty, name)
 	c.gone[name] = true
 }
@@ -438,8 +448,9 @@ func (s *Store) RepoInfos(ctx context.Context) ([]*RepoInfo, error) {
 	c := s.metaCache()
 	c.mu.Lock()
 	if l := c.list; l.out != nil && l.ver == c.ver && sameSlice(l.names, names) {
+		missing := s.toFill(c, l.missing)
 		c.mu.Unlock()
-		s.fillLater(ctx, l.missing...)
+		s.fillLater(ctx, missing...)
 		return l.out, nil
 	}
 	out := make([]*RepoInfo, len(names))
@@ -453,9 +464,27 @@ func (s *Store) RepoInfos(ctx context.Context) ([]*RepoInfo, error) {
 		}
 	}
 	c.list = repoList{names: names, ver: c.ver, out: out, missing: missing}
+	missing = s.toFill(c, missing)
 	c.mu.Unlock()
 	s.fillLater(ctx, missing...)
 	return out, nil
+}
+
+// toFill returns the names of missing to read in the background: not
+// those found without tags less than metaRecheck ago (an indexed
+// repository holding only blobs), which every listing would otherwise
+// list again. Under c.mu.
+func (s *Store) toFill(c *metaCache, missing []string) []string {
+	if len(c.absent) == 0 {
+		return missing
+	}
+	out := make([]string, 0, len(missing))
+	for _, n := range missing {
+		if at, ok := c.absent[n]; !ok || s.now().Sub(at) >= metaRecheck {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // sameSlice reports whether a and b are the same slice (not only equal):
