@@ -31,7 +31,10 @@ import (
 // than the layout (written by another registry, or changed by retention
 // or a delete elsewhere) is mended by RepoInfo: it compares the tags with
 // one List of the repository's tags directory at most every
-// metaRecheck, and describes the tags it did not know.
+// metaRecheck, and describes the tags it did not know. Only a repository
+// this node has no copy of is read while its caller waits; a copy older
+// than metaRecheck is served as it is and compared in the background, so
+// that no page request pays for listing a directory of thousands of tags.
 
 func metaPath(name string) string { return catalogRoot() + "/meta/" + name + "/_meta" }
 
@@ -101,12 +104,28 @@ type metaCache struct {
 	wants map[string]bool      // to be read by the background filler
 	fills bool                 // the filler runs
 	locks sync.Map             // name -> *sync.Mutex: one build per repository
+
+	// ver counts the changes of repos; list is the last RepoInfos answer,
+	// reused while neither the index snapshot nor repos changed.
+	ver  uint64
+	list repoList
+	// absent: indexed names found without tags, and when; RepoInfos asks
+	// the filler about them again only after metaRecheck.
+	absent map[string]time.Time
+}
+
+type repoList struct {
+	names   []string // the index snapshot it was made of
+	ver     uint64
+	out     []*RepoInfo
+	missing []string
 }
 
 func (s *Store) metaCache() *metaCache {
 	c := &s.meta
 	c.init.Do(func() {
 		c.repos, c.dirty, c.gone, c.wants = map[string]*RepoInfo{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+		c.absent = map[string]time.Time{}
 	})
 	return c
 }
@@ -123,7 +142,9 @@ func (c *metaCache) put(r *RepoInfo, dirty bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.repos[r.Name] = r
+	c.ver++
 	delete(c.gone, r.Name)
+	delete(c.absent, r.Name)
 	if dirty {
 		c.dirty[r.Name] = true
 	}
@@ -190,12 +211,15 @@ func (s *Store) repoInfo(ctx context.Context, name string, recheck bool) (*RepoI
 		return nil, err
 	}
 	c := s.metaCache()
-	if r := c.get(name); r != nil && !recheck && s.now().Sub(r.checked) < metaRecheck {
+	if r := c.get(name); r != nil && !recheck {
+		if s.now().Sub(r.checked) >= metaRecheck && !c.building(name) {
+			s.fillLater(ctx, name) // compared in the background
+		}
 		return r, nil
 	}
 	defer c.lock(name)()
 	r := c.get(name)
-	if r != nil && !recheck && s.now().Sub(r.checked) < metaRecheck {
+	if r != nil && !recheck {
 		return r, nil
 	}
 	if r == nil {
@@ -208,6 +232,9 @@ func (s *Store) repoInfo(ctx context.Context, name string, recheck bool) (*RepoI
 	if err != nil {
 		if errors.Is(err, ErrNameUnknown) {
 			s.forgetMeta(name)
+			c.mu.Lock()
+			c.absent[name] = s.now()
+			c.mu.Unlock()
 		}
 		return nil, err
 	}
@@ -347,7 +374,10 @@ func (s *Store) forgetMeta(name string) {
 	c := s.metaCache()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.repos, name)
+	if _, ok := c.repos[name]; ok {
+		delete(c.repos, name)
+		c.ver++ // only a real change makes RepoInfos list again
+	}
 	delete(c.dirty, name)
 	c.gone[name] = true
 }
@@ -397,15 +427,23 @@ func (s *Store) FlushMetaEvery(ctx context.Context, interval time.Duration, repo
 // RepoInfos returns the metadata of every indexed repository, sorted by
 // name, from this node's copy. A repository not read yet comes with
 // Known false and is read in the background (at most one fill at a time).
+// The slice is shared (the same one until the index or this node's copy
+// changes) and must not be changed.
 func (s *Store) RepoInfos(ctx context.Context) ([]*RepoInfo, error) {
 	names, err := s.indexSnapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
 	c := s.metaCache()
+	c.mu.Lock()
+	if l := c.list; l.out != nil && l.ver == c.ver && sameSlice(l.names, names) {
+		missing := s.toFill(c, l.missing)
+		c.mu.Unlock()
+		s.fillLater(ctx, missing...)
+		return l.out, nil
+	}
 	out := make([]*RepoInfo, len(names))
 	var missing []string
-	c.mu.Lock()
 	for i, n := range names {
 		if r := c.repos[n]; r != nil {
 			out[i] = r
@@ -414,9 +452,34 @@ func (s *Store) RepoInfos(ctx context.Context) ([]*RepoInfo, error) {
 			missing = append(missing, n)
 		}
 	}
+	c.list = repoList{names: names, ver: c.ver, out: out, missing: missing}
+	missing = s.toFill(c, missing)
 	c.mu.Unlock()
 	s.fillLater(ctx, missing...)
 	return out, nil
+}
+
+// toFill returns the names of missing to read in the background: not
+// those found without tags less than metaRecheck ago (an indexed
+// repository holding only blobs), which every listing would otherwise
+// list again. Under c.mu.
+func (s *Store) toFill(c *metaCache, missing []string) []string {
+	if len(c.absent) == 0 {
+		return missing
+	}
+	out := make([]string, 0, len(missing))
+	for _, n := range missing {
+		if at, ok := c.absent[n]; !ok || s.now().Sub(at) >= metaRecheck {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// sameSlice reports whether a and b are the same slice (not only equal):
+// the index snapshot is replaced, never changed, when the index changes.
+func sameSlice(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // fillLater has a background goroutine (one per store) read the

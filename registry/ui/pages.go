@@ -72,17 +72,12 @@ func (h *Handler) repositories(w http.ResponseWriter, r *http.Request, v *viewer
 	if err != nil {
 		return err
 	}
-	var rows []*storage.RepoInfo
+	infos = h.sortedRepos(infos, sortBy)
+	rows := make([]*storage.RepoInfo, 0, len(infos))
 	for _, ri := range infos {
 		if (q == "" || strings.Contains(strings.ToLower(ri.Name), q)) && v.MayPull(ri.Name) {
 			rows = append(rows, ri)
 		}
-	}
-	switch sortBy {
-	case "size":
-		slices.SortStableFunc(rows, func(a, b *storage.RepoInfo) int { return cmpDesc(a.Size, b.Size) })
-	case "pushed":
-		slices.SortStableFunc(rows, func(a, b *storage.RepoInfo) int { return b.Pushed.Compare(a.Pushed) })
 	}
 	lo, hi, p := paginate(r, len(rows), reposPerPage, func(page int) string {
 		return h.prefix + Path + "?" + query("q", q, "sort", sortBy, "page", strconv.Itoa(page))
@@ -93,6 +88,36 @@ func (h *Handler) repositories(w http.ResponseWriter, r *http.Request, v *viewer
 	}
 	return h.render(w, r, v, http.StatusOK, "repositories", "Repositories", d)
 }
+
+// sortedRepos returns infos (a RepoInfos answer, by name) in the order
+// sortBy. The other orders are made once per RepoInfos answer, which the
+// store reuses until the index or its metadata change, and not per request.
+func (h *Handler) sortedRepos(infos []*storage.RepoInfo, sortBy string) []*storage.RepoInfo {
+	var cmp func(a, b *storage.RepoInfo) int
+	switch sortBy {
+	case "size":
+		cmp = func(a, b *storage.RepoInfo) int { return cmpDesc(a.Size, b.Size) }
+	case "pushed":
+		cmp = func(a, b *storage.RepoInfo) int { return b.Pushed.Compare(a.Pushed) }
+	default:
+		return infos
+	}
+	h.sortMu.Lock()
+	defer h.sortMu.Unlock()
+	if c, ok := h.sorted[sortBy]; ok && len(c.of) == len(infos) && (len(infos) == 0 || &c.of[0] == &infos[0]) {
+		return c.rows
+	}
+	rows := slices.Clone(infos)
+	slices.SortStableFunc(rows, cmp)
+	if h.sorted == nil {
+		h.sorted = map[string]sortedRepos{}
+	}
+	h.sorted[sortBy] = sortedRepos{of: infos, rows: rows}
+	return rows
+}
+
+// sortedRepos is a RepoInfos answer (of) in another order (rows).
+type sortedRepos struct{ of, rows []*storage.RepoInfo }
 
 func cmpDesc(a, b int64) int {
 	switch {

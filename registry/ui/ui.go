@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-registry/berth/auth"
@@ -68,6 +69,9 @@ type Handler struct {
 	sessions *sessions
 	key      [32]byte // CSRF tokens are HMACs under it
 	log      *slog.Logger
+
+	sortMu sync.Mutex
+	sorted map[string]sortedRepos // by sort order: the last listing sorted so
 }
 
 // New wraps app with the UI.

@@ -289,3 +289,30 @@ func TestSearchAPI(t *testing.T) {
 		t.Errorf("deleted tag still found: %+v", hits)
 	}
 }
+
+// The repositories page keeps its listing and sort orders between
+// requests: a push must still reorder it at once.
+func TestSortedListingFollowsPushes(t *testing.T) {
+	e := newEnv(t)
+	seed(e)
+	e.push("public/zz", "1.0", image{})
+	c := client(t)
+	order := func() (hello, zz int) {
+		_, page := get(t, c, e.srv.URL+"/ui/?sort=size")
+		return strings.Index(page, "public/hello"), strings.Index(page, "public/zz")
+	}
+	// Both read (the new repository is read in the background), the
+	// bigger public/hello (two images) first.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if hello, zz := order(); hello >= 0 && zz > hello {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("public/zz never listed after public/hello by size")
+		}
+	}
+	e.push("public/zz", "big", image{layer: strings.Repeat("x", 100000)})
+	if hello, zz := order(); zz < 0 || zz > hello {
+		t.Errorf("after a big push, public/zz (at %d) is not before public/hello (at %d)", zz, hello)
+	}
+}
