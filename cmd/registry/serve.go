@@ -135,11 +135,15 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 
 	// A root without the repository index (Distribution's, or a new one)
 	// gets it now rather than on the first catalog request.
+	// serve returns only once the build has stopped: it writes to the root.
+	indexDone := make(chan struct{})
 	go func() {
+		defer close(indexDone)
 		if err := storage.New(drv).PrepareIndex(appCtx); err != nil && appCtx.Err() == nil {
 			logger.Warn("repository index not built at start-up; the first catalog request builds it", "err", err)
 		}
 	}()
+	defer func() { stopApp(); <-indexDone }()
 
 	// The collector forgets what it deletes in the cache the app reads.
 	startGC(appCtx, cfg.Storage.GC, storage.New(drv, storage.WithGCGrace(cfg.Storage.GC.GraceOrDefault()),
