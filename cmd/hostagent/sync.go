@@ -52,12 +52,9 @@ func cmdSync(ctx context.Context, e *env, args []string) error {
 	dryRun := fs.Bool("dry-run", false, "read and count what would be copied; change nothing")
 	var rules multiFlag
 	fs.Var(&rules, "rule", "run only the rule of this name (repeatable)")
-	pos, err := parse(fs, args)
+	_, err := parseN(fs, args, 0, 0, "sync takes no arguments (the rules are in --config)")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		return usagef("sync takes no arguments (the rules are in --config)")
 	}
 	cfg, err := loadSyncConfig("sync", *path)
 	if err != nil {
@@ -135,12 +132,9 @@ func blobCounts(c hostagent.SyncCounts, bytes int64, referrers int) string {
 // finish and exits 0; a second one abandons them.
 func cmdDaemon(ctx context.Context, e *env, args []string) error {
 	fs, path := e.syncFlags("daemon")
-	pos, err := parse(fs, args)
+	_, err := parseN(fs, args, 0, 0, "daemon takes no arguments (the rules are in --config)")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		return usagef("daemon takes no arguments (the rules are in --config)")
 	}
 	cfg, err := loadSyncConfig("daemon", *path)
 	if err != nil {
