@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -21,17 +20,9 @@ func cmdFind(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&opts.MaxVersion, "max-version", "", "highest version to show")
 	fs.BoolVar(&opts.AllVersions, "all-versions", false, "every tag, not only the newest version")
 	var lo listOptions
-	lo.flags(fs)
-	pos, err := parse(fs, args)
+	pos, err := lo.parse(e, fs, args, "find takes at most one NAME-GLOB")
 	if err != nil {
 		return err
-	}
-	e.templates = true
-	if err := errors.Join(lo.check(), e.checkFormat()); err != nil {
-		return err
-	}
-	if len(pos) > 1 {
-		return usagef("find takes at most one NAME-GLOB")
 	}
 	if len(pos) == 1 {
 		opts.Name = pos[0]
@@ -106,17 +97,9 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	fs.Var(&filters, "filter", "name=GLOB, publisher=P, version=V, os-image=true|false (repeatable)")
 	fs.Var(&filters, "f", "short for --filter")
 	var lo listOptions
-	lo.flags(fs)
-	pos, err := parse(fs, args)
+	pos, err := lo.parse(e, fs, args, "list takes at most one NAME-GLOB")
 	if err != nil {
 		return err
-	}
-	e.templates = true
-	if err := errors.Join(lo.check(), e.checkFormat()); err != nil {
-		return err
-	}
-	if len(pos) > 1 {
-		return usagef("list takes at most one NAME-GLOB")
 	}
 	if len(pos) == 1 {
 		filters = append(filters, "name="+pos[0])
