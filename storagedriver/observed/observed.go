@@ -77,18 +77,44 @@ func has[T any](d storagedriver.Driver) bool {
 // withCaps is o with exactly the capabilities caps: o and, embedded, the
 // part of each capability. Go cannot add methods to a value at run time,
 // and a capability the wrapped driver lacks must stay absent, so each
-// combination is a type of its own; the parts hold the methods.
+// combination is a type of its own; the parts hold the methods. The
+// cases go in the order of caps as a number.
 func withCaps(o *Driver, caps int) storagedriver.Driver {
 	wk, on, rd, pp := walker{o}, opener{o}, redirector{o}, purger{o}
 	switch caps {
-	case canWalk | canOpen | canRedirect | canPurge:
+	case canWalk:
+		return struct {
+			*Driver
+			walker
+		}{o, wk}
+	case canOpen:
+		return struct {
+			*Driver
+			opener
+		}{o, on}
+	case canWalk | canOpen:
 		return struct {
 			*Driver
 			walker
 			opener
+		}{o, wk, on}
+	case canRedirect:
+		return struct {
+			*Driver
 			redirector
-			purger
-		}{o, wk, on, rd, pp}
+		}{o, rd}
+	case canWalk | canRedirect:
+		return struct {
+			*Driver
+			walker
+			redirector
+		}{o, wk, rd}
+	case canOpen | canRedirect:
+		return struct {
+			*Driver
+			opener
+			redirector
+		}{o, on, rd}
 	case canWalk | canOpen | canRedirect:
 		return struct {
 			*Driver
@@ -96,6 +122,23 @@ func withCaps(o *Driver, caps int) storagedriver.Driver {
 			opener
 			redirector
 		}{o, wk, on, rd}
+	case canPurge:
+		return struct {
+			*Driver
+			purger
+		}{o, pp}
+	case canWalk | canPurge:
+		return struct {
+			*Driver
+			walker
+			purger
+		}{o, wk, pp}
+	case canOpen | canPurge:
+		return struct {
+			*Driver
+			opener
+			purger
+		}{o, on, pp}
 	case canWalk | canOpen | canPurge:
 		return struct {
 			*Driver
@@ -103,6 +146,12 @@ func withCaps(o *Driver, caps int) storagedriver.Driver {
 			opener
 			purger
 		}{o, wk, on, pp}
+	case canRedirect | canPurge:
+		return struct {
+			*Driver
+			redirector
+			purger
+		}{o, rd, pp}
 	case canWalk | canRedirect | canPurge:
 		return struct {
 			*Driver
@@ -117,62 +166,14 @@ func withCaps(o *Driver, caps int) storagedriver.Driver {
 			redirector
 			purger
 		}{o, on, rd, pp}
-	case canWalk | canOpen:
+	case canWalk | canOpen | canRedirect | canPurge:
 		return struct {
 			*Driver
 			walker
 			opener
-		}{o, wk, on}
-	case canWalk | canRedirect:
-		return struct {
-			*Driver
-			walker
-			redirector
-		}{o, wk, rd}
-	case canOpen | canRedirect:
-		return struct {
-			*Driver
-			opener
-			redirector
-		}{o, on, rd}
-	case canWalk | canPurge:
-		return struct {
-			*Driver
-			walker
-			purger
-		}{o, wk, pp}
-	case canOpen | canPurge:
-		return struct {
-			*Driver
-			opener
-			purger
-		}{o, on, pp}
-	case canRedirect | canPurge:
-		return struct {
-			*Driver
 			redirector
 			purger
-		}{o, rd, pp}
-	case canWalk:
-		return struct {
-			*Driver
-			walker
-		}{o, wk}
-	case canOpen:
-		return struct {
-			*Driver
-			opener
-		}{o, on}
-	case canRedirect:
-		return struct {
-			*Driver
-			redirector
-		}{o, rd}
-	case canPurge:
-		return struct {
-			*Driver
-			purger
-		}{o, pp}
+		}{o, wk, on, rd, pp}
 	}
 	return o
 }
