@@ -71,16 +71,9 @@ func New(root string, opts ...Option) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a := &Agent{jobs: DefaultConcurrency}
-	for _, o := range opts {
-		o(a)
-	}
-	if a.creds == nil {
-		dc, err := client.NewDockerConfig("")
-		if err != nil {
-			return nil, err
-		}
-		a.creds = dc
+	a, err := newAgent(opts)
+	if err != nil {
+		return nil, err
 	}
 	s, err := store.Open(root)
 	if err != nil {
@@ -95,6 +88,17 @@ func New(root string, opts ...Option) (*Agent, error) {
 // registries (Find, Login, Logout): it creates no directory. Anything that
 // uses the store must come from New.
 func NewRemote(opts ...Option) (*Agent, error) {
+	a, err := newAgent(opts)
+	if err != nil {
+		return nil, err
+	}
+	a.renewClient()
+	return a, nil
+}
+
+// newAgent is an agent with opts applied and, unless an option gave
+// credentials, those of the Docker config; no store, no client yet.
+func newAgent(opts []Option) (*Agent, error) {
 	a := &Agent{jobs: DefaultConcurrency}
 	for _, o := range opts {
 		o(a)
@@ -106,7 +110,6 @@ func NewRemote(opts ...Option) (*Agent, error) {
 		}
 		a.creds = dc
 	}
-	a.renewClient()
 	return a, nil
 }
 

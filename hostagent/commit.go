@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/berth-registry/berth/hostagent/archive"
 	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
-	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/registry/client"
 )
 
@@ -55,11 +53,7 @@ type CommitResult struct {
 // tests one that fails on demand, so that a failed commit can be shown to
 // leave the store as it was.
 type commitStore interface {
-	Path(elem ...string) string
-	HasBlob(d digest.Digest, size int64) bool
-	PutBlob(d digest.Digest, data []byte) error
-	Publish(from string, d digest.Digest) error
-	NewLease(ctx context.Context, digests []digest.Digest) (*store.Lease, error)
+	store.BlobWriter
 	UpdateIndex(ctx context.Context, fn func(idx *v1.Index) error) error
 }
 
@@ -125,10 +119,10 @@ func (a *Agent) commit(ctx context.Context, st commitStore, container string, op
 	if opts.Timestamp != nil {
 		created = opts.Timestamp.UTC()
 	}
-	w := &commitWriter{a: a, st: st}
-	defer w.release()
-	if err := w.run(ctx, rootfs, changes, opts, ref, base, c, created, &res); err != nil {
-		w.rollback(ctx)
+	pub := store.NewPublication(st, a.store.dropUnused)
+	defer pub.Release()
+	if err := writeCommit(ctx, pub, st, rootfs, changes, opts, ref, base, c, created, &res); err != nil {
+		pub.Rollback(ctx)
 		return CommitResult{}, fmt.Errorf("commit %s: %w", container, err)
 	}
 	return res, nil
@@ -149,49 +143,16 @@ func commitRef(opts CommitOptions) (client.Reference, error) {
 	return r, nil
 }
 
-// commitWriter publishes a commit's blobs and undoes that when a later
-// step fails.
-type commitWriter struct {
-	a         *Agent
-	st        commitStore
-	leases    []*store.Lease
-	published []digest.Digest // blobs this commit added to the store
-}
-
-func (w *commitWriter) release() {
-	for _, l := range w.leases {
-		l.Release()
-	}
-	w.leases = nil
-}
-
-// rollback deletes the blobs this commit published that nothing else has
-// come to use meanwhile.
-func (w *commitWriter) rollback(ctx context.Context) {
-	w.release()
-	if len(w.published) > 0 {
-		_ = w.a.store.dropUnused(ctx, w.published)
-	}
-}
-
-func (w *commitWriter) put(d digest.Digest, data []byte) error {
-	had := w.st.HasBlob(d, int64(len(data)))
-	if err := w.st.PutBlob(d, data); err != nil {
-		return err
-	}
-	if !had {
-		w.published = append(w.published, d)
-	}
-	return nil
-}
-
-func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.Change, opts CommitOptions,
+// writeCommit writes the commit's layer, config and manifest through pub
+// and names the manifest in the index of s.
+func writeCommit(ctx context.Context, pub *store.Publication, s commitStore, rootfs string, changes []layer.Change, opts CommitOptions,
 	ref client.Reference, base store.LocalImage, c Container, created time.Time, res *CommitResult) error {
-	s := w.st
-	if err := w.addLease(ctx, c.Image); err != nil {
+	if err := pub.Lease(ctx, c.Image); err != nil {
 		return err
 	}
-	newLayer, diffID, err := w.writeLayer(ctx, rootfs, changes, opts.Timestamp)
+	newLayer, diffID, err := archive.PublishGzipLayer(ctx, pub, ".commit-*", func(w io.Writer) error {
+		return layer.WriteLayer(ctx, w, rootfs, changes, opts.Timestamp)
+	})
 	if err != nil {
 		return err
 	}
@@ -199,8 +160,8 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.C
 	if err != nil {
 		return err
 	}
-	cfgDesc := v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}
-	if err := w.put(cfgDesc.Digest, cfg); err != nil {
+	cfgDesc, err := pub.PutDescribed(ctx, v1.MediaTypeImageConfig, cfg)
+	if err != nil {
 		return err
 	}
 	m := v1.Manifest{
@@ -224,12 +185,12 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.C
 	if err != nil {
 		return err
 	}
-	desc := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+	desc, err := pub.PutDescribed(ctx, v1.MediaTypeImageManifest, raw)
+	if err != nil {
+		return err
+	}
 	if p := base.Config.Platform; p.OS != "" {
 		desc.Platform = &v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
-	}
-	if err := w.put(desc.Digest, raw); err != nil {
-		return err
 	}
 	err = s.UpdateIndex(ctx, func(idx *v1.Index) error {
 		if !opts.Force {
@@ -244,56 +205,6 @@ func (w *commitWriter) run(ctx context.Context, rootfs string, changes []layer.C
 		return err
 	}
 	res.Reference, res.Digest, res.Layer, res.DiffID = ref.String(), desc.Digest, newLayer, diffID
-	return nil
-}
-
-// writeLayer writes the changes as a gzip layer into ingest/ and publishes
-// it under its digest.
-func (w *commitWriter) writeLayer(ctx context.Context, rootfs string, changes []layer.Change, ts *time.Time) (v1.Descriptor, digest.Digest, error) {
-	s := w.st
-	tmp, err := os.CreateTemp(s.Path(store.IngestDir), ".commit-*")
-	if err != nil {
-		return v1.Descriptor{}, "", err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once published
-	defer tmp.Close()
-	blobHash, diffHash := digest.SHA256.Digester(), digest.SHA256.Digester()
-	counter := &iox.CountWriter{W: io.MultiWriter(tmp, blobHash.Hash())}
-	zw, err := archive.Compressor(counter, archive.CompressionGzip)
-	if err != nil {
-		return v1.Descriptor{}, "", err
-	}
-	if err := layer.WriteLayer(ctx, io.MultiWriter(zw, diffHash.Hash()), rootfs, changes, ts); err != nil {
-		return v1.Descriptor{}, "", err
-	}
-	if err := zw.Close(); err != nil {
-		return v1.Descriptor{}, "", err
-	}
-	if err := tmp.Sync(); err != nil {
-		return v1.Descriptor{}, "", err
-	}
-	blob := v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: blobHash.Digest(), Size: counter.N}
-	if !s.HasBlob(blob.Digest, blob.Size) {
-		// Leased before it is published, so that a concurrent prune
-		// spares it until the index names it.
-		if err := w.addLease(ctx, blob.Digest); err != nil {
-			return v1.Descriptor{}, "", err
-		}
-		if err := s.Publish(tmp.Name(), blob.Digest); err != nil {
-			return v1.Descriptor{}, "", err
-		}
-		w.published = append(w.published, blob.Digest)
-	}
-	return blob, diffHash.Digest(), nil
-}
-
-// addLease protects d until the commit ends.
-func (w *commitWriter) addLease(ctx context.Context, d digest.Digest) error {
-	l, err := w.st.NewLease(ctx, []digest.Digest{d})
-	if err != nil {
-		return err
-	}
-	w.leases = append(w.leases, l)
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -21,17 +20,9 @@ func cmdFind(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&opts.MaxVersion, "max-version", "", "highest version to show")
 	fs.BoolVar(&opts.AllVersions, "all-versions", false, "every tag, not only the newest version")
 	var lo listOptions
-	lo.flags(fs)
-	pos, err := parse(fs, args)
+	pos, err := lo.parse(e, fs, args, "find takes at most one NAME-GLOB")
 	if err != nil {
 		return err
-	}
-	e.templates = true
-	if err := errors.Join(lo.check(), e.checkFormat()); err != nil {
-		return err
-	}
-	if len(pos) > 1 {
-		return usagef("find takes at most one NAME-GLOB")
 	}
 	if len(pos) == 1 {
 		opts.Name = pos[0]
@@ -106,17 +97,9 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	fs.Var(&filters, "filter", "name=GLOB, publisher=P, version=V, os-image=true|false (repeatable)")
 	fs.Var(&filters, "f", "short for --filter")
 	var lo listOptions
-	lo.flags(fs)
-	pos, err := parse(fs, args)
+	pos, err := lo.parse(e, fs, args, "list takes at most one NAME-GLOB")
 	if err != nil {
 		return err
-	}
-	e.templates = true
-	if err := errors.Join(lo.check(), e.checkFormat()); err != nil {
-		return err
-	}
-	if len(pos) > 1 {
-		return usagef("list takes at most one NAME-GLOB")
 	}
 	if len(pos) == 1 {
 		filters = append(filters, "name="+pos[0])
@@ -140,14 +123,7 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdInspect(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(e.flags("inspect"), args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("inspect takes one REF")
-	}
-	a, err := e.agent()
+	a, pos, err := e.agentFor(e.flags("inspect"), args, 1, 1, "inspect takes one REF")
 	if err != nil {
 		return err
 	}
@@ -159,14 +135,7 @@ func cmdInspect(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdTag(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(e.flags("tag"), args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 2 {
-		return usagef("tag takes SRC and DST")
-	}
-	a, err := e.agent()
+	a, pos, err := e.agentFor(e.flags("tag"), args, 2, 2, "tag takes SRC and DST")
 	if err != nil {
 		return err
 	}
@@ -174,14 +143,7 @@ func cmdTag(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdUntag(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(e.flags("untag"), args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("untag takes one REF")
-	}
-	a, err := e.agent()
+	a, pos, err := e.agentFor(e.flags("untag"), args, 1, 1, "untag takes one REF")
 	if err != nil {
 		return err
 	}
@@ -192,14 +154,7 @@ func cmdRemove(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("remove")
 	force := fs.Bool("force", false, "remove even while a container or derived image uses it")
 	fs.BoolVar(force, "f", false, "short for --force")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
-		return usagef("remove takes at least one REF (a name, a glob, a digest, or - to read them from standard input)")
-	}
-	a, err := e.agent()
+	a, pos, err := e.agentFor(fs, args, 1, -1, "remove takes at least one REF (a name, a glob, a digest, or - to read them from standard input)")
 	if err != nil {
 		return err
 	}
@@ -224,14 +179,7 @@ func cmdRemove(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdPrune(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(e.flags("prune"), args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usagef("prune takes no arguments")
-	}
-	a, err := e.agent()
+	a, _, err := e.agentFor(e.flags("prune"), args, 0, 0, "prune takes no arguments")
 	if err != nil {
 		return err
 	}
@@ -245,12 +193,9 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 func cmdPush(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("push")
 	nondist := fs.Bool("allow-nondistributable", false, "upload foreign and non-distributable layers too (by default they stay at their URLs)")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, 2, "push takes REF and an optional DEST")
 	if err != nil {
 		return err
-	}
-	if len(pos) < 1 || len(pos) > 2 {
-		return usagef("push takes REF and an optional DEST")
 	}
 	dest := ""
 	if len(pos) == 2 {
@@ -272,14 +217,7 @@ func cmdPush(ctx context.Context, e *env, args []string) error {
 func cmdVerify(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("verify")
 	repair := fs.Bool("repair", false, "delete corrupt blobs, so that installing again fetches them")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usagef("verify takes no arguments")
-	}
-	a, err := e.agent()
+	a, _, err := e.agentFor(fs, args, 0, 0, "verify takes no arguments")
 	if err != nil {
 		return err
 	}
@@ -298,12 +236,9 @@ func cmdLogin(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cred.Password, "password", "", "password (prefer --password-stdin)")
 	fs.StringVar(&cred.Password, "p", "", "short for --password")
 	stdin := fs.Bool("password-stdin", false, "read the password from standard input")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, 1, "login takes one HOST")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("login takes one HOST")
 	}
 	if *stdin {
 		line, err := bufio.NewReader(e.stdin).ReadString('\n')
@@ -329,14 +264,7 @@ func cmdLogin(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdLogout(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(e.flags("logout"), args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("logout takes one HOST")
-	}
-	a, err := e.agent()
+	a, pos, err := e.agentFor(e.flags("logout"), args, 1, 1, "logout takes one HOST")
 	if err != nil {
 		return err
 	}

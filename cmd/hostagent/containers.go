@@ -74,14 +74,7 @@ func containerView(a *hostagent.Agent, c hostagent.Container) containerJSON {
 }
 
 func cmdContainerList(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(e.flags("container list"), args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usagef("container list takes no arguments")
-	}
-	a, err := e.agent()
+	a, _, err := e.agentFor(e.flags("container list"), args, 0, 0, "container list takes no arguments")
 	if err != nil {
 		return err
 	}
@@ -111,14 +104,7 @@ func cmdContainerList(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdContainerRemove(ctx context.Context, e *env, args []string) error {
-	pos, err := parse(e.flags("container remove"), args)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
-		return usagef("container remove takes at least one NAME")
-	}
-	a, err := e.agent()
+	a, pos, err := e.agentFor(e.flags("container remove"), args, 1, -1, "container remove takes at least one NAME")
 	if err != nil {
 		return err
 	}

@@ -96,12 +96,9 @@ func commandFlags(c command) []*flag.Flag {
 }
 
 func cmdVersion(_ context.Context, e *env, args []string) error {
-	pos, err := parse(e.flags("version"), args)
+	_, err := parseN(e.flags("version"), args, 0, 0, "version takes no arguments")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		return usagef("version takes no arguments")
 	}
 	if e.format == "json" {
 		return e.json(map[string]string{"version": versionNumber(), "go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH})
@@ -140,12 +137,9 @@ func versionNumber() string {
 }
 
 func cmdCompletion(_ context.Context, e *env, args []string) error {
-	pos, err := parse(e.flags("completion"), args)
+	pos, err := parseN(e.flags("completion"), args, 1, 1, "completion takes one SHELL: bash, zsh or fish")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("completion takes one SHELL: bash, zsh or fish")
 	}
 	specs := completionSpecs()
 	switch pos[0] {

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -34,6 +35,25 @@ func (o *listOptions) check() error {
 		return usagef("--sort %q: want name, tag, version, created or size", o.sort)
 	}
 	return nil
+}
+
+// parse parses the arguments of list or find: its flags, these options,
+// the format (templates allowed) and at most one NAME-GLOB, which it
+// returns as the positional arguments; usage is the error when more came.
+func (o *listOptions) parse(e *env, fs *flag.FlagSet, args []string, usage string) ([]string, error) {
+	o.flags(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	e.templates = true
+	if err := errors.Join(o.check(), e.checkFormat()); err != nil {
+		return nil, err
+	}
+	if len(pos) > 1 {
+		return nil, usageError{usage}
+	}
+	return pos, nil
 }
 
 // imageRow is one row of list or find, and what a --format template sees:

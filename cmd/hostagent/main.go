@@ -180,13 +180,32 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// agent opens the store with the global settings.
-func (e *env) agent(opts ...hostagent.Option) (*hostagent.Agent, error) {
-	all, err := e.agentOptions()
+// parseN is parse that checks the count of positional arguments: from
+// least to most (most < 0: no upper bound), else usage is the error.
+func parseN(fs *flag.FlagSet, args []string, least, most int, usage string) ([]string, error) {
+	pos, err := parse(fs, args)
 	if err != nil {
 		return nil, err
 	}
-	return hostagent.New(e.storeDir, append(all, opts...)...)
+	if len(pos) < least || (most >= 0 && len(pos) > most) {
+		return nil, usageError{usage}
+	}
+	return pos, nil
+}
+
+// agentFor is parseN, then the agent, for a command that needs no more.
+func (e *env) agentFor(fs *flag.FlagSet, args []string, least, most int, usage string) (*hostagent.Agent, []string, error) {
+	pos, err := parseN(fs, args, least, most, usage)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := e.agent()
+	return a, pos, err
+}
+
+// agent opens the store with the global settings.
+func (e *env) agent(opts ...hostagent.Option) (*hostagent.Agent, error) {
+	return e.agentAt(e.storeDir, opts...)
 }
 
 // agentAt is an agent over the store at root, with the global settings.

@@ -30,12 +30,9 @@ func cmdInstallOSImage(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&opts.Version, "version", "", "the image's version (default: a WIM image's Windows version)")
 	platform := fs.String("platform", "", "os/arch[/variant][:osversion] (default: a WIM's windows/ARCH:VERSION, else this host's)")
 	fs.BoolVar(&opts.Force, "force", false, "replace an image of that name")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, 1, "install-os-image takes one FILE or DIR")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("install-os-image takes one FILE or DIR")
 	}
 	if opts.Index > 0 && opts.Image != "" {
 		return usagef("install-os-image: --index or --image, not both")

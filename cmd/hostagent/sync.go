@@ -47,23 +47,27 @@ func loadSyncConfig(cmd, path string) (*hostagent.SyncConfig, error) {
 	return cfg, err
 }
 
+// syncAgent parses the arguments of sync or daemon (fs is its flag set;
+// path, --config, is read after parsing), loads the config and opens the
+// agent.
+func (e *env) syncAgent(fs *flag.FlagSet, args []string, path *string) (*hostagent.Agent, *hostagent.SyncConfig, error) {
+	if _, err := parseN(fs, args, 0, 0, fs.Name()+" takes no arguments (the rules are in --config)"); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := loadSyncConfig(fs.Name(), *path)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := e.agent()
+	return a, cfg, err
+}
+
 func cmdSync(ctx context.Context, e *env, args []string) error {
 	fs, path := e.syncFlags("sync")
 	dryRun := fs.Bool("dry-run", false, "read and count what would be copied; change nothing")
 	var rules multiFlag
 	fs.Var(&rules, "rule", "run only the rule of this name (repeatable)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usagef("sync takes no arguments (the rules are in --config)")
-	}
-	cfg, err := loadSyncConfig("sync", *path)
-	if err != nil {
-		return err
-	}
-	a, err := e.agent()
+	a, cfg, err := e.syncAgent(fs, args, path)
 	if err != nil {
 		return err
 	}
@@ -135,18 +139,7 @@ func blobCounts(c hostagent.SyncCounts, bytes int64, referrers int) string {
 // finish and exits 0; a second one abandons them.
 func cmdDaemon(ctx context.Context, e *env, args []string) error {
 	fs, path := e.syncFlags("daemon")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usagef("daemon takes no arguments (the rules are in --config)")
-	}
-	cfg, err := loadSyncConfig("daemon", *path)
-	if err != nil {
-		return err
-	}
-	a, err := e.agent()
+	a, cfg, err := e.syncAgent(fs, args, path)
 	if err != nil {
 		return err
 	}

@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+	digest "github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/hostagent/errdefs"
+	"github.com/berth-registry/berth/hostagent/store"
 )
 
 // Compression is how an archive or a layer is compressed.
@@ -120,3 +124,24 @@ func Compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// PublishGzipLayer publishes, through pub, the layer that write writes
+// (an uncompressed tar), gzip-compressed as Compressor compresses, and
+// returns its descriptor and its diff ID (the digest of the tar).
+func PublishGzipLayer(ctx context.Context, pub *store.Publication, pattern string, write func(w io.Writer) error) (v1.Descriptor, digest.Digest, error) {
+	diff := digest.SHA256.Digester()
+	d, n, err := pub.Write(ctx, pattern, func(w io.Writer) error {
+		zw, err := Compressor(w, CompressionGzip)
+		if err != nil {
+			return err
+		}
+		if err := write(io.MultiWriter(zw, diff.Hash())); err != nil {
+			return err
+		}
+		return zw.Close()
+	})
+	if err != nil {
+		return v1.Descriptor{}, "", err
+	}
+	return v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: d, Size: n}, diff.Digest(), nil
+}

@@ -5,8 +5,10 @@
 // or directories (load.go, formats.go), staging a tar in the store's
 // ingest/ and verifying every blob before the index names anything
 // (source.go); archives are gzip- or zstd-compressed or not
-// (compress.go). The Agent (package hostagent) delegates Save, Load and
-// LoadReader to an Archiver and keeps the type names as aliases.
+// (compress.go), and PublishGzipLayer publishes a layer that a commit or
+// an OS image install writes. The Agent (package hostagent) delegates
+// Save, Load and LoadReader to an Archiver and keeps the type names as
+// aliases.
 //
 // Imports: the standard library, image-spec, go-digest,
 // klauspost/compress (zstd), the agent's packages hostagent/store,

@@ -135,20 +135,9 @@ func rootErr(what, name string, err error) error {
 func (u *Unpacker) Apply(ctx context.Context, r io.Reader) error {
 	u.layerPaths, u.layerDirs, u.dirTimes = map[string]bool{}, map[string]bool{}, nil
 	tr := tar.NewReader(r)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read layer: %v: %w", err, errdefs.ErrCorrupt)
-		}
-		if err := u.apply(ctx, hdr, tr); err != nil {
-			return err
-		}
+	err := EachEntry(ctx, tr, "read layer", func(hdr *tar.Header) error { return u.apply(ctx, hdr, tr) })
+	if err != nil {
+		return err
 	}
 	// Directory times last: writing into a directory changes its mtime.
 	for i := len(u.dirTimes) - 1; i >= 0; i-- {

@@ -18,7 +18,6 @@ import (
 	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/hostagent/layer"
 	"github.com/berth-registry/berth/hostagent/store"
-	"github.com/berth-registry/berth/internal/iox"
 	"github.com/berth-registry/berth/internal/oci"
 )
 
@@ -197,10 +196,12 @@ func (s *Source) Install(ctx context.Context, st *store.Store, ref, tag string, 
 			return res, err
 		}
 	}
-	w := &writer{st: st}
-	defer w.release()
-	if err := w.run(ctx, s, ref, tag, force, &res); err != nil {
-		w.rollback(ctx)
+	pub := store.NewPublication(st, func(ctx context.Context, digests []digest.Digest) error {
+		return st.DropUnused(ctx, digests, nil)
+	})
+	defer pub.Release()
+	if err := s.write(ctx, pub, st, ref, tag, force, &res); err != nil {
+		pub.Rollback(ctx)
 		return Result{}, err
 	}
 	return res, nil
@@ -217,53 +218,15 @@ func checkFree(ctx context.Context, st *store.Store, ref string) error {
 	})
 }
 
-// writer publishes an install's blobs and deletes them again when a later
-// step fails.
-type writer struct {
-	st        *store.Store
-	leases    []*store.Lease
-	published []digest.Digest
-}
-
-func (w *writer) release() {
-	for _, l := range w.leases {
-		l.Release()
-	}
-	w.leases = nil
-}
-
-func (w *writer) rollback(ctx context.Context) {
-	w.release()
-	if len(w.published) > 0 {
-		_ = w.st.DropUnused(context.WithoutCancel(ctx), w.published, nil)
-	}
-}
-
-func (w *writer) lease(ctx context.Context, d digest.Digest) error {
-	l, err := w.st.NewLease(ctx, []digest.Digest{d})
-	if err != nil {
-		return err
-	}
-	w.leases = append(w.leases, l)
-	return nil
-}
-
-func (w *writer) put(ctx context.Context, d digest.Digest, data []byte) error {
-	had := w.st.HasBlob(d, int64(len(data)))
-	if err := w.lease(ctx, d); err != nil {
-		return err
-	}
-	if err := w.st.PutBlob(d, data); err != nil {
-		return err
-	}
-	if !had {
-		w.published = append(w.published, d)
-	}
-	return nil
-}
-
-func (w *writer) run(ctx context.Context, s *Source, ref, tag string, force bool, res *Result) error {
-	l, diffID, err := w.writeLayer(ctx, s)
+// write writes the image's layer, config and manifest through pub and
+// names the manifest in the index of st.
+func (s *Source) write(ctx context.Context, pub *store.Publication, st *store.Store, ref, tag string, force bool, res *Result) error {
+	l, diffID, err := archive.PublishGzipLayer(ctx, pub, ".osimage-*", func(w io.Writer) error {
+		if err := s.writeLayer(ctx, w); err != nil {
+			return fmt.Errorf("%s: %w", s.Path, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -300,8 +263,8 @@ func (w *writer) run(ctx context.Context, s *Source, ref, tag string, force bool
 	if err != nil {
 		return err
 	}
-	cfgDesc := v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: digest.FromBytes(cfgRaw), Size: int64(len(cfgRaw))}
-	if err := w.put(ctx, cfgDesc.Digest, cfgRaw); err != nil {
+	cfgDesc, err := pub.PutDescribed(ctx, v1.MediaTypeImageConfig, cfgRaw)
+	if err != nil {
 		return err
 	}
 	m := v1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageManifest,
@@ -310,12 +273,13 @@ func (w *writer) run(ctx context.Context, s *Source, ref, tag string, force bool
 	if err != nil {
 		return err
 	}
-	p := s.Platform
-	desc := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: digest.FromBytes(raw), Size: int64(len(raw)), Platform: &p}
-	if err := w.put(ctx, desc.Digest, raw); err != nil {
+	desc, err := pub.PutDescribed(ctx, v1.MediaTypeImageManifest, raw)
+	if err != nil {
 		return err
 	}
-	err = w.st.UpdateIndex(ctx, func(idx *v1.Index) error {
+	p := s.Platform
+	desc.Platform = &p
+	err = st.UpdateIndex(ctx, func(idx *v1.Index) error {
 		for _, e := range idx.Manifests {
 			if store.EntryName(e) == ref {
 				if !force {
@@ -334,56 +298,22 @@ func (w *writer) run(ctx context.Context, s *Source, ref, tag string, force bool
 	return nil
 }
 
-// writeLayer writes the source's layer, gzip-compressed, into the store's
-// ingest directory and publishes it under its digest.
-func (w *writer) writeLayer(ctx context.Context, s *Source) (v1.Descriptor, digest.Digest, error) {
-	tmp, err := os.CreateTemp(w.st.Path(store.IngestDir), ".osimage-*")
-	if err != nil {
-		return v1.Descriptor{}, "", err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once published
-	defer tmp.Close()
-	blobHash, diffHash := digest.SHA256.Digester(), digest.SHA256.Digester()
-	counter := &iox.CountWriter{W: io.MultiWriter(tmp, blobHash.Hash())}
-	zw, err := archive.Compressor(counter, archive.CompressionGzip)
-	if err != nil {
-		return v1.Descriptor{}, "", err
-	}
-	out := io.MultiWriter(zw, diffHash.Hash())
+// writeLayer writes the source as an uncompressed layer to w.
+func (s *Source) writeLayer(ctx context.Context, w io.Writer) error {
 	switch s.Kind {
 	case KindWIM:
-		img, _, perr := s.wim.pick(s.WIM.Index, "")
-		if perr != nil {
-			return v1.Descriptor{}, "", perr
+		img, _, err := s.wim.pick(s.WIM.Index, "")
+		if err != nil {
+			return err
 		}
-		err = writeBaseLayer(ctx, out, img, s.opts.Limits)
+		return writeBaseLayer(ctx, w, img, s.opts.Limits)
 	case KindRootfsDir:
-		err = writeRootfsDir(ctx, out, s.Path, s.opts.Limits)
-	default:
-		var f *os.File
-		if f, err = os.Open(s.Path); err == nil {
-			err = writeRootfsTar(ctx, out, f, s.opts.Limits)
-			f.Close()
-		}
+		return writeRootfsDir(ctx, w, s.Path, s.opts.Limits)
 	}
+	f, err := os.Open(s.Path)
 	if err != nil {
-		return v1.Descriptor{}, "", fmt.Errorf("%s: %w", s.Path, err)
+		return err
 	}
-	if err := zw.Close(); err != nil {
-		return v1.Descriptor{}, "", err
-	}
-	if err := tmp.Sync(); err != nil {
-		return v1.Descriptor{}, "", err
-	}
-	blob := v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: blobHash.Digest(), Size: counter.N}
-	if !w.st.HasBlob(blob.Digest, blob.Size) {
-		if err := w.lease(ctx, blob.Digest); err != nil {
-			return v1.Descriptor{}, "", err
-		}
-		if err := w.st.Publish(tmp.Name(), blob.Digest); err != nil {
-			return v1.Descriptor{}, "", err
-		}
-		w.published = append(w.published, blob.Digest)
-	}
-	return blob, diffHash.Digest(), nil
+	defer f.Close()
+	return writeRootfsTar(ctx, w, f, s.opts.Limits)
 }

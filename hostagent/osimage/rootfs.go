@@ -3,7 +3,6 @@ package osimage
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,17 +28,7 @@ func writeRootfsTar(ctx context.Context, w io.Writer, r io.Reader, lim layer.Lim
 	tw := tar.NewWriter(w)
 	var written int64
 	entries := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("root filesystem tar: %v: %w", err, errdefs.ErrCorrupt)
-		}
+	err = layer.EachEntry(ctx, tr, "root filesystem tar", func(hdr *tar.Header) error {
 		if entries++; entries > lim.MaxEntries {
 			return layer.Unsafef("root filesystem: more than %d entries", lim.MaxEntries)
 		}
@@ -66,6 +55,10 @@ func writeRootfsTar(ctx context.Context, w io.Writer, r io.Reader, lim layer.Lim
 		} else if n != hdr.Size && (hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA) {
 			return fmt.Errorf("root filesystem: %s: truncated: %w", hdr.Name, errdefs.ErrCorrupt)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// What follows the end marker is tar padding or junk; the layer ends
 	// here either way.

@@ -11,6 +11,10 @@
 //     it while it streams, resuming a partial download, publishing it only
 //     when digest and size match;
 //   - leases (NewLease), the store lock (Lock, LockFileWait, TryLockFile);
+//   - publications (publish.go): a Publication adds the blobs of an
+//     operation that makes an image (a commit, an OS image install),
+//     leased until the index names them, and takes them back when it
+//     fails;
 //   - sources.json: the repositories a blob is known to live in;
 //   - verify and prune primitives: References, Mark, Sweep, DropUnused,
 //     DeleteBlobs, PruneIngest, CheckBlobFile.

@@ -41,19 +41,132 @@ type Driver struct {
 
 var _ storagedriver.Driver = (*Driver)(nil)
 
+// Capabilities a driver may have beyond storagedriver.Driver, as bits.
+const (
+	canWalk     = 1 << iota // storagedriver.Walker
+	canOpen                 // storagedriver.Opener
+	canRedirect             // storagedriver.Redirector
+	canPurge                // storagedriver.PendingPurger
+)
+
 // Wrap returns d reporting to obs, with d's optional capabilities and no
 // other.
 func Wrap(d storagedriver.Driver, obs Observer) storagedriver.Driver {
-	o := &Driver{d: d, obs: obs}
-	_, w := d.(storagedriver.Walker)
-	_, op := d.(storagedriver.Opener)
-	_, r := d.(storagedriver.Redirector)
-	_, p := d.(storagedriver.PendingPurger)
+	return withCaps(&Driver{d: d, obs: obs}, capsOf(d))
+}
+
+// capsOf is the capabilities d has.
+func capsOf(d storagedriver.Driver) int {
+	caps := 0
+	for bit, ok := range [...]bool{
+		has[storagedriver.Walker](d), has[storagedriver.Opener](d),
+		has[storagedriver.Redirector](d), has[storagedriver.PendingPurger](d),
+	} {
+		if ok {
+			caps |= 1 << bit
+		}
+	}
+	return caps
+}
+
+func has[T any](d storagedriver.Driver) bool {
+	_, ok := d.(T)
+	return ok
+}
+
+// withCaps is o with exactly the capabilities caps: o and, embedded, the
+// part of each capability. Go cannot add methods to a value at run time,
+// and a capability the wrapped driver lacks must stay absent, so each
+// combination is a type of its own; the parts hold the methods. The
+// cases go in the order of caps as a number.
+func withCaps(o *Driver, caps int) storagedriver.Driver {
 	wk, on, rd, pp := walker{o}, opener{o}, redirector{o}, purger{o}
-	// One type per combination: Go cannot add methods to a value at run
-	// time, and a capability the wrapped driver lacks must stay absent.
-	switch {
-	case w && op && r && p:
+	switch caps {
+	case canWalk:
+		return struct {
+			*Driver
+			walker
+		}{o, wk}
+	case canOpen:
+		return struct {
+			*Driver
+			opener
+		}{o, on}
+	case canWalk | canOpen:
+		return struct {
+			*Driver
+			walker
+			opener
+		}{o, wk, on}
+	case canRedirect:
+		return struct {
+			*Driver
+			redirector
+		}{o, rd}
+	case canWalk | canRedirect:
+		return struct {
+			*Driver
+			walker
+			redirector
+		}{o, wk, rd}
+	case canOpen | canRedirect:
+		return struct {
+			*Driver
+			opener
+			redirector
+		}{o, on, rd}
+	case canWalk | canOpen | canRedirect:
+		return struct {
+			*Driver
+			walker
+			opener
+			redirector
+		}{o, wk, on, rd}
+	case canPurge:
+		return struct {
+			*Driver
+			purger
+		}{o, pp}
+	case canWalk | canPurge:
+		return struct {
+			*Driver
+			walker
+			purger
+		}{o, wk, pp}
+	case canOpen | canPurge:
+		return struct {
+			*Driver
+			opener
+			purger
+		}{o, on, pp}
+	case canWalk | canOpen | canPurge:
+		return struct {
+			*Driver
+			walker
+			opener
+			purger
+		}{o, wk, on, pp}
+	case canRedirect | canPurge:
+		return struct {
+			*Driver
+			redirector
+			purger
+		}{o, rd, pp}
+	case canWalk | canRedirect | canPurge:
+		return struct {
+			*Driver
+			walker
+			redirector
+			purger
+		}{o, wk, rd, pp}
+	case canOpen | canRedirect | canPurge:
+		return struct {
+			*Driver
+			opener
+			redirector
+			purger
+		}{o, on, rd, pp}
+	case canWalk | canOpen | canRedirect | canPurge:
 		return struct {
 			*Driver
 			walker
@@ -61,90 +174,6 @@ func Wrap(d storagedriver.Driver, obs Observer) storagedriver.Driver {
 			redirector
 			purger
 		}{o, wk, on, rd, pp}
-	case w && op && r:
-		return struct {
-			*Driver
-			walker
-			opener
-			redirector
-		}{o, wk, on, rd}
-	case w && op && p:
-		return struct {
-			*Driver
-			walker
-			opener
-			purger
-		}{o, wk, on, pp}
-	case w && r && p:
-		return struct {
-			*Driver
-			walker
-			redirector
-			purger
-		}{o, wk, rd, pp}
-	case op && r && p:
-		return struct {
-			*Driver
-			opener
-			redirector
-			purger
-		}{o, on, rd, pp}
-	case w && op:
-		return struct {
-			*Driver
-			walker
-			opener
-		}{o, wk, on}
-	case w && r:
-		return struct {
-			*Driver
-			walker
-			redirector
-		}{o, wk, rd}
-	case w && p:
-		return struct {
-			*Driver
-			walker
-			purger
-		}{o, wk, pp}
-	case op && r:
-		return struct {
-			*Driver
-			opener
-			redirector
-		}{o, on, rd}
-	case op && p:
-		return struct {
-			*Driver
-			opener
-			purger
-		}{o, on, pp}
-	case r && p:
-		return struct {
-			*Driver
-			redirector
-			purger
-		}{o, rd, pp}
-	case w:
-		return struct {
-			*Driver
-			walker
-		}{o, wk}
-	case op:
-		return struct {
-			*Driver
-			opener
-		}{o, on}
-	case r:
-		return struct {
-			*Driver
-			redirector
-		}{o, rd}
-	case p:
-		return struct {
-			*Driver
-			purger
-		}{o, pp}
 	}
 	return o
 }
