@@ -96,6 +96,7 @@ func cmdInstall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.warnAbsent(img)
 	e.noteForeignOS(img.Reference, img.Platform)
 	return e.printInstalled(img)
 }
@@ -271,7 +272,8 @@ func cmdPush(ctx context.Context, e *env, args []string) error {
 
 func cmdVerify(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("verify")
-	repair := fs.Bool("repair", false, "delete corrupt blobs, so that installing again fetches them")
+	repair := fs.Bool("repair", false, "delete corrupt blobs, so that installing again fetches them, and fetch absent foreign layers from their URLs")
+	foreignURLs := fs.String("foreign-urls", "", "with --repair: only fetch foreign layers from URLs matching this regular expression (default: any http or https URL)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -279,7 +281,11 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 0 {
 		return usagef("verify takes no arguments")
 	}
-	a, err := e.agent()
+	allow, err := foreignURLPattern(*foreignURLs)
+	if err != nil {
+		return err
+	}
+	a, err := e.agent(hostagent.WithForeignURLs(allow))
 	if err != nil {
 		return err
 	}
