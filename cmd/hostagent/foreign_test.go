@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -193,25 +194,27 @@ func TestCLIForeignLayers(t *testing.T) {
 	}
 }
 
-// archiveNames lists the entries of the tar file path.
-func archiveNames(t *testing.T, path string) []string {
+// archiveFiles reads the entries of the tar file path.
+func archiveFiles(t *testing.T, path string) map[string][]byte {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var names []string
+	files := map[string][]byte{}
 	tr := tar.NewReader(f)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return names
+			return files
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		names = append(names, h.Name)
+		if files[h.Name], err = io.ReadAll(tr); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -267,9 +270,20 @@ func TestCLIAbsentForeignLayer(t *testing.T) {
 	// save leaves the blob out; load takes the archive, keeping the URLs.
 	tarPath := filepath.Join(t.TempDir(), "absent.tar")
 	ha.run(t, "save", ref, "-o", tarPath)
-	names := archiveNames(t, tarPath)
-	if slices.Contains(names, "blobs/sha256/"+layer.Digest.Encoded()) || !slices.Contains(names, "index.json") {
-		t.Errorf("archive entries %q: want index.json and not the absent layer", names)
+	files := archiveFiles(t, tarPath)
+	if _, ok := files["blobs/sha256/"+layer.Digest.Encoded()]; ok || files["index.json"] == nil {
+		t.Errorf("archive entries %v: want index.json and not the absent layer", slices.Collect(maps.Keys(files)))
+	}
+	var dm []struct {
+		LayerSources map[string]v1.Descriptor
+	}
+	if err := json.Unmarshal(files["manifest.json"], &dm); err != nil || len(dm) != 1 || len(dm[0].LayerSources) != 1 {
+		t.Fatalf("manifest.json: %v, %+v: want one LayerSources entry", err, dm)
+	}
+	for _, src := range dm[0].LayerSources {
+		if src.Digest != layer.Digest || !slices.Equal(src.URLs, []string{url}) {
+			t.Errorf("LayerSources: %+v, want the foreign layer with its URL", src)
+		}
 	}
 	loaded := newCLI(t)
 	loaded.run(t, "load", "-i", tarPath)
