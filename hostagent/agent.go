@@ -3,6 +3,7 @@ package hostagent
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sync/atomic"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -27,6 +28,9 @@ type Agent struct {
 	// pushNondistributable: Push uploads foreign and non-distributable
 	// layers too (WithPushNondistributable).
 	pushNondistributable bool
+	// foreignURLs: the only URLs Verify's repair fetches absent foreign
+	// layers from (WithForeignURLs); nil is any http or https URL.
+	foreignURLs *regexp.Regexp
 }
 
 // Option configures an Agent.
@@ -57,6 +61,13 @@ func WithConcurrency(n int) Option {
 // them by their URLs), as docker's --allow-nondistributable-artifacts.
 func WithPushNondistributable(allow bool) Option {
 	return func(a *Agent) { a.pushNondistributable = allow }
+}
+
+// WithForeignURLs limits the URLs that Verify's repair fetches absent
+// foreign layers from to those allow matches, as PullOptions.ForeignURLs
+// does for Pull; nil allows any http or https URL.
+func WithForeignURLs(allow *regexp.Regexp) Option {
+	return func(a *Agent) { a.foreignURLs = allow }
 }
 
 // WithProgress sets where transfer progress goes.

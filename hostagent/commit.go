@@ -73,7 +73,11 @@ type commitStore interface {
 // An unchanged container gives Unchanged and writes nothing. A commit that
 // fails leaves the store as it was. Errors: ErrInvalid, ErrExists (the
 // name names another image, without opts.Force), ErrNotFound (no
-// such container), ErrCorrupt (its image's blobs are gone or bad).
+// such container), ErrCorrupt (its image's blobs are gone or bad). A
+// container of a Windows image (Container.FilesOnly) is refused
+// (ErrInvalid): its diff would have to be a Windows layer. A base foreign
+// layer absent from the store does not stop a commit, which needs none of
+// the base's layer content: the new image names it as the base does.
 func (a *Agent) Commit(ctx context.Context, container string, opts CommitOptions) (CommitResult, error) {
 	return a.commit(ctx, a.store, container, opts)
 }
@@ -93,6 +97,9 @@ func (a *Agent) commit(ctx context.Context, st commitStore, container string, op
 	}
 	if c.State == ContainerCreating {
 		return CommitResult{}, fmt.Errorf("container %s is still being created (or its creation died: remove it): %w", container, ErrInvalid)
+	}
+	if c.FilesOnly {
+		return CommitResult{}, fmt.Errorf("container %s is of a Windows image and holds its Files/ tree only: a Windows layer needs Files/ with Windows attributes and security descriptors, and Hives/, which this agent does not write, so commit refuses it: %w", container, ErrInvalid)
 	}
 	res := CommitResult{Container: container, BaseName: c.ImageName, BaseDigest: c.Image}
 	base, err := a.store.ImageOf(v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: c.Image}, "")

@@ -56,12 +56,14 @@ type CreateOptions struct {
 // extended attributes (where the filesystem takes them) are kept. Every
 // write stays inside the root filesystem: an entry that would leave it, a
 // device node made without root, or content past opts.Limits is refused
-// with ErrUnsafe, and then nothing of the container is left.
+// with ErrUnsafe, and then nothing of the container is left. Of a Windows
+// image only the Files/ tree of each layer is unpacked (FilesOnly). An
+// image with an absent foreign layer is ErrAbsent.
 //
 // The record is written, under the store lock, before anything is
 // unpacked, so that Remove refuses to take the image meanwhile.
 // Errors: ErrInvalid (name), ErrInUse (name taken), ErrNotFound,
-// ErrAmbiguous, ErrNoPlatform, ErrCorrupt, ErrUnsafe.
+// ErrAmbiguous, ErrNoPlatform, ErrCorrupt, ErrUnsafe, ErrAbsent.
 func (a *Agent) CreateContainer(ctx context.Context, name, ref string, opts CreateOptions) (Container, error) {
 	if err := checkContainerName(name); err != nil {
 		return Container{}, err
@@ -86,6 +88,7 @@ func (a *Agent) CreateContainer(ctx context.Context, name, ref string, opts Crea
 		c = Container{
 			Name: name, Image: img.Desc.Digest, ImageName: store.EntryName(img.Entry),
 			Created: time.Now().UTC().Truncate(time.Second), Rootfs: rootfsDir, State: ContainerCreating,
+			FilesOnly: filesOnly(img),
 		}
 		if c.ImageName == "" {
 			c.ImageName = img.Desc.Digest.String()

@@ -35,6 +35,10 @@ type Container struct {
 	// State is ContainerCreating while the layers are unpacked, then
 	// ContainerReady (see container_ops.go).
 	State string `json:"state,omitempty"`
+	// FilesOnly: the image is a Windows image, of which only the Files/
+	// tree was unpacked (as the root); its Hives/ and Windows metadata
+	// were not applied, and Commit refuses it.
+	FilesOnly bool `json:"filesOnly,omitempty"`
 }
 
 // containers reads every container record; unreadable ones are errors, as

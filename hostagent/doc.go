@@ -44,7 +44,8 @@
 // index names anything (package hostagent/archive).
 //
 // CreateContainer unpacks an image into containers/<name>/rootfs (whiteouts
-// applied; modes, owners, links, device nodes and xattrs kept) and records
+// applied; modes, owners, links, device nodes and xattrs kept; of a Windows
+// image, the Files/ tree of its layers only) and records
 // the tree in files.json; Commit writes what changed since as one new,
 // deterministic layer and names the image (commit.go). Every write of an
 // unpack goes through an os.Root, so that no entry can reach outside the

@@ -29,4 +29,9 @@ var (
 	// ErrExists: the name already names another image, and replacing it
 	// was not asked for.
 	ErrExists = errdefs.ErrExists
+	// ErrAbsent: a foreign layer the image names is not in the store
+	// (its URLs were refused or unreachable at install) and the
+	// operation needs its content: a container, or a push with
+	// non-distributable layers.
+	ErrAbsent = errdefs.ErrAbsent
 )

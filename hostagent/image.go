@@ -52,6 +52,8 @@ type Image struct {
 	// SourceDigest is the registry's digest of the manifest, when the
 	// store keeps a converted one.
 	SourceDigest digest.Digest `json:"sourceDigest,omitempty"`
+	// Absent are its foreign layers that are not in the store.
+	Absent []AbsentLayer `json:"absentLayers,omitempty"`
 
 	manifest *v1.Manifest // nil for an index
 	config   *v1.Image
@@ -123,6 +125,7 @@ func (s *imageStore) loadImage(e v1.Descriptor) (Image, error) {
 		img.Size += l.Size
 	}
 	img.Compression = layerCompression(m.Layers)
+	img.Absent = s.absentLayers(m.Layers)
 	if cb, err := s.ReadBlob(m.Config.Digest); err == nil {
 		var cfg v1.Image
 		if json.Unmarshal(cb, &cfg) == nil {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -37,7 +38,9 @@ type PullOptions struct {
 // already in the store are not fetched again; layers download in parallel
 // (WithConcurrency), each hashed while it streams and published only when it
 // matches its digest; an interrupted download resumes where it stopped. The
-// index names the image only once all its blobs are in place.
+// index names the image only once all its blobs are in place. A foreign
+// layer that neither its URLs nor the registry give is left out: the
+// image is installed without it, and Image.Absent says which and why.
 //
 // Errors: ErrInvalid (bad reference or platform, or not an image),
 // ErrNoPlatform, ErrCorrupt (content did not match its digest), and the
@@ -81,11 +84,19 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	}
 	defer l.Release()
 
+	var mu sync.Mutex
+	absent := map[digest.Digest]AbsentLayer{}
 	err = parallel.Each(ctx, a.jobs, blobs, func(ctx context.Context, b v1.Descriptor) error {
-		if oci.IsNondistributable(b.MediaType) && len(b.URLs) > 0 {
-			return a.downloadForeign(ctx, r, b, opts.ForeignURLs)
+		if !store.IsForeign(b) {
+			return a.download(ctx, r, b)
 		}
-		return a.download(ctx, r, b)
+		al, err := a.downloadForeign(ctx, r, b, opts.ForeignURLs)
+		if al != nil {
+			mu.Lock()
+			absent[al.Digest] = *al
+			mu.Unlock()
+		}
+		return err
 	})
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", r, err)
@@ -116,12 +127,19 @@ func (a *Agent) Pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 	}
 	var blobDigests []digest.Digest
 	for _, b := range blobs {
-		blobDigests = append(blobDigests, b.Digest)
+		if _, ok := absent[b.Digest]; !ok {
+			blobDigests = append(blobDigests, b.Digest)
+		}
 	}
 	// Only mounts on later pushes rest on this: a failure is not the pull's.
 	_ = a.store.AddSources(ctx, r.Name(), blobDigests)
-	// The image installed (the name may hold an index of it and others).
-	return a.store.loadImage(entry)
+	// The image installed (the name may hold an index of it and others),
+	// and why each layer absent is.
+	img, err := a.store.loadImage(entry)
+	for i, l := range img.Absent {
+		img.Absent[i].Reason = absent[l.Digest].Reason
+	}
+	return img, err
 }
 
 // resolveRemote fetches the manifest ref names and, for an index, the
@@ -197,56 +215,6 @@ func (a *Agent) download(ctx context.Context, r client.Reference, b v1.Descripto
 	return err
 }
 
-// downloadForeign fetches a foreign or non-distributable layer from the
-// URLs of its descriptor (http and https only, those allow matches when
-// set), verified against its digest as any blob; failing that, from the
-// registry, which holds it when it was pushed with --allow-nondistributable.
-// The error names the layer and why each source failed.
-func (a *Agent) downloadForeign(ctx context.Context, r client.Reference, b v1.Descriptor, allow *regexp.Regexp) error {
-	if a.store.HasBlob(b.Digest, b.Size) {
-		a.emit(ProgressEvent{Kind: ProgressDone, Action: "exists", Descriptor: b})
-		return nil
-	}
-	var why []string
-	unreachable := false
-	for _, raw := range b.URLs {
-		u, err := url.Parse(raw)
-		switch {
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			why = append(why, fmt.Sprintf("URL %q is not http or https", raw))
-			continue
-		case allow != nil && !allow.MatchString(raw):
-			why = append(why, fmt.Sprintf("URL %s is not allowed (--foreign-urls %s)", raw, allow))
-			continue
-		}
-		fetch := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
-			return fetchURL(ctx, raw, offset)
-		}
-		a.emit(ProgressEvent{Kind: ProgressStart, Action: "download", Descriptor: b})
-		_, err = a.store.Ingest(ctx, b, fetch, store.IngestObserver{Write: func(n int) {
-			a.emit(ProgressEvent{Kind: ProgressAdvance, Action: "download", Descriptor: b, N: int64(n)})
-		}})
-		a.emit(ProgressEvent{Kind: ProgressDone, Action: "download", Descriptor: b, Err: err})
-		if err == nil {
-			return nil
-		}
-		if errors.Is(err, ErrCorrupt) || ctx.Err() != nil {
-			return fmt.Errorf("foreign layer %s from %s: %w", b.Digest, raw, err)
-		}
-		unreachable = true
-		why = append(why, fmt.Sprintf("%s: %v", raw, err))
-	}
-	if err := a.download(ctx, r, b); err == nil {
-		return nil
-	}
-	class := ErrInvalid
-	if unreachable {
-		class = client.ErrUnavailable
-	}
-	return fmt.Errorf("foreign layer %s (%s) not installed: %s; and the registry does not hold it: %w",
-		b.Digest, b.MediaType, strings.Join(why, "; "), class)
-}
-
 // fetchURL GETs raw from offset (a Range request; a server that ignores
 // it sends everything, from 0).
 func fetchURL(ctx context.Context, raw string, offset int64) (io.ReadCloser, int64, error) {
@@ -269,4 +237,112 @@ func fetchURL(ctx context.Context, raw string, offset int64) (io.ReadCloser, int
 	}
 	resp.Body.Close()
 	return nil, 0, fmt.Errorf("HTTP %s", resp.Status)
+}
+
+// AbsentLayer is a foreign or non-distributable layer an image names that
+// is not in the store: install could not fetch it from its URLs (refused
+// by --foreign-urls, or unreachable) and the registry does not hold it.
+// The image is installed without it; what needs its content (a container,
+// push --allow-nondistributable) fails naming it, and verify --repair
+// tries its URLs again.
+type AbsentLayer struct {
+	Digest    digest.Digest `json:"digest"`
+	MediaType string        `json:"mediaType"`
+	Size      int64         `json:"size"`
+	URLs      []string      `json:"urls"`
+	// Reason says why it was not fetched (install and verify --repair
+	// only).
+	Reason string `json:"reason,omitempty"`
+}
+
+func absentLayer(d v1.Descriptor, reason string) AbsentLayer {
+	return AbsentLayer{Digest: d.Digest, MediaType: d.MediaType, Size: d.Size, URLs: d.URLs, Reason: reason}
+}
+
+// absentLayers lists the foreign layers of layers the store lacks.
+func (s *imageStore) absentLayers(layers []v1.Descriptor) []AbsentLayer {
+	var out []AbsentLayer
+	for _, l := range s.AbsentForeign(layers) {
+		out = append(out, absentLayer(l, ""))
+	}
+	return out
+}
+
+// absentError is the error of an operation that needs the content of the
+// absent foreign layer l: it names the layer and its URLs.
+func absentError(l v1.Descriptor, what string) error {
+	return fmt.Errorf("foreign layer %s is not in the store (install could not fetch it from %s), so %s; fetch it with `verify --repair` once a URL is reachable and allowed: %w",
+		l.Digest, strings.Join(l.URLs, ", "), what, ErrAbsent)
+}
+
+// downloadForeign brings the foreign or non-distributable layer b into
+// the store from the URLs of its descriptor or, failing that, from the
+// registry, which holds it when it was pushed with
+// --allow-nondistributable. When neither has it (URLs refused or
+// unreachable) it returns the layer as absent, with why, and no error:
+// the image is installed without it. Content that does not match the
+// digest is an error (ErrCorrupt), as for any blob.
+func (a *Agent) downloadForeign(ctx context.Context, r client.Reference, b v1.Descriptor, allow *regexp.Regexp) (*AbsentLayer, error) {
+	if a.store.HasBlob(b.Digest, b.Size) {
+		a.emit(ProgressEvent{Kind: ProgressDone, Action: "exists", Descriptor: b})
+		return nil, nil
+	}
+	why, err := a.fetchForeign(ctx, b, allow)
+	if err != nil || why == "" {
+		return nil, err
+	}
+	err = a.download(ctx, r, b)
+	switch {
+	case err == nil:
+		return nil, nil
+	case errors.Is(err, ErrCorrupt) || ctx.Err() != nil:
+		return nil, fmt.Errorf("foreign layer %s from the registry: %w", b.Digest, err)
+	}
+	al := absentLayer(b, why+"; and the registry does not hold it")
+	return &al, nil
+}
+
+// fetchForeign tries the URLs of the foreign layer b in turn (http and
+// https only, those allow matches when set), each verified against the
+// digest. It returns "" once one gave the layer, else why none did (each
+// URL refused or unreachable); err is for wrong content (ErrCorrupt) or a
+// cancelled ctx, which stop it.
+func (a *Agent) fetchForeign(ctx context.Context, b v1.Descriptor, allow *regexp.Regexp) (string, error) {
+	var why []string
+	for _, raw := range b.URLs {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			why = append(why, fmt.Sprintf("URL %q is not http or https", raw))
+			continue
+		case allow != nil && !allow.MatchString(raw):
+			why = append(why, fmt.Sprintf("URL %s is not allowed (--foreign-urls %s)", raw, allow))
+			continue
+		}
+		fetch := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
+			return fetchURL(ctx, raw, offset)
+		}
+		a.emit(ProgressEvent{Kind: ProgressStart, Action: "download", Descriptor: b})
+		_, err = a.store.Ingest(ctx, b, fetch, store.IngestObserver{Write: func(n int) {
+			a.emit(ProgressEvent{Kind: ProgressAdvance, Action: "download", Descriptor: b, N: int64(n)})
+		}})
+		a.emit(ProgressEvent{Kind: ProgressDone, Action: "download", Descriptor: b, Err: err})
+		if err == nil {
+			return "", nil
+		}
+		if errors.Is(err, ErrCorrupt) || ctx.Err() != nil {
+			return "", fmt.Errorf("foreign layer %s from %s: %w", b.Digest, raw, err)
+		}
+		why = append(why, fmt.Sprintf("URL %s is unreachable: %v", raw, err))
+	}
+	if len(why) == 0 {
+		why = append(why, "no URL")
+	}
+	return strings.Join(why, "; "), nil
+}
+
+// absentProblem is how Verify reports the foreign layer d the store lacks:
+// not a problem (the image was installed without it).
+func absentProblem(d v1.Descriptor) Problem {
+	return Problem{Digest: d.Digest, Kind: "absent", Detail: "foreign layer not present (URLs " + strings.Join(d.URLs, ", ") + ")"}
 }

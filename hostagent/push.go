@@ -34,7 +34,9 @@ type PushResult struct {
 // for a digest-only dest, by digest.
 //
 // Errors: ErrNotFound (src not in the store), ErrInvalid, ErrCorrupt (a
-// blob of src is missing) and the registry client's classes.
+// blob of src is missing), ErrAbsent (WithPushNondistributable, and a
+// foreign layer of src is not in the store) and the registry client's
+// classes.
 func (a *Agent) Push(ctx context.Context, src, dest string) (PushResult, error) {
 	idx, err := a.store.ReadIndex()
 	if err != nil {
@@ -83,6 +85,9 @@ func (a *Agent) pushImage(ctx context.Context, src string, r client.Reference, d
 		// where their URLs point, unless told otherwise.
 		if oci.IsNondistributable(l.MediaType) && !a.pushNondistributable {
 			continue
+		}
+		if store.IsForeign(l) && !a.store.HasBlob(l.Digest, l.Size) {
+			return PushResult{}, fmt.Errorf("push %s: %w", src, absentError(l, "--allow-nondistributable cannot upload it (push without it to leave the layer at its URLs)"))
 		}
 		blobs = append(blobs, l)
 	}

@@ -31,14 +31,22 @@ func (s *imageStore) resolveImage(idx *v1.Index, ref, platform string) (store.Lo
 
 // unpackImage applies the layers of img, in order, to the directory dir.
 // Each layer is hashed as it is read, compressed (its digest) and not (its
-// diff ID in the config): content that does not match is ErrCorrupt.
+// diff ID in the config): content that does not match is ErrCorrupt. An
+// absent foreign layer is ErrAbsent, before anything is written. Of a
+// Windows image only the Files/ tree is unpacked (filesOnly).
 func (s *imageStore) unpackImage(ctx context.Context, dir string, img store.LocalImage, lim Limits) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
+	if len(img.Absent) > 0 {
+		return absentError(img.Absent[0], "the container's root filesystem cannot be built")
+	}
 	u := layer.NewUnpacker(root, lim)
+	if filesOnly(img) {
+		u.SetRename(layer.WindowsFiles)
+	}
 	for i, l := range img.Manifest.Layers {
 		var diffID digest.Digest
 		if i < len(img.Config.RootFS.DiffIDs) {
@@ -82,4 +90,12 @@ func (s *imageStore) applyBlob(ctx context.Context, u *layer.Unpacker, l v1.Desc
 		return fmt.Errorf("uncompressed content hashes to %s, config says %s: %w", got, diffID, ErrCorrupt)
 	}
 	return nil
+}
+
+// filesOnly reports whether img is a Windows image, of which a container
+// gets the Files/ tree of each layer only, as the root of its file system:
+// Hives/ (registry deltas), UtilityVM/ and the Windows attributes and
+// security descriptors have no meaning on this host.
+func filesOnly(img store.LocalImage) bool {
+	return img.Config.OS == "windows"
 }

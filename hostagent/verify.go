@@ -27,6 +27,10 @@ type VerifyReport struct {
 	Blobs    int       `json:"blobs"` // blobs hashed
 	Bytes    int64     `json:"bytes"`
 	Problems []Problem `json:"problems,omitempty"`
+	// Absent are the foreign layers images name that are not in the
+	// store (kind "absent"): not problems, as install left them out
+	// when their URLs failed. Repair tries their URLs again.
+	Absent []Problem `json:"absent,omitempty"`
 	// Repaired lists the corrupt blobs deleted (repair only).
 	Repaired []digest.Digest `json:"repaired,omitempty"`
 	// Refetched lists the blobs an image needs that repair fetched again
@@ -55,7 +59,9 @@ func (a *Agent) deleteCorrupt(ctx context.Context, rep *VerifyReport) error {
 // image needs is there with the size its manifest gives. It returns a report
 // and, when it found anything, an error wrapping ErrCorrupt. With repair,
 // corrupt blobs are deleted (Repaired), so that installing the images that
-// need them again fetches them afresh; otherwise it changes nothing.
+// need them again fetches them afresh, and absent foreign layers are
+// fetched from their URLs if they can be; otherwise it changes nothing. An
+// absent foreign layer is reported in Absent, not as a problem.
 func (a *Agent) Verify(ctx context.Context, repair bool) (VerifyReport, error) {
 	var rep VerifyReport
 	idx, err := a.store.ReadIndex()
@@ -119,13 +125,20 @@ func (a *Agent) Verify(ctx context.Context, repair bool) (VerifyReport, error) {
 	}
 	for d := range need {
 		if _, err := os.Stat(a.store.BlobPath(d)); errors.Is(err, fs.ErrNotExist) {
+			if desc := need[d]; store.IsForeign(desc) {
+				rep.Absent = append(rep.Absent, absentProblem(desc))
+				continue
+			}
 			problems = append(problems, Problem{Digest: d, Kind: "missing", Detail: "an image needs it"})
 		}
 	}
-	for i := range problems {
-		problems[i].Images = users[problems[i].Digest]
+	byDigest := func(x, y Problem) int { return strings.Compare(string(x.Digest), string(y.Digest)) }
+	for _, ps := range [][]Problem{problems, rep.Absent} {
+		for i := range ps {
+			ps[i].Images = users[ps[i].Digest]
+		}
+		slices.SortFunc(ps, byDigest)
 	}
-	slices.SortFunc(problems, func(x, y Problem) int { return strings.Compare(string(x.Digest), string(y.Digest)) })
 	rep.Problems = problems
 	if repair {
 		if err := a.deleteCorrupt(ctx, &rep); err != nil {
@@ -152,15 +165,29 @@ func (a *Agent) Verify(ctx context.Context, repair bool) (VerifyReport, error) {
 }
 
 // refetch downloads again, from a repository the store got it from, each
-// blob an image needs that is now missing (deleted as corrupt, or lost).
+// blob an image needs that is now missing (deleted as corrupt, or lost); a
+// foreign layer from its URLs first (WithForeignURLs). Absent foreign
+// layers it fetched leave rep.Absent; the others say why they stay.
 func (a *Agent) refetch(ctx context.Context, rep *VerifyReport, need map[digest.Digest]v1.Descriptor) {
 	srcs, err := a.store.ReadSources()
 	if err != nil {
 		return
 	}
+	why := map[digest.Digest]string{}
 	for d, desc := range need {
 		if a.store.HasBlob(d, -1) {
 			continue
+		}
+		if store.IsForeign(desc) {
+			w, err := a.fetchForeign(ctx, desc, a.foreignURLs)
+			if err == nil && w == "" {
+				rep.Refetched = append(rep.Refetched, d)
+				continue
+			}
+			why[d] = w
+			if err != nil {
+				why[d] = err.Error()
+			}
 		}
 		for _, repo := range srcs[d] {
 			r, err := client.ParseReference(repo)
@@ -174,4 +201,12 @@ func (a *Agent) refetch(ctx context.Context, rep *VerifyReport, need map[digest.
 		}
 	}
 	slices.Sort(rep.Refetched)
+	var still []Problem
+	for _, p := range rep.Absent {
+		if !slices.Contains(rep.Refetched, p.Digest) {
+			p.Detail += ": " + why[p.Digest]
+			still = append(still, p)
+		}
+	}
+	rep.Absent = still
 }

@@ -87,6 +87,7 @@ func cmdInstall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.warnAbsent(img)
 	e.noteForeignOS(img.Reference, img.Platform)
 	return e.printInstalled(img)
 }
@@ -216,8 +217,16 @@ func cmdPush(ctx context.Context, e *env, args []string) error {
 
 func cmdVerify(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("verify")
-	repair := fs.Bool("repair", false, "delete corrupt blobs, so that installing again fetches them")
-	a, _, err := e.agentFor(fs, args, 0, 0, "verify takes no arguments")
+	repair := fs.Bool("repair", false, "delete corrupt blobs, so that installing again fetches them, and fetch absent foreign layers from their URLs")
+	foreignURLs := fs.String("foreign-urls", "", "with --repair: only fetch foreign layers from URLs matching this regular expression (default: any http or https URL)")
+	if _, err := parseN(fs, args, 0, 0, "verify takes no arguments"); err != nil {
+		return err
+	}
+	allow, err := foreignURLPattern(*foreignURLs)
+	if err != nil {
+		return err
+	}
+	a, err := e.agent(hostagent.WithForeignURLs(allow))
 	if err != nil {
 		return err
 	}

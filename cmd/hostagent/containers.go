@@ -52,6 +52,9 @@ func cmdContainerCreate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if c.FilesOnly {
+		fmt.Fprintf(e.stderr, windowsNotice, c.ImageName)
+	}
 	switch {
 	case e.quiet:
 		fmt.Fprintln(e.stdout, c.Name)

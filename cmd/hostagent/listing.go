@@ -133,6 +133,9 @@ func (o listOptions) imageRows(imgs []hostagent.Image) []imageRow {
 			OSVersion: i.OSVersion, ID: o.id(i.Digest), Digest: string(cmp.Or(i.SourceDigest, i.Digest)),
 			Size: sizeCell(i.Size, i.Compression), bytes: i.Size, Created: created(i.Created),
 		}
+		if n := len(i.Absent); n > 0 {
+			r.Size += fmt.Sprintf(", %d foreign layer(s) absent", n)
+		}
 		if i.Created != nil {
 			r.created, r.CreatedAt = *i.Created, i.Created.UTC().Format(time.RFC3339)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -58,7 +59,7 @@ func cmdInstallOSImage(ctx context.Context, e *env, args []string) error {
 
 // noteForeignOS says, once, that an image installed is for another OS than
 // this host's: the store keeps it, and a container of it only unpacks its
-// files (for Windows, the Files/ and Hives/ trees, without the Windows
+// files (for Windows, the Files/ tree, without Hives/, the Windows
 // attributes and security descriptors).
 func (e *env) noteForeignOS(ref, platform string) {
 	host := oci.HostPlatform()
@@ -105,3 +106,16 @@ func foreignURLPattern(s string) (*regexp.Regexp, error) {
 	}
 	return re, nil
 }
+
+// warnAbsent says, one line each, which foreign layers install left out of
+// the store and why: the image is installed without them. Quiet or not,
+// as they change what the image can do here.
+func (e *env) warnAbsent(img hostagent.Image) {
+	for _, l := range img.Absent {
+		fmt.Fprintf(e.stderr, "hostagent: warning: foreign layer %s of %s not installed (URLs %s): %s; the image is installed without it (a container of it cannot be made; verify --repair fetches it later)\n",
+			l.Digest, img.Reference, strings.Join(l.URLs, ", "), cmp.Or(l.Reason, "not fetched"))
+	}
+}
+
+// windowsNotice is what container create says of a Windows image.
+const windowsNotice = "hostagent: note: %s is a windows image: only the Files/ tree of its layers is unpacked, as the root filesystem; Hives/, alternate data streams and Windows attributes and security descriptors are not applied\n"

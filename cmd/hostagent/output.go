@@ -98,7 +98,13 @@ func (e *env) printVerify(rep hostagent.VerifyReport) error {
 			fmt.Fprintf(e.stdout, "fetched %s again\n", d)
 		}
 	}
+	for _, p := range rep.Absent {
+		fmt.Fprintf(e.stdout, "ABSENT %s: %s (used by %s)\n", p.Digest, p.Detail, strings.Join(p.Images, ", "))
+	}
 	fmt.Fprintf(e.stdout, "verified %d blob(s), %s: %d problem(s)", rep.Blobs, humanSize(rep.Bytes), len(rep.Problems))
+	if len(rep.Absent) > 0 {
+		fmt.Fprintf(e.stdout, ", %d foreign layer(s) not present", len(rep.Absent))
+	}
 	switch {
 	case len(rep.Problems) > 0 && rep.Unrepaired == 0 && (len(rep.Repaired) > 0 || len(rep.Refetched) > 0):
 		fmt.Fprint(e.stdout, ", all repaired")
@@ -143,6 +149,9 @@ func (e *env) printDetails(d hostagent.Details) error {
 	fmt.Fprintf(w, "Layers (%d):\n", len(d.Layers))
 	for _, l := range d.Layers {
 		fmt.Fprintf(w, "  %s  %9s  %s\n", l.Digest, humanSize(l.Size), l.MediaType)
+		if slices.ContainsFunc(d.Absent, func(a hostagent.AbsentLayer) bool { return a.Digest == l.Digest }) {
+			fmt.Fprintf(w, "    absent: foreign layer not in the store (URLs %s)\n", strings.Join(l.URLs, ", "))
+		}
 	}
 	if len(d.History) > 0 {
 		fmt.Fprintf(w, "History (%d):\n", len(d.History))

@@ -228,7 +228,8 @@ func (p *loadPlan) readSmall(name string, want digest.Digest) ([]byte, error) {
 	return b, nil
 }
 
-// needBlob adds a blob the archive must hold (unless the store has it).
+// needBlob adds a blob the archive must hold (unless the store has it), a
+// foreign layer only when it holds it.
 func (p *loadPlan) needBlob(d v1.Descriptor, name string) error {
 	if err := oci.CheckDigest(d.Digest); err != nil {
 		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalid)
@@ -237,6 +238,9 @@ func (p *loadPlan) needBlob(d v1.Descriptor, name string) error {
 		return nil
 	}
 	if !p.src.exists(name) && !p.s.HasBlob(d.Digest, d.Size) {
+		if store.IsForeign(d) {
+			return nil // left out, as save and docker do: its URLs stay in the manifest
+		}
 		return fmt.Errorf("blob %s missing from the archive: %w", d.Digest, errdefs.ErrCorrupt)
 	}
 	p.paths[d.Digest] = name

@@ -219,18 +219,30 @@ func (p *savePlan) addRaw(d v1.Descriptor) error {
 	return nil
 }
 
+// addImage adds the blobs of li but its absent foreign layers: the
+// manifest names them with their URLs, as a registry's does.
 func (p *savePlan) addImage(li store.LocalImage) {
 	p.addBlob(li.Manifest.Config)
 	for _, l := range li.Manifest.Layers {
-		p.addBlob(l)
+		if !slices.ContainsFunc(li.Absent, func(a v1.Descriptor) bool { return a.Digest == l.Digest }) {
+			p.addBlob(l)
+		}
 	}
 	p.addBlob(v1.Descriptor{MediaType: li.Desc.MediaType, Digest: li.Desc.Digest, Size: li.Desc.Size})
 }
 
 func (p *savePlan) addDocker(li store.LocalImage, name string) {
 	de := DockerArchiveEntry{Config: layoutBlobPath(li.Manifest.Config.Digest), Layers: []string{}}
-	for _, l := range li.Manifest.Layers {
+	for i, l := range li.Manifest.Layers {
 		de.Layers = append(de.Layers, layoutBlobPath(l.Digest))
+		if store.IsForeign(l) && i < len(li.Config.RootFS.DiffIDs) {
+			// As docker writes a foreign layer: its descriptor, by
+			// diff ID, so that a loader can fetch it when absent.
+			if de.LayerSources == nil {
+				de.LayerSources = map[digest.Digest]v1.Descriptor{}
+			}
+			de.LayerSources[li.Config.RootFS.DiffIDs[i]] = l
+		}
 	}
 	if r, err := oci.ParseReference(name); err == nil && r.Tag != "" {
 		// Fully qualified: podman reads a short name as localhost/...,

@@ -31,4 +31,8 @@ var (
 	// ErrExists: the name already names another image, and replacing it
 	// was not asked for (--force).
 	ErrExists = errors.New("name already in use")
+	// ErrAbsent: a foreign or non-distributable layer an image names is
+	// not in the store (install could not fetch it from its URLs), and
+	// what was asked needs its content.
+	ErrAbsent = errors.New("foreign layer not present")
 )

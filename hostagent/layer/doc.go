@@ -4,8 +4,9 @@
 //     and overlayfs write them; modes, owners, links, device nodes and
 //     xattrs kept) through an os.Root, so that no entry can reach outside
 //     the root; refusals, and more than Limits allow, are ErrUnsafe
-//     (unpack.go), reading tars with EachEntry, as other readers of
-//     tars do (entries.go);
+//     (unpack.go, apply.go), reading tars with EachEntry, as other readers
+//     of tars do (entries.go); SetRename rewrites or drops entries first,
+//     and WindowsFiles keeps the Files/ tree of a Windows layer only;
 //   - RecordTree, WriteTreeRecord and ReadTreeRecord keep a tree's metadata
 //     and content hashes in files.json (files.go);
 //   - DiffTrees compares a recorded tree with its current state (by

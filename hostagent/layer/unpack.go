@@ -67,6 +67,9 @@ type Unpacker struct {
 
 	written int64
 	entries int
+	// rename, when set, rewrites each entry's header before it is
+	// applied, or drops it (false): SetRename.
+	rename func(*tar.Header) bool
 
 	// Of the layer being applied: what it wrote (whiteouts spare those),
 	// their ancestors, and directory times to set once it is done.
@@ -129,24 +132,6 @@ func rootErr(what, name string, err error) error {
 		return Unsafef("entry %q: %s through a symlink leading outside the root", name, what)
 	}
 	return fmt.Errorf("entry %q: %s: %w", name, what, err)
-}
-
-// Apply applies one uncompressed layer tar.
-func (u *Unpacker) Apply(ctx context.Context, r io.Reader) error {
-	u.layerPaths, u.layerDirs, u.dirTimes = map[string]bool{}, map[string]bool{}, nil
-	tr := tar.NewReader(r)
-	err := EachEntry(ctx, tr, "read layer", func(hdr *tar.Header) error { return u.apply(ctx, hdr, tr) })
-	if err != nil {
-		return err
-	}
-	// Directory times last: writing into a directory changes its mtime.
-	for i := len(u.dirTimes) - 1; i >= 0; i-- {
-		d := u.dirTimes[i]
-		if err := u.setTimes(d.name, d.atime, d.mtime, true); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (u *Unpacker) markWritten(name string) {

@@ -17,11 +17,34 @@ type LocalImage struct {
 	Manifest  v1.Manifest
 	Config    v1.Image
 	ConfigRaw []byte
+	// Absent are the foreign layers of Manifest.Layers that are not in
+	// the store (see IsForeign).
+	Absent []v1.Descriptor
+}
+
+// IsForeign reports whether the layer d is foreign (Docker) or
+// non-distributable (OCI) with URLs to fetch it from: such a layer may be
+// absent from the store, when install could not fetch it, and its image
+// is still installed.
+func IsForeign(d v1.Descriptor) bool {
+	return oci.IsNondistributable(d.MediaType) && len(d.URLs) > 0
+}
+
+// AbsentForeign returns the foreign layers of layers that the store lacks.
+func (s *Store) AbsentForeign(layers []v1.Descriptor) []v1.Descriptor {
+	var out []v1.Descriptor
+	for _, l := range layers {
+		if IsForeign(l) && !s.HasBlob(l.Digest, l.Size) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // ImageOf reads the image manifest desc, or picks one from the index desc
 // for platform (os/arch[/variant]; "" is the host's), with its config, and
-// checks that its layers are in the store.
+// checks that its layers are in the store, but for foreign layers, which
+// may be absent (listed in Absent).
 func (s *Store) ImageOf(desc v1.Descriptor, platform string) (LocalImage, error) {
 	raw, err := s.ReadBlob(desc.Digest)
 	if err != nil {
@@ -56,6 +79,10 @@ func (s *Store) ImageOf(desc v1.Descriptor, platform string) (LocalImage, error)
 		return LocalImage{}, fmt.Errorf("config %s: %v: %w", img.Manifest.Config.Digest, err, errdefs.ErrCorrupt)
 	}
 	for _, l := range img.Manifest.Layers {
+		if IsForeign(l) && !s.HasBlob(l.Digest, l.Size) {
+			img.Absent = append(img.Absent, l)
+			continue
+		}
 		if !s.HasBlob(l.Digest, l.Size) {
 			return LocalImage{}, fmt.Errorf("layer %s missing from the store (install the image again): %w", l.Digest, errdefs.ErrCorrupt)
 		}
