@@ -10,7 +10,7 @@ func TestSemverCompare(t *testing.T) {
 	// Each version is lower than the next (Semantic Versioning 2.0, §11).
 	ordered := []string{
 		"0.9", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
-		"1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "v1.0.1", "1.2", "1.10.0", "2", "10.0.0",
+		"1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "v1.0.1", "1.2", "1.10.0", "1.10.0.1", "1.10.0.10", "2", "10.0.0",
 	}
 	for i := range len(ordered) - 1 {
 		a, okA := parseSemver(ordered[i])
@@ -22,14 +22,14 @@ func TestSemverCompare(t *testing.T) {
 			t.Errorf("%s < %s does not hold", ordered[i], ordered[i+1])
 		}
 	}
-	for _, eq := range [][2]string{{"1.2", "1.2.0"}, {"v1", "1.0.0"}, {"1.0.0+build.5", "1.0.0"}} {
+	for _, eq := range [][2]string{{"1.2", "1.2.0"}, {"v1", "1.0.0"}, {"1.0.0+build.5", "1.0.0"}, {"1.2.3.0", "1.2.3"}} {
 		a, _ := parseSemver(eq[0])
 		b, _ := parseSemver(eq[1])
 		if a.compare(b) != 0 {
 			t.Errorf("%s == %s does not hold", eq[0], eq[1])
 		}
 	}
-	for _, bad := range []string{"latest", "1.2.3.4", "stable-slim", "", "v", "1.", "1.x", "1.0.0-", "1.0.0-a..b", "-1"} {
+	for _, bad := range []string{"latest", "1..2", "1.2.3.x", "stable-slim", "", "v", "1.", "1.x", "1.0.0-", "1.0.0-a..b", "-1"} {
 		if _, ok := parseSemver(bad); ok {
 			t.Errorf("parseSemver(%q) accepted", bad)
 		}
