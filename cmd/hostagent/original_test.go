@@ -1,11 +1,9 @@
 package main
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,31 +66,6 @@ func writeOCILayout(t *testing.T, dir string, blobs map[digest.Digest][]byte, en
 	writeFile(t, filepath.Join(dir, "oci-layout"), `{"imageLayoutVersion":"1.0.0"}`)
 }
 
-// indexOfTar reads index.json of a tar archive.
-func indexOfTar(t *testing.T, path string) v1.Index {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s: no index.json: %v", path, err)
-		}
-		if h.Name == "index.json" {
-			var idx v1.Index
-			b, _ := io.ReadAll(tr)
-			if err := json.Unmarshal(b, &idx); err != nil {
-				t.Fatal(err)
-			}
-			return idx
-		}
-	}
-}
-
 // TestLoadKeepsDockerManifest: an OCI layout whose index.json names a
 // Docker manifest (crane pull --format oci writes one; and one written by
 // hand) loads as OCI with the layout's bytes beside, as install keeps a
@@ -147,7 +120,7 @@ func TestLoadKeepsDockerManifest(t *testing.T) {
 	writeOCILayout(t, at("hand"), blobs, desc)
 	for _, layout := range []string{"crane", "hand"} {
 		t.Run(layout, func(t *testing.T) {
-			if idx := indexOfDir(t, at(layout)); len(idx.Manifests) != 1 || idx.Manifests[0].Digest != want || idx.Manifests[0].MediaType != oci.MediaTypeDockerManifest {
+			if idx := archiveIndex(t, at(layout)); len(idx.Manifests) != 1 || idx.Manifests[0].Digest != want || idx.Manifests[0].MediaType != oci.MediaTypeDockerManifest {
 				t.Fatalf("%s layout: %+v, want the Docker manifest %s", layout, idx.Manifests, want)
 			}
 			ha := newCLI(t)
@@ -158,7 +131,7 @@ func TestLoadKeepsDockerManifest(t *testing.T) {
 			// save → load → push, in another store.
 			saved := at(layout + "-saved.tar")
 			ha.run(t, "save", "-o", saved, name)
-			if e := indexOfTar(t, saved).Manifests[0]; e.MediaType != v1.MediaTypeImageManifest || e.Annotations[store.AnnotationSourceDigest] != want.String() {
+			if e := archiveIndex(t, saved).Manifests[0]; e.MediaType != v1.MediaTypeImageManifest || e.Annotations[store.AnnotationSourceDigest] != want.String() {
 				t.Errorf("saved index.json names %s (%s), annotated %v; want the OCI form, the source digest beside", e.Digest, e.MediaType, e.Annotations)
 			}
 			other := newCLI(t)
@@ -198,18 +171,4 @@ func TestLoadKeepsDockerManifest(t *testing.T) {
 			t.Errorf("push printed %s, want %s", out, other.Digest)
 		}
 	})
-}
-
-// indexOfDir reads index.json of an OCI layout directory.
-func indexOfDir(t *testing.T, dir string) v1.Index {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var idx v1.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		t.Fatal(err)
-	}
-	return idx
 }

@@ -2,7 +2,6 @@ package mirror
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/berth-registry/berth/internal/oci"
@@ -62,19 +61,6 @@ func TestFourPartRange(t *testing.T) {
 		{"^10", "10.0.17763.2061", "11.0.0.1"},
 		{">=10.0.17763.1-rc1 <10.0.17764", "10.0.17763.1-rc1 10.0.17763.2-rc1 10.0.17763.2", "10.0.17763.0-rc1 10.0.17763"},
 	} {
-		r, err := parseSemverRange(tc.rng)
-		if err != nil {
-			t.Fatalf("parseSemverRange(%q): %v", tc.rng, err)
-		}
-		for _, s := range strings.Fields(tc.match) {
-			if v, ok := parseSemver(s); !ok || !r.match(v) {
-				t.Errorf("%q should match %s", tc.rng, s)
-			}
-		}
-		for _, s := range strings.Fields(tc.no) {
-			if v, ok := parseSemver(s); ok && r.match(v) {
-				t.Errorf("%q should not match %s", tc.rng, s)
-			}
-		}
+		checkRange(t, tc.rng, tc.match, tc.no)
 	}
 }

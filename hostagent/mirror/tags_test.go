@@ -64,25 +64,32 @@ func TestSemverRange(t *testing.T) {
 		// A range that names a prerelease admits prereleases.
 		{">=1.5.0-rc1 <2", "1.5.0-rc1 1.5.0-rc2 1.5.0 1.6.0-beta", "1.5.0-alpha 1.4.0"},
 	} {
-		r, err := parseSemverRange(tc.rng)
-		if err != nil {
-			t.Errorf("parseSemverRange(%q): %v", tc.rng, err)
-			continue
-		}
-		for _, s := range strings.Fields(tc.match) {
-			if v, ok := parseSemver(s); !ok || !r.match(v) {
-				t.Errorf("%q should match %s", tc.rng, s)
-			}
-		}
-		for _, s := range strings.Fields(tc.no) {
-			if v, ok := parseSemver(s); ok && r.match(v) {
-				t.Errorf("%q should not match %s", tc.rng, s)
-			}
-		}
+		checkRange(t, tc.rng, tc.match, tc.no)
 	}
 	for _, bad := range []string{"", ">=y", "=>1.2", "1.2 ||", "!=1.2", ">=1.2-rc1", "<*"} {
 		if _, err := parseSemverRange(bad); err == nil {
 			t.Errorf("parseSemverRange(%q) accepted", bad)
+		}
+	}
+}
+
+// checkRange checks that the range rng matches the versions of match and
+// none of no (space-separated).
+func checkRange(t *testing.T, rng, match, no string) {
+	t.Helper()
+	r, err := parseSemverRange(rng)
+	if err != nil {
+		t.Errorf("parseSemverRange(%q): %v", rng, err)
+		return
+	}
+	for _, s := range strings.Fields(match) {
+		if v, ok := parseSemver(s); !ok || !r.match(v) {
+			t.Errorf("%q should match %s", rng, s)
+		}
+	}
+	for _, s := range strings.Fields(no) {
+		if v, ok := parseSemver(s); ok && r.match(v) {
+			t.Errorf("%q should not match %s", rng, s)
 		}
 	}
 }
