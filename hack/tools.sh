@@ -38,7 +38,9 @@ CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 # wimtools (wimlib-imagex) and ntfs-3g (mkntfs, ntfscp: a file with an
 # alternate data stream): the host agent's install-os-image tests build WIMs.
 # chromium: the web UI's browser tests (registry/ui) drive it headless.
-APT_PACKAGES=(skopeo busybox-static umoci debootstrap podman buildah prometheus redis-server wimtools ntfs-3g chromium)
+# zsh and fish: the host agent's completion tests load `hostagent completion
+# zsh|fish` in the real shells and check what TAB offers.
+APT_PACKAGES=(skopeo busybox-static umoci debootstrap podman buildah prometheus redis-server wimtools ntfs-3g chromium zsh fish)
 
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 CACHE="${BERTH_CI_CACHE:-$HOME/.cache/berth-ci}"

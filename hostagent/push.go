@@ -143,26 +143,14 @@ func (a *Agent) pushImage(ctx context.Context, src string, r client.Reference, d
 }
 
 // originalManifest returns the registry's own bytes of the manifest of
-// entry e, which the store keeps beside the OCI form when it converted
-// them, and their media type: pushing those keeps the digest, and so the
-// signatures of the image. ok is false when there are none, or when dest
-// names the OCI form's digest.
+// entry e and their media type (store.Original): pushing those keeps the
+// digest, and so the signatures of the image. ok is false when there are
+// none, or when dest names the OCI form's digest.
 func (a *Agent) originalManifest(e v1.Descriptor, dest client.Reference) ([]byte, string, bool) {
-	src := digest.Digest(e.Annotations[store.AnnotationSourceDigest])
-	if src.Validate() != nil || dest.Digest == e.Digest {
+	if dest.Digest == e.Digest {
 		return nil, "", false
 	}
-	raw, err := a.store.ReadBlob(src)
-	if err != nil || digest.FromBytes(raw) != src {
-		return nil, "", false // not kept (installed by an older agent, or loaded): push the OCI form
-	}
-	var head struct {
-		MediaType string `json:"mediaType"`
-	}
-	if json.Unmarshal(raw, &head) != nil || !oci.IsImageManifest(head.MediaType) {
-		return nil, "", false
-	}
-	return raw, head.MediaType, true
+	return a.store.Original(e)
 }
 
 // pushBlob makes the registry hold b in r's repository and says how:

@@ -157,6 +157,9 @@ func (e *env) printLoaded(res hostagent.LoadResult) error {
 		if i.ArchiveDigest != "" {
 			fmt.Fprintf(e.stdout, "  manifest in the archive: %s\n", i.ArchiveDigest)
 		}
+		if i.SourceDigest != "" && i.SourceDigest != i.ArchiveDigest {
+			fmt.Fprintf(e.stdout, "  registry's manifest (push sends it): %s\n", i.SourceDigest)
+		}
 	}
 	fmt.Fprintf(e.stdout, "%s, %s: %d image(s), %d new blob(s)\n", res.Format, compressionName(res.Compression), len(res.Images), res.Blobs)
 	return nil

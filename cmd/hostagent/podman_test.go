@@ -124,6 +124,16 @@ func TestPodmanBuildah(t *testing.T) {
 // or a directory) of one image.
 func archiveManifest(t *testing.T, path string) digest.Digest {
 	t.Helper()
+	idx := archiveIndex(t, path)
+	if len(idx.Manifests) != 1 {
+		t.Fatalf("index.json of %s names %d manifests, want 1", path, len(idx.Manifests))
+	}
+	return idx.Manifests[0].Digest
+}
+
+// archiveIndex is index.json of an OCI archive, a tar or a directory.
+func archiveIndex(t *testing.T, path string) v1.Index {
+	t.Helper()
 	var raw []byte
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		raw, err = os.ReadFile(filepath.Join(path, "index.json"))
@@ -149,8 +159,8 @@ func archiveManifest(t *testing.T, path string) digest.Digest {
 		}
 	}
 	var idx v1.Index
-	if err := json.Unmarshal(raw, &idx); err != nil || len(idx.Manifests) != 1 {
+	if err := json.Unmarshal(raw, &idx); err != nil {
 		t.Fatalf("index.json of %s: %v\n%s", path, err, raw)
 	}
-	return idx.Manifests[0].Digest
+	return idx
 }

@@ -237,3 +237,36 @@ func (l *daemonLog) wait(t *testing.T, n int, match func(map[string]any) bool) m
 		}
 	}
 }
+
+// TestSyncFourPartTags: with Windows tags of four components, a rule's
+// newest, alone and within a range, copies the tag find shows as the
+// newest (find's --max-version is inclusive, the range's < is not).
+func TestSyncFourPartTags(t *testing.T) {
+	ctx := t.Context()
+	up := registrytest.Start(t, inmemory.New())
+	down := registrytest.Start(t, inmemory.New())
+	c := client.New()
+	img := hatest.NewImage(t, hatest.Spec{Layers: [][]hatest.File{{{Name: "Files/x", Data: []byte("windows")}}}})
+	for _, tag := range []string{"10.0.17763.1", "10.0.17763.2061", "10.0.20348.5", "latest"} {
+		hatest.Push(t, ctx, c, up.Host+"/win/base:"+tag, img)
+	}
+	ha := newCLI(t)
+	for i, tc := range []struct {
+		tags string
+		find []string
+		want string
+	}{
+		{"{newest: 1}", nil, "10.0.20348.5"},
+		{`{semver: ">=10.0.17763 <10.0.20000", newest: 1}`, []string{"--min-version", "10.0.17763", "--max-version", "10.0.19999"}, "10.0.17763.2061"},
+	} {
+		found := strings.TrimSpace(ha.run(t, append([]string{"find", up.Host + "/win/base", "--format", "{{.Tag}}"}, tc.find...)...))
+		dest := fmt.Sprintf("%s/mirror%d/base", down.Host, i)
+		cfg := filepath.Join(t.TempDir(), "sync.yml")
+		writeFile(t, cfg, "rules:\n  - {source: %s/win/base, destination: %s, tags: %s}\n", up.Host, dest, tc.tags)
+		ha.run(t, "sync", "--config", cfg)
+		got, err := c.Tags(ctx, mustRef(t, dest))
+		if err != nil || len(got) != 1 || got[0] != found || found != tc.want {
+			t.Errorf("tags %s: sync copied %q (%v), find shows %q, want %s", tc.tags, got, err, found, tc.want)
+		}
+	}
+}

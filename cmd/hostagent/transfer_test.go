@@ -29,20 +29,7 @@ func TestPushKeepsRegistryDigest(t *testing.T) {
 	ctx := t.Context()
 	c := client.New()
 	img := hatest.NewImage(t, hatest.Spec{Layers: [][]hatest.File{{{Name: "bin/app", Data: hatest.Random("docker", 64<<10)}}}})
-	hatest.Push(t, ctx, c, srv.Host+"/src/app:oci", img)
-	l := img.Layers[0]
-	// As docker writes it: Docker media types, indented.
-	dm := []byte(fmt.Sprintf(`{
-   "schemaVersion": 2,
-   "mediaType": %q,
-   "config": {"mediaType": %q, "size": %d, "digest": %q},
-   "layers": [{"mediaType": %q, "size": %d, "digest": %q}]
-}`, oci.MediaTypeDockerManifest, oci.MediaTypeDockerConfig, img.Config.Size, img.Config.Digest,
-		oci.MediaTypeDockerLayerGzip, l.Size, l.Digest))
-	want := digest.FromBytes(dm)
-	if _, err := c.ManifestPut(ctx, mustRef(t, srv.Host+"/src/app:1"), oci.MediaTypeDockerManifest, dm); err != nil {
-		t.Fatal(err)
-	}
+	dm, want := pushDockerManifest(t, ctx, c, srv.Host+"/src/app:1", img)
 
 	ha := newCLI(t)
 	ha.run(t, "install", srv.Host+"/src/app:1")

@@ -20,7 +20,8 @@ import (
 
 const (
 	preservedAll       = "manifest, config and layers"
-	preservedConverted = "config and layers; the Docker manifest is stored as OCI (its digest kept as the source digest)"
+	preservedConverted = "config and layers; the Docker manifest is stored as OCI, its bytes kept beside (push sends them)"
+	preservedOriginal  = "manifest, config and layers, and the registry's Docker manifest beside (push sends it)"
 	preservedDocker    = "config and layers; a docker-archive holds no manifest, so a new OCI manifest was made"
 )
 
@@ -54,6 +55,11 @@ func (p *loadPlan) oci() error {
 		}
 		if it.desc.Digest != d.Digest && it.info.ArchiveDigest != "" {
 			it.source = it.info.ArchiveDigest
+		}
+		if src := it.info.SourceDigest; src != "" {
+			// The registry's bytes of the manifest go in the store
+			// beside the OCI form, as Pull keeps them.
+			it.source, p.meta[src] = src, p.originals[src]
 		}
 		p.items = append(p.items, it)
 	}
@@ -126,9 +132,32 @@ func (p *loadPlan) node(d v1.Descriptor, want *v1.Platform) (v1.Descriptor, Load
 	p.meta[out.Digest] = newRaw
 	info.Digest, info.MediaType = out.Digest, out.MediaType
 	if out.Digest != d.Digest {
-		info.ArchiveDigest, info.Preserved = d.Digest, preservedConverted
+		info.ArchiveDigest, info.Preserved, info.SourceDigest = d.Digest, preservedConverted, d.Digest
+		p.originals[d.Digest] = raw
+	} else if src, orig, ok := p.original(d); ok {
+		info.Preserved, info.SourceDigest = preservedOriginal, src
+		p.originals[src] = orig
 	}
 	return out, info, nil
+}
+
+// original reads the registry's bytes of the OCI manifest d that a saved
+// archive carries beside it (d names them as the store does), if they are
+// there and their OCI form is d; else ok is false and the load goes on
+// without them.
+func (p *loadPlan) original(d v1.Descriptor) (src digest.Digest, raw []byte, ok bool) {
+	src = digest.Digest(d.Annotations[store.AnnotationSourceDigest])
+	if src.Validate() != nil || src == d.Digest || !p.src.exists(layoutBlobPath(src)) {
+		return "", nil, false
+	}
+	raw, err := p.readSmall(layoutBlobPath(src), src)
+	if err != nil {
+		return "", nil, false
+	}
+	if _, ok := store.OriginalOf(d.Digest, raw); !ok {
+		return "", nil, false
+	}
+	return src, raw, true
 }
 
 // index plans a multi-platform index: whole when every manifest it lists

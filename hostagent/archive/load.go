@@ -49,9 +49,14 @@ type LoadedImage struct {
 	// ArchiveDigest is the manifest's digest in the archive when the store
 	// keeps another one: Docker media types converted to OCI (the
 	// registry's digest, kept beside), or none at all in a docker-archive.
-	ArchiveDigest digest.Digest   `json:"archiveDigest,omitempty"`
-	Config        digest.Digest   `json:"config,omitempty"`
-	Layers        []digest.Digest `json:"layers,omitempty"`
+	ArchiveDigest digest.Digest `json:"archiveDigest,omitempty"`
+	// SourceDigest is the registry's digest of the manifest when the store
+	// keeps its bytes beside the OCI form: a Docker manifest of an OCI
+	// layout, or one a saved archive carries beside the OCI form. Push
+	// sends those bytes, so the image keeps that digest.
+	SourceDigest digest.Digest   `json:"sourceDigest,omitempty"`
+	Config       digest.Digest   `json:"config,omitempty"`
+	Layers       []digest.Digest `json:"layers,omitempty"`
 	// Preserved says which digests are the archive's own.
 	Preserved string `json:"preserved"`
 }
@@ -71,7 +76,8 @@ type LoadResult struct {
 // org.opencontainers.image.ref.name, else RepoTags.
 //
 // An OCI layout keeps every digest (a Docker manifest is stored as OCI,
-// with the archive's digest kept beside, as Pull does). A docker-archive
+// with the archive's bytes and digest kept beside, as Pull does, so push
+// sends them; Save's archives carry those bytes of the images they hold). A docker-archive
 // holds no manifest: one is made from the config and the layers, whose
 // digests are the archive's; each layer must hash to the diff ID its
 // config records. Every blob is verified before it is published, and the
@@ -145,11 +151,16 @@ type loadPlan struct {
 	copy  []v1.Descriptor          // blobs the archive holds, to publish
 	paths map[digest.Digest]string // where each is in the archive
 	meta  map[digest.Digest][]byte // blobs made here (manifests) or read whole
-	items []loadItem
+	// originals are the registry's bytes of manifests stored converted (or
+	// carried beside by a saved archive); those of the images named go in
+	// meta.
+	originals map[digest.Digest][]byte
+	items     []loadItem
 }
 
 func (a *Archiver) loadFrom(ctx context.Context, src archiveSource, opts LoadOptions) (LoadResult, error) {
-	p := &loadPlan{s: a.store, src: src, opts: opts, paths: map[digest.Digest]string{}, meta: map[digest.Digest][]byte{}}
+	p := &loadPlan{s: a.store, src: src, opts: opts, paths: map[digest.Digest]string{}, meta: map[digest.Digest][]byte{},
+		originals: map[digest.Digest][]byte{}}
 	var res LoadResult
 	var err error
 	switch {

@@ -27,7 +27,10 @@ import (
 //	manifest.json       docker-archive: per image, Config and Layers as paths
 //	                    into blobs/, and RepoTags
 //	repositories        docker's legacy name → tag → top layer map
-//	blobs/sha256/<hex>  every manifest, index, config and layer, once
+//	blobs/sha256/<hex>  every manifest, index, config and layer, once; and
+//	                    the registry's Docker manifest of an image the store
+//	                    keeps as OCI (index.json names the OCI form, its
+//	                    io.berth.hostagent.source.digest annotation the other)
 //
 // Both halves share the blobs, so manifests, configs and layers keep their
 // digests. Docker reads layers as they are stored (gzip or plain tar); a
@@ -201,6 +204,11 @@ func (p *savePlan) add(e v1.Descriptor, want v1.Platform) (SavedImage, error) {
 		}
 		p.addImage(li)
 		docker = &li
+		if raw, mt, ok := p.s.Original(e); ok {
+			// The registry's bytes, which the entry's annotation names:
+			// a load of the archive keeps them for push too.
+			p.addBlob(v1.Descriptor{MediaType: mt, Digest: digest.FromBytes(raw), Size: int64(len(raw))})
+		}
 	}
 	if docker != nil {
 		img.Docker = true

@@ -2,24 +2,25 @@ package mirror
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/berth-registry/berth/internal/oci"
 )
 
-// semver is a version read from a tag: an optional "v", one to three
-// numeric components (a missing one counts as 0: "1.2" is 1.2.0), an
-// optional -prerelease and an optional +build (ignored in comparisons),
-// ordered as internal/oci orders versions (see compare).
+// semver is a version read from a tag: an optional "v", one or more
+// numeric components (a missing one counts as 0: "1.2" is 1.2.0; Windows
+// tags have four, 10.0.17763.1234), an optional -prerelease and an
+// optional +build (ignored in comparisons), ordered as internal/oci orders
+// versions (see compare).
 type semver struct {
-	num   [3]uint64
-	parts int // how many numeric components were written
-	pre   []string
+	num []uint64 // the numeric components as written
+	pre []string
 }
 
 // parseSemver reads s as a version; ok is false for tags that are not one
-// (latest, 1.2.3.4, stable-slim).
+// (latest, 1..2, stable-slim).
 func parseSemver(s string) (v semver, ok bool) {
 	s = strings.TrimPrefix(s, "v")
 	s, _, _ = strings.Cut(s, "+")
@@ -35,11 +36,7 @@ func parseSemver(s string) (v semver, ok bool) {
 			}
 		}
 	}
-	nums := strings.Split(core, ".")
-	if len(nums) > 3 {
-		return v, false
-	}
-	for i, n := range nums {
+	for _, n := range strings.Split(core, ".") {
 		if n == "" || n[0] < '0' || n[0] > '9' {
 			return v, false
 		}
@@ -47,34 +44,63 @@ func parseSemver(s string) (v semver, ok bool) {
 		if err != nil {
 			return v, false
 		}
-		v.num[i] = x
+		v.num = append(v.num, x)
 	}
-	v.parts = len(nums)
 	return v, true
 }
 
 // compare orders a and b as oci.CompareVersions does, the order find
-// uses too: numeric components as numbers, a release after its
-// prereleases, prerelease identifiers numbers before words and digit runs
-// as numbers (rc2 < rc10).
+// uses too: numeric components as numbers, every one of them (10.0.17763.2
+// < 10.0.17763.10), a release after its prereleases, prerelease
+// identifiers numbers before words and digit runs as numbers (rc2 < rc10).
 func (a semver) compare(b semver) int {
 	return oci.CompareVersions(a.String(), b.String())
 }
 
-// String writes v as MAJOR.MINOR.PATCH[-PRERELEASE].
+// compareAt compares v with a range's bound b on b's components only: a
+// v with more (a fourth, as in 10.0.17763.1234) lies within b's family
+// when its first ones are b's, as a 1.2.x lies within 1.2, and then counts
+// as equal to b, unless its further components are all 0 (then it is b).
+func (v semver) compareAt(b semver) int {
+	n := len(b.num)
+	if len(v.num) <= n {
+		return v.compare(b)
+	}
+	head := semver{num: v.num[:n], pre: v.pre}
+	if slices.ContainsFunc(v.num[n:], func(x uint64) bool { return x != 0 }) {
+		head.pre = nil // 1.2.3.4-rc1 is past 1.2.3 itself
+	}
+	return head.compare(b)
+}
+
+// String writes v as MAJOR.MINOR.PATCH[.MORE...][-PRERELEASE].
 func (v semver) String() string {
-	s := fmt.Sprintf("%d.%d.%d", v.num[0], v.num[1], v.num[2])
+	parts := make([]string, max(3, len(v.num)))
+	for i := range parts {
+		parts[i] = "0"
+		if i < len(v.num) {
+			parts[i] = strconv.FormatUint(v.num[i], 10)
+		}
+	}
+	s := strings.Join(parts, ".")
 	if len(v.pre) > 0 {
 		s += "-" + strings.Join(v.pre, ".")
 	}
 	return s
 }
 
+// padded is v with at least three components, missing ones 0.
+func (v semver) padded() semver {
+	num := make([]uint64, max(3, len(v.num)))
+	copy(num, v.num)
+	return semver{num: num, pre: v.pre}
+}
+
 // bump is the smallest version above every version that starts with the
 // first n components of v: bump(1.2, 2) = 1.3.0, bump(1, 1) = 2.0.0.
 func (v semver) bump(n int) semver {
-	out := semver{parts: 3}
-	copy(out.num[:], v.num[:n])
+	out := semver{num: make([]uint64, max(3, n))}
+	copy(out.num, v.num[:n])
 	out.num[n-1]++
 	return out
 }
@@ -105,7 +131,7 @@ type semverBound struct {
 }
 
 func (b semverBound) holds(v semver) bool {
-	c := v.compare(b.v)
+	c := v.compareAt(b.v)
 	for _, w := range b.want {
 		if c == w {
 			return !b.not
@@ -171,11 +197,10 @@ func parseComparator(tok string) (bounds []semverBound, pre bool, err error) {
 	}
 	v, ok := parseSemver(ver)
 	if !ok {
-		return nil, false, fmt.Errorf("%q: %q is not a version (want MAJOR[.MINOR[.PATCH]][-PRERELEASE])", tok, ver)
+		return nil, false, fmt.Errorf("%q: %q is not a version (want MAJOR[.MINOR[.PATCH[.MORE]]][-PRERELEASE])", tok, ver)
 	}
-	n := v.parts
-	lo := v
-	lo.parts = 3
+	n := len(v.num)
+	lo := v.padded()
 	var up semver // exclusive upper bound of the versions v stands for
 	if n < 3 {
 		if len(v.pre) > 0 {
@@ -187,7 +212,7 @@ func parseComparator(tok string) (bounds []semverBound, pre bool, err error) {
 	lt := func(u semver) semverBound { return semverBound{v: u, want: []int{-1}} }
 	switch op {
 	case "", "=", "==":
-		if n == 3 {
+		if n >= 3 {
 			return []semverBound{{v: lo, want: []int{0}}}, len(v.pre) > 0, nil
 		}
 		return []semverBound{ge, lt(up)}, false, nil
@@ -199,14 +224,14 @@ func parseComparator(tok string) (bounds []semverBound, pre bool, err error) {
 	case ">=":
 		return []semverBound{ge}, len(v.pre) > 0, nil
 	case ">":
-		if n == 3 {
+		if n >= 3 {
 			return []semverBound{{v: lo, want: []int{1}}}, len(v.pre) > 0, nil
 		}
 		return []semverBound{{v: up, want: []int{0, 1}}}, false, nil
 	case "<":
 		return []semverBound{lt(lo)}, len(v.pre) > 0, nil
 	case "<=":
-		if n == 3 {
+		if n >= 3 {
 			return []semverBound{{v: lo, want: []int{-1, 0}}}, len(v.pre) > 0, nil
 		}
 		return []semverBound{lt(up)}, false, nil

@@ -10,7 +10,7 @@ func TestSemverCompare(t *testing.T) {
 	// Each version is lower than the next (Semantic Versioning 2.0, §11).
 	ordered := []string{
 		"0.9", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
-		"1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "v1.0.1", "1.2", "1.10.0", "2", "10.0.0",
+		"1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "v1.0.1", "1.2", "1.10.0", "1.10.0.1", "1.10.0.10", "2", "10.0.0",
 	}
 	for i := range len(ordered) - 1 {
 		a, okA := parseSemver(ordered[i])
@@ -22,14 +22,14 @@ func TestSemverCompare(t *testing.T) {
 			t.Errorf("%s < %s does not hold", ordered[i], ordered[i+1])
 		}
 	}
-	for _, eq := range [][2]string{{"1.2", "1.2.0"}, {"v1", "1.0.0"}, {"1.0.0+build.5", "1.0.0"}} {
+	for _, eq := range [][2]string{{"1.2", "1.2.0"}, {"v1", "1.0.0"}, {"1.0.0+build.5", "1.0.0"}, {"1.2.3.0", "1.2.3"}} {
 		a, _ := parseSemver(eq[0])
 		b, _ := parseSemver(eq[1])
 		if a.compare(b) != 0 {
 			t.Errorf("%s == %s does not hold", eq[0], eq[1])
 		}
 	}
-	for _, bad := range []string{"latest", "1.2.3.4", "stable-slim", "", "v", "1.", "1.x", "1.0.0-", "1.0.0-a..b", "-1"} {
+	for _, bad := range []string{"latest", "1..2", "1.2.3.x", "stable-slim", "", "v", "1.", "1.x", "1.0.0-", "1.0.0-a..b", "-1"} {
 		if _, ok := parseSemver(bad); ok {
 			t.Errorf("parseSemver(%q) accepted", bad)
 		}
@@ -64,25 +64,32 @@ func TestSemverRange(t *testing.T) {
 		// A range that names a prerelease admits prereleases.
 		{">=1.5.0-rc1 <2", "1.5.0-rc1 1.5.0-rc2 1.5.0 1.6.0-beta", "1.5.0-alpha 1.4.0"},
 	} {
-		r, err := parseSemverRange(tc.rng)
-		if err != nil {
-			t.Errorf("parseSemverRange(%q): %v", tc.rng, err)
-			continue
-		}
-		for _, s := range strings.Fields(tc.match) {
-			if v, ok := parseSemver(s); !ok || !r.match(v) {
-				t.Errorf("%q should match %s", tc.rng, s)
-			}
-		}
-		for _, s := range strings.Fields(tc.no) {
-			if v, ok := parseSemver(s); ok && r.match(v) {
-				t.Errorf("%q should not match %s", tc.rng, s)
-			}
-		}
+		checkRange(t, tc.rng, tc.match, tc.no)
 	}
 	for _, bad := range []string{"", ">=y", "=>1.2", "1.2 ||", "!=1.2", ">=1.2-rc1", "<*"} {
 		if _, err := parseSemverRange(bad); err == nil {
 			t.Errorf("parseSemverRange(%q) accepted", bad)
+		}
+	}
+}
+
+// checkRange checks that the range rng matches the versions of match and
+// none of no (space-separated).
+func checkRange(t *testing.T, rng, match, no string) {
+	t.Helper()
+	r, err := parseSemverRange(rng)
+	if err != nil {
+		t.Errorf("parseSemverRange(%q): %v", rng, err)
+		return
+	}
+	for _, s := range strings.Fields(match) {
+		if v, ok := parseSemver(s); !ok || !r.match(v) {
+			t.Errorf("%q should match %s", rng, s)
+		}
+	}
+	for _, s := range strings.Fields(no) {
+		if v, ok := parseSemver(s); ok && r.match(v) {
+			t.Errorf("%q should not match %s", rng, s)
 		}
 	}
 }
