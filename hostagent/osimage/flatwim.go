@@ -27,9 +27,10 @@ type flatWIM struct {
 	segs []segment // by virt, contiguous
 	size int64
 
-	mu    sync.Mutex
-	cache [flatCacheSlots]cachedChunk
-	tick  uint64
+	mu      sync.Mutex
+	cache   [flatCacheSlots]cachedChunk
+	tick    uint64
+	scratch scratch
 }
 
 // segment is a range of the view: bytes held in memory, or a resource of
@@ -37,8 +38,8 @@ type flatWIM struct {
 type segment struct {
 	virt int64
 	n    int64
-	data []byte
-	rr   *resReader // nil for data; reads the file for an uncompressed one
+	data []byte    // nil for a resource
+	rr   resReader // reads the file for an uncompressed resource
 }
 
 type cachedChunk struct {
@@ -68,7 +69,7 @@ func newFlatWIM(f io.ReaderAt, raw []byte, h wimHeader, entries []lookupEntry) (
 			return p
 		}
 		p := resource{SizeAndFlags: uint64(r.OriginalSize) | uint64(r.flags()&^resCompressed)<<56, Offset: v.size, OriginalSize: r.OriginalSize}
-		v.segs = append(v.segs, segment{virt: v.size, n: r.OriginalSize, rr: newResReader(f, r, chunk, c)})
+		v.segs = append(v.segs, segment{virt: v.size, n: r.OriginalSize, rr: resReader{f: f, r: r, chunk: chunk, codec: c}})
 		v.size += r.OriginalSize
 		placed[r] = p
 		return p
@@ -157,11 +158,11 @@ func (v *flatWIM) chunk(seg, c int64) ([]byte, error) {
 		}
 	}
 	e := &v.cache[lru]
-	rr := v.segs[seg].rr
+	rr := &v.segs[seg].rr
 	if int64(cap(e.buf)) < rr.chunk {
 		e.buf = make([]byte, rr.chunk)
 	}
-	b, err := rr.readChunk(c, e.buf[:cap(e.buf)])
+	b, err := rr.readChunk(c, e.buf[:cap(e.buf)], &v.scratch)
 	if err != nil {
 		e.seg = -1
 		return nil, err

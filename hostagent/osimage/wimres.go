@@ -27,16 +27,14 @@ type resReader struct {
 	r     resource
 	chunk int64
 	codec codec
-	xp    *xpress.Decoder // for codecXpress
-	src   []byte          // scratch for a stored chunk
 }
 
-func newResReader(f io.ReaderAt, r resource, chunk int64, c codec) *resReader {
-	rr := &resReader{f: f, r: r, chunk: chunk, codec: c}
-	if c == codecXpress {
-		rr.xp = new(xpress.Decoder)
-	}
-	return rr
+// scratch is what decompressing a chunk needs besides its output: an
+// XPRESS decoder's tables and room for the compressed bytes. One is shared
+// by all the resources a reader reads, one chunk at a time.
+type scratch struct {
+	xp  xpress.Decoder
+	src []byte
 }
 
 // chunks is the number of chunks of a compressed resource.
@@ -65,7 +63,7 @@ func (c *resReader) tableEntry(i int64) (int64, error) {
 
 // readChunk decompresses chunk i of a compressed resource into dst (of
 // cap at least chunk) and returns it, resliced to the chunk's size.
-func (c *resReader) readChunk(i int64, dst []byte) ([]byte, error) {
+func (c *resReader) readChunk(i int64, dst []byte, s *scratch) ([]byte, error) {
 	n := c.chunks()
 	if i < 0 || i >= n {
 		return nil, corruptf("chunk %d of %d", i, n)
@@ -110,14 +108,14 @@ func (c *resReader) readChunk(i int64, dst []byte) ([]byte, error) {
 		}
 		return dst, nil
 	}
-	if int64(cap(c.src)) < stored {
-		c.src = make([]byte, c.chunk)
+	if int64(cap(s.src)) < stored {
+		s.src = make([]byte, c.chunk)
 	}
-	src := c.src[:stored]
+	src := s.src[:stored]
 	if _, err := c.f.ReadAt(src, at); err != nil {
 		return nil, corruptf("chunk %d: %v", i, err)
 	}
-	if err := c.xp.Decode(dst, src); err != nil {
+	if err := s.xp.Decode(dst, src); err != nil {
 		return nil, corruptf("chunk %d: %v", i, err)
 	}
 	return dst, nil
@@ -125,7 +123,8 @@ func (c *resReader) readChunk(i int64, dst []byte) ([]byte, error) {
 
 // chunkReader reads a resource from its start, a chunk at a time.
 type chunkReader struct {
-	rr   *resReader
+	rr   resReader
+	s    scratch
 	next int64
 	buf  []byte
 	cur  []byte
@@ -136,7 +135,7 @@ func newChunkReader(f io.ReaderAt, r resource, chunk int64, c codec) io.Reader {
 	if !r.compressed() {
 		return io.NewSectionReader(f, r.Offset, r.size())
 	}
-	return &chunkReader{rr: newResReader(f, r, chunk, c)}
+	return &chunkReader{rr: resReader{f: f, r: r, chunk: chunk, codec: c}}
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
@@ -148,7 +147,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 			c.buf = make([]byte, c.rr.chunk)
 		}
 		var err error
-		if c.cur, err = c.rr.readChunk(c.next, c.buf); err != nil {
+		if c.cur, err = c.rr.readChunk(c.next, c.buf, &c.s); err != nil {
 			return 0, err
 		}
 		c.next++
