@@ -52,9 +52,14 @@ func (d *Decoder) Decode(dst, src []byte) error {
 	br.refill()
 	out := 0
 	for out < len(dst) {
-		sym, err := d.symbol(&br)
-		if err != nil {
+		var sym uint16
+		if e := d.fast[br.bits>>(32-fastBits)]; e != 0 {
+			br.take(uint(e & 15))
+			sym = e >> 4
+		} else if s, err := d.slowSymbol(&br); err != nil {
 			return fmt.Errorf("at output byte %d: %w", out, err)
+		} else {
+			sym = s
 		}
 		if sym < 256 {
 			dst[out] = byte(sym)
@@ -64,6 +69,7 @@ func (d *Decoder) Decode(dst, src []byte) error {
 		sym -= 256
 		length, offBits := int(sym&15), uint(sym>>4)
 		if length == 15 {
+			var err error
 			if length, err = br.longLength(); err != nil {
 				return fmt.Errorf("at output byte %d: %w", out, err)
 			}
@@ -134,13 +140,10 @@ func (d *Decoder) build(table []byte) error {
 	return nil
 }
 
-// symbol decodes one Huffman symbol.
-func (d *Decoder) symbol(br *bitReader) (uint16, error) {
+// slowSymbol decodes a Huffman symbol whose codeword is longer than
+// fastBits (or that no codeword matches).
+func (d *Decoder) slowSymbol(br *bitReader) (uint16, error) {
 	peek := br.peek15()
-	if e := d.fast[peek>>(maxLen-fastBits)]; e != 0 {
-		br.take(uint(e & 15))
-		return e >> 4, nil
-	}
 	// Canonical decoding, one bit at a time: first is the first codeword
 	// of length l, index the position of its symbol in sorted.
 	code, first, index := 0, 0, 0
