@@ -18,8 +18,9 @@ import (
 )
 
 // buildWIM captures a small Windows-like tree into path as one more image
-// of it, with the Windows version 10.0.build.rev and architecture amd64.
-func buildWIM(t *testing.T, path, name string, build, rev int) {
+// of it, with the Windows version 10.0.build.rev and architecture amd64,
+// passing extra to wimlib-imagex.
+func buildWIM(t *testing.T, path, name string, build, rev int, extra ...string) {
 	t.Helper()
 	bin := testutil.RequireTool(t, "wimlib-imagex")
 	dir := t.TempDir()
@@ -46,6 +47,7 @@ func buildWIM(t *testing.T, path, name string, build, rev int) {
 		args = append(args, "--image-property", "WINDOWS/VERSION/"+k+"="+v)
 	}
 	args = append(args, "--image-property", "WINDOWS/ARCH=9", "--image-property", "WINDOWS/EDITIONID=ServerDatacenter")
+	args = append(args, extra...)
 	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
 		t.Fatalf("wimlib-imagex %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -93,6 +95,37 @@ func TestCLIInstallOSImageErrors(t *testing.T) {
 	ha.fail(t, exitUsage, "install-os-image", wim, "--index", "1", "--image", "x")
 	ha.fail(t, exitNotFound, "install-os-image", wim, "--index", "2", "--name", "localhost/x:1")
 	ha.fail(t, exitNotFound, "install-os-image", filepath.Join(t.TempDir(), "missing.wim"))
+}
+
+// TestCLIInstallOSImageXpress: an XPRESS WIM installs; truncated or with
+// its first chunks' bits flipped it exits 7 (corrupt) and leaves the store
+// as it was.
+func TestCLIInstallOSImageXpress(t *testing.T) {
+	wim := filepath.Join(t.TempDir(), "xpress.wim")
+	buildWIM(t, wim, "ServerCore", 17763, 1, "--compress=XPRESS")
+	ha := newCLI(t)
+	if out := ha.run(t, "install-os-image", wim); !strings.Contains(out, "localhost/servercore:10.0.17763.1") {
+		t.Errorf("install-os-image said %q", out)
+	}
+	before := ha.snapshot(t)
+	data, err := os.ReadFile(wim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := append([]byte(nil), data...)
+	for i := 208 + 256; i < 208+512; i++ { // past the header and the first chunk's Huffman table
+		flipped[i] ^= 0xff
+	}
+	for name, b := range map[string][]byte{"truncated.wim": data[:len(data)/2], "flipped.wim": flipped} {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ha.fail(t, exitCorrupt, "install-os-image", p, "--name", "localhost/broken:1")
+		if ha.snapshot(t) != before {
+			t.Errorf("%s changed the store", name)
+		}
+	}
 }
 
 // TestCLIWindowsRoundTrip is the acceptance round trip: WIM images →

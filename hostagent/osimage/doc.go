@@ -45,23 +45,40 @@
 // # WIM files
 //
 // The WIM is read by github.com/Microsoft/go-winio/wim, which decodes
-// uncompressed and LZX-compressed WIMs; XPRESS and LZMS (solid) ones are
-// refused with the wimlib-imagex command that converts them. The image's
-// XML gives its name, display name, edition, architecture (ARCH 9 amd64,
-// 12 arm64, 0 386, 5 arm) and Windows version: major.minor.build.spbuild
-// becomes the platform's os.version and, unless given, the image's
-// version. Every stream is checked against the SHA-1 the WIM names it by.
+// uncompressed and LZX-compressed WIMs. XPRESS ones (any chunk size, a
+// power of two from 4 KiB to 64 KiB) are decoded by package xpress and
+// reach go-winio through flatWIM: an io.ReaderAt that shows the file as
+// the equivalent uncompressed WIM (compression flags cleared, every
+// resource of the lookup table, image metadata included, and the XML data
+// laid out one after the other at their decompressed sizes, a lookup
+// table naming their new places, no integrity table). It is computed on
+// demand: a read finds the chunks it covers through the resource's chunk
+// table and decompresses only those, keeping the last few, so that
+// go-winio's many small reads of a directory decode each chunk once. That
+// was chosen over writing the uncompressed WIM to a temporary file first,
+// which would need as much free disk as the whole WIM unpacked (several
+// GB for Windows Server Core, every image of the file, where only one is
+// installed) and a full pass before the first byte of the layer; and over
+// a WIM reader of our own, which would duplicate go-winio's metadata
+// parsing. LZMS (solid) WIMs are refused with the wimlib-imagex command
+// that converts them. The image's XML gives its name, display name,
+// edition, architecture (ARCH 9 amd64, 12 arm64, 0 386, 5 arm) and Windows
+// version: major.minor.build.spbuild becomes the platform's os.version
+// and, unless given, the image's version. Every stream is checked against
+// the SHA-1 the WIM names it by, whatever its compression.
 //
 // go-winio trusts the sizes a WIM declares and allocates from them; a
 // crafted file could make it allocate terabytes. So, before go-winio
 // reads anything, checkWIM validates the header, the lookup table, every
 // resource (inside the file, no larger than the layer limits of package
 // layer, compressed chunk tables that fit) and each image's security
-// descriptor table. A truncated or inconsistent WIM is ErrCorrupt; sizes
-// past the limits are ErrUnsafe; a panic of the decoder on content it does
-// not expect is turned into ErrCorrupt. Nothing is named in the store
+// descriptor table; flatWIM is built only from what it checked, and
+// checks each chunk's place in the chunk table as it reads it. A truncated
+// or inconsistent WIM, or an XPRESS chunk that does not decode, is
+// ErrCorrupt; sizes past the limits are ErrUnsafe; a panic of the decoder
+// on content it does not expect is turned into ErrCorrupt. Nothing is named in the store
 // until the whole layer is written and published.
 //
-// It imports the agent's store, layer, archive and errdefs packages and
-// internal/oci, never the registry.
+// It imports the agent's store, layer, archive and errdefs packages, its
+// own xpress and internal/oci, never the registry.
 package osimage

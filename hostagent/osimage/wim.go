@@ -89,12 +89,22 @@ func openWIM(path string, lim layer.Limits) (_ *wimFile, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h, _, err := checkWIM(f, fi.Size(), lim)
+	h, entries, err := checkWIM(f, fi.Size(), lim)
 	if err != nil {
 		return nil, err
 	}
 	var ra io.ReaderAt = f
-	if h.Flags&hdrCompressed == 0 && h.CompressionSize != wimChunk {
+	if _, c := h.chunking(); c == codecXpress {
+		// go-winio decodes no XPRESS: it reads the WIM through a view
+		// that decompresses it (see flatWIM).
+		raw := make([]byte, headerSize)
+		if _, err := f.ReadAt(raw, 0); err != nil {
+			return nil, corruptf("header: %v", err)
+		}
+		if ra, err = newFlatWIM(f, raw, h, entries); err != nil {
+			return nil, err
+		}
+	} else if h.Flags&hdrCompressed == 0 && h.CompressionSize != wimChunk {
 		// An uncompressed WIM has no chunk size (wimlib writes 0), which
 		// go-winio refuses; it is never used, so the reader sees 32768.
 		ra = chunkSizeFix{f}

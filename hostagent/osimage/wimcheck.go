@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/Microsoft/go-winio/wim/lzx"
-
 	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/hostagent/layer"
+	"github.com/berth-registry/berth/hostagent/osimage/xpress"
 )
 
 // The WIM header fields this package checks before go-winio reads the
@@ -67,13 +66,23 @@ const (
 	hdrCompressLZX    = 1 << 18
 	hdrCompressLZMS   = 1 << 19
 
-	wimChunk = 32768
+	wimChunk       = 32768 // the chunk size of LZX WIMs, XPRESS's default
+	minXpressChunk = 4096
 
 	// Bounds no real WIM reaches, for the parts go-winio reads whole.
 	maxXMLSize         = 16 << 20
 	maxLookupTableSize = 256 << 20
 	maxMetadataSize    = 1 << 30
 )
+
+// chunking returns the chunk size and codec of the WIM's compressed
+// resources (checkWIM has checked them).
+func (h wimHeader) chunking() (int64, codec) {
+	if h.Flags&hdrCompressed != 0 && h.Flags&hdrCompressXpress != 0 {
+		return int64(h.CompressionSize), codecXpress
+	}
+	return wimChunk, codecLZX
+}
 
 var wimMagic = [8]byte{'M', 'S', 'W', 'I', 'M', 0, 0, 0}
 
@@ -110,24 +119,26 @@ func checkWIM(f io.ReaderAt, fileSize int64, lim layer.Limits) (wimHeader, []loo
 		return h, nil, fmt.Errorf("WIM: resource-only or metadata-only WIMs hold no whole image: %w", errdefs.ErrInvalid)
 	case h.Flags&hdrWriting != 0:
 		return h, nil, corruptf("the file was being written and never finished")
-	case h.Flags&hdrCompressed != 0 && h.Flags&hdrCompressLZX == 0:
+	case h.Flags&hdrCompressed != 0 && h.Flags&(hdrCompressLZX|hdrCompressXpress) == 0:
 		kind := "an unknown compression"
-		if h.Flags&hdrCompressXpress != 0 {
-			kind = "XPRESS compression"
-		} else if h.Flags&hdrCompressLZMS != 0 {
+		if h.Flags&hdrCompressLZMS != 0 {
 			kind = "LZMS (solid) compression"
 		}
-		return h, nil, fmt.Errorf("WIM uses %s, which the WIM reader (go-winio) does not decode: convert it with `wimlib-imagex export SRC.wim all DST.wim --compress=LZX` (or --compress=none): %w", kind, errdefs.ErrInvalid)
-	case h.Flags&hdrCompressed != 0 && h.CompressionSize != wimChunk:
-		return h, nil, fmt.Errorf("WIM: chunk size %d: only %d is supported: %w", h.CompressionSize, wimChunk, errdefs.ErrInvalid)
+		return h, nil, fmt.Errorf("WIM uses %s, which this reader does not decode: convert it with `wimlib-imagex export SRC.wim all DST.wim --compress=LZX` (or --compress=none): %w", kind, errdefs.ErrInvalid)
+	case h.Flags&hdrCompressed != 0 && h.Flags&hdrCompressLZX != 0 && h.CompressionSize != wimChunk:
+		return h, nil, fmt.Errorf("WIM: LZX chunk size %d: only %d is supported: %w", h.CompressionSize, wimChunk, errdefs.ErrInvalid)
+	case h.Flags&hdrCompressed != 0 && h.Flags&hdrCompressXpress != 0 &&
+		(h.CompressionSize < minXpressChunk || h.CompressionSize > xpress.MaxChunk || h.CompressionSize&(h.CompressionSize-1) != 0):
+		return h, nil, fmt.Errorf("WIM: XPRESS chunk size %d: a power of two from %d to %d is supported: %w", h.CompressionSize, minXpressChunk, xpress.MaxChunk, errdefs.ErrInvalid)
 	}
-	if err := checkResource("XML data", h.XMLData, fileSize, maxXMLSize); err != nil {
+	chunk, c := h.chunking()
+	if err := checkResource("XML data", h.XMLData, fileSize, maxXMLSize, chunk); err != nil {
 		return h, nil, err
 	}
-	if err := checkResource("lookup table", h.LookupTable, fileSize, maxLookupTableSize); err != nil {
+	if err := checkResource("lookup table", h.LookupTable, fileSize, maxLookupTableSize, chunk); err != nil {
 		return h, nil, err
 	}
-	raw, err := readResource(f, h.LookupTable, fileSize)
+	raw, err := io.ReadAll(newChunkReader(f, h.LookupTable, chunk, c))
 	if err != nil {
 		return h, nil, fmt.Errorf("lookup table: %w", err)
 	}
@@ -152,11 +163,11 @@ func checkWIM(f io.ReaderAt, fileSize int64, lim layer.Limits) (wimHeader, []loo
 			what, max = "image metadata", maxMetadataSize
 			images++
 		}
-		if err := checkResource(fmt.Sprintf("%s %d", what, i), e.Res, fileSize, max); err != nil {
+		if err := checkResource(fmt.Sprintf("%s %d", what, i), e.Res, fileSize, max, chunk); err != nil {
 			return h, nil, err
 		}
 		if e.Res.flags()&resMetadata != 0 {
-			if err := checkSecurityTable(f, e.Res, fileSize); err != nil {
+			if err := checkSecurityTable(newChunkReader(f, e.Res, chunk, c), e.Res); err != nil {
 				return h, nil, fmt.Errorf("image %d: %w", images, err)
 			}
 		}
@@ -168,8 +179,9 @@ func checkWIM(f io.ReaderAt, fileSize int64, lim layer.Limits) (wimHeader, []loo
 }
 
 // checkResource checks that r lies inside the file and declares at most max
-// bytes, and that a compressed one has room for its chunk table.
-func checkResource(what string, r resource, fileSize, max int64) error {
+// bytes, and that a compressed one has room for its table of chunks of
+// chunk bytes.
+func checkResource(what string, r resource, fileSize, max, chunk int64) error {
 	size := r.size()
 	if r.Offset < 0 || size < 0 || r.OriginalSize < 0 || r.Offset > fileSize || size > fileSize-r.Offset {
 		return corruptf("%s (%d bytes at %d) lies past the end of the file (%d bytes): truncated?", what, size, r.Offset, fileSize)
@@ -183,7 +195,7 @@ func checkResource(what string, r resource, fileSize, max int64) error {
 		}
 		return nil
 	}
-	chunks := (r.OriginalSize + wimChunk - 1) / wimChunk
+	chunks := (r.OriginalSize + chunk - 1) / chunk
 	entry := int64(4)
 	if r.OriginalSize > 1<<32-1 {
 		entry = 8
@@ -194,24 +206,10 @@ func checkResource(what string, r resource, fileSize, max int64) error {
 	return nil
 }
 
-// readResource reads a resource whole (for the lookup table and the start
-// of image metadata, both bounded by checkResource).
-func readResource(f io.ReaderAt, r resource, fileSize int64) ([]byte, error) {
-	rd, err := newChunkReader(f, r)
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(rd)
-}
-
 // checkSecurityTable reads the security descriptor table at the start of
 // an image's metadata and checks that its count and sizes fit the length
 // it declares, which must fit the metadata.
-func checkSecurityTable(f io.ReaderAt, r resource, fileSize int64) error {
-	rd, err := newChunkReader(f, r)
-	if err != nil {
-		return err
-	}
+func checkSecurityTable(rd io.Reader, r resource) error {
 	var head struct{ Total, Count uint32 }
 	if err := binary.Read(rd, binary.LittleEndian, &head); err != nil {
 		return corruptf("security table: %v", err)
@@ -231,87 +229,4 @@ func checkSecurityTable(f io.ReaderAt, r resource, fileSize int64) error {
 		}
 	}
 	return nil
-}
-
-// chunkReader reads a resource, decompressing LZX chunks. It is used only
-// to check the structures go-winio would allocate from; the image itself is
-// read by go-winio.
-type chunkReader struct {
-	f       io.ReaderAt
-	r       resource
-	offsets []int64 // of each chunk, relative to the resource's start
-	next    int
-	cur     io.Reader
-}
-
-func newChunkReader(f io.ReaderAt, r resource) (io.Reader, error) {
-	if !r.compressed() {
-		return io.NewSectionReader(f, r.Offset, r.size()), nil
-	}
-	chunks := (r.OriginalSize + wimChunk - 1) / wimChunk
-	if chunks == 0 {
-		return bytes.NewReader(nil), nil
-	}
-	entry := int64(4)
-	if r.OriginalSize > 1<<32-1 {
-		entry = 8
-	}
-	table := make([]byte, (chunks-1)*entry)
-	if _, err := f.ReadAt(table, r.Offset); err != nil {
-		return nil, corruptf("chunk table: %v", err)
-	}
-	base := int64(len(table))
-	offsets := make([]int64, chunks+1)
-	offsets[0] = base
-	for i := int64(1); i < chunks; i++ {
-		var o int64
-		if entry == 4 {
-			o = int64(binary.LittleEndian.Uint32(table[(i-1)*4:]))
-		} else {
-			o = int64(binary.LittleEndian.Uint64(table[(i-1)*8:]))
-		}
-		offsets[i] = base + o
-		if offsets[i] < offsets[i-1] || offsets[i] > r.size() {
-			return nil, corruptf("chunk table: chunk %d at %d is out of order or past the resource", i, o)
-		}
-	}
-	offsets[chunks] = r.size()
-	return &chunkReader{f: f, r: r, offsets: offsets}, nil
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	for {
-		if c.cur != nil {
-			n, err := c.cur.Read(p)
-			if err != io.EOF || n > 0 {
-				return n, err
-			}
-			c.cur = nil
-		}
-		if c.next >= len(c.offsets)-1 {
-			return 0, io.EOF
-		}
-		i := c.next
-		c.next++
-		stored := c.offsets[i+1] - c.offsets[i]
-		want := int64(wimChunk)
-		if i == len(c.offsets)-2 {
-			if rest := c.r.OriginalSize % wimChunk; rest != 0 {
-				want = rest
-			}
-		}
-		sec := io.NewSectionReader(c.f, c.r.Offset+c.offsets[i], stored)
-		if stored == want {
-			c.cur = sec
-			continue
-		}
-		if stored > want {
-			return 0, corruptf("chunk %d: %d bytes stored for %d", i, stored, want)
-		}
-		d, err := lzx.NewReader(sec, int(want))
-		if err != nil {
-			return 0, corruptf("chunk %d: %v", i, err)
-		}
-		c.cur = io.LimitReader(d, want)
-	}
 }
