@@ -13,7 +13,9 @@ import (
 
 	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
+	"github.com/berth-registry/berth/storagedriver/inmemory"
 	"github.com/berth-registry/berth/storagedriver/observed"
 	"github.com/berth-registry/berth/storagedriver/s3"
 )
@@ -152,4 +154,60 @@ func TestWarmPathsNoS3Requests(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // the background tag read goes through
 	}
 	t.Logf("%d warm requests, 0 S3 requests waited for", checks)
+}
+
+// TestRepoDeleteStaleness holds the bounds the docs give for a
+// repository deleted through another node (storage-s3-and-nodes.md, "How
+// stale each answer can be"): the deleting node answers 404 at once; a
+// node with its own inmemory blob descriptor cache answers a GET by tag
+// 404 within the tag TTL (1 s) and a blob HEAD 404 within the cache's
+// window, a quarter of the grace (8 s here, so 2 s).
+func TestRepoDeleteStaleness(t *testing.T) {
+	const grace = 8 * time.Second
+	drv := inmemory.New()
+	node := func() *registry.App {
+		c := blobcache.New(blobcache.NewMemory(0), nil, nil)
+		t.Cleanup(func() { _ = c.Close() })
+		app, err := registry.New(t.Context(), drv, registry.WithDelete(true), registry.WithGCGrace(grace), registry.WithBlobDescriptorCache(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return app
+	}
+	a, b := node(), node()
+	pushImage(t, a, "gone/app", "v1", "")
+	layer := pushBlob(t, a, "gone/app", []byte("layer of gone/app"))
+	getTag, head := "/v2/gone/app/manifests/v1", "/v2/gone/app/blobs/"+layer.String()
+	for _, n := range []*registry.App{a, b} { // both warm
+		for _, req := range [][2]string{{"GET", getTag}, {"HEAD", head}} {
+			if rec := do(t, n, req[0], req[1], nil); rec.Code != http.StatusOK {
+				t.Fatalf("%s %s: %d", req[0], req[1], rec.Code)
+			}
+		}
+	}
+	if rec := do(t, a, "DELETE", "/berth/v1/repositories/gone/app", nil); rec.Code != http.StatusAccepted {
+		t.Fatalf("DELETE repository: %d %s", rec.Code, rec.Body)
+	}
+	deleted := time.Now()
+	for _, req := range [][2]string{{"GET", getTag}, {"HEAD", head}} {
+		if rec := do(t, a, req[0], req[1], nil); rec.Code != http.StatusNotFound {
+			t.Errorf("deleting node: %s %s: %d, want 404 at once", req[0], req[1], rec.Code)
+		}
+	}
+	const slack = 500 * time.Millisecond // a loaded machine's scheduling
+	for _, tc := range []struct {
+		method, target string
+		bound          time.Duration
+	}{
+		{"GET", getTag, storage.DefaultTagTTL},
+		{"HEAD", head, grace / 4},
+	} {
+		for do(t, b, tc.method, tc.target, nil).Code != http.StatusNotFound {
+			if time.Since(deleted) > tc.bound+slack {
+				t.Fatalf("other node: %s %s still answers after %v, bound %v", tc.method, tc.target, time.Since(deleted), tc.bound)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("other node: %s 404 after %v (bound %v)", tc.method, time.Since(deleted).Round(time.Millisecond), tc.bound)
+	}
 }
