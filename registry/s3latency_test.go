@@ -75,6 +75,26 @@ func newGateProxy(t *testing.T, endpoint string) (*gateProxy, string) {
 	return g, srv.URL
 }
 
+// s3App is an App over the S3 storage of p, reached at endpoint (a
+// proxy's), as registry serve runs it: the driver observed for the
+// metrics (the wrapper must keep every capability), blob descriptors
+// cached inmemory.
+func s3App(t *testing.T, p s3.Params, endpoint string) *registry.App {
+	t.Helper()
+	p.RegionEndpoint = endpoint
+	drv, err := s3.New(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := blobcache.New(blobcache.NewMemory(0), nil, nil)
+	t.Cleanup(func() { _ = c.Close() })
+	app, err := registry.New(t.Context(), observed.Wrap(drv, nopObserver{}), registry.WithBlobDescriptorCache(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
 // syncS3 serves one API request with the gate shut and returns the S3
 // requests it waited for: none when it completes within wait (200 OK
 // required), else those held once wait is over (the gate is opened then,
@@ -110,18 +130,7 @@ func syncS3(t *testing.T, g *gateProxy, app http.Handler, method, target string,
 func TestWarmPathsNoS3Requests(t *testing.T) {
 	srv, root := s3test.NewRoot(t)
 	g, endpoint := newGateProxy(t, srv.Endpoint)
-	p := srv.Params(s3test.Bucket, root)
-	p.RegionEndpoint = endpoint
-	drv, err := s3.New(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := blobcache.New(blobcache.NewMemory(0), nil, nil)
-	defer c.Close()
-	app, err := registry.New(t.Context(), observed.Wrap(drv, nopObserver{}), registry.WithBlobDescriptorCache(c))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := s3App(t, srv.Params(s3test.Bucket, root), endpoint)
 	cfg := pushBlob(t, app, "lat/app", []byte(`{"architecture":"amd64","os":"linux"}`))
 	layer := pushBlob(t, app, "lat/app", []byte("a layer"))
 	m := imageManifest(cfg, 37, map[digest.Digest]int{layer: 7}, "")
