@@ -2,7 +2,6 @@ package registry_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,9 +15,6 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/internal/testutil/s3test"
-	"github.com/berth-registry/berth/registry"
-	"github.com/berth-registry/berth/registry/storage/blobcache"
-	"github.com/berth-registry/berth/storagedriver/observed"
 	"github.com/berth-registry/berth/storagedriver/s3"
 )
 
@@ -89,20 +85,8 @@ func TestS3RequestCounts(t *testing.T) {
 	}))
 	defer proxy.Close()
 	p := srv.Params(s3test.Bucket, root)
-	p.RegionEndpoint = proxy.URL
 	p.ChunkSize = 2 * s3.MinChunkSize
-	drv, err := s3.New(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// As registry serve runs it: the driver observed for the metrics (the
-	// wrapper must keep every capability), blob descriptors cached.
-	c := blobcache.New(blobcache.NewMemory(0), nil, nil)
-	defer c.Close()
-	app, err := registry.New(context.Background(), observed.Wrap(drv, nopObserver{}), registry.WithBlobDescriptorCache(c))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := s3App(t, p, proxy.URL)
 
 	// Chunked: POST, three PATCHes of 6 MiB, PUT.
 	rec := do(t, app, "POST", "/v2/r/blobs/uploads/", nil)
