@@ -334,6 +334,7 @@
 //
 // Imports: the standard library, go-digest, image-spec, and of this module
 // storagedriver, registry/storage/blobcache, registry/policy,
-// internal/oci and internal/keylock only; never the HTTP layer (package registry), gorilla/mux or
+// internal/oci, internal/keylock and registry/storage/internal/blobio
+// only; never the HTTP layer (package registry), gorilla/mux or
 // the host agent (internal/archtest).
 package storage

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/keylock"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
+	"github.com/berth-registry/berth/registry/storage/internal/blobio"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -144,7 +145,7 @@ func (s *Store) OpenBlob(ctx context.Context, name string, d digest.Digest) (io.
 		}
 		return f, size, nil
 	}
-	return newOffsetReader(size, func(off int64) (io.ReadCloser, error) {
+	return blobio.NewOffsetReader(size, func(off int64) (io.ReadCloser, error) {
 		return s.driver.Reader(ctx, p, off)
 	}), size, nil
 }

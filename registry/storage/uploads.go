@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/blobio"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -187,7 +188,7 @@ func (u *Upload) write(ctx context.Context, w storagedriver.FileWriter, r io.Rea
 	if r == nil {
 		return h, 0, nil
 	}
-	n, err := copyHashed(w, r, h)
+	n, err := blobio.CopyHashed(w, r, h)
 	u.offset += n
 	return h, n, err
 }
