@@ -334,7 +334,7 @@
 //
 // Imports: the standard library, go-digest, image-spec, and of this module
 // storagedriver, registry/storage/blobcache, registry/policy,
-// internal/oci, internal/keylock and registry/storage/internal/blobio
-// only; never the HTTP layer (package registry), gorilla/mux or
+// internal/oci, internal/keylock, registry/storage/internal/blobio and
+// registry/storage/internal/periodic only; never the HTTP layer (package registry), gorilla/mux or
 // the host agent (internal/archtest).
 package storage

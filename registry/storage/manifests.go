@@ -248,7 +248,7 @@ func (s *Store) Tag(ctx context.Context, name, tag string, d digest.Digest) erro
 	for {
 		// The push record first, with the index link: once the tag
 		// moves, its record is there (a record naming another digest
-		// than the tag's is ignored, see tagPushed).
+		// than the tag's is ignored, see TagPushed).
 		if err := inParallel(
 			func() error { return s.link(ctx, tagIndexPath(name, tag, d), d) },
 			func() error { return s.recordTagPush(ctx, name, tag, d) },

@@ -40,6 +40,8 @@ import (
 //	│   ├── names/<name, "/" as "..">                   one marker per repository
 //	│   ├── long/<name>/_repo                           marker of a name too long for one segment
 //	│   ├── generation                                  rewritten after every marker change
+//	│   ├── meta/<name>/_meta                           the repository's metadata record
+//	│   │                                               (package repometa)
 //	│   └── complete                                    the index was built from a walk
 //	├── health/<node>                                   written and read back by the storage
 //	│                                                   health check (registry/health)

@@ -108,7 +108,7 @@ func (s *Store) Inventory(ctx context.Context, name string) (*policy.Inventory, 
 	}
 	inv := &policy.Inventory{}
 	for tag, d := range r.tags {
-		pushed, err := s.tagPushed(ctx, name, tag, d)
+		pushed, err := s.TagPushed(ctx, name, tag, d)
 		if err != nil {
 			return nil, err
 		}
@@ -145,9 +145,9 @@ func (s *Store) Inventory(ctx context.Context, name string) (*policy.Inventory, 
 	return inv, nil
 }
 
-// tagPushed is when tag was pushed to d: its record when the record names
+// TagPushed is when tag was pushed to d: its record when the record names
 // d, else the mtime of its current link.
-func (s *Store) tagPushed(ctx context.Context, name, tag string, d digest.Digest) (time.Time, error) {
+func (s *Store) TagPushed(ctx context.Context, name, tag string, d digest.Digest) (time.Time, error) {
 	b, err := s.driver.GetContent(ctx, pushedTagPath(name, tag))
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return time.Time{}, err

@@ -44,7 +44,6 @@ type Store struct {
 	uploads keylock.Map // serialises requests on one upload in this process
 
 	index repoIndex // this node's view of the repository index (repoindex.go)
-	meta  metaCache // this node's copy of the index's metadata (repometa.go)
 }
 
 // Option configures a Store.

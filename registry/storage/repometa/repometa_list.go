@@ -1,8 +1,10 @@
-package storage
+package repometa
 
 import (
 	"context"
 	"errors"
+
+	"github.com/berth-registry/berth/registry/storage"
 )
 
 // The listing of every repository's metadata (RepoInfos), read in the
@@ -15,7 +17,7 @@ import (
 // The slice is shared (the same one until the index or this node's copy
 // changes) and must not be changed.
 func (s *Store) RepoInfos(ctx context.Context) ([]*RepoInfo, error) {
-	names, err := s.indexSnapshot(ctx)
+	names, err := s.IndexSnapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -107,12 +109,12 @@ func (s *Store) fillLater(ctx context.Context, names ...string) {
 // FillRepoInfos reads the metadata of every indexed repository, for a
 // start-up that wants the listing complete before the first request.
 func (s *Store) FillRepoInfos(ctx context.Context) error {
-	names, err := s.indexSnapshot(ctx)
+	names, err := s.IndexSnapshot(ctx)
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
-		if _, err := s.RepoInfo(ctx, n); err != nil && !errors.Is(err, ErrNameUnknown) {
+		if _, err := s.RepoInfo(ctx, n); err != nil && !errors.Is(err, storage.ErrNameUnknown) {
 			return err
 		}
 	}

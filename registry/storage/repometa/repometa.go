@@ -1,4 +1,4 @@
-package storage
+package repometa
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/internal/periodic"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -199,7 +201,7 @@ func (r *RepoInfo) finish() {
 // RepoInfo returns the metadata of repository name: this node's copy,
 // compared with the tags directory at most every metaRecheck; the
 // stored record; or, without one, a description of every tag (written
-// back). ErrNameUnknown when the repository does not exist.
+// back). storage.ErrNameUnknown when the repository does not exist.
 func (s *Store) RepoInfo(ctx context.Context, name string) (*RepoInfo, error) {
 	return s.repoInfo(ctx, name, false)
 }
@@ -207,7 +209,7 @@ func (s *Store) RepoInfo(ctx context.Context, name string) (*RepoInfo, error) {
 // repoInfo is RepoInfo; with recheck, the copy is compared with the tags
 // directory however recently it was.
 func (s *Store) repoInfo(ctx context.Context, name string, recheck bool) (*RepoInfo, error) {
-	if err := CheckName(name); err != nil {
+	if err := storage.CheckName(name); err != nil {
 		return nil, err
 	}
 	c := s.metaCache()
@@ -230,7 +232,7 @@ func (s *Store) repoInfo(ctx context.Context, name string, recheck bool) (*RepoI
 	}
 	tags, err := s.Tags(ctx, name)
 	if err != nil {
-		if errors.Is(err, ErrNameUnknown) {
+		if errors.Is(err, storage.ErrNameUnknown) {
 			s.forgetMeta(name)
 			c.mu.Lock()
 			c.absent[name] = s.now()
@@ -284,7 +286,7 @@ func (s *Store) reconcileMeta(ctx context.Context, name string, old *RepoInfo, t
 		}
 		changed = true
 		m, err := s.GetManifest(ctx, name, tag)
-		if errors.Is(err, ErrManifestUnknown) {
+		if errors.Is(err, storage.ErrManifestUnknown) {
 			continue // untagged meanwhile
 		}
 		if err != nil {
@@ -297,7 +299,7 @@ func (s *Store) reconcileMeta(ctx context.Context, name string, old *RepoInfo, t
 			}
 			byDigest[m.Digest] = info
 		}
-		if t, err := s.tagPushed(ctx, name, tag, m.Digest); err == nil && !t.IsZero() {
+		if t, err := s.TagPushed(ctx, name, tag, m.Digest); err == nil && !t.IsZero() {
 			info.Pushed = t.UTC()
 		}
 		nr.Tags = append(nr.Tags, TagInfo{Tag: tag, ImageInfo: info})
@@ -309,8 +311,8 @@ func (s *Store) reconcileMeta(ctx context.Context, name string, old *RepoInfo, t
 // was pushed now with tags (the reference too, when it is a tag). The
 // record is written by FlushMeta. Errors (reading the config) leave the
 // tags to be described by the next RepoInfo.
-func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []string, m *Manifest) {
-	if !IsDigest(ref) && !slices.Contains(tags, ref) {
+func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []string, m *storage.Manifest) {
+	if !storage.IsDigest(ref) && !slices.Contains(tags, ref) {
 		tags = append(slices.Clip(tags), ref)
 	}
 	if len(tags) == 0 {
@@ -421,5 +423,5 @@ func (s *Store) FlushMeta(ctx context.Context) error {
 // calls FlushMeta itself, and a record lost to a crash is only a cache,
 // rebuilt the first time it is found missing.
 func (s *Store) FlushMetaEvery(ctx context.Context, interval time.Duration, report func(error)) {
-	flushEvery(ctx, interval, s.FlushMeta, report)
+	periodic.Flush(ctx, interval, s.FlushMeta, report)
 }
