@@ -3,6 +3,13 @@
 // tags, the referrers index, the repository index that serves the catalog,
 // and online garbage collection.
 //
+// Around it: registry/storage/repometa keeps the repositories' metadata
+// records the web UI lists, above the store and through its API;
+// registry/storage/blobcache is the blob descriptor cache; the packages
+// under registry/storage/internal hold helpers only this tree uses
+// (blobio: the hashing copy and the offset reader; periodic: the flush
+// loop). Each package's doc.go says why it is cut where it is.
+//
 // It keeps CNCF Distribution's storage layout (see paths.go), so a storage
 // root written by either registry is served by the other. It verifies before
 // it publishes: a blob appears under a digest only after its bytes hashed to
