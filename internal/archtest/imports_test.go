@@ -74,6 +74,8 @@ var rules = []rule{
 		why: "drivers never import registry/storage (nor the agent)"},
 	{pkg: "registry/storage/internal/blobio", allow: []string{},
 		why: "the storage package's byte helpers take io types and need only the standard library"},
+	{pkg: "registry/storage/internal/layout", allow: []string{goDigest},
+		why: "the storage layout is pure key-building over digests"},
 	{pkg: "registry/storage/internal/periodic", allow: []string{},
 		why: "the background flush loop needs only the standard library"},
 	{pkg: "registry/storage/repometa",

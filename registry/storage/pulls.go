@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/registry/storage/internal/periodic"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -182,19 +183,19 @@ func (s *Store) recordManifestPush(ctx context.Context, name string, d digest.Di
 	return s.driver.PutContent(ctx, manifestPushedPath(name, d), []byte(s.clock().UTC().Format(time.RFC3339Nano)))
 }
 
-// The records' layout, under /berth/v1/repositories/<name>/ (paths.go).
+// The records' layout, under /berth/v1/repositories/<name>/ (internal/layout).
 func pushedTagPath(name, tag string) string {
-	return path.Join(berthRepositoriesRoot(), name, "_pushed", "tags", tag)
+	return path.Join(layout.BerthRepositoriesRoot(), name, "_pushed", "tags", tag)
 }
 
 func manifestPushedPath(name string, d digest.Digest) string {
-	return path.Join(berthRepositoriesRoot(), name, "_pushed", "manifests", d.Algorithm().String(), d.Encoded())
+	return path.Join(layout.BerthRepositoriesRoot(), name, "_pushed", "manifests", d.Algorithm().String(), d.Encoded())
 }
 
 func pulledPath(name string, d digest.Digest) string {
-	return path.Join(berthRepositoriesRoot(), name, "_pulled", d.Algorithm().String(), d.Encoded())
+	return path.Join(layout.BerthRepositoriesRoot(), name, "_pulled", d.Algorithm().String(), d.Encoded())
 }
 
 func untaggingDir(name, tag string) string {
-	return path.Join(berthRepositoriesRoot(), name, "_untagging", tag)
+	return path.Join(layout.BerthRepositoriesRoot(), name, "_untagging", tag)
 }

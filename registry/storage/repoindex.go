@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -34,7 +35,7 @@ import (
 // A name never contains "..", since "." must be followed by an alphanumeric,
 // so the encoding is one to one; "_repo" is no name component.
 
-func catalogRoot() string         { return berthRoot + "/catalog" }
+func catalogRoot() string         { return layout.BerthRoot + "/catalog" }
 func indexNamesDir() string       { return catalogRoot() + "/names" }
 func indexLongDir() string        { return catalogRoot() + "/long" }
 func indexCompletePath() string   { return catalogRoot() + "/complete" }

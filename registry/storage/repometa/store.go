@@ -28,7 +28,7 @@ func New(s *storage.Store) *Store {
 	return &Store{Store: s, driver: s.Driver(), now: time.Now, clock: s.Now}
 }
 
-// catalogRoot is the repository index's directory (storage's paths.go);
+// catalogRoot is the repository index's directory (storage's layout);
 // the records live under its meta/ (metaPath), which only this package
 // reads and writes.
 func catalogRoot() string { return "/berth/v1/catalog" }
