@@ -16,12 +16,13 @@ import (
 	"github.com/berth-registry/berth/internal/reqid"
 	"github.com/berth-registry/berth/registry/health"
 	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/repometa"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
 // App is the registry's HTTP handler.
 type App struct {
-	store  *storage.Store
+	store  *repometa.Store // the storage, with the metadata records the web UI lists
 	opts   options
 	log    *slog.Logger
 	router *mux.Router
@@ -47,20 +48,20 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 	if _, err := drv.List(ctx, "/"); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("storage %s: %w", drv.Name(), err)
 	}
-	store := storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace), storage.WithBlobDescriptorCache(o.blobCache), storage.WithClock(o.clock),
-		storage.WithMemCache(o.memCache.get()))
+	store := repometa.New(storage.New(drv, storage.WithValidation(v), storage.WithGCGrace(o.gcGrace), storage.WithBlobDescriptorCache(o.blobCache), storage.WithClock(o.clock),
+		storage.WithMemCache(o.memCache.get())))
 	a := &App{
 		store: store,
 		opts:  o,
 		log:   reqid.Logger(o.logger),
 	}
-	a.quota = newQuotaTracker(a.store, o.clock)
+	a.quota = newQuotaTracker(a.store.Store, o.clock)
 	a.router = a.routes()
 	if o.pullFlush <= 0 {
 		o.pullFlush = storage.PullFlushInterval
 	}
 	go a.store.FlushPullsEvery(ctx, o.pullFlush, func(err error) { a.log.Error("last-pulled times", "err", err) })
-	go a.store.FlushMetaEvery(ctx, storage.MetaFlushInterval, func(err error) { a.log.Error("repository metadata", "err", err) })
+	go a.store.FlushMetaEvery(ctx, repometa.MetaFlushInterval, func(err error) { a.log.Error("repository metadata", "err", err) })
 	return a, nil
 }
 

@@ -85,7 +85,7 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	a.store.NoteManifestPut(r.Context(), name, ref, tags, m) // the UI's index (storage/repometa.go)
+	a.store.NoteManifestPut(r.Context(), name, ref, tags, m) // the UI's index (package storage/repometa)
 	if err := a.notifyChange(r, a.manifestPushes(r, name, ref, tags, m)...); err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ func (a *App) usage(w http.ResponseWriter, r *http.Request) error {
 	if q.Has("prefix") && prefix == "" {
 		return newError(codeNameInvalid, "prefix: a namespace is required, e.g. prefix=team/")
 	}
-	report, walks, err := UsageReport(r.Context(), a.store, set, prefix, &a.quota.sizes)
+	report, walks, err := UsageReport(r.Context(), a.store.Store, set, prefix, &a.quota.sizes)
 	if err != nil {
 		return err
 	}

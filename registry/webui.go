@@ -5,9 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"github.com/berth-registry/berth/registry/storage/repometa"
 	"github.com/gorilla/mux"
-
-	"github.com/berth-registry/berth/registry/storage"
 )
 
 // What the web UI (registry/ui) reads of the app: it serves pages from the
@@ -15,8 +14,8 @@ import (
 // that read-only mode, deletes being off, immutable tags and
 // notifications apply to them as to the API.
 
-// Store is the app's store.
-func (a *App) Store() *storage.Store { return a.store }
+// Store is the app's store, with its copy of the metadata records.
+func (a *App) Store() *repometa.Store { return a.store }
 
 // DeletesEnabled reports whether manifests and tags may be deleted
 // (deletes enabled, not read-only).
@@ -50,7 +49,7 @@ func (a *App) Usage(ctx context.Context) ([]NamespaceUsage, error) {
 	if err != nil {
 		return nil, err
 	}
-	report, _, err := UsageReport(ctx, a.store, set, "", &a.quota.sizes)
+	report, _, err := UsageReport(ctx, a.store.Store, set, "", &a.quota.sizes)
 	return report, err
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/testutil"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 )
 
 // The blob descriptor cache against garbage collection (doc.go, "The blob
@@ -200,7 +201,7 @@ func cacheTwoNodesGC(t *testing.T, mk cacheMaker, grace time.Duration, tc cacheG
 	if rep.Blobs != 1 {
 		t.Fatalf("collector deleted %d blobs, want L: %+v", rep.Blobs, rep)
 	}
-	if err := fs.PutContent(ctx, layerLinkPath("app", l), []byte(l)); err != nil {
+	if err := fs.PutContent(ctx, layout.LayerLinkPath("app", l), []byte(l)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -276,7 +277,7 @@ func TestCacheHitCheckedAfterRely(t *testing.T) {
 			// used(L) no longer spares the rely its second step, which
 			// lists deleting(L), where the pause happens.
 			fs.age(t, 31*time.Minute)
-			hooked.path = deletingDir(l)
+			hooked.path = layout.DeletingDir(l)
 			hooked.hook = func() {
 				fs.age(t, 3*time.Hour)
 				node.now = func() time.Time { return time.Now().Add(3 * time.Hour) }

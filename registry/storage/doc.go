@@ -3,7 +3,14 @@
 // tags, the referrers index, the repository index that serves the catalog,
 // and online garbage collection.
 //
-// It keeps CNCF Distribution's storage layout (see paths.go), so a storage
+// Around it: registry/storage/repometa keeps the repositories' metadata
+// records the web UI lists, above the store and through its API;
+// registry/storage/blobcache is the blob descriptor cache; the packages
+// under registry/storage/internal hold helpers only this tree uses
+// (layout: where everything lives in a root; blobio: the hashing copy and
+// the offset reader; periodic: the flush loop). Each package's doc.go says why it is cut where it is.
+//
+// It keeps CNCF Distribution's storage layout (see internal/layout/paths.go), so a storage
 // root written by either registry is served by the other. It verifies before
 // it publishes: a blob appears under a digest only after its bytes hashed to
 // that digest, and a manifest is linked only when what it references exists.
@@ -52,7 +59,7 @@
 //
 // # The protocol
 //
-// Three kinds of record live under /berth/v1/gc (paths.go), each judged by
+// Three kinds of record live under /berth/v1/gc (internal/layout), each judged by
 // its storage mtime: relying(B), written by a request about to rely on blob
 // B; used(B), written by a request that relied on B and found no collector
 // deleting it; and deleting(B)/<run>, written by a collector run about to
@@ -334,6 +341,7 @@
 //
 // Imports: the standard library, go-digest, image-spec, and of this module
 // storagedriver, registry/storage/blobcache, registry/policy,
-// internal/oci and internal/keylock only; never the HTTP layer (package registry), gorilla/mux or
+// internal/oci, internal/keylock and the packages under
+// registry/storage/internal only; never the HTTP layer (package registry), gorilla/mux or
 // the host agent (internal/archtest).
 package storage

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 )
 
 // FuzzParseManifest: no payload makes the parser panic, and whatever it
@@ -84,8 +86,8 @@ func FuzzCheckTag(f *testing.F) {
 			}
 			return
 		}
-		if p := tagCurrentPath("a", tag); path.Clean(p) != p || path.Dir(path.Dir(p)) != tagDir("a", tag) || path.Dir(tagDir("a", tag)) != tagsDir("a") {
-			t.Fatalf("tag %q is stored at %q, outside %s", tag, p, tagsDir("a"))
+		if p := layout.TagCurrentPath("a", tag); path.Clean(p) != p || path.Dir(path.Dir(p)) != layout.TagDir("a", tag) || path.Dir(layout.TagDir("a", tag)) != layout.TagsDir("a") {
+			t.Fatalf("tag %q is stored at %q, outside %s", tag, p, layout.TagsDir("a"))
 		}
 	})
 }
@@ -116,7 +118,7 @@ func FuzzParseDigest(f *testing.F) {
 		if !ok || herr != nil || len(raw) != size || hex.EncodeToString(raw) != enc || d.String() != s {
 			t.Fatalf("ParseDigest(%q) accepted %q", s, d)
 		}
-		if p := blobDataPath(d); path.Clean(p) != p || !strings.HasPrefix(p, blobsRoot()+"/"+alg+"/"+enc[:2]+"/"+enc+"/") {
+		if p := layout.BlobDataPath(d); path.Clean(p) != p || !strings.HasPrefix(p, layout.BlobsRoot()+"/"+alg+"/"+enc[:2]+"/"+enc+"/") {
 			t.Fatalf("digest %q is stored at %q", s, p)
 		}
 	})

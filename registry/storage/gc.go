@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -159,7 +160,7 @@ func (c *collector) work(ctx context.Context) error {
 // is judged by: the mtime of a file written now. Its resolution may hide up
 // to mtimeSlack, which makes the cutoff earlier: the safe side.
 func (c *collector) storageNow(ctx context.Context) (time.Time, error) {
-	p := gcClockPath(c.run)
+	p := layout.GCClockPath(c.run)
 	if err := c.s.driver.PutContent(ctx, p, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 		return time.Time{}, err
 	}
@@ -178,7 +179,7 @@ func (c *collector) old(t time.Time) bool { return !t.Add(mtimeSlack).After(c.cu
 // usedFresh reports whether a request relied on d, or began to, since the
 // cutoff.
 func (c *collector) usedFresh(ctx context.Context, d digest.Digest) (bool, error) {
-	for _, p := range []string{relyingPath(d), usedPath(d)} {
+	for _, p := range []string{layout.RelyingPath(d), layout.UsedPath(d)} {
 		fi, err := c.s.driver.Stat(ctx, p)
 		if errors.Is(err, storagedriver.ErrPathNotFound) {
 			continue
@@ -194,10 +195,10 @@ func (c *collector) usedFresh(ctx context.Context, d digest.Digest) (bool, error
 // that found them old: a request writing relying(d) since saw this run's
 // deleting record and writes it again once the record is gone.
 func (c *collector) deleteRecords(ctx context.Context, d digest.Digest) error {
-	if err := ignoreNotFound(c.s.driver.Delete(ctx, relyingPath(d))); err != nil {
+	if err := ignoreNotFound(c.s.driver.Delete(ctx, layout.RelyingPath(d))); err != nil {
 		return err
 	}
-	return ignoreNotFound(c.s.driver.Delete(ctx, usedPath(d)))
+	return ignoreNotFound(c.s.driver.Delete(ctx, layout.UsedPath(d)))
 }
 
 // handshake runs del, which deletes d or (with repos) d's links in repos,
@@ -221,7 +222,7 @@ func (c *collector) handshake(ctx context.Context, d digest.Digest, repos []stri
 	if err != nil {
 		return false, err
 	}
-	p := deletingPath(d, c.run)
+	p := layout.DeletingPath(d, c.run)
 	if err := c.s.driver.PutContent(ctx, p, rec); err != nil {
 		return false, err
 	}

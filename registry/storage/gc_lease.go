@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -33,12 +34,12 @@ func (s *Store) acquireLease(ctx context.Context, node string, ttl time.Duration
 	if err != nil {
 		return false, err
 	}
-	if err := s.driver.PutContent(ctx, gcLeasePath(), b); err != nil {
+	if err := s.driver.PutContent(ctx, layout.GCLeasePath(), b); err != nil {
 		return false, err
 	}
 	// Read back who wrote last, expired or not: a node whose clock runs
 	// ahead of the storage's would otherwise never hold its own lease.
-	b, err = s.driver.GetContent(ctx, gcLeasePath())
+	b, err = s.driver.GetContent(ctx, layout.GCLeasePath())
 	if err != nil {
 		return false, ignoreNotFound(err)
 	}
@@ -48,14 +49,14 @@ func (s *Store) acquireLease(ctx context.Context, node string, ttl time.Duration
 
 // leaseHolder names the node holding an unexpired lease, or "".
 func (s *Store) leaseHolder(ctx context.Context) (string, error) {
-	fi, err := s.driver.Stat(ctx, gcLeasePath())
+	fi, err := s.driver.Stat(ctx, layout.GCLeasePath())
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return "", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	b, err := s.driver.GetContent(ctx, gcLeasePath())
+	b, err := s.driver.GetContent(ctx, layout.GCLeasePath())
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return "", nil
 	}
@@ -78,7 +79,7 @@ func (s *Store) releaseLease(ctx context.Context, node string) error {
 	if err != nil || held != node {
 		return err
 	}
-	return ignoreNotFound(s.driver.Delete(ctx, gcLeasePath()))
+	return ignoreNotFound(s.driver.Delete(ctx, layout.GCLeasePath()))
 }
 
 // GCLoop collects garbage every interval until ctx ends, on the node named

@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -18,7 +19,7 @@ import (
 // untagged manifests right after marking it.
 func (c *collector) mark(ctx context.Context) error {
 	var names []string
-	err := c.s.walkRepositories(ctx, repositoriesRoot(), &names)
+	err := c.s.walkRepositories(ctx, layout.RepositoriesRoot(), &names)
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return err
 	}
@@ -167,14 +168,14 @@ func (c *collector) markManifest(ctx context.Context, d digest.Digest) ([]digest
 // Only a storage error is returned. A blob too large to be a manifest is
 // not read whole.
 func (c *collector) readManifest(ctx context.Context, d digest.Digest) (*manifestDoc, error) {
-	fi, err := c.s.driver.Stat(ctx, blobDataPath(d))
+	fi, err := c.s.driver.Stat(ctx, layout.BlobDataPath(d))
 	if errors.Is(err, storagedriver.ErrPathNotFound) || err == nil && (fi.IsDir || fi.Size > MaxManifestSize) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	payload, err := c.s.driver.GetContent(ctx, blobDataPath(d))
+	payload, err := c.s.driver.GetContent(ctx, layout.BlobDataPath(d))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, nil
 	}
@@ -191,7 +192,7 @@ func (c *collector) readManifest(ctx context.Context, d digest.Digest) (*manifes
 // readTags reads where each tag of r points. A tag without a readable
 // current link points nowhere (Distribution does the same).
 func (c *collector) readTags(ctx context.Context, r *repoState) error {
-	dirs, err := c.s.driver.List(ctx, tagsDir(r.name))
+	dirs, err := c.s.driver.List(ctx, layout.TagsDir(r.name))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil
 	}
@@ -199,11 +200,11 @@ func (c *collector) readTags(ctx context.Context, r *repoState) error {
 		return err
 	}
 	for _, dir := range dirs {
-		tag := dir[len(tagsDir(r.name))+1:]
+		tag := dir[len(layout.TagsDir(r.name))+1:]
 		if CheckTag(tag) != nil {
 			continue
 		}
-		b, err := c.s.driver.GetContent(ctx, tagCurrentPath(r.name, tag))
+		b, err := c.s.driver.GetContent(ctx, layout.TagCurrentPath(r.name, tag))
 		if errors.Is(err, storagedriver.ErrPathNotFound) {
 			continue
 		}
@@ -219,7 +220,7 @@ func (c *collector) readTags(ctx context.Context, r *repoState) error {
 
 // readRevisions lists the manifests stored in r, by their links' keys.
 func (c *collector) readRevisions(ctx context.Context, r *repoState) error {
-	return c.s.walk(ctx, manifestsDir(r.name)+"/revisions", func(fi storagedriver.FileInfo) error {
+	return c.s.walk(ctx, layout.ManifestsDir(r.name)+"/revisions", func(fi storagedriver.FileInfo) error {
 		segs := splitPath(fi.Path)
 		if fi.IsDir || segs[len(segs)-1] != "link" {
 			return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -55,7 +56,7 @@ func (k relyKind) String() string {
 	return [...]string{"read", "mount", "commit", "manifest"}[k]
 }
 
-// deletingRecord is the content of deletingPath: which collector run
+// deletingRecord is the content of layout.DeletingPath: which collector run
 // wrote it and, when Repos is set, that only the blob's links in those
 // repositories (a layer link or a manifest revision) are being deleted, not
 // the blob itself.
@@ -97,7 +98,7 @@ func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, ki
 	if m, ok := s.mem.usedAt(d); ok && s.now().Sub(m) < s.grace/2 {
 		return false, nil
 	}
-	fi, err := s.driver.Stat(ctx, usedPath(d))
+	fi, err := s.driver.Stat(ctx, layout.UsedPath(d))
 	if err == nil && s.now().Sub(fi.ModTime) < s.grace/2 {
 		s.mem.rememberUsed(d, fi.ModTime)
 		return false, nil
@@ -112,7 +113,7 @@ func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, ki
 	vctx := storagedriver.Volatile(ctx)
 	for {
 		stamp := []byte(s.now().UTC().Format(time.RFC3339Nano))
-		if err := s.driver.PutContent(vctx, relyingPath(d), stamp); err != nil {
+		if err := s.driver.PutContent(vctx, layout.RelyingPath(d), stamp); err != nil {
 			return waited, err
 		}
 		busy, err := s.beingDeleted(ctx, name, d)
@@ -120,7 +121,7 @@ func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, ki
 			return waited, err
 		}
 		if !busy {
-			return waited, s.driver.PutContent(vctx, usedPath(d), stamp)
+			return waited, s.driver.PutContent(vctx, layout.UsedPath(d), stamp)
 		}
 		if kind == relyRead || kind == relyMount {
 			return false, fmt.Errorf("blob %s is being collected: %w", d, ErrBlobUnknown)
@@ -146,14 +147,14 @@ func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, ki
 // repository name. It is called right after relying(d) was written, whose
 // mtime is then the storage's present time that records are aged against.
 func (s *Store) beingDeleted(ctx context.Context, name string, d digest.Digest) (bool, error) {
-	records, err := s.driver.List(ctx, deletingDir(d))
+	records, err := s.driver.List(ctx, layout.DeletingDir(d))
 	if errors.Is(err, storagedriver.ErrPathNotFound) || err == nil && len(records) == 0 {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	now, err := s.driver.Stat(ctx, relyingPath(d))
+	now, err := s.driver.Stat(ctx, layout.RelyingPath(d))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		now.ModTime = s.now() // the collector just removed it
 	} else if err != nil {

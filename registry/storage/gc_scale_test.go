@@ -14,6 +14,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 )
 
@@ -125,7 +126,7 @@ func writeScaleFile(t testing.TB, root, p string, b []byte) {
 
 func writeScaleBlob(t *testing.T, root string, b []byte) digest.Digest {
 	d := digest.FromBytes(b)
-	writeScaleFile(t, root, blobDataPath(d), b)
+	writeScaleFile(t, root, layout.BlobDataPath(d), b)
 	return d
 }
 
@@ -137,14 +138,14 @@ func writeScaleRepo(t *testing.T, root string, r, per int, shared []digest.Diges
 		own := writeScaleBlob(t, root, []byte(fmt.Sprintf("layer %s %d", name, i)))
 		layers := []digest.Digest{shared[(r+i)%len(shared)], shared[(r*7+i)%len(shared)], own}
 		for _, d := range append([]digest.Digest{c}, layers...) {
-			link(layerLinkPath(name, d), d)
+			link(layout.LayerLinkPath(name, d), d)
 		}
 		m := writeScaleBlob(t, root, imageJSON(c, "", layers...))
-		link(revisionLinkPath(name, m), m)
+		link(layout.RevisionLinkPath(name, m), m)
 		if i%2 == 0 {
 			tag := "v" + strconv.Itoa(i)
-			link(tagCurrentPath(name, tag), m)
-			link(tagIndexPath(name, tag, m), m)
+			link(layout.TagCurrentPath(name, tag), m)
+			link(layout.TagIndexPath(name, tag, m), m)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -32,12 +33,12 @@ func (c *collector) sweepUntagged(ctx context.Context, r *repoState) error {
 			continue
 		}
 		del := func(ctx context.Context) error {
-			err := c.s.driver.Delete(ctx, pathDir(revisionLinkPath(r.name, d)))
+			err := c.s.driver.Delete(ctx, pathDir(layout.RevisionLinkPath(r.name, d)))
 			if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 				return err
 			}
 			for tag := range r.tags {
-				if err := ignoreNotFound(c.s.driver.Delete(ctx, pathDir(tagIndexPath(r.name, tag, d)))); err != nil {
+				if err := ignoreNotFound(c.s.driver.Delete(ctx, pathDir(layout.TagIndexPath(r.name, tag, d)))); err != nil {
 					return err
 				}
 			}
@@ -45,7 +46,7 @@ func (c *collector) sweepUntagged(ctx context.Context, r *repoState) error {
 			// waited for it finds the cache without the link.
 			c.s.forgetLinks(ctx, r.name, d)
 			if subject, ok := r.subj[d]; ok {
-				return ignoreNotFound(c.s.driver.Delete(ctx, referrerPath(r.name, subject, d)))
+				return ignoreNotFound(c.s.driver.Delete(ctx, layout.ReferrerPath(r.name, subject, d)))
 			}
 			return nil
 		}
@@ -75,7 +76,7 @@ func (c *collector) sweep(ctx context.Context) error {
 	// Old links to blobs that were not deleted here: only those whose blob
 	// is gone (dangling) go; a blob spared or too young keeps its links.
 	for d, repos := range c.garbage {
-		if _, err := c.s.driver.Stat(ctx, blobDataPath(d)); !errors.Is(err, storagedriver.ErrPathNotFound) {
+		if _, err := c.s.driver.Stat(ctx, layout.BlobDataPath(d)); !errors.Is(err, storagedriver.ErrPathNotFound) {
 			if err != nil {
 				return err
 			}
@@ -107,7 +108,7 @@ func (c *collector) sweep(ctx context.Context) error {
 // findGarbageLinks collects the layer links older than the cutoff that name
 // a blob the mark did not keep: at most one entry per garbage link.
 func (c *collector) findGarbageLinks(ctx context.Context) error {
-	root := repositoriesRoot()
+	root := layout.RepositoriesRoot()
 	return c.s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
 		base := fi.Path[strings.LastIndexByte(fi.Path, '/')+1:]
 		if fi.IsDir {
@@ -137,7 +138,7 @@ func (c *collector) findGarbageLinks(ctx context.Context) error {
 // sweepBlobs walks the blob store and deletes each blob that is not live
 // and older than the cutoff, with its garbage links and used record.
 func (c *collector) sweepBlobs(ctx context.Context) error {
-	return c.s.walk(ctx, blobsRoot(), func(fi storagedriver.FileInfo) error {
+	return c.s.walk(ctx, layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
 		segs := splitPath(fi.Path)
 		if fi.IsDir || segs[len(segs)-1] != "data" {
 			return nil
@@ -151,7 +152,7 @@ func (c *collector) sweepBlobs(ctx context.Context) error {
 		}
 		repos := c.garbage[d]
 		ok, err := c.handshake(ctx, d, nil, func(ctx context.Context) error {
-			if err := ignoreNotFound(c.s.driver.Delete(ctx, blobDir(d))); err != nil {
+			if err := ignoreNotFound(c.s.driver.Delete(ctx, layout.BlobDir(d))); err != nil {
 				return err
 			}
 			c.s.forgetBlobEverywhere(ctx, d)
@@ -176,7 +177,7 @@ func (c *collector) sweepBlobs(ctx context.Context) error {
 
 func (c *collector) deleteLinks(ctx context.Context, d digest.Digest, repos []string) error {
 	for _, name := range repos {
-		if err := ignoreNotFound(c.s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))); err != nil {
+		if err := ignoreNotFound(c.s.driver.Delete(ctx, pathDir(layout.LayerLinkPath(name, d)))); err != nil {
 			return err
 		}
 		c.s.cache.ForgetLink(ctx, name, d)
@@ -196,7 +197,7 @@ func (c *collector) reportLinks(d digest.Digest, repos []string) {
 // of blobs that are not live and do not exist (requests wrote them for
 // blobs that never arrived, or the blob went in an earlier run).
 func (c *collector) sweepUsed(ctx context.Context) error {
-	for _, root := range []string{usedRoot(), relyingRoot()} {
+	for _, root := range []string{layout.UsedRoot(), layout.RelyingRoot()} {
 		err := c.s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
 			if fi.IsDir {
 				return nil
@@ -209,12 +210,12 @@ func (c *collector) sweepUsed(ctx context.Context) error {
 			if _, live := c.live[d]; live {
 				return nil
 			}
-			_, err := c.s.driver.Stat(ctx, blobDataPath(d))
+			_, err := c.s.driver.Stat(ctx, layout.BlobDataPath(d))
 			if !errors.Is(err, storagedriver.ErrPathNotFound) {
 				return err
 			}
 			ok, err := c.handshake(ctx, d, nil, func(ctx context.Context) error { return c.deleteRecords(ctx, d) })
-			if ok && root == usedRoot() {
+			if ok && root == layout.UsedRoot() {
 				c.report.UsedRecords++
 				c.deleted(Deletion{Kind: "used record", Digest: d})
 			}

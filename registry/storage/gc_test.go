@@ -16,6 +16,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/internal/testutil/s3test"
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
@@ -138,7 +139,7 @@ func image(t *testing.T, s *Store, repo, tag, config string, layers ...string) (
 func storedBlobs(t *testing.T, s *Store) []digest.Digest {
 	t.Helper()
 	var out []digest.Digest
-	err := s.walk(context.Background(), blobsRoot(), func(fi storagedriver.FileInfo) error {
+	err := s.walk(context.Background(), layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
 		segs := splitPath(fi.Path)
 		if !fi.IsDir && segs[len(segs)-1] == "data" {
 			out = append(out, blobDigestAt(segs))
@@ -316,13 +317,13 @@ func TestGCUsedRecordsOfMissingBlobs(t *testing.T) {
 	s := gcStore(inmemory.New())
 	d := putString(t, s, "a", "blob")
 	waitOld()
-	if err := s.driver.Delete(ctx, blobDir(d)); err != nil {
+	if err := s.driver.Delete(ctx, layout.BlobDir(d)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.StatBlob(ctx, "a", d); !errors.Is(err, ErrBlobUnknown) {
 		t.Fatalf("HEAD: %v", err)
 	}
-	for _, p := range []string{usedPath(d), relyingPath(d)} {
+	for _, p := range []string{layout.UsedPath(d), layout.RelyingPath(d)} {
 		if _, err := s.driver.Stat(ctx, p); err != nil {
 			t.Fatalf("no record %s: %v", p, err)
 		}
@@ -332,7 +333,7 @@ func TestGCUsedRecordsOfMissingBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{usedPath(d), relyingPath(d), layerLinkPath("a", d)} {
+	for _, p := range []string{layout.UsedPath(d), layout.RelyingPath(d), layout.LayerLinkPath("a", d)} {
 		if _, err := s.driver.Stat(ctx, p); !errors.Is(err, storagedriver.ErrPathNotFound) {
 			t.Errorf("%s stays: %v (%+v)", p, err, r)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -126,7 +127,7 @@ const (
 // claimTag does steps 1 to 3 of tagImmutable once. It returns the rival's
 // manifest when it lost (its own entry withdrawn), "" when it linked d.
 func (s *Store) claimTag(ctx context.Context, name, tag string, d digest.Digest) (digest.Digest, error) {
-	mine := tagIndexPath(name, tag, d)
+	mine := layout.TagIndexPath(name, tag, d)
 	if err := s.link(ctx, mine, d); err != nil {
 		return "", err
 	}
@@ -155,11 +156,11 @@ func (s *Store) claimTag(ctx context.Context, name, tag string, d digest.Digest)
 // of tag, or "" when there is none. Called right after d's entry was
 // written, whose mtime is then the storage's present time.
 func (s *Store) rivalClaim(ctx context.Context, name, tag string, d digest.Digest) (digest.Digest, error) {
-	now, err := s.driver.Stat(ctx, tagIndexPath(name, tag, d))
+	now, err := s.driver.Stat(ctx, layout.TagIndexPath(name, tag, d))
 	if err != nil {
 		return "", err
 	}
-	algs, err := s.driver.List(ctx, tagDir(name, tag)+"/index")
+	algs, err := s.driver.List(ctx, layout.TagDir(name, tag)+"/index")
 	if err != nil {
 		return "", err
 	}
@@ -176,7 +177,7 @@ func (s *Store) rivalClaim(ctx context.Context, name, tag string, d digest.Diges
 			if err != nil || other == d {
 				continue
 			}
-			fi, err := s.driver.Stat(ctx, tagIndexPath(name, tag, other))
+			fi, err := s.driver.Stat(ctx, layout.TagIndexPath(name, tag, other))
 			if errors.Is(err, storagedriver.ErrPathNotFound) {
 				continue // withdrawn
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -163,14 +164,14 @@ func TestImmutableTagClaims(t *testing.T) {
 	}
 	// Another node wrote its claim on v1 (step 1) and has not yet linked
 	// current: this push sees the rival and withdraws.
-	if err := s.link(ctx, tagIndexPath("team/app", "v1", d1), d1); err != nil {
+	if err := s.link(ctx, layout.TagIndexPath("team/app", "v1", d1), d1); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.PutManifestGuarded(ctx, "team/app", "v1", "", two, nil, vTags)
 	if !errors.Is(err, ErrTagImmutable) {
 		t.Fatalf("push against a live claim: %v, want ErrTagImmutable", err)
 	}
-	if _, err := drv.Stat(ctx, tagIndexPath("team/app", "v1", digest.FromBytes(two))); err == nil {
+	if _, err := drv.Stat(ctx, layout.TagIndexPath("team/app", "v1", digest.FromBytes(two))); err == nil {
 		t.Fatal("the losing push left its claim")
 	}
 	// The rival died: once its claim is older than claimWindow, it blocks nobody.

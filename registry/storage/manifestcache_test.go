@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/blobcache"
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 )
 
 // getTag resolves repo:ref through GetManifest and returns the digest
@@ -132,7 +133,7 @@ func TestMemCacheReadYourWrites(t *testing.T) {
 
 func mustPayload(t *testing.T, s *Store, d digest.Digest) []byte {
 	t.Helper()
-	b, err := s.driver.GetContent(context.Background(), blobDataPath(d))
+	b, err := s.driver.GetContent(context.Background(), layout.BlobDataPath(d))
 	if err != nil {
 		t.Fatal(err)
 	}

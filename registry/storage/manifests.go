@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -43,7 +44,7 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 		return nil, err
 	}
 	t := s.now()
-	isRevision := func() error { return s.readLink(ctx, revisionLinkPath(name, d), d) }
+	isRevision := func() error { return s.readLink(ctx, layout.RevisionLinkPath(name, d), d) }
 	linkAt, linkHit := s.cachedLink(ctx, manifestScope(name), d)
 	if !linkHit {
 		if err := isRevision(); err != nil {
@@ -67,7 +68,7 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 	// K3), else from storage.
 	cm, memHit := s.cachedManifest(d)
 	if !memHit {
-		payload, err := s.driver.GetContent(ctx, blobDataPath(d))
+		payload, err := s.driver.GetContent(ctx, layout.BlobDataPath(d))
 		if err != nil {
 			return nil, manifestErr(ref, blobErr(d, err))
 		}
@@ -106,7 +107,7 @@ func (s *Store) resolve(ctx context.Context, name, ref string) (digest.Digest, e
 	if err := CheckTag(ref); err != nil {
 		return "", err
 	}
-	b, err := s.driver.GetContent(ctx, tagCurrentPath(name, ref))
+	b, err := s.driver.GetContent(ctx, layout.TagCurrentPath(name, ref))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return "", fmt.Errorf("tag %s: %w", ref, ErrManifestUnknown)
 	}
@@ -186,7 +187,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 		return nil, err
 	}
 	if !exists {
-		if err := s.driver.PutContent(ctx, blobDataPath(d), payload); err != nil {
+		if err := s.driver.PutContent(ctx, layout.BlobDataPath(d), payload); err != nil {
 			return nil, err
 		}
 	}
@@ -195,7 +196,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	// on the content only, not on each other: written at once, their
 	// fsyncs share the filesystem's journal commits.
 	writes := []func() error{
-		func() error { return s.link(ctx, revisionLinkPath(name, d), d) },
+		func() error { return s.link(ctx, layout.RevisionLinkPath(name, d), d) },
 		func() error { return s.recordManifestPush(ctx, name, d) },
 	}
 	if m.Subject != nil {
@@ -204,7 +205,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 		if err != nil {
 			return nil, err
 		}
-		writes = append(writes, func() error { return s.driver.PutContent(ctx, referrerPath(name, m.Subject.Digest, d), desc) })
+		writes = append(writes, func() error { return s.driver.PutContent(ctx, layout.ReferrerPath(name, m.Subject.Digest, d), desc) })
 	}
 	if err := inParallel(writes...); err != nil {
 		return nil, err
@@ -248,14 +249,14 @@ func (s *Store) Tag(ctx context.Context, name, tag string, d digest.Digest) erro
 	for {
 		// The push record first, with the index link: once the tag
 		// moves, its record is there (a record naming another digest
-		// than the tag's is ignored, see tagPushed).
+		// than the tag's is ignored, see TagPushed).
 		if err := inParallel(
-			func() error { return s.link(ctx, tagIndexPath(name, tag, d), d) },
+			func() error { return s.link(ctx, layout.TagIndexPath(name, tag, d), d) },
 			func() error { return s.recordTagPush(ctx, name, tag, d) },
 		); err != nil {
 			return err
 		}
-		if err := s.link(ctx, tagCurrentPath(name, tag), d); err != nil {
+		if err := s.link(ctx, layout.TagCurrentPath(name, tag), d); err != nil {
 			return err
 		}
 		if s.untagWaitOff {
@@ -290,7 +291,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 		if err := CheckTag(ref); err != nil {
 			return err
 		}
-		err := s.driver.Delete(ctx, tagDir(name, ref))
+		err := s.driver.Delete(ctx, layout.TagDir(name, ref))
 		s.tagsChanged(name, ref)
 		if errors.Is(err, storagedriver.ErrPathNotFound) {
 			return fmt.Errorf("tag %s: %w", ref, ErrManifestUnknown)
@@ -311,7 +312,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 	defer s.tagsChanged(name)
 	for _, t := range tags {
 		if d, err := s.resolve(ctx, name, t); err == nil && d == m.Digest {
-			if err := s.driver.Delete(ctx, tagDir(name, t)); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+			if err := s.driver.Delete(ctx, layout.TagDir(name, t)); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 				return err
 			}
 			if err := ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, t))); err != nil {
@@ -319,7 +320,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 			}
 		}
 	}
-	err = s.driver.Delete(ctx, pathDir(revisionLinkPath(name, m.Digest)))
+	err = s.driver.Delete(ctx, pathDir(layout.RevisionLinkPath(name, m.Digest)))
 	s.forgetLinks(ctx, name, m.Digest)
 	if err != nil {
 		return manifestErr(ref, blobErr(m.Digest, err))
@@ -328,7 +329,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 		return err
 	}
 	if doc, err := parseManifest(m.Payload, ""); err == nil && doc.Subject != nil {
-		err := s.driver.Delete(ctx, referrerPath(name, doc.Subject.Digest, m.Digest))
+		err := s.driver.Delete(ctx, layout.ReferrerPath(name, doc.Subject.Digest, m.Digest))
 		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 			return err
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/periodic"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -117,25 +119,7 @@ func (s *Store) mergePull(ctx context.Context, k pullKey, t time.Time) error {
 // FlushPullsEvery flushes every interval until ctx ends. The owner flushes
 // once more when it stops serving (FlushPulls).
 func (s *Store) FlushPullsEvery(ctx context.Context, interval time.Duration, report func(error)) {
-	flushEvery(ctx, interval, s.FlushPulls, report)
-}
-
-// flushEvery calls flush every interval until ctx ends, passing its
-// failures to report, and writes nothing once ctx ended: the owner of the
-// storage then flushes itself, or clears it (a test's clean-up).
-func flushEvery(ctx context.Context, interval time.Duration, flush func(context.Context) error, report func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := flush(ctx); err != nil && ctx.Err() == nil {
-				report(err)
-			}
-		}
-	}
+	periodic.Flush(ctx, interval, s.FlushPulls, report)
 }
 
 // LastPulled returns when manifest d of repository name was last pulled,
@@ -199,19 +183,19 @@ func (s *Store) recordManifestPush(ctx context.Context, name string, d digest.Di
 	return s.driver.PutContent(ctx, manifestPushedPath(name, d), []byte(s.clock().UTC().Format(time.RFC3339Nano)))
 }
 
-// The records' layout, under /berth/v1/repositories/<name>/ (paths.go).
+// The records' layout, under /berth/v1/repositories/<name>/ (internal/layout).
 func pushedTagPath(name, tag string) string {
-	return path.Join(berthRepositoriesRoot(), name, "_pushed", "tags", tag)
+	return path.Join(layout.BerthRepositoriesRoot(), name, "_pushed", "tags", tag)
 }
 
 func manifestPushedPath(name string, d digest.Digest) string {
-	return path.Join(berthRepositoriesRoot(), name, "_pushed", "manifests", d.Algorithm().String(), d.Encoded())
+	return path.Join(layout.BerthRepositoriesRoot(), name, "_pushed", "manifests", d.Algorithm().String(), d.Encoded())
 }
 
 func pulledPath(name string, d digest.Digest) string {
-	return path.Join(berthRepositoriesRoot(), name, "_pulled", d.Algorithm().String(), d.Encoded())
+	return path.Join(layout.BerthRepositoriesRoot(), name, "_pulled", d.Algorithm().String(), d.Encoded())
 }
 
 func untaggingDir(name, tag string) string {
-	return path.Join(berthRepositoriesRoot(), name, "_untagging", tag)
+	return path.Join(layout.BerthRepositoriesRoot(), name, "_untagging", tag)
 }

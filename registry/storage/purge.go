@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -75,13 +76,13 @@ func (s *Store) PurgeUploads(ctx context.Context, o PurgeOptions) (PurgeResult, 
 			return res, fmt.Errorf("purge pending writes: %w", err)
 		}
 	}
-	err := s.walkUploads(ctx, repositoriesRoot(), func(name, id string) error {
-		last, size, err := s.uploadActivity(ctx, uploadDir(name, id))
+	err := s.walkUploads(ctx, layout.RepositoriesRoot(), func(name, id string) error {
+		last, size, err := s.uploadActivity(ctx, layout.UploadDir(name, id))
 		if err != nil || !last.Before(o.OlderThan) {
 			return err
 		}
 		if !o.DryRun {
-			err := s.driver.Delete(ctx, uploadDir(name, id))
+			err := s.driver.Delete(ctx, layout.UploadDir(name, id))
 			if errors.Is(err, storagedriver.ErrPathNotFound) {
 				return nil // committed, cancelled or purged meanwhile
 			}
@@ -120,7 +121,7 @@ func (s *Store) walkUploads(ctx context.Context, dir string, fn func(name, id st
 		base := path.Base(c)
 		switch {
 		case base == "_uploads":
-			name := strings.TrimPrefix(dir, repositoriesRoot()+"/")
+			name := strings.TrimPrefix(dir, layout.RepositoriesRoot()+"/")
 			if CheckName(name) != nil {
 				continue
 			}

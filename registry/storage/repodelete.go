@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -57,7 +58,7 @@ import (
 // name at once may mark it done while the second still deletes; an upload
 // started before the delete loses its data (BLOB_UPLOAD_UNKNOWN).
 
-func repoDeleteRoot() string { return berthRoot + "/repodelete" }
+func repoDeleteRoot() string { return layout.BerthRoot + "/repodelete" }
 
 func repoDeletePath(name string) string { return repoDeleteRoot() + "/" + name + "/_record" }
 
@@ -151,7 +152,7 @@ func (s *Store) DeleteRepository(ctx context.Context, name string, guard TagGuar
 	if err := s.writeRepoDelete(ctx, name, repoDeleting); err != nil {
 		return nil, fmt.Errorf("repository %s: mark for deletion: %w", name, err)
 	}
-	manifests, err := s.linkedDigests(ctx, manifestsDir(name)+"/revisions")
+	manifests, err := s.linkedDigests(ctx, layout.ManifestsDir(name)+"/revisions")
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +166,7 @@ func (s *Store) DeleteRepository(ctx context.Context, name string, guard TagGuar
 // catalog sees one: it holds _manifests or _layers. (The directory of a
 // name with only nested repositories below it is not one.)
 func (s *Store) isRepository(ctx context.Context, name string) error {
-	children, err := s.driver.List(ctx, repoDir(name))
+	children, err := s.driver.List(ctx, layout.RepoDir(name))
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return err
 	}
@@ -185,7 +186,7 @@ func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
 	defer s.tagsChanged(name)
 	var linked []digest.Digest
 	if s.cache != nil {
-		for _, dir := range []string{repoDir(name) + "/_layers", manifestsDir(name) + "/revisions"} {
+		for _, dir := range []string{layout.RepoDir(name) + "/_layers", layout.ManifestsDir(name) + "/revisions"} {
 			ds, err := s.linkedDigests(ctx, dir)
 			if err != nil {
 				return err
@@ -199,20 +200,20 @@ func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
 		}()
 	}
 	for _, p := range []string{
-		tagsDir(name),
-		manifestsDir(name),
-		repoDir(name) + "/_layers",
-		repoDir(name) + "/_uploads",
-		path.Join(berthRepositoriesRoot(), name, "_referrers"),
+		layout.TagsDir(name),
+		layout.ManifestsDir(name),
+		layout.RepoDir(name) + "/_layers",
+		layout.RepoDir(name) + "/_uploads",
+		path.Join(layout.BerthRepositoriesRoot(), name, "_referrers"),
 		// Push and pull times (pulls.go): a new repository of the name
 		// starts without the old one's history.
-		path.Join(berthRepositoriesRoot(), name, "_pushed"),
-		path.Join(berthRepositoriesRoot(), name, "_pulled"),
+		path.Join(layout.BerthRepositoriesRoot(), name, "_pushed"),
+		path.Join(layout.BerthRepositoriesRoot(), name, "_pulled"),
 		// registry/proxy's records of the repository (its paths.go).
-		path.Join(berthRoot, "proxy/repositories", name, "_tags"),
+		path.Join(layout.BerthRoot, "proxy/repositories", name, "_tags"),
 	} {
 		if err := s.deleteTree(ctx, p); err != nil {
-			if p == repoDir(name)+"/_uploads" {
+			if p == layout.RepoDir(name)+"/_uploads" {
 				// An upload writing meanwhile can keep its directory
 				// (a filesystem's rmdir of a directory being filled).
 				// Its files are no part of the repository (the catalog

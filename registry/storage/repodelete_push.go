@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -47,9 +48,9 @@ func (s *Store) refuseIfDeleting(ctx context.Context, name string, verify func(c
 // link of blob d into repository name.
 func (s *Store) refuseLayerIfDeleting(ctx context.Context, name string, d digest.Digest) error {
 	return s.refuseIfDeleting(ctx, name, func(ctx context.Context) error {
-		return s.readLink(ctx, layerLinkPath(name, d), d)
+		return s.readLink(ctx, layout.LayerLinkPath(name, d), d)
 	}, func(ctx context.Context) {
-		_ = s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
+		_ = s.driver.Delete(ctx, pathDir(layout.LayerLinkPath(name, d)))
 		s.cache.ForgetLink(ctx, name, d)
 	})
 }
@@ -65,7 +66,7 @@ func (s *Store) refuseManifestIfDeleting(ctx context.Context, name string, d dig
 				return err
 			}
 		}
-		if err := s.readLink(ctx, revisionLinkPath(name, d), d); err != nil {
+		if err := s.readLink(ctx, layout.RevisionLinkPath(name, d), d); err != nil {
 			return err
 		}
 		return s.referencesLinked(ctx, name, m, s.requiredRefs(m))
@@ -74,13 +75,13 @@ func (s *Store) refuseManifestIfDeleting(ctx context.Context, name string, d dig
 		defer s.tagsChanged(name, tags...)
 		for _, t := range tags {
 			if cur, err := s.resolve(ctx, name, t); err == nil && cur == d {
-				_ = s.driver.Delete(ctx, tagDir(name, t))
+				_ = s.driver.Delete(ctx, layout.TagDir(name, t))
 			}
 		}
-		_ = s.driver.Delete(ctx, pathDir(revisionLinkPath(name, d)))
+		_ = s.driver.Delete(ctx, pathDir(layout.RevisionLinkPath(name, d)))
 		s.forgetLinks(ctx, name, d)
 		if m.Subject != nil {
-			_ = s.driver.Delete(ctx, referrerPath(name, m.Subject.Digest, d))
+			_ = s.driver.Delete(ctx, layout.ReferrerPath(name, m.Subject.Digest, d))
 		}
 	}
 	return s.refuseIfDeleting(ctx, name, verify, undo)

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/blobcache"
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -100,7 +101,7 @@ func TestDeleteRepositoryResume(t *testing.T) {
 			if err := s.driver.PutContent(ctx, repoDeletePath("team/app"), []byte(`{"name":"team/app"}`)); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.driver.Delete(ctx, tagsDir("team/app")); err != nil {
+			if err := s.driver.Delete(ctx, layout.TagsDir("team/app")); err != nil {
 				t.Fatal(err)
 			}
 			_, err := s.PutManifest(ctx, "team/app", "v2", "", imageJSON(c, "", ls...), nil)
@@ -286,7 +287,7 @@ func TestDeleteRepositoryDuringPush(t *testing.T) {
 				d := digest.FromBytes(payload)
 				ran := false
 				hook.before = func(p string) {
-					if p != revisionLinkPath("team/app", d) || ran {
+					if p != layout.RevisionLinkPath("team/app", d) || ran {
 						return
 					}
 					ran = true

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -34,7 +35,7 @@ import (
 // A name never contains "..", since "." must be followed by an alphanumeric,
 // so the encoding is one to one; "_repo" is no name component.
 
-func catalogRoot() string         { return berthRoot + "/catalog" }
+func catalogRoot() string         { return layout.BerthRoot + "/catalog" }
 func indexNamesDir() string       { return catalogRoot() + "/names" }
 func indexLongDir() string        { return catalogRoot() + "/long" }
 func indexCompletePath() string   { return catalogRoot() + "/complete" }
@@ -91,20 +92,22 @@ func WithIndexCheck(d time.Duration) Option {
 // most n (all when n < 0) after last. It reads the index only; Catalog
 // first makes sure the index is complete.
 func (s *Store) Repositories(ctx context.Context, n int, last string) ([]string, error) {
-	all, err := s.indexSnapshot(ctx)
+	all, err := s.IndexSnapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return page(all, n, last), nil
 }
 
-// indexSnapshot returns every indexed name, sorted: this node's last
+// IndexSnapshot returns every indexed name, sorted: this node's last
 // listing while the generation it read before that listing is still the
 // stored one, else a new listing. Every marker write or removal is
 // followed by a new generation, so a listing labelled with generation G
 // holds every change whose generation write came before G was read; a
-// reader that finds G' != G lists again (doc.go).
-func (s *Store) indexSnapshot(ctx context.Context) ([]string, error) {
+// reader that finds G' != G lists again (doc.go). The slice is shared:
+// the same one is returned until the index changes (the metadata
+// records, package repometa, rely on that), and it must not be changed.
+func (s *Store) IndexSnapshot(ctx context.Context) ([]string, error) {
 	b, err := s.driver.GetContent(ctx, indexGenerationPath())
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("repository index: %w", err)

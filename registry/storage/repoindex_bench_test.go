@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -25,9 +26,9 @@ func catalogBenchRoot(b *testing.B) string {
 	m := digest.FromString("catalog manifest")
 	for i := range catalogBenchRepos {
 		name := fmt.Sprintf("catalog/r%05d", i)
-		writeScaleFile(b, root, layerLinkPath(name, cfg), []byte(cfg))
-		writeScaleFile(b, root, revisionLinkPath(name, m), []byte(m))
-		writeScaleFile(b, root, tagCurrentPath(name, "latest"), []byte(m))
+		writeScaleFile(b, root, layout.LayerLinkPath(name, cfg), []byte(cfg))
+		writeScaleFile(b, root, layout.RevisionLinkPath(name, m), []byte(m))
+		writeScaleFile(b, root, layout.TagCurrentPath(name, "latest"), []byte(m))
 		writeScaleFile(b, root, indexMarkerPath(name), []byte(name))
 	}
 	writeScaleFile(b, root, indexCompletePath(), []byte(`{}`))
@@ -81,7 +82,7 @@ func BenchmarkCatalog(b *testing.B) {
 // repository for each page.
 func walkCatalog(b *testing.B, s *Store, n int, last string) ([]string, error) {
 	var all []string
-	err := s.walkRepositories(b.Context(), repositoriesRoot(), &all)
+	err := s.walkRepositories(b.Context(), layout.RepositoriesRoot(), &all)
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -56,7 +57,7 @@ func (s *Store) RepositoryNames(ctx context.Context) ([]string, error) {
 		return s.Repositories(ctx, -1, "")
 	}
 	var walked []string
-	if err := s.walkRepositories(ctx, repositoriesRoot(), &walked); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+	if err := s.walkRepositories(ctx, layout.RepositoriesRoot(), &walked); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("repository index: walk: %w", err)
 	}
 	names := validNames(walked)
@@ -127,7 +128,7 @@ func (s *Store) checkDue() bool {
 // during the walk is not undone) and writes the complete stamp.
 func (s *Store) SyncIndex(ctx context.Context, repair bool) (IndexDiff, error) {
 	var walked []string
-	err := s.walkRepositories(ctx, repositoriesRoot(), &walked)
+	err := s.walkRepositories(ctx, layout.RepositoriesRoot(), &walked)
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return IndexDiff{}, fmt.Errorf("repository index: walk: %w", err)
 	}
@@ -262,7 +263,7 @@ func (s *Store) checkNamespaces(ctx context.Context) error {
 		}
 		return nil
 	}
-	if err := visit(repositoriesRoot(), ""); err != nil {
+	if err := visit(layout.RepositoriesRoot(), ""); err != nil {
 		return err
 	}
 	var gone []string

@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/testutil/disttest"
 	"github.com/berth-registry/berth/registry/client"
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 )
 
 // walked is the catalog as the walk of the layout sees it: the reference
@@ -24,7 +25,7 @@ import (
 func walked(t *testing.T, s *Store) []string {
 	t.Helper()
 	var names []string
-	if err := s.walkRepositories(t.Context(), repositoriesRoot(), &names); err != nil && !strings.Contains(err.Error(), "not found") {
+	if err := s.walkRepositories(t.Context(), layout.RepositoriesRoot(), &names); err != nil && !strings.Contains(err.Error(), "not found") {
 		t.Fatal(err)
 	}
 	names = validNames(names)
@@ -251,7 +252,7 @@ func TestCatalogDistributionWrites(t *testing.T) {
 	for _, name := range []string{"dist/two", "newtop", "deep/er/two/three"} {
 		distPush(t, dist.Host, name)
 	}
-	if err := s.driver.Delete(t.Context(), repoDir("other")); err != nil {
+	if err := s.driver.Delete(t.Context(), layout.RepoDir("other")); err != nil {
 		t.Fatal(err)
 	}
 	want := walked(t, s)
@@ -416,7 +417,7 @@ func TestIndexUnindexRace(t *testing.T) {
 		t.Errorf("unindex of a live repository: %q", got)
 	}
 	// The repository goes: the marker goes for good.
-	if err := drv.Delete(ctx, repoDir("app")); err != nil {
+	if err := drv.Delete(ctx, layout.RepoDir("app")); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.unindexIfGone(ctx, "app"); err != nil {

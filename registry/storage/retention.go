@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/policy"
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -55,7 +56,7 @@ func (s *Store) waitUntagging(ctx context.Context, name, tag string) (bool, erro
 		if err != nil {
 			return waited, err
 		}
-		now, err := s.driver.Stat(ctx, tagCurrentPath(name, tag))
+		now, err := s.driver.Stat(ctx, layout.TagCurrentPath(name, tag))
 		if errors.Is(err, storagedriver.ErrPathNotFound) {
 			now.ModTime = s.now() // deleted by the pruner just now
 		} else if err != nil {
@@ -108,7 +109,7 @@ func (s *Store) Inventory(ctx context.Context, name string) (*policy.Inventory, 
 	}
 	inv := &policy.Inventory{}
 	for tag, d := range r.tags {
-		pushed, err := s.tagPushed(ctx, name, tag, d)
+		pushed, err := s.TagPushed(ctx, name, tag, d)
 		if err != nil {
 			return nil, err
 		}
@@ -145,9 +146,9 @@ func (s *Store) Inventory(ctx context.Context, name string) (*policy.Inventory, 
 	return inv, nil
 }
 
-// tagPushed is when tag was pushed to d: its record when the record names
+// TagPushed is when tag was pushed to d: its record when the record names
 // d, else the mtime of its current link.
-func (s *Store) tagPushed(ctx context.Context, name, tag string, d digest.Digest) (time.Time, error) {
+func (s *Store) TagPushed(ctx context.Context, name, tag string, d digest.Digest) (time.Time, error) {
 	b, err := s.driver.GetContent(ctx, pushedTagPath(name, tag))
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return time.Time{}, err
@@ -156,7 +157,7 @@ func (s *Store) tagPushed(ctx context.Context, name, tag string, d digest.Digest
 	if err == nil && json.Unmarshal(b, &rec) == nil && rec.Digest == d && !rec.Pushed.IsZero() {
 		return rec.Pushed, nil
 	}
-	fi, err := s.driver.Stat(ctx, tagCurrentPath(name, tag))
+	fi, err := s.driver.Stat(ctx, layout.TagCurrentPath(name, tag))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return time.Time{}, nil // deleted meanwhile
 	}
@@ -223,7 +224,7 @@ func (p *Pruner) Untag(ctx context.Context, name, tag string, d digest.Digest) (
 	if p.beforeUntag != nil {
 		p.beforeUntag()
 	}
-	err = ignoreNotFound(s.driver.Delete(ctx, tagDir(name, tag)))
+	err = ignoreNotFound(s.driver.Delete(ctx, layout.TagDir(name, tag)))
 	s.tagsChanged(name, tag)
 	if err != nil {
 		return "", err
@@ -242,22 +243,22 @@ func (p *Pruner) DeleteManifest(ctx context.Context, name string, d digest.Diges
 	}
 	s := p.c.s
 	del := func(ctx context.Context) error {
-		err := s.driver.Delete(ctx, pathDir(revisionLinkPath(name, d)))
+		err := s.driver.Delete(ctx, pathDir(layout.RevisionLinkPath(name, d)))
 		s.forgetLinks(ctx, name, d)
 		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 			return err
 		}
-		tags, err := s.driver.List(ctx, tagsDir(name))
+		tags, err := s.driver.List(ctx, layout.TagsDir(name))
 		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 			return err
 		}
 		for _, t := range tags {
-			if err := ignoreNotFound(s.driver.Delete(ctx, pathDir(tagIndexPath(name, path.Base(t), d)))); err != nil {
+			if err := ignoreNotFound(s.driver.Delete(ctx, pathDir(layout.TagIndexPath(name, path.Base(t), d)))); err != nil {
 				return err
 			}
 		}
 		if subject != "" && CheckDigest(subject) == nil {
-			if err := ignoreNotFound(s.driver.Delete(ctx, referrerPath(name, subject, d))); err != nil {
+			if err := ignoreNotFound(s.driver.Delete(ctx, layout.ReferrerPath(name, subject, d))); err != nil {
 				return err
 			}
 		}

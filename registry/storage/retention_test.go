@@ -43,7 +43,7 @@ func TestRetentionRaceRetag(t *testing.T) {
 			t.Errorf("unprotected: v1 -> %s, %v; want the push lost (the test does not exercise the protection)", got, err)
 		}
 		if protected {
-			if pushedAt, err := s.tagPushed(t.Context(), "team/app", "v1", d2); err != nil || pushedAt.IsZero() {
+			if pushedAt, err := s.TagPushed(t.Context(), "team/app", "v1", d2); err != nil || pushedAt.IsZero() {
 				t.Errorf("the re-written tag has no push time: %v, %v", pushedAt, err)
 			}
 		}

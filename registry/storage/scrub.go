@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -217,7 +218,7 @@ func (sc *scrub) run(ctx context.Context) error {
 		return err
 	}
 	var names []string
-	err := sc.s.walkRepositories(ctx, repositoriesRoot(), &names)
+	err := sc.s.walkRepositories(ctx, layout.RepositoriesRoot(), &names)
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return err
 	}
@@ -258,8 +259,8 @@ func (sc *scrub) run(ctx context.Context) error {
 
 // hashBlobs re-hashes every blob under blobs/<alg>/<2 hex>/<hex>/data.
 func (sc *scrub) hashBlobs(ctx context.Context) error {
-	err := sc.s.walkFiles(ctx, blobsRoot(), func(fi storagedriver.FileInfo) error {
-		rel := strings.Split(strings.TrimPrefix(fi.Path, blobsRoot()+"/"), "/")
+	err := sc.s.walkFiles(ctx, layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
+		rel := strings.Split(strings.TrimPrefix(fi.Path, layout.BlobsRoot()+"/"), "/")
 		if len(rel) != 4 || rel[3] != "data" {
 			return nil // not a blob of the layout
 		}
@@ -282,7 +283,7 @@ func (sc *scrub) hashBlobs(ctx context.Context) error {
 		}
 		sc.corrupt[d] = true
 		sc.sum.CorruptBytes += n
-		removed, err := sc.remove(ctx, blobDir(d))
+		removed, err := sc.remove(ctx, layout.BlobDir(d))
 		if err != nil {
 			return err
 		}

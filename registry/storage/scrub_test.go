@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -126,7 +127,7 @@ func TestScrub(t *testing.T) {
 			// Damage: a flipped byte in l1, l3 gone, a tag to nothing, the
 			// signature's index entry gone and one for a manifest never
 			// pushed.
-			p := blobDataPath(r.l1)
+			p := layout.BlobDataPath(r.l1)
 			b, err := r.drv.GetContent(ctx, p)
 			if err != nil {
 				t.Fatal(err)
@@ -135,17 +136,17 @@ func TestScrub(t *testing.T) {
 			if err := r.drv.PutContent(ctx, p, b); err != nil {
 				t.Fatal(err)
 			}
-			if err := r.drv.Delete(ctx, blobDir(r.l3)); err != nil {
+			if err := r.drv.Delete(ctx, layout.BlobDir(r.l3)); err != nil {
 				t.Fatal(err)
 			}
 			ghost := digest.FromString("never pushed")
 			if err := r.s.Tag(ctx, "app", "ghost", ghost); err != nil {
 				t.Fatal(err)
 			}
-			if err := r.drv.Delete(ctx, referrerPath("app", r.imgA, r.sig)); err != nil {
+			if err := r.drv.Delete(ctx, layout.ReferrerPath("app", r.imgA, r.sig)); err != nil {
 				t.Fatal(err)
 			}
-			if err := r.drv.PutContent(ctx, referrerPath("app", r.imgA, ghost), []byte(`{}`)); err != nil {
+			if err := r.drv.PutContent(ctx, layout.ReferrerPath("app", r.imgA, ghost), []byte(`{}`)); err != nil {
 				t.Fatal(err)
 			}
 
@@ -208,10 +209,10 @@ func TestScrubInvalidManifest(t *testing.T) {
 	ctx := t.Context()
 	payload := []byte(`{"schemaVersion":1,"name":"app","tag":"old"}`)
 	d := digest.FromBytes(payload)
-	if err := drv.PutContent(ctx, blobDataPath(d), payload); err != nil {
+	if err := drv.PutContent(ctx, layout.BlobDataPath(d), payload); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.link(ctx, revisionLinkPath("app", d), d); err != nil {
+	if err := s.link(ctx, layout.RevisionLinkPath("app", d), d); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.indexRepository(ctx, "app", false); err != nil { // as a push would
@@ -247,7 +248,7 @@ func TestScrubDuringPush(t *testing.T) {
 	inner := testDrivers[0].new(t)
 	r := newScrubRoot(t, inner)
 	var img digest.Digest
-	drv := &hookDriver{Driver: inner, path: repositoriesRoot(), hook: func() {
+	drv := &hookDriver{Driver: inner, path: layout.RepositoriesRoot(), hook: func() {
 		img, _ = pushImage(t, New(inner), "app", "pushed-meanwhile", []byte(`{"config":"late"}`), [][]byte{[]byte("late layer")}, nil)
 	}}
 	lines, sum := scrubAll(t, New(drv), true)
@@ -270,11 +271,11 @@ func TestScrubDuringPush(t *testing.T) {
 // exists, but filed under a subject it does not have, is stale.
 func TestScrubReferrerUnderWrongSubject(t *testing.T) {
 	r := newScrubRoot(t, testDrivers[0].new(t))
-	desc, err := r.drv.GetContent(t.Context(), referrerPath("app", r.imgA, r.sig))
+	desc, err := r.drv.GetContent(t.Context(), layout.ReferrerPath("app", r.imgA, r.sig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.drv.PutContent(t.Context(), referrerPath("app", r.imgB, r.sig), desc); err != nil {
+	if err := r.drv.PutContent(t.Context(), layout.ReferrerPath("app", r.imgB, r.sig), desc); err != nil {
 		t.Fatal(err)
 	}
 	lines, _ := scrubAll(t, r.s, true)

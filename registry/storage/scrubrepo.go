@@ -14,6 +14,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -22,7 +23,7 @@ import (
 func (sc *scrub) repository(ctx context.Context, name string) error {
 	sc.sum.Repositories++
 	// Layer links.
-	err := sc.links(ctx, repoDir(name)+"/_layers", func(d digest.Digest, lp string, b []byte) error {
+	err := sc.links(ctx, layout.RepoDir(name)+"/_layers", func(d digest.Digest, lp string, b []byte) error {
 		sc.sum.LayerLinks++
 		_, err := sc.checkLink(ctx, DanglingLayer, name, d, lp, b)
 		return err
@@ -32,7 +33,7 @@ func (sc *scrub) repository(ctx context.Context, name string) error {
 	}
 	// Manifest revisions.
 	revisions := map[digest.Digest]*manifestDoc{} // sound ones; nil when unparseable
-	err = sc.links(ctx, manifestsDir(name)+"/revisions", func(d digest.Digest, lp string, b []byte) error {
+	err = sc.links(ctx, layout.ManifestsDir(name)+"/revisions", func(d digest.Digest, lp string, b []byte) error {
 		sc.sum.Manifests++
 		if ok, err := sc.checkLink(ctx, DanglingManifest, name, d, lp, b); err != nil || !ok {
 			return err
@@ -96,7 +97,7 @@ func (sc *scrub) checkManifests(ctx context.Context, name string, ds []digest.Di
 			return unlinked, err
 		}
 		if len(missing) > 0 {
-			removed, err := sc.remove(ctx, pathDir(revisionLinkPath(name, d)))
+			removed, err := sc.remove(ctx, pathDir(layout.RevisionLinkPath(name, d)))
 			if err != nil {
 				return unlinked, err
 			}
@@ -168,7 +169,7 @@ func (sc *scrub) manifest(ctx context.Context, name string, d digest.Digest) (*m
 		sc.report(Problem{Kind: InvalidManifest, Repository: name, Digest: d, Detail: fmt.Sprintf("%d bytes, over the %d of a manifest", size, MaxManifestSize)})
 		return nil, nil
 	}
-	payload, err := sc.s.driver.GetContent(ctx, blobDataPath(d))
+	payload, err := sc.s.driver.GetContent(ctx, layout.BlobDataPath(d))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, nil // deleted meanwhile
 	}
@@ -193,7 +194,7 @@ func (sc *scrub) references(ctx context.Context, name string, m *manifestDoc, re
 			if _, ok := revisions[c.Digest]; ok || !sc.s.validation.requires(c.Platform) {
 				continue
 			}
-			if err := sc.s.readLink(ctx, revisionLinkPath(name, c.Digest), c.Digest); err == nil {
+			if err := sc.s.readLink(ctx, layout.RevisionLinkPath(name, c.Digest), c.Digest); err == nil {
 				continue // pushed meanwhile
 			} else if err != nil && !errors.Is(err, ErrBlobUnknown) {
 				return nil, err
@@ -250,7 +251,7 @@ func (sc *scrub) indexReferrer(ctx context.Context, name string, d digest.Digest
 	if err != nil {
 		return err
 	}
-	p := referrerPath(name, m.Subject.Digest, d)
+	p := layout.ReferrerPath(name, m.Subject.Digest, d)
 	have, err := sc.s.driver.GetContent(ctx, p)
 	if err == nil && bytes.Equal(have, desc) {
 		return nil
@@ -266,7 +267,7 @@ func (sc *scrub) indexReferrer(ctx context.Context, name string, d digest.Digest
 }
 
 func (sc *scrub) tags(ctx context.Context, name string) error {
-	tags, err := sc.s.driver.List(ctx, tagsDir(name))
+	tags, err := sc.s.driver.List(ctx, layout.TagsDir(name))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil
 	}
@@ -278,7 +279,7 @@ func (sc *scrub) tags(ctx context.Context, name string) error {
 		if CheckTag(tag) != nil {
 			continue
 		}
-		b, err := sc.s.driver.GetContent(ctx, tagCurrentPath(name, tag))
+		b, err := sc.s.driver.GetContent(ctx, layout.TagCurrentPath(name, tag))
 		if errors.Is(err, storagedriver.ErrPathNotFound) {
 			continue // no current link: not a tag (or deleted meanwhile)
 		}
@@ -298,7 +299,7 @@ func (sc *scrub) tags(ctx context.Context, name string) error {
 		if detail == "" {
 			continue
 		}
-		removed, err := sc.remove(ctx, tagDir(name, tag))
+		removed, err := sc.remove(ctx, layout.TagDir(name, tag))
 		sc.s.tagsChanged(name, tag)
 		if err != nil {
 			return err
@@ -311,7 +312,7 @@ func (sc *scrub) tags(ctx context.Context, name string) error {
 // tagSound checks, now, that the tag still points at d and that manifest
 // d is in the repository with its blob sound.
 func (sc *scrub) tagSound(ctx context.Context, name, tag string, d digest.Digest) (bool, error) {
-	if err := sc.s.readLink(ctx, revisionLinkPath(name, d), d); err != nil {
+	if err := sc.s.readLink(ctx, layout.RevisionLinkPath(name, d), d); err != nil {
 		if !errors.Is(err, ErrBlobUnknown) {
 			return false, err
 		}
@@ -331,13 +332,13 @@ func (sc *scrub) tagSound(ctx context.Context, name, tag string, d digest.Digest
 // its sound manifests (nil: it has none): an entry must name a manifest
 // of the repository whose subject is the one it is filed under.
 func (sc *scrub) staleReferrers(ctx context.Context, name string, revisions map[digest.Digest]*manifestDoc) error {
-	root := path.Join(berthRoot, "repositories", name, "_referrers")
+	root := path.Join(layout.BerthRoot, "repositories", name, "_referrers")
 	return sc.referrerEntries(ctx, root, func(subject, ref digest.Digest, p string) error {
 		m, ok := revisions[ref]
 		switch {
 		case ok && (m == nil || m.Subject != nil && m.Subject.Digest == subject):
 			return nil
-		case !ok && sc.s.readLink(ctx, revisionLinkPath(name, ref), ref) == nil:
+		case !ok && sc.s.readLink(ctx, layout.RevisionLinkPath(name, ref), ref) == nil:
 			return nil // indexed by a push that finished while we looked
 		}
 		removed, err := sc.remove(ctx, p)
@@ -386,7 +387,7 @@ func (sc *scrub) referrerEntries(ctx context.Context, root string, fn func(subje
 // referrerRepositories lists the repositories that have a referrers index.
 func (s *Store) referrerRepositories(ctx context.Context) (map[string]bool, error) {
 	names := map[string]bool{}
-	root := berthRoot + "/repositories"
+	root := layout.BerthRoot + "/repositories"
 	var walk func(dir string) error
 	walk = func(dir string) error {
 		children, err := s.driver.List(ctx, dir)

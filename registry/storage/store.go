@@ -11,6 +11,8 @@ import (
 
 	"github.com/berth-registry/berth/internal/keylock"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
+	"github.com/berth-registry/berth/registry/storage/internal/blobio"
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -43,7 +45,6 @@ type Store struct {
 	uploads keylock.Map // serialises requests on one upload in this process
 
 	index repoIndex // this node's view of the repository index (repoindex.go)
-	meta  metaCache // this node's copy of the index's metadata (repometa.go)
 }
 
 // Option configures a Store.
@@ -126,7 +127,7 @@ func (s *Store) OpenBlob(ctx context.Context, name string, d digest.Digest) (io.
 	if err != nil {
 		return nil, 0, err
 	}
-	p := blobDataPath(d)
+	p := layout.BlobDataPath(d)
 	// The size is known: a driver that would ask its backend for it
 	// (S3's HEAD) is spared that request.
 	if o, ok := s.driver.(storagedriver.SizedOpener); ok {
@@ -144,7 +145,7 @@ func (s *Store) OpenBlob(ctx context.Context, name string, d digest.Digest) (io.
 		}
 		return f, size, nil
 	}
-	return newOffsetReader(size, func(off int64) (io.ReadCloser, error) {
+	return blobio.NewOffsetReader(size, func(off int64) (io.ReadCloser, error) {
 		return s.driver.Reader(ctx, p, off)
 	}), size, nil
 }
@@ -157,7 +158,7 @@ func (s *Store) BlobRedirectURL(ctx context.Context, method string, d digest.Dig
 	if !ok {
 		return "", nil
 	}
-	return r.RedirectURL(ctx, method, blobDataPath(d))
+	return r.RedirectURL(ctx, method, layout.BlobDataPath(d))
 }
 
 // DeleteBlob unlinks blob d from repository name. The content itself stays
@@ -166,7 +167,7 @@ func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) er
 	if err := checkNameDigest(name, d); err != nil {
 		return err
 	}
-	err := s.driver.Delete(ctx, pathDir(layerLinkPath(name, d)))
+	err := s.driver.Delete(ctx, pathDir(layout.LayerLinkPath(name, d)))
 	s.cache.ForgetLink(ctx, name, d)
 	if err != nil {
 		return blobErr(d, err)
@@ -197,7 +198,7 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 	if err != nil {
 		return 0, err
 	}
-	if err := s.link(ctx, layerLinkPath(name, d), d); err != nil {
+	if err := s.link(ctx, layout.LayerLinkPath(name, d), d); err != nil {
 		return 0, err
 	}
 	// Written after the rely: it stays as long as the size does.
@@ -209,9 +210,9 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 }
 
 func (s *Store) blobLinked(ctx context.Context, name string, d digest.Digest) error {
-	err := s.readLink(ctx, layerLinkPath(name, d), d)
+	err := s.readLink(ctx, layout.LayerLinkPath(name, d), d)
 	if errors.Is(err, ErrBlobUnknown) {
-		err = s.readLink(ctx, revisionLinkPath(name, d), d)
+		err = s.readLink(ctx, layout.RevisionLinkPath(name, d), d)
 	}
 	return err
 }
@@ -233,7 +234,7 @@ func (s *Store) link(ctx context.Context, p string, d digest.Digest) error {
 }
 
 func (s *Store) blobSize(ctx context.Context, d digest.Digest) (int64, error) {
-	fi, err := s.driver.Stat(ctx, blobDataPath(d))
+	fi, err := s.driver.Stat(ctx, layout.BlobDataPath(d))
 	if err != nil {
 		return 0, blobErr(d, err)
 	}

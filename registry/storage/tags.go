@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -21,9 +22,9 @@ func (s *Store) Tags(ctx context.Context, name string) ([]string, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	children, err := s.driver.List(ctx, tagsDir(name))
+	children, err := s.driver.List(ctx, layout.TagsDir(name))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
-		if _, err := s.driver.Stat(ctx, repoDir(name)); err != nil {
+		if _, err := s.driver.Stat(ctx, layout.RepoDir(name)); err != nil {
 			if errors.Is(err, storagedriver.ErrPathNotFound) {
 				return nil, fmt.Errorf("repository %s: %w", name, ErrNameUnknown)
 			}
@@ -49,7 +50,7 @@ func (s *Store) Referrers(ctx context.Context, name string, d digest.Digest, art
 		return nil, err
 	}
 	out := []v1.Descriptor{}
-	algs, err := s.driver.List(ctx, referrersDir(name, d))
+	algs, err := s.driver.List(ctx, layout.ReferrersDir(name, d))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return out, nil
 	}
@@ -103,8 +104,8 @@ func (s *Store) walkRepositories(ctx context.Context, dir string, names *[]strin
 			}
 		}
 	}
-	if isRepo && dir != repositoriesRoot() {
-		*names = append(*names, strings.TrimPrefix(dir, repositoriesRoot()+"/"))
+	if isRepo && dir != layout.RepositoriesRoot() {
+		*names = append(*names, strings.TrimPrefix(dir, layout.RepositoriesRoot()+"/"))
 	}
 	return nil
 }

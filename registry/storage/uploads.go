@@ -15,6 +15,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/blobio"
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -68,10 +70,10 @@ func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
 	// Not fsynced: nothing of an upload is durable before its commit (its
 	// data neither), and the purger goes by the files' times when this one
 	// is missing or unreadable.
-	if err := s.driver.PutContent(storagedriver.Volatile(ctx), uploadStartedAtPath(name, id), []byte(now)); err != nil {
+	if err := s.driver.PutContent(storagedriver.Volatile(ctx), layout.UploadStartedAtPath(name, id), []byte(now)); err != nil {
 		return nil, err
 	}
-	w, err := s.driver.Writer(ctx, uploadDataPath(name, id), false)
+	w, err := s.driver.Writer(ctx, layout.UploadDataPath(name, id), false)
 	if err == nil {
 		err = w.Close()
 	}
@@ -187,7 +189,7 @@ func (u *Upload) write(ctx context.Context, w storagedriver.FileWriter, r io.Rea
 	if r == nil {
 		return h, 0, nil
 	}
-	n, err := copyHashed(w, r, h)
+	n, err := blobio.CopyHashed(w, r, h)
 	u.offset += n
 	return h, n, err
 }
@@ -245,7 +247,7 @@ func (u *Upload) Commit(ctx context.Context, d digest.Digest, r io.Reader, start
 // upload and a Move cost two of each on a filesystem.
 func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash.Hash, d digest.Digest) error {
 	s := u.store
-	data := uploadDataPath(u.name, u.id)
+	data := layout.UploadDataPath(u.name, u.id)
 	rel, direct := w.(storagedriver.Relocator)
 	direct = direct && h != nil && d.Algorithm() == digest.SHA256
 	if !direct {
@@ -280,14 +282,14 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 		// Nothing to write: the bytes go with the upload.
 		_ = w.Cancel(ctx)
 	case direct:
-		err = rel.CommitTo(ctx, blobDataPath(d))
+		err = rel.CommitTo(ctx, layout.BlobDataPath(d))
 		if errors.Is(err, errors.ErrUnsupported) {
 			if err = w.Commit(ctx); err == nil {
-				err = s.driver.Move(ctx, data, blobDataPath(d))
+				err = s.driver.Move(ctx, data, layout.BlobDataPath(d))
 			}
 		}
 	case !exists:
-		err = s.driver.Move(ctx, data, blobDataPath(d))
+		err = s.driver.Move(ctx, data, layout.BlobDataPath(d))
 	}
 	if err != nil {
 		return err
@@ -299,7 +301,7 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 // that began at t, into the upload's repository; then the upload is gone.
 func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64, t time.Time) error {
 	s := u.store
-	if err := s.link(ctx, layerLinkPath(u.name, d), d); err != nil {
+	if err := s.link(ctx, layout.LayerLinkPath(u.name, d), d); err != nil {
 		return err
 	}
 	// Both written or found after the rely: a HEAD that follows the push
@@ -347,7 +349,7 @@ func (u *Upload) Cancel(ctx context.Context) error {
 func (u *Upload) cancelLocked(ctx context.Context) error {
 	ctx, cancel := cleanupContext(ctx)
 	defer cancel()
-	err := u.store.driver.Delete(ctx, uploadDir(u.name, u.id))
+	err := u.store.driver.Delete(ctx, layout.UploadDir(u.name, u.id))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return fmt.Errorf("upload %s: %w", u.id, ErrUploadUnknown)
 	}
@@ -355,7 +357,7 @@ func (u *Upload) cancelLocked(ctx context.Context) error {
 }
 
 func (u *Upload) writer(ctx context.Context) (storagedriver.FileWriter, error) {
-	w, err := u.store.driver.Writer(ctx, uploadDataPath(u.name, u.id), true)
+	w, err := u.store.driver.Writer(ctx, layout.UploadDataPath(u.name, u.id), true)
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("upload %s: %w", u.id, ErrUploadUnknown)
 	}
@@ -403,7 +405,7 @@ func (u *Upload) loadHash(ctx context.Context, offset int64) hash.Hash {
 	if offset == 0 {
 		return h
 	}
-	b, err := u.store.driver.GetContent(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, offset))
+	b, err := u.store.driver.GetContent(ctx, layout.UploadHashStatePath(u.name, u.id, digest.SHA256, offset))
 	if err != nil {
 		return nil
 	}
@@ -423,8 +425,8 @@ func (u *Upload) saveHash(ctx context.Context, h hash.Hash, prev int64) {
 	// Not fsynced, as the upload's data is not before its commit: a state
 	// lost in a crash is recovered at Commit from the stored bytes.
 	d := u.store.driver
-	if d.PutContent(storagedriver.Volatile(ctx), uploadHashStatePath(u.name, u.id, digest.SHA256, u.offset), b) == nil && prev > 0 {
-		_ = d.Delete(ctx, uploadHashStatePath(u.name, u.id, digest.SHA256, prev))
+	if d.PutContent(storagedriver.Volatile(ctx), layout.UploadHashStatePath(u.name, u.id, digest.SHA256, u.offset), b) == nil && prev > 0 {
+		_ = d.Delete(ctx, layout.UploadHashStatePath(u.name, u.id, digest.SHA256, prev))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -29,7 +30,7 @@ func (u *Upload) commitDirect(ctx context.Context, w storagedriver.FileWriter, d
 	if !ok || r == nil || w.Size() != 0 || start > 0 || !d.Algorithm().Available() {
 		return 0, false, nil
 	}
-	bw, err := c.Create(ctx, blobDataPath(d))
+	bw, err := c.Create(ctx, layout.BlobDataPath(d))
 	if errors.Is(err, errors.ErrUnsupported) {
 		return 0, false, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/internal/testutil/s3test"
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/s3"
 )
@@ -69,7 +70,7 @@ func TestS3MonolithicCommitWritesInPlace(t *testing.T) {
 		if err != nil || !bytes.Equal(got, content) {
 			t.Fatalf("%d bytes: read back %d bytes, %v", n, len(got), err)
 		}
-		if _, err := drv.List(ctx, uploadDir("r", u.ID())); !errors.Is(err, storagedriver.ErrPathNotFound) {
+		if _, err := drv.List(ctx, layout.UploadDir("r", u.ID())); !errors.Is(err, storagedriver.ErrPathNotFound) {
 			t.Errorf("%d bytes: the upload's directory is still there: %v", n, err)
 		}
 
@@ -93,7 +94,7 @@ func TestS3MonolithicCommitWritesInPlace(t *testing.T) {
 			t.Fatalf("%d bytes: cut body: %v, want its error", n, err)
 		}
 		for _, dg := range []digest.Digest{wrong, digest.FromBytes(other)} {
-			if _, err := drv.Stat(ctx, blobDataPath(dg)); !errors.Is(err, storagedriver.ErrPathNotFound) {
+			if _, err := drv.Stat(ctx, layout.BlobDataPath(dg)); !errors.Is(err, storagedriver.ErrPathNotFound) {
 				t.Errorf("%d bytes: blob %s published by a failed upload: %v", n, dg, err)
 			}
 		}
@@ -135,11 +136,11 @@ func TestS3ChunksKeepHashWithWrite(t *testing.T) {
 		if up.Offset() != int64(len(all)) {
 			t.Fatalf("chunk %d: offset %d, want %d", i, up.Offset(), len(all))
 		}
-		if names, err := drv.List(ctx, uploadDir("r", u.ID())+"/hashstates"); !errors.Is(err, storagedriver.ErrPathNotFound) {
+		if names, err := drv.List(ctx, layout.UploadDir("r", u.ID())+"/hashstates"); !errors.Is(err, storagedriver.ErrPathNotFound) {
 			t.Fatalf("chunk %d: hash state files %q, %v; want none", i, names, err)
 		}
 	}
-	w, err := drv.Writer(ctx, uploadDataPath("r", u.ID()), true)
+	w, err := drv.Writer(ctx, layout.UploadDataPath("r", u.ID()), true)
 	if err != nil {
 		t.Fatal(err)
 	}

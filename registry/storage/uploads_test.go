@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
 )
@@ -28,7 +29,7 @@ func TestUploadRecoversLostHashState(t *testing.T) {
 	if err := u.Append(ctx, bytes.NewReader([]byte("first part, ")), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := drv.Delete(ctx, uploadDir("r", u.ID())+"/hashstates"); err != nil {
+	if err := drv.Delete(ctx, layout.UploadDir("r", u.ID())+"/hashstates"); err != nil {
 		t.Fatal(err)
 	}
 	u2, err := s.ResumeUpload(ctx, "r", u.ID())
@@ -118,7 +119,7 @@ func TestFailedWriteDiscardsUpload(t *testing.T) {
 		if _, err := s.ResumeUpload(t.Context(), "r", u.ID()); !errors.Is(err, ErrUploadUnknown) {
 			t.Errorf("commit %v: resume after a cut body: %v, want ErrUploadUnknown", commit, err)
 		}
-		if _, err := drv.List(t.Context(), uploadDir("r", u.ID())); !errors.Is(err, storagedriver.ErrPathNotFound) {
+		if _, err := drv.List(t.Context(), layout.UploadDir("r", u.ID())); !errors.Is(err, storagedriver.ErrPathNotFound) {
 			t.Errorf("commit %v: the upload's directory is still there: %v", commit, err)
 		}
 	}

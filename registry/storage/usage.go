@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -85,16 +86,16 @@ func (b *BlobSizes) put(d digest.Digest, n int64) {
 // On S3 the walk is one paged listing of the namespace's keys (uploads in
 // progress skipped) and a HEAD per blob sizes does not know yet.
 func (s *Store) NamespaceUsage(ctx context.Context, ns string, sizes *BlobSizes) (*Usage, error) {
-	root := repositoriesRoot()
+	root := layout.RepositoriesRoot()
 	if ns != "" {
 		if err := CheckName(ns); err != nil {
 			return nil, err
 		}
-		root = repoDir(ns)
+		root = layout.RepoDir(ns)
 	}
 	u := &Usage{Namespace: ns, Blobs: map[digest.Digest]int64{}, Tags: map[string]int{}}
 	err := s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
-		rel := strings.TrimPrefix(fi.Path, repositoriesRoot()+"/")
+		rel := strings.TrimPrefix(fi.Path, layout.RepositoriesRoot()+"/")
 		segs := strings.Split(rel, "/")
 		i := 0
 		for i < len(segs) && !strings.HasPrefix(segs[i], "_") {
@@ -175,7 +176,7 @@ func (s *Store) listSizes(ctx context.Context, want map[digest.Digest]int64, siz
 	sizes.mu.Lock()
 	for d := range want {
 		if _, ok := sizes.m[d]; !ok {
-			dir := pathDir(blobDir(d))
+			dir := pathDir(layout.BlobDir(d))
 			if byDir[dir] == nil {
 				byDir[dir] = map[digest.Digest]bool{}
 			}
@@ -229,7 +230,7 @@ func (s *Store) RepositoryExists(ctx context.Context, name string) (bool, error)
 	if err := CheckName(name); err != nil {
 		return false, err
 	}
-	children, err := s.driver.List(ctx, repoDir(name))
+	children, err := s.driver.List(ctx, layout.RepoDir(name))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return false, nil
 	}

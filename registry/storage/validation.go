@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 
+	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -125,7 +126,7 @@ func (s *Store) referencesLinked(ctx context.Context, name string, m *manifestDo
 	for _, r := range refs {
 		var err error
 		if m.isIndex() {
-			err = s.readLink(ctx, revisionLinkPath(name, r), r)
+			err = s.readLink(ctx, layout.RevisionLinkPath(name, r), r)
 		} else {
 			err = s.blobLinked(ctx, name, r)
 		}

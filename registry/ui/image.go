@@ -13,6 +13,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/repometa"
 )
 
 // maxConfigShown bounds the image config the image page reads.
@@ -113,7 +114,7 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request, v *viewer) error
 				return err
 			}
 			if d.Config != nil && d.Config.OS != "" {
-				d.Platform = storage.FormatPlatform(v1.Platform{OS: d.Config.OS, Architecture: d.Config.Architecture, Variant: d.Config.Variant})
+				d.Platform = repometa.FormatPlatform(v1.Platform{OS: d.Config.OS, Architecture: d.Config.Architecture, Variant: d.Config.Variant})
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/repometa"
 )
 
 // Page sizes.
@@ -73,7 +74,7 @@ func (h *Handler) repositories(w http.ResponseWriter, r *http.Request, v *viewer
 		return err
 	}
 	infos = h.sortedRepos(infos, sortBy)
-	rows := make([]*storage.RepoInfo, 0, len(infos))
+	rows := make([]*repometa.RepoInfo, 0, len(infos))
 	for _, ri := range infos {
 		if (q == "" || strings.Contains(strings.ToLower(ri.Name), q)) && v.MayPull(ri.Name) {
 			rows = append(rows, ri)
@@ -92,13 +93,13 @@ func (h *Handler) repositories(w http.ResponseWriter, r *http.Request, v *viewer
 // sortedRepos returns infos (a RepoInfos answer, by name) in the order
 // sortBy. The other orders are made once per RepoInfos answer, which the
 // store reuses until the index or its metadata change, and not per request.
-func (h *Handler) sortedRepos(infos []*storage.RepoInfo, sortBy string) []*storage.RepoInfo {
-	var cmp func(a, b *storage.RepoInfo) int
+func (h *Handler) sortedRepos(infos []*repometa.RepoInfo, sortBy string) []*repometa.RepoInfo {
+	var cmp func(a, b *repometa.RepoInfo) int
 	switch sortBy {
 	case "size":
-		cmp = func(a, b *storage.RepoInfo) int { return cmpDesc(a.Size, b.Size) }
+		cmp = func(a, b *repometa.RepoInfo) int { return cmpDesc(a.Size, b.Size) }
 	case "pushed":
-		cmp = func(a, b *storage.RepoInfo) int { return b.Pushed.Compare(a.Pushed) }
+		cmp = func(a, b *repometa.RepoInfo) int { return b.Pushed.Compare(a.Pushed) }
 	default:
 		return infos
 	}
@@ -117,7 +118,7 @@ func (h *Handler) sortedRepos(infos []*storage.RepoInfo, sortBy string) []*stora
 }
 
 // sortedRepos is a RepoInfos answer (of) in another order (rows).
-type sortedRepos struct{ of, rows []*storage.RepoInfo }
+type sortedRepos struct{ of, rows []*repometa.RepoInfo }
 
 func cmpDesc(a, b int64) int {
 	switch {
@@ -163,7 +164,7 @@ func (h *Handler) repoParam(r *http.Request, v *viewer) (string, error) {
 }
 
 type tagRow struct {
-	storage.TagInfo
+	repometa.TagInfo
 	Pulled time.Time
 }
 
@@ -200,7 +201,7 @@ func (h *Handler) tags(w http.ResponseWriter, r *http.Request, v *viewer) error 
 
 type searchData struct {
 	Q    string
-	Hits []storage.SearchHit
+	Hits []repometa.SearchHit
 	More bool
 }
 
@@ -219,9 +220,9 @@ func (h *Handler) searchPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 
 // searchResult is the search API's answer.
 type searchResult struct {
-	Query   string              `json:"query"`
-	Results []storage.SearchHit `json:"results"`
-	More    bool                `json:"more"` // more matched than n
+	Query   string               `json:"query"`
+	Results []repometa.SearchHit `json:"results"`
+	More    bool                 `json:"more"` // more matched than n
 }
 
 // searchAPI serves GET /berth/v1/search?q=<terms>[&n=<count>]: JSON of the
@@ -270,7 +271,7 @@ func (h *Handler) searchAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if hits == nil {
-		hits = []storage.SearchHit{}
+		hits = []repometa.SearchHit{}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, searchResult{Query: terms, Results: hits, More: more})

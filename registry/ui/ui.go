@@ -14,7 +14,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry"
-	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/repometa"
 )
 
 //go:embed templates/*.html
@@ -61,7 +61,7 @@ const DefaultSessionTTL = 12 * time.Hour
 // <prefix>/ there) and passes every other request to the registry.
 type Handler struct {
 	app      *registry.App
-	store    *storage.Store
+	store    *repometa.Store
 	opts     Options
 	prefix   string
 	pages    map[string]*template.Template

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/repometa"
 )
 
 // seed pushes the repositories every test browses.
@@ -237,7 +237,7 @@ func TestSearchAPI(t *testing.T) {
 	if err := e.app.Store().FillRepoInfos(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	find := func(q string) []storage.SearchHit {
+	find := func(q string) []repometa.SearchHit {
 		t.Helper()
 		w := e.do("GET", "/berth/v1/search?"+url.Values{"q": {q}}.Encode(), "alice", nil)
 		var res searchResult

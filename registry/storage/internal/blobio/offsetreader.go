@@ -1,25 +1,28 @@
-package storage
+package blobio
 
 import (
 	"errors"
 	"io"
 )
 
-// offsetReader adapts a driver without random access to io.ReadSeeker: Seek
+// OffsetReader adapts a driver without random access to io.ReadSeeker: Seek
 // only records the offset, and the next Read opens the driver's reader there.
 // It lets http.ServeContent answer range requests on every driver.
-type offsetReader struct {
+type OffsetReader struct {
 	size   int64
 	offset int64
 	open   func(offset int64) (io.ReadCloser, error)
 	rc     io.ReadCloser
 }
 
-func newOffsetReader(size int64, open func(int64) (io.ReadCloser, error)) *offsetReader {
-	return &offsetReader{size: size, open: open}
+// NewOffsetReader returns an OffsetReader over size bytes that open reads
+// from a given offset on.
+func NewOffsetReader(size int64, open func(int64) (io.ReadCloser, error)) *OffsetReader {
+	return &OffsetReader{size: size, open: open}
 }
 
-func (r *offsetReader) Read(p []byte) (int, error) {
+// Read reads from the offset, opening the driver's reader there first.
+func (r *OffsetReader) Read(p []byte) (int, error) {
 	if r.offset >= r.size {
 		return 0, io.EOF
 	}
@@ -35,7 +38,8 @@ func (r *offsetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *offsetReader) Seek(offset int64, whence int) (int64, error) {
+// Seek records the offset; the next Read opens the driver's reader there.
+func (r *OffsetReader) Seek(offset int64, whence int) (int64, error) {
 	switch whence {
 	case io.SeekStart:
 	case io.SeekCurrent:
@@ -56,7 +60,8 @@ func (r *offsetReader) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
-func (r *offsetReader) Close() error {
+// Close closes the driver's reader, if one is open.
+func (r *OffsetReader) Close() error {
 	if r.rc == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package storage
+package repometa
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/internal/periodic"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -199,7 +201,7 @@ func (r *RepoInfo) finish() {
 // RepoInfo returns the metadata of repository name: this node's copy,
 // compared with the tags directory at most every metaRecheck; the
 // stored record; or, without one, a description of every tag (written
-// back). ErrNameUnknown when the repository does not exist.
+// back). storage.ErrNameUnknown when the repository does not exist.
 func (s *Store) RepoInfo(ctx context.Context, name string) (*RepoInfo, error) {
 	return s.repoInfo(ctx, name, false)
 }
@@ -207,7 +209,7 @@ func (s *Store) RepoInfo(ctx context.Context, name string) (*RepoInfo, error) {
 // repoInfo is RepoInfo; with recheck, the copy is compared with the tags
 // directory however recently it was.
 func (s *Store) repoInfo(ctx context.Context, name string, recheck bool) (*RepoInfo, error) {
-	if err := CheckName(name); err != nil {
+	if err := storage.CheckName(name); err != nil {
 		return nil, err
 	}
 	c := s.metaCache()
@@ -230,7 +232,7 @@ func (s *Store) repoInfo(ctx context.Context, name string, recheck bool) (*RepoI
 	}
 	tags, err := s.Tags(ctx, name)
 	if err != nil {
-		if errors.Is(err, ErrNameUnknown) {
+		if errors.Is(err, storage.ErrNameUnknown) {
 			s.forgetMeta(name)
 			c.mu.Lock()
 			c.absent[name] = s.now()
@@ -284,7 +286,7 @@ func (s *Store) reconcileMeta(ctx context.Context, name string, old *RepoInfo, t
 		}
 		changed = true
 		m, err := s.GetManifest(ctx, name, tag)
-		if errors.Is(err, ErrManifestUnknown) {
+		if errors.Is(err, storage.ErrManifestUnknown) {
 			continue // untagged meanwhile
 		}
 		if err != nil {
@@ -297,7 +299,7 @@ func (s *Store) reconcileMeta(ctx context.Context, name string, old *RepoInfo, t
 			}
 			byDigest[m.Digest] = info
 		}
-		if t, err := s.tagPushed(ctx, name, tag, m.Digest); err == nil && !t.IsZero() {
+		if t, err := s.TagPushed(ctx, name, tag, m.Digest); err == nil && !t.IsZero() {
 			info.Pushed = t.UTC()
 		}
 		nr.Tags = append(nr.Tags, TagInfo{Tag: tag, ImageInfo: info})
@@ -309,8 +311,8 @@ func (s *Store) reconcileMeta(ctx context.Context, name string, old *RepoInfo, t
 // was pushed now with tags (the reference too, when it is a tag). The
 // record is written by FlushMeta. Errors (reading the config) leave the
 // tags to be described by the next RepoInfo.
-func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []string, m *Manifest) {
-	if !IsDigest(ref) && !slices.Contains(tags, ref) {
+func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []string, m *storage.Manifest) {
+	if !storage.IsDigest(ref) && !slices.Contains(tags, ref) {
 		tags = append(slices.Clip(tags), ref)
 	}
 	if len(tags) == 0 {
@@ -421,115 +423,5 @@ func (s *Store) FlushMeta(ctx context.Context) error {
 // calls FlushMeta itself, and a record lost to a crash is only a cache,
 // rebuilt the first time it is found missing.
 func (s *Store) FlushMetaEvery(ctx context.Context, interval time.Duration, report func(error)) {
-	flushEvery(ctx, interval, s.FlushMeta, report)
-}
-
-// RepoInfos returns the metadata of every indexed repository, sorted by
-// name, from this node's copy. A repository not read yet comes with
-// Known false and is read in the background (at most one fill at a time).
-// The slice is shared (the same one until the index or this node's copy
-// changes) and must not be changed.
-func (s *Store) RepoInfos(ctx context.Context) ([]*RepoInfo, error) {
-	names, err := s.indexSnapshot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c := s.metaCache()
-	c.mu.Lock()
-	if l := c.list; l.out != nil && l.ver == c.ver && sameSlice(l.names, names) {
-		missing := s.toFill(c, l.missing)
-		c.mu.Unlock()
-		s.fillLater(ctx, missing...)
-		return l.out, nil
-	}
-	out := make([]*RepoInfo, len(names))
-	var missing []string
-	for i, n := range names {
-		if r := c.repos[n]; r != nil {
-			out[i] = r
-		} else {
-			out[i] = &RepoInfo{Name: n}
-			missing = append(missing, n)
-		}
-	}
-	c.list = repoList{names: names, ver: c.ver, out: out, missing: missing}
-	missing = s.toFill(c, missing)
-	c.mu.Unlock()
-	s.fillLater(ctx, missing...)
-	return out, nil
-}
-
-// toFill returns the names of missing to read in the background: not
-// those found without tags less than metaRecheck ago (an indexed
-// repository holding only blobs), which every listing would otherwise
-// list again. Under c.mu.
-func (s *Store) toFill(c *metaCache, missing []string) []string {
-	if len(c.absent) == 0 {
-		return missing
-	}
-	out := make([]string, 0, len(missing))
-	for _, n := range missing {
-		if at, ok := c.absent[n]; !ok || s.now().Sub(at) >= metaRecheck {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// sameSlice reports whether a and b are the same slice (not only equal):
-// the index snapshot is replaced, never changed, when the index changes.
-func sameSlice(a, b []string) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
-}
-
-// fillLater has a background goroutine (one per store) read the
-// metadata of names; a failure leaves a name to the next listing.
-func (s *Store) fillLater(ctx context.Context, names ...string) {
-	if len(names) == 0 {
-		return
-	}
-	c := s.metaCache()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, n := range names {
-		c.wants[n] = true
-	}
-	if c.fills {
-		return
-	}
-	c.fills = true
-	bg := context.WithoutCancel(ctx)
-	go func() {
-		for {
-			c.mu.Lock()
-			var name string
-			for n := range c.wants {
-				name = n
-				break
-			}
-			if name == "" {
-				c.fills = false
-				c.mu.Unlock()
-				return
-			}
-			delete(c.wants, name)
-			c.mu.Unlock()
-			_, _ = s.repoInfo(bg, name, true)
-		}
-	}()
-}
-
-// FillRepoInfos reads the metadata of every indexed repository, for a
-// start-up that wants the listing complete before the first request.
-func (s *Store) FillRepoInfos(ctx context.Context) error {
-	names, err := s.indexSnapshot(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		if _, err := s.RepoInfo(ctx, n); err != nil && !errors.Is(err, ErrNameUnknown) {
-			return err
-		}
-	}
-	return nil
+	periodic.Flush(ctx, interval, s.FlushMeta, report)
 }

@@ -1,13 +1,15 @@
-package storage
+package repometa
 
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
 )
 
@@ -17,7 +19,7 @@ func metaImage(t *testing.T, s *Store, repo, tag, label string) digest.Digest {
 	cfg := `{"architecture":"arm64","os":"linux","variant":"v8","created":"2026-01-02T03:04:05Z","config":{"Labels":{"purpose":"` + label + `"}}}`
 	c := putString(t, s, repo, cfg)
 	l := putString(t, s, repo, "layer of "+repo+":"+tag+label)
-	m, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": MediaTypeOCIManifest,
+	m, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": storage.MediaTypeOCIManifest,
 		"config":      map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c, "size": len(cfg)},
 		"layers":      []map[string]any{{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": l, "size": 100}},
 		"annotations": map[string]string{"org.example.note": "note-" + label}})
@@ -33,7 +35,7 @@ func tagNames(r *RepoInfo) []string {
 }
 
 func TestRepoInfoDescribesTags(t *testing.T) {
-	s := New(inmemory.New())
+	s := New(storage.New(inmemory.New()))
 	d := metaImage(t, s, "team/app", "1.0", "web")
 	metaImage(t, s, "team/app", "2.0", "api")
 	r, err := s.RepoInfo(t.Context(), "team/app")
@@ -77,7 +79,7 @@ func laterOf(a, b time.Time) time.Time {
 
 func TestRepoInfoFollowsPushesAndDeletes(t *testing.T) {
 	drv := inmemory.New()
-	s := New(drv)
+	s := New(storage.New(drv))
 	metaImage(t, s, "team/app", "1.0", "web")
 	if _, err := s.RepoInfo(t.Context(), "team/app"); err != nil {
 		t.Fatal(err)
@@ -105,7 +107,7 @@ func TestRepoInfoFollowsPushesAndDeletes(t *testing.T) {
 	if _, err := drv.GetContent(t.Context(), metaPath("team/app")); err != nil {
 		t.Fatalf("record not written: %v", err)
 	}
-	other := New(drv)
+	other := New(storage.New(drv))
 	r2, err := other.RepoInfo(t.Context(), "team/app")
 	if err != nil || !slices.Equal(tagNames(r2), []string{"2.0"}) || r2.Size != r.Size {
 		t.Fatalf("other node: %v %+v", err, r2)
@@ -142,7 +144,7 @@ func TestRepoInfoFollowsPushesAndDeletes(t *testing.T) {
 }
 
 func TestRepoInfosAndSearch(t *testing.T) {
-	s := New(inmemory.New())
+	s := New(storage.New(inmemory.New()))
 	metaImage(t, s, "team/app", "1.0", "web")
 	metaImage(t, s, "team/db", "5.1", "database")
 	metaImage(t, s, "other/x", "latest", "misc")
@@ -190,4 +192,27 @@ func TestRepoInfosAndSearch(t *testing.T) {
 	if hits, more, _ := s.Search(t.Context(), "linux", all, 2); len(hits) != 2 || !more {
 		t.Errorf("limit: %d hits, more %v", len(hits), more)
 	}
+}
+
+// putString uploads content into repo as a blob.
+func putString(t *testing.T, s *Store, repo, content string) digest.Digest {
+	t.Helper()
+	u, err := s.StartUpload(t.Context(), repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromString(content)
+	if _, err := u.Commit(t.Context(), d, strings.NewReader(content), 0); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// putManifest puts payload into repo under tag.
+func putManifest(t *testing.T, s *Store, repo, tag string, payload []byte) digest.Digest {
+	t.Helper()
+	if _, err := s.PutManifest(t.Context(), repo, tag, "", payload, nil); err != nil {
+		t.Fatalf("put manifest %s:%s: %v", repo, tag, err)
+	}
+	return digest.FromBytes(payload)
 }

@@ -1,4 +1,4 @@
-package storage
+package repometa
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/registry/storage"
 )
 
 // maxConfigRead bounds the image config DescribeManifest reads for its
@@ -34,7 +35,7 @@ type imageConfig struct {
 // DescribeManifest summarises manifest m of repository name: its size
 // with what it references, its platforms, and the labels and creation
 // time of its image config. Push time is left to the caller.
-func (s *Store) DescribeManifest(ctx context.Context, name string, m *Manifest) (ImageInfo, error) {
+func (s *Store) DescribeManifest(ctx context.Context, name string, m *storage.Manifest) (ImageInfo, error) {
 	var doc manifestDoc
 	if err := json.Unmarshal(m.Payload, &doc); err != nil {
 		return ImageInfo{}, fmt.Errorf("manifest %s: %w", m.Digest, err)
@@ -84,7 +85,7 @@ func (s *Store) DescribeManifest(ctx context.Context, name string, m *Manifest) 
 func (s *Store) readConfig(ctx context.Context, name string, d digest.Digest) (*imageConfig, error) {
 	var cfg imageConfig
 	rc, _, err := s.OpenBlob(ctx, name, d)
-	if errors.Is(err, ErrBlobUnknown) {
+	if errors.Is(err, storage.ErrBlobUnknown) {
 		return &cfg, nil // the layers were not required (WithValidation)
 	}
 	if err != nil {

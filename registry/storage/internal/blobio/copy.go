@@ -1,4 +1,4 @@
-package storage
+package blobio
 
 import (
 	"hash"
@@ -20,11 +20,11 @@ const (
 
 var copyPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
-// copyHashed copies r to w, feeding h (may be nil) every byte written. It
+// CopyHashed copies r to w, feeding h (may be nil) every byte written. It
 // returns the bytes written; those of a body that broke off are written too,
 // as io.Copy would. Every byte written was hashed before it, and none is
 // hashed that was not written unless the write failed.
-func copyHashed(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
+func CopyHashed(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
 	first := make([]byte, copyFirstLen)
 	n, rerr := io.ReadFull(r, first)
 	if h != nil {
@@ -44,7 +44,7 @@ func copyHashed(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
 	return written + more, err
 }
 
-// copyPipelined is copyHashed's loop for long bodies.
+// copyPipelined is CopyHashed's loop for long bodies.
 func copyPipelined(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
 	type chunk struct {
 		buf *[]byte

@@ -1,4 +1,4 @@
-package storage
+package layout
 
 import (
 	"path"
@@ -40,6 +40,8 @@ import (
 //	│   ├── names/<name, "/" as "..">                   one marker per repository
 //	│   ├── long/<name>/_repo                           marker of a name too long for one segment
 //	│   ├── generation                                  rewritten after every marker change
+//	│   ├── meta/<name>/_meta                           the repository's metadata record
+//	│   │                                               (package repometa)
 //	│   └── complete                                    the index was built from a walk
 //	├── health/<node>                                   written and read back by the storage
 //	│                                                   health check (registry/health)
@@ -66,91 +68,118 @@ import (
 // take (the filesystem driver's "+pending", the S3 driver's "~pending").
 //
 // Every function here takes names, tags and digests already validated by
-// CheckName, CheckTag and CheckDigest; upload ids by checkUploadID.
+// storage.CheckName, CheckTag and CheckDigest; upload ids by the store.
 const (
 	v2Root    = "/docker/registry/v2"
-	berthRoot = "/berth/v1"
+	BerthRoot = "/berth/v1"
 )
 
-func blobsRoot() string { return v2Root + "/blobs" }
+// BlobsRoot is the directory of every blob's data.
+func BlobsRoot() string { return v2Root + "/blobs" }
 
-func blobDir(d digest.Digest) string {
+// BlobDir is the directory of blob d.
+func BlobDir(d digest.Digest) string {
 	enc := d.Encoded()
-	return path.Join(blobsRoot(), d.Algorithm().String(), enc[:2], enc)
+	return path.Join(BlobsRoot(), d.Algorithm().String(), enc[:2], enc)
 }
 
-func blobDataPath(d digest.Digest) string { return blobDir(d) + "/data" }
+// BlobDataPath is the content of blob d.
+func BlobDataPath(d digest.Digest) string { return BlobDir(d) + "/data" }
 
-func repositoriesRoot() string { return v2Root + "/repositories" }
+// RepositoriesRoot is the directory of every repository.
+func RepositoriesRoot() string { return v2Root + "/repositories" }
 
-func repoDir(name string) string { return repositoriesRoot() + "/" + name }
+// RepoDir is the directory of repository name.
+func RepoDir(name string) string { return RepositoriesRoot() + "/" + name }
 
-func layerLinkPath(name string, d digest.Digest) string {
-	return path.Join(repoDir(name), "_layers", d.Algorithm().String(), d.Encoded(), "link")
+// LayerLinkPath is the link of blob d into repository name.
+func LayerLinkPath(name string, d digest.Digest) string {
+	return path.Join(RepoDir(name), "_layers", d.Algorithm().String(), d.Encoded(), "link")
 }
 
-func manifestsDir(name string) string { return repoDir(name) + "/_manifests" }
+// ManifestsDir is the directory of repository name's manifests and tags.
+func ManifestsDir(name string) string { return RepoDir(name) + "/_manifests" }
 
-func revisionLinkPath(name string, d digest.Digest) string {
-	return path.Join(manifestsDir(name), "revisions", d.Algorithm().String(), d.Encoded(), "link")
+// RevisionLinkPath is the link of manifest d into repository name.
+func RevisionLinkPath(name string, d digest.Digest) string {
+	return path.Join(ManifestsDir(name), "revisions", d.Algorithm().String(), d.Encoded(), "link")
 }
 
-func tagsDir(name string) string { return manifestsDir(name) + "/tags" }
+// TagsDir is the directory of repository name's tags.
+func TagsDir(name string) string { return ManifestsDir(name) + "/tags" }
 
-func tagDir(name, tag string) string { return tagsDir(name) + "/" + tag }
+// TagDir is the directory of tag in repository name.
+func TagDir(name, tag string) string { return TagsDir(name) + "/" + tag }
 
-func tagCurrentPath(name, tag string) string { return tagDir(name, tag) + "/current/link" }
+// TagCurrentPath is the link to the manifest tag names now.
+func TagCurrentPath(name, tag string) string { return TagDir(name, tag) + "/current/link" }
 
-func tagIndexPath(name, tag string, d digest.Digest) string {
-	return path.Join(tagDir(name, tag), "index", d.Algorithm().String(), d.Encoded(), "link")
+// TagIndexPath is the entry of manifest d in the history of tag.
+func TagIndexPath(name, tag string, d digest.Digest) string {
+	return path.Join(TagDir(name, tag), "index", d.Algorithm().String(), d.Encoded(), "link")
 }
 
-func uploadDir(name, id string) string { return repoDir(name) + "/_uploads/" + id }
+// UploadDir is the directory of upload id in repository name.
+func UploadDir(name, id string) string { return RepoDir(name) + "/_uploads/" + id }
 
-func uploadDataPath(name, id string) string { return uploadDir(name, id) + "/data" }
+// UploadDataPath is the bytes upload id received so far.
+func UploadDataPath(name, id string) string { return UploadDir(name, id) + "/data" }
 
-func uploadStartedAtPath(name, id string) string { return uploadDir(name, id) + "/startedat" }
+// UploadStartedAtPath is when upload id started (RFC 3339).
+func UploadStartedAtPath(name, id string) string { return UploadDir(name, id) + "/startedat" }
 
 func uploadHashStateDir(name, id string, alg digest.Algorithm) string {
-	return uploadDir(name, id) + "/hashstates/" + alg.String()
+	return UploadDir(name, id) + "/hashstates/" + alg.String()
 }
 
-func uploadHashStatePath(name, id string, alg digest.Algorithm, offset int64) string {
+// UploadHashStatePath is the hash state of upload id after offset bytes.
+func UploadHashStatePath(name, id string, alg digest.Algorithm, offset int64) string {
 	return uploadHashStateDir(name, id, alg) + "/" + strconv.FormatInt(offset, 10)
 }
 
-func referrersDir(name string, subject digest.Digest) string {
-	return path.Join(berthRoot, "repositories", name, "_referrers", subject.Algorithm().String(), subject.Encoded())
+// ReferrersDir is the referrers index of subject in repository name.
+func ReferrersDir(name string, subject digest.Digest) string {
+	return path.Join(BerthRoot, "repositories", name, "_referrers", subject.Algorithm().String(), subject.Encoded())
 }
 
-func referrerPath(name string, subject, referrer digest.Digest) string {
-	return path.Join(referrersDir(name, subject), referrer.Algorithm().String(), referrer.Encoded())
+// ReferrerPath is the entry of referrer in the referrers index of subject.
+func ReferrerPath(name string, subject, referrer digest.Digest) string {
+	return path.Join(ReferrersDir(name, subject), referrer.Algorithm().String(), referrer.Encoded())
 }
 
-func gcRoot() string { return berthRoot + "/gc" }
+func gcRoot() string { return BerthRoot + "/gc" }
 
-func usedRoot() string { return gcRoot() + "/used" }
+// UsedRoot is the directory of the used records.
+func UsedRoot() string { return gcRoot() + "/used" }
 
-func usedPath(d digest.Digest) string {
-	return path.Join(usedRoot(), d.Algorithm().String(), d.Encoded())
+// UsedPath is the used record of blob d.
+func UsedPath(d digest.Digest) string {
+	return path.Join(UsedRoot(), d.Algorithm().String(), d.Encoded())
 }
 
-func relyingRoot() string { return gcRoot() + "/relying" }
+// RelyingRoot is the directory of the relying records.
+func RelyingRoot() string { return gcRoot() + "/relying" }
 
-func relyingPath(d digest.Digest) string {
-	return path.Join(relyingRoot(), d.Algorithm().String(), d.Encoded())
+// RelyingPath is the relying record of blob d.
+func RelyingPath(d digest.Digest) string {
+	return path.Join(RelyingRoot(), d.Algorithm().String(), d.Encoded())
 }
 
 func deletingRoot() string { return gcRoot() + "/deleting" }
 
-func deletingDir(d digest.Digest) string {
+// DeletingDir is the directory of the deleting records of blob d.
+func DeletingDir(d digest.Digest) string {
 	return path.Join(deletingRoot(), d.Algorithm().String(), d.Encoded())
 }
 
-func deletingPath(d digest.Digest, run string) string { return deletingDir(d) + "/" + run }
+// DeletingPath is the deleting record of blob d by collector run run.
+func DeletingPath(d digest.Digest, run string) string { return DeletingDir(d) + "/" + run }
 
-func gcClockPath(run string) string { return gcRoot() + "/clock/" + run }
+// GCClockPath is the file a collector run writes to read the storage's time.
+func GCClockPath(run string) string { return gcRoot() + "/clock/" + run }
 
-func gcLeasePath() string { return gcRoot() + "/lease" }
+// GCLeasePath is the lease of the node that collects now.
+func GCLeasePath() string { return gcRoot() + "/lease" }
 
-func berthRepositoriesRoot() string { return berthRoot + "/repositories" }
+// BerthRepositoriesRoot is the directory of Berth's per-repository records.
+func BerthRepositoriesRoot() string { return BerthRoot + "/repositories" }

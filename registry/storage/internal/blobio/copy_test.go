@@ -1,4 +1,4 @@
-package storage
+package blobio
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ func TestCopyHashed(t *testing.T) {
 			}
 			var dst bytes.Buffer
 			h := sha256.New()
-			n, err := copyHashed(&dst, r, h)
+			n, err := CopyHashed(&dst, r, h)
 			if err != nil || n != int64(size) || !bytes.Equal(dst.Bytes(), src) {
 				t.Fatalf("size %d: n %d, err %v, equal %v", size, n, err, bytes.Equal(dst.Bytes(), src))
 			}
@@ -41,14 +41,14 @@ func TestCopyHashed(t *testing.T) {
 	src := make([]byte, 3<<20)
 	broken := errors.New("client went away")
 	var dst bytes.Buffer
-	n, err := copyHashed(&dst, io.MultiReader(bytes.NewReader(src[:2<<20+5]), iotest.ErrReader(broken)), sha256.New())
+	n, err := CopyHashed(&dst, io.MultiReader(bytes.NewReader(src[:2<<20+5]), iotest.ErrReader(broken)), sha256.New())
 	if !errors.Is(err, broken) || n != 2<<20+5 || dst.Len() != 2<<20+5 {
 		t.Fatalf("broken body: n %d, written %d, err %v; want %d and %v", n, dst.Len(), err, 2<<20+5, broken)
 	}
 
 	full := errors.New("disk full")
 	fw := &failingWriter{left: copyFirstLen + copyBufSize + 10, err: full}
-	n, err = copyHashed(fw, bytes.NewReader(src), sha256.New())
+	n, err = CopyHashed(fw, bytes.NewReader(src), sha256.New())
 	if !errors.Is(err, full) || n != copyFirstLen+copyBufSize+10 {
 		t.Fatalf("failing write: n %d, err %v; want %d and %v", n, err, copyFirstLen+copyBufSize+10, full)
 	}
