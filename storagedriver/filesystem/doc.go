@@ -61,7 +61,10 @@
 //
 // A directory exists while it holds a file, as a prefix does in an object
 // store: Delete and Move remove the directories they leave empty, up to but
-// not including the root.
+// not including the root. The +pending tree is pruned more lazily: a write
+// that ends removes only its own directory, and PurgePending the empty
+// ones above it, so that a repository's uploads do not create and remove
+// the same directories for every blob.
 //
 // # Confinement
 //

@@ -258,7 +258,8 @@ func (d *driver) Move(ctx context.Context, src, dst string) error {
 }
 
 // Delete removes p and everything below it, discards the pending writes
-// there, and removes the directories left empty. ErrPathNotFound when nothing
+// there, and removes the directories left empty (in +pending, those above
+// p stay: see leavePending). ErrPathNotFound when nothing
 // was committed at p.
 func (d *driver) Delete(ctx context.Context, p string) error {
 	pend := d.pendingPath(p)
@@ -268,7 +269,6 @@ func (d *driver) Delete(ctx context.Context, p string) error {
 	if err := os.Remove(claimedPath(pend)); err != nil && !notExist(err) {
 		return err
 	}
-	d.prune(filepath.Dir(pend), d.pending)
 	full := d.full(p)
 	if _, err := os.Lstat(full); err != nil {
 		if notExist(err) {

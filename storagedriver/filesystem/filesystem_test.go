@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/berth-registry/berth/internal/testutil/drivertest"
 	"github.com/berth-registry/berth/storagedriver"
@@ -256,7 +257,8 @@ func TestDriverFilesNeverListed(t *testing.T) {
 
 // TestNoDebris proves that finished writes leave no temporary file or empty
 // directory on disk: after Commit, Cancel and Delete of an upload directory,
-// the disk holds exactly the committed files.
+// the disk holds exactly the committed files, and the directory of pending
+// writes that the next upload would use again, until PurgePending.
 func TestNoDebris(t *testing.T) {
 	root := t.TempDir()
 	d := newDriver(t, root)
@@ -293,21 +295,27 @@ func TestNoDebris(t *testing.T) {
 	if err := d.PutContent(ctx, "/p/link", []byte("sha256:abc")); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+	onDisk := func() (got []string) {
+		err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+			rel, _ := filepath.Rel(root, path)
+			got = append(got, filepath.ToSlash(rel))
+			return err // fails the test below
+		})
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		rel, _ := filepath.Rel(root, path)
-		got = append(got, filepath.ToSlash(rel))
-		return nil
-	})
-	if err != nil {
+		return got
+	}
+	want := []string{".", "+pending", "+pending/up", "c", "c/committed", "p", "p/link"}
+	if got := onDisk(); !slices.Equal(got, want) {
+		t.Errorf("on disk: %q\nwant %q", got, want)
+	}
+	if _, _, err := d.PurgePending(ctx, time.Now().Add(-time.Hour), false); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{".", "+pending", "c", "c/committed", "p", "p/link"}
-	if !slices.Equal(got, want) {
-		t.Errorf("on disk: %q\nwant %q", got, want)
+	want = slices.Delete(want, 2, 3)
+	if got := onDisk(); !slices.Equal(got, want) {
+		t.Errorf("on disk after PurgePending: %q\nwant %q", got, want)
 	}
 }
 

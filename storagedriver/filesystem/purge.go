@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"time"
 
 	"github.com/berth-registry/berth/storagedriver"
@@ -18,13 +20,15 @@ var _ storagedriver.PendingPurger = (*driver)(nil)
 // session files of writers whose process died. A file's modification time
 // is its last activity: every Write moves it, and Writer(append=true) moves
 // it when it claims a parked write (see resume), so a write that a writer
-// holds or has recently touched is young. The directories left empty go.
+// holds or has recently touched is young. The directories left empty go,
+// also those that ended writes left behind.
 //
 // Several purges, in several processes, may run at once: a file removed by
 // another is skipped and not counted. With dryRun nothing is removed.
 func (d *driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (int, int64, error) {
 	var n int
 	var bytes int64
+	var dirs []string // visited parents first
 	err := filepath.WalkDir(d.pending, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if notExist(err) {
@@ -35,7 +39,13 @@ func (d *driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun b
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if e.IsDir() || !e.Type().IsRegular() {
+		if e.IsDir() {
+			if p != d.pending {
+				dirs = append(dirs, p)
+			}
+			return nil
+		}
+		if !e.Type().IsRegular() {
 			return nil
 		}
 		fi, err := e.Info()
@@ -63,6 +73,14 @@ func (d *driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun b
 	})
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil
+	}
+	if err == nil && !dryRun {
+		// The directories commits leave in place (leavePending), children
+		// before their parents; a writer starting in one meanwhile
+		// creates it again (Writer retries).
+		for _, dir := range slices.Backward(dirs) {
+			_ = syscall.Rmdir(dir) // not empty, or already gone
+		}
 	}
 	return n, bytes, err
 }

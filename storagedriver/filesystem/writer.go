@@ -38,13 +38,13 @@ func (d *driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 	}
 	dir := filepath.Dir(pend)
 	var err error
-	// Writers of one repository's uploads share the directories above
-	// their pending writes, which every Cancel and Commit prunes when it
-	// leaves them empty: under many concurrent uploads a start can lose
-	// that race several times in a row, each attempt costing a few
-	// system calls. Past the first attempts it backs off for a random
-	// while, so that writers that keep creating and pruning the same
-	// directories in lockstep fall out of step.
+	// A write's own directory goes when its Cancel or Commit leaves it
+	// empty, and PurgePending prunes those above it: writers of one
+	// directory starting meanwhile can lose that race several times in
+	// a row, each attempt costing a few system calls. Past the first
+	// attempts it backs off for a random while, so that writers that
+	// keep creating and pruning the same directories in lockstep fall
+	// out of step.
 	for attempt := range 10 * retries {
 		if attempt >= retries {
 			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(20*time.Microsecond))))
@@ -285,7 +285,7 @@ func (w *writer) Cancel(ctx context.Context) error {
 	if err != nil && !notExist(err) {
 		return err
 	}
-	w.d.prune(filepath.Dir(w.tmp), w.d.pending)
+	w.d.leavePending(filepath.Dir(w.tmp))
 	return nil
 }
 
@@ -340,7 +340,7 @@ func (w *writer) commit(ctx context.Context, p string) error {
 	}
 	w.done = true
 	err := w.f.Close()
-	w.d.prune(filepath.Dir(w.tmp), w.d.pending)
+	w.d.leavePending(filepath.Dir(w.tmp))
 	if serr := syncDirs(dir, dirty); err == nil {
 		err = serr
 	}
