@@ -36,7 +36,7 @@ func TestDecodeWimlibChunks(t *testing.T) {
 		name string
 		want []byte
 	}{
-		{"text", readFile(t, "testdata/text.out")},
+		{"text", readFile(t, "testdata/text.plain")},
 		{"repeat", repeatOut()},
 	} {
 		src := readFile(t, "testdata/"+tc.name+".xpress")
@@ -153,7 +153,7 @@ func FuzzXpressDecode(f *testing.F) {
 }
 
 func BenchmarkDecodeText(b *testing.B) {
-	src, want := readFile(b, "testdata/text.xpress"), readFile(b, "testdata/text.out")
+	src, want := readFile(b, "testdata/text.xpress"), readFile(b, "testdata/text.plain")
 	dst := make([]byte, len(want))
 	var d Decoder
 	b.SetBytes(int64(len(want)))
