@@ -11,7 +11,7 @@ import (
 
 // The chunks in testdata were written by wimlib-imagex capture
 // --compress=XPRESS --chunk-size=65536: text.xpress a Go source file of
-// 11521 bytes (text.out), repeat.xpress 40000 bytes of repeatOut, whose
+// 11521 bytes (text.plain), repeat.xpress 40000 bytes of repeatOut, whose
 // matches need the 16-bit long lengths.
 func repeatOut() []byte {
 	var b bytes.Buffer
