@@ -205,10 +205,12 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 		if px != nil {
 			sent0, s3req0, kinds0 = t.c.sent.Load(), px.requests.Load(), px.kinds()
 		}
+		cpu0 := t.srv.cpuTime()
 		vs, err := w.run(e, t, round)
 		if err != nil {
 			return fmt.Errorf("%s: %w%s", t.name, err, t.srv.logTail())
 		}
+		o.progress("%s round %d: %-13s %-12s %10.2f s of CPU", st.kind, round, w.name, t.name, (t.srv.cpuTime() - cpu0).Seconds())
 		if px != nil {
 			sent := max(t.c.sent.Load()-sent0, 1)
 			per := float64(px.requests.Load()-s3req0) / float64(sent)
