@@ -233,7 +233,7 @@ func (s *Store) link(ctx context.Context, p string, d digest.Digest) error {
 }
 
 func (s *Store) blobSize(ctx context.Context, d digest.Digest) (int64, error) {
-	fi, err := s.driver.Stat(ctx, blobDataPath(d))
+	fi, err := storagedriver.StatFile(ctx, s.driver, blobDataPath(d))
 	if err != nil {
 		return 0, blobErr(d, err)
 	}
