@@ -99,71 +99,37 @@ func expectRange(r *http.Request, rc io.ReadSeekCloser, size int64) {
 // through 32 KiB: 32 writes per MiB at least, and a read from the
 // backend's connection returns what has arrived, often less. Each is a
 // system call, which on loopback costs about as much as its bytes: whole
-// buffers take about a third of the CPU off a pull from S3
-// (docs/benchmarks.md). Two buffers let the next be read from the backend
-// while the last is written to the client.
-const copyBufSize = 512 << 10
+// MiBs take about a third of the CPU off a pull from S3
+// (docs/benchmarks.md).
+const copyBufSize = 1 << 20
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
 // copyWriter writes what http.ServeContent sends in whole buffers of
-// copyBufSize (the last one excepted), read ahead by one.
+// copyBufSize (the last one excepted).
 type copyWriter struct{ http.ResponseWriter }
 
 func (w *copyWriter) ReadFrom(src io.Reader) (int64, error) {
-	free := make(chan []byte, 2)
-	for range 2 {
-		bp := copyBufs.Get().(*[]byte)
-		defer copyBufs.Put(bp)
-		free <- *bp
-	}
-	full := make(chan []byte, 1)
-	stop := make(chan struct{})
-	var rerr error // the reader's; read once full is closed
-	go func() {
-		defer close(full)
-		for {
-			var b []byte
-			select {
-			case b = <-free:
-			case <-stop:
-				return
-			}
-			m, err := fill(src, b[:cap(b)])
-			if m > 0 {
-				select {
-				case full <- b[:m]:
-				case <-stop:
-					return
-				}
-			}
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					rerr = err
-				}
-				return
-			}
-		}
-	}()
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	var n int64
-	var werr error
-	for b := range full {
-		k, err := w.ResponseWriter.Write(b)
-		n += int64(k)
-		if err != nil {
-			werr = err
-			break
+	for {
+		m, err := fill(src, buf)
+		if m > 0 {
+			k, werr := w.ResponseWriter.Write(buf[:m])
+			n += int64(k)
+			if werr != nil {
+				return n, werr
+			}
 		}
-		free <- b
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
 	}
-	// src is not read once this returns: the reader has ended.
-	close(stop)
-	for range full {
-	}
-	if werr != nil {
-		return n, werr
-	}
-	return n, rerr
 }
 
 // fill reads from src until buf is full or src fails or ends.
