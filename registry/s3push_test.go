@@ -1,21 +1,11 @@
 package registry_test
 
 import (
-	"context"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
-
-	"github.com/berth-registry/berth/internal/testutil/s3test"
-	"github.com/berth-registry/berth/registry"
-	"github.com/berth-registry/berth/registry/storage/blobcache"
-	"github.com/berth-registry/berth/storagedriver/observed"
-	"github.com/berth-registry/berth/storagedriver/s3"
 )
 
 // TestS3SmallPushNoProbes holds that pushing a small image to S3 (HEAD,
@@ -24,32 +14,9 @@ import (
 // is a directory: those are files, stat with one HEAD
 // (storagedriver.StatFile).
 func TestS3SmallPushNoProbes(t *testing.T) {
-	srv, root := s3test.NewRoot(t)
-	target, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := &s3Log{}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		log.mu.Lock()
-		log.reqs = append(log.reqs, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
-		log.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
-	defer proxy.Close()
-	p := srv.Params(s3test.Bucket, root)
-	p.RegionEndpoint = proxy.URL
-	drv, err := s3.New(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := blobcache.New(blobcache.NewMemory(0), nil, nil)
-	defer c.Close()
-	app, err := registry.New(context.Background(), observed.Wrap(drv, nopObserver{}), registry.WithBlobDescriptorCache(c))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, log := newS3LoggedApp(t, 0, func(r *http.Request) string {
+		return r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery
+	})
 	total := 0
 	for i := range 2 {
 		repo := "/v2/storm" + itoa(i)
