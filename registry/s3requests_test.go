@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/internal/testutil/s3test"
+	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/storagedriver/s3"
 )
 
@@ -56,13 +57,10 @@ func withDigest(loc string, d digest.Digest) string {
 	return loc + "?digest=" + d.String()
 }
 
-// TestS3RequestCounts holds the S3 request counts of issue 14 through the
-// HTTP API: a PATCH of 5 MiB or more costs at most three requests (four
-// for the first, which starts the multipart upload), a monolithic push is
-// written to the blob's key with no copy inside S3, and a blob GET, whole
-// or a range, reads the blob's key with one GET, of the range's bytes
-// only.
-func TestS3RequestCounts(t *testing.T) {
+// newS3LoggedApp returns an App on S3 (versitygw), as s3App makes it,
+// its S3 requests going through a proxy that logs line(r) of each. chunkSize 0 keeps the driver's default.
+func newS3LoggedApp(t *testing.T, chunkSize int64, line func(*http.Request) string) (*registry.App, *s3Log) {
+	t.Helper()
 	srv, root := s3test.NewRoot(t)
 	target, err := url.Parse(srv.Endpoint)
 	if err != nil {
@@ -71,6 +69,26 @@ func TestS3RequestCounts(t *testing.T) {
 	log := &s3Log{}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.mu.Lock()
+		log.reqs = append(log.reqs, line(r))
+		log.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	p := srv.Params(s3test.Bucket, root)
+	p.ChunkSize = chunkSize
+	app := s3App(t, p, proxy.URL)
+	return app, log
+}
+
+// TestS3RequestCounts holds the S3 request counts of issue 14 through the
+// HTTP API: a PATCH of 5 MiB or more costs at most three requests (four
+// for the first, which starts the multipart upload), a monolithic push is
+// written to the blob's key with no copy inside S3, and a blob GET, whole
+// or a range, reads the blob's key with one GET, of the range's bytes
+// only.
+func TestS3RequestCounts(t *testing.T) {
+	app, log := newS3LoggedApp(t, 2*s3.MinChunkSize, func(r *http.Request) string {
 		line := r.Method + " " + r.URL.Path
 		if rg := r.Header.Get("Range"); rg != "" {
 			line += " " + rg
@@ -78,15 +96,8 @@ func TestS3RequestCounts(t *testing.T) {
 		if r.Header.Get("X-Amz-Copy-Source") != "" {
 			line += " copy"
 		}
-		log.mu.Lock()
-		log.reqs = append(log.reqs, line)
-		log.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
-	defer proxy.Close()
-	p := srv.Params(s3test.Bucket, root)
-	p.ChunkSize = 2 * s3.MinChunkSize
-	app := s3App(t, p, proxy.URL)
+		return line
+	})
 
 	// Chunked: POST, three PATCHes of 6 MiB, PUT.
 	rec := do(t, app, "POST", "/v2/r/blobs/uploads/", nil)

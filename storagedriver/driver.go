@@ -101,6 +101,29 @@ type SizedOpener interface {
 	OpenSized(ctx context.Context, path string, size int64) (io.ReadSeekCloser, error)
 }
 
+// FileStatter is an optional capability of drivers whose Stat of a
+// missing path costs a second request to learn whether it is a directory
+// (S3: a HEAD, then a listing). StatFile describes the file at path only:
+// ErrPathNotFound when there is no file there, directory or not. Callers
+// that stat records, links or blobs, which are always files, use it
+// through the function StatFile.
+type FileStatter interface {
+	StatFile(ctx context.Context, path string) (FileInfo, error)
+}
+
+// StatFile describes the file at path with d's StatFile when d has one,
+// else with its Stat, a directory then reported as ErrPathNotFound too.
+func StatFile(ctx context.Context, d Driver, path string) (FileInfo, error) {
+	if f, ok := d.(FileStatter); ok {
+		return f.StatFile(ctx, path)
+	}
+	fi, err := d.Stat(ctx, path)
+	if err == nil && fi.IsDir {
+		return FileInfo{}, PathNotFound(path)
+	}
+	return fi, err
+}
+
 // RangeExpecter is an optional capability of a file from Open or
 // OpenSized whose reads are requests to a backend (S3). ExpectRange says
 // that reads starting at start will stop at end (exclusive), as those of

@@ -205,10 +205,14 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 		if px != nil {
 			sent0, s3req0, kinds0 = t.c.sent.Load(), px.requests.Load(), px.kinds()
 		}
+		cpu0 := t.srv.cpuTime()
 		vs, err := w.run(e, t, round)
 		if err != nil {
 			return fmt.Errorf("%s: %w%s", t.name, err, t.srv.logTail())
 		}
+		hwm, _ := t.srv.peakRSS()
+		o.progress("%s round %d: %-13s %-12s %10.2f s of CPU, peak RSS so far %.1f MiB", st.kind, round, w.name, t.name,
+			(t.srv.cpuTime() - cpu0).Seconds(), float64(hwm)/(1<<20))
 		if px != nil {
 			sent := max(t.c.sent.Load()-sent0, 1)
 			per := float64(px.requests.Load()-s3req0) / float64(sent)

@@ -157,6 +157,37 @@ func (s *server) peakRSS() (int64, error) {
 	return 0, errors.New("no VmHWM in /proc/PID/status")
 }
 
+// cpuTime is the CPU time (user and system) the server has used so far,
+// from /proc/PID/stat; 0 when it cannot be read. On a busy machine a
+// rate mostly says how much CPU the process got, and the CPU per workload
+// says how much it needed.
+func (s *server) cpuTime() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which ends at the last ')':
+	// state is the first, utime and stime the 12th and 13th.
+	i := strings.LastIndex(string(b), ") ")
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b)[i+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on
+// every Linux architecture Go runs on.
+const clockTicks = 100
+
 // stop asks the server to stop (SIGTERM) and kills it after 10 s.
 func (s *server) stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)

@@ -98,7 +98,7 @@ func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, ki
 	if m, ok := s.mem.usedAt(d); ok && s.now().Sub(m) < s.grace/2 {
 		return false, nil
 	}
-	fi, err := s.driver.Stat(ctx, layout.UsedPath(d))
+	fi, err := storagedriver.StatFile(ctx, s.driver, layout.UsedPath(d))
 	if err == nil && s.now().Sub(fi.ModTime) < s.grace/2 {
 		s.mem.rememberUsed(d, fi.ModTime)
 		return false, nil

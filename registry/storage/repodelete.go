@@ -82,7 +82,7 @@ type repoDeleteRecord struct {
 // under way: the safe reading.
 func (s *Store) readRepoDelete(ctx context.Context, name string) (*repoDeleteRecord, time.Time, error) {
 	p := repoDeletePath(name)
-	fi, err := s.driver.Stat(ctx, p)
+	fi, err := storagedriver.StatFile(ctx, s.driver, p)
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, time.Time{}, nil
 	}

@@ -216,7 +216,7 @@ func (s *Store) indexRepository(ctx context.Context, name string, cached bool) e
 		}
 	}
 	p := indexMarkerPath(name)
-	_, err := s.driver.Stat(ctx, p)
+	_, err := storagedriver.StatFile(ctx, s.driver, p)
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		err = s.driver.PutContent(ctx, p, []byte(name))
 		if err == nil {

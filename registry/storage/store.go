@@ -234,7 +234,7 @@ func (s *Store) link(ctx context.Context, p string, d digest.Digest) error {
 }
 
 func (s *Store) blobSize(ctx context.Context, d digest.Digest) (int64, error) {
-	fi, err := s.driver.Stat(ctx, layout.BlobDataPath(d))
+	fi, err := storagedriver.StatFile(ctx, s.driver, layout.BlobDataPath(d))
 	if err != nil {
 		return 0, blobErr(d, err)
 	}

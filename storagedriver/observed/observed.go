@@ -242,6 +242,15 @@ func (o *Driver) Stat(ctx context.Context, path string) (storagedriver.FileInfo,
 	return fi, err
 }
 
+// StatFile reports the wrapped driver's StatFile, or its Stat when it has
+// none (storagedriver.StatFile), as a stat.
+func (o *Driver) StatFile(ctx context.Context, path string) (storagedriver.FileInfo, error) {
+	start := time.Now()
+	fi, err := storagedriver.StatFile(ctx, o.d, path)
+	o.done(OpStat, start, err)
+	return fi, err
+}
+
 // List reports the wrapped driver's List.
 func (o *Driver) List(ctx context.Context, path string) ([]string, error) {
 	start := time.Now()

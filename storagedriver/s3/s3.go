@@ -30,6 +30,7 @@ var (
 	_ storagedriver.Redirector    = (*Driver)(nil)
 	_ storagedriver.PendingPurger = (*Driver)(nil)
 	_ storagedriver.Creator       = (*Driver)(nil)
+	_ storagedriver.FileStatter   = (*Driver)(nil)
 )
 
 // pendingDir is the top-level prefix, below the root directory, of the

@@ -40,6 +40,16 @@ func (d *driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, er
 	return storagedriver.FileInfo{Path: p, IsDir: true}, nil
 }
 
+// StatFile checks p and ctx, then describes the object at p with one
+// HeadObject (storagedriver.FileStatter): no listing to tell a directory
+// from nothing when there is none.
+func (d *Driver) StatFile(ctx context.Context, p string) (storagedriver.FileInfo, error) {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
+		return storagedriver.FileInfo{}, err
+	}
+	return d.be.statFile(ctx, p)
+}
+
 // statFile describes the object at p with HeadObject.
 func (d *driver) statFile(ctx context.Context, p string) (storagedriver.FileInfo, error) {
 	out, err := d.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &d.p.Bucket, Key: aws.String(d.key(p))})

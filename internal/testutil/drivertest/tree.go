@@ -1,6 +1,7 @@
 package drivertest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -13,6 +14,7 @@ import (
 var treeTests = []test{
 	{"StatFileAndDirectory", testStat},
 	{"StatPrefixTrap", testStatPrefixTrap},
+	{"StatFileOnly", testStatFileOnly},
 	{"ListSorted", testListSorted},
 	{"ListRoot", testListRoot},
 	{"ListMissing", testListMissing},
@@ -71,6 +73,26 @@ func testStatPrefixTrap(t *testing.T, d storagedriver.Driver) {
 	putString(t, d, "/st/a/z", "x")
 	if fi, err := d.Stat(t.Context(), "/st/a"); err != nil || !fi.IsDir {
 		t.Errorf("Stat(/st/a) = %+v, %v; want a directory", fi, err)
+	}
+}
+
+// testStatFileOnly proves that storagedriver.StatFile (the driver's
+// FileStatter, or Stat) describes a file as Stat does, and answers
+// ErrPathNotFound for a directory, the root and a missing path alike.
+func testStatFileOnly(t *testing.T, d storagedriver.Driver) {
+	putString(t, d, "/sf/dir/file", "12345")
+	want, err := d.Stat(t.Context(), "/sf/dir/file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := storagedriver.StatFile(t.Context(), d, "/sf/dir/file")
+	if err != nil || fi.Path != want.Path || fi.IsDir || fi.Size != 5 || !fi.ModTime.Equal(want.ModTime) {
+		t.Errorf("StatFile of file = %+v, %v; want %+v", fi, err, want)
+	}
+	for _, p := range []string{"/sf/dir", "/sf", "/sf/missing", "/sf/dir/file/below"} {
+		if fi, err := storagedriver.StatFile(t.Context(), d, p); !errors.Is(err, storagedriver.ErrPathNotFound) {
+			t.Errorf("StatFile(%q) = %+v, %v; want ErrPathNotFound", p, fi, err)
+		}
 	}
 }
 
