@@ -59,14 +59,14 @@ type ImageInfo struct {
 	Pushed      time.Time         `json:"pushed,omitzero"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
+
+	text string // lowercased searchable text (imageText), shared by internImage
 }
 
 // TagInfo is a tag and the manifest it points at.
 type TagInfo struct {
 	Tag string `json:"tag"`
 	ImageInfo
-
-	text string // lowercased searchable text (searchText), made once
 }
 
 // RepoInfo is the metadata of one repository. A RepoInfo returned by the
@@ -103,7 +103,11 @@ type metaCache struct {
 	gone  map[string]bool      // deleted here, record not yet removed
 	wants map[string]bool      // to be read by the background filler
 	fills bool                 // the filler runs
-	locks sync.Map             // name -> *sync.Mutex: one build per repository
+	locks map[string]*nameLock // one build per repository; an entry lives while held or awaited
+	// images holds the ImageInfo of recent manifests, so that the tags of
+	// many repositories pointing at one manifest share its strings, maps
+	// and search text (internImage).
+	images map[digest.Digest]*ImageInfo
 
 	// ver counts the changes of repos; list is the last RepoInfos answer,
 	// reused while neither the index snapshot nor repos changed.
@@ -125,7 +129,7 @@ func (s *Store) metaCache() *metaCache {
 	c := &s.meta
 	c.init.Do(func() {
 		c.repos, c.dirty, c.gone, c.wants = map[string]*RepoInfo{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
-		c.absent = map[string]time.Time{}
+		c.absent, c.locks, c.images = map[string]time.Time{}, map[string]*nameLock{}, map[digest.Digest]*ImageInfo{}
 	})
 	return c
 }
@@ -138,6 +142,11 @@ func (c *metaCache) get(name string) *RepoInfo {
 
 // put stores r (finishing it) and marks it to be written when dirty.
 func (c *metaCache) put(r *RepoInfo, dirty bool) {
+	for i := range r.Tags {
+		if r.Tags[i].text == "" { // described or read, not yet interned
+			r.Tags[i].ImageInfo = c.internImage(r.Tags[i].ImageInfo)
+		}
+	}
 	r.finish()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -150,29 +159,7 @@ func (c *metaCache) put(r *RepoInfo, dirty bool) {
 	}
 }
 
-func (c *metaCache) lock(name string) func() {
-	m, _ := c.locks.LoadOrStore(name, &sync.Mutex{})
-	m.(*sync.Mutex).Lock()
-	return m.(*sync.Mutex).Unlock
-}
-
-// building reports whether a RepoInfo of name may be under way (its lock
-// is held).
-func (c *metaCache) building(name string) bool {
-	m, ok := c.locks.Load(name)
-	if !ok {
-		return false
-	}
-	if m.(*sync.Mutex).TryLock() {
-		m.(*sync.Mutex).Unlock()
-		return false
-	}
-	return true
-}
-
-// finish sorts the tags (unless they are) and computes the totals and
-// the search texts not made yet: a push into a repository of many tags
-// costs a copy of its entries, not their texts again.
+// finish sorts the tags (unless they are) and computes the totals.
 func (r *RepoInfo) finish() {
 	byTag := func(a, b TagInfo) int { return strings.Compare(a.Tag, b.Tag) }
 	if !slices.IsSortedFunc(r.Tags, byTag) {
@@ -189,9 +176,6 @@ func (r *RepoInfo) finish() {
 		}
 		if t.Pushed.After(r.Pushed) {
 			r.Pushed = t.Pushed
-		}
-		if t.text == "" {
-			t.text = searchText(r.Name, t)
 		}
 	}
 }
