@@ -108,6 +108,9 @@ type metaCache struct {
 	// many repositories pointing at one manifest share its strings, maps
 	// and search text (internImage).
 	images map[digest.Digest]*ImageInfo
+	// pending: tags pushed through this node since its copy of the
+	// repository was last made, in push order (addPending).
+	pending map[string][]TagInfo
 
 	// ver counts the changes of repos; list is the last RepoInfos answer,
 	// reused while neither the index snapshot nor repos changed.
@@ -130,14 +133,23 @@ func (s *Store) metaCache() *metaCache {
 	c.init.Do(func() {
 		c.repos, c.dirty, c.gone, c.wants = map[string]*RepoInfo{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 		c.absent, c.locks, c.images = map[string]time.Time{}, map[string]*nameLock{}, map[digest.Digest]*ImageInfo{}
+		c.pending = map[string][]TagInfo{}
 	})
 	return c
+}
+
+// has reports whether the node has a copy of name (without merging its
+// pending pushes, as get does).
+func (c *metaCache) has(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.repos[name] != nil
 }
 
 func (c *metaCache) get(name string) *RepoInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.repos[name]
+	return c.mergeLocked(name)
 }
 
 // put stores r (finishing it) and marks it to be written when dirty.
@@ -167,11 +179,10 @@ func (r *RepoInfo) finish() {
 	}
 	r.Known = true
 	r.Size, r.Pushed = 0, time.Time{}
-	seen := make(map[digest.Digest]bool, len(r.Tags))
+	var seen distinctDigests
 	for i := range r.Tags {
 		t := &r.Tags[i]
-		if !seen[t.Digest] {
-			seen[t.Digest] = true
+		if seen.add(t.Digest) {
 			r.Size += t.Size
 		}
 		if t.Pushed.After(r.Pushed) {
@@ -301,7 +312,7 @@ func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []st
 		return
 	}
 	c := s.metaCache()
-	if c.get(name) == nil && !c.building(name) {
+	if !c.has(name) && !c.building(name) {
 		s.fillLater(ctx, name) // read in the background, with this push
 		return
 	}
@@ -310,6 +321,9 @@ func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []st
 	// Under the lock: a RepoInfo that listed the tags before this push
 	// has stored its copy, which this changes.
 	defer c.lock(name)()
+	if err == nil && c.addPending(name, tags, info) {
+		return
+	}
 	old := c.get(name)
 	if old == nil {
 		s.fillLater(ctx, name)
@@ -362,6 +376,7 @@ func (s *Store) forgetMeta(name string) {
 		delete(c.repos, name)
 		c.ver++ // only a real change makes RepoInfos list again
 	}
+	delete(c.pending, name)
 	delete(c.dirty, name)
 	c.gone[name] = true
 }
@@ -420,6 +435,9 @@ func (s *Store) RepoInfos(ctx context.Context) ([]*RepoInfo, error) {
 	}
 	c := s.metaCache()
 	c.mu.Lock()
+	for n := range c.pending {
+		c.mergeLocked(n)
+	}
 	if l := c.list; l.out != nil && l.ver == c.ver && sameSlice(l.names, names) {
 		missing := s.toFill(c, l.missing)
 		c.mu.Unlock()

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // What keeps the node's copy of the metadata records small: with 10,000
@@ -122,4 +124,86 @@ func (c *metaCache) building(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.locks[name] != nil
+}
+
+// addPending records that tags of name now point at info (described),
+// to be merged into the node's copy of name by its next reader
+// (mergeLocked): 5,000 pushes into one repository then cost one copy of its
+// entries per read, not one per push. False when the node has no copy of
+// name. The caller holds name's lock.
+func (c *metaCache) addPending(name string, tags []string, info ImageInfo) bool {
+	info = c.internImage(info)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.repos[name] == nil {
+		return false
+	}
+	for _, tag := range tags {
+		c.pending[name] = append(c.pending[name], TagInfo{Tag: tag, ImageInfo: info})
+	}
+	c.ver++
+	c.dirty[name] = true
+	delete(c.gone, name)
+	return true
+}
+
+// mergeLocked returns the node's copy of name with its pending tags
+// merged in (the later push of a tag wins). Under c.mu.
+func (c *metaCache) mergeLocked(name string) *RepoInfo {
+	r := c.repos[name]
+	p := c.pending[name]
+	if len(p) == 0 || r == nil {
+		return r
+	}
+	delete(c.pending, name)
+	newest := make(map[string]int, len(p)) // tag -> its index in p
+	for i, t := range p {
+		newest[t.Tag] = i
+	}
+	nr := &RepoInfo{Name: name, checked: r.checked, Tags: make([]TagInfo, 0, len(r.Tags)+len(newest))}
+	for _, t := range r.Tags {
+		if _, ok := newest[t.Tag]; !ok {
+			nr.Tags = append(nr.Tags, t)
+		}
+	}
+	for i, t := range p {
+		if newest[t.Tag] == i {
+			nr.Tags = append(nr.Tags, t)
+		}
+	}
+	nr.finish()
+	c.repos[name] = nr
+	return nr
+}
+
+// distinctDigests is a set of digests that takes no map while it holds a
+// few: the thousands of tags of a repository mostly point at a few
+// manifests, and finish runs on every change.
+type distinctDigests struct {
+	few  []digest.Digest
+	many map[digest.Digest]bool
+}
+
+// add adds d and reports whether it was new.
+func (s *distinctDigests) add(d digest.Digest) bool {
+	if s.many != nil {
+		if s.many[d] {
+			return false
+		}
+		s.many[d] = true
+		return true
+	}
+	if slices.Contains(s.few, d) {
+		return false
+	}
+	if len(s.few) < 16 {
+		s.few = append(s.few, d)
+		return true
+	}
+	s.many = make(map[digest.Digest]bool, 2*len(s.few))
+	for _, x := range s.few {
+		s.many[x] = true
+	}
+	s.many[d] = true
+	return true
 }
