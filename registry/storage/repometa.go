@@ -138,14 +138,6 @@ func (s *Store) metaCache() *metaCache {
 	return c
 }
 
-// has reports whether the node has a copy of name (without merging its
-// pending pushes, as get does).
-func (c *metaCache) has(name string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.repos[name] != nil
-}
-
 func (c *metaCache) get(name string) *RepoInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -147,6 +147,14 @@ func (c *metaCache) addPending(name string, tags []string, info ImageInfo) bool 
 	return true
 }
 
+// has reports whether the node has a copy of name (without merging its
+// pending pushes, as get does).
+func (c *metaCache) has(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.repos[name] != nil
+}
+
 // mergeLocked returns the node's copy of name with its pending tags
 // merged in (the later push of a tag wins). Under c.mu.
 func (c *metaCache) mergeLocked(name string) *RepoInfo {
