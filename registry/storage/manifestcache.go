@@ -48,9 +48,8 @@ type MemCache struct {
 	lru       *list.List                      // most recently used first
 
 	tmu   sync.Mutex
-	tags  map[string]map[string]cachedTag // repository → tag
-	ntags int
-	epoch uint64 // advanced by every forget, see tagEpoch
+	tags  map[tagKey]cachedTag // one flat map: a map per repository costs ~0.5 KiB even for one tag
+	epoch uint64               // advanced by every forget, see tagEpoch
 
 	umu  sync.Mutex
 	used map[digest.Digest]time.Time
@@ -66,6 +65,8 @@ type cachedManifest struct {
 	doc       *manifestDoc // references only; nil: unparseable
 	verified  time.Time
 }
+
+type tagKey struct{ name, tag string }
 
 type cachedTag struct {
 	d          digest.Digest
@@ -89,7 +90,7 @@ func NewMemCache(maxBytes int64, tagTTL time.Duration) *MemCache {
 		tagTTL:    tagTTL,
 		manifests: map[digest.Digest]*list.Element{},
 		lru:       list.New(),
-		tags:      map[string]map[string]cachedTag{},
+		tags:      map[tagKey]cachedTag{},
 		used:      map[digest.Digest]time.Time{},
 	}
 }
@@ -109,7 +110,7 @@ func (c *MemCache) Len() (manifests int, bytes int64, tags, used int) {
 	manifests, bytes = c.lru.Len(), c.bytes
 	c.mu.Unlock()
 	c.tmu.Lock()
-	tags = c.ntags
+	tags = len(c.tags)
 	c.tmu.Unlock()
 	c.umu.Lock()
 	used = len(c.used)
@@ -190,11 +191,11 @@ func (c *MemCache) forgetBlob(d digest.Digest) {
 func (c *MemCache) tag(name, tag string, now time.Time) (d digest.Digest, epoch uint64, ok, renew bool) {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
-	e, ok := c.tags[name][tag]
+	e, ok := c.tags[tagKey{name, tag}]
 	if ok && now.Sub(e.at) < c.tagTTL && !now.Before(e.at) {
 		if now.Sub(e.at) > c.tagTTL/2 && !e.refreshing {
 			e.refreshing, renew = true, true
-			c.tags[name][tag] = e
+			c.tags[tagKey{name, tag}] = e
 		}
 		return e.d, c.epoch, true, renew
 	}
@@ -209,18 +210,14 @@ func (c *MemCache) rememberTag(name, tag string, d digest.Digest, at time.Time, 
 	if c.epoch != epoch {
 		return
 	}
-	if c.ntags >= maxCachedTags {
-		c.tags, c.ntags = map[string]map[string]cachedTag{}, 0
+	if len(c.tags) >= maxCachedTags {
+		clear(c.tags)
 	}
-	repo := c.tags[name]
-	if repo == nil {
-		repo = map[string]cachedTag{}
-		c.tags[strings.Clone(name)] = repo // keys are copied: see clone
+	k := tagKey{name, tag}
+	if _, ok := c.tags[k]; !ok {
+		k = tagKey{strings.Clone(name), strings.Clone(tag)} // keys are copied: see clone
 	}
-	if _, ok := repo[tag]; !ok {
-		c.ntags++
-	}
-	repo[strings.Clone(tag)] = cachedTag{d: clone(d), at: at}
+	c.tags[k] = cachedTag{d: clone(d), at: at}
 }
 
 // forgetTags drops the given tags of repository name, or all of them
@@ -233,20 +230,16 @@ func (c *MemCache) forgetTags(name string, tags ...string) {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
 	c.epoch++
-	repo := c.tags[name]
-	if len(tags) == 0 {
-		c.ntags -= len(repo)
-		delete(c.tags, name)
+	if len(tags) == 0 { // at most maxCachedTags entries to look at
+		for k := range c.tags {
+			if k.name == name {
+				delete(c.tags, k)
+			}
+		}
 		return
 	}
 	for _, t := range tags {
-		if _, ok := repo[t]; ok {
-			delete(repo, t)
-			c.ntags--
-		}
-	}
-	if len(repo) == 0 {
-		delete(c.tags, name)
+		delete(c.tags, tagKey{name, t})
 	}
 }
 

@@ -61,14 +61,14 @@ type ImageInfo struct {
 	Pushed      time.Time         `json:"pushed,omitzero"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
+
+	text string // lowercased searchable text (imageText), shared by internImage
 }
 
 // TagInfo is a tag and the manifest it points at.
 type TagInfo struct {
 	Tag string `json:"tag"`
 	ImageInfo
-
-	text string // lowercased searchable text (searchText), made once
 }
 
 // RepoInfo is the metadata of one repository. A RepoInfo returned by the
@@ -105,7 +105,14 @@ type metaCache struct {
 	gone  map[string]bool      // deleted here, record not yet removed
 	wants map[string]bool      // to be read by the background filler
 	fills bool                 // the filler runs
-	locks sync.Map             // name -> *sync.Mutex: one build per repository
+	locks map[string]*nameLock // one build per repository; an entry lives while held or awaited
+	// images holds the ImageInfo of recent manifests, so that the tags of
+	// many repositories pointing at one manifest share its strings, maps
+	// and search text (internImage).
+	images map[digest.Digest]*ImageInfo
+	// pending: tags pushed through this node since its copy of the
+	// repository was last made, in push order (addPending).
+	pending map[string][]TagInfo
 
 	// ver counts the changes of repos; list is the last RepoInfos answer,
 	// reused while neither the index snapshot nor repos changed.
@@ -127,7 +134,8 @@ func (s *Store) metaCache() *metaCache {
 	c := &s.meta
 	c.init.Do(func() {
 		c.repos, c.dirty, c.gone, c.wants = map[string]*RepoInfo{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
-		c.absent = map[string]time.Time{}
+		c.absent, c.locks, c.images = map[string]time.Time{}, map[string]*nameLock{}, map[digest.Digest]*ImageInfo{}
+		c.pending = map[string][]TagInfo{}
 	})
 	return c
 }
@@ -135,11 +143,16 @@ func (s *Store) metaCache() *metaCache {
 func (c *metaCache) get(name string) *RepoInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.repos[name]
+	return c.mergeLocked(name)
 }
 
 // put stores r (finishing it) and marks it to be written when dirty.
 func (c *metaCache) put(r *RepoInfo, dirty bool) {
+	for i := range r.Tags {
+		if r.Tags[i].text == "" { // described or read, not yet interned
+			r.Tags[i].ImageInfo = c.internImage(r.Tags[i].ImageInfo)
+		}
+	}
 	r.finish()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -152,29 +165,7 @@ func (c *metaCache) put(r *RepoInfo, dirty bool) {
 	}
 }
 
-func (c *metaCache) lock(name string) func() {
-	m, _ := c.locks.LoadOrStore(name, &sync.Mutex{})
-	m.(*sync.Mutex).Lock()
-	return m.(*sync.Mutex).Unlock
-}
-
-// building reports whether a RepoInfo of name may be under way (its lock
-// is held).
-func (c *metaCache) building(name string) bool {
-	m, ok := c.locks.Load(name)
-	if !ok {
-		return false
-	}
-	if m.(*sync.Mutex).TryLock() {
-		m.(*sync.Mutex).Unlock()
-		return false
-	}
-	return true
-}
-
-// finish sorts the tags (unless they are) and computes the totals and
-// the search texts not made yet: a push into a repository of many tags
-// costs a copy of its entries, not their texts again.
+// finish sorts the tags (unless they are) and computes the totals.
 func (r *RepoInfo) finish() {
 	byTag := func(a, b TagInfo) int { return strings.Compare(a.Tag, b.Tag) }
 	if !slices.IsSortedFunc(r.Tags, byTag) {
@@ -182,18 +173,14 @@ func (r *RepoInfo) finish() {
 	}
 	r.Known = true
 	r.Size, r.Pushed = 0, time.Time{}
-	seen := make(map[digest.Digest]bool, len(r.Tags))
+	var seen distinctDigests
 	for i := range r.Tags {
 		t := &r.Tags[i]
-		if !seen[t.Digest] {
-			seen[t.Digest] = true
+		if seen.add(t.Digest) {
 			r.Size += t.Size
 		}
 		if t.Pushed.After(r.Pushed) {
 			r.Pushed = t.Pushed
-		}
-		if t.text == "" {
-			t.text = searchText(r.Name, t)
 		}
 	}
 }
@@ -319,7 +306,7 @@ func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []st
 		return
 	}
 	c := s.metaCache()
-	if c.get(name) == nil && !c.building(name) {
+	if !c.has(name) && !c.building(name) {
 		s.fillLater(ctx, name) // read in the background, with this push
 		return
 	}
@@ -328,6 +315,9 @@ func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []st
 	// Under the lock: a RepoInfo that listed the tags before this push
 	// has stored its copy, which this changes.
 	defer c.lock(name)()
+	if err == nil && c.addPending(name, tags, info) {
+		return
+	}
 	old := c.get(name)
 	if old == nil {
 		s.fillLater(ctx, name)
@@ -380,6 +370,7 @@ func (s *Store) forgetMeta(name string) {
 		delete(c.repos, name)
 		c.ver++ // only a real change makes RepoInfos list again
 	}
+	delete(c.pending, name)
 	delete(c.dirty, name)
 	c.gone[name] = true
 }

@@ -160,8 +160,9 @@ func (s *Store) Search(ctx context.Context, query string, allow func(repository 
 			}
 			continue
 		}
+		name := strings.ToLower(r.Name)
 		for i := range r.Tags {
-			if !containsAll(r.Tags[i].text, terms) {
+			if !r.Tags[i].matches(name, terms) {
 				continue
 			}
 			if len(hits) == limit {
@@ -180,31 +181,4 @@ func containsAll(text string, terms []string) bool {
 		}
 	}
 	return true
-}
-
-// searchText is the lowercased text a search term is matched against.
-func searchText(name string, t *TagInfo) string {
-	var b strings.Builder
-	b.WriteString(name)
-	b.WriteByte(0)
-	b.WriteString(t.Tag)
-	b.WriteByte(0)
-	b.WriteString(t.Digest.String())
-	b.WriteByte(0)
-	b.WriteString(t.MediaType)
-	b.WriteByte(0)
-	b.WriteString(t.ArtifactType)
-	for _, p := range t.Platforms {
-		b.WriteByte(0)
-		b.WriteString(p)
-	}
-	for _, kv := range []map[string]string{t.Annotations, t.Labels} {
-		for k, v := range kv {
-			b.WriteByte(0)
-			b.WriteString(k)
-			b.WriteByte('=')
-			b.WriteString(v)
-		}
-	}
-	return strings.ToLower(b.String())
 }

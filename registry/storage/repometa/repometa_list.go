@@ -23,6 +23,9 @@ func (s *Store) RepoInfos(ctx context.Context) ([]*RepoInfo, error) {
 	}
 	c := s.metaCache()
 	c.mu.Lock()
+	for n := range c.pending {
+		c.mergeLocked(n)
+	}
 	if l := c.list; l.out != nil && l.ver == c.ver && sameSlice(l.names, names) {
 		missing := s.toFill(c, l.missing)
 		c.mu.Unlock()
