@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http/httptest"
 	"os"
@@ -157,7 +158,7 @@ func TestRetention200Tags(t *testing.T) {
 	before := files(t, root)
 	out, rep := run(t, drv, true)
 	if got := files(t, root); !equalMaps(got, before) {
-		t.Fatal("the dry run changed the storage")
+		t.Fatalf("the dry run changed the storage: %s", mapDiff(before, got))
 	}
 	dryRunDeletes(t, out, wantTags, wantManifests)
 	if rep.TagsDeleted != len(wantTags) || rep.ManifestsDeleted != len(wantManifests) || rep.Governed != 1 || rep.Repositories != 2 {
@@ -238,6 +239,25 @@ func TestRetention200Tags(t *testing.T) {
 	if rep.TagsDeleted != 0 || rep.ManifestsDeleted != 0 {
 		t.Errorf("second run: %+v\n%s", rep, out)
 	}
+}
+
+// mapDiff says what differs between before and after, a line a key.
+func mapDiff[V comparable](before, after map[string]V) string {
+	var out []string
+	for k, v := range before {
+		if w, ok := after[k]; !ok {
+			out = append(out, "removed "+k)
+		} else if w != v {
+			out = append(out, fmt.Sprintf("changed %s: %v -> %v", k, v, w))
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			out = append(out, "added "+k)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
 }
 
 func equalMaps[K comparable, V comparable](a, b map[K]V) bool {
