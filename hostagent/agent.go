@@ -28,8 +28,9 @@ type Agent struct {
 	// pushNondistributable: Push uploads foreign and non-distributable
 	// layers too (WithPushNondistributable).
 	pushNondistributable bool
-	// foreignURLs: the only URLs Verify's repair fetches absent foreign
-	// layers from (WithForeignURLs); nil is any http or https URL.
+	// foreignURLs: the only URLs Verify's repair and Sync into the store
+	// fetch foreign layers from (WithForeignURLs); nil is any http or
+	// https URL.
 	foreignURLs *regexp.Regexp
 }
 
@@ -63,9 +64,10 @@ func WithPushNondistributable(allow bool) Option {
 	return func(a *Agent) { a.pushNondistributable = allow }
 }
 
-// WithForeignURLs limits the URLs that Verify's repair fetches absent
-// foreign layers from to those allow matches, as PullOptions.ForeignURLs
-// does for Pull; nil allows any http or https URL.
+// WithForeignURLs limits the URLs that Verify's repair and Sync (and the
+// sync daemon) into the store fetch foreign layers from to those allow
+// matches, as PullOptions.ForeignURLs does for Pull; nil allows any http
+// or https URL.
 func WithForeignURLs(allow *regexp.Regexp) Option {
 	return func(a *Agent) { a.foreignURLs = allow }
 }

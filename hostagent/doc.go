@@ -84,6 +84,9 @@
 //	                   compression
 //	hostagent/mirror   sync: config, rules, tag filters, schedules, limits,
 //	                   plan, daemon
+//	hostagent/foreign  foreign layers from their URLs: policy, GET, digest
+//	                   check, the reason none gave one (install, verify
+//	                   --repair and sync share it)
 //	hostagent/errdefs  the error classes every package of the agent wraps
 //	internal/oci       spec primitives: media types, platforms, version
 //	                   order, digest check, atomic writes

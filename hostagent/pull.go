@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +13,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent/foreign"
 	"github.com/berth-registry/berth/hostagent/mirror"
 	"github.com/berth-registry/berth/hostagent/store"
 	"github.com/berth-registry/berth/internal/oci"
@@ -215,30 +214,6 @@ func (a *Agent) download(ctx context.Context, r client.Reference, b v1.Descripto
 	return err
 }
 
-// fetchURL GETs raw from offset (a Range request; a server that ignores
-// it sends everything, from 0).
-func fetchURL(ctx context.Context, raw string, offset int64) (io.ReadCloser, int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
-	if err != nil {
-		return nil, 0, err
-	}
-	if offset > 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, 0, err
-	}
-	switch {
-	case resp.StatusCode == http.StatusPartialContent && offset > 0:
-		return resp.Body, offset, nil
-	case resp.StatusCode == http.StatusOK:
-		return resp.Body, 0, nil
-	}
-	resp.Body.Close()
-	return nil, 0, fmt.Errorf("HTTP %s", resp.Status)
-}
-
 // AbsentLayer is a foreign or non-distributable layer an image names that
 // is not in the store: install could not fetch it from its URLs (refused
 // by --foreign-urls, or unreachable) and the registry does not hold it.
@@ -298,47 +273,22 @@ func (a *Agent) downloadForeign(ctx context.Context, r client.Reference, b v1.De
 	case errors.Is(err, ErrCorrupt) || ctx.Err() != nil:
 		return nil, fmt.Errorf("foreign layer %s from the registry: %w", b.Digest, err)
 	}
-	al := absentLayer(b, why+"; and the registry does not hold it")
+	al := absentLayer(b, foreign.NotInRegistry(why))
 	return &al, nil
 }
 
-// fetchForeign tries the URLs of the foreign layer b in turn (http and
-// https only, those allow matches when set), each verified against the
-// digest. It returns "" once one gave the layer, else why none did (each
-// URL refused or unreachable); err is for wrong content (ErrCorrupt) or a
-// cancelled ctx, which stop it.
+// fetchForeign tries the URLs of the foreign layer b (see foreign.Fetch),
+// reporting each download as progress.
 func (a *Agent) fetchForeign(ctx context.Context, b v1.Descriptor, allow *regexp.Regexp) (string, error) {
-	var why []string
-	for _, raw := range b.URLs {
-		u, err := url.Parse(raw)
-		switch {
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			why = append(why, fmt.Sprintf("URL %q is not http or https", raw))
-			continue
-		case allow != nil && !allow.MatchString(raw):
-			why = append(why, fmt.Sprintf("URL %s is not allowed (--foreign-urls %s)", raw, allow))
-			continue
-		}
-		fetch := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
-			return fetchURL(ctx, raw, offset)
-		}
-		a.emit(ProgressEvent{Kind: ProgressStart, Action: "download", Descriptor: b})
-		_, err = a.store.Ingest(ctx, b, fetch, store.IngestObserver{Write: func(n int) {
+	return foreign.Fetch(ctx, a.store.Store, b, allow, foreign.Observer{
+		Start: func() { a.emit(ProgressEvent{Kind: ProgressStart, Action: "download", Descriptor: b}) },
+		Write: func(n int) {
 			a.emit(ProgressEvent{Kind: ProgressAdvance, Action: "download", Descriptor: b, N: int64(n)})
-		}})
-		a.emit(ProgressEvent{Kind: ProgressDone, Action: "download", Descriptor: b, Err: err})
-		if err == nil {
-			return "", nil
-		}
-		if errors.Is(err, ErrCorrupt) || ctx.Err() != nil {
-			return "", fmt.Errorf("foreign layer %s from %s: %w", b.Digest, raw, err)
-		}
-		why = append(why, fmt.Sprintf("URL %s is unreachable: %v", raw, err))
-	}
-	if len(why) == 0 {
-		why = append(why, "no URL")
-	}
-	return strings.Join(why, "; "), nil
+		},
+		Done: func(err error) {
+			a.emit(ProgressEvent{Kind: ProgressDone, Action: "download", Descriptor: b, Err: err})
+		},
+	})
 }
 
 // absentProblem is how Verify reports the foreign layer d the store lacks:

@@ -41,10 +41,10 @@ func LoadSyncConfig(path string) (*SyncConfig, error) { return mirror.LoadConfig
 // ParseSyncConfig reads and checks a sync.yml (mirror.ParseConfig).
 func ParseSyncConfig(data []byte) (*SyncConfig, error) { return mirror.ParseConfig(data) }
 
-// mirror is the sync engine over the agent's store, with its credentials
-// and client options.
+// mirror is the sync engine over the agent's store, with its credentials,
+// client options and foreign-layer URL allow-list (WithForeignURLs).
 func (a *Agent) mirror() *mirror.Mirror {
-	return mirror.New(a.store.Store, a.creds, a.clientOpts...)
+	return mirror.New(a.store.Store, a.creds, a.clientOpts...).WithForeignURLs(a.foreignURLs)
 }
 
 // Sync runs the rules of cfg (all, or those opts.Rules names) once; see

@@ -89,9 +89,15 @@ func deadURL() string {
 // lines.
 func (c *cli) installWarned(t *testing.T, args ...string) []string {
 	t.Helper()
-	r := c.cmd.Exec(t, c.args(append([]string{"install", "-q"}, args...))...)
+	return c.warned(t, append([]string{"install", "-q"}, args...)...)
+}
+
+// warned runs hostagent, which must exit 0, and returns its stderr lines.
+func (c *cli) warned(t *testing.T, args ...string) []string {
+	t.Helper()
+	r := c.cmd.Exec(t, c.args(args)...)
 	if r.Err != nil {
-		t.Fatalf("install %s: %v\n%s", strings.Join(args, " "), r.Err, r.Output())
+		t.Fatalf("hostagent %s: %v\n%s", strings.Join(args, " "), r.Err, r.Output())
 	}
 	if len(r.Stderr) == 0 {
 		return nil

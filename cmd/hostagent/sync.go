@@ -31,6 +31,7 @@ func (e *env) syncFlags(name string) (*flag.FlagSet, *string) {
 		}
 	})
 	path := fs.String("config", "", "the sync.yml to run")
+	fs.String("foreign-urls", "", "into the store: only fetch foreign and non-distributable layers from URLs matching this regular expression (default: any http or https URL)")
 	fs.StringVar(&e.configPath, "docker-config", e.configPath, "docker config.json for credentials (default $DOCKER_CONFIG/config.json or ~/.docker/config.json)")
 	return fs, path
 }
@@ -58,7 +59,11 @@ func (e *env) syncAgent(fs *flag.FlagSet, args []string, path *string) (*hostage
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := e.agent()
+	allow, err := foreignURLPattern(fs.Lookup("foreign-urls").Value.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := e.agent(hostagent.WithForeignURLs(allow))
 	return a, cfg, err
 }
 
@@ -73,11 +78,15 @@ func cmdSync(ctx context.Context, e *env, args []string) error {
 	}
 	var mu sync.Mutex
 	report := func(img hostagent.SyncImage) {
+		mu.Lock()
+		defer mu.Unlock()
+		// Quiet or not, as install's: they change what the image can do.
+		for _, w := range img.Warnings {
+			fmt.Fprintf(e.stderr, "hostagent: warning: %s\n", w)
+		}
 		if e.quiet || e.format == "json" || img.Action == "skipped" {
 			return
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		e.printSyncImage(img, *dryRun)
 	}
 	sums, err := a.Sync(ctx, cfg, hostagent.SyncOptions{DryRun: *dryRun, Rules: rules, Report: report})

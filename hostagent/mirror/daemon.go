@@ -174,6 +174,9 @@ func (d *Daemon) logImage(ctx context.Context, img Image) {
 		d.log.LogAttrs(ctx, slog.LevelInfo, "image copied", append(attrs,
 			slog.Int("blobsCopied", img.Blobs.Copied), slog.Int("blobsMounted", img.Blobs.Mounted),
 			slog.Int64("bytes", img.Bytes), slog.Int("referrers", img.Referrers))...)
+		for _, w := range img.Warnings {
+			d.log.LogAttrs(ctx, slog.LevelWarn, "image stored without a foreign layer", append(attrs, slog.String("warning", w))...)
+		}
 	case "skipped":
 		d.log.LogAttrs(ctx, slog.LevelDebug, "image unchanged", attrs...)
 	default:

@@ -14,7 +14,8 @@
 //
 // Imports: the standard library, image-spec, go-digest, yaml,
 // golang.org/x/time/rate (the per-registry request rate), the agent's
-// packages hostagent/store and hostagent/errdefs, the leaf packages
+// packages hostagent/store, hostagent/foreign (foreign layers from their
+// URLs) and hostagent/errdefs, the leaf packages
 // internal/oci (the reference grammar of rule sources, among others),
 // internal/yamlx, internal/parallel and internal/keylock, and of the
 // registry only registry/client.

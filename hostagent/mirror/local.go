@@ -321,9 +321,24 @@ func (s *syncer) fetchBlob(ctx context.Context, ref client.Reference, b v1.Descr
 		s.known.add("", "", b.Digest)
 		return nil
 	}
+	if store.IsForeign(b) {
+		return s.fetchForeign(ctx, ref, b, st)
+	}
+	fetched, moved, err := s.fromRegistry(ctx, ref, b)
+	s.countFetch(st, fetched, moved, err)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", b.Digest, err)
+	}
+	return nil
+}
+
+// fromRegistry ingests blob b of ref from its registry, resuming a
+// partial download; it says whether it had anything to do and how many
+// bytes moved.
+func (s *syncer) fromRegistry(ctx context.Context, ref client.Reference, b v1.Descriptor) (bool, int64, error) {
 	release, err := s.limits.acquire(ctx, ref.Registry)
 	if err != nil {
-		return err
+		return false, 0, err
 	}
 	defer release()
 	fetch := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
@@ -339,14 +354,17 @@ func (s *syncer) fetchBlob(ctx context.Context, ref client.Reference, b v1.Descr
 	}
 	var moved atomic.Int64
 	fetched, err := s.m.store.Ingest(ctx, b, fetch, store.IngestObserver{Write: func(n int) { moved.Add(int64(n)) }})
+	return fetched, moved.Load(), err
+}
+
+// countFetch counts one blob's fetch in st.
+func (s *syncer) countFetch(st *imageStats, fetched bool, moved int64, err error) {
 	switch {
 	case err != nil:
 		st.count(func(st *imageStats) { st.blobs.Failed++ })
-		return fmt.Errorf("blob %s: %w", b.Digest, err)
 	case !fetched:
 		st.count(func(st *imageStats) { st.blobs.Skipped++ })
 	default:
-		st.count(func(st *imageStats) { st.blobs.Copied++; st.bytes += moved.Load() })
+		st.count(func(st *imageStats) { st.blobs.Copied++; st.bytes += moved })
 	}
-	return nil
 }

@@ -3,6 +3,7 @@ package mirror
 import (
 	"errors"
 	"fmt"
+	"regexp"
 
 	"github.com/berth-registry/berth/hostagent/errdefs"
 	"github.com/berth-registry/berth/hostagent/store"
@@ -19,6 +20,9 @@ type Mirror struct {
 	store      *store.Store
 	creds      client.CredentialStore
 	clientOpts []client.Option
+	// foreignURLs: the only URLs syncs into the store fetch foreign
+	// layers from (WithForeignURLs); nil is any http or https URL.
+	foreignURLs *regexp.Regexp
 }
 
 // New returns a Mirror over the store st that speaks to registries with

@@ -46,8 +46,11 @@ type Image struct {
 	Blobs     Counts `json:"blobs"`
 	Bytes     int64  `json:"bytes"`               // blob bytes moved
 	Referrers int    `json:"referrers,omitempty"` // referrer manifests copied
-	Error     string `json:"error,omitempty"`
-	Err       error  `json:"-"`
+	// Warnings say what the image was stored without: a foreign layer
+	// that neither its URLs nor the registry gave (into the store only).
+	Warnings []string `json:"warnings,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Err      error    `json:"-"`
 }
 
 // Counts counts the images or the blobs of a run.
@@ -291,6 +294,7 @@ type imageStats struct {
 	blobs     Counts
 	bytes     int64
 	referrers int
+	warnings  []string
 }
 
 func (st *imageStats) count(f func(st *imageStats)) {
@@ -319,5 +323,8 @@ func (s *syncer) copyImage(ctx context.Context, r *syncRule, j syncJob) Image {
 		res.Action, res.Err, res.Error = "failed", err, err.Error()
 	}
 	res.Blobs, res.Bytes, res.Referrers = st.blobs, st.bytes, st.referrers
+	if err == nil {
+		res.Warnings = st.warnings
+	}
 	return res
 }
