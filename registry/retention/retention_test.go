@@ -85,9 +85,15 @@ func (s *scenario) keptTags() []string {
 	return kept
 }
 
+// flush writes the nodes' pull records and repository metadata records
+// now, so that their periodic flushers have nothing left to write while a
+// test compares the storage before and after a dry run.
 func flush(t *testing.T, apps []*registry.App) {
 	for _, a := range apps {
 		if err := a.FlushPulls(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.FlushMeta(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
