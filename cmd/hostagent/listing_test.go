@@ -13,6 +13,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/hostagent"
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/testutil/hatest"
 	"github.com/berth-registry/berth/internal/testutil/registrytest"
 	"github.com/berth-registry/berth/registry"
@@ -282,3 +283,44 @@ func TestPlatformsCell(t *testing.T) {
 	}
 }
 
+// TestInstallNotesForeignOS: installing an image of another OS than the
+// host's works and says so in one note on stderr, install-os-image too; -q
+// leaves the note out (the image is installed all the same); an image of
+// the host's OS gets none.
+func TestInstallNotesForeignOS(t *testing.T) {
+	hostPlat := oci.HostPlatform()
+	if hostPlat.OS == "windows" {
+		t.Skip("the foreign OS of this test is windows")
+	}
+	host, _ := pushPlatforms(t)
+	ref := host + "/team/multi:1"
+	want := "hostagent: note: " + ref + " is a windows/amd64 image and this host is " + oci.FormatPlatform(hostPlat) + ": "
+	// Progress lines come too (stderr is no terminal): only notes count.
+	notes := func(lines []string) []string {
+		return slices.DeleteFunc(lines, func(l string) bool { return !strings.Contains(l, "note:") })
+	}
+	ha := newCLI(t)
+	if lines := notes(ha.warned(t, "install", "--platform", "windows/amd64", ref)); len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
+		t.Errorf("install of a windows image: notes %q, want one %q…", lines, want)
+	}
+	if lines := notes(ha.warned(t, "install", "--platform", "linux/amd64", ref)); len(lines) != 0 {
+		t.Errorf("install of a linux image: notes %q, want none", lines)
+	}
+
+	quiet := newCLI(t)
+	if lines := quiet.warned(t, "install", "-q", "--platform", "windows/amd64", ref); len(lines) != 0 {
+		t.Errorf("install -q of a windows image: stderr %q, want nothing", lines)
+	}
+	if imgs := quiet.list(t); len(imgs) != 1 || imgs[0].OS != "windows" {
+		t.Errorf("install -q of a windows image: installed %+v", imgs)
+	}
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines := ha.warned(t, "install-os-image", dir, "--name", "localhost/os/win:1", "--platform", "windows/amd64:10.0.17763.1")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "hostagent: note: localhost/os/win:1 is a windows/amd64 image and this host is ") {
+		t.Errorf("install-os-image of a windows image: stderr %q, want one note", lines)
+	}
+}
