@@ -53,6 +53,9 @@ type Found struct {
 	Architecture string `json:"architecture,omitempty"`
 	Variant      string `json:"variant,omitempty"`
 	OSVersion    string `json:"osVersion,omitempty"`
+	// Platforms, for an index, are its images' platforms in its order
+	// (os/arch[/variant][:osversion]; attestations left out).
+	Platforms []string `json:"platforms,omitempty"`
 	// BaseDigest is the base annotation, else (BaseInferred) the image
 	// found alongside whose layers start this one's.
 	BaseDigest   digest.Digest `json:"baseDigest,omitempty"`
@@ -150,6 +153,7 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 		}
 		f.Publisher = idx.Annotations[v1.AnnotationVendor]
 		f.Version = idx.Annotations[v1.AnnotationVersion]
+		f.Platforms = oci.IndexPlatforms(idx)
 		base := idx.Annotations[v1.AnnotationBaseImageDigest]
 		if child, err := oci.ChoosePlatform(idx, HostPlatform()); err == nil && (f.Publisher == "" || f.Version == "") {
 			if m, err = a.client().ManifestGet(ctx, r.WithDigest(child.Digest)); err != nil {

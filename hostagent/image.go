@@ -41,8 +41,13 @@ type Image struct {
 	BaseName   string        `json:"baseName,omitempty"`
 	// BaseInferred: no base annotation; BaseDigest is the image of the
 	// store with the most layers that start this one's.
-	BaseInferred bool   `json:"baseInferred,omitempty"`
-	Platform     string `json:"platform,omitempty"`
+	BaseInferred bool `json:"baseInferred,omitempty"`
+	// Platform is the config's os/arch[/variant]; for an index, its
+	// Platforms joined by ",".
+	Platform string `json:"platform,omitempty"`
+	// Platforms, for an index, are its images' platforms in its order
+	// (os/arch[/variant][:osversion]; attestations left out).
+	Platforms []string `json:"platforms,omitempty"`
 	// OS, Architecture, Variant and OSVersion are the config's os,
 	// architecture, variant and os.version.
 	OS           string `json:"os,omitempty"`
@@ -98,13 +103,8 @@ func (s *imageStore) loadImage(e v1.Descriptor) (Image, error) {
 		img.Publisher = idx.Annotations[v1.AnnotationVendor]
 		img.Version = idx.Annotations[v1.AnnotationVersion]
 		img.OSImage = idx.Annotations[v1.AnnotationBaseImageDigest] == ""
-		var plats []string
-		for _, c := range idx.Manifests {
-			if c.Platform != nil && oci.IsImageManifest(c.MediaType) {
-				plats = append(plats, store.PlatformKey(c.Platform))
-			}
-		}
-		img.Platform = strings.Join(plats, ",")
+		img.Platforms = oci.IndexPlatforms(idx)
+		img.Platform = strings.Join(img.Platforms, ",")
 		if e.Annotations[store.AnnotationComposed] == "true" && len(idx.Manifests) > 0 {
 			// Several platforms installed under one name: what the
 			// first says of publisher, version and base.

@@ -75,9 +75,12 @@ type imageRow struct {
 	Created    string
 	CreatedAt  string // RFC 3339
 	Base       string
+	Platforms  string // of an index: its images' platforms, comma-separated, all of them
 
-	bytes   int64
-	created time.Time
+	bytes         int64
+	created       time.Time
+	platforms     []string
+	platformsCell string // the table's: truncated unless --no-trunc
 }
 
 // columns of list and find, in the same order in both.
@@ -98,6 +101,7 @@ var rowColumns = []struct {
 	{"SIZE", func(r imageRow) string { return r.Size }},
 	{"CREATED", func(r imageRow) string { return r.Created }},
 	{"BASE", func(r imageRow) string { return dash(r.Base) }},
+	{"PLATFORMS", func(r imageRow) string { return r.platformsCell }}, // when a row has several
 }
 
 func (o listOptions) id(d digest.Digest) string {
@@ -105,6 +109,16 @@ func (o listOptions) id(d digest.Digest) string {
 		return string(d)
 	}
 	return shortDigest(d)
+}
+
+// platformsCell is the PLATFORMS cell: all of them with --no-trunc,
+// otherwise the first two and how many more.
+func (o listOptions) platformsCell(plats []string) string {
+	const shown = 2
+	if o.noTrunc || len(plats) <= shown+1 {
+		return dash(strings.Join(plats, ","))
+	}
+	return fmt.Sprintf("%s,+%d", strings.Join(plats[:shown], ","), len(plats)-shown)
 }
 
 func sizeCell(n int64, compression string) string {
@@ -132,6 +146,7 @@ func (o listOptions) imageRows(imgs []hostagent.Image) []imageRow {
 			Publisher: i.Publisher, OSImage: i.OSImage, OS: i.OS, Arch: arch(i.Architecture, i.Variant),
 			OSVersion: i.OSVersion, ID: o.id(i.Digest), Digest: string(cmp.Or(i.SourceDigest, i.Digest)),
 			Size: sizeCell(i.Size, i.Compression), bytes: i.Size, Created: created(i.Created),
+			Platforms: strings.Join(i.Platforms, ","), platforms: i.Platforms, platformsCell: o.platformsCell(i.Platforms),
 		}
 		if n := len(i.Absent); n > 0 {
 			r.Size += fmt.Sprintf(", %d foreign layer(s) absent", n)
@@ -157,7 +172,8 @@ func (o listOptions) foundRows(found []hostagent.Found) []imageRow {
 			Reference: f.Reference, Name: f.Name, Repository: f.Name, Tag: f.Tag, Version: f.Version,
 			Publisher: f.Publisher, OSImage: f.OSImage, OS: f.OS, Arch: arch(f.Architecture, f.Variant),
 			OSVersion: f.OSVersion, ID: o.id(f.Digest), Digest: string(f.Digest), bytes: f.Size,
-			Created: created(f.Created),
+			Created: created(f.Created), Platforms: strings.Join(f.Platforms, ","), platforms: f.Platforms,
+			platformsCell: o.platformsCell(f.Platforms),
 		}
 		if f.Size > 0 {
 			r.Size = sizeCell(f.Size, f.Compression)
@@ -215,23 +231,18 @@ func (e *env) printRows(o listOptions, rows []imageRow, values any) error {
 	case e.format == "json":
 		return e.json(values)
 	case e.format == "table":
+		// PLATFORMS only when an index of several platforms is listed.
+		several := slices.ContainsFunc(rows, func(r imageRow) bool { return len(r.platforms) > 1 })
 		var head []string
-		var cells [][]string
+		cells := make([][]string, len(rows))
 		for _, c := range rowColumns {
-			if c.head == "DIGEST" && !o.digests {
+			if (c.head == "DIGEST" && !o.digests) || (c.head == "PLATFORMS" && !several) {
 				continue
 			}
 			head = append(head, c.head)
-		}
-		for _, r := range rows {
-			var line []string
-			for _, c := range rowColumns {
-				if c.head == "DIGEST" && !o.digests {
-					continue
-				}
-				line = append(line, c.cell(r))
+			for i, r := range rows {
+				cells[i] = append(cells[i], c.cell(r))
 			}
-			cells = append(cells, line)
 		}
 		return e.table(strings.Join(head, "\t"), cells)
 	}
@@ -264,7 +275,7 @@ func unescapeTabs(s string) string { return strings.ReplaceAll(s, `\t`, "\t") }
 
 func rowFields() []string {
 	return []string{".Name", ".Repository", ".Tag", ".Reference", ".Version", ".Publisher", ".OSImage", ".OS", ".Arch",
-		".OSVersion", ".ID", ".Digest", ".Size", ".Created", ".CreatedAt", ".Base"}
+		".OSVersion", ".ID", ".Digest", ".Size", ".Created", ".CreatedAt", ".Base", ".Platforms"}
 }
 
 func (e *env) printTemplate(rows []imageRow) error {

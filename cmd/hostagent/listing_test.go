@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -8,8 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/hostagent"
+	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/testutil/hatest"
 	"github.com/berth-registry/berth/internal/testutil/registrytest"
 	"github.com/berth-registry/berth/registry"
@@ -172,5 +176,151 @@ func TestFindColumnsAndNewest(t *testing.T) {
 	}
 	if out := ha.run(t, "find", srv.Host+"/team/tool", "--all-versions", "--sort", "tag", "--format", "{{.Tag}}"); strings.Fields(out)[0] != "0.9" {
 		t.Errorf("find --sort tag: %q", out)
+	}
+}
+
+// pushPlatforms pushes to a new registry team/multi:1, an index of
+// windows/amd64 (with os.version), linux/amd64, an attestation and
+// linux/arm64, in that order, and team/single:1, an image of one platform.
+// It returns the registry's host and the index's platforms as find shows
+// them.
+func pushPlatforms(t *testing.T) (host string, want []string) {
+	t.Helper()
+	srv := registrytest.Start(t, inmemory.New())
+	ctx, c := t.Context(), client.New()
+	plats := []v1.Platform{
+		{OS: "windows", Architecture: "amd64", OSVersion: "10.0.17763.1234"},
+		{OS: "linux", Architecture: "amd64"},
+		{OS: "unknown", Architecture: "unknown"},
+		{OS: "linux", Architecture: "arm64"},
+	}
+	idx := v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex}
+	for _, p := range plats {
+		img := hatest.NewImage(t, hatest.Spec{Platform: p, Layers: [][]hatest.File{{{Name: "platform", Data: []byte(p.OS + p.Architecture)}}}})
+		hatest.Push(t, ctx, c, srv.Host+"/team/multi@"+img.Digest.String(), img)
+		d := img.Descriptor()
+		d.Platform = &p
+		idx.Manifests = append(idx.Manifests, d)
+	}
+	b, err := json.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ManifestPut(ctx, mustRef(t, srv.Host+"/team/multi:1"), v1.MediaTypeImageIndex, b); err != nil {
+		t.Fatal(err)
+	}
+	hatest.Push(t, ctx, c, srv.Host+"/team/single:1", hatest.NewImage(t, hatest.Spec{}))
+	return srv.Host, []string{"windows/amd64:10.0.17763.1234", "linux/amd64", "linux/arm64"}
+}
+
+// TestFindAndListPlatforms: find shows an index's platforms in its order,
+// without the attestation, in a PLATFORMS column last that only a table
+// with an index of several platforms has; list shows those of an index in
+// the store; a long list is cut unless --no-trunc.
+func TestFindAndListPlatforms(t *testing.T) {
+	host, want := pushPlatforms(t)
+	ha := newCLI(t)
+	withPlatforms := append(slices.Clone(wantColumns), "PLATFORMS")
+	table := ha.run(t, "find", host+"/*")
+	if got := headerColumns(table); !slices.Equal(got, withPlatforms) {
+		t.Errorf("find columns %q, want %q", got, withPlatforms)
+	}
+	if row := rowOf(t, table, host+"/team/multi", "1"); row[len(row)-1] != strings.Join(want, ",") {
+		t.Errorf("index row %q: want platforms %q last", row, want)
+	}
+	if row := rowOf(t, table, host+"/team/single", "1"); row[len(row)-1] != "-" {
+		t.Errorf("single-platform row %q: want - last", row)
+	}
+	if got := headerColumns(ha.run(t, "find", host+"/team/single")); !slices.Equal(got, wantColumns) {
+		t.Errorf("find of one platform: columns %q, want %q", got, wantColumns)
+	}
+	if out := ha.run(t, "find", host+"/team/*", "--format", "{{.Name}} {{.Platforms}}"); out != host+"/team/multi "+strings.Join(want, ",")+"\n"+host+"/team/single \n" {
+		t.Errorf("--format {{.Platforms}}: %q", out)
+	}
+	var found []hostagent.Found
+	if err := json.Unmarshal([]byte(ha.run(t, "find", host+"/team/*", "--format", "json")), &found); err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 2 || !slices.Equal(found[0].Platforms, want) || found[1].Platforms != nil {
+		t.Errorf("find --format json: %+v", found)
+	}
+
+	// Two platforms installed under one name make an index in the store.
+	ha.run(t, "install", "-q", "--platform", "linux/arm64", host+"/team/multi:1")
+	ha.run(t, "install", "-q", "--platform", "linux/amd64", host+"/team/multi:1")
+	ha.run(t, "install", "-q", host+"/team/single:1")
+	list := ha.run(t, "list")
+	if got := headerColumns(list); !slices.Equal(got, withPlatforms) {
+		t.Errorf("list columns %q, want %q", got, withPlatforms)
+	}
+	if row := rowOf(t, list, host+"/team/multi", "1"); row[len(row)-1] != "linux/amd64,linux/arm64" {
+		t.Errorf("list: index row %q", row)
+	}
+	if imgs := ha.list(t, host+"/team/multi"); len(imgs) != 1 || !slices.Equal(imgs[0].Platforms, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("list --format json: %+v", imgs)
+	}
+	if got := headerColumns(ha.run(t, "list", host+"/team/single")); !slices.Equal(got, wantColumns) {
+		t.Errorf("list of one platform: columns %q, want %q", got, wantColumns)
+	}
+}
+
+func TestPlatformsCell(t *testing.T) {
+	four := []string{"linux/amd64", "linux/arm64", "linux/arm/v7", "windows/amd64:10.0.17763.1"}
+	for _, tc := range []struct {
+		plats   []string
+		noTrunc bool
+		want    string
+	}{
+		{nil, false, "-"},
+		{four[:1], false, "linux/amd64"},
+		{four[:3], false, "linux/amd64,linux/arm64,linux/arm/v7"},
+		{four, false, "linux/amd64,linux/arm64,+2"},
+		{four, true, strings.Join(four, ",")},
+	} {
+		if got := (listOptions{noTrunc: tc.noTrunc}).platformsCell(tc.plats); got != tc.want {
+			t.Errorf("platformsCell(%q, no-trunc %v) = %q, want %q", tc.plats, tc.noTrunc, got, tc.want)
+		}
+	}
+}
+
+// TestInstallNotesForeignOS: installing an image of another OS than the
+// host's works and says so in one note on stderr, install-os-image too; -q
+// leaves the note out (the image is installed all the same); an image of
+// the host's OS gets none.
+func TestInstallNotesForeignOS(t *testing.T) {
+	hostPlat := oci.HostPlatform()
+	if hostPlat.OS == "windows" {
+		t.Skip("the foreign OS of this test is windows")
+	}
+	host, _ := pushPlatforms(t)
+	ref := host + "/team/multi:1"
+	want := "hostagent: note: " + ref + " is a windows/amd64 image and this host is " + oci.FormatPlatform(hostPlat) + ": "
+	// Progress lines come too (stderr is no terminal): only notes count.
+	notes := func(lines []string) []string {
+		return slices.DeleteFunc(lines, func(l string) bool { return !strings.Contains(l, "note:") })
+	}
+	ha := newCLI(t)
+	if lines := notes(ha.warned(t, "install", "--platform", "windows/amd64", ref)); len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
+		t.Errorf("install of a windows image: notes %q, want one %q…", lines, want)
+	}
+	if lines := notes(ha.warned(t, "install", "--platform", "linux/amd64", ref)); len(lines) != 0 {
+		t.Errorf("install of a linux image: notes %q, want none", lines)
+	}
+
+	quiet := newCLI(t)
+	if lines := quiet.warned(t, "install", "-q", "--platform", "windows/amd64", ref); len(lines) != 0 {
+		t.Errorf("install -q of a windows image: stderr %q, want nothing", lines)
+	}
+	if imgs := quiet.list(t); len(imgs) != 1 || imgs[0].OS != "windows" {
+		t.Errorf("install -q of a windows image: installed %+v", imgs)
+	}
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines := ha.warned(t, "install-os-image", dir, "--name", "localhost/os/win:1", "--platform", "windows/amd64:10.0.17763.1")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "hostagent: note: localhost/os/win:1 is a windows/amd64 image and this host is ") {
+		t.Errorf("install-os-image of a windows image: stderr %q, want one note", lines)
 	}
 }

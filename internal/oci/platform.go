@@ -98,6 +98,23 @@ func FormatPlatform(p v1.Platform) string {
 	return s
 }
 
+// IndexPlatforms lists the platforms of an index's images, in the index's
+// order, as FormatPlatformVersion writes them. Entries without a platform,
+// entries that are no image manifest and attestations (platform
+// unknown/unknown) are left out.
+func IndexPlatforms(idx v1.Index) []string {
+	var out []string
+	for _, d := range idx.Manifests {
+		if d.Platform == nil || !IsImageManifest(d.MediaType) || (d.Platform.OS == "unknown" && d.Platform.Architecture == "unknown") {
+			continue
+		}
+		if s := FormatPlatformVersion(*d.Platform); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // HostPlatform is the platform this program runs on.
 func HostPlatform() v1.Platform {
 	p := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}

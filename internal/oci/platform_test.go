@@ -2,6 +2,7 @@ package oci
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
@@ -117,5 +118,27 @@ func TestChoosePlatformOSVersion(t *testing.T) {
 		if err != nil || d.Platform.OSVersion != got {
 			t.Errorf("ChoosePlatform(%s) = %+v, %v; want os.version %s", want, d.Platform, err, got)
 		}
+	}
+}
+
+// TestIndexPlatforms: the index's image platforms in its order, with
+// os.version; attestations, non-images and entries without a platform are
+// left out.
+func TestIndexPlatforms(t *testing.T) {
+	m := func(p *v1.Platform, mt string) v1.Descriptor { return v1.Descriptor{MediaType: mt, Platform: p} }
+	idx := v1.Index{Manifests: []v1.Descriptor{
+		m(&v1.Platform{OS: "windows", Architecture: "amd64", OSVersion: "10.0.20348.1"}, v1.MediaTypeImageManifest),
+		m(&v1.Platform{OS: "unknown", Architecture: "unknown"}, v1.MediaTypeImageManifest),
+		m(&v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, MediaTypeDockerManifest),
+		m(nil, v1.MediaTypeImageManifest),
+		m(&v1.Platform{OS: "linux", Architecture: "s390x"}, "application/vnd.in-toto+json"),
+		m(&v1.Platform{OS: "linux", Architecture: "amd64"}, v1.MediaTypeImageManifest),
+	}}
+	want := []string{"windows/amd64:10.0.20348.1", "linux/arm/v7", "linux/amd64"}
+	if got := IndexPlatforms(idx); !slices.Equal(got, want) {
+		t.Errorf("IndexPlatforms = %q, want %q", got, want)
+	}
+	if got := IndexPlatforms(v1.Index{}); got != nil {
+		t.Errorf("IndexPlatforms of an empty index = %q", got)
 	}
 }
