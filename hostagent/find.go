@@ -32,6 +32,11 @@ type FindOptions struct {
 	// AllVersions lists every tag; otherwise only the highest version of
 	// each repository.
 	AllVersions bool
+	// Platform, when set, keeps only the images that offer it, each
+	// described by the child an install --platform would take (an index)
+	// or by itself (an image of that platform); nil describes an index by
+	// this host's child.
+	Platform *v1.Platform
 }
 
 // Found is an image a registry offers.
@@ -103,8 +108,8 @@ func (a *Agent) Find(ctx context.Context, opts FindOptions) ([]Found, error) {
 	var mu sync.Mutex
 	var out []Found
 	err = parallel.Each(ctx, a.jobs, refs, func(ctx context.Context, tr tagRef) error {
-		f, err := a.describeRemote(ctx, tr.ref)
-		if errors.Is(err, client.ErrNotFound) {
+		f, err := a.describeRemote(ctx, tr.ref, opts.Platform)
+		if errors.Is(err, client.ErrNotFound) || errors.Is(err, oci.ErrNoPlatform) {
 			return nil
 		}
 		if err != nil {
@@ -138,8 +143,10 @@ func (a *Agent) Find(ctx context.Context, opts FindOptions) ([]Found, error) {
 }
 
 // describeRemote reads what Find shows of one tag: from the index's
-// annotations, or the manifest's and its config's.
-func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, error) {
+// annotations, or the manifest's and its config's. With want, an index is
+// described by the child ChoosePlatform picks for it, and a tag that does
+// not offer want is oci.ErrNoPlatform.
+func (a *Agent) describeRemote(ctx context.Context, r client.Reference, want *v1.Platform) (Found, error) {
 	f := Found{Name: r.Name(), Tag: r.Tag, Reference: r.String()}
 	m, err := a.client().ManifestGet(ctx, r)
 	if err != nil {
@@ -155,7 +162,15 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 		f.Version = idx.Annotations[v1.AnnotationVersion]
 		f.Platforms = oci.IndexPlatforms(idx)
 		base := idx.Annotations[v1.AnnotationBaseImageDigest]
-		if child, err := oci.ChoosePlatform(idx, HostPlatform()); err == nil && (f.Publisher == "" || f.Version == "") {
+		choose := HostPlatform()
+		if want != nil {
+			choose = *want
+		}
+		child, err := oci.ChoosePlatform(idx, choose)
+		if err != nil && want != nil {
+			return f, fmt.Errorf("%s: %w", r, err)
+		}
+		if err == nil && (want != nil || f.Publisher == "" || f.Version == "") {
 			if m, err = a.client().ManifestGet(ctx, r.WithDigest(child.Digest)); err != nil {
 				return f, fmt.Errorf("%s: %w", r, err)
 			}
@@ -200,6 +215,12 @@ func (a *Agent) describeRemote(ctx context.Context, r client.Reference) (Found, 
 	if cfg != nil {
 		f.Created = cfg.Created
 		f.OS, f.Architecture, f.Variant, f.OSVersion = cfg.OS, cfg.Architecture, cfg.Variant, cfg.OSVersion
+	}
+	if want != nil && f.Platforms == nil {
+		have := v1.Platform{OS: f.OS, Architecture: f.Architecture, Variant: f.Variant, OSVersion: f.OSVersion}
+		if cfg == nil || !oci.MatchPlatform(*want, have) {
+			return f, fmt.Errorf("%s is %s, not %s: %w", r, oci.FormatPlatformVersion(have), oci.FormatPlatformVersion(*want), oci.ErrNoPlatform)
+		}
 	}
 	return f, nil
 }

@@ -19,10 +19,18 @@ func cmdFind(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&opts.MinVersion, "min-version", "", "lowest version to show")
 	fs.StringVar(&opts.MaxVersion, "max-version", "", "highest version to show")
 	fs.BoolVar(&opts.AllVersions, "all-versions", false, "every tag, not only the newest version")
+	platform := fs.String("platform", "", "only images offering os/arch[/variant][:osversion], each described by the child install --platform would take")
 	var lo listOptions
 	pos, err := lo.parse(e, fs, args, "find takes at most one NAME-GLOB")
 	if err != nil {
 		return err
+	}
+	if *platform != "" {
+		p, err := hostagent.ParsePlatform(*platform)
+		if err != nil {
+			return usagef("find: --platform: %v", err)
+		}
+		opts.Platform = &p
 	}
 	if len(pos) == 1 {
 		opts.Name = pos[0]

@@ -18,7 +18,7 @@ func TestHelp(t *testing.T) {
 	}
 	for cmd, flags := range map[string][]string{
 		"list":             {"--filter", "--format", "--no-trunc", "--digests", "--sort"},
-		"find":             {"--registry", "--min-version", "--no-trunc", "--sort"},
+		"find":             {"--registry", "--min-version", "--no-trunc", "--sort", "--platform"},
 		"remove":           {"--force"},
 		"rm":               {"--force"},
 		"save":             {"--output", "--compress", "--no-pull"},

@@ -324,3 +324,26 @@ func TestInstallNotesForeignOS(t *testing.T) {
 		t.Errorf("install-os-image of a windows image: stderr %q, want one note", lines)
 	}
 }
+
+// TestFindPlatform: find --platform keeps the images that offer the
+// platform, each described by the child install --platform would take (a
+// Windows build matched by major.minor.build); an image of another
+// platform is left out; a bad platform is a usage error.
+func TestFindPlatform(t *testing.T) {
+	host, _ := pushPlatforms(t)
+	ha := newCLI(t)
+	format := "{{.Name}} {{.OS}} {{.Arch}} {{.OSVersion}}"
+	for _, tc := range []struct{ platform, want string }{
+		{"windows/amd64:10.0.17763", host + "/team/multi windows amd64 10.0.17763.1234\n"},
+		{"linux/arm64", host + "/team/multi linux arm64 \n"},
+		{"linux/amd64", host + "/team/multi linux amd64 \n" + host + "/team/single linux amd64 \n"},
+		{"windows/amd64:10.0.20348", ""},
+	} {
+		if out := ha.run(t, "find", host+"/team/*", "--platform", tc.platform, "--format", format); out != tc.want {
+			t.Errorf("find --platform %s: %q, want %q", tc.platform, out, tc.want)
+		}
+	}
+	if msg := ha.fail(t, 2, "find", host+"/team/*", "--platform", "linux"); !strings.Contains(msg, "--platform") {
+		t.Errorf("bad platform: %s", msg)
+	}
+}
