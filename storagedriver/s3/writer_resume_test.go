@@ -21,32 +21,45 @@ import (
 // Writers that fail, resume or are discarded, and what an upload costs
 // in requests; the writers across instances are in writer_test.go.
 
-// TestFailedCommitStaysResumable proves that a Commit that fails at its
-// last step (S3 refusing CompleteMultipartUpload) leaves a write that
-// Close records and a later writer continues and commits whole: the short
-// last part sent by the failed Commit does not end up in its middle.
-func TestFailedCommitStaysResumable(t *testing.T) {
+// proxiedDriver returns a driver on a fresh versitygw root whose requests
+// pass a proxy that first calls see: a request see answered itself (true)
+// does not reach S3.
+func proxiedDriver(t *testing.T, see func(http.ResponseWriter, *http.Request) bool) *s3.Driver {
+	t.Helper()
 	srv, root := s3test.NewRoot(t)
 	target, err := url.Parse(srv.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var refuse atomic.Bool
 	rp := httputil.NewSingleHostReverseProxy(target)
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if refuse.Load() && r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
-			w.WriteHeader(http.StatusServiceUnavailable) // CompleteMultipartUpload
-			return
+		if !see(w, r) {
+			rp.ServeHTTP(w, r)
 		}
-		rp.ServeHTTP(w, r)
 	}))
-	defer proxy.Close()
+	t.Cleanup(proxy.Close)
 	p := srv.Params(s3test.Bucket, root)
 	p.RegionEndpoint = proxy.URL
 	d, err := s3.New(t.Context(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+// TestFailedCommitStaysResumable proves that a Commit that fails at its
+// last step (S3 refusing CompleteMultipartUpload) leaves a write that
+// Close records and a later writer continues and commits whole: the short
+// last part sent by the failed Commit does not end up in its middle.
+func TestFailedCommitStaysResumable(t *testing.T) {
+	var refuse atomic.Bool
+	d := proxiedDriver(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if refuse.Load() && r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
+			w.WriteHeader(http.StatusServiceUnavailable) // CompleteMultipartUpload
+			return true
+		}
+		return false
+	})
 	ctx := t.Context()
 	const path = "/up/data"
 	content := noise(31, 2*s3.MinChunkSize+300)
@@ -66,7 +79,7 @@ func TestFailedCommitStaysResumable(t *testing.T) {
 		t.Fatalf("Stat after the failed Commit: %v, want ErrPathNotFound", err)
 	}
 
-	w, err = d.Writer(ctx, path, true)
+	w, err := d.Writer(ctx, path, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,26 +100,13 @@ func TestFailedCommitStaysResumable(t *testing.T) {
 // (an upload's status) is a HEAD, and a Commit without new bytes copies the
 // tail inside S3, both before and after the write has parts.
 func TestResumeReadsTailOnlyToWrite(t *testing.T) {
-	srv, root := s3test.NewRoot(t)
-	target, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var tailGets atomic.Int64
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	d := proxiedDriver(t, func(_ http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/~pending/") {
 			tailGets.Add(1)
 		}
-		rp.ServeHTTP(w, r)
-	}))
-	defer proxy.Close()
-	p := srv.Params(s3test.Bucket, root)
-	p.RegionEndpoint = proxy.URL
-	d, err := s3.New(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
+		return false
+	})
 	ctx := t.Context()
 	for _, size := range []int{3 << 20, s3.MinChunkSize + 3<<20} { // a tail alone; a part and a tail
 		path := fmt.Sprintf("/up/%d", size)
@@ -185,27 +185,14 @@ func TestDeleteDiscardsWriterWithParts(t *testing.T) {
 // writer must not make a monolithic push (POST, PUT with the body) or a
 // chunked one (POST, PATCH, PUT without a body) dearer.
 func TestRequestsPerUpload(t *testing.T) {
-	srv, root := s3test.NewRoot(t)
-	target, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var seen []string
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	d := proxiedDriver(t, func(_ http.ResponseWriter, r *http.Request) bool {
 		mu.Lock()
 		seen = append(seen, r.Method)
 		mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
-	defer proxy.Close()
-	p := srv.Params(s3test.Bucket, root)
-	p.RegionEndpoint = proxy.URL
-	d, err := s3.New(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
+		return false
+	})
 	ctx := t.Context()
 	// step runs one request's writer calls and returns their S3 requests.
 	step := func(path string, appendTo bool, body string, commit bool) []string {
