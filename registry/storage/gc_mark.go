@@ -8,6 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -167,7 +168,7 @@ func (c *collector) markManifest(ctx context.Context, d digest.Digest) ([]digest
 // manifest Berth parses (a blob then, kept if something references it).
 // Only a storage error is returned. A blob too large to be a manifest is
 // not read whole.
-func (c *collector) readManifest(ctx context.Context, d digest.Digest) (*manifestDoc, error) {
+func (c *collector) readManifest(ctx context.Context, d digest.Digest) (*manifest.Doc, error) {
 	fi, err := c.s.driver.Stat(ctx, layout.BlobDataPath(d))
 	if errors.Is(err, storagedriver.ErrPathNotFound) || err == nil && (fi.IsDir || fi.Size > MaxManifestSize) {
 		return nil, nil
@@ -182,7 +183,7 @@ func (c *collector) readManifest(ctx context.Context, d digest.Digest) (*manifes
 	if err != nil {
 		return nil, err
 	}
-	doc, err := parseManifest(payload, "")
+	doc, err := manifest.Parse(payload, "")
 	if err != nil {
 		return nil, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -62,7 +63,7 @@ type cachedManifest struct {
 	d         digest.Digest
 	payload   []byte
 	mediaType string
-	doc       *manifestDoc // references only; nil: unparseable
+	doc       *manifest.Doc // references only; nil: unparseable
 	verified  time.Time
 }
 
@@ -331,14 +332,14 @@ func (s *Store) cachedManifest(d digest.Digest) (*cachedManifest, bool) {
 
 // rememberManifest caches manifest d, found in or written to the storage
 // after a rely of d that began after t.
-func (s *Store) rememberManifest(d digest.Digest, payload []byte, mediaType string, doc *manifestDoc, t time.Time) {
+func (s *Store) rememberManifest(d digest.Digest, payload []byte, mediaType string, doc *manifest.Doc, t time.Time) {
 	if s.mem == nil {
 		return
 	}
-	var refs *manifestDoc
+	var refs *manifest.Doc
 	if doc != nil {
 		// What requiredRefs reads, without the rest.
-		refs = &manifestDoc{MediaType: doc.MediaType, Config: doc.Config, Layers: doc.Layers, Manifests: doc.Manifests}
+		refs = &manifest.Doc{MediaType: doc.MediaType, Config: doc.Config, Layers: doc.Layers, Manifests: doc.Manifests}
 	}
 	s.mem.putManifest(&cachedManifest{d: clone(d), payload: payload, mediaType: mediaType, doc: refs, verified: t})
 }

@@ -10,8 +10,20 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 	"github.com/berth-registry/berth/storagedriver"
 )
+
+// Manifest media types Berth stores.
+const (
+	MediaTypeOCIManifest    = manifest.MediaTypeOCIManifest
+	MediaTypeOCIIndex       = manifest.MediaTypeOCIIndex
+	MediaTypeDockerManifest = manifest.MediaTypeDockerManifest
+	MediaTypeDockerList     = manifest.MediaTypeDockerList
+)
+
+// MaxManifestSize caps a manifest's payload.
+const MaxManifestSize = manifest.MaxSize
 
 // Manifest is a stored manifest.
 type Manifest struct {
@@ -75,12 +87,12 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 		if d.Algorithm().FromBytes(payload) != d {
 			return nil, fmt.Errorf("manifest %s: stored content does not match its digest", d)
 		}
-		doc, _ := parseManifest(payload, "")
+		doc, _ := manifest.Parse(payload, "")
 		mediaType := ""
 		if doc != nil {
 			mediaType = doc.MediaType
 		} else {
-			mediaType = mediaTypeOf(payload)
+			mediaType = manifest.MediaTypeOf(payload)
 		}
 		s.rememberManifest(d, payload, mediaType, doc, t)
 		cm = &cachedManifest{d: d, payload: payload, mediaType: mediaType, doc: doc}
@@ -170,7 +182,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	if IsDigest(ref) && d != digest.Digest(ref) {
 		return nil, fmt.Errorf("manifest hashed to %s, not %s: %w", d, ref, ErrDigestInvalid)
 	}
-	m, err := parseManifest(payload, contentType)
+	m, err := manifest.Parse(payload, contentType)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +213,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	}
 	if m.Subject != nil {
 		out.Subject = m.Subject.Digest
-		desc, err := json.Marshal(referrerDescriptor(m, d, int64(len(payload))))
+		desc, err := json.Marshal(manifest.ReferrerDescriptor(m, d, int64(len(payload))))
 		if err != nil {
 			return nil, err
 		}
@@ -328,7 +340,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 	if err := s.deleteTimeRecords(ctx, name, m.Digest); err != nil {
 		return err
 	}
-	if doc, err := parseManifest(m.Payload, ""); err == nil && doc.Subject != nil {
+	if doc, err := manifest.Parse(m.Payload, ""); err == nil && doc.Subject != nil {
 		err := s.driver.Delete(ctx, layout.ReferrerPath(name, doc.Subject.Digest, m.Digest))
 		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 			return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/registry/storage/internal/periodic"
 	"github.com/berth-registry/berth/storagedriver"
@@ -61,7 +62,7 @@ func (s *Store) Now() time.Time { return s.clock() }
 // RecordPull notes in memory that manifest d of repository name was
 // pulled now; FlushPulls writes it.
 func (s *Store) RecordPull(name string, d digest.Digest) {
-	if checkNameDigest(name, d) != nil {
+	if check.NameDigest(name, d) != nil {
 		return
 	}
 	t := s.clock()
@@ -126,7 +127,7 @@ func (s *Store) FlushPullsEvery(ctx context.Context, interval time.Duration, rep
 // as far as the storage and this node know (zero: never). Other nodes'
 // pulls show once they flushed them.
 func (s *Store) LastPulled(ctx context.Context, name string, d digest.Digest) (time.Time, error) {
-	if err := checkNameDigest(name, d); err != nil {
+	if err := check.NameDigest(name, d); err != nil {
 		return time.Time{}, err
 	}
 	t, err := s.readTime(ctx, pulledPath(name, d))

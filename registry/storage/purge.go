@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -133,7 +134,7 @@ func (s *Store) walkUploads(ctx context.Context, dir string, fn func(name, id st
 				return err
 			}
 			for _, u := range ids {
-				if id := path.Base(u); validUploadID(id) {
+				if id := path.Base(u); check.UploadID(id) {
 					if err := fn(name, id); err != nil {
 						return err
 					}

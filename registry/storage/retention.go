@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/policy"
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -238,7 +239,7 @@ func (p *Pruner) Untag(ctx context.Context, name, tag string, d digest.Digest) (
 // blobs stay for garbage collection. It returns "" when it deleted, else
 // why it spared the manifest.
 func (p *Pruner) DeleteManifest(ctx context.Context, name string, d digest.Digest, subject digest.Digest) (spared string, err error) {
-	if err := checkNameDigest(name, d); err != nil {
+	if err := check.NameDigest(name, d); err != nil {
 		return "", err
 	}
 	s := p.c.s

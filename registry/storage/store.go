@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/internal/keylock"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/registry/storage/internal/blobio"
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -83,7 +84,7 @@ func (s *Store) Driver() storagedriver.Driver { return s.driver }
 // StatBlob returns the size of blob d as seen from repository name: the blob
 // must be linked into it, as a layer or a manifest. ErrBlobUnknown otherwise.
 func (s *Store) StatBlob(ctx context.Context, name string, d digest.Digest) (int64, error) {
-	if err := checkNameDigest(name, d); err != nil {
+	if err := check.NameDigest(name, d); err != nil {
 		return 0, err
 	}
 	t := s.now()
@@ -164,7 +165,7 @@ func (s *Store) BlobRedirectURL(ctx context.Context, method string, d digest.Dig
 // DeleteBlob unlinks blob d from repository name. The content itself stays
 // until garbage collection. ErrBlobUnknown when it was not linked.
 func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) error {
-	if err := checkNameDigest(name, d); err != nil {
+	if err := check.NameDigest(name, d); err != nil {
 		return err
 	}
 	err := s.driver.Delete(ctx, pathDir(layout.LayerLinkPath(name, d)))
@@ -179,7 +180,7 @@ func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) er
 // set, the blob must be linked into from; with from empty, it must exist
 // anywhere in the registry. ErrBlobUnknown when it cannot be mounted.
 func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Digest) (int64, error) {
-	if err := checkNameDigest(name, d); err != nil {
+	if err := check.NameDigest(name, d); err != nil {
 		return 0, err
 	}
 	if from != "" {
@@ -255,13 +256,6 @@ func blobErr(d digest.Digest, err error) error {
 		return fmt.Errorf("blob %s: %w", d, ErrBlobUnknown)
 	}
 	return err
-}
-
-func checkNameDigest(name string, d digest.Digest) error {
-	if err := CheckName(name); err != nil {
-		return err
-	}
-	return CheckDigest(d)
 }
 
 func pathDir(p string) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -46,7 +47,7 @@ func (s *Store) Tags(ctx context.Context, name string) ([]string, error) {
 // Referrers lists the manifests of repository name whose subject is d, with
 // artifactType set to filter by it. An unknown subject has no referrers.
 func (s *Store) Referrers(ctx context.Context, name string, d digest.Digest, artifactType string) ([]v1.Descriptor, error) {
-	if err := checkNameDigest(name, d); err != nil {
+	if err := check.NameDigest(name, d); err != nil {
 		return nil, err
 	}
 	out := []v1.Descriptor{}

@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -249,7 +250,7 @@ func (s *Store) RepositoryExists(ctx context.Context, name string) (bool, error)
 // repository once put: its config and layers, or an index's children. It
 // fails as PutManifest would on a payload that is not a manifest.
 func ManifestReferences(payload []byte, contentType string) ([]digest.Digest, error) {
-	m, err := parseManifest(payload, contentType)
+	m, err := manifest.Parse(payload, contentType)
 	if err != nil {
 		return nil, err
 	}
