@@ -242,9 +242,10 @@
 //
 // # The manifest cache
 //
-// With WithMemCache (manifestcache.go; registry.New has one unless told
-// otherwise, and registry serve shares it with its collector) a node keeps
-// in memory three things a manifest GET or a blob HEAD would read:
+// With WithMemCache (cache.go, package internal/memcache; registry.New
+// has one unless told otherwise, and registry serve shares it with its
+// collector) a node keeps in memory three things a manifest GET or a blob
+// HEAD would read:
 //
 //   - The used records rely read (R1). A record found with mtime m is
 //     trusted, without a Stat, while the node's clock is before m + g/2,

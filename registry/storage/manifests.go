@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/registry/storage/internal/manifest"
+	"github.com/berth-registry/berth/registry/storage/internal/memcache"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -95,20 +96,20 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 			mediaType = manifest.MediaTypeOf(payload)
 		}
 		s.rememberManifest(d, payload, mediaType, doc, t)
-		cm = &cachedManifest{d: d, payload: payload, mediaType: mediaType, doc: doc}
+		cm = &memcache.Manifest{Digest: d, Payload: payload, MediaType: mediaType, Doc: doc}
 	}
 	s.cache.Served("manifest", linkHit)
 	// A client that fetched a manifest may tag it again without touching
 	// its blobs (crane tag, a tag move): rely on what a PUT of it would
 	// require too.
-	if cm.doc != nil {
-		for _, r := range s.requiredRefs(cm.doc) {
+	if cm.Doc != nil {
+		for _, r := range s.requiredRefs(cm.Doc) {
 			if err := s.rely(ctx, name, r, relyRead); err != nil {
 				return nil, manifestErr(ref, err)
 			}
 		}
 	}
-	return &Manifest{Digest: d, MediaType: cm.mediaType, Payload: cm.payload}, nil
+	return &Manifest{Digest: d, MediaType: cm.MediaType, Payload: cm.Payload}, nil
 }
 
 // resolve turns a tag or digest reference into a digest.

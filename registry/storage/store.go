@@ -14,6 +14,7 @@ import (
 	"github.com/berth-registry/berth/registry/storage/internal/blobio"
 	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/memcache"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -35,7 +36,7 @@ type Store struct {
 	untagWaitOff bool
 
 	cache *blobcache.Cache // WithBlobDescriptorCache; nil: none
-	mem   *MemCache        // WithMemCache; nil: none
+	mem   *memcache.Cache  // WithMemCache; nil: none
 	// cacheTrustAll, in tests only, trusts cache entries of any age: the
 	// cache tests prove the trust window is needed by removing it.
 	cacheTrustAll bool
