@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/lease"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -252,6 +253,69 @@ func (c *collector) deleted(del Deletion) {
 		c.opts.OnDelete(del)
 	}
 }
+
+// GCLoop collects garbage every interval until ctx ends, on the node named
+// node, when it can take the lease; the lease is renewed while a run goes
+// on. report is called after each run the node made, with what it deleted
+// and its error, and with a nil report when the lease could not be read or
+// written.
+func (s *Store) GCLoop(ctx context.Context, node string, interval time.Duration, opts GCOptions, report func(*GCReport, error)) {
+	ttl := max(interval, time.Minute)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := s.gcLease().Acquire(ctx, node, ttl)
+		if err != nil || !ok {
+			if err != nil && ctx.Err() == nil {
+				report(nil, err)
+			}
+			continue
+		}
+		r, err := s.collectLeased(ctx, node, ttl, opts)
+		if ctx.Err() != nil {
+			return
+		}
+		report(r, err)
+	}
+}
+
+// collectLeased runs one collection while renewing the lease every ttl/3,
+// and releases it after.
+func (s *Store) collectLeased(ctx context.Context, node string, ttl time.Duration, opts GCOptions) (*GCReport, error) {
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if ok, err := s.gcLease().Acquire(runCtx, node, ttl); err == nil && !ok {
+					stop() // taken over (we were too slow): leave it to the other node
+				}
+			}
+		}
+	}()
+	r, err := s.CollectGarbage(runCtx, opts)
+	stop()
+	<-done
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	_ = s.gcLease().Release(cctx, node)
+	return r, err
+}
+
+// gcLease is the lease GCLoop's nodes share (internal/lease).
+func (s *Store) gcLease() lease.Lease { return lease.Lease{Driver: s.driver, Now: s.now} }
 
 // walk calls fn for every file and directory below root, with the driver's
 // Walk when it has one. A missing root is an empty tree.
