@@ -317,48 +317,6 @@ func (s *Store) collectLeased(ctx context.Context, node string, ttl time.Duratio
 // gcLease is the lease GCLoop's nodes share (internal/lease).
 func (s *Store) gcLease() lease.Lease { return lease.Lease{Driver: s.driver, Now: s.now} }
 
-// walk calls fn for every file and directory below root, with the driver's
-// Walk when it has one. A missing root is an empty tree.
-func (s *Store) walk(ctx context.Context, root string, fn storagedriver.WalkFunc) error {
-	var err error
-	if w, ok := s.driver.(storagedriver.Walker); ok {
-		err = w.Walk(ctx, root, fn)
-	} else {
-		err = s.listWalk(ctx, root, fn)
-	}
-	if errors.Is(err, storagedriver.ErrPathNotFound) {
-		return nil
-	}
-	return err
-}
-
-func (s *Store) listWalk(ctx context.Context, dir string, fn storagedriver.WalkFunc) error {
-	children, err := s.driver.List(ctx, dir)
-	if err != nil {
-		return err
-	}
-	for _, p := range children {
-		fi, err := s.driver.Stat(ctx, p)
-		if errors.Is(err, storagedriver.ErrPathNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(fi); errors.Is(err, storagedriver.ErrSkipDir) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		if fi.IsDir {
-			if err := s.listWalk(ctx, p, fn); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // digestAt parses the digest a key names by its segments "<alg>/<hex>"
 // ending at index i of segs; "" when they do not form a valid digest.
 func digestAt(segs []string, i int) digest.Digest {

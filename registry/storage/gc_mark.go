@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/registry/storage/internal/manifest"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -20,7 +21,7 @@ import (
 // untagged manifests right after marking it.
 func (c *collector) mark(ctx context.Context) error {
 	var names []string
-	err := c.s.walkRepositories(ctx, layout.RepositoriesRoot(), &names)
+	err := walk.Repositories(ctx, c.s.driver, layout.RepositoriesRoot(), &names)
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return err
 	}
@@ -221,7 +222,7 @@ func (c *collector) readTags(ctx context.Context, r *repoState) error {
 
 // readRevisions lists the manifests stored in r, by their links' keys.
 func (c *collector) readRevisions(ctx context.Context, r *repoState) error {
-	return c.s.walk(ctx, layout.ManifestsDir(r.name)+"/revisions", func(fi storagedriver.FileInfo) error {
+	return walk.Tree(ctx, c.s.driver, layout.ManifestsDir(r.name)+"/revisions", func(fi storagedriver.FileInfo) error {
 		segs := splitPath(fi.Path)
 		if fi.IsDir || segs[len(segs)-1] != "link" {
 			return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -109,7 +110,7 @@ func (c *collector) sweep(ctx context.Context) error {
 // a blob the mark did not keep: at most one entry per garbage link.
 func (c *collector) findGarbageLinks(ctx context.Context) error {
 	root := layout.RepositoriesRoot()
-	return c.s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
+	return walk.Tree(ctx, c.s.driver, root, func(fi storagedriver.FileInfo) error {
 		base := fi.Path[strings.LastIndexByte(fi.Path, '/')+1:]
 		if fi.IsDir {
 			if base == "_manifests" || base == "_uploads" {
@@ -138,7 +139,7 @@ func (c *collector) findGarbageLinks(ctx context.Context) error {
 // sweepBlobs walks the blob store and deletes each blob that is not live
 // and older than the cutoff, with its garbage links and used record.
 func (c *collector) sweepBlobs(ctx context.Context) error {
-	return c.s.walk(ctx, layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
+	return walk.Tree(ctx, c.s.driver, layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
 		segs := splitPath(fi.Path)
 		if fi.IsDir || segs[len(segs)-1] != "data" {
 			return nil
@@ -198,7 +199,7 @@ func (c *collector) reportLinks(d digest.Digest, repos []string) {
 // blobs that never arrived, or the blob went in an earlier run).
 func (c *collector) sweepUsed(ctx context.Context) error {
 	for _, root := range []string{layout.UsedRoot(), layout.RelyingRoot()} {
-		err := c.s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
+		err := walk.Tree(ctx, c.s.driver, root, func(fi storagedriver.FileInfo) error {
 			if fi.IsDir {
 				return nil
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -157,7 +158,7 @@ func (s *Store) walkUploads(ctx context.Context, dir string, fn func(name, id st
 func (s *Store) uploadActivity(ctx context.Context, dir string) (time.Time, int64, error) {
 	var last time.Time
 	var size int64
-	err := s.walkFiles(ctx, dir, func(fi storagedriver.FileInfo) error {
+	err := walk.Files(ctx, s.driver, dir, func(fi storagedriver.FileInfo) error {
 		size += fi.Size
 		if fi.ModTime.After(last) {
 			last = fi.ModTime
@@ -193,41 +194,6 @@ func (s *Store) uploadActivity(ctx context.Context, dir string) (time.Time, int6
 		}
 	}
 	return last, size, nil
-}
-
-// walkFiles calls fn for every file below dir, with the driver's Walk
-// when it has one, else by listing. Entries removed meanwhile are skipped.
-func (s *Store) walkFiles(ctx context.Context, dir string, fn func(storagedriver.FileInfo) error) error {
-	if w, ok := s.driver.(storagedriver.Walker); ok {
-		return w.Walk(ctx, dir, func(fi storagedriver.FileInfo) error {
-			if fi.IsDir {
-				return nil
-			}
-			return fn(fi)
-		})
-	}
-	children, err := s.driver.List(ctx, dir)
-	if err != nil {
-		return err
-	}
-	for _, c := range children {
-		fi, err := s.driver.Stat(ctx, c)
-		if errors.Is(err, storagedriver.ErrPathNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if fi.IsDir {
-			err = s.walkFiles(ctx, c, fn)
-		} else {
-			err = fn(fi)
-		}
-		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-			return err
-		}
-	}
-	return nil
 }
 
 // UploadPurging schedules PurgeUploads, as Distribution's

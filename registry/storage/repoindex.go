@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -187,7 +188,7 @@ func (s *Store) indexedNames(ctx context.Context) ([]string, error) {
 func (s *Store) longIndexed(ctx context.Context) ([]string, error) {
 	var names []string
 	root := indexLongDir()
-	err := s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
+	err := walk.Tree(ctx, s.driver, root, func(fi storagedriver.FileInfo) error {
 		if fi.IsDir || !strings.HasSuffix(fi.Path, "/_repo") {
 			return nil
 		}
@@ -272,4 +273,10 @@ func (s *Store) unindexIfGone(ctx context.Context, name string) error {
 		return err
 	}
 	return s.unindex(ctx, name)
+}
+
+// RepositoryExists reports whether repository name exists: it holds
+// manifests or layer links, as the catalog counts repositories.
+func (s *Store) RepositoryExists(ctx context.Context, name string) (bool, error) {
+	return walk.RepositoryExists(ctx, s.driver, name)
 }

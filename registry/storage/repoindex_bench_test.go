@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -82,7 +83,7 @@ func BenchmarkCatalog(b *testing.B) {
 // repository for each page.
 func walkCatalog(b *testing.B, s *Store, n int, last string) ([]string, error) {
 	var all []string
-	err := s.walkRepositories(b.Context(), layout.RepositoriesRoot(), &all)
+	err := walk.Repositories(b.Context(), s.driver, layout.RepositoriesRoot(), &all)
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -57,7 +58,7 @@ func (s *Store) RepositoryNames(ctx context.Context) ([]string, error) {
 		return s.Repositories(ctx, -1, "")
 	}
 	var walked []string
-	if err := s.walkRepositories(ctx, layout.RepositoriesRoot(), &walked); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+	if err := walk.Repositories(ctx, s.driver, layout.RepositoriesRoot(), &walked); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("repository index: walk: %w", err)
 	}
 	names := validNames(walked)
@@ -128,7 +129,7 @@ func (s *Store) checkDue() bool {
 // during the walk is not undone) and writes the complete stamp.
 func (s *Store) SyncIndex(ctx context.Context, repair bool) (IndexDiff, error) {
 	var walked []string
-	err := s.walkRepositories(ctx, layout.RepositoriesRoot(), &walked)
+	err := walk.Repositories(ctx, s.driver, layout.RepositoriesRoot(), &walked)
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return IndexDiff{}, fmt.Errorf("repository index: walk: %w", err)
 	}
@@ -255,7 +256,7 @@ func (s *Store) checkNamespaces(ctx context.Context) error {
 			case isName[full]:
 				seen[full] = true
 			default:
-				err := s.walkRepositories(ctx, p, &walked)
+				err := walk.Repositories(ctx, s.driver, p, &walked)
 				if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 					return fmt.Errorf("repository index: walk %s: %w", p, err)
 				}

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/internal/testutil/disttest"
 	"github.com/berth-registry/berth/registry/client"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 )
 
 // walked is the catalog as the walk of the layout sees it: the reference
@@ -25,7 +26,7 @@ import (
 func walked(t *testing.T, s *Store) []string {
 	t.Helper()
 	var names []string
-	if err := s.walkRepositories(t.Context(), layout.RepositoriesRoot(), &names); err != nil && !strings.Contains(err.Error(), "not found") {
+	if err := walk.Repositories(t.Context(), s.driver, layout.RepositoriesRoot(), &names); err != nil && !strings.Contains(err.Error(), "not found") {
 		t.Fatal(err)
 	}
 	names = validNames(names)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/registry/storage/internal/manifest"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -359,7 +360,7 @@ func (sc *scrub) staleReferrers(ctx context.Context, name string, revisions map[
 // repository, calling fn with the subject, the referrer and the entry.
 func (sc *scrub) referrerEntries(ctx context.Context, root string, fn func(subject, ref digest.Digest, p string) error) error {
 	var entries []string
-	err := sc.s.walkFiles(ctx, root, func(fi storagedriver.FileInfo) error {
+	err := walk.Files(ctx, sc.s.driver, root, func(fi storagedriver.FileInfo) error {
 		entries = append(entries, fi.Path)
 		return nil
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/registry/storage/internal/manifest"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -95,7 +96,7 @@ func (s *Store) NamespaceUsage(ctx context.Context, ns string, sizes *BlobSizes)
 		root = layout.RepoDir(ns)
 	}
 	u := &Usage{Namespace: ns, Blobs: map[digest.Digest]int64{}, Tags: map[string]int{}}
-	err := s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
+	err := walk.Tree(ctx, s.driver, root, func(fi storagedriver.FileInfo) error {
 		rel := strings.TrimPrefix(fi.Path, layout.RepositoriesRoot()+"/")
 		segs := strings.Split(rel, "/")
 		i := 0
@@ -194,7 +195,7 @@ func (s *Store) listSizes(ctx context.Context, want map[digest.Digest]int64, siz
 			continue
 		}
 		budget := 1000 * (len(missing) + 1)
-		err := s.walk(ctx, dir, func(fi storagedriver.FileInfo) error {
+		err := walk.Tree(ctx, s.driver, dir, func(fi storagedriver.FileInfo) error {
 			if fi.IsDir {
 				return nil
 			}
@@ -223,27 +224,6 @@ func (s *Store) listSizes(ctx context.Context, want map[digest.Digest]int64, siz
 		}
 	}
 	return nil
-}
-
-// RepositoryExists reports whether repository name exists: it holds
-// manifests or layer links, as the catalog counts repositories.
-func (s *Store) RepositoryExists(ctx context.Context, name string) (bool, error) {
-	if err := CheckName(name); err != nil {
-		return false, err
-	}
-	children, err := s.driver.List(ctx, layout.RepoDir(name))
-	if errors.Is(err, storagedriver.ErrPathNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	for _, c := range children {
-		if b := c[strings.LastIndexByte(c, '/')+1:]; b == "_manifests" || b == "_layers" {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // ManifestReferences returns the digests a manifest payload links into its
