@@ -284,8 +284,8 @@
 //
 // # The repository index
 //
-// The catalog lists /berth/v1/catalog/names (repoindex.go): one marker per
-// repository, so a page costs one List of that directory (on S3, one
+// The catalog lists /berth/v1/catalog/names (internal/repoindex): one
+// marker per repository, so a page costs one List of that directory (on S3, one
 // request per 1000 names), or nothing but one small read while the index
 // is unchanged, instead of a walk of every repository's directory. A
 // repository is what the walk counts: a directory holding _manifests or

@@ -150,7 +150,7 @@ func (c *collector) work(ctx context.Context) error {
 	}
 	// A repository whose last links went leaves the repository index.
 	for name := range c.touched {
-		if err := c.s.unindexIfGone(ctx, name); err != nil {
+		if err := c.s.index.RemoveIfGone(ctx, name); err != nil {
 			return fmt.Errorf("gc: %w", err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 	"github.com/berth-registry/berth/registry/storage/internal/memcache"
+	"github.com/berth-registry/berth/registry/storage/internal/times"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -245,7 +246,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	}
 	// Linked: the repository is in the index before the 201 (doc.go),
 	// and leaves it again if a repository delete refuses the push.
-	if err := s.indexRepository(ctx, name, false); err != nil {
+	if err := s.index.Add(ctx, name, false); err != nil {
 		return nil, err
 	}
 	if err := s.refuseManifestIfDeleting(ctx, name, d, m, tags); err != nil {
@@ -312,7 +313,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 		if err != nil {
 			return err
 		}
-		return ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, ref)))
+		return ignoreNotFound(s.driver.Delete(ctx, times.PushedTagPath(name, ref)))
 	}
 	m, err := s.GetManifest(ctx, name, ref)
 	if err != nil {
@@ -328,7 +329,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 			if err := s.driver.Delete(ctx, layout.TagDir(name, t)); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 				return err
 			}
-			if err := ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, t))); err != nil {
+			if err := ignoreNotFound(s.driver.Delete(ctx, times.PushedTagPath(name, t))); err != nil {
 				return err
 			}
 		}
@@ -347,7 +348,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 			return err
 		}
 	}
-	return s.unindexIfGone(ctx, name)
+	return s.index.RemoveIfGone(ctx, name)
 }
 
 // inParallel runs fns at once and returns the first of their errors once

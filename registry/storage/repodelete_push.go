@@ -41,7 +41,7 @@ func (s *Store) refuseIfDeleting(ctx context.Context, name string, verify func(c
 	undo(cctx)
 	// What undo left of the repository may be nothing: then its marker
 	// in the repository index goes too (scrub finds one a failure left).
-	_ = s.unindexIfGone(cctx, name)
+	_ = s.index.RemoveIfGone(cctx, name)
 	return fmt.Errorf("repository %s: %w; %s", name, ErrRepositoryDeleting, msg)
 }
 

@@ -190,11 +190,11 @@ func (sc *scrub) remove(ctx context.Context, p string) (bool, error) {
 // whose index was never built (Distribution's, or one from before the
 // index) gets it built, as the first catalog would, with or without Repair.
 func (sc *scrub) repositoryIndex(ctx context.Context, walked []string) error {
-	built, err := sc.s.indexBuilt(ctx)
+	built, err := sc.s.index.Built(ctx)
 	if err != nil {
 		return err
 	}
-	diff, err := sc.s.syncIndexWith(ctx, walked, sc.o.Repair || !built)
+	diff, err := sc.s.index.SyncWith(ctx, walked, sc.o.Repair || !built)
 	if err != nil {
 		return err
 	}

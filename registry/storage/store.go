@@ -15,6 +15,8 @@ import (
 	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/registry/storage/internal/memcache"
+	"github.com/berth-registry/berth/registry/storage/internal/repoindex"
+	"github.com/berth-registry/berth/registry/storage/internal/times"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -26,7 +28,7 @@ type Store struct {
 	grace      time.Duration    // garbage collection's grace period (rely's fast path)
 	now        func() time.Time // time.Now; tests move it
 	clock      func() time.Time // of push and pull records (WithClock)
-	pulls      pullLog          // pulls not yet flushed (pulls.go)
+	pulls      times.PullLog    // pulls not yet flushed (internal/times)
 
 	// relyOff, in tests only, turns rely off for one kind of request: the
 	// race tests prove that each protection is needed by removing it.
@@ -46,7 +48,7 @@ type Store struct {
 
 	uploads keylock.Map // serialises requests on one upload in this process
 
-	index repoIndex // this node's view of the repository index (repoindex.go)
+	index repoindex.Index // this node's view of the repository index (repoindex.go, internal/repoindex)
 }
 
 // Option configures a Store.
@@ -71,8 +73,8 @@ func WithGCGrace(g time.Duration) Option {
 // New returns a Store over d.
 func New(d storagedriver.Driver, opts ...Option) *Store {
 	s := &Store{driver: d, grace: DefaultGCGrace, now: time.Now, clock: time.Now}
-	s.pulls.pending = map[pullKey]time.Time{}
-	s.index.every = DefaultIndexCheck
+	s.index.Driver, s.index.Every = d, DefaultIndexCheck
+	s.index.Now = func() time.Time { return s.now() } // tests move s.now
 	for _, o := range opts {
 		o(s)
 	}
@@ -174,7 +176,7 @@ func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) er
 	if err != nil {
 		return blobErr(d, err)
 	}
-	return s.unindexIfGone(ctx, name)
+	return s.index.RemoveIfGone(ctx, name)
 }
 
 // MountBlob links blob d into repository name without an upload. With from
@@ -205,7 +207,7 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 	}
 	// Written after the rely: it stays as long as the size does.
 	s.cache.SetLink(ctx, name, d, t, s.cacheTTL(t))
-	if err := s.indexRepository(ctx, name, true); err != nil {
+	if err := s.index.Add(ctx, name, true); err != nil {
 		return 0, err
 	}
 	return size, s.refuseLayerIfDeleting(ctx, name, d)
