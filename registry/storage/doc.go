@@ -5,19 +5,26 @@
 //
 // Around it: registry/storage/repometa keeps the repositories' metadata
 // records the web UI lists, above the store and through its API;
-// registry/storage/blobcache is the blob descriptor cache; the packages
-// under registry/storage/internal hold helpers only this tree uses
-// (layout: where everything lives in a root; blobio: the hashing copy and
-// the offset reader; periodic: the flush loop). Each package's doc.go says why it is cut where it is.
+// registry/storage/blobcache is the blob descriptor cache;
+// registry/storage/purge removes abandoned uploads through the driver. The
+// packages under registry/storage/internal hold what only this tree uses:
+// check (the error classes and the checks of names, tags and digests,
+// which this package re-exports), manifest (the manifest parser), layout
+// (where everything lives in a root), walk (the walks of the layout
+// through a driver), repoindex (the repository index behind the catalog),
+// times (push and pull times), memcache (the manifest cache's entries),
+// lease (garbage collection's lease), blobio (the hashing copy and the
+// offset reader) and periodic (the flush loop). Each package's doc.go says
+// why it is cut where it is.
 //
 // It keeps CNCF Distribution's storage layout (see internal/layout/paths.go), so a storage
 // root written by either registry is served by the other. It verifies before
 // it publishes: a blob appears under a digest only after its bytes hashed to
 // that digest, and a manifest is linked only when what it references exists.
 //
-// Maintenance runs on the same content model: PurgeUploads (purge.go)
-// removes uploads idle for an age, with the driver's stale pending writes
-// (storagedriver.PendingPurger); Scrub (scrub.go) re-hashes every blob,
+// Maintenance runs on the same content model: the upload purger (package
+// purge) removes uploads idle for an age, with the driver's stale pending
+// writes (storagedriver.PendingPurger); Scrub (scrub.go) re-hashes every blob,
 // checks links, manifests and tags, rebuilds the referrers index and
 // checks the repository index.
 // Both may run while the registry serves, on any number of nodes. So may

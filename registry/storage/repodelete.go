@@ -218,7 +218,8 @@ func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
 				// (a filesystem's rmdir of a directory being filled).
 				// Its files are no part of the repository (the catalog
 				// ignores them), its commit is refused while the record
-				// is there, and PurgeUploads removes what stays.
+				// is there, and the upload purger (package purge)
+				// removes what stays.
 				continue
 			}
 			return fmt.Errorf("repository %s: delete %s: %w", name, p, err)
