@@ -349,7 +349,7 @@
 //
 // Imports: the standard library, go-digest, image-spec, and of this module
 // storagedriver, registry/storage/blobcache, registry/policy,
-// internal/oci, internal/keylock and the packages under
-// registry/storage/internal only; never the HTTP layer (package registry), gorilla/mux or
-// the host agent (internal/archtest).
+// internal/keylock and the packages under registry/storage/internal only;
+// never the HTTP layer (package registry), gorilla/mux or the host agent
+// (internal/archtest).
 package storage

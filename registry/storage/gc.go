@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -316,32 +315,3 @@ func (s *Store) collectLeased(ctx context.Context, node string, ttl time.Duratio
 
 // gcLease is the lease GCLoop's nodes share (internal/lease).
 func (s *Store) gcLease() lease.Lease { return lease.Lease{Driver: s.driver, Now: s.now} }
-
-// digestAt parses the digest a key names by its segments "<alg>/<hex>"
-// ending at index i of segs; "" when they do not form a valid digest.
-func digestAt(segs []string, i int) digest.Digest {
-	if i < 1 || i >= len(segs) {
-		return ""
-	}
-	d := digest.Digest(segs[i-1] + ":" + segs[i])
-	if CheckDigest(d) != nil {
-		return ""
-	}
-	return d
-}
-
-// blobDigestAt parses the digest of a blob data key, split into segs:
-// .../<alg>/<first 2 hex>/<hex>/data.
-func blobDigestAt(segs []string) digest.Digest {
-	n := len(segs)
-	if n < 4 || segs[n-1] != "data" {
-		return ""
-	}
-	d := digest.Digest(segs[n-4] + ":" + segs[n-2])
-	if CheckDigest(d) != nil || segs[n-3] != segs[n-2][:2] {
-		return ""
-	}
-	return d
-}
-
-func splitPath(p string) []string { return strings.Split(strings.TrimPrefix(p, "/"), "/") }

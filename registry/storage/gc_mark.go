@@ -223,11 +223,11 @@ func (c *collector) readTags(ctx context.Context, r *repoState) error {
 // readRevisions lists the manifests stored in r, by their links' keys.
 func (c *collector) readRevisions(ctx context.Context, r *repoState) error {
 	return walk.Tree(ctx, c.s.driver, layout.ManifestsDir(r.name)+"/revisions", func(fi storagedriver.FileInfo) error {
-		segs := splitPath(fi.Path)
+		segs := walk.Split(fi.Path)
 		if fi.IsDir || segs[len(segs)-1] != "link" {
 			return nil
 		}
-		if d := digestAt(segs, len(segs)-2); d != "" {
+		if d := walk.DigestAt(segs, len(segs)-2); d != "" {
 			r.revs[d] = fi.ModTime
 		}
 		return nil

@@ -123,7 +123,7 @@ func (c *collector) findGarbageLinks(ctx context.Context) error {
 			return nil
 		}
 		segs := strings.Split(rest, "/")
-		d := digestAt(segs, 1)
+		d := walk.DigestAt(segs, 1)
 		if d == "" || len(segs) != 3 {
 			return nil
 		}
@@ -140,11 +140,11 @@ func (c *collector) findGarbageLinks(ctx context.Context) error {
 // and older than the cutoff, with its garbage links and used record.
 func (c *collector) sweepBlobs(ctx context.Context) error {
 	return walk.Tree(ctx, c.s.driver, layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
-		segs := splitPath(fi.Path)
+		segs := walk.Split(fi.Path)
 		if fi.IsDir || segs[len(segs)-1] != "data" {
 			return nil
 		}
-		d := blobDigestAt(segs)
+		d := walk.BlobDigestAt(segs)
 		if d == "" {
 			return nil
 		}
@@ -203,8 +203,8 @@ func (c *collector) sweepUsed(ctx context.Context) error {
 			if fi.IsDir {
 				return nil
 			}
-			segs := splitPath(fi.Path)
-			d := digestAt(segs, len(segs)-1)
+			segs := walk.Split(fi.Path)
+			d := walk.DigestAt(segs, len(segs)-1)
 			if d == "" || !c.old(fi.ModTime) {
 				return nil
 			}

@@ -141,9 +141,9 @@ func storedBlobs(t *testing.T, s *Store) []digest.Digest {
 	t.Helper()
 	var out []digest.Digest
 	err := walk.Tree(context.Background(), s.driver, layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
-		segs := splitPath(fi.Path)
+		segs := walk.Split(fi.Path)
 		if !fi.IsDir && segs[len(segs)-1] == "data" {
-			out = append(out, blobDigestAt(segs))
+			out = append(out, walk.BlobDigestAt(segs))
 		}
 		return nil
 	})

@@ -371,3 +371,24 @@ func inParallel(fns ...func() error) error {
 	}
 	return nil
 }
+
+// ManifestReferences returns the digests a manifest payload links into its
+// repository once put: its config and layers, or an index's children. It
+// fails as PutManifest would on a payload that is not a manifest.
+func ManifestReferences(payload []byte, contentType string) ([]digest.Digest, error) {
+	m, err := manifest.Parse(payload, contentType)
+	if err != nil {
+		return nil, err
+	}
+	var out []digest.Digest
+	if m.Config != nil {
+		out = append(out, m.Config.Digest)
+	}
+	for _, l := range m.Layers {
+		out = append(out, l.Digest)
+	}
+	for _, c := range m.Manifests {
+		out = append(out, c.Digest)
+	}
+	return out, nil
+}

@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
@@ -136,3 +138,35 @@ func RepositoryExists(ctx context.Context, d storagedriver.Driver, name string) 
 	}
 	return false, nil
 }
+
+// Keys found by a walk, read back.
+
+// DigestAt parses the digest a key names by its segments "<alg>/<hex>"
+// ending at index i of segs; "" when they do not form a valid digest.
+func DigestAt(segs []string, i int) digest.Digest {
+	if i < 1 || i >= len(segs) {
+		return ""
+	}
+	d := digest.Digest(segs[i-1] + ":" + segs[i])
+	if check.Digest(d) != nil {
+		return ""
+	}
+	return d
+}
+
+// BlobDigestAt parses the digest of a blob data key, split into segs:
+// .../<alg>/<first 2 hex>/<hex>/data.
+func BlobDigestAt(segs []string) digest.Digest {
+	n := len(segs)
+	if n < 4 || segs[n-1] != "data" {
+		return ""
+	}
+	d := digest.Digest(segs[n-4] + ":" + segs[n-2])
+	if check.Digest(d) != nil || segs[n-3] != segs[n-2][:2] {
+		return ""
+	}
+	return d
+}
+
+// Split splits key p into its segments.
+func Split(p string) []string { return strings.Split(strings.TrimPrefix(p, "/"), "/") }

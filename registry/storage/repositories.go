@@ -4,10 +4,16 @@ import (
 	"context"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/registry/storage/internal/repoindex"
+	"github.com/berth-registry/berth/registry/storage/internal/usage"
 	"github.com/berth-registry/berth/registry/storage/internal/walk"
 )
 
+// What the store knows of its repositories as a whole: the catalog, which
+// ones exist, and what a namespace holds.
+//
 // The repository index (doc.go, "The repository index"): one small marker
 // per repository under /berth/v1/catalog, so that the catalog is one List
 // instead of a walk of every repository. It is kept by
@@ -83,4 +89,31 @@ func (s *Store) SyncIndex(ctx context.Context, repair bool) (IndexDiff, error) {
 // manifests or layer links, as the catalog counts repositories.
 func (s *Store) RepositoryExists(ctx context.Context, name string) (bool, error) {
 	return walk.RepositoryExists(ctx, s.driver, name)
+}
+
+// What a namespace's repositories hold (package internal/usage), for
+// quotas and the usage API.
+
+// Usage is what the repositories of a namespace hold, by the links in
+// Distribution's layout: every distinct digest linked into one of them, as
+// a layer or as a manifest, counts once, at the size of its blob, however
+// many of the repositories link it (internal/usage).
+type Usage = usage.Usage
+
+// BlobSizes remembers blob sizes: content-addressed, a digest's size never
+// changes, so each is read from storage once. Safe for concurrent use.
+type BlobSizes = usage.BlobSizes
+
+// BlobSize returns the size of blob d, ErrBlobUnknown when it is not
+// stored. sizes may be nil.
+func (s *Store) BlobSize(ctx context.Context, d digest.Digest, sizes *BlobSizes) (int64, error) {
+	return usage.BlobSize(ctx, s.driver, d, sizes)
+}
+
+// NamespaceUsage walks the repositories of namespace ns (the repository ns
+// and those below ns/; "" is every repository) and returns their Usage.
+// On S3 the walk is one paged listing of the namespace's keys (uploads in
+// progress skipped) and a HEAD per blob sizes does not know yet.
+func (s *Store) NamespaceUsage(ctx context.Context, ns string, sizes *BlobSizes) (*Usage, error) {
+	return usage.Namespace(ctx, s.driver, ns, sizes)
 }
