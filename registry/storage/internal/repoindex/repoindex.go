@@ -37,10 +37,14 @@ import (
 // A name never contains "..", since "." must be followed by an alphanumeric,
 // so the encoding is one to one; "_repo" is no name component.
 
-func catalogRoot() string    { return layout.BerthRoot + "/catalog" }
-func indexNamesDir() string  { return catalogRoot() + "/names" }
-func indexLongDir() string   { return catalogRoot() + "/long" }
-func CompletePath() string   { return catalogRoot() + "/complete" }
+func catalogRoot() string   { return layout.BerthRoot + "/catalog" }
+func indexNamesDir() string { return catalogRoot() + "/names" }
+func indexLongDir() string  { return catalogRoot() + "/long" }
+
+// CompletePath is the complete stamp.
+func CompletePath() string { return catalogRoot() + "/complete" }
+
+// GenerationPath is the generation, rewritten after every marker change.
 func GenerationPath() string { return catalogRoot() + "/generation" }
 
 // maxSegment is the longest path segment every driver stores (a file
@@ -57,6 +61,7 @@ const DefaultCheck = 30 * time.Second
 // edited by hand does not change it).
 const snapshotMaxAge = time.Minute
 
+// MarkerPath is the marker of repository name.
 func MarkerPath(name string) string {
 	enc := strings.ReplaceAll(name, "/", "..")
 	if len(enc) > maxSegment {

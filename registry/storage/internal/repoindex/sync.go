@@ -281,6 +281,8 @@ func nextSlash(s string, i int) int {
 	return i + 1 + j
 }
 
+// ValidNames returns the names that are valid repository names, in
+// their order.
 func ValidNames(names []string) []string {
 	out := names[:0:0]
 	for _, n := range names {
