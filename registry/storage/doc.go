@@ -244,7 +244,7 @@
 //
 // With WithMemCache (manifestcache.go; registry.New has one unless told
 // otherwise, and registry serve shares it with its collector) a node keeps
-// in memory three things a manifest GET or a blob HEAD would read:
+// in memory what a manifest GET, a blob HEAD or a tag list would read:
 //
 //   - The used records rely read (R1). A record found with mtime m is
 //     trusted, without a Stat, while the node's clock is before m + g/2,
@@ -273,13 +273,20 @@
 //     on the node after the write returned sees the write. Only manifest
 //     GET and HEAD use it: pushes, deletes, immutable-tag and retention
 //     checks read tags from storage.
+//   - Tag lists (TagsCached, for the tag list endpoint only): a
+//     repository's sorted tags as one List read them, under the same
+//     rules: trusted for the TTL, renewed in the background past half of
+//     it, forgotten by every tag write or delete of the node (a forget of
+//     any tag of the repository drops its list), and not recorded by a
+//     read that began before a forget.
 //
 // What it does not cover: a tag moved or deleted on another node (or by
 // another process on this root) is seen here within the TTL; until then
 // a GET by that tag answers with the manifest the tag named before, or
-// with 404 if that manifest's revision link is gone. The bound is
-// TestMemCacheTwoNodesStaleness's. A TTL below zero turns the tag part
-// off.
+// with 404 if that manifest's revision link is gone, and a tag list
+// misses the tags written there or still has the ones deleted. The bound
+// is TestMemCacheTwoNodesStaleness's and TestTagListCacheTwoNodesStaleness's.
+// A TTL below zero turns the tag and tag list parts off.
 //
 // # The repository index
 //

@@ -34,6 +34,8 @@ const (
 //   - tags: which manifest a tag named when it was read, trusted for a
 //     TTL; forgotten by every tag write or delete of the stores sharing the
 //     cache, so that a GET after a PUT on the same node sees the PUT;
+//   - tag lists: a repository's sorted tags as a List read them, under
+//     the same rules as the tags (tags.go, TagsCached);
 //   - the modification times of the used records rely read, so that a
 //     rely whose record is young enough needs no storage request.
 //
@@ -47,9 +49,11 @@ type MemCache struct {
 	manifests map[digest.Digest]*list.Element // of *cachedManifest
 	lru       *list.List                      // most recently used first
 
-	tmu   sync.Mutex
-	tags  map[tagKey]cachedTag // one flat map: a map per repository costs ~0.5 KiB even for one tag
-	epoch uint64               // advanced by every forget, see tagEpoch
+	tmu      sync.Mutex
+	tags     map[tagKey]cachedTag // one flat map: a map per repository costs ~0.5 KiB even for one tag
+	lists    map[string]cachedTagList
+	listTags int    // the tags of all lists
+	epoch    uint64 // advanced by every forget, see tagEpoch
 
 	umu  sync.Mutex
 	used map[digest.Digest]time.Time
@@ -91,6 +95,7 @@ func NewMemCache(maxBytes int64, tagTTL time.Duration) *MemCache {
 		manifests: map[digest.Digest]*list.Element{},
 		lru:       list.New(),
 		tags:      map[tagKey]cachedTag{},
+		lists:     map[string]cachedTagList{},
 		used:      map[digest.Digest]time.Time{},
 	}
 }
@@ -221,7 +226,7 @@ func (c *MemCache) rememberTag(name, tag string, d digest.Digest, at time.Time, 
 }
 
 // forgetTags drops the given tags of repository name, or all of them
-// when none is given. Called after the storage changed them, it also fails
+// when none is given, and its tag list. Called after the storage changed them, it also fails
 // the remembering of every read that began before.
 func (c *MemCache) forgetTags(name string, tags ...string) {
 	if c == nil {
@@ -230,6 +235,10 @@ func (c *MemCache) forgetTags(name string, tags ...string) {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
 	c.epoch++
+	if l, ok := c.lists[name]; ok {
+		c.listTags -= len(l.tags)
+		delete(c.lists, name)
+	}
 	if len(tags) == 0 { // at most maxCachedTags entries to look at
 		for k := range c.tags {
 			if k.name == name {
