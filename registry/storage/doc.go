@@ -244,7 +244,8 @@
 //
 // With WithMemCache (manifestcache.go; registry.New has one unless told
 // otherwise, and registry serve shares it with its collector) a node keeps
-// in memory what a manifest GET, a blob HEAD or a tag list would read:
+// in memory what a manifest GET, a blob HEAD, a tag list or a short
+// blob range would read:
 //
 //   - The used records rely read (R1). A record found with mtime m is
 //     trusted, without a Stat, while the node's clock is before m + g/2,
@@ -279,6 +280,12 @@
 //     it, forgotten by every tag write or delete of the node (a forget of
 //     any tag of the repository drops its list), and not recorded by a
 //     read that began before a forget.
+//   - Open files of blobs (OpenBlobShared, for short ranges): no rule of
+//     their own. A request reads through one only after StatBlob allowed
+//     the read (link, rely, size) as for any GET, and a digest names the
+//     bytes; the file is dropped when a store sharing the cache deletes
+//     the blob, and after 5 s in any case, so that an open file does not
+//     hold a deleted blob's space for long.
 //
 // What it does not cover: a tag moved or deleted on another node (or by
 // another process on this root) is seen here within the TTL; until then

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/registry/storage/internal/blobio"
 )
 
 // The node's in-memory cache of what a manifest GET reads (doc.go, "The
@@ -37,7 +39,8 @@ const (
 //   - tag lists: a repository's sorted tags as a List read them, under
 //     the same rules as the tags (tags.go, TagsCached);
 //   - the modification times of the used records rely read, so that a
-//     rely whose record is young enough needs no storage request.
+//     rely whose record is young enough needs no storage request;
+//   - open files of blobs, for short reads (store.go, OpenBlobShared).
 //
 // A nil *MemCache caches nothing.
 type MemCache struct {
@@ -57,6 +60,8 @@ type MemCache struct {
 
 	umu  sync.Mutex
 	used map[digest.Digest]time.Time
+
+	files *blobio.Handles // open blob files, by digest (OpenBlobShared)
 }
 
 // cachedManifest is a manifest's bytes, what rely needs of its
@@ -97,6 +102,7 @@ func NewMemCache(maxBytes int64, tagTTL time.Duration) *MemCache {
 		tags:      map[tagKey]cachedTag{},
 		lists:     map[string]cachedTagList{},
 		used:      map[digest.Digest]time.Time{},
+		files:     blobio.NewHandles(maxOpenBlobs, openBlobAge),
 	}
 }
 
@@ -170,12 +176,13 @@ func (c *MemCache) putManifest(m *cachedManifest) {
 	}
 }
 
-// forgetBlob drops what the cache knows of blob d: its manifest entry and
-// its used record.
+// forgetBlob drops what the cache knows of blob d: its manifest entry,
+// its used record and its open file.
 func (c *MemCache) forgetBlob(d digest.Digest) {
 	if c == nil {
 		return
 	}
+	c.files.Forget(string(d))
 	c.mu.Lock()
 	if e, ok := c.manifests[d]; ok {
 		c.lru.Remove(e)
