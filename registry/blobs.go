@@ -55,7 +55,9 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 		w = &plainWriter{w}
 	}
 	http.ServeContent(w, r, "", time.Time{}, rc)
-	a.notifyPull(r, a.blobTarget(r, name, d, size))
+	if a.opts.notifier != nil {
+		a.notifyPull(r, a.blobTarget(r, name, d, size))
+	}
 	return nil
 }
 
@@ -117,9 +119,21 @@ func expectRange(r *http.Request, rc io.ReadSeekCloser, size int64) {
 	}
 }
 
-// plainWriter is a ResponseWriter without ReadFrom: http.ServeContent
-// copies into it through Write.
+// plainWriter takes http.ServeContent's copy of a short range: through
+// plain writes from a pooled buffer, rather than the response's ReadFrom
+// (a write of the header alone, then a copy in two reads) or io.Copy's
+// buffer allocated per request.
 type plainWriter struct{ http.ResponseWriter }
+
+const plainBufSize = 64 << 10
+
+var plainBufs = sync.Pool{New: func() any { b := make([]byte, plainBufSize); return &b }}
+
+func (w *plainWriter) ReadFrom(src io.Reader) (int64, error) {
+	bp := plainBufs.Get().(*[]byte)
+	defer plainBufs.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{w.ResponseWriter}, struct{ io.Reader }{src}, *bp)
+}
 
 func (w *plainWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
