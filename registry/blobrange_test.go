@@ -11,8 +11,23 @@ import (
 	"testing"
 
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 )
+
+// fsApp returns an App with deletes on over a fresh filesystem driver.
+func fsApp(t *testing.T) (*registry.App, storagedriver.Driver) {
+	t.Helper()
+	drv, err := filesystem.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := registry.New(context.Background(), drv, registry.WithDelete(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app, drv
+}
 
 // rangeCases are Range headers of every kind for a blob of size bytes.
 func rangeCases(size int) [][]string {
@@ -49,14 +64,7 @@ func unbound(rec *httptest.ResponseRecorder) string {
 // request (no node cache), and that a blob deleted from a repository is
 // not served there after, while another repository's link still is.
 func TestBlobRangesThroughOpenFiles(t *testing.T) {
-	drv, err := filesystem.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := registry.New(context.Background(), drv, registry.WithDelete(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, drv := fsApp(t)
 	ref, err := registry.New(context.Background(), drv, registry.WithMemCache(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -97,14 +105,7 @@ func TestBlobRangesThroughOpenFiles(t *testing.T) {
 // the blob is deleted and pushed again: every answer is either the right
 // bytes or 404 (go test -race).
 func TestBlobRangesConcurrent(t *testing.T) {
-	drv, err := filesystem.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := registry.New(context.Background(), drv, registry.WithDelete(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, _ := fsApp(t)
 	srv := httptest.NewServer(app)
 	t.Cleanup(srv.Close)
 	blob := make([]byte, 1<<20)

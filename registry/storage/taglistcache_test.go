@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,29 +107,10 @@ func TestTagListCacheTwoNodesStaleness(t *testing.T) {
 	wantList(t, c, "team/app", "v1")
 }
 
-// slowLists is a driver whose Lists of a tags directory, once armed, hold
-// their answer until released: a listing that read before a write and
-// goes on after it.
-type slowLists struct {
-	*fsDriver
-	armed   atomic.Bool
-	read    chan struct{}
-	release chan struct{}
-}
-
-func (d *slowLists) List(ctx context.Context, p string) ([]string, error) {
-	l, err := d.fsDriver.List(ctx, p)
-	if strings.HasSuffix(p, "/_manifests/tags") && d.armed.CompareAndSwap(true, false) {
-		d.read <- struct{}{}
-		<-d.release
-	}
-	return l, err
-}
-
 // A listing that read the tags before a write and returns after it does
 // not leave what it read in the cache.
 func TestTagListCacheWriteRacesList(t *testing.T) {
-	drv := &slowLists{fsDriver: newFS(t), read: make(chan struct{}), release: make(chan struct{})}
+	drv := newHeldReads(t, "/_manifests/tags")
 	s := New(drv, WithMemCache(NewMemCache(0, time.Hour)))
 	ctx := context.Background()
 	m1, _, _ := image(t, s, "team/app", "v1", "config 1")
