@@ -29,7 +29,7 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	if served, err := a.redirectBlob(w, r, name, d); served || err != nil {
 		return err
 	}
-	rc, size, err := a.openBlob(r, name, d)
+	rc, size, short, err := a.openBlob(r, name, d)
 	if errors.Is(err, storage.ErrBlobUnknown) {
 		if handled, err := a.pullBlob(w, r, name, d); handled {
 			return err
@@ -48,50 +48,94 @@ func (a *App) getBlob(w http.ResponseWriter, r *http.Request) error {
 	expectRange(r, rc, size)
 	if _, remote := rc.(storagedriver.RangeExpecter); remote {
 		w = &copyWriter{w}
+	} else if short {
+		// A few KiB read at an offset and written: through ReadFrom,
+		// net/http would write the header on its own first and then
+		// copy in two reads.
+		w = &plainWriter{w}
 	}
 	http.ServeContent(w, r, "", time.Time{}, rc)
-	a.notifyPull(r, a.blobTarget(r, name, d, size))
+	if a.opts.notifier != nil {
+		a.notifyPull(r, a.blobTarget(r, name, d, size))
+	}
 	return nil
 }
 
-// openBlob opens the blob for a GET; for a HEAD it only checks it
+// shortRange is the longest range a GET reads through the node's open
+// file of the blob (storage.Store.OpenBlobShared); a longer read opens
+// the file for itself, which net/http hands to sendfile.
+const shortRange = 256 << 10
+
+// openBlob opens the blob for a GET, through the node's open file of it
+// for a short range (short); for a HEAD it only checks it
 // (storage.Store.StatBlob, which a warm blob descriptor cache answers
 // with one storage request) and stands in for the content.
-func (a *App) openBlob(r *http.Request, name string, d digest.Digest) (io.ReadSeekCloser, int64, error) {
+func (a *App) openBlob(r *http.Request, name string, d digest.Digest) (rc io.ReadSeekCloser, size int64, short bool, err error) {
 	if r.Method != http.MethodHead {
-		return a.store.OpenBlob(r.Context(), name, d)
+		if first, last, ok := byteRange(r); ok && last-first < shortRange {
+			rc, size, err = a.store.OpenBlobShared(r.Context(), name, d)
+			return rc, size, true, err
+		}
+		rc, size, err = a.store.OpenBlob(r.Context(), name, d)
+		return rc, size, false, err
 	}
-	size, err := a.store.StatBlob(r.Context(), name, d)
+	size, err = a.store.StatBlob(r.Context(), name, d)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
-	return &headContent{size: size}, size, nil
+	return &headContent{size: size}, size, false, nil
+}
+
+// byteRange returns the range of a GET's Range header when it is one
+// "bytes=first-last"; anything else is left to http.ServeContent, which
+// parses and checks the header.
+func byteRange(r *http.Request) (first, last int64, ok bool) {
+	spec, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
+	if !ok || r.Method != http.MethodGet {
+		return 0, 0, false
+	}
+	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok || a == "" || b == "" {
+		return 0, 0, false
+	}
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || first < 0 || last < first {
+		return 0, 0, false
+	}
+	return first, last, true
 }
 
 // expectRange tells content whose reads are backend requests (S3) the
 // range a GET asks for, "bytes=first-last", so that the request for it
-// asks for that much only (storagedriver.RangeExpecter). Anything else is
-// left to http.ServeContent, which parses and checks the header.
+// asks for that much only (storagedriver.RangeExpecter).
 func expectRange(r *http.Request, rc io.ReadSeekCloser, size int64) {
 	e, ok := rc.(storagedriver.RangeExpecter)
-	if !ok || r.Method != http.MethodGet {
-		return
-	}
-	spec, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
 	if !ok {
 		return
 	}
-	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
-	if !ok || a == "" || b == "" {
-		return
+	if first, last, ok := byteRange(r); ok && first < size {
+		e.ExpectRange(first, min(last, size-1)+1)
 	}
-	first, err1 := strconv.ParseInt(a, 10, 64)
-	last, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || first < 0 || last < first || first >= size {
-		return
-	}
-	e.ExpectRange(first, min(last, size-1)+1)
 }
+
+// plainWriter takes http.ServeContent's copy of a short range: through
+// plain writes from a pooled buffer, rather than the response's ReadFrom
+// (a write of the header alone, then a copy in two reads) or io.Copy's
+// buffer allocated per request.
+type plainWriter struct{ http.ResponseWriter }
+
+const plainBufSize = 64 << 10
+
+var plainBufs = sync.Pool{New: func() any { b := make([]byte, plainBufSize); return &b }}
+
+func (w *plainWriter) ReadFrom(src io.Reader) (int64, error) {
+	bp := plainBufs.Get().(*[]byte)
+	defer plainBufs.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{w.ResponseWriter}, struct{ io.Reader }{src}, *bp)
+}
+
+func (w *plainWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // copyBufSize is the size of the writes a blob whose reads are backend
 // requests (S3) reaches the client in. http.ServeContent's copy ends in

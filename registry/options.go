@@ -139,8 +139,9 @@ func (m *memCacheOption) get() *storage.MemCache {
 	return m.c
 }
 
-// WithMemCache sets the node's in-memory cache of manifests, tags and
-// used records (storage.WithMemCache); nil turns it off. Without this
+// WithMemCache sets the node's in-memory cache of manifests, tags, tag
+// lists, used records and open blob files (storage.WithMemCache); nil
+// turns it off. Without this
 // option the App has one of the default size (storage.NewMemCache(0, 0)).
 // Give the same cache to the stores of the process that delete (the
 // collector's), so that what they delete is forgotten at once.

@@ -84,13 +84,14 @@ func (a *App) manifest(ctx context.Context, name, ref string) (*storage.Manifest
 }
 
 // tagList lists the tags of repository name, from the cache when the
-// repository is the cache's.
+// repository is the cache's, else through the node cache
+// (storage.Store.TagsCached): the slice may be shared, not to be changed.
 func (a *App) tagList(ctx context.Context, name string) ([]string, error) {
 	if p, ok := a.proxied(name); ok {
 		tags, err := p.Tags(ctx, name)
 		return tags, upstreamError(err)
 	}
-	return a.store.Tags(ctx, name)
+	return a.store.TagsCached(ctx, name)
 }
 
 // pullBlob serves a blob storage does not have from the cache, when the

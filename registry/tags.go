@@ -35,10 +35,36 @@ func (a *App) tags(w http.ResponseWriter, r *http.Request) error {
 			nextLink(w, a.path("/v2/"+name+"/tags/list"), n, page[n-1])
 		}
 	}
-	return writeJSON(w, "application/json", struct {
-		Name string   `json:"name"`
-		Tags []string `json:"tags"`
-	}{name, page})
+	// {"name":...,"tags":[...]} as json.Marshal writes it, without its
+	// reflection over thousands of strings.
+	b := make([]byte, 0, 32+len(name)+len(page)*24)
+	b = appendJSONString(append(b, `{"name":`...), name)
+	b = append(b, `,"tags":[`...)
+	for i, t := range page {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, t)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(b, "]}"...))
+	return nil
+}
+
+// appendJSONString appends s as json.Marshal encodes it: names and tags
+// need no escaping and are copied between quotes; anything else goes
+// through json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == '/' || c == ':') {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // catalog serves GET /v2/_catalog[?n=&last=]: 200 with repository names in

@@ -87,7 +87,7 @@ var rules = []rule{
 	{pkg: "registry/storage/internal/manifest",
 		allow: []string{imageSpec, goDigest, module + "/internal/oci", module + "/registry/storage/internal/check"},
 		why:   "the manifest parser is pure: bytes in, a document or an error out"},
-	{pkg: "registry/storage/internal/memcache", allow: []string{goDigest, module + "/registry/storage/internal/manifest"},
+	{pkg: "registry/storage/internal/memcache", allow: []string{goDigest, module + "/registry/storage/internal/manifest", module + "/registry/storage/internal/blobio"},
 		why: "the manifest cache holds entries under locks; when to trust them is the store's"},
 	{pkg: "registry/storage/internal/lease",
 		allow: []string{module + "/storagedriver", module + "/registry/storage/internal/layout"},

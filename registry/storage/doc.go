@@ -251,8 +251,8 @@
 //
 // With WithMemCache (cache.go, package internal/memcache; registry.New
 // has one unless told otherwise, and registry serve shares it with its
-// collector) a node keeps in memory three things a manifest GET or a blob
-// HEAD would read:
+// collector) a node keeps in memory what a manifest GET, a blob HEAD, a
+// tag list or a short blob range would read:
 //
 //   - The used records rely read (R1). A record found with mtime m is
 //     trusted, without a Stat, while the node's clock is before m + g/2,
@@ -281,13 +281,26 @@
 //     on the node after the write returned sees the write. Only manifest
 //     GET and HEAD use it: pushes, deletes, immutable-tag and retention
 //     checks read tags from storage.
+//   - Tag lists (TagsCached, for the tag list endpoint only): a
+//     repository's sorted tags as one List read them, under the same
+//     rules: trusted for the TTL, renewed in the background past half of
+//     it, forgotten by every tag write or delete of the node (a forget of
+//     any tag of the repository drops its list), and not recorded by a
+//     read that began before a forget.
+//   - Open files of blobs (OpenBlobShared, for short ranges): no rule of
+//     their own. A request reads through one only after StatBlob allowed
+//     the read (link, rely, size) as for any GET, and a digest names the
+//     bytes; the file is dropped when a store sharing the cache deletes
+//     the blob, and after 5 s in any case, so that an open file does not
+//     hold a deleted blob's space for long.
 //
 // What it does not cover: a tag moved or deleted on another node (or by
 // another process on this root) is seen here within the TTL; until then
 // a GET by that tag answers with the manifest the tag named before, or
-// with 404 if that manifest's revision link is gone. The bound is
-// TestMemCacheTwoNodesStaleness's. A TTL below zero turns the tag part
-// off.
+// with 404 if that manifest's revision link is gone, and a tag list
+// misses the tags written there or still has the ones deleted. The bound
+// is TestMemCacheTwoNodesStaleness's and TestTagListCacheTwoNodesStaleness's.
+// A TTL below zero turns the tag and tag list parts off.
 //
 // # The repository index
 //

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 )
@@ -107,6 +109,10 @@ func FuzzParseDigest(f *testing.F) {
 	sizes := map[string]int{"sha256": 32, "sha512": 64}
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := ParseDigest(s)
+		alg, _, _ := strings.Cut(s, ":")
+		if _, ok := sizes[alg]; ok && (err == nil) != (digest.Digest(s).Validate() == nil) {
+			t.Fatalf("ParseDigest(%q) = %v, go-digest's Validate %v", s, err, digest.Digest(s).Validate())
+		}
 		if err != nil {
 			if !errors.Is(err, ErrDigestInvalid) && !errors.Is(err, ErrDigestUnsupported) {
 				t.Fatalf("ParseDigest(%q) = %v, want ErrDigestInvalid or ErrDigestUnsupported", s, err)

@@ -193,30 +193,46 @@ func TestMemCacheTwoNodesStaleness(t *testing.T) {
 	wantUnknown(t, c, "team/app", "x")
 }
 
-// slowTagReads is a driver whose reads of a tag's current link, once
-// armed, hold their answer until released: a GET that read a tag before a
-// write and goes on after it.
-type slowTagReads struct {
+// heldReads is a driver whose reads (GetContent or List) of a path that
+// ends in suffix, once armed, hold their answer until released: a GET
+// that read a tag (or a listing that read the tags) before a write and
+// goes on after it.
+type heldReads struct {
 	*fsDriver
+	suffix  string
 	armed   atomic.Bool
 	read    chan struct{} // a held read got its answer
 	release chan struct{}
 }
 
-func (d *slowTagReads) GetContent(ctx context.Context, p string) ([]byte, error) {
-	b, err := d.fsDriver.GetContent(ctx, p)
-	if strings.HasSuffix(p, "/current/link") && d.armed.CompareAndSwap(true, false) {
+func newHeldReads(t *testing.T, suffix string) *heldReads {
+	return &heldReads{fsDriver: newFS(t), suffix: suffix, read: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (d *heldReads) hold(p string) {
+	if strings.HasSuffix(p, d.suffix) && d.armed.CompareAndSwap(true, false) {
 		d.read <- struct{}{}
 		<-d.release
 	}
+}
+
+func (d *heldReads) GetContent(ctx context.Context, p string) ([]byte, error) {
+	b, err := d.fsDriver.GetContent(ctx, p)
+	d.hold(p)
 	return b, err
+}
+
+func (d *heldReads) List(ctx context.Context, p string) ([]string, error) {
+	l, err := d.fsDriver.List(ctx, p)
+	d.hold(p)
+	return l, err
 }
 
 // A tag write that returned is seen by every GET that starts after it on
 // the same node, even when a GET that read the old value before the write
 // finishes after it: it must not leave what it read in the cache.
 func TestMemCacheTagWriteRacesGet(t *testing.T) {
-	drv := &slowTagReads{fsDriver: newFS(t), read: make(chan struct{}), release: make(chan struct{})}
+	drv := newHeldReads(t, "/current/link")
 	s := New(drv, WithMemCache(NewMemCache(0, time.Hour)))
 	ctx := context.Background()
 	m1, _, _ := image(t, s, "team/app", "v", "config 1")

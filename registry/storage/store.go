@@ -131,6 +131,38 @@ func (s *Store) OpenBlob(ctx context.Context, name string, d digest.Digest) (io.
 	if err != nil {
 		return nil, 0, err
 	}
+	f, err := s.openData(ctx, d, size)
+	return f, size, err
+}
+
+// OpenBlobShared is OpenBlob for a short read (a small range): where the
+// driver's files can be read at offsets by several readers at once (the
+// filesystem's), it reads through a file the node keeps open for the blob
+// (MemCache), sparing each request the open, stat, seeks and close; a
+// reader there cannot hand its file to sendfile, so a long read is
+// better served by OpenBlob. What may be read is decided per request as
+// in OpenBlob (StatBlob: the link, rely, the size); the open file only
+// holds the content, which a digest names: a blob deleted and pushed
+// again has the same bytes. A file is kept a few seconds at most (internal/memcache), and
+// dropped when the collector or scrub of a store sharing the cache
+// deletes the blob, so that a deleted file's space is not held for long.
+func (s *Store) OpenBlobShared(ctx context.Context, name string, d digest.Digest) (io.ReadSeekCloser, int64, error) {
+	if s.mem == nil {
+		return s.OpenBlob(ctx, name, d)
+	}
+	size, err := s.StatBlob(ctx, name, d)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := s.mem.Files().Reader(string(d), size, func() (io.ReadSeekCloser, error) { return s.openData(ctx, d, size) })
+	if err != nil {
+		return nil, 0, err
+	}
+	return f, size, nil
+}
+
+// openData opens the content of blob d, of the given size.
+func (s *Store) openData(ctx context.Context, d digest.Digest, size int64) (io.ReadSeekCloser, error) {
 	p := layout.BlobDataPath(d)
 	// The size is known: a driver that would ask its backend for it
 	// (S3's HEAD) is spared that request.
@@ -138,20 +170,20 @@ func (s *Store) OpenBlob(ctx context.Context, name string, d digest.Digest) (io.
 		f, err := o.OpenSized(ctx, p, size)
 		if !errors.Is(err, errors.ErrUnsupported) {
 			if err != nil {
-				return nil, 0, blobErr(d, err)
+				return nil, blobErr(d, err)
 			}
-			return f, size, nil
+			return f, nil
 		}
 	} else if o, ok := s.driver.(storagedriver.Opener); ok {
 		f, err := o.Open(ctx, p)
 		if err != nil {
-			return nil, 0, blobErr(d, err)
+			return nil, blobErr(d, err)
 		}
-		return f, size, nil
+		return f, nil
 	}
 	return blobio.NewOffsetReader(size, func(off int64) (io.ReadCloser, error) {
 		return s.driver.Reader(ctx, p, off)
-	}), size, nil
+	}), nil
 }
 
 // BlobRedirectURL returns a URL the client may fetch blob d from directly, or

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -35,12 +37,71 @@ func (s *Store) Tags(ctx context.Context, name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	tags := make([]string, 0, len(children))
+	// The names are cut from one string rather than out of the full
+	// paths, which a cached list would keep.
+	size := 0
 	for _, c := range children {
-		tags = append(tags, path.Base(c))
+		size += len(path.Base(c))
 	}
-	sort.Strings(tags)
+	var all strings.Builder
+	all.Grow(size)
+	for _, c := range children {
+		all.WriteString(path.Base(c))
+	}
+	names, tags := all.String(), make([]string, 0, len(children))
+	for _, c := range children {
+		n := len(path.Base(c))
+		tags, names = append(tags, names[:n]), names[n:]
+	}
+	if !sort.StringsAreSorted(tags) { // a driver's List usually is
+		sort.Strings(tags)
+	}
 	return tags, nil
+}
+
+// TagsCached is Tags through the node cache (WithMemCache): the list a
+// read of this node found less than the tag TTL ago, renewed in the
+// background past half of it, as the tags of a manifest GET are
+// (cache.go). Every tag write or delete of the stores sharing the
+// cache forgets the repository's list after the storage changed, and a
+// read that began before such a forget is not remembered, so a listing
+// on the node after a write returned sees the write; tags written or
+// deleted on another node are seen within the TTL (doc.go, "The manifest
+// cache"). For the tag list endpoint only: what decides a write or a
+// delete lists with Tags. The slice is shared: the caller must not
+// change it.
+func (s *Store) TagsCached(ctx context.Context, name string) ([]string, error) {
+	if s.mem.TagsOff() {
+		return s.Tags(ctx, name)
+	}
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	at := s.now()
+	tags, epoch, ok, renew := s.mem.TagList(name, at)
+	if renew {
+		go s.renewTagList(context.WithoutCancel(ctx), strings.Clone(name))
+	}
+	if ok {
+		return tags, nil
+	}
+	tags, err := s.Tags(ctx, name)
+	if err == nil {
+		s.mem.RememberTagList(name, tags, at, epoch)
+	}
+	return tags, err
+}
+
+// renewTagList reads the tags of repository name again for the cache, as
+// a miss would. A failed read leaves the entry to expire.
+func (s *Store) renewTagList(ctx context.Context, name string) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	at := s.now()
+	_, epoch, _, _ := s.mem.TagList(name, at)
+	if tags, err := s.Tags(ctx, name); err == nil {
+		s.mem.RememberTagList(name, tags, at, epoch)
+	}
 }
 
 // Referrers lists the manifests of repository name whose subject is d, with

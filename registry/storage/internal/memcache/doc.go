@@ -1,7 +1,8 @@
 // Package memcache is the node's in-memory cache of what a manifest GET
 // reads (registry/storage's doc.go, "The manifest cache"): manifests by
-// digest, which tag named which manifest, and the used records garbage
-// collection's rely reads. One Cache may serve several stores of one
+// digest, which tag named which manifest, repositories' tag lists, the
+// used records garbage collection's rely reads, and open files of blobs
+// for short range reads (internal/blobio's Handles). One Cache may serve several stores of one
 // process (the app's and its collector's), so that what either changes,
 // the other forgets.
 //
@@ -12,6 +13,7 @@
 // argument for using them. storage.MemCache wraps a Cache for the store's
 // callers, who only make one and read its sizes.
 //
-// Imports: the standard library, go-digest and
-// registry/storage/internal/manifest only (internal/archtest).
+// Imports: the standard library, go-digest,
+// registry/storage/internal/manifest and registry/storage/internal/blobio
+// only (internal/archtest).
 package memcache

@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/storage/internal/blobio"
 	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 )
 
@@ -23,6 +24,16 @@ const (
 	maxCachedUsed = 4096
 )
 
+// maxCachedListTags bounds the tags of all the cached tag lists (a few
+// dozen bytes each); a list longer than that is not cached.
+const maxCachedListTags = 1 << 16
+
+// Bounds of the open blob files (Files).
+const (
+	maxOpenBlobs = 64
+	openBlobAge  = 5 * time.Second
+)
+
 // Cache holds, for one node:
 //   - manifests by digest (their bytes never change; an entry also says
 //     when the storage last vouched for the content, as a blob
@@ -30,8 +41,11 @@ const (
 //   - tags: which manifest a tag named when it was read, trusted for a
 //     TTL; forgotten by every tag write or delete of the stores sharing the
 //     cache, so that a GET after a PUT on the same node sees the PUT;
+//   - tag lists: a repository's sorted tags as a List read them, under
+//     the same rules as the tags (TagList);
 //   - the modification times of the used records rely read, so that a
-//     rely whose record is young enough needs no storage request.
+//     rely whose record is young enough needs no storage request;
+//   - open files of blobs, for short reads (Files).
 //
 // A nil *Cache caches nothing.
 type Cache struct {
@@ -43,12 +57,16 @@ type Cache struct {
 	manifests map[digest.Digest]*list.Element // of *Manifest
 	lru       *list.List                      // most recently used first
 
-	tmu   sync.Mutex
-	tags  map[tagKey]cachedTag // one flat map: a map per repository costs ~0.5 KiB even for one tag
-	epoch uint64               // advanced by every forget, see tagEpoch
+	tmu      sync.Mutex
+	tags     map[tagKey]cachedTag // one flat map: a map per repository costs ~0.5 KiB even for one tag
+	lists    map[string]cachedTagList
+	listTags int    // the tags of all lists
+	epoch    uint64 // advanced by every forget, see tagEpoch
 
 	umu  sync.Mutex
 	used map[digest.Digest]time.Time
+
+	files *blobio.Handles // open blob files, by digest
 }
 
 // Manifest is a manifest's bytes, what rely needs of its references, and
@@ -87,7 +105,9 @@ func New(maxBytes int64, tagTTL time.Duration) *Cache {
 		manifests: map[digest.Digest]*list.Element{},
 		lru:       list.New(),
 		tags:      map[tagKey]cachedTag{},
+		lists:     map[string]cachedTagList{},
 		used:      map[digest.Digest]time.Time{},
+		files:     blobio.NewHandles(maxOpenBlobs, openBlobAge),
 	}
 }
 
@@ -156,12 +176,13 @@ func (c *Cache) PutManifest(m *Manifest) {
 	}
 }
 
-// ForgetBlob drops what the cache knows of blob d: its manifest entry and
-// its used record.
+// ForgetBlob drops what the cache knows of blob d: its manifest entry,
+// its used record and its open file.
 func (c *Cache) ForgetBlob(d digest.Digest) {
 	if c == nil {
 		return
 	}
+	c.files.Forget(string(d))
 	c.mu.Lock()
 	if e, ok := c.manifests[d]; ok {
 		c.lru.Remove(e)
@@ -212,8 +233,8 @@ func (c *Cache) RememberTag(name, tag string, d digest.Digest, at time.Time, epo
 }
 
 // ForgetTags drops the given tags of repository name, or all of them
-// when none is given. Called after the storage changed them, it also fails
-// the remembering of every read that began before.
+// when none is given, and its tag list. Called after the storage changed
+// them, it also fails the remembering of every read that began before.
 func (c *Cache) ForgetTags(name string, tags ...string) {
 	if c == nil {
 		return
@@ -221,6 +242,10 @@ func (c *Cache) ForgetTags(name string, tags ...string) {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
 	c.epoch++
+	if l, ok := c.lists[name]; ok {
+		c.listTags -= len(l.tags)
+		delete(c.lists, name)
+	}
 	if len(tags) == 0 { // at most maxCachedTags entries to look at
 		for k := range c.tags {
 			if k.name == name {
@@ -273,3 +298,56 @@ func Clone(d digest.Digest) digest.Digest { return digest.Digest(strings.Clone(s
 // TagsOff reports whether the cache keeps no tags (a TTL below zero, or
 // no cache).
 func (c *Cache) TagsOff() bool { return c == nil || c.tagTTL < 0 }
+
+// cachedTagList is a repository's tags as read at at (before the List).
+type cachedTagList struct {
+	tags       []string
+	at         time.Time
+	refreshing bool // a read to renew it is under way
+}
+
+// TagList returns the tags of repository name as read less than the TTL
+// before now, and the epoch to give RememberTagList on a miss; renew as
+// for Tag. The slice is shared: the caller must not change it.
+func (c *Cache) TagList(name string, now time.Time) (tags []string, epoch uint64, ok, renew bool) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	e, ok := c.lists[name]
+	if !ok || now.Sub(e.at) >= c.tagTTL || now.Before(e.at) {
+		return nil, c.epoch, false, false
+	}
+	if now.Sub(e.at) > c.tagTTL/2 && !e.refreshing {
+		e.refreshing, renew = true, true
+		c.lists[name] = e
+	}
+	return e.tags, c.epoch, true, renew
+}
+
+// RememberTagList records the tags of repository name read at at, unless
+// a tag was forgotten since epoch. Lists beyond maxCachedListTags in all
+// make room by emptying the cache of lists.
+func (c *Cache) RememberTagList(name string, tags []string, at time.Time, epoch uint64) {
+	if len(tags) > maxCachedListTags {
+		return
+	}
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if c.epoch != epoch {
+		return
+	}
+	if old, ok := c.lists[name]; ok {
+		c.listTags -= len(old.tags)
+	} else {
+		name = strings.Clone(name) // see Clone
+	}
+	if c.listTags+len(tags) > maxCachedListTags {
+		clear(c.lists)
+		c.listTags = 0
+	}
+	c.lists[name] = cachedTagList{tags: tags, at: at}
+	c.listTags += len(tags)
+}
+
+// Files returns the node's open blob files, by digest: a file is kept
+// openBlobAge at most, and dropped by ForgetBlob.
+func (c *Cache) Files() *blobio.Handles { return c.files }
