@@ -47,6 +47,11 @@ func (u *Upload) commitDirect(ctx context.Context, w storagedriver.FileWriter, d
 		u.discard(ctx, w)
 		return 0, true, err
 	}
+	// Published: the upload's pending write, which linkPublished left to
+	// its writer, goes too.
+	cctx, cancel := cleanupContext(ctx)
+	_ = w.Cancel(cctx)
+	cancel()
 	return size, true, nil
 }
 
