@@ -22,9 +22,11 @@ import (
 
 // An Upload is a blob being received, possibly over several requests and
 // several processes. Its bytes and its sha256 state live in storage under
-// _uploads/<id>, so any node can continue it; on a driver whose writers
-// keep a state (storagedriver.StateKeeper: S3) the hash state is recorded
-// with the pending write itself, in the request that records the chunk.
+// _uploads/<id> (the bytes as the driver's pending write there, where the
+// driver keeps those apart), so any node can continue it; on a driver
+// whose writers keep a state (storagedriver.StateKeeper: S3) the hash
+// state is recorded with the pending write itself, in the request that
+// records the chunk.
 // A blob pushed whole in its committing request goes straight to the
 // blob's path where the driver allows (storagedriver.Creator: S3), with no
 // move afterwards (uploads_direct.go).
@@ -309,34 +311,6 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 		return err
 	}
 	return u.linkPublished(ctx, d, w.Size(), t)
-}
-
-// linkPublished links blob d, of size bytes and published after a rely
-// that began at t, into the upload's repository; then the upload is gone.
-func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64, t time.Time) error {
-	s := u.store
-	if err := s.link(ctx, layout.LayerLinkPath(u.name, d), d); err != nil {
-		return err
-	}
-	// Both written or found after the rely: a HEAD that follows the push
-	// is answered from the cache.
-	s.rememberSize(ctx, d, size, t)
-	s.cache.SetLink(ctx, u.name, d, t, s.cacheTTL(t))
-	if err := s.indexRepository(ctx, u.name, true); err != nil {
-		return err
-	}
-	if err := s.refuseLayerIfDeleting(ctx, u.name, d); err != nil {
-		return err
-	}
-	// Published: what is left of the upload (its start time, hash states)
-	// goes, whether or not the client is still there to hear of it. An
-	// upload that got all its bytes in this request, on a driver keeping
-	// pending writes apart, left nothing but its pending write, which its
-	// writer's Commit consumed or its caller cancels.
-	if !u.whole || !s.pendingApart() {
-		_ = u.cancelLocked(ctx)
-	}
-	return nil
 }
 
 // discard ends w, the upload's open writer, and removes the upload, on a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -78,4 +79,32 @@ func (u *Upload) writeDirect(ctx context.Context, bw storagedriver.FileWriter, d
 		return 0, err
 	}
 	return n, u.linkPublished(ctx, d, n, t)
+}
+
+// linkPublished links blob d, of size bytes and published after a rely
+// that began at t, into the upload's repository; then the upload is gone.
+func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64, t time.Time) error {
+	s := u.store
+	if err := s.link(ctx, layout.LayerLinkPath(u.name, d), d); err != nil {
+		return err
+	}
+	// Both written or found after the rely: a HEAD that follows the push
+	// is answered from the cache.
+	s.rememberSize(ctx, d, size, t)
+	s.cache.SetLink(ctx, u.name, d, t, s.cacheTTL(t))
+	if err := s.indexRepository(ctx, u.name, true); err != nil {
+		return err
+	}
+	if err := s.refuseLayerIfDeleting(ctx, u.name, d); err != nil {
+		return err
+	}
+	// Published: what is left of the upload (its start time, hash states)
+	// goes, whether or not the client is still there to hear of it. An
+	// upload that got all its bytes in this request, on a driver keeping
+	// pending writes apart, left nothing but its pending write, which its
+	// writer's Commit consumed or its caller cancels.
+	if !u.whole || !s.pendingApart() {
+		_ = u.cancelLocked(ctx)
+	}
+	return nil
 }
