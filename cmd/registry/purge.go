@@ -7,7 +7,7 @@ import (
 
 	"github.com/berth-registry/berth/registry/config"
 	"github.com/berth-registry/berth/registry/metrics"
-	"github.com/berth-registry/berth/registry/storage"
+	"github.com/berth-registry/berth/registry/storage/purge"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -23,8 +23,8 @@ const (
 // Distribution's defaults: on, every 24h, uploads idle for 168h. ok is
 // false when it is disabled, and in read-only mode, where the registry
 // writes nothing, deletions included.
-func uploadPurging(c *config.Config) (p storage.UploadPurging, ok bool) {
-	p = storage.UploadPurging{Age: defaultPurgeAge, Interval: defaultPurgeInterval}
+func uploadPurging(c *config.Config) (p purge.Schedule, ok bool) {
+	p = purge.Schedule{Age: defaultPurgeAge, Interval: defaultPurgeInterval}
 	if u := c.Storage.Maintenance.UploadPurging; u != nil {
 		if !u.Enabled {
 			return p, false
@@ -51,14 +51,13 @@ func startUploadPurger(ctx context.Context, c *config.Config, drv storagedriver.
 		return done
 	}
 	logger.Info("upload purging", "age", p.Age, "interval", p.Interval, "dryrun", p.DryRun)
-	s := storage.New(drv)
-	purged := func(u storage.PurgedUpload) {
+	purged := func(u purge.Upload) {
 		logger.Info("purged upload", "repository", u.Repository, "id", u.ID,
 			"lastactivity", u.LastActivity.UTC().Format(time.RFC3339), "bytes", u.Bytes, "dryrun", p.DryRun)
 	}
 	go func() {
 		defer close(done)
-		s.RunUploadPurger(ctx, p, purged, func(r storage.PurgeResult, err error) {
+		purge.Run(ctx, drv, p, purged, func(r purge.Result, err error) {
 			m.PurgeRun(r.Elapsed, r.Uploads, r.UploadBytes, r.Pending, r.PendingBytes, p.DryRun, err)
 			args := []any{"uploads", r.Uploads, "uploadbytes", r.UploadBytes, "pendingwrites", r.Pending,
 				"pendingbytes", r.PendingBytes, "elapsed", r.Elapsed.Round(time.Millisecond), "dryrun", p.DryRun}

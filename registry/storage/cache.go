@@ -2,15 +2,21 @@ package storage
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/blobcache"
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
+	"github.com/berth-registry/berth/registry/storage/internal/memcache"
 )
 
-// The blob descriptor cache (storage.cache.blobdescriptor) on the request
-// side. What it may answer, and why collection cannot make it lie, is in
+// The store's side of its two caches: the blob descriptor cache
+// (storage.cache.blobdescriptor, package blobcache) and the node's
+// manifest cache (MemCache, package internal/memcache).
+//
+// The blob descriptor cache on the request side. What it may answer, and why collection cannot make it lie, is in
 // doc.go ("The blob descriptor cache"); in short: an entry is written only
 // after a rely and a storage read that found it, stamped with the time
 // taken before that rely, and trusted for cacheWindow (grace/4) after the
@@ -90,4 +96,118 @@ func (s *Store) rememberSize(ctx context.Context, d digest.Digest, size int64, t
 func (s *Store) forgetLinks(ctx context.Context, name string, d digest.Digest) {
 	s.cache.ForgetLink(ctx, name, d)
 	s.cache.ForgetLink(ctx, manifestScope(name), d)
+}
+
+// The manifest cache (doc.go, "The manifest cache"): manifests by digest,
+// tags, and the used records rely reads, kept by internal/memcache; what
+// follows is when the store trusts and forgets them.
+
+// Defaults of NewMemCache.
+const (
+	DefaultManifestCacheBytes = memcache.DefaultManifestBytes
+	DefaultTagTTL             = memcache.DefaultTagTTL
+)
+
+// MemCache is a node's manifest cache (doc.go, "The manifest cache"). One
+// MemCache may serve several stores of one process (the app's and its
+// collector's), so that what either changes, the other forgets. A nil
+// *MemCache caches nothing.
+type MemCache struct{ c *memcache.Cache }
+
+// NewMemCache returns a cache of at most maxBytes of manifests
+// (DefaultManifestCacheBytes when 0; none when negative) whose tags are
+// trusted for tagTTL after they were read (DefaultTagTTL when 0; never
+// when negative).
+func NewMemCache(maxBytes int64, tagTTL time.Duration) *MemCache {
+	return &MemCache{memcache.New(maxBytes, tagTTL)}
+}
+
+// Len returns the numbers of manifests, their bytes, tags and used records
+// held.
+func (c *MemCache) Len() (manifests int, bytes int64, tags, used int) {
+	if c == nil {
+		return 0, 0, 0, 0
+	}
+	return c.c.Len()
+}
+
+// WithMemCache makes the store cache manifests, tags and used records in c
+// (nil: no cache). Stores of one process that share a storage should
+// share one.
+func WithMemCache(c *MemCache) Option {
+	return func(s *Store) {
+		s.mem = nil
+		if c != nil {
+			s.mem = c.c
+		}
+	}
+}
+
+// resolveCached is resolve through the tag cache: for manifest GET and
+// HEAD only. Writes, deletes and their checks resolve from storage.
+func (s *Store) resolveCached(ctx context.Context, name, ref string) (digest.Digest, error) {
+	if s.mem.TagsOff() || IsDigest(ref) {
+		return s.resolve(ctx, name, ref)
+	}
+	at := s.now()
+	d, epoch, ok, renew := s.mem.Tag(name, ref, at)
+	if renew {
+		go s.renewTag(context.WithoutCancel(ctx), strings.Clone(name), strings.Clone(ref))
+	}
+	if ok {
+		return d, nil
+	}
+	d, err := s.resolve(ctx, name, ref)
+	if err == nil {
+		s.mem.RememberTag(name, ref, d, at, epoch)
+	}
+	return d, err
+}
+
+// renewTag reads tag ref of repository name again for the cache, as a
+// miss would. A failed read leaves the entry to expire.
+func (s *Store) renewTag(ctx context.Context, name, ref string) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	at := s.now()
+	_, epoch, _, _ := s.mem.Tag(name, ref, at)
+	if d, err := s.resolve(ctx, name, ref); err == nil {
+		s.mem.RememberTag(name, ref, d, at, epoch)
+	}
+}
+
+// tagsChanged forgets the tags of repository name that a write or delete
+// changed (all of them when none is named).
+func (s *Store) tagsChanged(name string, tags ...string) { s.mem.ForgetTags(name, tags...) }
+
+// cachedManifest returns manifest d from the cache when the storage
+// vouched for it recently enough (as for a blob descriptor, doc.go's K3;
+// the caller relied on d before asking).
+func (s *Store) cachedManifest(d digest.Digest) (*memcache.Manifest, bool) {
+	m, ok := s.mem.Manifest(d)
+	if !ok || m.Verified.Before(s.notBefore()) {
+		return nil, false
+	}
+	return m, true
+}
+
+// rememberManifest caches manifest d, found in or written to the storage
+// after a rely of d that began after t.
+func (s *Store) rememberManifest(d digest.Digest, payload []byte, mediaType string, doc *manifest.Doc, t time.Time) {
+	if s.mem == nil {
+		return
+	}
+	var refs *manifest.Doc
+	if doc != nil {
+		// What requiredRefs reads, without the rest.
+		refs = &manifest.Doc{MediaType: doc.MediaType, Config: doc.Config, Layers: doc.Layers, Manifests: doc.Manifests}
+	}
+	s.mem.PutManifest(&memcache.Manifest{Digest: memcache.Clone(d), Payload: payload, MediaType: mediaType, Doc: refs, Verified: t})
+}
+
+// forgetBlobEverywhere drops blob d from the descriptor cache (with its
+// links in repos) and from the node's manifest and used caches.
+func (s *Store) forgetBlobEverywhere(ctx context.Context, d digest.Digest, repos ...string) {
+	s.cache.ForgetBlob(ctx, d, repos...)
+	s.mem.ForgetBlob(d)
 }

@@ -5,19 +5,26 @@
 //
 // Around it: registry/storage/repometa keeps the repositories' metadata
 // records the web UI lists, above the store and through its API;
-// registry/storage/blobcache is the blob descriptor cache; the packages
-// under registry/storage/internal hold helpers only this tree uses
-// (layout: where everything lives in a root; blobio: the hashing copy and
-// the offset reader; periodic: the flush loop). Each package's doc.go says why it is cut where it is.
+// registry/storage/blobcache is the blob descriptor cache;
+// registry/storage/purge removes abandoned uploads through the driver. The
+// packages under registry/storage/internal hold what only this tree uses:
+// check (the error classes and the checks of names, tags and digests,
+// which this package re-exports), manifest (the manifest parser), layout
+// (where everything lives in a root), walk (the walks of the layout
+// through a driver), repoindex (the repository index behind the catalog),
+// times (push and pull times), memcache (the manifest cache's entries),
+// lease (garbage collection's lease), blobio (the hashing copy and the
+// offset reader) and periodic (the flush loop). Each package's doc.go says
+// why it is cut where it is.
 //
 // It keeps CNCF Distribution's storage layout (see internal/layout/paths.go), so a storage
 // root written by either registry is served by the other. It verifies before
 // it publishes: a blob appears under a digest only after its bytes hashed to
 // that digest, and a manifest is linked only when what it references exists.
 //
-// Maintenance runs on the same content model: PurgeUploads (purge.go)
-// removes uploads idle for an age, with the driver's stale pending writes
-// (storagedriver.PendingPurger); Scrub (scrub.go) re-hashes every blob,
+// Maintenance runs on the same content model: the upload purger (package
+// purge) removes uploads idle for an age, with the driver's stale pending
+// writes (storagedriver.PendingPurger); Scrub (scrub.go) re-hashes every blob,
 // checks links, manifests and tags, rebuilds the referrers index and
 // checks the repository index.
 // Both may run while the registry serves, on any number of nodes. So may
@@ -242,9 +249,10 @@
 //
 // # The manifest cache
 //
-// With WithMemCache (manifestcache.go; registry.New has one unless told
-// otherwise, and registry serve shares it with its collector) a node keeps
-// in memory three things a manifest GET or a blob HEAD would read:
+// With WithMemCache (cache.go, package internal/memcache; registry.New
+// has one unless told otherwise, and registry serve shares it with its
+// collector) a node keeps in memory three things a manifest GET or a blob
+// HEAD would read:
 //
 //   - The used records rely read (R1). A record found with mtime m is
 //     trusted, without a Stat, while the node's clock is before m + g/2,
@@ -283,8 +291,8 @@
 //
 // # The repository index
 //
-// The catalog lists /berth/v1/catalog/names (repoindex.go): one marker per
-// repository, so a page costs one List of that directory (on S3, one
+// The catalog lists /berth/v1/catalog/names (internal/repoindex): one
+// marker per repository, so a page costs one List of that directory (on S3, one
 // request per 1000 names), or nothing but one small read while the index
 // is unchanged, instead of a walk of every repository's directory. A
 // repository is what the walk counts: a directory holding _manifests or
@@ -341,7 +349,7 @@
 //
 // Imports: the standard library, go-digest, image-spec, and of this module
 // storagedriver, registry/storage/blobcache, registry/policy,
-// internal/oci, internal/keylock and the packages under
-// registry/storage/internal only; never the HTTP layer (package registry), gorilla/mux or
-// the host agent (internal/archtest).
+// internal/keylock and the packages under registry/storage/internal only;
+// never the HTTP layer (package registry), gorilla/mux or the host agent
+// (internal/archtest).
 package storage

@@ -1,9 +1,11 @@
 package storage
 
-// SetSizeListThreshold sets sizeListThreshold for a test and returns
-// what restores it.
+import "github.com/berth-registry/berth/registry/storage/internal/usage"
+
+// SetSizeListThreshold sets internal/usage's SizeListThreshold for a test
+// and returns what restores it.
 func SetSizeListThreshold(n int) (restore func()) {
-	old := sizeListThreshold
-	sizeListThreshold = n
-	return func() { sizeListThreshold = old }
+	old := usage.SizeListThreshold
+	usage.SizeListThreshold = n
+	return func() { usage.SizeListThreshold = old }
 }

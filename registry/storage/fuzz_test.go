@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 )
 
 // FuzzParseManifest: no payload makes the parser panic, and whatever it
@@ -23,14 +24,14 @@ func FuzzParseManifest(f *testing.F) {
 		f.Add([]byte(s), "")
 	}
 	f.Fuzz(func(t *testing.T, payload []byte, contentType string) {
-		m, err := parseManifest(payload, contentType)
+		m, err := manifest.Parse(payload, contentType)
 		if err != nil {
 			return
 		}
-		if !knownMediaType(m.MediaType) {
+		if !manifest.KnownMediaType(m.MediaType) {
 			t.Fatalf("accepted media type %q", m.MediaType)
 		}
-		if !m.isIndex() && m.Config == nil {
+		if !m.IsIndex() && m.Config == nil {
 			t.Fatal("accepted an image manifest without config")
 		}
 	})

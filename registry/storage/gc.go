@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/lease"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -149,7 +149,7 @@ func (c *collector) work(ctx context.Context) error {
 	}
 	// A repository whose last links went leaves the repository index.
 	for name := range c.touched {
-		if err := c.s.unindexIfGone(ctx, name); err != nil {
+		if err := c.s.index.RemoveIfGone(ctx, name); err != nil {
 			return fmt.Errorf("gc: %w", err)
 		}
 	}
@@ -253,73 +253,65 @@ func (c *collector) deleted(del Deletion) {
 	}
 }
 
-// walk calls fn for every file and directory below root, with the driver's
-// Walk when it has one. A missing root is an empty tree.
-func (s *Store) walk(ctx context.Context, root string, fn storagedriver.WalkFunc) error {
-	var err error
-	if w, ok := s.driver.(storagedriver.Walker); ok {
-		err = w.Walk(ctx, root, fn)
-	} else {
-		err = s.listWalk(ctx, root, fn)
+// GCLoop collects garbage every interval until ctx ends, on the node named
+// node, when it can take the lease; the lease is renewed while a run goes
+// on. report is called after each run the node made, with what it deleted
+// and its error, and with a nil report when the lease could not be read or
+// written.
+func (s *Store) GCLoop(ctx context.Context, node string, interval time.Duration, opts GCOptions, report func(*GCReport, error)) {
+	ttl := max(interval, time.Minute)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := s.gcLease().Acquire(ctx, node, ttl)
+		if err != nil || !ok {
+			if err != nil && ctx.Err() == nil {
+				report(nil, err)
+			}
+			continue
+		}
+		r, err := s.collectLeased(ctx, node, ttl, opts)
+		if ctx.Err() != nil {
+			return
+		}
+		report(r, err)
 	}
-	if errors.Is(err, storagedriver.ErrPathNotFound) {
-		return nil
-	}
-	return err
 }
 
-func (s *Store) listWalk(ctx context.Context, dir string, fn storagedriver.WalkFunc) error {
-	children, err := s.driver.List(ctx, dir)
-	if err != nil {
-		return err
-	}
-	for _, p := range children {
-		fi, err := s.driver.Stat(ctx, p)
-		if errors.Is(err, storagedriver.ErrPathNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(fi); errors.Is(err, storagedriver.ErrSkipDir) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		if fi.IsDir {
-			if err := s.listWalk(ctx, p, fn); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-				return err
+// collectLeased runs one collection while renewing the lease every ttl/3,
+// and releases it after.
+func (s *Store) collectLeased(ctx context.Context, node string, ttl time.Duration, opts GCOptions) (*GCReport, error) {
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if ok, err := s.gcLease().Acquire(runCtx, node, ttl); err == nil && !ok {
+					stop() // taken over (we were too slow): leave it to the other node
+				}
 			}
 		}
-	}
-	return nil
+	}()
+	r, err := s.CollectGarbage(runCtx, opts)
+	stop()
+	<-done
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	_ = s.gcLease().Release(cctx, node)
+	return r, err
 }
 
-// digestAt parses the digest a key names by its segments "<alg>/<hex>"
-// ending at index i of segs; "" when they do not form a valid digest.
-func digestAt(segs []string, i int) digest.Digest {
-	if i < 1 || i >= len(segs) {
-		return ""
-	}
-	d := digest.Digest(segs[i-1] + ":" + segs[i])
-	if CheckDigest(d) != nil {
-		return ""
-	}
-	return d
-}
-
-// blobDigestAt parses the digest of a blob data key, split into segs:
-// .../<alg>/<first 2 hex>/<hex>/data.
-func blobDigestAt(segs []string) digest.Digest {
-	n := len(segs)
-	if n < 4 || segs[n-1] != "data" {
-		return ""
-	}
-	d := digest.Digest(segs[n-4] + ":" + segs[n-2])
-	if CheckDigest(d) != nil || segs[n-3] != segs[n-2][:2] {
-		return ""
-	}
-	return d
-}
-
-func splitPath(p string) []string { return strings.Split(strings.TrimPrefix(p, "/"), "/") }
+// gcLease is the lease GCLoop's nodes share (internal/lease).
+func (s *Store) gcLease() lease.Lease { return lease.Lease{Driver: s.driver, Now: s.now} }

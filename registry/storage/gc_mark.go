@@ -8,6 +8,8 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -19,7 +21,7 @@ import (
 // untagged manifests right after marking it.
 func (c *collector) mark(ctx context.Context) error {
 	var names []string
-	err := c.s.walkRepositories(ctx, layout.RepositoriesRoot(), &names)
+	err := walk.Repositories(ctx, c.s.driver, layout.RepositoriesRoot(), &names)
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return err
 	}
@@ -167,7 +169,7 @@ func (c *collector) markManifest(ctx context.Context, d digest.Digest) ([]digest
 // manifest Berth parses (a blob then, kept if something references it).
 // Only a storage error is returned. A blob too large to be a manifest is
 // not read whole.
-func (c *collector) readManifest(ctx context.Context, d digest.Digest) (*manifestDoc, error) {
+func (c *collector) readManifest(ctx context.Context, d digest.Digest) (*manifest.Doc, error) {
 	fi, err := c.s.driver.Stat(ctx, layout.BlobDataPath(d))
 	if errors.Is(err, storagedriver.ErrPathNotFound) || err == nil && (fi.IsDir || fi.Size > MaxManifestSize) {
 		return nil, nil
@@ -182,7 +184,7 @@ func (c *collector) readManifest(ctx context.Context, d digest.Digest) (*manifes
 	if err != nil {
 		return nil, err
 	}
-	doc, err := parseManifest(payload, "")
+	doc, err := manifest.Parse(payload, "")
 	if err != nil {
 		return nil, nil
 	}
@@ -220,12 +222,12 @@ func (c *collector) readTags(ctx context.Context, r *repoState) error {
 
 // readRevisions lists the manifests stored in r, by their links' keys.
 func (c *collector) readRevisions(ctx context.Context, r *repoState) error {
-	return c.s.walk(ctx, layout.ManifestsDir(r.name)+"/revisions", func(fi storagedriver.FileInfo) error {
-		segs := splitPath(fi.Path)
+	return walk.Tree(ctx, c.s.driver, layout.ManifestsDir(r.name)+"/revisions", func(fi storagedriver.FileInfo) error {
+		segs := walk.Split(fi.Path)
 		if fi.IsDir || segs[len(segs)-1] != "link" {
 			return nil
 		}
-		if d := digestAt(segs, len(segs)-2); d != "" {
+		if d := walk.DigestAt(segs, len(segs)-2); d != "" {
 			r.revs[d] = fi.ModTime
 		}
 		return nil

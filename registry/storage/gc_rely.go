@@ -92,15 +92,15 @@ func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, ki
 	if s.relyOff != nil && s.relyOff(kind) {
 		return false, nil
 	}
-	// R1, from the node's memory of a Stat when it can (manifestcache.go):
+	// R1, from the node's memory of a Stat when it can (cache.go):
 	// the record it found is still there, or a collector that deleted it
 	// started more than grace/2 after it was written (doc.go).
-	if m, ok := s.mem.usedAt(d); ok && s.now().Sub(m) < s.grace/2 {
+	if m, ok := s.mem.UsedAt(d); ok && s.now().Sub(m) < s.grace/2 {
 		return false, nil
 	}
 	fi, err := storagedriver.StatFile(ctx, s.driver, layout.UsedPath(d))
 	if err == nil && s.now().Sub(fi.ModTime) < s.grace/2 {
-		s.mem.rememberUsed(d, fi.ModTime)
+		s.mem.RememberUsed(d, fi.ModTime)
 		return false, nil
 	}
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {

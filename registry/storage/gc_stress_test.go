@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -212,7 +213,7 @@ func pullWhole(ctx context.Context, s *Store, repo, tag string) error {
 	if err != nil {
 		return err
 	}
-	doc, err := parseManifest(m.Payload, "")
+	doc, err := manifest.Parse(m.Payload, "")
 	if err != nil {
 		return err
 	}
@@ -234,7 +235,7 @@ func pullWhole(ctx context.Context, s *Store, repo, tag string) error {
 	return nil
 }
 
-func layerDigests(doc *manifestDoc) []digest.Digest {
+func layerDigests(doc *manifest.Doc) []digest.Digest {
 	var out []digest.Digest
 	for _, l := range doc.Layers {
 		out = append(out, l.Digest)

@@ -8,6 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -109,7 +110,7 @@ func (c *collector) sweep(ctx context.Context) error {
 // a blob the mark did not keep: at most one entry per garbage link.
 func (c *collector) findGarbageLinks(ctx context.Context) error {
 	root := layout.RepositoriesRoot()
-	return c.s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
+	return walk.Tree(ctx, c.s.driver, root, func(fi storagedriver.FileInfo) error {
 		base := fi.Path[strings.LastIndexByte(fi.Path, '/')+1:]
 		if fi.IsDir {
 			if base == "_manifests" || base == "_uploads" {
@@ -122,7 +123,7 @@ func (c *collector) findGarbageLinks(ctx context.Context) error {
 			return nil
 		}
 		segs := strings.Split(rest, "/")
-		d := digestAt(segs, 1)
+		d := walk.DigestAt(segs, 1)
 		if d == "" || len(segs) != 3 {
 			return nil
 		}
@@ -138,12 +139,12 @@ func (c *collector) findGarbageLinks(ctx context.Context) error {
 // sweepBlobs walks the blob store and deletes each blob that is not live
 // and older than the cutoff, with its garbage links and used record.
 func (c *collector) sweepBlobs(ctx context.Context) error {
-	return c.s.walk(ctx, layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
-		segs := splitPath(fi.Path)
+	return walk.Tree(ctx, c.s.driver, layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
+		segs := walk.Split(fi.Path)
 		if fi.IsDir || segs[len(segs)-1] != "data" {
 			return nil
 		}
-		d := blobDigestAt(segs)
+		d := walk.BlobDigestAt(segs)
 		if d == "" {
 			return nil
 		}
@@ -198,12 +199,12 @@ func (c *collector) reportLinks(d digest.Digest, repos []string) {
 // blobs that never arrived, or the blob went in an earlier run).
 func (c *collector) sweepUsed(ctx context.Context) error {
 	for _, root := range []string{layout.UsedRoot(), layout.RelyingRoot()} {
-		err := c.s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
+		err := walk.Tree(ctx, c.s.driver, root, func(fi storagedriver.FileInfo) error {
 			if fi.IsDir {
 				return nil
 			}
-			segs := splitPath(fi.Path)
-			d := digestAt(segs, len(segs)-1)
+			segs := walk.Split(fi.Path)
+			d := walk.DigestAt(segs, len(segs)-1)
 			if d == "" || !c.old(fi.ModTime) {
 				return nil
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
@@ -139,10 +140,10 @@ func image(t *testing.T, s *Store, repo, tag, config string, layers ...string) (
 func storedBlobs(t *testing.T, s *Store) []digest.Digest {
 	t.Helper()
 	var out []digest.Digest
-	err := s.walk(context.Background(), layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
-		segs := splitPath(fi.Path)
+	err := walk.Tree(context.Background(), s.driver, layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
+		segs := walk.Split(fi.Path)
 		if !fi.IsDir && segs[len(segs)-1] == "data" {
-			out = append(out, blobDigestAt(segs))
+			out = append(out, walk.BlobDigestAt(segs))
 		}
 		return nil
 	})

@@ -244,7 +244,7 @@ func TestMemCacheTagWriteRacesGet(t *testing.T) {
 }
 
 // The collector and scrub of a store sharing the cache make it forget the
-// blobs they delete; the bound on bytes holds.
+// blobs they delete (the bound on bytes: internal/memcache's TestBounds).
 func TestMemCacheForgetsAndBounds(t *testing.T) {
 	fs := newFS(t)
 	mem := NewMemCache(0, time.Hour)
@@ -264,26 +264,6 @@ func TestMemCacheForgetsAndBounds(t *testing.T) {
 	}
 	wantUnknown(t, s, "team/app", m1.String())
 
-	small := NewMemCache(64<<10, time.Hour)
-	payload := make([]byte, 1000)
-	for i := range 1000 {
-		payload[0] = byte(i)
-		payload[1] = byte(i >> 8)
-		d := digest.FromBytes(payload)
-		small.putManifest(&cachedManifest{d: d, payload: append([]byte(nil), payload...)})
-		if _, ok := small.manifest(d); !ok {
-			t.Fatalf("manifest %d not cached just after its put", i)
-		}
-	}
-	n, bytes, _, _ := small.Len()
-	if bytes > 64<<10 || n == 0 || int64(n)*entrySize(&cachedManifest{payload: payload}) != bytes {
-		t.Errorf("%d manifests of %d bytes in all, want at most %d", n, bytes, 64<<10)
-	}
-	big := &cachedManifest{d: digest.FromString("big"), payload: make([]byte, 16<<10)}
-	small.putManifest(big)
-	if _, ok := small.manifest(big.d); ok {
-		t.Errorf("a manifest over an eighth of the bound was cached")
-	}
 }
 
 // A tag read past half its TTL is read again in the background: the next

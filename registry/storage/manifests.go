@@ -10,8 +10,22 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
+	"github.com/berth-registry/berth/registry/storage/internal/memcache"
+	"github.com/berth-registry/berth/registry/storage/internal/times"
 	"github.com/berth-registry/berth/storagedriver"
 )
+
+// Manifest media types Berth stores.
+const (
+	MediaTypeOCIManifest    = manifest.MediaTypeOCIManifest
+	MediaTypeOCIIndex       = manifest.MediaTypeOCIIndex
+	MediaTypeDockerManifest = manifest.MediaTypeDockerManifest
+	MediaTypeDockerList     = manifest.MediaTypeDockerList
+)
+
+// MaxManifestSize caps a manifest's payload.
+const MaxManifestSize = manifest.MaxSize
 
 // Manifest is a stored manifest.
 type Manifest struct {
@@ -75,28 +89,28 @@ func (s *Store) GetManifest(ctx context.Context, name, ref string) (*Manifest, e
 		if d.Algorithm().FromBytes(payload) != d {
 			return nil, fmt.Errorf("manifest %s: stored content does not match its digest", d)
 		}
-		doc, _ := parseManifest(payload, "")
+		doc, _ := manifest.Parse(payload, "")
 		mediaType := ""
 		if doc != nil {
 			mediaType = doc.MediaType
 		} else {
-			mediaType = mediaTypeOf(payload)
+			mediaType = manifest.MediaTypeOf(payload)
 		}
 		s.rememberManifest(d, payload, mediaType, doc, t)
-		cm = &cachedManifest{d: d, payload: payload, mediaType: mediaType, doc: doc}
+		cm = &memcache.Manifest{Digest: d, Payload: payload, MediaType: mediaType, Doc: doc}
 	}
 	s.cache.Served("manifest", linkHit)
 	// A client that fetched a manifest may tag it again without touching
 	// its blobs (crane tag, a tag move): rely on what a PUT of it would
 	// require too.
-	if cm.doc != nil {
-		for _, r := range s.requiredRefs(cm.doc) {
+	if cm.Doc != nil {
+		for _, r := range s.requiredRefs(cm.Doc) {
 			if err := s.rely(ctx, name, r, relyRead); err != nil {
 				return nil, manifestErr(ref, err)
 			}
 		}
 	}
-	return &Manifest{Digest: d, MediaType: cm.mediaType, Payload: cm.payload}, nil
+	return &Manifest{Digest: d, MediaType: cm.MediaType, Payload: cm.Payload}, nil
 }
 
 // resolve turns a tag or digest reference into a digest.
@@ -170,7 +184,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	if IsDigest(ref) && d != digest.Digest(ref) {
 		return nil, fmt.Errorf("manifest hashed to %s, not %s: %w", d, ref, ErrDigestInvalid)
 	}
-	m, err := parseManifest(payload, contentType)
+	m, err := manifest.Parse(payload, contentType)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +215,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	}
 	if m.Subject != nil {
 		out.Subject = m.Subject.Digest
-		desc, err := json.Marshal(referrerDescriptor(m, d, int64(len(payload))))
+		desc, err := json.Marshal(manifest.ReferrerDescriptor(m, d, int64(len(payload))))
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +246,7 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	}
 	// Linked: the repository is in the index before the 201 (doc.go),
 	// and leaves it again if a repository delete refuses the push.
-	if err := s.indexRepository(ctx, name, false); err != nil {
+	if err := s.index.Add(ctx, name, false); err != nil {
 		return nil, err
 	}
 	if err := s.refuseManifestIfDeleting(ctx, name, d, m, tags); err != nil {
@@ -299,7 +313,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 		if err != nil {
 			return err
 		}
-		return ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, ref)))
+		return ignoreNotFound(s.driver.Delete(ctx, times.PushedTagPath(name, ref)))
 	}
 	m, err := s.GetManifest(ctx, name, ref)
 	if err != nil {
@@ -315,7 +329,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 			if err := s.driver.Delete(ctx, layout.TagDir(name, t)); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 				return err
 			}
-			if err := ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, t))); err != nil {
+			if err := ignoreNotFound(s.driver.Delete(ctx, times.PushedTagPath(name, t))); err != nil {
 				return err
 			}
 		}
@@ -328,13 +342,13 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 	if err := s.deleteTimeRecords(ctx, name, m.Digest); err != nil {
 		return err
 	}
-	if doc, err := parseManifest(m.Payload, ""); err == nil && doc.Subject != nil {
+	if doc, err := manifest.Parse(m.Payload, ""); err == nil && doc.Subject != nil {
 		err := s.driver.Delete(ctx, layout.ReferrerPath(name, doc.Subject.Digest, m.Digest))
 		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 			return err
 		}
 	}
-	return s.unindexIfGone(ctx, name)
+	return s.index.RemoveIfGone(ctx, name)
 }
 
 // inParallel runs fns at once and returns the first of their errors once
@@ -356,4 +370,25 @@ func inParallel(fns ...func() error) error {
 		}
 	}
 	return nil
+}
+
+// ManifestReferences returns the digests a manifest payload links into its
+// repository once put: its config and layers, or an index's children. It
+// fails as PutManifest would on a payload that is not a manifest.
+func ManifestReferences(payload []byte, contentType string) ([]digest.Digest, error) {
+	m, err := manifest.Parse(payload, contentType)
+	if err != nil {
+		return nil, err
+	}
+	var out []digest.Digest
+	if m.Config != nil {
+		out = append(out, m.Config.Digest)
+	}
+	for _, l := range m.Layers {
+		out = append(out, l.Digest)
+	}
+	for _, c := range m.Manifests {
+		out = append(out, c.Digest)
+	}
+	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/purge"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/filesystem"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
@@ -88,9 +89,9 @@ func TestPurgeUploads(t *testing.T) {
 			if td.name == "s3" && wantUploads != 0 || td.name != "s3" && wantUploads != 1 {
 				t.Errorf("%s: the stale upload has a directory: %v, want it on every driver but S3", td.name, wantUploads == 1)
 			}
-			var purged []PurgedUpload
-			o := PurgeOptions{OlderThan: cutoff, DryRun: true, Purged: func(p PurgedUpload) { purged = append(purged, p) }}
-			dry, err := s.PurgeUploads(ctx, o)
+			var purged []purge.Upload
+			o := purge.Options{OlderThan: cutoff, DryRun: true, Purged: func(p purge.Upload) { purged = append(purged, p) }}
+			dry, err := purge.Uploads(ctx, drv, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,10 +105,10 @@ func TestPurgeUploads(t *testing.T) {
 
 			// Two nodes purging at once.
 			var wg sync.WaitGroup
-			res := make([]PurgeResult, 2)
+			res := make([]purge.Result, 2)
 			errs := make([]error, 2)
 			for i := range 2 {
-				wg.Go(func() { res[i], errs[i] = New(drv).PurgeUploads(ctx, PurgeOptions{OlderThan: cutoff}) })
+				wg.Go(func() { res[i], errs[i] = purge.Uploads(ctx, drv, purge.Options{OlderThan: cutoff}) })
 			}
 			wg.Wait()
 			if errs[0] != nil || errs[1] != nil {
@@ -135,7 +136,7 @@ func TestPurgeUploads(t *testing.T) {
 					t.Errorf("commit of live upload %q after the purge: %v", c.want, err)
 				}
 			}
-			again, err := s.PurgeUploads(ctx, PurgeOptions{OlderThan: cutoff})
+			again, err := purge.Uploads(ctx, drv, purge.Options{OlderThan: cutoff})
 			if err != nil || again.Uploads != 0 || again.Pending != 0 {
 				t.Errorf("third purge: %+v, %v; want nothing", again, err)
 			}
@@ -150,12 +151,12 @@ func TestRunUploadPurger(t *testing.T) {
 	s := New(drv)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	runs := make(chan PurgeResult, 100)
+	runs := make(chan purge.Result, 100)
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		s.RunUploadPurger(ctx, UploadPurging{Age: 50 * time.Millisecond, Interval: 20 * time.Millisecond}, nil,
-			func(r PurgeResult, err error) {
+		purge.Run(ctx, drv, purge.Schedule{Age: 50 * time.Millisecond, Interval: 20 * time.Millisecond}, nil,
+			func(r purge.Result, err error) {
 				if err != nil {
 					t.Error(err)
 				}

@@ -205,7 +205,7 @@ func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
 		layout.RepoDir(name) + "/_layers",
 		layout.RepoDir(name) + "/_uploads",
 		path.Join(layout.BerthRepositoriesRoot(), name, "_referrers"),
-		// Push and pull times (pulls.go): a new repository of the name
+		// Push and pull times (internal/times): a new repository of the name
 		// starts without the old one's history.
 		path.Join(layout.BerthRepositoriesRoot(), name, "_pushed"),
 		path.Join(layout.BerthRepositoriesRoot(), name, "_pulled"),
@@ -218,13 +218,14 @@ func (s *Store) finishRepoDelete(ctx context.Context, name string) error {
 				// (a filesystem's rmdir of a directory being filled).
 				// Its files are no part of the repository (the catalog
 				// ignores them), its commit is refused while the record
-				// is there, and PurgeUploads removes what stays.
+				// is there, and the upload purger (package purge)
+				// removes what stays.
 				continue
 			}
 			return fmt.Errorf("repository %s: delete %s: %w", name, p, err)
 		}
 	}
-	if err := s.unindexIfGone(ctx, name); err != nil {
+	if err := s.index.RemoveIfGone(ctx, name); err != nil {
 		return fmt.Errorf("repository %s: %w", name, err)
 	}
 	return s.writeRepoDelete(ctx, name, repoDeletedDone)

@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -40,7 +41,7 @@ func (s *Store) refuseIfDeleting(ctx context.Context, name string, verify func(c
 	undo(cctx)
 	// What undo left of the repository may be nothing: then its marker
 	// in the repository index goes too (scrub finds one a failure left).
-	_ = s.unindexIfGone(cctx, name)
+	_ = s.index.RemoveIfGone(cctx, name)
 	return fmt.Errorf("repository %s: %w; %s", name, ErrRepositoryDeleting, msg)
 }
 
@@ -58,7 +59,7 @@ func (s *Store) refuseLayerIfDeleting(ctx context.Context, name string, d digest
 // refuseManifestIfDeleting is refuseIfDeleting for the PUT of manifest m
 // (digest d) with tags: it relies on its tags, its revision link and the
 // links of what m references.
-func (s *Store) refuseManifestIfDeleting(ctx context.Context, name string, d digest.Digest, m *manifestDoc, tags []string) error {
+func (s *Store) refuseManifestIfDeleting(ctx context.Context, name string, d digest.Digest, m *manifest.Doc, tags []string) error {
 	verify := func(ctx context.Context) error {
 		for _, t := range tags {
 			// Missing, not moved: another push may move a tag.

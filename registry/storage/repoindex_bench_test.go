@@ -10,6 +10,8 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/repoindex"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -29,10 +31,10 @@ func catalogBenchRoot(b *testing.B) string {
 		writeScaleFile(b, root, layout.LayerLinkPath(name, cfg), []byte(cfg))
 		writeScaleFile(b, root, layout.RevisionLinkPath(name, m), []byte(m))
 		writeScaleFile(b, root, layout.TagCurrentPath(name, "latest"), []byte(m))
-		writeScaleFile(b, root, indexMarkerPath(name), []byte(name))
+		writeScaleFile(b, root, repoindex.MarkerPath(name), []byte(name))
 	}
-	writeScaleFile(b, root, indexCompletePath(), []byte(`{}`))
-	writeScaleFile(b, root, indexGenerationPath(), []byte("1"))
+	writeScaleFile(b, root, repoindex.CompletePath(), []byte(`{}`))
+	writeScaleFile(b, root, repoindex.GenerationPath(), []byte("1"))
 	return root
 }
 
@@ -48,9 +50,7 @@ func BenchmarkCatalog(b *testing.B) {
 	list := map[string]func(n int, last string) ([]string, error){
 		"index": func(n int, last string) ([]string, error) { return s.Catalog(b.Context(), n, last) },
 		"index-relist": func(n int, last string) ([]string, error) {
-			s.index.snapMu.Lock()
-			s.index.snap = nil
-			s.index.snapMu.Unlock()
+			s.index.ForgetSnapshot()
 			return s.Catalog(b.Context(), n, last)
 		},
 		"walk": func(n int, last string) ([]string, error) { return walkCatalog(b, s, n, last) },
@@ -82,10 +82,10 @@ func BenchmarkCatalog(b *testing.B) {
 // repository for each page.
 func walkCatalog(b *testing.B, s *Store, n int, last string) ([]string, error) {
 	var all []string
-	err := s.walkRepositories(b.Context(), layout.RepositoriesRoot(), &all)
+	err := walk.Repositories(b.Context(), s.driver, layout.RepositoriesRoot(), &all)
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, err
 	}
 	sort.Strings(all)
-	return page(slices.Clip(all), n, last), nil
+	return repoindex.Page(slices.Clip(all), n, last), nil
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/berth-registry/berth/internal/testutil/disttest"
 	"github.com/berth-registry/berth/registry/client"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/repoindex"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 )
 
 // walked is the catalog as the walk of the layout sees it: the reference
@@ -25,10 +27,10 @@ import (
 func walked(t *testing.T, s *Store) []string {
 	t.Helper()
 	var names []string
-	if err := s.walkRepositories(t.Context(), layout.RepositoriesRoot(), &names); err != nil && !strings.Contains(err.Error(), "not found") {
+	if err := walk.Repositories(t.Context(), s.driver, layout.RepositoriesRoot(), &names); err != nil && !strings.Contains(err.Error(), "not found") {
 		t.Fatal(err)
 	}
-	names = validNames(names)
+	names = repoindex.ValidNames(names)
 	sort.Strings(names)
 	return names
 }
@@ -314,7 +316,7 @@ func TestCatalogGCEmptying(t *testing.T) {
 			if got, _ := s.Catalog(ctx, -1, ""); !slices.Equal(got, []string{"keep"}) || !slices.Equal(walked(t, s), got) {
 				t.Errorf("after the collection: catalog %q, walk %q", got, walked(t, s))
 			}
-			if _, err := s.driver.Stat(ctx, indexMarkerPath("empty")); err == nil {
+			if _, err := s.driver.Stat(ctx, repoindex.MarkerPath("empty")); err == nil {
 				t.Error("the emptied repository's marker is still there")
 			}
 		})
@@ -371,10 +373,10 @@ func TestScrubRepositoryIndex(t *testing.T) {
 			if _, err := s.Catalog(ctx, -1, ""); err != nil { // builds and stamps the index
 				t.Fatal(err)
 			}
-			if err := s.driver.Delete(ctx, indexMarkerPath("lost/marker")); err != nil {
+			if err := s.driver.Delete(ctx, repoindex.MarkerPath("lost/marker")); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.driver.PutContent(ctx, indexMarkerPath("ghost"), []byte("ghost")); err != nil {
+			if err := s.driver.PutContent(ctx, repoindex.MarkerPath("ghost"), []byte("ghost")); err != nil {
 				t.Fatal(err)
 			}
 			want := []string{
@@ -410,7 +412,7 @@ func TestIndexUnindexRace(t *testing.T) {
 	image(t, other, "app", "v1", "config", "layer")
 	// The push's check saw the marker; a delete removes it after: the
 	// delete's own check sees the repository and puts the marker back.
-	if err := s.unindex(ctx, "app"); err != nil {
+	if err := s.index.Remove(ctx, "app"); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Repositories(ctx, -1, ""); !slices.Equal(got, []string{"app"}) {
@@ -420,7 +422,7 @@ func TestIndexUnindexRace(t *testing.T) {
 	if err := drv.Delete(ctx, layout.RepoDir("app")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.unindexIfGone(ctx, "app"); err != nil {
+	if err := s.index.RemoveIfGone(ctx, "app"); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Repositories(ctx, -1, ""); len(got) != 0 {

@@ -11,7 +11,10 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/policy"
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/periodic"
+	"github.com/berth-registry/berth/registry/storage/internal/times"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -30,6 +33,62 @@ import (
 // garbage collection's own handshake on its digest, limited to the
 // repository, so a push or pull relying on it spares it or waits.
 
+// Push and pull times (package internal/times, whose doc says how they are
+// kept): the store records pushes on its write paths and notes pulls in
+// memory, written in batches by FlushPulls.
+
+// PullFlushInterval is how often a serving node writes the pulls it saw.
+const PullFlushInterval = time.Minute
+
+// WithClock sets the clock of the push and pull times the store records
+// (time.Now when unset); tests move it to simulate months. Garbage
+// collection's protocol keeps the real clock and storage mtimes.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) {
+		if now != nil {
+			s.clock = now
+		}
+	}
+}
+
+// Now is the time by the store's clock (WithClock).
+func (s *Store) Now() time.Time { return s.clock() }
+
+// RecordPull notes in memory that manifest d of repository name was
+// pulled now; FlushPulls writes it.
+func (s *Store) RecordPull(name string, d digest.Digest) {
+	if check.NameDigest(name, d) != nil {
+		return
+	}
+	s.pulls.Record(name, d, s.clock())
+}
+
+// FlushPulls writes the pulls noted since the last flush: per manifest,
+// the later of its record and the noted time. What fails to be written is
+// noted again for the next flush.
+func (s *Store) FlushPulls(ctx context.Context) error { return s.pulls.Flush(ctx, s.driver) }
+
+// FlushPullsEvery flushes every interval until ctx ends. The owner flushes
+// once more when it stops serving (FlushPulls).
+func (s *Store) FlushPullsEvery(ctx context.Context, interval time.Duration, report func(error)) {
+	periodic.Flush(ctx, interval, s.FlushPulls, report)
+}
+
+// LastPulled returns when manifest d of repository name was last pulled,
+// as far as the storage and this node know (zero: never). Other nodes'
+// pulls show once they flushed them.
+func (s *Store) LastPulled(ctx context.Context, name string, d digest.Digest) (time.Time, error) {
+	if err := check.NameDigest(name, d); err != nil {
+		return time.Time{}, err
+	}
+	return s.pulls.LastPulled(ctx, s.driver, name, d)
+}
+
+// recordManifestPush notes that manifest d of name was pushed now.
+func (s *Store) recordManifestPush(ctx context.Context, name string, d digest.Digest) error {
+	return times.Write(ctx, s.driver, times.ManifestPushedPath(name, d), s.clock())
+}
+
 type tagPushRecord struct {
 	Digest digest.Digest `json:"digest"`
 	Pushed time.Time     `json:"pushed"`
@@ -40,7 +99,7 @@ func (s *Store) recordTagPush(ctx context.Context, name, tag string, d digest.Di
 	if err != nil {
 		return err
 	}
-	return s.driver.PutContent(ctx, pushedTagPath(name, tag), b)
+	return s.driver.PutContent(ctx, times.PushedTagPath(name, tag), b)
 }
 
 // waitUntagging is the push side of the tag handshake, called right after
@@ -49,7 +108,7 @@ func (s *Store) recordTagPush(ctx context.Context, name, tag string, d digest.Di
 func (s *Store) waitUntagging(ctx context.Context, name, tag string) (bool, error) {
 	waited := false
 	for {
-		records, err := s.driver.List(ctx, untaggingDir(name, tag))
+		records, err := s.driver.List(ctx, times.UntaggingDir(name, tag))
 		if errors.Is(err, storagedriver.ErrPathNotFound) || err == nil && len(records) == 0 {
 			return waited, nil
 		}
@@ -85,11 +144,11 @@ func (s *Store) waitUntagging(ctx context.Context, name, tag string) (bool, erro
 
 // deleteTimeRecords removes the push and pull records of manifest d.
 func (s *Store) deleteTimeRecords(ctx context.Context, name string, d digest.Digest) error {
-	s.forgetPulls(name, d)
-	if err := ignoreNotFound(s.driver.Delete(ctx, manifestPushedPath(name, d))); err != nil {
+	s.pulls.Forget(name, d)
+	if err := ignoreNotFound(s.driver.Delete(ctx, times.ManifestPushedPath(name, d))); err != nil {
 		return err
 	}
-	return ignoreNotFound(s.driver.Delete(ctx, pulledPath(name, d)))
+	return ignoreNotFound(s.driver.Delete(ctx, times.PulledPath(name, d)))
 }
 
 // Inventory reads what retention decides on in repository name: its tags
@@ -115,7 +174,7 @@ func (s *Store) Inventory(ctx context.Context, name string) (*policy.Inventory, 
 		}
 		inv.Tags = append(inv.Tags, policy.TagState{Name: tag, Digest: d, Pushed: pushed})
 	}
-	pending := s.pendingPulls(name)
+	pending := s.pulls.Pending(name)
 	for d, linked := range r.revs {
 		m := policy.ManifestState{Digest: d, Pushed: linked}
 		doc, err := c.readManifest(ctx, d)
@@ -130,12 +189,12 @@ func (s *Store) Inventory(ctx context.Context, name string) (*policy.Inventory, 
 				m.Children = append(m.Children, child.Digest)
 			}
 		}
-		if t, err := s.readTime(ctx, manifestPushedPath(name, d)); err != nil {
+		if t, err := times.Read(ctx, s.driver, times.ManifestPushedPath(name, d)); err != nil {
 			return nil, err
 		} else if !t.IsZero() {
 			m.Pushed = t
 		}
-		if m.Pulled, err = s.readTime(ctx, pulledPath(name, d)); err != nil {
+		if m.Pulled, err = times.Read(ctx, s.driver, times.PulledPath(name, d)); err != nil {
 			return nil, err
 		}
 		if p := pending[d]; p.After(m.Pulled) {
@@ -149,7 +208,7 @@ func (s *Store) Inventory(ctx context.Context, name string) (*policy.Inventory, 
 // TagPushed is when tag was pushed to d: its record when the record names
 // d, else the mtime of its current link.
 func (s *Store) TagPushed(ctx context.Context, name, tag string, d digest.Digest) (time.Time, error) {
-	b, err := s.driver.GetContent(ctx, pushedTagPath(name, tag))
+	b, err := s.driver.GetContent(ctx, times.PushedTagPath(name, tag))
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return time.Time{}, err
 	}
@@ -200,7 +259,7 @@ func (p *Pruner) Untag(ctx context.Context, name, tag string, d digest.Digest) (
 		return "", err
 	}
 	s := p.c.s
-	rec := path.Join(untaggingDir(name, tag), p.c.run)
+	rec := path.Join(times.UntaggingDir(name, tag), p.c.run)
 	began := time.Now()
 	if err := s.driver.PutContent(ctx, rec, []byte(d)); err != nil {
 		return "", err
@@ -229,7 +288,7 @@ func (p *Pruner) Untag(ctx context.Context, name, tag string, d digest.Digest) (
 	if err != nil {
 		return "", err
 	}
-	return "", ignoreNotFound(s.driver.Delete(ctx, pushedTagPath(name, tag)))
+	return "", ignoreNotFound(s.driver.Delete(ctx, times.PushedTagPath(name, tag)))
 }
 
 // DeleteManifest deletes manifest d of repository name (its revision link,
@@ -238,7 +297,7 @@ func (p *Pruner) Untag(ctx context.Context, name, tag string, d digest.Digest) (
 // blobs stay for garbage collection. It returns "" when it deleted, else
 // why it spared the manifest.
 func (p *Pruner) DeleteManifest(ctx context.Context, name string, d digest.Digest, subject digest.Digest) (spared string, err error) {
-	if err := checkNameDigest(name, d); err != nil {
+	if err := check.NameDigest(name, d); err != nil {
 		return "", err
 	}
 	s := p.c.s

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -189,11 +190,11 @@ func (sc *scrub) remove(ctx context.Context, p string) (bool, error) {
 // whose index was never built (Distribution's, or one from before the
 // index) gets it built, as the first catalog would, with or without Repair.
 func (sc *scrub) repositoryIndex(ctx context.Context, walked []string) error {
-	built, err := sc.s.indexBuilt(ctx)
+	built, err := sc.s.index.Built(ctx)
 	if err != nil {
 		return err
 	}
-	diff, err := sc.s.syncIndexWith(ctx, walked, sc.o.Repair || !built)
+	diff, err := sc.s.index.SyncWith(ctx, walked, sc.o.Repair || !built)
 	if err != nil {
 		return err
 	}
@@ -218,7 +219,7 @@ func (sc *scrub) run(ctx context.Context) error {
 		return err
 	}
 	var names []string
-	err := sc.s.walkRepositories(ctx, layout.RepositoriesRoot(), &names)
+	err := walk.Repositories(ctx, sc.s.driver, layout.RepositoriesRoot(), &names)
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return err
 	}
@@ -259,7 +260,7 @@ func (sc *scrub) run(ctx context.Context) error {
 
 // hashBlobs re-hashes every blob under blobs/<alg>/<2 hex>/<hex>/data.
 func (sc *scrub) hashBlobs(ctx context.Context) error {
-	err := sc.s.walkFiles(ctx, layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
+	err := walk.Files(ctx, sc.s.driver, layout.BlobsRoot(), func(fi storagedriver.FileInfo) error {
 		rel := strings.Split(strings.TrimPrefix(fi.Path, layout.BlobsRoot()+"/"), "/")
 		if len(rel) != 4 || rel[3] != "data" {
 			return nil // not a blob of the layout

@@ -215,7 +215,7 @@ func TestScrubInvalidManifest(t *testing.T) {
 	if err := s.link(ctx, layout.RevisionLinkPath("app", d), d); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.indexRepository(ctx, "app", false); err != nil { // as a push would
+	if err := s.index.Add(ctx, "app", false); err != nil { // as a push would
 		t.Fatal(err)
 	}
 	for _, repair := range []bool{false, true} {

@@ -15,6 +15,8 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -32,7 +34,7 @@ func (sc *scrub) repository(ctx context.Context, name string) error {
 		return err
 	}
 	// Manifest revisions.
-	revisions := map[digest.Digest]*manifestDoc{} // sound ones; nil when unparseable
+	revisions := map[digest.Digest]*manifest.Doc{} // sound ones; nil when unparseable
 	err = sc.links(ctx, layout.ManifestsDir(name)+"/revisions", func(d digest.Digest, lp string, b []byte) error {
 		sc.sum.Manifests++
 		if ok, err := sc.checkLink(ctx, DanglingManifest, name, d, lp, b); err != nil || !ok {
@@ -55,7 +57,7 @@ func (sc *scrub) repository(ctx context.Context, name string) error {
 	for d, m := range revisions {
 		switch {
 		case m == nil:
-		case m.isIndex():
+		case m.IsIndex():
 			indexes = append(indexes, d)
 		default:
 			images = append(images, d)
@@ -85,7 +87,7 @@ func (sc *scrub) repository(ctx context.Context, name string) error {
 // its subject. A manifest missing something is reported and, with Repair,
 // unlinked from the repository (and from revisions), so that a push of
 // the image stores it again whole; it tells whether it unlinked any.
-func (sc *scrub) checkManifests(ctx context.Context, name string, ds []digest.Digest, revisions map[digest.Digest]*manifestDoc) (bool, error) {
+func (sc *scrub) checkManifests(ctx context.Context, name string, ds []digest.Digest, revisions map[digest.Digest]*manifest.Doc) (bool, error) {
 	unlinked := false
 	for _, d := range ds {
 		m, ok := revisions[d]
@@ -164,7 +166,7 @@ func (sc *scrub) soundNow(ctx context.Context, lp string, d digest.Digest) (bool
 
 // manifest reads and parses manifest d of repository name; nil, after
 // reporting it, when it does not parse.
-func (sc *scrub) manifest(ctx context.Context, name string, d digest.Digest) (*manifestDoc, error) {
+func (sc *scrub) manifest(ctx context.Context, name string, d digest.Digest) (*manifest.Doc, error) {
 	if size := sc.blobs[d]; size > MaxManifestSize {
 		sc.report(Problem{Kind: InvalidManifest, Repository: name, Digest: d, Detail: fmt.Sprintf("%d bytes, over the %d of a manifest", size, MaxManifestSize)})
 		return nil, nil
@@ -176,7 +178,7 @@ func (sc *scrub) manifest(ctx context.Context, name string, d digest.Digest) (*m
 	if err != nil {
 		return nil, err
 	}
-	m, err := parseManifest(payload, "")
+	m, err := manifest.Parse(payload, "")
 	if err != nil {
 		sc.report(Problem{Kind: InvalidManifest, Repository: name, Digest: d, Detail: err.Error()})
 		return nil, nil
@@ -186,9 +188,9 @@ func (sc *scrub) manifest(ctx context.Context, name string, d digest.Digest) (*m
 
 // references lists what manifest m of repository name references and the
 // repository lacks, as "layer sha256:... missing".
-func (sc *scrub) references(ctx context.Context, name string, m *manifestDoc, revisions map[digest.Digest]*manifestDoc) ([]string, error) {
+func (sc *scrub) references(ctx context.Context, name string, m *manifest.Doc, revisions map[digest.Digest]*manifest.Doc) ([]string, error) {
 	var missing []string
-	if m.isIndex() {
+	if m.IsIndex() {
 		for _, c := range m.Manifests {
 			sc.used[c.Digest] = true
 			if _, ok := revisions[c.Digest]; ok || !sc.s.validation.requires(c.Platform) {
@@ -210,7 +212,7 @@ func (sc *scrub) references(ctx context.Context, name string, m *manifestDoc, re
 	}
 	refs := []ref{{"config", m.Config.Digest, false}}
 	for _, l := range m.Layers {
-		refs = append(refs, ref{"layer", l.Digest, nondistributable(l) || sc.s.validation.SkipLayers})
+		refs = append(refs, ref{"layer", l.Digest, manifest.Nondistributable(l) || sc.s.validation.SkipLayers})
 	}
 	for _, r := range refs {
 		sc.used[r.d] = true
@@ -243,11 +245,11 @@ func (sc *scrub) references(ctx context.Context, name string, m *manifestDoc, re
 
 // indexReferrer files manifest d of repository name in Berth's referrers
 // index when it has a subject and its entry is missing or differs.
-func (sc *scrub) indexReferrer(ctx context.Context, name string, d digest.Digest, m *manifestDoc) error {
+func (sc *scrub) indexReferrer(ctx context.Context, name string, d digest.Digest, m *manifest.Doc) error {
 	if m.Subject == nil {
 		return nil
 	}
-	desc, err := json.Marshal(referrerDescriptor(m, d, sc.blobs[d]))
+	desc, err := json.Marshal(manifest.ReferrerDescriptor(m, d, sc.blobs[d]))
 	if err != nil {
 		return err
 	}
@@ -331,7 +333,7 @@ func (sc *scrub) tagSound(ctx context.Context, name, tag string, d digest.Digest
 // staleReferrers checks the referrers index of repository name against
 // its sound manifests (nil: it has none): an entry must name a manifest
 // of the repository whose subject is the one it is filed under.
-func (sc *scrub) staleReferrers(ctx context.Context, name string, revisions map[digest.Digest]*manifestDoc) error {
+func (sc *scrub) staleReferrers(ctx context.Context, name string, revisions map[digest.Digest]*manifest.Doc) error {
 	root := path.Join(layout.BerthRoot, "repositories", name, "_referrers")
 	return sc.referrerEntries(ctx, root, func(subject, ref digest.Digest, p string) error {
 		m, ok := revisions[ref]
@@ -358,7 +360,7 @@ func (sc *scrub) staleReferrers(ctx context.Context, name string, revisions map[
 // repository, calling fn with the subject, the referrer and the entry.
 func (sc *scrub) referrerEntries(ctx context.Context, root string, fn func(subject, ref digest.Digest, p string) error) error {
 	var entries []string
-	err := sc.s.walkFiles(ctx, root, func(fi storagedriver.FileInfo) error {
+	err := walk.Files(ctx, sc.s.driver, root, func(fi storagedriver.FileInfo) error {
 		entries = append(entries, fi.Path)
 		return nil
 	})

@@ -12,7 +12,11 @@ import (
 	"github.com/berth-registry/berth/internal/keylock"
 	"github.com/berth-registry/berth/registry/storage/blobcache"
 	"github.com/berth-registry/berth/registry/storage/internal/blobio"
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/memcache"
+	"github.com/berth-registry/berth/registry/storage/internal/repoindex"
+	"github.com/berth-registry/berth/registry/storage/internal/times"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -24,7 +28,7 @@ type Store struct {
 	grace      time.Duration    // garbage collection's grace period (rely's fast path)
 	now        func() time.Time // time.Now; tests move it
 	clock      func() time.Time // of push and pull records (WithClock)
-	pulls      pullLog          // pulls not yet flushed (pulls.go)
+	pulls      times.PullLog    // pulls not yet flushed (internal/times)
 
 	// relyOff, in tests only, turns rely off for one kind of request: the
 	// race tests prove that each protection is needed by removing it.
@@ -34,7 +38,7 @@ type Store struct {
 	untagWaitOff bool
 
 	cache *blobcache.Cache // WithBlobDescriptorCache; nil: none
-	mem   *MemCache        // WithMemCache; nil: none
+	mem   *memcache.Cache  // WithMemCache; nil: none
 	// cacheTrustAll, in tests only, trusts cache entries of any age: the
 	// cache tests prove the trust window is needed by removing it.
 	cacheTrustAll bool
@@ -44,7 +48,7 @@ type Store struct {
 
 	uploads keylock.Map // serialises requests on one upload in this process
 
-	index repoIndex // this node's view of the repository index (repoindex.go)
+	index repoindex.Index // this node's view of the repository index (repoindex.go, internal/repoindex)
 }
 
 // Option configures a Store.
@@ -69,8 +73,8 @@ func WithGCGrace(g time.Duration) Option {
 // New returns a Store over d.
 func New(d storagedriver.Driver, opts ...Option) *Store {
 	s := &Store{driver: d, grace: DefaultGCGrace, now: time.Now, clock: time.Now}
-	s.pulls.pending = map[pullKey]time.Time{}
-	s.index.every = DefaultIndexCheck
+	s.index.Driver, s.index.Every = d, DefaultIndexCheck
+	s.index.Now = func() time.Time { return s.now() } // tests move s.now
 	for _, o := range opts {
 		o(s)
 	}
@@ -83,7 +87,7 @@ func (s *Store) Driver() storagedriver.Driver { return s.driver }
 // StatBlob returns the size of blob d as seen from repository name: the blob
 // must be linked into it, as a layer or a manifest. ErrBlobUnknown otherwise.
 func (s *Store) StatBlob(ctx context.Context, name string, d digest.Digest) (int64, error) {
-	if err := checkNameDigest(name, d); err != nil {
+	if err := check.NameDigest(name, d); err != nil {
 		return 0, err
 	}
 	t := s.now()
@@ -164,7 +168,7 @@ func (s *Store) BlobRedirectURL(ctx context.Context, method string, d digest.Dig
 // DeleteBlob unlinks blob d from repository name. The content itself stays
 // until garbage collection. ErrBlobUnknown when it was not linked.
 func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) error {
-	if err := checkNameDigest(name, d); err != nil {
+	if err := check.NameDigest(name, d); err != nil {
 		return err
 	}
 	err := s.driver.Delete(ctx, pathDir(layout.LayerLinkPath(name, d)))
@@ -172,14 +176,14 @@ func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) er
 	if err != nil {
 		return blobErr(d, err)
 	}
-	return s.unindexIfGone(ctx, name)
+	return s.index.RemoveIfGone(ctx, name)
 }
 
 // MountBlob links blob d into repository name without an upload. With from
 // set, the blob must be linked into from; with from empty, it must exist
 // anywhere in the registry. ErrBlobUnknown when it cannot be mounted.
 func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Digest) (int64, error) {
-	if err := checkNameDigest(name, d); err != nil {
+	if err := check.NameDigest(name, d); err != nil {
 		return 0, err
 	}
 	if from != "" {
@@ -203,7 +207,7 @@ func (s *Store) MountBlob(ctx context.Context, name, from string, d digest.Diges
 	}
 	// Written after the rely: it stays as long as the size does.
 	s.cache.SetLink(ctx, name, d, t, s.cacheTTL(t))
-	if err := s.indexRepository(ctx, name, true); err != nil {
+	if err := s.index.Add(ctx, name, true); err != nil {
 		return 0, err
 	}
 	return size, s.refuseLayerIfDeleting(ctx, name, d)
@@ -255,13 +259,6 @@ func blobErr(d digest.Digest, err error) error {
 		return fmt.Errorf("blob %s: %w", d, ErrBlobUnknown)
 	}
 	return err
-}
-
-func checkNameDigest(name string, d digest.Digest) error {
-	if err := CheckName(name); err != nil {
-		return err
-	}
-	return CheckDigest(d)
 }
 
 func pathDir(p string) string {

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"path"
 	"sort"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -46,7 +46,7 @@ func (s *Store) Tags(ctx context.Context, name string) ([]string, error) {
 // Referrers lists the manifests of repository name whose subject is d, with
 // artifactType set to filter by it. An unknown subject has no referrers.
 func (s *Store) Referrers(ctx context.Context, name string, d digest.Digest, artifactType string) ([]v1.Descriptor, error) {
-	if err := checkNameDigest(name, d); err != nil {
+	if err := check.NameDigest(name, d); err != nil {
 		return nil, err
 	}
 	out := []v1.Descriptor{}
@@ -80,32 +80,4 @@ func (s *Store) Referrers(ctx context.Context, name string, d digest.Digest, art
 		}
 	}
 	return out, nil
-}
-
-// walkRepositories appends to names every repository below dir. A directory
-// is a repository when it holds _manifests or _layers; directories whose
-// names start with "_" are never repository components, so the walk does not
-// enter them.
-func (s *Store) walkRepositories(ctx context.Context, dir string, names *[]string) error {
-	children, err := s.driver.List(ctx, dir)
-	if err != nil {
-		return err
-	}
-	isRepo := false
-	for _, c := range children {
-		base := path.Base(c)
-		switch {
-		case base == "_manifests" || base == "_layers":
-			isRepo = true
-		case strings.HasPrefix(base, "_"):
-		default:
-			if err := s.walkRepositories(ctx, c, names); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-				return err
-			}
-		}
-	}
-	if isRepo && dir != layout.RepositoriesRoot() {
-		*names = append(*names, strings.TrimPrefix(dir, layout.RepositoriesRoot()+"/"))
-	}
-	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage/internal/blobio"
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -106,7 +107,7 @@ func (s *Store) ResumeUpload(ctx context.Context, name, id string) (*Upload, err
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	if !validUploadID(id) {
+	if !check.UploadID(id) {
 		return nil, fmt.Errorf("upload %q: %w", id, ErrUploadUnknown)
 	}
 	u := &Upload{store: s, name: name, id: id}
@@ -131,7 +132,7 @@ func (s *Store) Upload(name, id string) (*Upload, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	if !validUploadID(id) {
+	if !check.UploadID(id) {
 		return nil, fmt.Errorf("upload %q: %w", id, ErrUploadUnknown)
 	}
 	return &Upload{store: s, name: name, id: id, offset: -1}, nil
@@ -475,26 +476,4 @@ func newUploadID() (string, error) {
 	}
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
-}
-
-// validUploadID accepts the ids newUploadID makes and Distribution's (both
-// UUIDs), and nothing that could be more than one safe path segment.
-func validUploadID(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -92,7 +92,7 @@ func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64,
 	// is answered from the cache.
 	s.rememberSize(ctx, d, size, t)
 	s.cache.SetLink(ctx, u.name, d, t, s.cacheTTL(t))
-	if err := s.indexRepository(ctx, u.name, true); err != nil {
+	if err := s.index.Add(ctx, u.name, true); err != nil {
 		return err
 	}
 	if err := s.refuseLayerIfDeleting(ctx, u.name, d); err != nil {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -73,8 +74,8 @@ func (v Validation) requires(p *v1.Platform) bool {
 // (doc.go), and then the content, which is there to stay once relied on. A
 // link is not enough: it can outlive its blob (Distribution's garbage
 // collection deletes blobs and leaves their links).
-func (s *Store) checkReferences(ctx context.Context, name string, d digest.Digest, m *manifestDoc) error {
-	if p := s.validation.URLs; p != nil && !m.isIndex() {
+func (s *Store) checkReferences(ctx context.Context, name string, d digest.Digest, m *manifest.Doc) error {
+	if p := s.validation.URLs; p != nil && !m.IsIndex() {
 		for _, l := range m.Layers {
 			if err := p.check(l); err != nil {
 				return err
@@ -122,10 +123,10 @@ func (s *Store) checkReferences(ctx context.Context, name string, d digest.Diges
 
 // referencesLinked checks that repository name links each of refs, the
 // references of m.
-func (s *Store) referencesLinked(ctx context.Context, name string, m *manifestDoc, refs []digest.Digest) error {
+func (s *Store) referencesLinked(ctx context.Context, name string, m *manifest.Doc, refs []digest.Digest) error {
 	for _, r := range refs {
 		var err error
-		if m.isIndex() {
+		if m.IsIndex() {
 			err = s.readLink(ctx, layout.RevisionLinkPath(name, r), r)
 		} else {
 			err = s.blobLinked(ctx, name, r)
@@ -140,9 +141,9 @@ func (s *Store) referencesLinked(ctx context.Context, name string, m *manifestDo
 // requiredRefs lists what m references that the repository must have: an
 // index's children its platforms require, or an image's config and layers
 // (but nondistributable ones, and all layers with SkipLayers).
-func (s *Store) requiredRefs(m *manifestDoc) []digest.Digest {
+func (s *Store) requiredRefs(m *manifest.Doc) []digest.Digest {
 	var refs []digest.Digest
-	if m.isIndex() {
+	if m.IsIndex() {
 		for _, c := range m.Manifests {
 			if s.validation.requires(c.Platform) {
 				refs = append(refs, c.Digest)
@@ -152,7 +153,7 @@ func (s *Store) requiredRefs(m *manifestDoc) []digest.Digest {
 	}
 	refs = append(refs, m.Config.Digest)
 	for _, l := range m.Layers {
-		if !s.validation.SkipLayers && !nondistributable(l) {
+		if !s.validation.SkipLayers && !manifest.Nondistributable(l) {
 			refs = append(refs, l.Digest)
 		}
 	}

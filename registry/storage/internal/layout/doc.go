@@ -9,9 +9,9 @@
 // internals: what every part of registry/storage shares is the layout,
 // and here it costs exported functions visible only under
 // registry/storage (this is an internal package). Records owned by one
-// part alone keep their paths there (the repository index's in
-// repoindex.go, the metadata records' in package repometa, the pull and
-// push times' in pulls.go).
+// part alone keep their paths there (the repository index's in package
+// repoindex, the metadata records' in package repometa, the pull and push
+// times' in package times).
 //
 // Imports: the standard library and go-digest only (internal/archtest).
 package layout

@@ -33,10 +33,10 @@ import (
 //	├── repositories/<name>/_pushed/manifests/<alg>/<hex>
 //	│                                                   when the manifest was last put
 //	├── repositories/<name>/_pulled/<alg>/<hex>         when the manifest was last pulled
-//	│                                                   (flushed in batches, pulls.go)
+//	│                                                   (flushed in batches, internal/times)
 //	├── repositories/<name>/_untagging/<tag>/<run id>   a retention run is deleting the tag
 //	│                                                   (retention.go)
-//	├── catalog/                                        the repository index (repoindex.go)
+//	├── catalog/                                        the repository index (internal/repoindex)
 //	│   ├── names/<name, "/" as "..">                   one marker per repository
 //	│   ├── long/<name>/_repo                           marker of a name too long for one segment
 //	│   ├── generation                                  rewritten after every marker change

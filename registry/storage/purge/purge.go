@@ -1,4 +1,4 @@
-package storage
+package purge
 
 import (
 	"context"
@@ -9,12 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
-// PurgeOptions say which uploads PurgeUploads removes.
-type PurgeOptions struct {
+// Options say which uploads Uploads removes.
+type Options struct {
 	// OlderThan: uploads and pending writes whose last activity is before
 	// it go.
 	OlderThan time.Time
@@ -22,19 +24,19 @@ type PurgeOptions struct {
 	DryRun bool
 	// Purged, when set, is called for each upload removed (or, with
 	// DryRun, that would be), for the log.
-	Purged func(PurgedUpload)
+	Purged func(Upload)
 }
 
-// PurgedUpload describes one upload PurgeUploads removed.
-type PurgedUpload struct {
+// Upload describes one upload Uploads removed.
+type Upload struct {
 	Repository   string
 	ID           string
 	LastActivity time.Time
 	Bytes        int64 // of its files visible through the driver
 }
 
-// PurgeResult counts what PurgeUploads removed (with DryRun: would remove).
-type PurgeResult struct {
+// Result counts what Uploads removed (with DryRun: would remove).
+type Result struct {
 	Uploads      int   // _uploads/<id> directories
 	UploadBytes  int64 // their files' bytes
 	Pending      int   // pending writes of the driver (PendingPurger)
@@ -42,8 +44,8 @@ type PurgeResult struct {
 	Elapsed      time.Duration
 }
 
-// PurgeUploads removes the uploads whose last activity is before
-// o.OlderThan, and then asks the driver, when it is a
+// Uploads removes the uploads in the storage of drv whose last activity
+// is before o.OlderThan, and then asks the driver, when it is a
 // storagedriver.PendingPurger, to discard its pending writes of that age:
 // the data of uploads in progress and the leftovers of crashed writers,
 // which the driver keeps where no path reaches.
@@ -65,10 +67,10 @@ type PurgeResult struct {
 // Several processes may purge one storage at once (every node of a
 // cluster may run the purger): an upload another purge removed first is
 // not counted, and nothing fails.
-func (s *Store) PurgeUploads(ctx context.Context, o PurgeOptions) (PurgeResult, error) {
+func Uploads(ctx context.Context, drv storagedriver.Driver, o Options) (Result, error) {
 	start := time.Now()
-	var res PurgeResult
-	if pp, ok := s.driver.(storagedriver.PendingPurger); ok {
+	var res Result
+	if pp, ok := drv.(storagedriver.PendingPurger); ok {
 		n, b, err := pp.PurgePending(ctx, o.OlderThan, o.DryRun)
 		res.Pending, res.PendingBytes = n, b
 		if err != nil {
@@ -76,13 +78,13 @@ func (s *Store) PurgeUploads(ctx context.Context, o PurgeOptions) (PurgeResult, 
 			return res, fmt.Errorf("purge pending writes: %w", err)
 		}
 	}
-	err := s.walkUploads(ctx, layout.RepositoriesRoot(), func(name, id string) error {
-		last, size, err := s.uploadActivity(ctx, layout.UploadDir(name, id))
+	err := walkUploads(ctx, drv, layout.RepositoriesRoot(), func(name, id string) error {
+		last, size, err := uploadActivity(ctx, drv, layout.UploadDir(name, id))
 		if err != nil || !last.Before(o.OlderThan) {
 			return err
 		}
 		if !o.DryRun {
-			err := s.driver.Delete(ctx, layout.UploadDir(name, id))
+			err := drv.Delete(ctx, layout.UploadDir(name, id))
 			if errors.Is(err, storagedriver.ErrPathNotFound) {
 				return nil // committed, cancelled or purged meanwhile
 			}
@@ -93,7 +95,7 @@ func (s *Store) PurgeUploads(ctx context.Context, o PurgeOptions) (PurgeResult, 
 		res.Uploads++
 		res.UploadBytes += size
 		if o.Purged != nil {
-			o.Purged(PurgedUpload{Repository: name, ID: id, LastActivity: last, Bytes: size})
+			o.Purged(Upload{Repository: name, ID: id, LastActivity: last, Bytes: size})
 		}
 		return nil
 	})
@@ -109,8 +111,8 @@ func (s *Store) PurgeUploads(ctx context.Context, o PurgeOptions) (PurgeResult, 
 // repository name, and lists the _uploads directory of each. A repository
 // whose first push never completed has nothing but _uploads, so this walk
 // does not depend on _manifests or _layers as the catalog's does.
-func (s *Store) walkUploads(ctx context.Context, dir string, fn func(name, id string) error) error {
-	children, err := s.driver.List(ctx, dir)
+func walkUploads(ctx context.Context, drv storagedriver.Driver, dir string, fn func(name, id string) error) error {
+	children, err := drv.List(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -122,10 +124,10 @@ func (s *Store) walkUploads(ctx context.Context, dir string, fn func(name, id st
 		switch {
 		case base == "_uploads":
 			name := strings.TrimPrefix(dir, layout.RepositoriesRoot()+"/")
-			if CheckName(name) != nil {
+			if check.Name(name) != nil {
 				continue
 			}
-			ids, err := s.driver.List(ctx, c)
+			ids, err := drv.List(ctx, c)
 			if errors.Is(err, storagedriver.ErrPathNotFound) {
 				continue
 			}
@@ -133,7 +135,7 @@ func (s *Store) walkUploads(ctx context.Context, dir string, fn func(name, id st
 				return err
 			}
 			for _, u := range ids {
-				if id := path.Base(u); validUploadID(id) {
+				if id := path.Base(u); check.UploadID(id) {
 					if err := fn(name, id); err != nil {
 						return err
 					}
@@ -141,7 +143,7 @@ func (s *Store) walkUploads(ctx context.Context, dir string, fn func(name, id st
 			}
 		case strings.HasPrefix(base, "_"):
 		default:
-			err := s.walkUploads(ctx, c, fn)
+			err := walkUploads(ctx, drv, c, fn)
 			if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 				return err
 			}
@@ -151,18 +153,18 @@ func (s *Store) walkUploads(ctx context.Context, dir string, fn func(name, id st
 }
 
 // uploadActivity returns the last activity of the upload in dir (see
-// PurgeUploads) and the bytes of its files. An upload removed meanwhile
+// Uploads) and the bytes of its files. An upload removed meanwhile
 // has no activity: the zero time.
-func (s *Store) uploadActivity(ctx context.Context, dir string) (time.Time, int64, error) {
+func uploadActivity(ctx context.Context, drv storagedriver.Driver, dir string) (time.Time, int64, error) {
 	var last time.Time
 	var size int64
-	err := s.walkFiles(ctx, dir, func(fi storagedriver.FileInfo) error {
+	err := walk.Files(ctx, drv, dir, func(fi storagedriver.FileInfo) error {
 		size += fi.Size
 		if fi.ModTime.After(last) {
 			last = fi.ModTime
 		}
 		if path.Base(fi.Path) == "startedat" {
-			b, err := s.driver.GetContent(ctx, fi.Path)
+			b, err := drv.GetContent(ctx, fi.Path)
 			if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 				return err
 			}
@@ -182,7 +184,7 @@ func (s *Store) uploadActivity(ctx context.Context, dir string) (time.Time, int6
 	// A driver that keeps the data and its hash state with the pending
 	// write (S3) leaves no file touched by a chunk: it says when the
 	// write was last active.
-	if a, ok := s.driver.(storagedriver.PendingActivity); ok {
+	if a, ok := drv.(storagedriver.PendingActivity); ok {
 		t, ok, err := a.PendingActivity(ctx, path.Join(dir, "data"))
 		if err != nil {
 			return last, size, err
@@ -194,56 +196,21 @@ func (s *Store) uploadActivity(ctx context.Context, dir string) (time.Time, int6
 	return last, size, nil
 }
 
-// walkFiles calls fn for every file below dir, with the driver's Walk
-// when it has one, else by listing. Entries removed meanwhile are skipped.
-func (s *Store) walkFiles(ctx context.Context, dir string, fn func(storagedriver.FileInfo) error) error {
-	if w, ok := s.driver.(storagedriver.Walker); ok {
-		return w.Walk(ctx, dir, func(fi storagedriver.FileInfo) error {
-			if fi.IsDir {
-				return nil
-			}
-			return fn(fi)
-		})
-	}
-	children, err := s.driver.List(ctx, dir)
-	if err != nil {
-		return err
-	}
-	for _, c := range children {
-		fi, err := s.driver.Stat(ctx, c)
-		if errors.Is(err, storagedriver.ErrPathNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if fi.IsDir {
-			err = s.walkFiles(ctx, c, fn)
-		} else {
-			err = fn(fi)
-		}
-		if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-			return err
-		}
-	}
-	return nil
-}
-
-// UploadPurging schedules PurgeUploads, as Distribution's
+// Schedule schedules Uploads, as Distribution's
 // storage.maintenance.uploadpurging does.
-type UploadPurging struct {
+type Schedule struct {
 	Age      time.Duration // uploads idle this long go
 	Interval time.Duration // between runs
 	DryRun   bool
 }
 
-// RunUploadPurger runs PurgeUploads every p.Interval until ctx ends, and
+// Run runs Uploads every p.Interval until ctx ends, and
 // hands each run's outcome to done (which may log it; purged, when set,
 // gets every upload purged). The first run comes after a random delay of
 // up to an hour (at most the interval), and every interval is stretched by
 // up to a tenth at random, so that the nodes of a cluster, all started
 // together, do not purge together; they may, and that is safe.
-func (s *Store) RunUploadPurger(ctx context.Context, p UploadPurging, purged func(PurgedUpload), done func(PurgeResult, error)) {
+func Run(ctx context.Context, drv storagedriver.Driver, p Schedule, purged func(Upload), done func(Result, error)) {
 	if p.Interval <= 0 || p.Age <= 0 {
 		return
 	}
@@ -256,7 +223,7 @@ func (s *Store) RunUploadPurger(ctx context.Context, p UploadPurging, purged fun
 			return
 		case <-t.C:
 		}
-		res, err := s.PurgeUploads(ctx, PurgeOptions{OlderThan: time.Now().Add(-p.Age), DryRun: p.DryRun, Purged: purged})
+		res, err := Uploads(ctx, drv, Options{OlderThan: time.Now().Add(-p.Age), DryRun: p.DryRun, Purged: purged})
 		if ctx.Err() != nil {
 			return
 		}

@@ -1,8 +1,8 @@
-package storage
+package check
 
 import "testing"
 
-func TestCheckName(t *testing.T) {
+func TestName(t *testing.T) {
 	for name, ok := range map[string]bool{
 		"a": true, "library/ubuntu": true, "a.b/c_d/e__f/g-h/i---j": true, "0": true,
 		"": false, "A": false, "a/": false, "/a": false, "a//b": false, "a/../b": false,
@@ -10,13 +10,13 @@ func TestCheckName(t *testing.T) {
 		"a/_layers": false, "a-": false, "-a": false, "a b": false, "a:b": false, "a%2fb": false,
 		string(make([]byte, 256)): false,
 	} {
-		if err := CheckName(name); (err == nil) != ok {
-			t.Errorf("CheckName(%q) = %v, want ok=%v", name, err, ok)
+		if err := Name(name); (err == nil) != ok {
+			t.Errorf("Name(%q) = %v, want ok=%v", name, err, ok)
 		}
 	}
 }
 
-func TestCheckTag(t *testing.T) {
+func TestTag(t *testing.T) {
 	long := make([]byte, 129)
 	for i := range long {
 		long[i] = 'a'
@@ -25,8 +25,8 @@ func TestCheckTag(t *testing.T) {
 		"latest": true, "v1.0.0-rc_1": true, "_x": true, "A": true, string(long[:128]): true,
 		"": false, ".x": false, "-x": false, "a/b": false, "a:b": false, "a b": false, string(long): false,
 	} {
-		if err := CheckTag(tag); (err == nil) != ok {
-			t.Errorf("CheckTag(%q) = %v, want ok=%v", tag, err, ok)
+		if err := Tag(tag); (err == nil) != ok {
+			t.Errorf("Tag(%q) = %v, want ok=%v", tag, err, ok)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package storage
+package repoindex
 
 import (
 	"context"
@@ -10,14 +10,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
 // Keeping the index complete when something else writes the root: a root
 // without the complete stamp (written by Distribution only, or by a Berth
 // from before the index) is walked once and indexed; afterwards each node
-// compares, at most every WithIndexCheck, the top level of the layout
+// compares, at most every Every (storage.WithIndexCheck), the top level of the layout
 // with the index and walks only what differs.
 
 // indexStamp is the content of the complete stamp.
@@ -27,9 +29,9 @@ type indexStamp struct {
 	Repositories int       `json:"repositories"`
 }
 
-// IndexDiff is what SyncIndex found: names a walk found without a marker
+// Diff is what Sync found: names a walk found without a marker
 // and markers without a repository.
-type IndexDiff struct {
+type Diff struct {
 	Missing []string
 	Extra   []string
 }
@@ -37,74 +39,69 @@ type IndexDiff struct {
 // Catalog lists repository names in byte-wise order, at most n (all when
 // n < 0) after last, from the repository index. The first call on a root
 // without the index builds it by a walk.
-func (s *Store) Catalog(ctx context.Context, n int, last string) ([]string, error) {
-	if err := s.indexReady(ctx); err != nil {
+func (x *Index) Catalog(ctx context.Context, n int, last string) ([]string, error) {
+	if err := x.Ready(ctx); err != nil {
 		return nil, err
 	}
-	return s.Repositories(ctx, n, last)
+	return x.Repositories(ctx, n, last)
 }
 
 // RepositoryNames lists every repository in byte-wise order and writes
 // nothing, for read-only callers such as a dry run: from the index when
 // the root has a complete one, else by a walk that does not build it
 // (Catalog would).
-func (s *Store) RepositoryNames(ctx context.Context) ([]string, error) {
-	built, err := s.indexBuilt(ctx)
+func (x *Index) RepositoryNames(ctx context.Context) ([]string, error) {
+	built, err := x.Built(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if built {
-		return s.Repositories(ctx, -1, "")
+		return x.Repositories(ctx, -1, "")
 	}
 	var walked []string
-	if err := s.walkRepositories(ctx, layout.RepositoriesRoot(), &walked); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+	if err := walk.Repositories(ctx, x.Driver, layout.RepositoriesRoot(), &walked); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("repository index: walk: %w", err)
 	}
-	names := validNames(walked)
+	names := ValidNames(walked)
 	slices.Sort(names)
 	return names, nil
 }
 
-// PrepareIndex builds the repository index when the root has none (a walk;
-// see Catalog), so that the first catalog request does not wait for it.
-// The registry calls it in the background at start-up.
-func (s *Store) PrepareIndex(ctx context.Context) error { return s.indexReady(ctx) }
-
-// indexReady builds the index when the root has none and, at most every
+// Ready builds the index when the root has none and, at most every
 // check interval, compares it with the top level of the layout.
-func (s *Store) indexReady(ctx context.Context) error {
-	if s.index.complete.Load() && !s.checkDue() {
+func (x *Index) Ready(ctx context.Context) error {
+	if x.complete.Load() && !x.checkDue() {
 		return nil
 	}
-	s.index.mu.Lock()
-	defer s.index.mu.Unlock()
-	if !s.index.complete.Load() {
-		built, err := s.indexBuilt(ctx)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.complete.Load() {
+		built, err := x.Built(ctx)
 		if err != nil {
 			return err
 		}
 		if !built {
-			if _, err := s.SyncIndex(ctx, true); err != nil {
+			if _, err := x.Sync(ctx, true); err != nil {
 				return err
 			}
 		}
-		s.index.complete.Store(true)
-		s.index.checkedAt.Store(s.now().UnixNano())
+		x.complete.Store(true)
+		x.checkedAt.Store(x.now().UnixNano())
 		return nil
 	}
-	if !s.checkDue() {
+	if !x.checkDue() {
 		return nil
 	}
-	if err := s.checkNamespaces(ctx); err != nil {
+	if err := x.checkNamespaces(ctx); err != nil {
 		return err
 	}
-	s.index.checkedAt.Store(s.now().UnixNano())
+	x.checkedAt.Store(x.now().UnixNano())
 	return nil
 }
 
-// indexBuilt reports whether the complete stamp is there.
-func (s *Store) indexBuilt(ctx context.Context) (bool, error) {
-	_, err := s.driver.Stat(ctx, indexCompletePath())
+// Built reports whether the complete stamp is there.
+func (x *Index) Built(ctx context.Context) (bool, error) {
+	_, err := x.Driver.Stat(ctx, CompletePath())
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return false, nil
 	}
@@ -114,57 +111,57 @@ func (s *Store) indexBuilt(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-func (s *Store) checkDue() bool {
-	every := s.index.every
+func (x *Index) checkDue() bool {
+	every := x.Every
 	if every <= 0 {
 		return every < 0
 	}
-	return s.now().Sub(time.Unix(0, s.index.checkedAt.Load())) >= every
+	return x.now().Sub(time.Unix(0, x.checkedAt.Load())) >= every
 }
 
-// SyncIndex compares the index with a walk of every repository. With
+// Sync compares the index with a walk of every repository. With
 // repair it writes the missing markers, removes those of repositories
 // that are gone (each checked again first, so a push or delete that ran
 // during the walk is not undone) and writes the complete stamp.
-func (s *Store) SyncIndex(ctx context.Context, repair bool) (IndexDiff, error) {
+func (x *Index) Sync(ctx context.Context, repair bool) (Diff, error) {
 	var walked []string
-	err := s.walkRepositories(ctx, layout.RepositoriesRoot(), &walked)
+	err := walk.Repositories(ctx, x.Driver, layout.RepositoriesRoot(), &walked)
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
-		return IndexDiff{}, fmt.Errorf("repository index: walk: %w", err)
+		return Diff{}, fmt.Errorf("repository index: walk: %w", err)
 	}
-	return s.syncIndexWith(ctx, walked, repair)
+	return x.SyncWith(ctx, walked, repair)
 }
 
-// syncIndexWith is SyncIndex with the walk's result given.
-func (s *Store) syncIndexWith(ctx context.Context, walked []string, repair bool) (IndexDiff, error) {
-	indexed, err := s.indexedNames(ctx)
+// SyncWith is Sync with the walk's result given.
+func (x *Index) SyncWith(ctx context.Context, walked []string, repair bool) (Diff, error) {
+	indexed, err := x.names(ctx)
 	if err != nil {
-		return IndexDiff{}, err
+		return Diff{}, err
 	}
-	diff, err := s.reconcile(ctx, validNames(walked), indexed, repair)
+	diff, err := x.reconcile(ctx, ValidNames(walked), indexed, repair)
 	if err != nil || !repair {
 		return diff, err
 	}
 	host, _ := os.Hostname()
-	b, err := json.Marshal(indexStamp{Time: s.now().UTC(), Host: host, Repositories: len(walked)})
+	b, err := json.Marshal(indexStamp{Time: x.now().UTC(), Host: host, Repositories: len(walked)})
 	if err != nil {
 		return diff, err
 	}
-	if err := s.driver.PutContent(ctx, indexCompletePath(), b); err != nil {
+	if err := x.Driver.PutContent(ctx, CompletePath(), b); err != nil {
 		return diff, fmt.Errorf("repository index: %w", err)
 	}
-	if err := s.newGeneration(ctx); err != nil {
+	if err := x.newGeneration(ctx); err != nil {
 		return diff, err
 	}
-	s.index.complete.Store(true)
+	x.complete.Store(true)
 	return diff, nil
 }
 
 // reconcile compares the names found by a walk with the indexed ones and,
 // with repair, fixes the index. A name that looks extra is checked again
 // before it counts: it may have been created since the walk.
-func (s *Store) reconcile(ctx context.Context, walked, indexed []string, repair bool) (IndexDiff, error) {
-	var diff IndexDiff
+func (x *Index) reconcile(ctx context.Context, walked, indexed []string, repair bool) (Diff, error) {
+	var diff Diff
 	inIndex := make(map[string]bool, len(indexed))
 	for _, n := range indexed {
 		inIndex[n] = true
@@ -176,13 +173,13 @@ func (s *Store) reconcile(ctx context.Context, walked, indexed []string, repair 
 		}
 		diff.Missing = append(diff.Missing, n)
 		if repair {
-			if err := s.addIndexed(ctx, n); err != nil {
+			if err := x.addFound(ctx, n); err != nil {
 				return diff, err
 			}
 		}
 	}
 	if repair && len(diff.Missing) > 0 {
-		if err := s.newGeneration(ctx); err != nil {
+		if err := x.newGeneration(ctx); err != nil {
 			return diff, err
 		}
 	}
@@ -190,7 +187,7 @@ func (s *Store) reconcile(ctx context.Context, walked, indexed []string, repair 
 		if !inIndex[n] {
 			continue
 		}
-		exists, err := s.RepositoryExists(ctx, n)
+		exists, err := walk.RepositoryExists(ctx, x.Driver, n)
 		if err != nil {
 			return diff, err
 		}
@@ -199,7 +196,7 @@ func (s *Store) reconcile(ctx context.Context, walked, indexed []string, repair 
 		}
 		diff.Extra = append(diff.Extra, n)
 		if repair {
-			if err := s.unindex(ctx, n); err != nil {
+			if err := x.Remove(ctx, n); err != nil {
 				return diff, err
 			}
 		}
@@ -216,8 +213,8 @@ func (s *Store) reconcile(ctx context.Context, walked, indexed []string, repair 
 // repository created by another registry below a directory the index knows
 // only as a repository ("a/b" when "a" is one and nothing below it is
 // indexed); scrub finds those.
-func (s *Store) checkNamespaces(ctx context.Context) error {
-	indexed, err := s.indexedNames(ctx)
+func (x *Index) checkNamespaces(ctx context.Context) error {
+	indexed, err := x.names(ctx)
 	if err != nil {
 		return err
 	}
@@ -233,7 +230,7 @@ func (s *Store) checkNamespaces(ctx context.Context) error {
 	var walked []string
 	var visit func(dir, prefix string) error
 	visit = func(dir, prefix string) error {
-		children, err := s.driver.List(ctx, dir)
+		children, err := x.Driver.List(ctx, dir)
 		if errors.Is(err, storagedriver.ErrPathNotFound) {
 			return nil
 		}
@@ -255,7 +252,7 @@ func (s *Store) checkNamespaces(ctx context.Context) error {
 			case isName[full]:
 				seen[full] = true
 			default:
-				err := s.walkRepositories(ctx, p, &walked)
+				err := walk.Repositories(ctx, x.Driver, p, &walked)
 				if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 					return fmt.Errorf("repository index: walk %s: %w", p, err)
 				}
@@ -272,7 +269,7 @@ func (s *Store) checkNamespaces(ctx context.Context) error {
 			gone = append(gone, n)
 		}
 	}
-	_, err = s.reconcile(ctx, validNames(walked), gone, true)
+	_, err = x.reconcile(ctx, ValidNames(walked), gone, true)
 	return err
 }
 
@@ -284,10 +281,12 @@ func nextSlash(s string, i int) int {
 	return i + 1 + j
 }
 
-func validNames(names []string) []string {
+// ValidNames returns the names that are valid repository names, in
+// their order.
+func ValidNames(names []string) []string {
 	out := names[:0:0]
 	for _, n := range names {
-		if CheckName(n) == nil {
+		if check.Name(n) == nil {
 			out = append(out, n)
 		}
 	}

@@ -1,4 +1,4 @@
-package storage
+package check
 
 import (
 	_ "crypto/sha256" // registers sha256 for go-digest
@@ -13,18 +13,18 @@ import (
 // MaxNameLength bounds a repository name, as Distribution does.
 const MaxNameLength = oci.MaxNameLength
 
-// CheckName reports ErrNameInvalid unless name follows the OCI distribution
+// Name reports ErrNameInvalid unless name follows the OCI distribution
 // grammar (oci.ValidName): no name can reach outside its directory nor
 // collide with the "_layers", "_manifests" and "_uploads" keys.
-func CheckName(name string) error {
+func Name(name string) error {
 	if !oci.ValidName(name) {
 		return fmt.Errorf("%q: %w", name, ErrNameInvalid)
 	}
 	return nil
 }
 
-// CheckTag reports ErrTagInvalid unless tag matches [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
-func CheckTag(tag string) error {
+// Tag reports ErrTagInvalid unless tag matches [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
+func Tag(tag string) error {
 	if !oci.ValidTag(tag) {
 		return fmt.Errorf("%q: %w", tag, ErrTagInvalid)
 	}
@@ -36,14 +36,14 @@ func CheckTag(tag string) error {
 // for an unknown algorithm.
 func ParseDigest(s string) (digest.Digest, error) {
 	d := digest.Digest(s)
-	if err := CheckDigest(d); err != nil {
+	if err := Digest(d); err != nil {
 		return "", err
 	}
 	return d, nil
 }
 
-// CheckDigest is ParseDigest for a value already typed as a digest.
-func CheckDigest(d digest.Digest) error {
+// Digest is ParseDigest for a value already typed as a digest.
+func Digest(d digest.Digest) error {
 	alg, _, ok := strings.Cut(string(d), ":")
 	if !ok {
 		return fmt.Errorf("%q: %w", d, ErrDigestInvalid)
@@ -59,4 +59,34 @@ func CheckDigest(d digest.Digest) error {
 		return fmt.Errorf("%q: %w", d, ErrDigestInvalid)
 	}
 	return nil
+}
+
+// NameDigest checks a repository name and a digest, in that order.
+func NameDigest(name string, d digest.Digest) error {
+	if err := Name(name); err != nil {
+		return err
+	}
+	return Digest(d)
+}
+
+// UploadID accepts the ids the store makes for uploads and Distribution's
+// (both UUIDs), and nothing that could be more than one safe path segment.
+func UploadID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -1,4 +1,4 @@
-package storage
+package repoindex
 
 import (
 	"context"
@@ -12,13 +12,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
-// The repository index (see doc.go, "The repository index"): one small
-// marker per repository under /berth/v1/catalog, so that the catalog is one
-// List instead of a walk of every repository.
+// The repository index (registry/storage's doc.go, "The repository
+// index"): one small marker per repository under /berth/v1/catalog, so
+// that the catalog is one List instead of a walk of every repository.
 //
 //	/berth/v1/catalog/
 //	├── names/<encoded name>        one marker per repository; its content
@@ -35,27 +37,32 @@ import (
 // A name never contains "..", since "." must be followed by an alphanumeric,
 // so the encoding is one to one; "_repo" is no name component.
 
-func catalogRoot() string         { return layout.BerthRoot + "/catalog" }
-func indexNamesDir() string       { return catalogRoot() + "/names" }
-func indexLongDir() string        { return catalogRoot() + "/long" }
-func indexCompletePath() string   { return catalogRoot() + "/complete" }
-func indexGenerationPath() string { return catalogRoot() + "/generation" }
+func catalogRoot() string   { return layout.BerthRoot + "/catalog" }
+func indexNamesDir() string { return catalogRoot() + "/names" }
+func indexLongDir() string  { return catalogRoot() + "/long" }
+
+// CompletePath is the complete stamp.
+func CompletePath() string { return catalogRoot() + "/complete" }
+
+// GenerationPath is the generation, rewritten after every marker change.
+func GenerationPath() string { return catalogRoot() + "/generation" }
 
 // maxSegment is the longest path segment every driver stores (a file
 // name on common filesystems).
 const maxSegment = 255
 
-// DefaultIndexCheck is how often, at most, a node compares the index with
+// DefaultCheck is how often, at most, a node compares the index with
 // the top level of the shared layout to find repositories another registry
 // (Distribution) created without a marker.
-const DefaultIndexCheck = 30 * time.Second
+const DefaultCheck = 30 * time.Second
 
 // snapshotMaxAge bounds how long a node serves the catalog from one
 // listing of the index even when the generation did not change (a marker
 // edited by hand does not change it).
 const snapshotMaxAge = time.Minute
 
-func indexMarkerPath(name string) string {
+// MarkerPath is the marker of repository name.
+func MarkerPath(name string) string {
 	enc := strings.ReplaceAll(name, "/", "..")
 	if len(enc) > maxSegment {
 		return indexLongDir() + "/" + name + "/_repo"
@@ -63,9 +70,14 @@ func indexMarkerPath(name string) string {
 	return indexNamesDir() + "/" + enc
 }
 
-// repoIndex is a node's state of the shared index.
-type repoIndex struct {
-	every     time.Duration
+// Index is a node's state of the shared index in the storage Driver.
+type Index struct {
+	Driver storagedriver.Driver
+	Now    func() time.Time // time.Now when nil
+	// Every is how often, at most, Ready compares the index with the top
+	// level of the layout (0: never; below 0: every time; storage.New sets DefaultCheck).
+	Every time.Duration
+
 	complete  atomic.Bool  // the complete stamp was seen or written
 	checkedAt atomic.Int64 // unix nanoseconds of the last top-level check
 	mu        sync.Mutex   // one rebuild or check at a time in this process
@@ -77,52 +89,40 @@ type repoIndex struct {
 	snapAt  time.Time
 }
 
-// WithIndexCheck sets how often, at most, the catalog compares the index
-// with the top level of the layout (DefaultIndexCheck when unset; a
-// negative d checks on every catalog request).
-func WithIndexCheck(d time.Duration) Option {
-	return func(s *Store) {
-		if d != 0 {
-			s.index.every = d
-		}
-	}
-}
-
 // Repositories lists the indexed repository names in byte-wise order, at
 // most n (all when n < 0) after last. It reads the index only; Catalog
 // first makes sure the index is complete.
-func (s *Store) Repositories(ctx context.Context, n int, last string) ([]string, error) {
-	all, err := s.IndexSnapshot(ctx)
+func (x *Index) Repositories(ctx context.Context, n int, last string) ([]string, error) {
+	all, err := x.Snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return page(all, n, last), nil
+	return Page(all, n, last), nil
 }
 
-// IndexSnapshot returns every indexed name, sorted: this node's last
+// Snapshot returns every indexed name, sorted: this node's last
 // listing while the generation it read before that listing is still the
 // stored one, else a new listing. Every marker write or removal is
 // followed by a new generation, so a listing labelled with generation G
 // holds every change whose generation write came before G was read; a
-// reader that finds G' != G lists again (doc.go). The slice is shared:
+// reader that finds G' != G lists again (registry/storage's doc.go). The slice is shared:
 // the same one is returned until the index changes (the metadata
 // records, package repometa, rely on that), and it must not be changed.
-func (s *Store) IndexSnapshot(ctx context.Context) ([]string, error) {
-	b, err := s.driver.GetContent(ctx, indexGenerationPath())
+func (x *Index) Snapshot(ctx context.Context) ([]string, error) {
+	b, err := x.Driver.GetContent(ctx, GenerationPath())
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("repository index: %w", err)
 	}
 	gen := string(b)
-	x := &s.index
 	x.snapMu.Lock()
-	if gen != "" && x.snap != nil && x.snapGen == gen && s.now().Sub(x.snapAt) < snapshotMaxAge {
+	if gen != "" && x.snap != nil && x.snapGen == gen && x.now().Sub(x.snapAt) < snapshotMaxAge {
 		names := x.snap
 		x.snapMu.Unlock()
 		return names, nil
 	}
 	x.snapMu.Unlock()
-	at := s.now()
-	names, err := s.indexedNames(ctx)
+	at := x.now()
+	names, err := x.names(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -133,19 +133,19 @@ func (s *Store) IndexSnapshot(ctx context.Context) ([]string, error) {
 }
 
 // newGeneration records that the index changed (after the change).
-func (s *Store) newGeneration(ctx context.Context) error {
+func (x *Index) newGeneration(ctx context.Context) error {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return err
 	}
-	if err := s.driver.PutContent(ctx, indexGenerationPath(), []byte(hex.EncodeToString(b[:]))); err != nil {
+	if err := x.Driver.PutContent(ctx, GenerationPath(), []byte(hex.EncodeToString(b[:]))); err != nil {
 		return fmt.Errorf("repository index: %w", err)
 	}
 	return nil
 }
 
-// page returns at most n (all when n < 0) of the sorted names after last.
-func page(all []string, n int, last string) []string {
+// Page returns at most n (all when n < 0) of the sorted names after last.
+func Page(all []string, n int, last string) []string {
 	i := sort.SearchStrings(all, last)
 	if i < len(all) && all[i] == last {
 		i++
@@ -159,8 +159,8 @@ func page(all []string, n int, last string) []string {
 
 // indexedNames returns every name the index holds, sorted. Entries that do
 // not decode to a valid name are skipped (scrub reports them).
-func (s *Store) indexedNames(ctx context.Context) ([]string, error) {
-	entries, err := s.driver.List(ctx, indexNamesDir())
+func (x *Index) names(ctx context.Context) ([]string, error) {
+	entries, err := x.Driver.List(ctx, indexNamesDir())
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("repository index: %w", err)
 	}
@@ -168,11 +168,11 @@ func (s *Store) indexedNames(ctx context.Context) ([]string, error) {
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
 		name := strings.ReplaceAll(e[prefix:], "..", "/")
-		if CheckName(name) == nil && indexMarkerPath(name) == e {
+		if check.Name(name) == nil && MarkerPath(name) == e {
 			names = append(names, name)
 		}
 	}
-	long, err := s.longIndexed(ctx)
+	long, err := x.longIndexed(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -184,15 +184,15 @@ func (s *Store) indexedNames(ctx context.Context) ([]string, error) {
 }
 
 // longIndexed returns the names indexed under long/, rare enough to walk.
-func (s *Store) longIndexed(ctx context.Context) ([]string, error) {
+func (x *Index) longIndexed(ctx context.Context) ([]string, error) {
 	var names []string
 	root := indexLongDir()
-	err := s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
+	err := walk.Tree(ctx, x.Driver, root, func(fi storagedriver.FileInfo) error {
 		if fi.IsDir || !strings.HasSuffix(fi.Path, "/_repo") {
 			return nil
 		}
 		name := strings.TrimSuffix(strings.TrimPrefix(fi.Path, root+"/"), "/_repo")
-		if CheckName(name) == nil && indexMarkerPath(name) == fi.Path {
+		if check.Name(name) == nil && MarkerPath(name) == fi.Path {
 			names = append(names, name)
 		}
 		return nil
@@ -203,73 +203,88 @@ func (s *Store) longIndexed(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// indexRepository makes sure repository name, which the caller has just
+// Add makes sure repository name, which the caller has just
 // written a link into, has its marker. With cached, a marker this node
 // already wrote or saw is trusted without a Stat (layer links); without,
 // the Stat is made every time (manifest PUTs: their 201 promises the
 // catalog lists the repository even if another node's delete removed the
 // marker meanwhile).
-func (s *Store) indexRepository(ctx context.Context, name string, cached bool) error {
+func (x *Index) Add(ctx context.Context, name string, cached bool) error {
 	if cached {
-		if _, ok := s.index.known.Load(name); ok {
+		if _, ok := x.known.Load(name); ok {
 			return nil
 		}
 	}
-	p := indexMarkerPath(name)
-	_, err := storagedriver.StatFile(ctx, s.driver, p)
+	p := MarkerPath(name)
+	_, err := storagedriver.StatFile(ctx, x.Driver, p)
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
-		err = s.driver.PutContent(ctx, p, []byte(name))
+		err = x.Driver.PutContent(ctx, p, []byte(name))
 		if err == nil {
-			err = s.newGeneration(ctx)
+			err = x.newGeneration(ctx)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("repository index: %s: %w", name, err)
 	}
-	s.index.known.Store(strings.Clone(name), struct{}{}) // not a slice of a request's line
+	x.known.Store(strings.Clone(name), struct{}{}) // not a slice of a request's line
 	return nil
 }
 
-// addIndexed writes the marker of name, which a walk found, then checks
+// addFound writes the marker of name, which a walk found, then checks
 // the repository is still there: a delete that ran meanwhile took the
-// marker away before it looked, or looks after this write (doc.go). The
+// marker away before it looked, or looks after this write (storage's doc.go). The
 // caller writes a new generation once it has added all it found.
-func (s *Store) addIndexed(ctx context.Context, name string) error {
-	if err := s.driver.PutContent(ctx, indexMarkerPath(name), []byte(name)); err != nil {
+func (x *Index) addFound(ctx context.Context, name string) error {
+	if err := x.Driver.PutContent(ctx, MarkerPath(name), []byte(name)); err != nil {
 		return fmt.Errorf("repository index: %s: %w", name, err)
 	}
-	exists, err := s.RepositoryExists(ctx, name)
+	exists, err := walk.RepositoryExists(ctx, x.Driver, name)
 	if err != nil || exists {
 		return err
 	}
-	return s.unindex(ctx, name)
+	return x.Remove(ctx, name)
 }
 
-// unindex removes the marker of name once the repository is gone, then
+// Remove removes the marker of name once the repository is gone, then
 // checks again: a push that wrote a link meanwhile and saw the marker
 // still there gets it back (the writer writes, then reads the marker; this
 // removes, then reads the repository: one of them sees the other).
-func (s *Store) unindex(ctx context.Context, name string) error {
-	s.index.known.Delete(name)
-	if err := ignoreNotFound(s.driver.Delete(ctx, indexMarkerPath(name))); err != nil {
+func (x *Index) Remove(ctx context.Context, name string) error {
+	x.known.Delete(name)
+	if err := x.Driver.Delete(ctx, MarkerPath(name)); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return fmt.Errorf("repository index: %s: %w", name, err)
 	}
-	if err := s.newGeneration(ctx); err != nil {
+	if err := x.newGeneration(ctx); err != nil {
 		return err
 	}
-	exists, err := s.RepositoryExists(ctx, name)
+	exists, err := walk.RepositoryExists(ctx, x.Driver, name)
 	if err != nil || !exists {
 		return err
 	}
-	return s.indexRepository(ctx, name, false)
+	return x.Add(ctx, name, false)
 }
 
-// unindexIfGone removes the marker of name when the repository no longer
+// RemoveIfGone removes the marker of name when the repository no longer
 // exists, after a delete that may have emptied it.
-func (s *Store) unindexIfGone(ctx context.Context, name string) error {
-	exists, err := s.RepositoryExists(ctx, name)
+func (x *Index) RemoveIfGone(ctx context.Context, name string) error {
+	exists, err := walk.RepositoryExists(ctx, x.Driver, name)
 	if err != nil || exists {
 		return err
 	}
-	return s.unindex(ctx, name)
+	return x.Remove(ctx, name)
+}
+
+func (x *Index) now() time.Time {
+	if x.Now == nil {
+		return time.Now()
+	}
+	return x.Now()
+}
+
+// ForgetSnapshot drops this node's last listing: the next Snapshot lists
+// the index afresh.
+func (x *Index) ForgetSnapshot() {
+	x.snapMu.Lock()
+	x.snap = nil
+	x.snapMu.Unlock()
 }

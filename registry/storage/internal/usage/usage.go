@@ -1,16 +1,18 @@
-package storage
+package usage
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"sync"
 
-	"github.com/opencontainers/go-digest"
-
+	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/walk"
 	"github.com/berth-registry/berth/storagedriver"
+	"github.com/opencontainers/go-digest"
 )
 
 // Usage is what the repositories of a namespace hold, by the links in
@@ -52,8 +54,8 @@ const maxSizes = 1 << 20
 
 // BlobSize returns the size of blob d, ErrBlobUnknown when it is not
 // stored. sizes may be nil.
-func (s *Store) BlobSize(ctx context.Context, d digest.Digest, sizes *BlobSizes) (int64, error) {
-	if err := CheckDigest(d); err != nil {
+func BlobSize(ctx context.Context, drv storagedriver.Driver, d digest.Digest, sizes *BlobSizes) (int64, error) {
+	if err := check.Digest(d); err != nil {
 		return 0, err
 	}
 	if sizes != nil {
@@ -64,7 +66,7 @@ func (s *Store) BlobSize(ctx context.Context, d digest.Digest, sizes *BlobSizes)
 			return n, nil
 		}
 	}
-	n, err := s.blobSize(ctx, d)
+	n, err := blobSize(ctx, drv, d)
 	if err != nil || sizes == nil {
 		return n, err
 	}
@@ -81,20 +83,20 @@ func (b *BlobSizes) put(d digest.Digest, n int64) {
 	b.m[d] = n
 }
 
-// NamespaceUsage walks the repositories of namespace ns (the repository ns
+// Namespace walks the repositories of namespace ns (the repository ns
 // and those below ns/; "" is every repository) and returns their Usage.
 // On S3 the walk is one paged listing of the namespace's keys (uploads in
 // progress skipped) and a HEAD per blob sizes does not know yet.
-func (s *Store) NamespaceUsage(ctx context.Context, ns string, sizes *BlobSizes) (*Usage, error) {
+func Namespace(ctx context.Context, drv storagedriver.Driver, ns string, sizes *BlobSizes) (*Usage, error) {
 	root := layout.RepositoriesRoot()
 	if ns != "" {
-		if err := CheckName(ns); err != nil {
+		if err := check.Name(ns); err != nil {
 			return nil, err
 		}
 		root = layout.RepoDir(ns)
 	}
 	u := &Usage{Namespace: ns, Blobs: map[digest.Digest]int64{}, Tags: map[string]int{}}
-	err := s.walk(ctx, root, func(fi storagedriver.FileInfo) error {
+	err := walk.Tree(ctx, drv, root, func(fi storagedriver.FileInfo) error {
 		rel := strings.TrimPrefix(fi.Path, layout.RepositoriesRoot()+"/")
 		segs := strings.Split(rel, "/")
 		i := 0
@@ -111,7 +113,7 @@ func (s *Store) NamespaceUsage(ctx context.Context, ns string, sizes *BlobSizes)
 			return nil
 		}
 		name := strings.Join(segs[:i], "/")
-		if CheckName(name) != nil {
+		if check.Name(name) != nil {
 			return nil
 		}
 		rest := segs[i:]
@@ -121,11 +123,11 @@ func (s *Store) NamespaceUsage(ctx context.Context, ns string, sizes *BlobSizes)
 			if _, ok := u.Tags[name]; !ok {
 				u.Tags[name] = 0
 			}
-			if d := digestAt(rest, len(rest)-2); d != "" {
+			if d := walk.DigestAt(rest, len(rest)-2); d != "" {
 				u.Blobs[d] = 0
 			}
 		case len(rest) == 5 && rest[0] == "_manifests" && rest[1] == "tags" && rest[3] == "current" && rest[4] == "link":
-			if CheckTag(rest[2]) == nil {
+			if check.Tag(rest[2]) == nil {
 				u.Tags[name]++
 			}
 		}
@@ -134,12 +136,12 @@ func (s *Store) NamespaceUsage(ctx context.Context, ns string, sizes *BlobSizes)
 	if err != nil {
 		return nil, fmt.Errorf("usage of %q: %w", ns, err)
 	}
-	if err := s.listSizes(ctx, u.Blobs, sizes); err != nil {
+	if err := listSizes(ctx, drv, u.Blobs, sizes); err != nil {
 		return nil, fmt.Errorf("usage of %q: %w", ns, err)
 	}
 	for d := range u.Blobs {
-		n, err := s.BlobSize(ctx, d, sizes)
-		if errors.Is(err, ErrBlobUnknown) {
+		n, err := BlobSize(ctx, drv, d, sizes)
+		if errors.Is(err, check.ErrBlobUnknown) {
 			delete(u.Blobs, d) // a link whose blob is gone holds nothing
 			continue
 		}
@@ -152,22 +154,23 @@ func (s *Store) NamespaceUsage(ctx context.Context, ns string, sizes *BlobSizes)
 	return u, nil
 }
 
-// sizeListThreshold is how many blob sizes a walk must not know yet before
-// it lists the blob store for them rather than asking for each.
-var sizeListThreshold = 1000
+// SizeListThreshold is how many blob sizes a walk must not know yet before
+// it lists the blob store for them rather than asking for each. Tests
+// lower it.
+var SizeListThreshold = 1000
 
 // errStop ends a walk early.
 var errStop = errors.New("stop")
 
 // listSizes puts into sizes the sizes of want's digests that it does not
-// know yet, when there are more than sizeListThreshold of them (the first
+// know yet, when there are more than SizeListThreshold of them (the first
 // walk of a large namespace), by listing the blob store's directories
 // blobs/<alg>/<2 hex>/ that hold two or more of them: on S3 a listing
 // gives up to 1,000 sizes per request where a HEAD gives one. A
 // directory's listing stops once it has found its digests, or once it has
 // read 1,000 keys more per digest than it found, so that listing never
 // costs much more than the HEADs it replaces. BlobSize asks for the rest.
-func (s *Store) listSizes(ctx context.Context, want map[digest.Digest]int64, sizes *BlobSizes) error {
+func listSizes(ctx context.Context, drv storagedriver.Driver, want map[digest.Digest]int64, sizes *BlobSizes) error {
 	if sizes == nil {
 		return nil
 	}
@@ -176,7 +179,7 @@ func (s *Store) listSizes(ctx context.Context, want map[digest.Digest]int64, siz
 	sizes.mu.Lock()
 	for d := range want {
 		if _, ok := sizes.m[d]; !ok {
-			dir := pathDir(layout.BlobDir(d))
+			dir := path.Dir(layout.BlobDir(d))
 			if byDir[dir] == nil {
 				byDir[dir] = map[digest.Digest]bool{}
 			}
@@ -185,7 +188,7 @@ func (s *Store) listSizes(ctx context.Context, want map[digest.Digest]int64, siz
 		}
 	}
 	sizes.mu.Unlock()
-	if n <= sizeListThreshold {
+	if n <= SizeListThreshold {
 		return nil
 	}
 	for dir, missing := range byDir {
@@ -193,7 +196,7 @@ func (s *Store) listSizes(ctx context.Context, want map[digest.Digest]int64, siz
 			continue
 		}
 		budget := 1000 * (len(missing) + 1)
-		err := s.walk(ctx, dir, func(fi storagedriver.FileInfo) error {
+		err := walk.Tree(ctx, drv, dir, func(fi storagedriver.FileInfo) error {
 			if fi.IsDir {
 				return nil
 			}
@@ -205,7 +208,7 @@ func (s *Store) listSizes(ctx context.Context, want map[digest.Digest]int64, siz
 				return nil
 			}
 			// .../<alg>/<2 hex>/<hex>/data
-			d := digestAt([]string{segs[len(segs)-4], segs[len(segs)-2]}, 1)
+			d := walk.DigestAt([]string{segs[len(segs)-4], segs[len(segs)-2]}, 1)
 			if !missing[d] {
 				return nil
 			}
@@ -224,44 +227,15 @@ func (s *Store) listSizes(ctx context.Context, want map[digest.Digest]int64, siz
 	return nil
 }
 
-// RepositoryExists reports whether repository name exists: it holds
-// manifests or layer links, as the catalog counts repositories.
-func (s *Store) RepositoryExists(ctx context.Context, name string) (bool, error) {
-	if err := CheckName(name); err != nil {
-		return false, err
-	}
-	children, err := s.driver.List(ctx, layout.RepoDir(name))
+// blobSize is the size of blob d's data, ErrBlobUnknown when it is not
+// stored.
+func blobSize(ctx context.Context, drv storagedriver.Driver, d digest.Digest) (int64, error) {
+	fi, err := storagedriver.StatFile(ctx, drv, layout.BlobDataPath(d))
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
-		return false, nil
+		return 0, fmt.Errorf("blob %s: %w", d, check.ErrBlobUnknown)
 	}
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	for _, c := range children {
-		if b := c[strings.LastIndexByte(c, '/')+1:]; b == "_manifests" || b == "_layers" {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// ManifestReferences returns the digests a manifest payload links into its
-// repository once put: its config and layers, or an index's children. It
-// fails as PutManifest would on a payload that is not a manifest.
-func ManifestReferences(payload []byte, contentType string) ([]digest.Digest, error) {
-	m, err := parseManifest(payload, contentType)
-	if err != nil {
-		return nil, err
-	}
-	var out []digest.Digest
-	if m.Config != nil {
-		out = append(out, m.Config.Digest)
-	}
-	for _, l := range m.Layers {
-		out = append(out, l.Digest)
-	}
-	for _, c := range m.Manifests {
-		out = append(out, c.Digest)
-	}
-	return out, nil
+	return fi.Size, nil
 }
