@@ -23,9 +23,11 @@ import (
 
 // An Upload is a blob being received, possibly over several requests and
 // several processes. Its bytes and its sha256 state live in storage under
-// _uploads/<id>, so any node can continue it; on a driver whose writers
-// keep a state (storagedriver.StateKeeper: S3) the hash state is recorded
-// with the pending write itself, in the request that records the chunk.
+// _uploads/<id> (the bytes as the driver's pending write there, where the
+// driver keeps those apart), so any node can continue it; on a driver
+// whose writers keep a state (storagedriver.StateKeeper: S3) the hash
+// state is recorded with the pending write itself, in the request that
+// records the chunk.
 // A blob pushed whole in its committing request goes straight to the
 // blob's path where the driver allows (storagedriver.Creator: S3), with no
 // move afterwards (uploads_direct.go).
@@ -43,6 +45,9 @@ type Upload struct {
 	name   string
 	id     string
 	offset int64
+	// whole: the committing request found the upload empty, so no chunk
+	// before it saved a hash state into the upload's directory.
+	whole bool
 }
 
 // cleanupTimeout bounds the clean-up of an upload once its caller is gone.
@@ -67,12 +72,22 @@ func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
 		return nil, err
 	}
 	u := &Upload{store: s, name: name, id: id}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	// Not fsynced: nothing of an upload is durable before its commit (its
-	// data neither), and the purger goes by the files' times when this one
-	// is missing or unreadable.
-	if err := s.driver.PutContent(storagedriver.Volatile(ctx), layout.UploadStartedAtPath(name, id), []byte(now)); err != nil {
-		return nil, err
+	// A driver that keeps pending writes apart (storagedriver.PendingPurger)
+	// holds all of an upload that is not pushed in chunks: its pending
+	// write says the upload exists, and the purger ages it by its own
+	// times. The start time Distribution's layout has is written only
+	// where the data stays in place, as a file the purger can date: on a
+	// filesystem, its file and two directories (_uploads/<id>) were a
+	// third of the inodes a pushed blob created, and removed again at the
+	// commit; on S3, a PUT and the listings of the directory's Delete.
+	if !s.pendingApart() {
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		// Not fsynced: nothing of an upload is durable before its commit
+		// (its data neither), and the purger goes by the files' times when
+		// this one is missing or unreadable.
+		if err := s.driver.PutContent(storagedriver.Volatile(ctx), layout.UploadStartedAtPath(name, id), []byte(now)); err != nil {
+			return nil, err
+		}
 	}
 	w, err := s.driver.Writer(ctx, layout.UploadDataPath(name, id), false)
 	if err == nil {
@@ -220,6 +235,7 @@ func (u *Upload) Commit(ctx context.Context, d digest.Digest, r io.Reader, start
 		return 0, err
 	}
 	defer w.Close()
+	u.whole = w.Size() == 0
 	if size, done, err := u.commitDirect(ctx, w, d, r, start); done {
 		return size, err
 	}
@@ -298,29 +314,6 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	return u.linkPublished(ctx, d, w.Size(), t)
 }
 
-// linkPublished links blob d, of size bytes and published after a rely
-// that began at t, into the upload's repository; then the upload is gone.
-func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64, t time.Time) error {
-	s := u.store
-	if err := s.link(ctx, layout.LayerLinkPath(u.name, d), d); err != nil {
-		return err
-	}
-	// Both written or found after the rely: a HEAD that follows the push
-	// is answered from the cache.
-	s.rememberSize(ctx, d, size, t)
-	s.cache.SetLink(ctx, u.name, d, t, s.cacheTTL(t))
-	if err := s.index.Add(ctx, u.name, true); err != nil {
-		return err
-	}
-	if err := s.refuseLayerIfDeleting(ctx, u.name, d); err != nil {
-		return err
-	}
-	// Published: what is left of the upload (its start time, hash states)
-	// goes, whether or not the client is still there to hear of it.
-	_ = u.cancelLocked(ctx)
-	return nil
-}
-
 // discard ends w, the upload's open writer, and removes the upload, on a
 // clean-up context: its caller has failed, often because ctx has ended.
 // The writer is cancelled before the upload's directory is deleted, so that
@@ -342,7 +335,23 @@ func (u *Upload) Cancel(ctx context.Context) error {
 		return err
 	}
 	defer release()
-	return u.cancelLocked(ctx)
+	if !u.store.pendingApart() {
+		return u.cancelLocked(ctx)
+	}
+	// The upload may have nothing in its directory (StartUpload): its
+	// pending write says whether it exists.
+	w, err := u.writer(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.Cancel(ctx); err != nil {
+		w.Close()
+		return err
+	}
+	if err := u.cancelLocked(ctx); err != nil && !errors.Is(err, ErrUploadUnknown) {
+		return err
+	}
+	return nil
 }
 
 // cancelLocked removes the upload's directory, with its data, pending
@@ -355,6 +364,15 @@ func (u *Upload) cancelLocked(ctx context.Context) error {
 		return fmt.Errorf("upload %s: %w", u.id, ErrUploadUnknown)
 	}
 	return err
+}
+
+// pendingApart reports whether the driver keeps pending writes where no
+// path reaches (storagedriver.PendingPurger): then an upload's data is
+// not in its directory, and the directory holds only what StartUpload
+// and saveHash put there.
+func (s *Store) pendingApart() bool {
+	_, ok := s.driver.(storagedriver.PendingPurger)
+	return ok
 }
 
 func (u *Upload) writer(ctx context.Context) (storagedriver.FileWriter, error) {

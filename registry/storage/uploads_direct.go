@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -47,6 +48,11 @@ func (u *Upload) commitDirect(ctx context.Context, w storagedriver.FileWriter, d
 		u.discard(ctx, w)
 		return 0, true, err
 	}
+	// Published: the upload's pending write, which linkPublished left to
+	// its writer, goes too.
+	cctx, cancel := cleanupContext(ctx)
+	_ = w.Cancel(cctx)
+	cancel()
 	return size, true, nil
 }
 
@@ -73,4 +79,32 @@ func (u *Upload) writeDirect(ctx context.Context, bw storagedriver.FileWriter, d
 		return 0, err
 	}
 	return n, u.linkPublished(ctx, d, n, t)
+}
+
+// linkPublished links blob d, of size bytes and published after a rely
+// that began at t, into the upload's repository; then the upload is gone.
+func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64, t time.Time) error {
+	s := u.store
+	if err := s.link(ctx, layout.LayerLinkPath(u.name, d), d); err != nil {
+		return err
+	}
+	// Both written or found after the rely: a HEAD that follows the push
+	// is answered from the cache.
+	s.rememberSize(ctx, d, size, t)
+	s.cache.SetLink(ctx, u.name, d, t, s.cacheTTL(t))
+	if err := s.index.Add(ctx, u.name, true); err != nil {
+		return err
+	}
+	if err := s.refuseLayerIfDeleting(ctx, u.name, d); err != nil {
+		return err
+	}
+	// Published: what is left of the upload (its start time, hash states)
+	// goes, whether or not the client is still there to hear of it. An
+	// upload that got all its bytes in this request, on a driver keeping
+	// pending writes apart, left nothing but its pending write, which its
+	// writer's Commit consumed or its caller cancels.
+	if !u.whole || !s.pendingApart() {
+		_ = u.cancelLocked(ctx)
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -128,3 +129,62 @@ func TestFailedWriteDiscardsUpload(t *testing.T) {
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// TestUploadLeavesNothing: on every driver, an upload cancelled (a client's
+// DELETE) and one committed whole leave nothing, neither in the upload's
+// directory nor as a pending write, and are unknown afterwards; cancelling
+// twice says so. On the drivers that keep pending writes apart the
+// upload's directory holds nothing at any time (no startedat), so its
+// pending write is what Cancel finds.
+func TestUploadLeavesNothing(t *testing.T) {
+	for _, td := range testDrivers {
+		t.Run(td.name, func(t *testing.T) {
+			drv := td.new(t)
+			ctx := t.Context()
+			s := New(drv)
+			gone := func(u *Upload) {
+				t.Helper()
+				if _, err := s.ResumeUpload(ctx, "r", u.ID()); !errors.Is(err, ErrUploadUnknown) {
+					t.Errorf("upload %s after its end: %v, want ErrUploadUnknown", u.ID(), err)
+				}
+				if _, err := drv.List(ctx, layout.UploadDir("r", u.ID())); !errors.Is(err, storagedriver.ErrPathNotFound) {
+					t.Errorf("upload %s's directory after its end: %v, want ErrPathNotFound", u.ID(), err)
+				}
+			}
+			cancelled, err := s.StartUpload(ctx, "r")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := drv.List(ctx, layout.UploadDir("r", cancelled.ID())); s.pendingApart() != errors.Is(err, storagedriver.ErrPathNotFound) {
+				t.Errorf("a new upload's directory: %v (the driver keeps pending writes apart: %v)", err, s.pendingApart())
+			}
+			if err := cancelled.Cancel(ctx); err != nil {
+				t.Fatalf("cancel: %v", err)
+			}
+			gone(cancelled)
+			if err := cancelled.Cancel(ctx); !errors.Is(err, ErrUploadUnknown) {
+				t.Errorf("second cancel: %v, want ErrUploadUnknown", err)
+			}
+
+			whole, err := s.StartUpload(ctx, "r")
+			if err != nil {
+				t.Fatal(err)
+			}
+			content := []byte("a layer pushed in one PUT")
+			if _, err := whole.Commit(ctx, digest.FromBytes(content), bytes.NewReader(content), 0); err != nil {
+				t.Fatalf("commit: %v", err)
+			}
+			gone(whole)
+			if pp, ok := drv.(storagedriver.PendingPurger); ok {
+				// Whatever is pending, however young, would go in a purge.
+				n, _, err := pp.PurgePending(ctx, time.Now().Add(time.Hour), true)
+				if err != nil || n != 0 {
+					t.Errorf("pending writes left: %d, %v; want none", n, err)
+				}
+			}
+			if size, err := s.StatBlob(ctx, "r", digest.FromBytes(content)); err != nil || size != int64(len(content)) {
+				t.Errorf("the committed blob: %d bytes, %v", size, err)
+			}
+		})
+	}
+}

@@ -76,7 +76,7 @@ func (d *driver) Name() string { return "filesystem" }
 
 // GetContent returns the content at p. ErrPathNotFound when no file is there.
 func (d *driver) GetContent(ctx context.Context, p string) ([]byte, error) {
-	b, err := os.ReadFile(d.full(p))
+	b, err := readWhole(d.full(p))
 	if err != nil {
 		return nil, fileErr(p, err)
 	}
@@ -111,21 +111,17 @@ func (d *driver) putOnce(dir, dst string, content []byte, durable bool, dirty *[
 	if err != nil {
 		return err
 	}
-	f, tmp, err := createTemp(dir, putTemp)
+	var tmp string
+	for {
+		tmp = filepath.Join(dir, putTemp+randSuffix())
+		if err = writeNew(tmp, content, durable); !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(content)
-	if err == nil && durable {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
+	if err = os.Rename(tmp, dst); err != nil {
 		_ = os.Remove(tmp)
 	}
 	return err

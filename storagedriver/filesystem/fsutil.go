@@ -12,7 +12,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -51,7 +50,7 @@ func (d *driver) mkdirs(dir string) ([]string, error) {
 // leading to it are durable.
 func syncDirs(dir string, dirty []string) error {
 	if len(dirty) == 0 {
-		return oci.SyncDir(dir)
+		return syncDir(dir)
 	}
 	slices.Sort(dirty)
 	dirty = slices.Compact(dirty) // made twice: a creation lost a race and was retried
@@ -61,12 +60,12 @@ func syncDirs(dir string, dirty []string) error {
 		wg.Go(func() {
 			// One gone meanwhile was emptied and pruned by a Delete:
 			// what it held is deleted, durable or not.
-			if err := oci.SyncDir(p); err != nil && !notExist(err) {
+			if err := syncDir(p); err != nil && !notExist(err) {
 				errs[i] = err
 			}
 		})
 	}
-	err := oci.SyncDir(dir)
+	err := syncDir(dir)
 	wg.Wait()
 	return errors.Join(append([]error{err}, errs...)...)
 }

@@ -59,7 +59,10 @@ type Result struct {
 // purger goes by startedat alone and so removes an upload still being
 // sent a week after it began; this one waits until the upload has been
 // idle for the whole age. Directories under _uploads whose names are not
-// upload ids are left alone.
+// upload ids are left alone. An upload whose directory holds nothing (on
+// a driver that keeps pending writes apart Berth writes no startedat: on
+// S3 every upload, on the filesystem one that saved no hash state) is its
+// pending write alone, discarded and counted with the driver's.
 //
 // The driver's pending writes are purged first so that the bytes of a
 // stale upload's data, which the driver holds, are counted there.
