@@ -120,7 +120,9 @@ func TestMemoryLinksShareDigests(t *testing.T) {
 			}
 		}
 	}
-	key := func(repo string, d digest.Digest) *byte { return unsafe.StringData(string(m.links.m[linkKey{repo, d}].k.d)) }
+	key := func(repo string, d digest.Digest) *byte {
+		return unsafe.StringData(string(m.links.m[linkKey{repo, d}].k.d))
+	}
 	if key("a", described) != unsafe.StringData(string(m.blobs.m[described].k)) || key("b", described) != key("a", described) {
 		t.Error("links of a described blob do not share its descriptor's digest")
 	}
