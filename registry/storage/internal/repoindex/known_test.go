@@ -24,3 +24,27 @@ func TestKnownNamesBound(t *testing.T) {
 		t.Error("a removed name is still known")
 	}
 }
+
+// encodes agrees with indexMarkerPath's encoding.
+func TestEncodes(t *testing.T) {
+	for _, c := range []struct {
+		name, enc string
+		want      bool
+	}{
+		{"a", "a", true},
+		{"team/app", "team..app", true},
+		{"a/b/c", "a..b..c", true},
+		{"team/app", "team..ap", false},
+		{"team/app", "team..appx", false},
+		{"team/app", "team.app", false},
+		{"team/app", "team/app", false},
+		{"", "", true},
+	} {
+		if got := encodes(c.name, c.enc); got != c.want {
+			t.Errorf("encodes(%q, %q) = %v, want %v", c.name, c.enc, got, c.want)
+		}
+		if c.want && c.name != "" && MarkerPath(c.name) != indexNamesDir()+"/"+c.enc {
+			t.Errorf("%q: MarkerPath disagrees", c.name)
+		}
+	}
+}
