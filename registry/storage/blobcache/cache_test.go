@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/redis/go-redis/v9"
@@ -99,6 +100,37 @@ func TestMemoryBound(t *testing.T) {
 	}
 	if _, ok, _ := m.Descriptor(ctx, ds[0]); !ok {
 		t.Error("a recently used descriptor was evicted")
+	}
+}
+
+// Links of one blob share its digest's string: with the descriptor's, or
+// with a link set shortly before.
+func TestMemoryLinksShareDigests(t *testing.T) {
+	m := NewMemory(0)
+	ctx := context.Background()
+	described, linked := digest.FromString("described"), digest.FromString("linked")
+	if err := m.SetDescriptor(ctx, described, Descriptor{Size: 1}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, repo := range []string{"a", "b"} {
+		for _, d := range []digest.Digest{described, linked} {
+			// A copy, as a request's digest is a slice of its own line.
+			if err := m.SetLink(ctx, repo, digest.Digest(strings.Clone(string(d))), time.Now(), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	key := func(repo string, d digest.Digest) *byte {
+		return unsafe.StringData(string(m.links.m[linkKey{repo, d}].k.d))
+	}
+	if key("a", described) != unsafe.StringData(string(m.blobs.m[described].k)) || key("b", described) != key("a", described) {
+		t.Error("links of a described blob do not share its descriptor's digest")
+	}
+	if key("a", linked) == nil || key("a", linked) != key("b", linked) {
+		t.Error("links of one blob set in a row do not share its digest")
+	}
+	if _, ok, _ := m.Link(ctx, "b", linked); !ok {
+		t.Error("a link with a shared digest is not found")
 	}
 }
 

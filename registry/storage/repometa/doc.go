@@ -1,10 +1,12 @@
 // Package repometa keeps the repository metadata records the web UI lists
 // and searches (RepoInfo, RepoInfos, Search): one record per repository
-// under /berth/v1/catalog/meta, a node's copy of them in memory, and the
-// summaries of manifests they are made of (DescribeManifest). See
-// repometa.go for how the copy and the records are kept in step, and
+// under /berth/v1/catalog/meta, a node's copy of those it read in memory,
+// and the summaries of manifests they are made of (DescribeManifest). See
+// repometa.go for how the copy and the records are kept in step,
 // repometa_intern.go for what keeps the copy small (one description per
-// manifest, shared by every tag; pushes noted and merged on the next read).
+// manifest, shared by every tag; pushes noted and merged on the next read),
+// and repometa_notes.go for pushes into repositories the node has no copy
+// of (written into the stored records, never read into memory).
 //
 // Why a package of its own: the records are derived data. They are read
 // and rebuilt through the store's public API (Tags, GetManifest, OpenBlob)

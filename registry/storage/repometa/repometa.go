@@ -29,7 +29,10 @@ import (
 // Each node keeps the records it read in memory. A push or delete through
 // this node changes its copy at once (NoteManifestPut, NoteDeleted) and
 // the record is rewritten by FlushMeta, in the background, so that the
-// write path pays only a map update. A record that is missing or older
+// write path pays only a map update. A push into a repository the node
+// has no copy of makes none: it is noted and written into the stored
+// record by FlushMeta (repometa_notes.go), so that a node whose UI nobody
+// opens holds no records. A record that is missing or older
 // than the layout (written by another registry, or changed by retention
 // or a delete elsewhere) is mended by RepoInfo: it compares the tags with
 // one List of the repository's tags directory at most every
@@ -113,6 +116,9 @@ type metaCache struct {
 	// pending: tags pushed through this node since its copy of the
 	// repository was last made, in push order (addPending).
 	pending map[string][]TagInfo
+	// notes: tags pushed through this node into repositories it has no
+	// copy of, since the last FlushMeta (noteCold).
+	notes map[string][]pushNote
 
 	// ver counts the changes of repos; list is the last RepoInfos answer,
 	// reused while neither the index snapshot nor repos changed.
@@ -135,7 +141,7 @@ func (s *Store) metaCache() *metaCache {
 	c.init.Do(func() {
 		c.repos, c.dirty, c.gone, c.wants = map[string]*RepoInfo{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 		c.absent, c.locks, c.images = map[string]time.Time{}, map[string]*nameLock{}, map[digest.Digest]*ImageInfo{}
-		c.pending = map[string][]TagInfo{}
+		c.pending, c.notes = map[string][]TagInfo{}, map[string][]pushNote{}
 	})
 	return c
 }
@@ -211,15 +217,26 @@ func (s *Store) repoInfo(ctx context.Context, name string, recheck bool) (*RepoI
 	if r != nil && !recheck {
 		return r, nil
 	}
+	// Pushes noted while the node had no copy: their tags are described
+	// again from storage, as the stored record may predate them.
+	notes := c.takeNotes(name)
+	consumed := false
+	defer func() {
+		if !consumed { // for the next build, or FlushMeta
+			c.restoreNotes(name, notes)
+		}
+	}()
 	if r == nil {
 		var err error
 		if r, err = s.readMeta(ctx, name); err != nil {
 			return nil, err
 		}
+		r = r.without(notes)
 	}
 	tags, err := s.Tags(ctx, name)
 	if err != nil {
 		if errors.Is(err, storage.ErrNameUnknown) {
+			consumed = true // nothing to note of a repository gone
 			s.forgetMeta(name)
 			c.mu.Lock()
 			c.absent[name] = s.now()
@@ -233,6 +250,7 @@ func (s *Store) repoInfo(ctx context.Context, name string, recheck bool) (*RepoI
 	}
 	nr.checked = s.now()
 	c.put(nr, changed)
+	consumed = true
 	return nr, nil
 }
 
@@ -306,21 +324,32 @@ func (s *Store) NoteManifestPut(ctx context.Context, name, ref string, tags []st
 		return
 	}
 	c := s.metaCache()
-	if !c.has(name) && !c.building(name) {
-		s.fillLater(ctx, name) // read in the background, with this push
-		return
+	pushed := s.clock().UTC()
+	var info ImageInfo
+	var err error
+	described := c.has(name)
+	if described { // outside the lock, which a RepoInfo may hold for long
+		info, err = s.DescribeManifest(ctx, name, m)
 	}
-	info, err := s.DescribeManifest(ctx, name, m)
-	info.Pushed = s.clock().UTC()
 	// Under the lock: a RepoInfo that listed the tags before this push
 	// has stored its copy, which this changes.
 	defer c.lock(name)()
+	if !c.has(name) {
+		// No copy to change: noted for the stored record (FlushMeta), or
+		// for the copy a RepoInfo makes first (repometa_notes.go).
+		c.noteCold(name, tags, m.Digest, pushed)
+		return
+	}
+	if !described { // a RepoInfo made the copy meanwhile
+		info, err = s.DescribeManifest(ctx, name, m)
+	}
+	info.Pushed = pushed
 	if err == nil && c.addPending(name, tags, info) {
 		return
 	}
 	old := c.get(name)
-	if old == nil {
-		s.fillLater(ctx, name)
+	if old == nil { // forgotten meanwhile (a repository delete)
+		c.noteCold(name, tags, m.Digest, pushed)
 		return
 	}
 	nr := &RepoInfo{Name: name, checked: old.checked, Tags: make([]TagInfo, 0, len(old.Tags)+len(tags))}
@@ -347,6 +376,7 @@ func (s *Store) NoteDeleted(name, ref string) {
 	defer c.lock(name)()
 	old := c.get(name)
 	if old == nil {
+		c.dropNotes(name, ref)
 		return
 	}
 	nr := &RepoInfo{Name: name, checked: old.checked}
@@ -371,6 +401,7 @@ func (s *Store) forgetMeta(name string) {
 		c.ver++ // only a real change makes RepoInfos list again
 	}
 	delete(c.pending, name)
+	delete(c.notes, name)
 	delete(c.dirty, name)
 	c.gone[name] = true
 }
@@ -383,7 +414,7 @@ func (s *Store) FlushMeta(ctx context.Context) error {
 	dirty, gone := c.dirty, c.gone
 	c.dirty, c.gone = map[string]bool{}, map[string]bool{}
 	c.mu.Unlock()
-	var errs []error
+	errs := s.flushNotes(ctx)
 	for name := range gone {
 		if err := ignoreNotFound(s.driver.Delete(ctx, path.Dir(metaPath(name)))); err != nil {
 			errs = append(errs, err)
