@@ -90,24 +90,15 @@ func TestFailedRunIsRecorded(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.close()
-			var targets []*target
-			defer func() {
-				for _, tg := range targets {
-					tg.c.close()
-					tg.srv.stop()
+			targets, err := startTargets(st, func(string) string { return bin }, func(name, addr string) ([]string, error) {
+				if name == tc.failing {
+					return []string{addr, tc.method, tc.piece, strconv.Itoa(tc.times)}, nil
 				}
-			}()
-			for _, name := range Targets {
-				srv, err := startServer(name, bin, st.dir, func(addr string) ([]string, error) {
-					if name == tc.failing {
-						return []string{addr, tc.method, tc.piece, strconv.Itoa(tc.times)}, nil
-					}
-					return []string{addr}, nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				targets = append(targets, newTarget(name, srv))
+				return []string{addr}, nil
+			})
+			defer stopTargets(targets)
+			if err != nil {
+				t.Fatal(err)
 			}
 			var progress bytes.Buffer
 			o := &Options{Scale: 0.002, Runs: 3, Duration: 20 * time.Millisecond, Storage: []string{FS},

@@ -102,31 +102,44 @@ func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
 	}
 	defer st.close()
 	bins := map[string]string{Berth: o.Bins.Berth, Distribution: o.Bins.Distribution, Ceiling: o.Bins.Ceiling}
-	var targets []*target
-	defer func() {
-		for _, t := range targets {
-			t.c.close()
-			t.srv.stop()
+	targets, err := startTargets(st, func(name string) string { return bins[name] }, func(name, addr string) ([]string, error) {
+		switch name {
+		case Berth:
+			cfg, err := st.config(name, addr)
+			return []string{"serve", cfg}, err
+		case Distribution:
+			cfg, err := st.config(name, addr)
+			return []string{cfg}, err
 		}
-	}()
+		return []string{addr}, nil
+	})
+	defer stopTargets(targets)
+	if err != nil {
+		return nil, err
+	}
+	return measure(ctx, o, st, targets)
+}
+
+// startTargets starts the server of each of Targets, bin(name) with
+// args(name, addr), its log in st's directory. It returns those it
+// started, also with an error.
+func startTargets(st *storage, bin func(name string) string, args func(name, addr string) ([]string, error)) ([]*target, error) {
+	var targets []*target
 	for _, name := range Targets {
-		srv, err := startServer(name, bins[name], st.dir, func(addr string) ([]string, error) {
-			switch name {
-			case Berth:
-				cfg, err := st.config(name, addr)
-				return []string{"serve", cfg}, err
-			case Distribution:
-				cfg, err := st.config(name, addr)
-				return []string{cfg}, err
-			}
-			return []string{addr}, nil
-		})
+		srv, err := startServer(name, bin(name), st.dir, func(addr string) ([]string, error) { return args(name, addr) })
 		if err != nil {
-			return nil, err
+			return targets, err
 		}
 		targets = append(targets, newTarget(name, srv))
 	}
-	return measure(ctx, o, st, targets)
+	return targets, nil
+}
+
+func stopTargets(targets []*target) {
+	for _, t := range targets {
+		t.c.close()
+		t.srv.stop()
+	}
 }
 
 func newTarget(name string, srv *server) *target {
