@@ -90,7 +90,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *jsonOut != "" {
-		return rep.WriteJSON(*jsonOut)
+		if err := rep.WriteJSON(*jsonOut); err != nil {
+			return err
+		}
+	}
+	return checkFailures(rep, stderr)
+}
+
+// checkFailures tells of the runs that failed, and fails when Berth's
+// did: a Berth error under a benchmark's load is a bug of the product
+// under test, where one of Distribution or the ceiling (references whose
+// failures are not ours to fix, such as Distribution's 409 from
+// versitygw in the storm) only costs its figure a sample, and is shown
+// in the table.
+func checkFailures(rep *bench.Report, stderr io.Writer) error {
+	for _, t := range bench.Targets[1:] {
+		if fs := rep.Failed(t); len(fs) > 0 {
+			fmt.Fprintf(stderr, "regbench: %d run(s) failed on %s (not Berth: reported, not fatal):\n  %s\n", len(fs), t, strings.Join(fs, "\n  "))
+		}
+	}
+	if fs := rep.Failed(bench.Berth); len(fs) > 0 {
+		return fmt.Errorf("%d run(s) of Berth failed:\n  %s", len(fs), strings.Join(fs, "\n  "))
 	}
 	return nil
 }

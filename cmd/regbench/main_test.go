@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/berth-registry/berth/internal/bench"
 )
 
 // TestUsageErrors shows that a bad command line is refused before anything
@@ -38,5 +40,33 @@ func TestSplit(t *testing.T) {
 	}
 	if got := split(""); got != nil {
 		t.Errorf("split of nothing: %q", got)
+	}
+}
+
+// TestCheckFailures: a run Distribution or the ceiling failed is told on
+// standard error and the command succeeds; one Berth failed makes it fail
+// (exit code 1), naming the workload, round and error.
+func TestCheckFailures(t *testing.T) {
+	row := func(target string) *bench.Row {
+		return &bench.Row{Storage: "s3", Workload: "storm", Samples: map[string][]float64{},
+			Failures: map[string][]bench.Failure{target: {{Round: 3, Error: "PUT /v2/x/manifests/r3-1: 500: ExistingObjectIsDirectory\nlog..."}}}}
+	}
+	for _, target := range bench.Targets {
+		var stderr bytes.Buffer
+		err := checkFailures(&bench.Report{Rows: []*bench.Row{row(target)}}, &stderr)
+		const where = "s3 storm, round 3: PUT /v2/x/manifests/r3-1: 500: ExistingObjectIsDirectory"
+		if target == bench.Berth {
+			if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), where) {
+				t.Errorf("Berth failed: error %v, want one naming %q", err, where)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(stderr.String(), target) || !strings.Contains(stderr.String(), where) {
+			t.Errorf("%s failed: error %v, standard error %q; want none, and the failure told", target, err, stderr.String())
+		}
+	}
+	var stderr bytes.Buffer
+	if err := checkFailures(&bench.Report{Rows: []*bench.Row{{Workload: "storm"}}}, &stderr); err != nil || stderr.Len() != 0 {
+		t.Errorf("no failure: %v, %q", err, stderr.String())
 	}
 }

@@ -54,6 +54,9 @@ type Row struct {
 	// kind (get, put, copy, ...), and the API requests they served.
 	S3Kinds  map[string]map[string]int64 `json:"s3_requests_by_kind,omitempty"`
 	APICalls map[string]int64            `json:"api_requests,omitempty"`
+	// Failures are the rounds that failed, by target: they have no
+	// sample, and the figures are of the rounds that worked.
+	Failures map[string][]Failure `json:"failures,omitempty"`
 	// Filled by Summarise.
 	Median  map[string]float64 `json:"median,omitempty"`
 	VsDist  float64            `json:"-"` // NaN when missing
@@ -61,6 +64,21 @@ type Row struct {
 	VsDisk  float64            `json:"-"`
 	Ratios  map[string]float64 `json:"berth_ratio_to,omitempty"` // the three above, where known
 	GoalMet *bool              `json:"goal_met,omitempty"`
+}
+
+// Failure is one round of a workload that failed on a target: the
+// server answered with an error, or its set-up did not finish.
+type Failure struct {
+	Round int    `json:"round"` // 0: not a round (the peak RSS, read after them)
+	Error string `json:"error"`
+}
+
+// fail records that round failed on target with err.
+func (row *Row) fail(target string, round int, err error) {
+	if row.Failures == nil {
+		row.Failures = map[string][]Failure{}
+	}
+	row.Failures[target] = append(row.Failures[target], Failure{Round: round, Error: err.Error()})
 }
 
 func newRow(kind string, scale float64, workload string, m metric) *Row {
@@ -205,20 +223,90 @@ func (r *Report) Summarise() {
 			}
 			row.GoalMet = &met
 		}
+		if len(row.Failures[Berth]) > 0 && row.Goal != (Goal{}) {
+			met := false // a goal is not met by a registry that failed
+			row.GoalMet = &met
+		}
 	}
 }
 
-// figure writes a row's median of key with its spread over the rounds.
-func figure(row *Row, key string) string {
+// figure writes a row's median of key with its spread over the rounds
+// that worked and, when some failed, how many worked and which notes
+// say why the others failed.
+func figure(row *Row, key string, notes *failureNotes) string {
 	vs := row.Samples[key]
-	if len(vs) == 0 {
-		return "—"
+	s := "—"
+	if len(vs) > 0 {
+		s = num(median(vs)) + " " + row.Unit
+		if len(vs) > 1 {
+			s += fmt.Sprintf(" (%s–%s)", num(slices.Min(vs)), num(slices.Max(vs)))
+		}
 	}
-	s := num(median(vs)) + " " + row.Unit
-	if len(vs) > 1 {
-		s += fmt.Sprintf(" (%s–%s)", num(slices.Min(vs)), num(slices.Max(vs)))
+	fs := row.Failures[key]
+	if len(fs) == 0 {
+		return s
+	}
+	refs := make([]string, len(fs))
+	for i, f := range fs {
+		refs[i] = fmt.Sprintf("[%d]", notes.ref(row, key, f))
+	}
+	return fmt.Sprintf("%s; %d of %d runs; %d failed: %s", s, len(vs), len(vs)+len(fs), len(fs), strings.Join(refs, " "))
+}
+
+// failureNotes numbers the failures of one table, one note per target,
+// workload and round (a workload's rows share its failures).
+type failureNotes struct {
+	index map[string]int
+	lines []string
+}
+
+func (n *failureNotes) ref(row *Row, target string, f Failure) int {
+	key := fmt.Sprintf("%s\x00%s\x00%d", target, row.Workload, f.Round)
+	if i, ok := n.index[key]; ok {
+		return i
+	}
+	if n.index == nil {
+		n.index = map[string]int{}
+	}
+	n.lines = append(n.lines, fmt.Sprintf("%s, %s: %s", target, failedWhere(row, f), firstLine(f.Error)))
+	n.index[key] = len(n.lines)
+	return len(n.lines)
+}
+
+// failedWhere names the workload and round of a failure.
+func failedWhere(row *Row, f Failure) string {
+	if f.Round == 0 {
+		return row.Workload
+	}
+	return fmt.Sprintf("%s, round %d", row.Workload, f.Round)
+}
+
+// firstLine is the first line of an error (a server's log follows it),
+// at most 300 bytes of it.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 300 {
+		s = strings.ToValidUTF8(s[:300], "") + "…"
 	}
 	return s
+}
+
+// Failed lists the failed runs of target, one line per storage kind,
+// workload and round: "s3 storm, round 3: PUT ...: 500 ...". Empty when
+// every run of target worked.
+func (r *Report) Failed(target string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, row := range r.Rows {
+		for _, f := range row.Failures[target] {
+			line := fmt.Sprintf("%s %s: %s", row.Storage, failedWhere(row, f), firstLine(f.Error))
+			if !seen[line] {
+				seen[line] = true
+				out = append(out, line)
+			}
+		}
+	}
+	return out
 }
 
 func num(v float64) string {
@@ -242,6 +330,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(bw, "regbench %s: %d CPUs, %s, %s, %s\n", r.Date.Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPU, r.Machine.Kernel, r.Machine.Go)
 	fmt.Fprintf(bw, "%d run(s) of each workload on each target, rate workloads %s per run, %s in all;\n", r.Runs, r.Duration, r.Elapsed)
 	fmt.Fprintf(bw, "figures are medians (min–max over the runs); ratios > 1 mean Berth is better\n(rates: Berth ÷ other; times and sizes: other ÷ Berth)\n")
+	var failed []string
+	for _, t := range Targets {
+		if n := len(r.Failed(t)); n > 0 {
+			failed = append(failed, fmt.Sprintf("%s %d", t, n))
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(bw, "FAILED RUNS: %s (notes under each table)\n", strings.Join(failed, ", "))
+	}
 	for i := 0; i < len(r.Rows); {
 		kind := r.Rows[i].Storage
 		j := i
@@ -256,8 +353,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintln(bw, head)
 		fmt.Fprintln(bw, rule)
+		notes := &failureNotes{}
 		for _, row := range r.Rows[i:j] {
-			writeRow(bw, row, s3)
+			writeRow(bw, row, s3, notes)
+		}
+		if len(notes.lines) > 0 {
+			fmt.Fprintf(bw, "\nFailed runs (%s); the figures above are of the runs that worked:\n\n", kind)
+			for k, line := range notes.lines {
+				fmt.Fprintf(bw, "[%d] %s\n", k+1, line)
+			}
 		}
 		if s3 {
 			fmt.Fprintf(bw, "\nS3 requests per API request, by kind (%s)\n\n", kind)
@@ -274,7 +378,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	return bw.Flush()
 }
 
-func writeRow(w io.Writer, row *Row, s3 bool) {
+func writeRow(w io.Writer, row *Row, s3 bool, notes *failureNotes) {
 	vsCeil := num(row.VsCeil)
 	if row.Goal.Against == "disk" {
 		vsCeil += ", " + num(row.VsDisk) + " of disk"
@@ -283,8 +387,11 @@ func writeRow(w io.Writer, row *Row, s3 bool) {
 	if row.GoalMet != nil {
 		met = map[bool]string{true: "yes", false: "**no**"}[*row.GoalMet]
 	}
-	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |", row.Title, figure(row, Distribution), figure(row, Berth),
-		figure(row, Ceiling), figure(row, "disk"), num(row.VsDist), vsCeil, row.Goal.String(row.Unit), met)
+	if len(row.Failures[Berth]) > 0 {
+		met = "**Berth failed**"
+	}
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |", row.Title, figure(row, Distribution, notes), figure(row, Berth, notes),
+		figure(row, Ceiling, notes), figure(row, "disk", notes), num(row.VsDist), vsCeil, row.Goal.String(row.Unit), met)
 	if s3 {
 		if len(row.S3PerRequest) > 0 {
 			fmt.Fprintf(w, " %s / %s |", num(median(row.S3PerRequest[Distribution])), num(median(row.S3PerRequest[Berth])))

@@ -102,30 +102,58 @@ func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
 	}
 	defer st.close()
 	bins := map[string]string{Berth: o.Bins.Berth, Distribution: o.Bins.Distribution, Ceiling: o.Bins.Ceiling}
-	var targets []*target
-	defer func() {
-		for _, t := range targets {
-			t.c.close()
-			t.srv.stop()
+	targets, err := startTargets(st, func(name string) string { return bins[name] }, func(name, addr string) ([]string, error) {
+		switch name {
+		case Berth:
+			cfg, err := st.config(name, addr)
+			return []string{"serve", cfg}, err
+		case Distribution:
+			cfg, err := st.config(name, addr)
+			return []string{cfg}, err
 		}
-	}()
-	for _, name := range Targets {
-		srv, err := startServer(name, bins[name], st.dir, func(addr string) ([]string, error) {
-			switch name {
-			case Berth:
-				cfg, err := st.config(name, addr)
-				return []string{"serve", cfg}, err
-			case Distribution:
-				cfg, err := st.config(name, addr)
-				return []string{cfg}, err
-			}
-			return []string{addr}, nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		targets = append(targets, &target{name: name, srv: srv, c: newClient(srv.addr), done: map[string]bool{}})
+		return []string{addr}, nil
+	})
+	defer stopTargets(targets)
+	if err != nil {
+		return nil, err
 	}
+	return measure(ctx, o, st, targets)
+}
+
+// startTargets starts the server of each of Targets, bin(name) with
+// args(name, addr), its log in st's directory. It returns those it
+// started, also with an error.
+func startTargets(st *storage, bin func(name string) string, args func(name, addr string) ([]string, error)) ([]*target, error) {
+	var targets []*target
+	for _, name := range Targets {
+		srv, err := startServer(name, bin(name), st.dir, func(addr string) ([]string, error) { return args(name, addr) })
+		if err != nil {
+			return targets, err
+		}
+		targets = append(targets, newTarget(name, srv))
+	}
+	return targets, nil
+}
+
+func stopTargets(targets []*target) {
+	for _, t := range targets {
+		t.c.close()
+		t.srv.stop()
+	}
+}
+
+func newTarget(name string, srv *server) *target {
+	return &target{name: name, srv: srv, c: newClient(srv.addr), done: map[string]bool{}, setups: map[string]int{}}
+}
+
+// measure runs o's rounds of its workloads on targets (Targets, in that
+// order) serving storage st, and reads their peak RSS at the end. A
+// workload that fails on a target (an error from the server, a set-up
+// that did not finish) is recorded against that target, workload and
+// round, and the run goes on; only the harness's own failures (the disk,
+// the context) end it.
+func measure(ctx context.Context, o *Options, st *storage, targets []*target) ([]*Row, error) {
+	kind := st.kind
 	scale := o.Scale
 	if kind == S3 && o.S3Factor != 0 {
 		scale *= o.S3Factor
@@ -167,13 +195,18 @@ func runStorage(ctx context.Context, o *Options, kind string) ([]*Row, error) {
 	for _, t := range targets[:2] {
 		v, err := t.srv.peakRSS()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", t.name, err)
+			rss.fail(t.name, 0, fmt.Errorf("peak RSS: %w", err))
+			o.progress("%s: %s: peak RSS: FAILED: %v", kind, t.name, err)
+			continue
 		}
 		rss.Samples[t.name] = []float64{float64(v) / (1 << 20)}
 	}
 	return append(rows, rss), nil
 }
 
+// runRound runs one round of w on each target in turn. A target's failure
+// is recorded in rows and the next target runs; the error returned is the
+// harness's own (the disk figure) or ctx's.
 func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, rows []*Row, targets []*target, round int) error {
 	if w.disk {
 		b, err := e.sharedBlob("disk", e.sz.big)
@@ -191,39 +224,67 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !t.done[w.name] && w.setup != nil {
-			start := time.Now()
-			if err := w.setup(e, t); err != nil {
-				return fmt.Errorf("set-up on %s: %w%s", t.name, err, t.srv.logTail())
-			}
-			o.progress("%s set-up: %-13s %-12s %10.1f s", st.kind, w.name, t.name, time.Since(start).Seconds())
+		err := runTarget(o, e, st, w, rows, t, round)
+		if err == nil {
+			continue
 		}
-		t.done[w.name] = true
-		px := st.proxies[t.name]
-		var sent0, s3req0 int64
-		var kinds0 map[string]int64
-		if px != nil {
-			sent0, s3req0, kinds0 = t.c.sent.Load(), px.requests.Load(), px.kinds()
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
 		}
-		cpu0 := t.srv.cpuTime()
-		vs, err := w.run(e, t, round)
-		if err != nil {
-			return fmt.Errorf("%s: %w%s", t.name, err, t.srv.logTail())
+		for _, row := range rows {
+			row.fail(t.name, round, err)
 		}
-		hwm, _ := t.srv.peakRSS()
-		o.progress("%s round %d: %-13s %-12s %10.2f s of CPU, peak RSS so far %.1f MiB", st.kind, round, w.name, t.name,
-			(t.srv.cpuTime() - cpu0).Seconds(), float64(hwm)/(1<<20))
-		if px != nil {
-			sent := max(t.c.sent.Load()-sent0, 1)
-			per := float64(px.requests.Load()-s3req0) / float64(sent)
-			rows[0].S3PerRequest[t.name] = append(rows[0].S3PerRequest[t.name], per)
-			rows[0].addKinds(t.name, kinds0, px.kinds(), sent)
-			o.progress("%s round %d: %-13s %-12s %10.1f S3 requests per request", st.kind, round, w.name, t.name, per)
+		o.progress("%s round %d: %-13s %-12s FAILED: %v", st.kind, round, w.name, t.name, err)
+	}
+	return nil
+}
+
+// maxSetups is how many times a workload's set-up is tried on a target,
+// once per round: a failure of the server may be passing, but a set-up
+// can take a minute (10,000 repositories), which the run's time budget
+// allows twice at most.
+const maxSetups = 2
+
+// runTarget sets w up on t if it is not yet (a set-up that failed is
+// tried again in the next round, up to maxSetups times), then measures one
+// round of it.
+func runTarget(o *Options, e *env, st *storage, w workload, rows []*Row, t *target, round int) error {
+	if !t.done[w.name] && w.setup != nil {
+		if t.setups[w.name] >= maxSetups {
+			return fmt.Errorf("not run: its set-up failed %d times", maxSetups)
 		}
-		for i, v := range vs {
-			rows[i].Samples[t.name] = append(rows[i].Samples[t.name], v)
-			o.progress("%s round %d: %-13s %-12s %10.1f %s", st.kind, round, w.name, t.name, v, rows[i].Unit)
+		t.setups[w.name]++
+		start := time.Now()
+		if err := w.setup(e, t); err != nil {
+			return fmt.Errorf("set-up: %w%s", err, t.srv.logTail())
 		}
+		o.progress("%s set-up: %-13s %-12s %10.1f s", st.kind, w.name, t.name, time.Since(start).Seconds())
+	}
+	t.done[w.name] = true
+	px := st.proxies[t.name]
+	var sent0, s3req0 int64
+	var kinds0 map[string]int64
+	if px != nil {
+		sent0, s3req0, kinds0 = t.c.sent.Load(), px.requests.Load(), px.kinds()
+	}
+	cpu0 := t.srv.cpuTime()
+	vs, err := w.run(e, t, round)
+	if err != nil {
+		return fmt.Errorf("%w%s", err, t.srv.logTail())
+	}
+	hwm, _ := t.srv.peakRSS()
+	o.progress("%s round %d: %-13s %-12s %10.2f s of CPU, peak RSS so far %.1f MiB", st.kind, round, w.name, t.name,
+		(t.srv.cpuTime() - cpu0).Seconds(), float64(hwm)/(1<<20))
+	if px != nil {
+		sent := max(t.c.sent.Load()-sent0, 1)
+		per := float64(px.requests.Load()-s3req0) / float64(sent)
+		rows[0].S3PerRequest[t.name] = append(rows[0].S3PerRequest[t.name], per)
+		rows[0].addKinds(t.name, kinds0, px.kinds(), sent)
+		o.progress("%s round %d: %-13s %-12s %10.1f S3 requests per request", st.kind, round, w.name, t.name, per)
+	}
+	for i, v := range vs {
+		rows[i].Samples[t.name] = append(rows[i].Samples[t.name], v)
+		o.progress("%s round %d: %-13s %-12s %10.1f %s", st.kind, round, w.name, t.name, v, rows[i].Unit)
 	}
 	return nil
 }

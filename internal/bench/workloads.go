@@ -52,10 +52,11 @@ func scaled(scale float64) sizes {
 // target is one registry under test, with its client and what its
 // workloads' set-ups left for their runs.
 type target struct {
-	name string
-	srv  *server
-	c    *client
-	done map[string]bool // workloads set up
+	name   string
+	srv    *server
+	c      *client
+	done   map[string]bool // workloads set up
+	setups map[string]int  // set-ups tried, by workload
 
 	big      *content // pushed by the set-up of range and pull
 	manifest []byte   // manifest-get's manifests are this with an index

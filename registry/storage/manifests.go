@@ -305,7 +305,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 		if err := CheckTag(ref); err != nil {
 			return err
 		}
-		err := s.driver.Delete(ctx, layout.TagDir(name, ref))
+		err := s.deleteTag(ctx, name, ref)
 		s.tagsChanged(name, ref)
 		if errors.Is(err, storagedriver.ErrPathNotFound) {
 			return fmt.Errorf("tag %s: %w", ref, ErrManifestUnknown)
@@ -326,7 +326,7 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 	defer s.tagsChanged(name)
 	for _, t := range tags {
 		if d, err := s.resolve(ctx, name, t); err == nil && d == m.Digest {
-			if err := s.driver.Delete(ctx, layout.TagDir(name, t)); err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
+			if err := ignoreNotFound(s.deleteTag(ctx, name, t)); err != nil {
 				return err
 			}
 			if err := ignoreNotFound(s.driver.Delete(ctx, times.PushedTagPath(name, t))); err != nil {

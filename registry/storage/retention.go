@@ -283,7 +283,7 @@ func (p *Pruner) Untag(ctx context.Context, name, tag string, d digest.Digest) (
 	if p.beforeUntag != nil {
 		p.beforeUntag()
 	}
-	err = ignoreNotFound(s.driver.Delete(ctx, layout.TagDir(name, tag)))
+	err = ignoreNotFound(s.deleteTag(ctx, name, tag))
 	s.tagsChanged(name, tag)
 	if err != nil {
 		return "", err

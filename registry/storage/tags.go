@@ -142,3 +142,26 @@ func (s *Store) Referrers(ctx context.Context, name string, d digest.Digest, art
 	}
 	return out, nil
 }
+
+// deleteTag removes tag of repository name: its current link first, then
+// the rest of its directory (its history). Drivers delete a directory
+// entry by entry (S3: list the keys, then delete what was listed), and a
+// Tag writes the history entry, then the current link. Deleted as one
+// directory, a Tag landing between the listing and the deletion lost its
+// new current link and kept its new history entry: a tag listed that
+// resolves to nothing. With the current link gone first, the deletion of
+// the directory takes a current link only when a Tag wrote it since, and
+// then that Tag's history entry, written before it, too; or it leaves it,
+// and the tag resolves to what the Tag wrote. ErrPathNotFound when
+// there was no tag.
+func (s *Store) deleteTag(ctx context.Context, name, tag string) error {
+	errCurrent := s.driver.Delete(ctx, layout.TagCurrentPath(name, tag))
+	if err := ignoreNotFound(errCurrent); err != nil {
+		return err
+	}
+	err := s.driver.Delete(ctx, layout.TagDir(name, tag))
+	if errors.Is(err, storagedriver.ErrPathNotFound) && errCurrent == nil {
+		return nil // the directory went with its last link
+	}
+	return err
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-registry/berth/internal/testutil/s3test"
 	"github.com/berth-registry/berth/storagedriver"
@@ -242,6 +243,13 @@ func TestDeleteAbortsMultipartUploads(t *testing.T) {
 	}
 	crashed, _ := d.Writer(ctx, "/up/1/other", false)
 	_, _ = crashed.Write(noise(2, s3.MinChunkSize+1)) // a part, never recorded: no Close
+	// The writer's process crashes once its part is in S3. Write only
+	// starts the part's upload: one still in flight could land after
+	// Delete aborted the upload, and versitygw then makes the upload
+	// again (its UploadPart creates the directory it links the part
+	// into). A live writer aborts it at its Close or Commit
+	// (TestDeleteDiscardsWriterWithParts); a crashed one sends nothing.
+	waitForParts(t, srv, root+"/up/1/other", 1)
 	if err := d.PutContent(ctx, "/up/1/startedat", []byte("now")); err != nil {
 		t.Fatal(err)
 	}
@@ -256,6 +264,19 @@ func TestDeleteAbortsMultipartUploads(t *testing.T) {
 	}
 	if _, err := d.Writer(ctx, "/up/1/data", true); !errors.Is(err, storagedriver.ErrPathNotFound) {
 		t.Errorf("Writer(append) after Delete: %v, want ErrPathNotFound", err)
+	}
+}
+
+// waitForParts waits until the one multipart upload of key in progress
+// has n parts.
+func waitForParts(t *testing.T, srv *s3test.Server, key string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(srv.PartSizes(t, s3test.Bucket, key)) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: parts %v after 30s, want %d", key, srv.PartSizes(t, s3test.Bucket, key), n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
