@@ -24,8 +24,9 @@ import (
 // An Upload is a blob being received, possibly over several requests and
 // several processes. Its bytes and its sha256 state live in storage under
 // _uploads/<id>, so any node can continue it; on a driver whose writers
-// keep a state (storagedriver.StateKeeper: S3) the hash state is recorded
-// with the pending write itself, in the request that records the chunk.
+// keep a state (storagedriver.StateKeeper: S3, and the filesystem on
+// Linux) the hash state is recorded with the pending write itself, in the
+// request that records the chunk, rather than as a file of its own.
 // A blob pushed whole in its committing request goes straight to the
 // blob's path where the driver allows (storagedriver.Creator: S3), with no
 // move afterwards (uploads_direct.go).
