@@ -9,9 +9,12 @@ import (
 
 // Uploads copy their bodies in copyBufs buffers of copyBufSize bytes, once
 // the body is longer than its first small read: the request's goroutine
-// reads and hashes one buffer while another goroutine writes the previous
-// one, so that hashing and writing overlap. Small bodies (the configs and
-// layers of a push storm) take no big buffer at all.
+// reads into one buffer while one goroutine hashes and another writes the
+// buffers read before, each buffer hashed and written at the same time, so
+// that reading, hashing and writing overlap. A chunked upload's request
+// then ends one buffer's write after its last read, where hashing the last
+// buffer and then writing it took both in turn. Small bodies (the configs
+// and layers of a push storm) take no big buffer at all.
 const (
 	copyBufSize  = 512 << 10
 	copyBufs     = 4
@@ -22,8 +25,8 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 
 // CopyHashed copies r to w, feeding h (may be nil) every byte written. It
 // returns the bytes written; those of a body that broke off are written too,
-// as io.Copy would. Every byte written was hashed before it, and none is
-// hashed that was not written unless the write failed.
+// as io.Copy would. When it returns, h has been fed exactly the bytes
+// written, unless the write failed (then it may have been fed more).
 func CopyHashed(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
 	first := make([]byte, copyFirstLen)
 	n, rerr := io.ReadFull(r, first)
@@ -44,44 +47,67 @@ func CopyHashed(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
 	return written + more, err
 }
 
-// copyPipelined is CopyHashed's loop for long bodies.
+// copyPipelined is CopyHashed's loop for long bodies. Buffer i goes back
+// to free once each of its users (the writer, and the hasher when there is
+// one) has released it; refs[i] counts those left.
 func copyPipelined(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
-	type chunk struct {
-		buf *[]byte
-		n   int
+	type chunk struct{ i, n int }
+	var bufs [copyBufs]*[]byte
+	var refs [copyBufs]atomic.Int32
+	free := make(chan int, copyBufs)
+	for i := range bufs {
+		bufs[i] = copyPool.Get().(*[]byte)
+		free <- i
 	}
-	free := make(chan *[]byte, copyBufs)
-	for range copyBufs {
-		free <- copyPool.Get().(*[]byte)
+	release := func(i int) {
+		if refs[i].Add(-1) == 0 {
+			free <- i
+		}
 	}
-	full := make(chan chunk, copyBufs)
+	users := int32(1)
+	toWrite := make(chan chunk, copyBufs)
+	toHash := make(chan chunk, copyBufs)
+	hashed := make(chan struct{})
+	if h != nil {
+		users = 2
+		go func() {
+			for c := range toHash {
+				h.Write((*bufs[c.i])[:c.n])
+				release(c.i)
+			}
+			close(hashed)
+		}()
+	} else {
+		close(hashed)
+	}
 	var written int64
 	var failed atomic.Bool
 	werrc := make(chan error, 1)
 	go func() {
 		var werr error
-		for c := range full {
+		for c := range toWrite {
 			if werr == nil {
 				var n int64
-				n, werr = writeAll(w, (*c.buf)[:c.n])
+				n, werr = writeAll(w, (*bufs[c.i])[:c.n])
 				written += n
 				failed.Store(werr != nil)
 			}
-			free <- c.buf
+			release(c.i)
 		}
 		werrc <- werr
 	}()
 	var rerr error
 	for !failed.Load() {
-		buf := <-free
-		n, err := io.ReadFull(r, *buf)
+		i := <-free
+		n, err := io.ReadFull(r, *bufs[i])
 		if n > 0 {
+			refs[i].Store(users)
+			toWrite <- chunk{i, n}
 			if h != nil {
-				h.Write((*buf)[:n])
+				toHash <- chunk{i, n}
 			}
-			full <- chunk{buf, n}
 		} else {
-			free <- buf
+			free <- i
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			break
@@ -91,10 +117,12 @@ func copyPipelined(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
 			break
 		}
 	}
-	close(full)
+	close(toWrite)
+	close(toHash)
 	werr := <-werrc // written is final once the writer has sent this
-	for range copyBufs {
-		copyPool.Put(<-free)
+	<-hashed
+	for range bufs {
+		copyPool.Put(bufs[<-free])
 	}
 	if werr != nil {
 		return written, werr
