@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/registry/storage/internal/manifest"
 )
@@ -101,12 +103,21 @@ func FuzzParseDigest(f *testing.F) {
 	for _, s := range []string{
 		"sha256:" + strings.Repeat("a", 64), "sha512:" + strings.Repeat("0", 128), "sha256:" + strings.Repeat("A", 64),
 		"sha256:../../x", "md5:" + strings.Repeat("a", 32), ":abc", "sha256:", "sha384:" + strings.Repeat("a", 96),
+		"sha256:" + strings.Repeat("a", 63), "sha256:" + strings.Repeat("a", 65), "sha256:" + strings.Repeat("a", 63) + "g",
+		"sha512:" + strings.Repeat("f", 64), "sha256:" + strings.Repeat("9", 62) + ":a", "sha256:" + strings.Repeat("a", 63) + "\n",
 	} {
 		f.Add(s)
 	}
 	sizes := map[string]int{"sha256": 32, "sha512": 64}
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := ParseDigest(s)
+		// The algorithms it supports are accepted exactly as go-digest's
+		// Validate accepts them.
+		if alg, _, _ := strings.Cut(s, ":"); alg == "sha256" || alg == "sha512" {
+			if verr := digest.Digest(s).Validate(); (verr == nil) != (err == nil) {
+				t.Fatalf("ParseDigest(%q) = %v, go-digest's Validate %v", s, err, verr)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrDigestInvalid) && !errors.Is(err, ErrDigestUnsupported) {
 				t.Fatalf("ParseDigest(%q) = %v, want ErrDigestInvalid or ErrDigestUnsupported", s, err)

@@ -44,21 +44,37 @@ func ParseDigest(s string) (digest.Digest, error) {
 
 // Digest is ParseDigest for a value already typed as a digest.
 func Digest(d digest.Digest) error {
-	alg, _, ok := strings.Cut(string(d), ":")
+	alg, enc, ok := strings.Cut(string(d), ":")
 	if !ok {
 		return fmt.Errorf("%q: %w", d, ErrDigestInvalid)
 	}
-	switch digest.Algorithm(alg) {
+	switch a := digest.Algorithm(alg); a {
 	case digest.SHA256, digest.SHA512:
+		if !lowerHex(enc, a.Size()*2) {
+			return fmt.Errorf("%q: %w", d, ErrDigestInvalid)
+		}
 	case "":
 		return fmt.Errorf("%q: %w", d, ErrDigestInvalid)
 	default:
 		return fmt.Errorf("%q: %w", d, ErrDigestUnsupported)
 	}
-	if err := d.Validate(); err != nil {
-		return fmt.Errorf("%q: %w", d, ErrDigestInvalid)
-	}
 	return nil
+}
+
+// lowerHex tells whether s is n lowercase hexadecimal digits: what
+// go-digest's Validate accepts for sha256 and sha512, checked without its
+// regular expression, which was a sixth of a warm blob HEAD's CPU (every
+// request checks its digest a few times).
+func lowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // NameDigest checks a repository name and a digest, in that order.
