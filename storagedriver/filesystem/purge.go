@@ -87,15 +87,6 @@ func (d *driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun b
 
 var _ storagedriver.PendingActivity = (*Driver)(nil)
 
-// PendingActivity checks p and ctx, then asks the backend
-// (storagedriver.PendingActivity).
-func (d *Driver) PendingActivity(ctx context.Context, p string) (time.Time, bool, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return time.Time{}, false, err
-	}
-	return d.be.PendingActivity(ctx, p)
-}
-
 // PendingActivity (of the backend) returns the modification time of the
 // pending write of p, parked or claimed by a writer, whichever is later
 // (a writer may rename it between the two looks): every Write and every
