@@ -26,6 +26,8 @@ type App struct {
 	opts   options
 	log    *slog.Logger
 	router *mux.Router
+	fast   []fastRoute   // the routes ServeHTTP matches without the router
+	v2     string        // the path prefix of the API: the prefix and "/v2/"
 	quota  *quotaTracker // usage of the namespaces quotas cover (quota.go)
 }
 
@@ -56,6 +58,7 @@ func New(ctx context.Context, drv storagedriver.Driver, opts ...Option) (*App, e
 		log:   reqid.Logger(o.logger),
 	}
 	a.quota = newQuotaTracker(a.store.Store, o.clock)
+	a.v2 = a.path("/v2/")
 	a.router = a.routes()
 	if o.pullFlush <= 0 {
 		o.pullFlush = storage.PullFlushInterval
@@ -123,7 +126,12 @@ func (a *App) routes() *mux.Router {
 		if lit := literalAfterName(rt.path); lit != "" {
 			route = route.MatcherFunc(pathContains(lit))
 		}
-		route.Path(a.path(rt.path)).Handler(a.instrument(rt.route, a.wrap(rt.kind, rt.need, rt.h))).Methods(rt.methods...)
+		h := a.instrument(rt.route, a.wrap(rt.kind, rt.need, rt.h))
+		route.Path(a.path(rt.path)).Handler(h).Methods(rt.methods...)
+		if (rt.route == routeManifest || rt.route == routeBlob) && rt.methods[0] == http.MethodGet {
+			seg, v, _ := strings.Cut(strings.TrimPrefix(rt.path, name), "/{")
+			a.fast = append(a.fast, fastRoute{suffix: seg, varName: strings.TrimSuffix(v, "}"), h: h, route: route})
+		}
 	}
 	if a.opts.health != nil {
 		// Never behind access control: load balancers probe without
@@ -167,6 +175,47 @@ func pathContains(lit string) mux.MatcherFunc {
 	return func(r *http.Request, _ *mux.RouteMatch) bool { return strings.Contains(r.URL.Path, lit) }
 }
 
+// fastRoute is a route that ServeHTTP matches itself, before the router:
+// the GET and HEAD of a manifest and of a blob, which a warm node answers
+// from its caches (issue 14 asks for 2 ms at the p50 with S3 20 ms away).
+// mux matches a route with its regular expression twice, once to match and
+// once to take the variables, each backtracking over the path from its
+// greedy name: that was half the CPU of such a request. Its path is
+// <prefix>/v2/<name><suffix>/<varName>, as the route's pattern says.
+type fastRoute struct {
+	suffix  string // "/manifests" or "/blobs"
+	varName string // "reference" or "digest"
+	h       http.Handler
+	route   *mux.Route // the router's, for the test that they agree
+}
+
+// fastMatch is the fast route r takes and its variables, as mux would
+// find them; nil when it takes none, and the router decides. It takes a
+// route only where mux takes the same: a GET or HEAD whose path is
+// "/v2/" (after the prefix), a name of at least one character without a
+// newline (the pattern's ".+"), the route's suffix, "/", and a last
+// segment of at least one character (the variable's "[^/]+"). No route
+// before these two in the table matches such a path with these methods:
+// those ending in /tags/list and /blobs/uploads/<uuid> differ in the
+// segment before the last.
+func (a *App) fastMatch(r *http.Request) (http.Handler, map[string]string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return nil, nil
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, a.v2)
+	i := strings.LastIndexByte(rest, '/')
+	if !ok || i < 0 || i == len(rest)-1 {
+		return nil, nil
+	}
+	for _, f := range a.fast {
+		name, ok := strings.CutSuffix(rest[:i], f.suffix)
+		if ok && name != "" && strings.IndexByte(name, '\n') < 0 {
+			return f.h, map[string]string{"name": name, f.varName: rest[i+1:]}
+		}
+	}
+	return nil, nil
+}
+
 // wrap applies the common rules of every route, access control first, and
 // writes a returned error.
 func (a *App) wrap(kind int, n need, h handlerFunc) http.Handler {
@@ -206,6 +255,10 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	if !a.opts.accessLogOff {
 		defer a.logRequest(sw, r, ri, time.Now())
+	}
+	if h, vars := a.fastMatch(r); h != nil {
+		h.ServeHTTP(sw, mux.SetURLVars(r, vars))
+		return
 	}
 	a.router.ServeHTTP(sw, r)
 }

@@ -85,7 +85,7 @@ func itoa(n int) string {
 
 // pushImage pushes a one-layer image into repo under tag and returns the
 // manifest's digest and bytes.
-func pushImage(t *testing.T, h http.Handler, repo, tag string, extra string) (digest.Digest, []byte) {
+func pushImage(t testing.TB, h http.Handler, repo, tag string, extra string) (digest.Digest, []byte) {
 	t.Helper()
 	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
 	layer := []byte("layer of " + repo + ":" + tag + extra)

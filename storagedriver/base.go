@@ -158,6 +158,21 @@ func (r BaseRedirector) RedirectURL(ctx context.Context, method, p string) (stri
 	return r.be.RedirectURL(ctx, method, p)
 }
 
+// Activity returns the PendingActivity of a driver whose backend has one.
+func (b *Base) Activity(be PendingActivity) BaseActivity { return BaseActivity{be} }
+
+// BaseActivity is Base's PendingActivity, for a driver to embed.
+type BaseActivity struct{ be PendingActivity }
+
+// PendingActivity checks p and ctx, then calls the backend's
+// PendingActivity.
+func (a BaseActivity) PendingActivity(ctx context.Context, p string) (time.Time, bool, error) {
+	if err := CheckArgs(ctx, p); err != nil {
+		return time.Time{}, false, err
+	}
+	return a.be.PendingActivity(ctx, p)
+}
+
 // BasePurger is Base's PurgePending, for a driver to embed. It has no path
 // to check: the backend checks its context as it goes.
 type BasePurger struct{ be PendingPurger }

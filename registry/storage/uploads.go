@@ -25,9 +25,10 @@ import (
 // several processes. Its bytes and its sha256 state live in storage under
 // _uploads/<id> (the bytes as the driver's pending write there, where the
 // driver keeps those apart), so any node can continue it; on a driver
-// whose writers keep a state (storagedriver.StateKeeper: S3) the hash
-// state is recorded with the pending write itself, in the request that
-// records the chunk.
+// whose writers keep a state (storagedriver.StateKeeper: S3, and the
+// filesystem on Linux) the hash state is recorded with the pending write
+// itself, in the request that records the chunk, rather than as a file of
+// its own.
 // A blob pushed whole in its committing request goes straight to the
 // blob's path where the driver allows (storagedriver.Creator: S3), with no
 // move afterwards (uploads_direct.go).

@@ -29,7 +29,13 @@
 // it back. A claimed file nobody locks was left by a writer whose process
 // died (the kernel drops the lock with the process): the next
 // Writer(append=true) takes it over, so a crash while continuing a write
-// keeps what was closed before. Writer(append=false) discards
+// keeps what was closed before. On Linux a writer keeps a state
+// (storagedriver.StateKeeper; the registry's sha256 state of an upload) as
+// the extended attribute user.berth.state of the pending write's file: it
+// goes with the file through these renames, costs one system call to set
+// and one to read, and Commit removes it; where the filesystem keeps no
+// user attributes SetState says so and the registry stores a file of the
+// state instead, as it does on other systems. Writer(append=false) discards
 // the pending write; committed content stays until Commit replaces it.
 // Delete discards the pending writes at and below its path, including those of
 // open writers, whose Commit then fails with ErrPathNotFound.

@@ -43,6 +43,7 @@ type Driver struct {
 	storagedriver.BaseWalker
 	storagedriver.BaseOpener
 	storagedriver.BasePurger
+	storagedriver.BaseActivity
 	be *driver
 }
 
@@ -68,7 +69,7 @@ func New(root string) (*Driver, error) {
 	}
 	be := &driver{root: abs, pending: pending}
 	b := storagedriver.NewBase(be)
-	return &Driver{Base: b, BaseWalker: b.Walker(be), BaseOpener: b.Opener(be), BasePurger: b.Purger(be), be: be}, nil
+	return &Driver{Base: b, BaseWalker: b.Walker(be), BaseOpener: b.Opener(be), BasePurger: b.Purger(be), BaseActivity: b.Activity(be), be: be}, nil
 }
 
 // Name returns "filesystem".

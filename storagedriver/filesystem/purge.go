@@ -84,3 +84,30 @@ func (d *driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun b
 	}
 	return n, bytes, err
 }
+
+var _ storagedriver.PendingActivity = (*Driver)(nil)
+
+// PendingActivity (of the backend) returns the modification time of the
+// pending write of p, parked or claimed by a writer, whichever is later
+// (a writer may rename it between the two looks): every Write and every
+// claim moves it, as PurgePending counts on. The upload purger asks it
+// because an upload's chunks leave no other file behind (the hash state
+// travels with the write, see SetState).
+func (d *driver) PendingActivity(ctx context.Context, p string) (time.Time, bool, error) {
+	pend := d.pendingPath(p)
+	var last time.Time
+	found := false
+	for _, name := range []string{pend, claimedPath(pend)} {
+		fi, err := os.Stat(name)
+		switch {
+		case err == nil && fi.Mode().IsRegular():
+			found = true
+			if fi.ModTime().After(last) {
+				last = fi.ModTime()
+			}
+		case err != nil && !notExist(err):
+			return time.Time{}, false, err
+		}
+	}
+	return last, found, ctx.Err()
+}

@@ -94,7 +94,7 @@ func (d *driver) resume(ctx context.Context, p, pend string) (*writer, error) {
 		}
 		switch {
 		case err == nil:
-			if err := os.Rename(pend, claimed); err != nil {
+			if err := rename(pend, claimed); err != nil {
 				f.Close()
 				if notExist(err) {
 					continue // discarded since it was opened
@@ -139,7 +139,7 @@ func (d *driver) resume(ctx context.Context, p, pend string) (*writer, error) {
 				f.Close()
 				return nil, err
 			}
-			return &writer{d: d, path: p, pend: pend, tmp: claimed, f: f, size: fi.Size(), flushed: fi.Size()}, nil
+			return &writer{d: d, path: p, pend: pend, tmp: claimed, f: f, size: fi.Size(), flushed: fi.Size(), resumed: true}, nil
 		}
 		f.Close()
 	}
@@ -228,6 +228,11 @@ type writer struct {
 	// flushed: the bytes before it are being written back or were
 	// written before this session (startWriteback).
 	flushed int64
+	// resumed: the file is a pending write taken over, which may carry
+	// the state a Close recorded (stateAttr); kept is that state once
+	// read, and stateRead says it was. marked: SetState recorded one.
+	resumed, stateRead, marked bool
+	kept                       []byte
 }
 
 func (w *writer) Write(p []byte) (int, error) {
@@ -249,6 +254,30 @@ const writebackChunk = 8 << 20
 
 func (w *writer) Size() int64 { return w.size }
 
+// SetState records b with the write (storagedriver.StateKeeper) as an
+// extended attribute of its file, at once: the attribute goes with the file
+// through the renames of Close and of the next writer's resume, so a state
+// costs one system call to record and one to read back, where a file of
+// its own costs a creation, a rename and a deletion per chunk of an upload.
+// False where the filesystem keeps no user attributes.
+func (w *writer) SetState(b []byte) bool {
+	if w.done || len(b) > storagedriver.MaxState || setState(w.f, b) != nil {
+		return false
+	}
+	w.marked = true
+	return true
+}
+
+// State is what the Close of the pending write this writer resumed
+// recorded with it (SetState), or nil; read from the file once.
+func (w *writer) State() []byte {
+	if !w.stateRead && w.resumed && !w.done {
+		w.kept = readState(w.f)
+	}
+	w.stateRead = true
+	return w.kept
+}
+
 // Close parks the file as the pending write of the path, replacing any parked
 // meanwhile. It does not fsync: only Commit makes content durable.
 func (w *writer) Close() error {
@@ -258,7 +287,7 @@ func (w *writer) Close() error {
 	w.done = true
 	// Renamed while still open: a claimed file's lock must cover its
 	// rename, or another writer could take it over in between.
-	err := os.Rename(w.tmp, w.pend)
+	err := rename(w.tmp, w.pend)
 	if errors.Is(err, fs.ErrNotExist) {
 		w.f.Close()
 		return nil // discarded by a Delete meanwhile
@@ -313,6 +342,9 @@ func (w *writer) commit(ctx context.Context, p string) error {
 	if w.done {
 		return fmt.Errorf("commit %s: %w", w.path, fs.ErrClosed)
 	}
+	if w.resumed || w.marked {
+		clearState(w.f) // a state is of use to a pending write only
+	}
 	if err := w.f.Sync(); err != nil {
 		return err
 	}
@@ -323,7 +355,7 @@ func (w *writer) commit(ctx context.Context, p string) error {
 		made, err := w.d.mkdirs(dir)
 		dirty = append(dirty, made...)
 		if err == nil {
-			err = os.Rename(w.tmp, dst)
+			err = rename(w.tmp, dst)
 		}
 		if err == nil {
 			break

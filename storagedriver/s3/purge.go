@@ -106,15 +106,6 @@ func (d *driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun b
 
 var _ storagedriver.PendingActivity = (*Driver)(nil)
 
-// PendingActivity checks p and ctx, then asks the backend
-// (storagedriver.PendingActivity).
-func (d *Driver) PendingActivity(ctx context.Context, p string) (time.Time, bool, error) {
-	if err := storagedriver.CheckArgs(ctx, p); err != nil {
-		return time.Time{}, false, err
-	}
-	return d.be.PendingActivity(ctx, p)
-}
-
 // PendingActivity (of the backend) returns when the pending write of p was last active: its
 // tail's Last-Modified (its start or last Close), or a part of its upload
 // uploaded since (storagedriver.PendingActivity). The hash state of an

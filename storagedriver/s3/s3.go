@@ -48,6 +48,7 @@ type Driver struct {
 	storagedriver.BaseOpener
 	storagedriver.BaseRedirector
 	storagedriver.BasePurger
+	storagedriver.BaseActivity
 	be *driver
 }
 
@@ -97,7 +98,7 @@ func New(ctx context.Context, p Params) (*Driver, error) {
 	}
 	b := storagedriver.NewBase(d)
 	return &Driver{Base: b, BaseWalker: b.Walker(d), BaseOpener: b.Opener(d),
-		BaseRedirector: b.Redirector(d), BasePurger: b.Purger(d), be: d}, nil
+		BaseRedirector: b.Redirector(d), BasePurger: b.Purger(d), BaseActivity: b.Activity(d), be: d}, nil
 }
 
 // newClient is the S3 client of p, which withDefaults has checked:

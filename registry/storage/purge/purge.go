@@ -54,8 +54,9 @@ type Result struct {
 // file, the modification times of its files (startedat, the hash state
 // saved after every chunk, and the data itself where the driver keeps it
 // in place, as Distribution's filesystem driver does) and, on a driver
-// that keeps pending writes apart (storagedriver.PendingActivity: S3,
-// whose writes also keep the hash state), its pending write's. Distribution's
+// that keeps pending writes apart (storagedriver.PendingActivity: S3 and
+// the filesystem, whose writes also keep the hash state), its pending
+// write's. Distribution's
 // purger goes by startedat alone and so removes an upload still being
 // sent a week after it began; this one waits until the upload has been
 // idle for the whole age. Directories under _uploads whose names are not
@@ -185,7 +186,7 @@ func uploadActivity(ctx context.Context, drv storagedriver.Driver, dir string) (
 		return last, size, err
 	}
 	// A driver that keeps the data and its hash state with the pending
-	// write (S3) leaves no file touched by a chunk: it says when the
+	// write (S3, the filesystem) leaves no file touched by a chunk: it says when the
 	// write was last active.
 	if a, ok := drv.(storagedriver.PendingActivity); ok {
 		t, ok, err := a.PendingActivity(ctx, path.Join(dir, "data"))

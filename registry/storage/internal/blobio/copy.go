@@ -9,14 +9,16 @@ import (
 
 // Uploads copy their bodies in up to copyBufs buffers of copyBufSize bytes,
 // once the body is longer than its first small read: the request's
-// goroutine reads and hashes one buffer while another goroutine writes the
-// previous one, so that hashing and writing overlap. Small bodies (the
-// configs and layers of a push storm) take no big buffer at all, and a
-// buffer is taken only when the writer has none to give back: hashing is
-// slower than writing to a filesystem, so an upload there holds two
-// (1 MiB), where it took all four (2 MiB) from the pool, which kept them
-// alive into the next workloads. (256 KiB buffers halved that again but
-// cost a 1 GiB push 5% more CPU in alternated runs.)
+// goroutine reads into one buffer while one goroutine hashes and another
+// writes the buffers read before, each buffer hashed and written at the
+// same time, so that reading, hashing and writing overlap. A chunked
+// upload's request then ends one buffer's write after its last read, where
+// hashing the last buffer and then writing it took both in turn. Small
+// bodies (the configs and layers of a push storm) take no big buffer at
+// all, and a buffer is taken from the pool only when none of those taken
+// is free, so that a body read no faster than it is hashed holds fewer
+// than copyBufs. (256 KiB buffers cost a 1 GiB push 5% more CPU in
+// alternated runs.)
 const (
 	copyBufSize  = 512 << 10
 	copyBufs     = 4
@@ -27,8 +29,8 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 
 // CopyHashed copies r to w, feeding h (may be nil) every byte written. It
 // returns the bytes written; those of a body that broke off are written too,
-// as io.Copy would. Every byte written was hashed before it, and none is
-// hashed that was not written unless the write failed.
+// as io.Copy would. When it returns, h has been fed exactly the bytes
+// written, unless the write failed (then it may have been fed more).
 func CopyHashed(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
 	first := make([]byte, copyFirstLen)
 	n, rerr := io.ReadFull(r, first)
@@ -49,54 +51,77 @@ func CopyHashed(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
 	return written + more, err
 }
 
-// copyPipelined is CopyHashed's loop for long bodies.
+// copyPipelined is CopyHashed's loop for long bodies. Buffer i goes back
+// to free once each of its users (the writer, and the hasher when there is
+// one) has released it; refs[i] counts those left.
 func copyPipelined(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
-	type chunk struct {
-		buf *[]byte
-		n   int
-	}
-	free := make(chan *[]byte, copyBufs)
-	taken := 0 // buffers taken from the pool; each is in free, full or in use
-	next := func() *[]byte {
+	type chunk struct{ i, n int }
+	var bufs [copyBufs]*[]byte // bufs[:taken] come from the pool
+	var refs [copyBufs]atomic.Int32
+	free := make(chan int, copyBufs)
+	taken := 0
+	next := func() int {
 		select {
-		case b := <-free:
-			return b
+		case i := <-free:
+			return i
 		default:
 		}
 		if taken < copyBufs {
+			bufs[taken] = copyPool.Get().(*[]byte)
 			taken++
-			return copyPool.Get().(*[]byte)
+			return taken - 1
 		}
 		return <-free
 	}
-	full := make(chan chunk, copyBufs)
+	release := func(i int) {
+		if refs[i].Add(-1) == 0 {
+			free <- i
+		}
+	}
+	users := int32(1)
+	toWrite := make(chan chunk, copyBufs)
+	toHash := make(chan chunk, copyBufs)
+	hashed := make(chan struct{})
+	if h != nil {
+		users = 2
+		go func() {
+			for c := range toHash {
+				h.Write((*bufs[c.i])[:c.n])
+				release(c.i)
+			}
+			close(hashed)
+		}()
+	} else {
+		close(hashed)
+	}
 	var written int64
 	var failed atomic.Bool
 	werrc := make(chan error, 1)
 	go func() {
 		var werr error
-		for c := range full {
+		for c := range toWrite {
 			if werr == nil {
 				var n int64
-				n, werr = writeAll(w, (*c.buf)[:c.n])
+				n, werr = writeAll(w, (*bufs[c.i])[:c.n])
 				written += n
 				failed.Store(werr != nil)
 			}
-			free <- c.buf
+			release(c.i)
 		}
 		werrc <- werr
 	}()
 	var rerr error
 	for !failed.Load() {
-		buf := next()
-		n, err := io.ReadFull(r, *buf)
+		i := next()
+		n, err := io.ReadFull(r, *bufs[i])
 		if n > 0 {
+			refs[i].Store(users)
+			toWrite <- chunk{i, n}
 			if h != nil {
-				h.Write((*buf)[:n])
+				toHash <- chunk{i, n}
 			}
-			full <- chunk{buf, n}
 		} else {
-			free <- buf
+			free <- i
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			break
@@ -106,10 +131,12 @@ func copyPipelined(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
 			break
 		}
 	}
-	close(full)
+	close(toWrite)
+	close(toHash)
 	werr := <-werrc // written is final once the writer has sent this
+	<-hashed
 	for range taken {
-		copyPool.Put(<-free)
+		copyPool.Put(bufs[<-free])
 	}
 	if werr != nil {
 		return written, werr
