@@ -22,8 +22,11 @@
 // A FileWriter buffers what it is given and uploads each ChunkSize bytes
 // (10 MiB by default, at least 5 MiB) as the next part of a multipart
 // upload on the path's key, which it starts with its first full chunk.
-// Up to two parts upload in the background while the next chunk fills, so
-// a writer holds at most three chunks in memory, whatever the blob's size.
+// One part uploads in the background while the next chunk fills, so a
+// writer holds at most two chunks in memory, whatever the blob's size; the
+// driver lets four parts upload in the background at once over all its
+// writers (a writer finding none free uploads its part itself, then fills
+// the same buffer again) and keeps at most four idle chunks for reuse.
 // Multipart uploads in progress are invisible, so nothing written is seen
 // before Commit.
 //

@@ -16,12 +16,22 @@ import (
 )
 
 const (
-	// partsInFlight bounds the parts one writer uploads at once, so that
-	// reading the next chunk overlaps sending the last. A writer holds at
-	// most partsInFlight+1 chunks in memory.
-	partsInFlight = 2
+	// partsInFlight bounds the parts one writer uploads at once: one part
+	// uploads while the next chunk fills, so that reading overlaps
+	// sending and a writer holds at most two chunks in memory.
+	partsInFlight = 1
+	// partBuffers bounds the parts the whole driver (one per process)
+	// uploads in the background at once, and the idle chunk buffers it
+	// keeps for them. A writer that finds every slot taken uploads its
+	// part itself before it reads on: concurrent pushes share a fixed
+	// number of spare chunks rather than each adding one.
+	partBuffers = 4
 	// minGrowth is the first buffer of a writer: small writes stay small.
 	minGrowth = 64 << 10
+	// poolFrom is the capacity from which a growing buffer is swapped for
+	// a pooled chunk rather than doubled: the doublings of every write's
+	// first chunk would otherwise leave its size again in garbage.
+	poolFrom = 1 << 20
 )
 
 // Write buffers b, starting the upload of a part each time the buffer
@@ -94,8 +104,14 @@ func (w *writer) room() error {
 	if len(w.buf) < cap(w.buf) {
 		return nil
 	}
-	grown := make([]byte, len(w.buf), min(max(2*cap(w.buf), minGrowth), chunk))
+	var grown []byte
+	if next := max(2*cap(w.buf), minGrowth); next < min(poolFrom, chunk) {
+		grown = make([]byte, len(w.buf), next)
+	} else {
+		grown = w.d.getBuffer()[:len(w.buf)]
+	}
 	copy(grown, w.buf)
+	w.d.putBuffer(w.buf)
 	w.buf = grown
 	return nil
 }
@@ -128,11 +144,8 @@ func (w *writer) flush(ctx context.Context) error {
 	w.parts++
 	w.partsSize += int64(len(buf))
 	w.dirty = true
-	w.buf = d.getBuffer()
-	w.uploads.Go(func() {
-		defer func() { <-w.inflight }()
+	upload := func() {
 		etag, err := d.uploadPart(ctx, w.path, w.uploadID, num, buf)
-		d.putBuffer(buf)
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if err != nil {
@@ -140,7 +153,22 @@ func (w *writer) flush(ctx context.Context) error {
 			return
 		}
 		w.session[i].ETag = aws.String(etag)
-	})
+	}
+	select {
+	case d.background <- struct{}{}:
+		w.buf = d.getBuffer()
+		w.uploads.Go(func() {
+			defer func() { <-w.inflight; <-d.background }()
+			upload()
+			d.putBuffer(buf)
+		})
+	default:
+		// Every background slot is taken: upload here, then fill the
+		// same buffer again.
+		upload()
+		<-w.inflight
+		w.buf = buf[:0]
+	}
 	return nil
 }
 
@@ -198,18 +226,26 @@ func chainETag(chain, etag string) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// getBuffer returns an empty buffer of ChunkSize capacity.
+// getBuffer returns an empty buffer of ChunkSize capacity: an idle one, or
+// a new one.
 func (d *driver) getBuffer() []byte {
-	if b, ok := d.buffers.Get().(*[]byte); ok {
-		return (*b)[:0]
+	select {
+	case b := <-d.buffers:
+		return b[:0]
+	default:
+		return make([]byte, 0, d.p.ChunkSize)
 	}
-	return make([]byte, 0, d.p.ChunkSize)
 }
 
-// putBuffer keeps a full-size buffer for another part.
+// putBuffer keeps a full-size buffer for another part while fewer than
+// partBuffers are idle, and leaves the rest to the garbage collector.
 func (d *driver) putBuffer(b []byte) {
-	if int64(cap(b)) == d.p.ChunkSize {
-		d.buffers.Put(&b)
+	if int64(cap(b)) != d.p.ChunkSize {
+		return
+	}
+	select {
+	case d.buffers <- b:
+	default:
 	}
 }
 

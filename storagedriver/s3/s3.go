@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -61,9 +60,12 @@ type driver struct {
 	p       Params
 	client  *s3.Client
 	presign *s3.PresignClient
-	prefix  string    // root directory + "/", or "" for the bucket's root
-	where   string    // bucket and endpoint, for messages
-	buffers sync.Pool // of *[]byte of ChunkSize capacity, for parts
+	prefix  string // root directory + "/", or "" for the bucket's root
+	where   string // bucket and endpoint, for messages
+	// buffers holds idle chunk buffers for parts, and background a slot
+	// per part uploading in the background: partBuffers of each at most.
+	buffers    chan []byte
+	background chan struct{}
 }
 
 // New returns a driver over the bucket of p. It checks with HeadBucket
@@ -84,6 +86,9 @@ func New(ctx context.Context, p Params) (*Driver, error) {
 		client:  client,
 		presign: s3.NewPresignClient(client),
 		where:   "bucket " + p.Bucket,
+
+		buffers:    make(chan []byte, partBuffers),
+		background: make(chan struct{}, partBuffers),
 	}
 	if p.RootDirectory != "" {
 		d.prefix = p.RootDirectory + "/"
