@@ -135,6 +135,31 @@ func TestSummarise(t *testing.T) {
 	}
 }
 
+// TestSummariseLimit: a big push is judged against the slower of the disk
+// and the ceiling, whichever that is in the run.
+func TestSummariseLimit(t *testing.T) {
+	for _, c := range []struct {
+		disk, ceiling, limit float64
+		met                  bool
+	}{
+		{disk: 1500, ceiling: 1000, limit: 0.95, met: true}, // the ceiling binds
+		{disk: 500, ceiling: 1000, limit: 1.9, met: true},   // the disk binds
+		{disk: 2000, ceiling: 1200, limit: 950.0 / 1200, met: false},
+	} {
+		row := &Row{Title: "push", Unit: "MB/s", Goal: Goal{Against: Limit, Min: 0.92},
+			Samples: map[string][]float64{Berth: {950}, Ceiling: {c.ceiling}, "disk": {c.disk}}}
+		(&Report{Rows: []*Row{row}}).Summarise()
+		if math.Abs(row.VsLimit-c.limit) > 1e-9 || *row.GoalMet != c.met || row.Ratios[Limit] != row.VsLimit {
+			t.Errorf("disk %g, ceiling %g: of limit %g, met %v; want %g, %v", c.disk, c.ceiling, row.VsLimit, *row.GoalMet, c.limit, c.met)
+		}
+	}
+	row := &Row{Title: "push", Unit: "MB/s", Goal: Goal{Against: Limit, Min: 0.92}, Samples: map[string][]float64{Berth: {950}, "disk": {900}}}
+	(&Report{Rows: []*Row{row}}).Summarise()
+	if !math.IsNaN(row.VsLimit) || row.GoalMet != nil {
+		t.Errorf("no ceiling sample: of limit %g, met %v; want NaN and no verdict", row.VsLimit, row.GoalMet)
+	}
+}
+
 func TestOptionsCheck(t *testing.T) {
 	ok := Options{Scale: 1, Runs: 3, Duration: time.Second, Storage: []string{FS}}
 	if err := ok.Check(); err != nil {

@@ -213,6 +213,9 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 		if err != nil {
 			return err
 		}
+		if err := settle(st.dir); err != nil {
+			return err
+		}
 		v, err := measureDisk(st.dir, b)
 		if err != nil {
 			return err
@@ -266,6 +269,11 @@ func runTarget(o *Options, e *env, st *storage, w workload, rows []*Row, t *targ
 	var kinds0 map[string]int64
 	if px != nil {
 		sent0, s3req0, kinds0 = t.c.sent.Load(), px.requests.Load(), px.kinds()
+	}
+	if w.disk {
+		if err := settle(st.dir); err != nil {
+			return err
+		}
 	}
 	cpu0 := t.srv.cpuTime()
 	vs, err := w.run(e, t, round)

@@ -110,19 +110,21 @@ type workload struct {
 }
 
 // workloads are the workloads at sizes sz on storage kind. Their goals
-// are issue 14's: on the filesystem, against the disk, the ceiling or an
-// absolute bound; on S3, where the issue asks Berth to be ahead of
+// are issue 14's: on the filesystem, against the ceiling, an absolute
+// bound or, for the big pushes, the limit (Limit: the slower of the disk
+// and the ceiling; issue 14 says "of disk", written when the disk was the
+// slower); on S3, where the issue asks Berth to be ahead of
 // Distribution, at least Distribution's figure on every line, and with
 // latency added to S3 requests, a manifest GET p50 of 2 ms at most.
 func workloads(sz sizes, kind string, s3Latency time.Duration) []workload {
 	ws := []workload{
 		{name: "push", disk: true,
 			metrics: []metric{{title: fmt.Sprintf("push %s monolithic", human(sz.big)), unit: "MB/s",
-				goal: Goal{Against: "disk", Min: 0.92}}},
+				goal: Goal{Against: Limit, Min: 0.92}}},
 			run: runPush(false)},
 		{name: "push-chunked", disk: true,
 			metrics: []metric{{title: fmt.Sprintf("push %s in %s PATCHes", human(sz.big), human(sz.chunk)), unit: "MB/s",
-				goal: Goal{Against: "disk", Min: 0.85}}},
+				goal: Goal{Against: Limit, Min: 0.85}}},
 			run: runPush(true)},
 		{name: "storm",
 			metrics: []metric{{title: fmt.Sprintf("push storm: %d small images, %d clients", sz.storm, stormClients), unit: "img/s",
