@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -20,7 +17,6 @@ import (
 	"github.com/berth-registry/berth/registry/storage/internal/times"
 	"github.com/berth-registry/berth/storagedriver"
 	"github.com/berth-registry/berth/storagedriver/inmemory"
-	"github.com/berth-registry/berth/storagedriver/s3"
 )
 
 // deleteHold runs a function during the at-th deletion counted since it
@@ -68,27 +64,12 @@ func racingDrivers(t *testing.T, name string) (held, direct storagedriver.Driver
 	case "filesystem":
 		direct = newFS(t)
 	default:
-		srv, root := s3test.NewRoot(t)
-		endpoint, err := url.Parse(srv.Endpoint)
-		if err != nil {
-			t.Fatal(err)
-		}
-		forward := httputil.NewSingleHostReverseProxy(endpoint)
-		proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		held, direct = s3test.NewProxiedDriver(t, func(_ http.ResponseWriter, r *http.Request) bool {
 			if r.Method == http.MethodPost && r.URL.Query().Has("delete") {
 				hold.deleting()
 			}
-			forward.ServeHTTP(w, r)
-		}))
-		t.Cleanup(proxy.Close)
-		p := srv.Params(s3test.Bucket, root)
-		if direct, err = s3.New(t.Context(), p); err != nil {
-			t.Fatal(err)
-		}
-		p.RegionEndpoint = proxy.URL
-		if held, err = s3.New(t.Context(), p); err != nil {
-			t.Fatal(err)
-		}
+			return false
+		})
 		return held, direct, hold
 	}
 	return heldDriver{direct, hold}, direct, hold
