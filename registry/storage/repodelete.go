@@ -52,6 +52,9 @@ import (
 //     (its own links, and what its manifest references); if not, it takes
 //     W back and answers ErrRepositoryDeleting.
 //
+// Taking a tag back is the tag handshake (untag, tags.go): a push of the
+// new repository moving the tag meanwhile keeps it.
+//
 // What is left open: a process that dies between W and R leaves W when W
 // landed after D2's pass; a request whose C and R are more than
 // RepoDeleteStale apart may miss the "done" record; two deletes of one

@@ -75,9 +75,13 @@ func (s *Store) refuseManifestIfDeleting(ctx context.Context, name string, d dig
 	undo := func(ctx context.Context) {
 		defer s.tagsChanged(name, tags...)
 		for _, t := range tags {
-			if cur, err := s.resolve(ctx, name, t); err == nil && cur == d {
-				_ = s.driver.Delete(ctx, layout.TagDir(name, t))
-			}
+			// A push moving the tag meanwhile keeps it (untag).
+			_, _ = s.untag(ctx, name, t, untagging{judged: []byte(d), spare: func(_ context.Context, current []byte) (string, error) {
+				if cur, err := ParseDigest(string(current)); err != nil || cur != d {
+					return "moved meanwhile", nil
+				}
+				return "", nil
+			}})
 		}
 		_ = s.driver.Delete(ctx, pathDir(layout.RevisionLinkPath(name, d)))
 		s.forgetLinks(ctx, name, d)

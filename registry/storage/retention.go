@@ -22,8 +22,9 @@ import (
 // (Inventory) and how it deletes (Pruner) without losing a push.
 //
 // Deleting a tag races with a push that writes it again. The two follow a
-// handshake like garbage collection's (doc.go): the pruner writes
-// untagging(name, tag)/<run>, then reads the tag's current link and
+// handshake like garbage collection's (doc.go; untag in tags.go, which
+// scrub's repairs and a refused push's takeback use too): the pruner
+// writes untagging(name, tag)/<run>, then reads the tag's current link and
 // deletes the tag only if it still names the digest it judged; Tag writes
 // the link, then lists untagging(name, tag), and while a live record is
 // there waits for it to go and writes the tag again. Of the two
@@ -259,34 +260,15 @@ func (p *Pruner) Untag(ctx context.Context, name, tag string, d digest.Digest) (
 		return "", err
 	}
 	s := p.c.s
-	rec := path.Join(times.UntaggingDir(name, tag), p.c.run)
-	began := time.Now()
-	if err := s.driver.PutContent(ctx, rec, []byte(d)); err != nil {
-		return "", err
-	}
-	defer func() {
-		cctx, cancel := cleanupContext(ctx)
-		defer cancel()
-		_ = s.driver.Delete(cctx, rec) // left behind, it dies after deletingTTL
-	}()
-	now, err := s.resolve(ctx, name, tag)
-	switch {
-	case errors.Is(err, ErrManifestUnknown):
-		return "deleted meanwhile", nil
-	case err != nil:
-		return "", err
-	case now != d:
-		return "moved to " + now.String() + " meanwhile", nil
-	case time.Since(began) > deletingTTL/2:
-		return "the run was too slow to delete safely", nil
-	}
-	if p.beforeUntag != nil {
-		p.beforeUntag()
-	}
-	err = ignoreNotFound(s.deleteTag(ctx, name, tag))
-	s.tagsChanged(name, tag)
-	if err != nil {
-		return "", err
+	why, err := s.untag(ctx, name, tag, untagging{run: p.c.run, judged: []byte(d), before: p.beforeUntag,
+		spare: func(_ context.Context, current []byte) (string, error) {
+			if now, err := ParseDigest(string(current)); err != nil || now != d {
+				return "moved to " + truncate(current) + " meanwhile", nil
+			}
+			return "", nil
+		}})
+	if err != nil || why != "" {
+		return why, err
 	}
 	return "", ignoreNotFound(s.driver.Delete(ctx, times.PushedTagPath(name, tag)))
 }

@@ -301,14 +301,39 @@ func (sc *scrub) tags(ctx context.Context, name string) error {
 		if detail == "" {
 			continue
 		}
-		removed, err := sc.remove(ctx, layout.TagDir(name, tag))
-		sc.s.tagsChanged(name, tag)
-		if err != nil {
-			return err
+		removed := false
+		if sc.o.Repair {
+			why, err := sc.untagDangling(ctx, name, tag, b)
+			if err != nil {
+				return err
+			}
+			if why != "" && why != untagTooSlow {
+				continue // moved, pushed again or deleted while we looked
+			}
+			removed = why == ""
 		}
 		sc.report(Problem{Kind: DanglingTag, Repository: name, Tag: tag, Digest: d, Detail: detail, Repaired: removed})
 	}
 	return nil
+}
+
+// untagDangling removes tag of repository name, whose current link held
+// judged, with the tag handshake (untag): a push moving the tag
+// meanwhile keeps it. The tag stays when it was found sound once the
+// untagging record was written.
+func (sc *scrub) untagDangling(ctx context.Context, name, tag string, judged []byte) (string, error) {
+	return sc.s.untag(ctx, name, tag, untagging{judged: judged,
+		spare: func(ctx context.Context, current []byte) (string, error) {
+			d, err := ParseDigest(string(current))
+			if err != nil {
+				return "", nil // no digest still
+			}
+			ok, err := sc.tagSound(ctx, name, tag, d)
+			if err != nil || !ok {
+				return "", err
+			}
+			return "sound now", nil
+		}})
 }
 
 // tagSound checks, now, that the tag still points at d and that manifest

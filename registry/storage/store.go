@@ -33,8 +33,8 @@ type Store struct {
 	// relyOff, in tests only, turns rely off for one kind of request: the
 	// race tests prove that each protection is needed by removing it.
 	relyOff func(relyKind) bool
-	// untagWaitOff, in tests only, makes Tag ignore retention's untagging
-	// records, to prove the retention race test needs them.
+	// untagWaitOff, in tests only, makes Tag ignore untagging records
+	// (untag, tags.go), to prove the race tests of the removers need them.
 	untagWaitOff bool
 
 	cache *blobcache.Cache // WithBlobDescriptorCache; nil: none

@@ -3,16 +3,8 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
-	"sync/atomic"
 	"testing"
-
-	"github.com/berth-registry/berth/internal/testutil/s3test"
-	"github.com/berth-registry/berth/storagedriver/s3"
 )
 
 // TestTagDeleteRacingTagPut: on S3 a driver deletes a directory by listing
@@ -24,29 +16,7 @@ import (
 // the other moves). Each DeleteObjects of the DELETE is held in turn, in a
 // proxy in front of versitygw, while the PUT runs to its end.
 func TestTagDeleteRacingTagPut(t *testing.T) {
-	srv, root := s3test.NewRoot(t)
-	endpoint, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forward := httputil.NewSingleHostReverseProxy(endpoint)
-	var deletes, holdAt atomic.Int64
-	var during atomic.Pointer[func()]
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Query().Has("delete") && deletes.Add(1) == holdAt.Load() {
-			if f := during.Swap(nil); f != nil {
-				(*f)()
-			}
-		}
-		forward.ServeHTTP(w, r)
-	}))
-	defer proxy.Close()
-	p := srv.Params(s3test.Bucket, root)
-	p.RegionEndpoint = proxy.URL
-	drv, err := s3.New(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	drv, _, hold := racingDrivers(t, "s3")
 	s, ctx := New(drv), t.Context()
 	for at := 1; ; at++ {
 		repo := fmt.Sprintf("race/r%d", at)
@@ -58,11 +28,9 @@ func TestTagDeleteRacingTagPut(t *testing.T) {
 			ran = true
 			_, moved = s.PutManifest(ctx, repo, "t", MediaTypeOCIManifest, payload, nil)
 		}
-		deletes.Store(0)
-		holdAt.Store(int64(at))
-		during.Store(&move)
+		hold.arm(at, move)
 		err := s.DeleteManifest(ctx, repo, "t")
-		during.Store(nil)
+		hold.during.Store(nil)
 		if !ran {
 			if at == 1 {
 				t.Fatal("the tag's DELETE made no DeleteObjects")

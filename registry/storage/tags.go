@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-registry/berth/registry/storage/internal/check"
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
+	"github.com/berth-registry/berth/registry/storage/internal/times"
 	"github.com/berth-registry/berth/storagedriver"
 )
 
@@ -164,4 +165,77 @@ func (s *Store) deleteTag(ctx context.Context, name, tag string) error {
 		return nil // the directory went with its last link
 	}
 	return err
+}
+
+// untagging is a removal of a tag that must not take a racing push's tag
+// with it (untag).
+type untagging struct {
+	// run names the remover's untagging record: one per retention run;
+	// "" for a new one.
+	run string
+	// judged is the current link the remover decided on, for the record.
+	judged []byte
+	// spare is given the tag's current link as read after the record was
+	// written, and tells why the tag stays, or "" to delete it.
+	spare func(ctx context.Context, current []byte) (string, error)
+	// before, in tests only, runs after the check, before the deletion.
+	before func()
+}
+
+// Why untag spared a tag, besides what spare said.
+const (
+	untagGone    = "deleted meanwhile"
+	untagTooSlow = "too slow to delete safely"
+)
+
+// untag deletes tag of repository name under the tag handshake, unless
+// u.spare finds a reason not to: retention's untagging of a tag, scrub's
+// removal of a dangling one and the takeback of a push refused across a
+// repository delete. The remover writes untagging(name, tag)/<run>, then
+// reads the tag's current link and deletes the tag (deleteTag) only when
+// what it reads is still to go; Tag writes the link, then lists
+// untagging(name, tag), and while a live record is there waits for it to
+// go and writes the tag again. Of the two write-then-read sequences one
+// sees the other's write: either the remover reads the push's link and
+// spares the tag, or the push sees the record and writes its tag again
+// after the deletion. It returns "" when it deleted the tag, else why it
+// spared it.
+func (s *Store) untag(ctx context.Context, name, tag string, u untagging) (string, error) {
+	if u.run == "" {
+		run, err := newUploadID()
+		if err != nil {
+			return "", err
+		}
+		u.run = run
+	}
+	rec := path.Join(times.UntaggingDir(name, tag), u.run)
+	began := time.Now()
+	if err := s.driver.PutContent(ctx, rec, u.judged); err != nil {
+		return "", err
+	}
+	defer func() {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		_ = s.driver.Delete(cctx, rec) // left behind, it dies after deletingTTL
+	}()
+	current, err := s.driver.GetContent(ctx, layout.TagCurrentPath(name, tag))
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return untagGone, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if why, err := u.spare(ctx, current); err != nil || why != "" {
+		return why, err
+	}
+	// A record older than deletingTTL is taken for a dead remover's.
+	if time.Since(began) > deletingTTL/2 {
+		return untagTooSlow, nil
+	}
+	if u.before != nil {
+		u.before()
+	}
+	err = ignoreNotFound(s.deleteTag(ctx, name, tag))
+	s.tagsChanged(name, tag)
+	return "", err
 }

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,29 +18,9 @@ import (
 // Writers that fail, resume or are discarded, and what an upload costs
 // in requests; the writers across instances are in writer_test.go.
 
-// proxiedDriver returns a driver on a fresh versitygw root whose requests
-// pass a proxy that first calls see: a request see answered itself (true)
-// does not reach S3.
+// proxiedDriver is s3test.NewProxiedDriver's proxied driver.
 func proxiedDriver(t *testing.T, see func(http.ResponseWriter, *http.Request) bool) *s3.Driver {
-	t.Helper()
-	srv, root := s3test.NewRoot(t)
-	target, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !see(w, r) {
-			rp.ServeHTTP(w, r)
-		}
-	}))
-	t.Cleanup(proxy.Close)
-	p := srv.Params(s3test.Bucket, root)
-	p.RegionEndpoint = proxy.URL
-	d, err := s3.New(t.Context(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _ := s3test.NewProxiedDriver(t, see)
 	return d
 }
 

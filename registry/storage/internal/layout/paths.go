@@ -34,8 +34,8 @@ import (
 //	│                                                   when the manifest was last put
 //	├── repositories/<name>/_pulled/<alg>/<hex>         when the manifest was last pulled
 //	│                                                   (flushed in batches, internal/times)
-//	├── repositories/<name>/_untagging/<tag>/<run id>   a retention run is deleting the tag
-//	│                                                   (retention.go)
+//	├── repositories/<name>/_untagging/<tag>/<run id>   a retention run, a scrub or a refused
+//	│                                                   push is deleting the tag (untag, tags.go)
 //	├── catalog/                                        the repository index (internal/repoindex)
 //	│   ├── names/<name, "/" as "..">                   one marker per repository
 //	│   ├── long/<name>/_repo                           marker of a name too long for one segment
