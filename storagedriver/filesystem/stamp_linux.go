@@ -44,11 +44,12 @@ type stamps struct {
 
 type stampInode struct {
 	fd      int
-	proc    string    // /proc/self/fd/<fd>
-	mtime   time.Time // as a Stat of a record reports it
-	links   int       // made or being made
-	users   int       // Stamps linking it now: fd stays open meanwhile
-	retired bool      // no longer current: closed when users drops to 0
+	proc    string      // /proc/self/fd/<fd>
+	mtime   time.Time   // as a Stat of a record reports it
+	links   int         // made or being made
+	users   int         // Stamps linking it now: fd stays open meanwhile
+	retired bool        // no longer current: closed when users drops to 0
+	linked  atomic.Bool // linked once: with no link left, it cannot be again
 }
 
 // Stamp links a record at p to the current stamp inode (see above).
@@ -64,13 +65,23 @@ func (d *driver) Stamp(ctx context.Context, p string) (time.Time, error) {
 		}
 		err = linkRecord(ino.proc, dst)
 		var m time.Time
+		var orphan bool
 		if err == nil {
+			ino.linked.Store(true)
 			// The inode's own mtime, not the one it was made with: a
 			// touch of any record linked to it changes it.
-			m, err = ino.modTime()
+			m, _, err = ino.stat()
+		} else if notExist(err) {
+			// An inode that had links and lost them all (a collector
+			// deleted every record of it) cannot be linked again.
+			_, nlink, serr := ino.stat()
+			orphan = serr == nil && nlink == 0 && ino.linked.Load()
 		}
 		d.stamps.give(ino)
 		switch {
+		case orphan:
+			d.stamps.full(ino)
+			continue
 		case notExist(err):
 			// The directory is missing (never made, or removed by a
 			// Delete meanwhile): make it and link again.
@@ -146,8 +157,9 @@ func (s *stamps) give(c *stampInode) {
 	c.closeIdle()
 }
 
-// full retires c: the filesystem will not link it again, or its mtime is
-// not the stamp's any more.
+// full retires c: the filesystem will not link it again (it has its
+// links, or had some and lost them all), or its mtime is not the stamp's
+// any more.
 func (s *stamps) full(c *stampInode) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,12 +173,13 @@ func (c *stampInode) closeIdle() {
 	}
 }
 
-func (c *stampInode) modTime() (time.Time, error) {
+// stat returns the inode's mtime and link count.
+func (c *stampInode) stat() (time.Time, uint64, error) {
 	var st unix.Stat_t
 	if err := retryEINTR(func() error { return unix.Fstat(c.fd, &st) }); err != nil {
-		return time.Time{}, &fs.PathError{Op: "stat", Path: c.proc, Err: err}
+		return time.Time{}, 0, &fs.PathError{Op: "stat", Path: c.proc, Err: err}
 	}
-	return time.Unix(st.Mtim.Unix()), nil
+	return time.Unix(st.Mtim.Unix()), uint64(st.Nlink), nil
 }
 
 var errNoProc = errors.New("/proc/self/fd does not show the stamp inode")

@@ -211,3 +211,29 @@ func TestStampConcurrent(t *testing.T) {
 		t.Fatalf("%d stamp inodes open, want 1", open)
 	}
 }
+
+// TestStampAfterEveryRecordWent proves that Stamp goes on when every
+// record of the current inode was deleted: such an inode cannot be linked
+// again.
+func TestStampAfterEveryRecordWent(t *testing.T) {
+	d := newDriver(t, t.TempDir())
+	ctx := t.Context()
+	for i := range 3 {
+		if _, err := d.Stamp(ctx, "/gc/relying/x"); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		stampOK(t, d, "/gc/relying/x", mustStat(t, d, "/gc/relying/x"))
+		if err := d.Delete(ctx, "/gc"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func mustStat(t *testing.T, d *filesystem.Driver, p string) time.Time {
+	t.Helper()
+	fi, err := d.Stat(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.ModTime
+}
