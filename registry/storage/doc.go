@@ -72,6 +72,33 @@
 // deleting it; and deleting(B)/<run>, written by a collector run about to
 // delete B (or, when the record lists repositories, B's links in them).
 //
+// A record's mtime m may look older than the storage time w at which it
+// was written, never newer, by less than mtimeSlack (1 s): S3's
+// LastModified has whole seconds, and where the driver is a
+// storagedriver.Stamper (the filesystem on Linux) relying(B) and used(B)
+// are stamps, hard links to an inode the node made at most StampSlack/4
+// before (Stamp checks, after linking, that the inode's mtime is within
+// StampSlack <= mtimeSlack of the present), so that a record costs a
+// directory entry, not an inode (on ext4 without a journal, allocating
+// one was the dearest part of a small push). So w - mtimeSlack < m <= w.
+// Every comparison of a record's mtime takes the older side as the safe
+// one or allows mtimeSlack for it:
+//
+//   - C2 and the sweep of records (gc_sweep.go) call a record old only
+//     when m + mtimeSlack <= C: a record written at w > C never is.
+//   - R1, and the node's memory of it (below), trust used(B) while the
+//     node's clock is before m + g/2: an older m is trusted for less.
+//   - R2 ages deleting records against the mtime of the relying(B) it has
+//     just written, the storage's present time: an older one keeps them
+//     live longer, so the request waits (or answers 404) a little longer.
+//     A collector's own limit (C2's deletingTTL/2) is on its own clock.
+//
+// The paths and what is read of a record (its mtime; its content is a
+// timestamp nobody reads) are the same either way, so nodes of other
+// versions sharing a root read stamps as records and replace them with
+// files, and the reverse. Nothing in Berth touches a record's mtime; a
+// hand that did would move those of every record sharing its inode.
+//
 // Request side, rely (gc_rely.go), called before a request lets its client
 // go on believing B exists, and before it checks that B's content exists
 // (but after it found the repository's link to B, so that digests the
@@ -110,19 +137,20 @@
 //	(a) R2 ran: the request wrote relying(B), then listed deleting(B); the
 //	    run wrote deleting(B), then read relying(B). Of two such
 //	    write-then-read sequences, one read sees the other's write (as in
-//	    Dekker's algorithm). If the run's read saw relying(B), its mtime is
-//	    after C unless the request precedes the run by more than G, and B
-//	    is spared. Otherwise the request saw the record and did not return
+//	    Dekker's algorithm). If the run's read saw relying(B), written
+//	    at w, its mtime plus mtimeSlack is after C unless w <= C, that is
+//	    unless the request precedes the run by more than G, and B is
+//	    spared. Otherwise the request saw the record and did not return
 //	    at R2: a read 404s, and a commit or manifest PUT waits until C3 is
 //	    over and goes through R2 again, so it publishes B afresh or finds B
 //	    missing after the deletion, never before it.
 //	(b) R1 returned: used(B) was younger than g/2 at t, so its mtime m is
-//	    after t - g/2, and it was written after a clean R2. A run that
-//	    read used(B) after m spares B unless m is before C = T0 - G, that
-//	    is unless T0 > t + G - g/2 >= t + g/2 when G >= g. A run that read
-//	    it before m wrote its record before that, so the clean R2 ran after
-//	    the run's C3: B was deleted before t, and the caller, which checks
-//	    existence after rely, finds it missing.
+//	    after t - g/2, and it was written, at w >= m, after a clean R2. A
+//	    run that read used(B) after w spares B unless m + mtimeSlack <= C
+//	    = T0 - G, that is unless T0 > t + G - g/2 >= t + g/2 when G >= g.
+//	    A run that read it before w wrote its record before that, so the
+//	    clean R2 ran after the run's C3: B was deleted before t, and the
+//	    caller, which checks existence after rely, finds it missing.
 //
 // So B survives every run that starts within g/2 of a rely of B (and with
 // (a), every run whose handshake overlaps it). The push cases:
@@ -176,9 +204,12 @@
 //     the deletion in C3 could delete after requests took its record for
 //     dead; C2 spares B when the pause falls before it.
 //   - Cost: the fast path is one Stat per digest relied on; a manifest GET
-//     of an image with n layers makes n+2 of them.
+//     of an image with n layers makes n+2 of them. R2 writes two records
+//     (two links to an existing inode on the filesystem) and lists one
+//     directory; the Stat of the next R1 of B on the node is saved when
+//     the driver said the mtime of the used(B) it wrote (a stamp).
 //   - relying(B) and used(B) are written without fsyncs
-//     (storagedriver.Volatile): the argument above needs them seen while
+//     (storagedriver.Volatile, or a Stamp on its terms): the argument above needs them seen while
 //     the nodes run, not kept through a crash of the machine. After one,
 //     a lost used(B) only sends the next request through R2; what a
 //     request acknowledged before the crash is protected by its durable
@@ -261,7 +292,9 @@
 //     that read a record of that mtime and judged it older than its
 //     cutoff, so T0 > m + G >= m + g; the request at t < m + g/2 then
 //     precedes T0 - g/2, and case (b) of the proof holds for it as for a
-//     Stat at t. Only mtimes a Stat returned are recorded.
+//     Stat at t. Only mtimes a Stat returned are recorded, or that the
+//     driver's Stamp returned for the used record R2 wrote, which is what
+//     a Stat of it would return.
 //   - Manifests by digest: bytes never change, so the entry only needs
 //     what a blob descriptor needs to stand for the content's existence,
 //     K2 and K3 of the blob descriptor cache: it is stamped with a time

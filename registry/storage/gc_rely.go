@@ -29,9 +29,16 @@ const DefaultGCGrace = time.Hour
 // ignore it.
 const deletingTTL = 2 * time.Minute
 
-// mtimeSlack is the resolution of storage modification times (S3's
-// LastModified has whole seconds). Ages are judged with it on the safe side.
+// mtimeSlack bounds how much older than its write a record's storage
+// modification time may look: S3's LastModified has whole seconds, and a
+// stamped record (writeRecord) carries the mtime of a stamp made before
+// it. Ages are judged with it on the safe side.
 const mtimeSlack = time.Second
+
+// Stamped records (storagedriver.Stamper) look older than they are by less
+// than StampSlack: mtimeSlack must cover that too (this fails to compile
+// otherwise).
+const _ = uint64(mtimeSlack - storagedriver.StampSlack)
 
 // relyPoll is how often a waiting request looks at a deleting record again.
 const relyPoll = 50 * time.Millisecond
@@ -106,14 +113,8 @@ func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, ki
 	if err != nil && !errors.Is(err, storagedriver.ErrPathNotFound) {
 		return false, err
 	}
-	// The records need to be seen by a collector while this request runs,
-	// not to survive a crash of the machine: what the request goes on to
-	// write durably (a link) protects the blob from then on, and a request
-	// that died protects nothing. They are written without fsyncs.
-	vctx := storagedriver.Volatile(ctx)
 	for {
-		stamp := []byte(s.now().UTC().Format(time.RFC3339Nano))
-		if err := s.driver.PutContent(vctx, layout.RelyingPath(d), stamp); err != nil {
+		if _, err := s.writeRecord(ctx, layout.RelyingPath(d)); err != nil {
 			return waited, err
 		}
 		busy, err := s.beingDeleted(ctx, name, d)
@@ -121,7 +122,12 @@ func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, ki
 			return waited, err
 		}
 		if !busy {
-			return waited, s.driver.PutContent(vctx, layout.UsedPath(d), stamp)
+			m, err := s.writeRecord(ctx, layout.UsedPath(d))
+			if err == nil && !m.IsZero() {
+				// As good as a Stat of the record (cache.go).
+				s.mem.RememberUsed(d, m)
+			}
+			return waited, err
 		}
 		if kind == relyRead || kind == relyMount {
 			return false, fmt.Errorf("blob %s is being collected: %w", d, ErrBlobUnknown)
@@ -141,6 +147,28 @@ func (s *Store) relyWaited(ctx context.Context, name string, d digest.Digest, ki
 			}
 		}
 	}
+}
+
+// writeRecord writes the relying or used record at p and returns its
+// mtime when the driver tells it (a stamp), else the zero time.
+//
+// The records need to be seen by a collector while this request runs,
+// not to survive a crash of the machine: what the request goes on to
+// write durably (a link) protects the blob from then on, and a request
+// that died protects nothing. They are written without fsyncs, and as
+// stamps where the driver can (storagedriver.Stamper: on the filesystem,
+// a link to an inode shared by the records of up to StampSlack/4, not a
+// new file), whose mtimes look older than the write by less than
+// StampSlack, which mtimeSlack covers (doc.go).
+func (s *Store) writeRecord(ctx context.Context, p string) (time.Time, error) {
+	if st, ok := s.driver.(storagedriver.Stamper); ok {
+		m, err := st.Stamp(ctx, p)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return m, err
+		}
+	}
+	stamp := []byte(s.now().UTC().Format(time.RFC3339Nano))
+	return time.Time{}, s.driver.PutContent(storagedriver.Volatile(ctx), p, stamp)
 }
 
 // beingDeleted reports whether a live deleting record of d concerns

@@ -65,6 +65,17 @@
 // writeback of every 8 MiB it writes (sync_file_range on Linux), so that the
 // fsync of a long write's commit has little left to do.
 //
+// Stamp (storagedriver.Stamper, Linux only) writes a record on those same
+// terms without a new inode: it hard-links, through /proc/self/fd, an
+// unnamed file (O_TMPFILE in +pending) holding the time it was made, made
+// anew at most every StampSlack/4, when it has 60,000 links, or when its
+// mtime was changed or its links all deleted; over an existing record it
+// links a temporary name (.put~<rand>) and renames it. Every record so
+// made in a quarter second shares one inode, and its mtime: Stamp checks
+// after linking that it is within StampSlack of the present. Where
+// O_TMPFILE or /proc/self/fd is missing, Stamp answers
+// errors.ErrUnsupported and callers write files.
+//
 // A directory exists while it holds a file, as a prefix does in an object
 // store: Delete and Move remove the directories they leave empty, up to but
 // not including the root. The +pending tree is pruned more lazily: a write

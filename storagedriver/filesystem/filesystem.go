@@ -19,6 +19,7 @@ var (
 	_ storagedriver.Walker        = (*Driver)(nil)
 	_ storagedriver.Opener        = (*Driver)(nil)
 	_ storagedriver.PendingPurger = (*Driver)(nil)
+	_ storagedriver.Stamper       = (*Driver)(nil)
 )
 
 // The driver's own names hold a character that CheckPath refuses, so no
@@ -44,6 +45,7 @@ type Driver struct {
 	storagedriver.BaseOpener
 	storagedriver.BasePurger
 	storagedriver.BaseActivity
+	storagedriver.BaseStamper
 	be *driver
 }
 
@@ -52,6 +54,7 @@ type Driver struct {
 type driver struct {
 	root    string // absolute and clean
 	pending string // root/+pending
+	stamps  stamps // the inode records are linked to (stamp_linux.go)
 }
 
 // New returns a driver storing under root, which it creates if needed.
@@ -69,7 +72,7 @@ func New(root string) (*Driver, error) {
 	}
 	be := &driver{root: abs, pending: pending}
 	b := storagedriver.NewBase(be)
-	return &Driver{Base: b, BaseWalker: b.Walker(be), BaseOpener: b.Opener(be), BasePurger: b.Purger(be), BaseActivity: b.Activity(be), be: be}, nil
+	return &Driver{Base: b, BaseWalker: b.Walker(be), BaseOpener: b.Opener(be), BasePurger: b.Purger(be), BaseActivity: b.Activity(be), BaseStamper: b.Stamper(be), be: be}, nil
 }
 
 // Name returns "filesystem".

@@ -376,6 +376,21 @@ func (o *Driver) Create(ctx context.Context, path string) (storagedriver.FileWri
 	return &fileWriter{FileWriter: w, o: o}, nil
 }
 
+// Stamp is the wrapped driver's (storagedriver.Stamper), reported as a
+// PutContent; errors.ErrUnsupported when it has none.
+func (o *Driver) Stamp(ctx context.Context, path string) (time.Time, error) {
+	st, ok := o.d.(storagedriver.Stamper)
+	if !ok {
+		return time.Time{}, errors.ErrUnsupported
+	}
+	start := time.Now()
+	m, err := st.Stamp(ctx, path)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		o.done(OpPutContent, start, err)
+	}
+	return m, err
+}
+
 // The optional capabilities, each a type of its own so that Wrap can
 // compose exactly those of the wrapped driver.
 type (
