@@ -123,7 +123,7 @@ func (ri *requestInfo) value(v string) []string {
 	return ri.vals[i : i+1 : i+1]
 }
 
-// headerValues is value for r's requestInfo, when it has one.
+// headerValue is value for r's requestInfo, or []string{v} without one.
 func headerValue(r *http.Request, v string) []string {
 	ri, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
 	return ri.value(v)
