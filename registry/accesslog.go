@@ -100,9 +100,33 @@ func validRequestID(s string) bool {
 
 type requestInfoKey struct{}
 
-// requestInfo is what the access log learns while a request is served.
+// requestInfo is what the access log learns while a request is served,
+// and what ServeHTTP keeps for it in the same allocation.
 type requestInfo struct {
-	user string // set by authorize once the caller is known
+	user  string       // set by authorize once the caller is known
+	vars  routeVars    // the fast route's variables (routeVar)
+	sw    statusWriter // the response, as the handlers see it
+	vals  [8]string    // the values of headers set through value
+	nvals int
+}
+
+// value returns v as the value of a response header, []string{v}, in
+// room of ri's rather than in an allocation of its own while there is
+// some. Its capacity is 1: an Add to the header appends elsewhere.
+func (ri *requestInfo) value(v string) []string {
+	if ri == nil || ri.nvals == len(ri.vals) {
+		return []string{v}
+	}
+	i := ri.nvals
+	ri.nvals++
+	ri.vals[i] = v
+	return ri.vals[i : i+1 : i+1]
+}
+
+// headerValue is value for r's requestInfo, or []string{v} without one.
+func headerValue(r *http.Request, v string) []string {
+	ri, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
+	return ri.value(v)
 }
 
 // setRequestUser records the authenticated user for the access log.

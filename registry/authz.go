@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/gorilla/mux"
-
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/storage"
 )
@@ -55,7 +53,7 @@ func (a *App) authorize(r *http.Request, n need) (*http.Request, error) {
 // valid asks for no access, only valid credentials: the handler then
 // answers NAME_INVALID without touching storage.
 func wanted(r *http.Request, n need) []auth.Access {
-	name := mux.Vars(r)["name"]
+	name := routeVar(r, "name")
 	if n >= needPull && n <= needDelete && storage.CheckName(name) != nil {
 		return nil
 	}

@@ -22,7 +22,8 @@ func checkFastMatch(t *testing.T, a *App, method, path string) {
 	r := &http.Request{Method: method, URL: &url.URL{Path: path}, Header: http.Header{}}
 	var m mux.RouteMatch
 	matched := a.router.Match(r, &m) && m.MatchErr == nil
-	h, vars := a.fastMatch(r)
+	h, v := a.fastMatch(r)
+	vars := map[string]string{"name": v.name, v.key: v.value}
 	var want *fastRoute
 	for i := range a.fast {
 		if matched && m.Route == a.fast[i].route {

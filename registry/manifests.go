@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/notify"
@@ -24,7 +23,7 @@ func (a *App) getManifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ref := mux.Vars(r)["reference"]
+	ref := routeVar(r, "reference")
 	m, err := a.manifest(r.Context(), name, ref)
 	if err != nil {
 		return err
@@ -68,7 +67,7 @@ func (a *App) putManifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ref := mux.Vars(r)["reference"]
+	ref := routeVar(r, "reference")
 	tags := r.URL.Query()["tag"]
 	guard, err := a.tagGuard(name)
 	if err != nil {
@@ -116,7 +115,7 @@ func (a *App) deleteManifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ref := mux.Vars(r)["reference"]
+	ref := routeVar(r, "reference")
 	if err := a.store.DeleteManifestGuarded(r.Context(), name, ref, guard); err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/gorilla/mux"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage"
@@ -66,7 +65,7 @@ func (a *App) refusePush(r *http.Request) error {
 	if a.opts.proxy == nil {
 		return nil
 	}
-	name := mux.Vars(r)["name"]
+	name := routeVar(r, "name")
 	if remote, ok := a.opts.proxy.Upstream(name); ok {
 		return newError(codeUnsupported, "repository %s is a pull-through cache of %s: pushes are refused", name, remote)
 	}

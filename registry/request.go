@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gorilla/mux"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/storage"
@@ -16,7 +15,7 @@ import (
 
 // repoName returns the validated repository name of the route.
 func repoName(r *http.Request) (string, error) {
-	name := mux.Vars(r)["name"]
+	name := routeVar(r, "name")
 	return name, storage.CheckName(name)
 }
 
@@ -26,7 +25,7 @@ func repoDigest(r *http.Request) (string, digest.Digest, error) {
 	if err != nil {
 		return "", "", err
 	}
-	d, err := storage.ParseDigest(mux.Vars(r)["digest"])
+	d, err := storage.ParseDigest(routeVar(r, "digest"))
 	return name, d, err
 }
 

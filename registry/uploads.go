@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/gorilla/mux"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/notify"
@@ -93,7 +92,7 @@ func (a *App) resume(r *http.Request) (string, *storage.Upload, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	u, err := a.store.ResumeUpload(r.Context(), name, mux.Vars(r)["uuid"])
+	u, err := a.store.ResumeUpload(r.Context(), name, routeVar(r, "uuid"))
 	return name, u, err
 }
 
@@ -114,7 +113,7 @@ func (a *App) upload(r *http.Request) (string, *storage.Upload, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	u, err := a.store.Upload(name, mux.Vars(r)["uuid"])
+	u, err := a.store.Upload(name, routeVar(r, "uuid"))
 	return name, u, err
 }
 
