@@ -406,10 +406,11 @@ func startHealth(ctx context.Context, cfg *config.Config, drv storagedriver.Driv
 	return ready, listed.Status, func() { cancel(); wg.Wait() }
 }
 
-// releaseStartupPages drops the pages of the executable that start-up
-// mapped (exepages): package initialisation and the set-up above run once,
-// and on Linux each page they touched mapped its 64 KiB neighbourhood,
-// 4 to 5 MiB of the resident set that serving never uses again.
+// releaseStartupPages drops the pages of the executable (and its shared
+// libraries) that start-up mapped (exepages): package initialisation and
+// the set-up above run once, and on Linux each page they touched mapped its
+// 64 KiB neighbourhood, 5 to 6 MiB of the resident set that serving never
+// uses again (an idle registry: 22.6 -> 13.4 MiB).
 func releaseStartupPages(logger *slog.Logger) {
 	if n, err := exepages.Release(); err != nil {
 		logger.Debug("start-up pages of the executable not released", "err", err)

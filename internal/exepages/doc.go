@@ -1,5 +1,5 @@
-// Package exepages gives back the pages of the running executable that
-// only its start-up needed.
+// Package exepages gives back the pages of the running executable (and of
+// the shared libraries it loaded) that only its start-up needed.
 //
 // A Go server's code and read-only tables are mapped from its executable
 // file, and every page it touches stays in its resident set until the
@@ -11,8 +11,13 @@
 // those mappings once; the pages the process goes on using are mapped
 // again from the page cache on their next touch (a minor fault, no I/O
 // while the file is cached), the others stay out of the resident set.
-// Only the read-only mappings of the executable are released: a private
-// mapping that was written (data, bss) would lose its writes.
+//
+// Only private, read-only file mappings none of whose pages was ever
+// written are released (smaps says Anonymous: 0 kB). A written page of a
+// private mapping is the process's only copy: the data and bss segments,
+// and in a position-independent executable or a shared library the
+// relocated pointers the dynamic loader wrote before making them
+// read-only (RELRO). Dropping those would bring back the file's bytes.
 //
 // Imports: the standard library only (checked by internal/archtest).
 package exepages

@@ -8,47 +8,90 @@ import (
 	"testing"
 )
 
-const sampleMaps = `00400000-01253000 r-xp 00000000 fd:00 1234                               /srv/bin/registry
+// sampleSmaps has, in order: the executable's code and read-only data
+// (releasable), its data, an anonymous mapping, a shared mapping, a
+// library's RELRO segment the loader wrote (not releasable), a library's
+// code, a path with spaces, and the vdso.
+const sampleSmaps = `00400000-01253000 r-xp 00000000 fd:00 1234                               /srv/bin/registry
+Size:              14668 kB
+Rss:                7436 kB
+Anonymous:             0 kB
+VmFlags: rd ex mr mw me
 01253000-01fc3000 r--p 00e53000 fd:00 1234                               /srv/bin/registry
+Size:              14016 kB
+Anonymous:             0 kB
 01fc3000-0203d000 rw-p 01bc3000 fd:00 1234                               /srv/bin/registry
+Anonymous:           424 kB
 0203d000-04080000 rw-p 00000000 00:00 0
-7f0000000000-7f0000001000 r--s 00000000 fd:00 99                         /srv/bin/registry
-7f0000001000-7f0000002000 r--p 00000000 fd:00 77                         /srv/bin/registry-old (deleted)
-7f0000002000-7f0000003000 r-xp 00000000 fd:00 78                         /lib/libc.so.6
-7f0000003000-7f0000004000 r--p 00000000 fd:00 79                         /srv/bin/with space
+Anonymous:           100 kB
+7f0000000000-7f0000001000 r--s 00000000 fd:00 99                         /dev/shm/x
+Anonymous:             0 kB
+7f0000001000-7f0000005000 r--p 001d4000 fd:00 77                         /usr/lib/libc.so.6
+Anonymous:            16 kB
+7f0000005000-7f0000009000 r-xp 00028000 fd:00 77                         /usr/lib/libc.so.6
+Anonymous:             0 kB
+7f0000009000-7f000000a000 r--p 00000000 fd:00 79                         /srv/bin/with  space
+Anonymous:             0 kB
+7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0                          [vdso]
+Anonymous:             0 kB
 `
 
-func TestReadOnlyMappings(t *testing.T) {
-	got, err := readOnlyMappings(strings.NewReader(sampleMaps), "/srv/bin/registry")
+func TestParseSmaps(t *testing.T) {
+	ms, err := parseSmaps(strings.NewReader(sampleSmaps))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []mapping{
-		{0x400000, 0x1253000, "r-xp", "/srv/bin/registry"},
-		{0x1253000, 0x1fc3000, "r--p", "/srv/bin/registry"},
+	if len(ms) != 9 {
+		t.Fatalf("%d mappings, want 9: %+v", len(ms), ms)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("got %+v, want %+v", got, want)
+	want := []struct {
+		start   uintptr
+		path    string
+		release bool
+	}{
+		{0x400000, "/srv/bin/registry", true},
+		{0x1253000, "/srv/bin/registry", true},
+		{0x1fc3000, "/srv/bin/registry", false},
+		{0x203d000, "", false},
+		{0x7f0000000000, "/dev/shm/x", false},
+		{0x7f0000001000, "/usr/lib/libc.so.6", false},
+		{0x7f0000005000, "/usr/lib/libc.so.6", true},
+		{0x7f0000009000, "/srv/bin/with  space", true},
+		{0x7ffd00000000, "[vdso]", false},
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("mapping %d: got %+v, want %+v", i, got[i], want[i])
+	for i, w := range want {
+		m := ms[i]
+		if m.start != w.start || m.path != w.path || m.releasable() != w.release {
+			t.Errorf("mapping %d: %+v (releasable %v), want start %#x path %q releasable %v",
+				i, m, m.releasable(), w.start, w.path, w.release)
 		}
 	}
-	sp, err := readOnlyMappings(strings.NewReader(sampleMaps), "/srv/bin/with space")
-	if err != nil || len(sp) != 1 || sp[0].start != 0x7f0000003000 {
-		t.Errorf("path with a space: %+v, %v", sp, err)
+	if ms[0].end != 0x1253000 || ms[0].perms != "r-xp" || ms[2].anonKB != 424 {
+		t.Errorf("fields: %+v, %+v", ms[0], ms[2])
 	}
 }
 
-func TestReadOnlyMappingsBadRange(t *testing.T) {
-	for _, line := range []string{
+func TestParseSmapsNoAnonymousField(t *testing.T) {
+	// Without an Anonymous field nothing says the pages are clean.
+	ms, err := parseSmaps(strings.NewReader("00400000-00401000 r-xp 00000000 fd:00 1 /x\nRss: 4 kB\n"))
+	if err != nil || len(ms) != 1 {
+		t.Fatal(ms, err)
+	}
+	if ms[0].releasable() {
+		t.Error("a mapping of unknown Anonymous is releasable")
+	}
+}
+
+func TestParseSmapsBad(t *testing.T) {
+	for _, in := range []string{
 		"zz-01253000 r-xp 00000000 fd:00 1 /x\n",
 		"01253000-00400000 r-xp 00000000 fd:00 1 /x\n",
 		"00400000 r-xp 00000000 fd:00 1 /x\n",
+		"00400000-00401000 r-xp\n",
+		"00400000-00401000 r-xp 00000000 fd:00 1 /x\nAnonymous: many kB\n",
 	} {
-		if _, err := readOnlyMappings(strings.NewReader(line), "/x"); err == nil {
-			t.Errorf("%q: no error", line)
+		if _, err := parseSmaps(strings.NewReader(in)); err == nil {
+			t.Errorf("%q: no error", in)
 		}
 	}
 }
@@ -81,14 +124,36 @@ func TestRelease(t *testing.T) {
 		}
 		return
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := parseSmaps(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exeMapped int64
+	for _, m := range ms {
+		if m.path == exe && m.releasable() {
+			exeMapped += int64(m.end - m.start)
+		}
+	}
+	if exeMapped == 0 {
+		t.Fatalf("no releasable mapping of the test binary %s in /proc/self/smaps", exe)
+	}
 	before := rssFile(t)
 	n, err := Release()
 	if err != nil {
 		t.Fatal(err)
 	}
 	after := rssFile(t)
-	if n <= 0 {
-		t.Fatalf("Release advised %d bytes: it found no mapping of the test binary", n)
+	if n < exeMapped {
+		t.Errorf("Release advised %d bytes, the executable's read-only mappings alone are %d", n, exeMapped)
 	}
 	// The code that runs from here on is mapped again as it runs.
 	if after >= before {
