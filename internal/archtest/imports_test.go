@@ -42,6 +42,7 @@ var rules = []rule{
 	{pkg: "internal/iox", allow: []string{}, why: "io adapters need only the standard library"},
 	{pkg: "internal/parallel", allow: []string{"golang.org/x/sync/..."}, why: "a leaf over errgroup"},
 	{pkg: "internal/keylock", allow: []string{}, why: "mutexes by key need only the standard library"},
+	{pkg: "internal/exepages", allow: []string{}, why: "madvise of the executable's mappings needs only the standard library"},
 	{pkg: "hostagent/errdefs", allow: []string{module + "/internal/oci"}, why: "error classes are a leaf of the agent"},
 	{pkg: "hostagent/store",
 		allow: []string{imageSpec, goDigest, module + "/internal/oci", module + "/internal/iox", module + "/hostagent/errdefs"},

@@ -48,6 +48,9 @@ func (d *driver) mkdirs(dir string) ([]string, error) {
 // that holds all their entries and the others mostly wait for it, so the
 // time is about that of one. When it returns, the entry and every directory
 // leading to it are durable.
+//
+// Past syncHelpers directories at once, process-wide, syncDirs syncs the
+// rest itself, one after the other, once dir is synced.
 func syncDirs(dir string, dirty []string) error {
 	if len(dirty) == 0 {
 		return syncDir(dir)
@@ -55,20 +58,44 @@ func syncDirs(dir string, dirty []string) error {
 	slices.Sort(dirty)
 	dirty = slices.Compact(dirty) // made twice: a creation lost a race and was retried
 	errs := make([]error, len(dirty))
+	syncOne := func(i int) {
+		// One gone meanwhile was emptied and pruned by a Delete:
+		// what it held is deleted, durable or not.
+		if err := syncDir(dirty[i]); err != nil && !notExist(err) {
+			errs[i] = err
+		}
+	}
 	var wg sync.WaitGroup
-	for i, p := range dirty {
-		wg.Go(func() {
-			// One gone meanwhile was emptied and pruned by a Delete:
-			// what it held is deleted, durable or not.
-			if err := syncDir(p); err != nil && !notExist(err) {
-				errs[i] = err
-			}
-		})
+	var inline []int
+	for i := range dirty {
+		select {
+		case syncHelpers <- struct{}{}:
+			wg.Go(func() {
+				defer func() { <-syncHelpers }()
+				syncOne(i)
+			})
+		default:
+			inline = append(inline, i)
+		}
 	}
 	err := syncDir(dir)
+	for _, i := range inline {
+		syncOne(i)
+	}
 	wg.Wait()
 	return errors.Join(append([]error{err}, errs...)...)
 }
+
+// syncHelpers bounds the goroutines of syncDirs, process-wide. Each fsync
+// holds an OS thread for its length, and the Go runtime keeps every thread
+// it started for the life of the process, each with its signal stack
+// (32 KiB of heap, which the collector's goal counts too) and its own
+// stack: new repositories pushed by 16 clients at once (regbench's
+// catalog set-up) left 84 threads, most of them started for these fsyncs
+// (47 with a bound of 16). The bound is above what a push storm of 16
+// clients keeps busy (a bound of 16 made 6% of its directory fsyncs wait),
+// so that only bursts of new repositories meet it.
+var syncHelpers = make(chan struct{}, 32)
 
 // prune removes dir and then its parents while they are empty, stopping
 // below stop. Rmdir, unlike os.Remove, never deletes a file that replaced a
