@@ -122,7 +122,7 @@ func (b *browserT) waitFor(expr string) {
 		if err == nil {
 			return
 		}
-		if ctx.Err() != nil || !(strings.Contains(err.Error(), "navigated or closed") || strings.Contains(err.Error(), "Cannot find context")) {
+		if ctx.Err() != nil || !navigatedAway(err) {
 			b.t.Fatalf("waiting for %s: %v (page: %.400s)", expr, err, b.text("main"))
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -133,11 +133,30 @@ func (b *browserT) text(sel string) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		b.t.Fatalf("text of %s: %v", sel, err)
+	for {
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err == nil {
+			return s
+		}
+		// A navigation (a log-out's reload, say) can replace the node
+		// between the query that found it and the read of its text:
+		// read it again on the new page.
+		if ctx.Err() != nil || !navigatedAway(err) {
+			b.t.Fatalf("text of %s: %v", sel, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return s
+}
+
+// navigatedAway reports whether err is the browser's answer to a call
+// about a page, node or script context that a navigation replaced.
+func navigatedAway(err error) bool {
+	for _, s := range []string{"navigated or closed", "Cannot find context", "No node with given id"} {
+		if strings.Contains(err.Error(), s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *browserT) eval(expr string) string {
