@@ -84,8 +84,12 @@ func (d *driver) Stamp(ctx context.Context, p string) (time.Time, error) {
 			continue
 		case notExist(err):
 			// The directory is missing (never made, or removed by a
-			// Delete meanwhile): make it and link again.
-			if _, err := d.mkdirs(filepath.Dir(dst)); err != nil {
+			// Delete meanwhile): make it and link again. A Delete can
+			// also prune a parent while mkdirs climbs back down (a
+			// collector removing its last records): then mkdirs says
+			// not found, and the next try makes it again, as PutContent
+			// does.
+			if _, err := d.mkdirs(filepath.Dir(dst)); err != nil && !notExist(err) {
 				return time.Time{}, err
 			}
 			continue
