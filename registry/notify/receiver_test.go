@@ -20,6 +20,7 @@ type receiver struct {
 	*httptest.Server
 	mu       sync.Mutex
 	accepted []notify.Event // in the order accepted
+	senders  []string       // the X-Sender header of each accepted request
 	attempts int
 	headers  []http.Header
 	decide   func(ev notify.Event, attempt int) int // 0, -1: block
@@ -61,9 +62,7 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	rc.mu.Unlock()
 	if status == -1 {
-		rc.mu.Lock()
-		rc.accepted = append(rc.accepted, ev)
-		rc.mu.Unlock()
+		rc.accept(ev, r)
 	}
 	if status <= 0 {
 		rc.blocked <- ev
@@ -75,11 +74,16 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if status < 300 && status != -1 {
-		rc.mu.Lock()
-		rc.accepted = append(rc.accepted, ev)
-		rc.mu.Unlock()
+		rc.accept(ev, r)
 	}
 	w.WriteHeader(status)
+}
+
+func (rc *receiver) accept(ev notify.Event, r *http.Request) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.accepted = append(rc.accepted, ev)
+	rc.senders = append(rc.senders, r.Header.Get("X-Sender"))
 }
 
 // unblock lets blocked requests, and those that would block, succeed.
@@ -97,6 +101,13 @@ func (rc *receiver) got() []notify.Event {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return append([]notify.Event(nil), rc.accepted...)
+}
+
+// gotWithSenders is got with the X-Sender header of each.
+func (rc *receiver) gotWithSenders() ([]notify.Event, []string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]notify.Event(nil), rc.accepted...), append([]string(nil), rc.senders...)
 }
 
 // waitDistinct waits until the receiver accepted n distinct event ids.
