@@ -64,7 +64,7 @@ type Row struct {
 	VsDist  float64            `json:"-"` // NaN when missing
 	VsCeil  float64            `json:"-"`
 	VsDisk  float64            `json:"-"`
-	VsLimit float64            `json:"-"` // Berth ÷ the slower of the disk and the ceiling
+	VsLimit float64            `json:"-"`                        // Berth ÷ the slower of the disk and the ceiling
 	Ratios  map[string]float64 `json:"berth_ratio_to,omitempty"` // the four above, where known
 	GoalMet *bool              `json:"goal_met,omitempty"`
 }
