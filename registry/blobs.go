@@ -96,23 +96,13 @@ func (a *App) openBlob(r *http.Request, name string, d digest.Digest) (rc io.Rea
 }
 
 // byteRange returns the range of a GET's Range header when it is one
-// "bytes=first-last"; anything else is left to http.ServeContent, which
-// parses and checks the header.
+// "bytes=first-last" (plainRange); anything else is left to
+// http.ServeContent, which parses and checks the header.
 func byteRange(r *http.Request) (first, last int64, ok bool) {
-	spec, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
-	if !ok || r.Method != http.MethodGet {
+	if r.Method != http.MethodGet {
 		return 0, 0, false
 	}
-	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
-	if !ok || a == "" || b == "" {
-		return 0, 0, false
-	}
-	first, err1 := strconv.ParseInt(a, 10, 64)
-	last, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || first < 0 || last < first {
-		return 0, 0, false
-	}
-	return first, last, true
+	return plainRange(r.Header.Get("Range"))
 }
 
 // serveRange answers a GET of one short range as http.ServeContent
@@ -128,10 +118,10 @@ func byteRange(r *http.Request) (first, last int64, ok bool) {
 // the header is sent is the request's error.
 func serveRange(w http.ResponseWriter, r *http.Request, rc io.ReadSeekCloser, size int64) (bool, error) {
 	ra, ok := rc.(io.ReaderAt)
-	if !ok || r.Method != http.MethodGet {
+	if !ok {
 		return false, nil
 	}
-	first, last, ok := plainRange(r.Header.Get("Range"))
+	first, last, ok := byteRange(r)
 	if !ok || first >= size || last-first >= shortRange {
 		return false, nil
 	}
