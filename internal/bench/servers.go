@@ -41,12 +41,21 @@ var Packages = [3]string{
 	"github.com/berth-registry/berth/internal/bench/ceilingserver",
 }
 
+// shipFlags are the go build flags of Berth's Dockerfile, the way it
+// ships: a static executable (CGO_ENABLED=0, also how Distribution's
+// image builds its registry) without paths of the build machine or a
+// symbol table. A cgo build maps the C library and gives every thread a
+// C stack, which a shipped registry has neither of.
+var shipFlags = []string{"-trimpath", "-ldflags=-s -w"}
+
 // Build builds the three servers into dir with one go build, as they
-// ship (no race detector), from the module the go command finds from the
-// working directory.
+// ship (shipFlags, no race detector), from the module the go command
+// finds from the working directory.
 func Build(ctx context.Context, dir string) (Binaries, error) {
-	args := append([]string{"build", "-o", dir + string(filepath.Separator)}, Packages[:]...)
-	if out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput(); err != nil {
+	args := append(append([]string{"build", "-o", dir + string(filepath.Separator)}, shipFlags...), Packages[:]...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
 		return Binaries{}, fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return Binaries{

@@ -121,9 +121,10 @@ func TestMemoryLinksShareDigests(t *testing.T) {
 		}
 	}
 	key := func(repo string, d digest.Digest) *byte {
-		return unsafe.StringData(string(m.links.m[linkKey{repo, d}].k.d))
+		k, _ := m.links.key(linkKey{repo, d})
+		return unsafe.StringData(string(k.d))
 	}
-	if key("a", described) != unsafe.StringData(string(m.blobs.m[described].k)) || key("b", described) != key("a", described) {
+	if key("a", described) != unsafe.StringData(string(heldDigest(m, described))) || key("b", described) != key("a", described) {
 		t.Error("links of a described blob do not share its descriptor's digest")
 	}
 	if key("a", linked) == nil || key("a", linked) != key("b", linked) {
@@ -208,4 +209,9 @@ func TestCacheCanceledIsNoFailure(t *testing.T) {
 	if _, ok := c.Descriptor(t.Context(), d, time.Time{}); !ok {
 		t.Fatal("the next request missed: a cancellation was taken for a failing backend")
 	}
+}
+
+func heldDigest(m *Memory, d digest.Digest) digest.Digest {
+	k, _ := m.blobs.key(d)
+	return k
 }

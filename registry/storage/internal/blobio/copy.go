@@ -17,11 +17,13 @@ import (
 // bodies (the configs and layers of a push storm) take no big buffer at
 // all, and a buffer is taken from the pool only when none of those taken
 // is free, so that a body read no faster than it is hashed holds fewer
-// than copyBufs. (256 KiB buffers cost a 1 GiB push 5% more CPU in
-// alternated runs.)
+// than copyBufs. Three buffers are one for each of the three: a fourth
+// bought no speed in alternated runs of regbench's push workloads and held
+// 512 KiB more of the heap through a big push (256 KiB buffers cost a
+// 1 GiB push 5% more CPU in alternated runs).
 const (
 	copyBufSize  = 512 << 10
-	copyBufs     = 4
+	copyBufs     = 3
 	copyFirstLen = 32 << 10
 )
 

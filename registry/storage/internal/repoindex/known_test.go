@@ -25,6 +25,26 @@ func TestKnownNamesBound(t *testing.T) {
 	}
 }
 
+// Names never added are not known, whatever was added before them: the
+// set holds hashes, and a name it takes for known would lose its marker.
+func TestKnownNamesOnlyAdded(t *testing.T) {
+	var k knownNames
+	if k.has("team/app") {
+		t.Fatal("an empty set knows a name")
+	}
+	for i := range maxKnownNames {
+		k.add(fmt.Sprintf("team/r%05d", i))
+	}
+	for i := range 4 * maxKnownNames {
+		if name := fmt.Sprintf("other/r%05d", i); k.has(name) {
+			t.Fatalf("%s is known but was never added", name)
+		}
+	}
+	if !k.has("team/r00000") && !k.has("team/r08191") {
+		t.Error("neither the first nor the last name added is known")
+	}
+}
+
 // encodes agrees with indexMarkerPath's encoding.
 func TestEncodes(t *testing.T) {
 	for _, c := range []struct {
