@@ -93,14 +93,6 @@ func (c *lru[K, V]) get(k K) (V, bool) {
 	return c.ents[s].v, true
 }
 
-func (c *lru[K, V]) put(k K, v V) {
-	if h, s := c.lookup(k); s >= 0 {
-		c.update(s, v)
-	} else {
-		c.insert(k, h, v)
-	}
-}
-
 // update sets slot s's value and makes it the most recent.
 func (c *lru[K, V]) update(s int32, v V) {
 	c.ents[s].v = v

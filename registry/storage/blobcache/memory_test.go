@@ -319,3 +319,13 @@ func TestMemoryLinksHeap(t *testing.T) {
 	}
 	runtime.KeepAlive(repos)
 }
+
+// put sets k to v, inserting k as given (Memory's Set methods copy a key
+// before they insert it).
+func (c *lru[K, V]) put(k K, v V) {
+	if h, s := c.lookup(k); s >= 0 {
+		c.update(s, v)
+	} else {
+		c.insert(k, h, v)
+	}
+}
