@@ -59,6 +59,15 @@
 // journal commit of the entry. Close and Delete do not fsync: only Commit,
 // CommitTo, PutContent and Move acknowledge stored content.
 //
+// On Linux those fsyncs are replaced, for PutContent, Move and the commit
+// of a write of at most 1 MiB, by group commit: each step waits for a
+// syncfs(2) of the filesystem that began after it, one call shared by all
+// the requests waiting then, in the same order (the content durable
+// before the rename, the rename before the return). A syncfs slower than
+// 50 ms (much dirty data on the filesystem, from a large push or another
+// program) turns group commit off for a second, doubled while the next
+// are slow too (groupsync_linux.go).
+//
 // Under a storagedriver.Volatile context PutContent skips its fsyncs: the
 // content still replaces the old one whole (temporary file and rename), but a
 // crash of the machine may lose it. A writer asks the kernel to start the
