@@ -28,10 +28,10 @@
 // renaming it to its claimed name, so one pending write is continued by at
 // most one writer at a time and a second gets ErrPathNotFound (so does a
 // directory at the pending write's name: it holds those of paths below);
-// Close renames it back. A claimed file nobody locks was left by a writer whose process
-// died (the kernel drops the lock with the process): the next
-// Writer(append=true) takes it over, so a crash while continuing a write
-// keeps what was closed before. On Linux a writer keeps a state
+// Close renames it back. A claimed file nobody locks was left by a writer
+// whose process died (the kernel drops the lock with the process): the
+// next Writer(append=true) takes it over, so a crash while continuing a
+// write keeps what was closed before. On Linux a writer keeps a state
 // (storagedriver.StateKeeper; the registry's sha256 state of an upload) as
 // the extended attribute user.berth.state of the pending write's file: it
 // goes with the file through these renames, costs one system call to set
@@ -60,6 +60,15 @@
 // destination directory, once the entry is in place: the creations join the
 // journal commit of the entry. Close and Delete do not fsync: only Commit,
 // CommitTo, PutContent and Move acknowledge stored content.
+//
+// On Linux those fsyncs are replaced, for PutContent, Move and the commit
+// of a write of at most 1 MiB, by group commit: each step waits for a
+// syncfs(2) of the filesystem that began after it, one call shared by all
+// the requests waiting then, in the same order (the content durable
+// before the rename, the rename before the return). A syncfs slower than
+// 50 ms (much dirty data on the filesystem, from a large push or another
+// program) turns group commit off for a second, doubled while the next
+// are slow too (groupsync_linux.go).
 //
 // Under a storagedriver.Volatile context PutContent skips its fsyncs: the
 // content still replaces the old one whole (temporary file and rename), but a

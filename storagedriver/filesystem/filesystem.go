@@ -55,6 +55,7 @@ type driver struct {
 	root    string // absolute and clean
 	pending string // root/+pending
 	stamps  stamps // the inode records are linked to (stamp_linux.go)
+	group   *group // group commit (groupsync_linux.go); nil: off
 }
 
 // New returns a driver storing under root, which it creates if needed.
@@ -70,7 +71,7 @@ func New(root string) (*Driver, error) {
 	if err := os.MkdirAll(pending, 0o777); err != nil {
 		return nil, fmt.Errorf("filesystem: %w", err)
 	}
-	be := &driver{root: abs, pending: pending}
+	be := &driver{root: abs, pending: pending, group: newGroup(abs)}
 	b := storagedriver.NewBase(be)
 	return &Driver{Base: b, BaseWalker: b.Walker(be), BaseOpener: b.Opener(be), BasePurger: b.Purger(be), BaseActivity: b.Activity(be), BaseStamper: b.Stamper(be), be: be}, nil
 }
@@ -96,20 +97,33 @@ func (d *driver) PutContent(ctx context.Context, p string, content []byte) error
 	dst := d.full(p)
 	dir := filepath.Dir(dst)
 	durable := !storagedriver.IsVolatile(ctx)
+	var g *group
+	if durable {
+		g = d.group.use()
+	}
 	var dirty []string
 	var err error
 	for range retries {
-		if err = d.putOnce(dir, dst, content, durable, &dirty); !errors.Is(err, fs.ErrNotExist) {
+		if err = d.putOnce(dir, dst, content, durable, g, &dirty); !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
 	}
 	if err == nil && durable {
-		err = syncDirs(dir, dirty)
+		err = d.syncEntry(g, dir, dirty)
 	}
 	return err
 }
 
-func (d *driver) putOnce(dir, dst string, content []byte, durable bool, dirty *[]string) error {
+// syncEntry makes the new entry in dir durable, with the directories
+// mkdirs made for it: through g's shared syncfs when it is not nil.
+func (d *driver) syncEntry(g *group, dir string, dirty []string) error {
+	if g != nil {
+		return g.sync()
+	}
+	return syncDirs(dir, dirty)
+}
+
+func (d *driver) putOnce(dir, dst string, content []byte, durable bool, g *group, dirty *[]string) error {
 	made, err := d.mkdirs(dir)
 	*dirty = append(*dirty, made...)
 	if err != nil {
@@ -118,8 +132,15 @@ func (d *driver) putOnce(dir, dst string, content []byte, durable bool, dirty *[
 	var tmp string
 	for {
 		tmp = filepath.Join(dir, putTemp+randSuffix())
-		if err = writeNew(tmp, content, durable); !errors.Is(err, fs.ErrExist) {
+		if err = writeNew(tmp, content, durable && g == nil); !errors.Is(err, fs.ErrExist) {
 			break
+		}
+	}
+	if err == nil && g != nil {
+		// The content before the rename that shows it, as writeNew's
+		// own fsync would have it.
+		if err = g.sync(); err != nil {
+			_ = os.Remove(tmp)
 		}
 	}
 	if err != nil {
@@ -258,7 +279,7 @@ func (d *driver) Move(ctx context.Context, src, dst string) error {
 			return fmt.Errorf("move source %w", storagedriver.PathNotFound(src))
 		}
 	}
-	if err := syncDirs(dir, dirty); err != nil {
+	if err := d.syncEntry(d.group.use(), dir, dirty); err != nil {
 		return err
 	}
 	d.prune(filepath.Dir(from), d.root)

@@ -353,7 +353,17 @@ func (w *writer) commit(ctx context.Context, p string) error {
 	if w.resumed || w.marked {
 		clearState(w.f) // a state is of use to a pending write only
 	}
-	if err := w.f.Sync(); err != nil {
+	// A long write fsyncs its own file: a syncfs would also wait for
+	// others' write-back, and they for its.
+	g := w.d.group.use()
+	if w.size > groupSmall {
+		g = nil
+	}
+	if g != nil {
+		if err := g.sync(); err != nil {
+			return err
+		}
+	} else if err := w.f.Sync(); err != nil {
 		return err
 	}
 	dst := w.d.full(p)
@@ -380,7 +390,7 @@ func (w *writer) commit(ctx context.Context, p string) error {
 	}
 	w.done = true
 	err := w.f.Close()
-	if serr := syncDirs(dir, dirty); err == nil {
+	if serr := w.d.syncEntry(g, dir, dirty); err == nil {
 		err = serr
 	}
 	return err

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package filesystem
+
+// group is group commit, Linux only (groupsync_linux.go): elsewhere every
+// durable write fsyncs its own file and directories.
+type group struct{}
+
+const groupSmall = 0
+
+func newGroup(string) *group { return nil }
+
+func (g *group) use() *group { return nil }
+
+func (g *group) sync() error { return nil }
