@@ -40,7 +40,9 @@ var testDrivers = []struct {
 // TestPurgeUploads proves upload purging on every driver: an upload idle
 // since before the cutoff goes, with its data wherever the driver keeps
 // it, and so does a pending write no upload owns; a young upload stays, and
-// so does one that began before the cutoff but received a chunk since. A
+// so does one that began before the cutoff but received a chunk since. On
+// a driver keeping pending writes apart, so do uploads an earlier Berth
+// began, whose data is pending at _uploads/<id>/data (parkLegacy). A
 // dry run reports the same and removes nothing (the purge after it finds
 // it all still there); two purges racing remove everything once, without
 // an error, and a third finds nothing.
@@ -63,6 +65,12 @@ func TestPurgeUploads(t *testing.T) {
 			}
 			stale := start("a/b", "stale bytes")
 			active := start("a/b", "first, ")
+			_, pending := drv.(storagedriver.PendingPurger)
+			var staleLegacy, activeLegacy string
+			if pending {
+				staleLegacy = parkLegacy(t, drv, "a/b", []byte("stale legacy bytes"))
+				activeLegacy = parkLegacy(t, drv, "a/b", []byte("legacy, "))
+			}
 			w, err := drv.Writer(ctx, "/crashed/write", false)
 			if err != nil {
 				t.Fatal(err)
@@ -78,6 +86,15 @@ func TestPurgeUploads(t *testing.T) {
 			if err := active.Append(ctx, bytes.NewReader([]byte("second")), -1); err != nil {
 				t.Fatal(err)
 			}
+			if pending {
+				u, err := s.Upload("a/b", activeLegacy)
+				if err == nil {
+					err = u.Append(ctx, bytes.NewReader([]byte("after")), -1)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
 
 			// An upload has a directory of its own where its start time or
 			// hash states are files (StartUpload, saveHash): its start time
@@ -90,7 +107,6 @@ func TestPurgeUploads(t *testing.T) {
 			if _, err := drv.List(ctx, layout.UploadDir("a/b", stale.ID())); errors.Is(err, storagedriver.ErrPathNotFound) {
 				wantUploads = 0
 			}
-			_, pending := drv.(storagedriver.PendingPurger)
 			wantDir := !pending || !keepsState(t, drv)
 			if td.name == "s3" && wantDir {
 				t.Errorf("s3 cannot record a state with its pending write")
@@ -107,8 +123,9 @@ func TestPurgeUploads(t *testing.T) {
 			if dry.Uploads != wantUploads || len(purged) != wantUploads || wantUploads == 1 && (purged[0].Repository != "a/b" || purged[0].ID != stale.ID()) {
 				t.Fatalf("dry run purged %+v (%+v), want %d upload a/b %s", dry, purged, wantUploads, stale.ID())
 			}
-			if pending && dry.Pending != 2 { // the stale upload's data and the crashed write
-				t.Errorf("dry run: %d pending writes, want 2", dry.Pending)
+			// The stale uploads' data and the crashed write.
+			if pending && dry.Pending != 3 {
+				t.Errorf("dry run: %d pending writes, want 3", dry.Pending)
 			}
 
 			// Two nodes purging at once.
@@ -125,18 +142,23 @@ func TestPurgeUploads(t *testing.T) {
 			if got := res[0].Uploads + res[1].Uploads; got < wantUploads {
 				t.Errorf("concurrent purges removed %d uploads (%+v, %+v): the dry run removed something?", got, res[0], res[1])
 			}
-			if _, err := s.ResumeUpload(ctx, "a/b", stale.ID()); !errors.Is(err, ErrUploadUnknown) {
-				t.Errorf("stale upload after the purge: %v, want ErrUploadUnknown", err)
+			for _, id := range []string{stale.ID(), staleLegacy} {
+				if _, err := s.ResumeUpload(ctx, "a/b", id); id != "" && !errors.Is(err, ErrUploadUnknown) {
+					t.Errorf("stale upload %s after the purge: %v, want ErrUploadUnknown", id, err)
+				}
 			}
 			if _, err := drv.Writer(ctx, "/crashed/write", true); pending && !errors.Is(err, storagedriver.ErrPathNotFound) {
 				t.Errorf("crashed write after the purge: %v, want ErrPathNotFound", err)
 			}
 			for _, c := range []struct {
-				u    *Upload
+				id   string
 				name string
 				want string
-			}{{young, "c", "young"}, {active, "a/b", "first, second"}} {
-				u, err := s.ResumeUpload(ctx, c.name, c.u.ID())
+			}{{young.ID(), "c", "young"}, {active.ID(), "a/b", "first, second"}, {activeLegacy, "a/b", "legacy, after"}} {
+				if c.id == "" {
+					continue // no legacy upload on this driver
+				}
+				u, err := s.ResumeUpload(ctx, c.name, c.id)
 				if err != nil {
 					t.Fatalf("live upload %s after the purge: %v", c.want, err)
 				}
@@ -147,6 +169,41 @@ func TestPurgeUploads(t *testing.T) {
 			again, err := purge.Uploads(ctx, drv, purge.Options{OlderThan: cutoff})
 			if err != nil || again.Uploads != 0 || again.Pending != 0 {
 				t.Errorf("third purge: %+v, %v; want nothing", again, err)
+			}
+		})
+	}
+}
+
+// TestPurgeUploadDataAtItsPath: on every driver, upload data committed at
+// the upload's own path (what a commit on S3, whose writers commit only
+// at their own key, leaves when its process dies before the move) is an
+// upload to the purger: kept while young, purged once idle, with its
+// bytes counted.
+func TestPurgeUploadDataAtItsPath(t *testing.T) {
+	for _, td := range testDrivers {
+		t.Run(td.name, func(t *testing.T) {
+			drv := td.new(t)
+			ctx := t.Context()
+			id, err := newUploadID()
+			if err != nil {
+				t.Fatal(err)
+			}
+			content := []byte("committed, never moved")
+			if err := drv.PutContent(ctx, layout.UploadPendingPath("r", id), content); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(td.tick)
+			cutoff := time.Now()
+			if res, err := purge.Uploads(ctx, drv, purge.Options{OlderThan: cutoff.Add(-time.Hour)}); err != nil || res.Uploads != 0 {
+				t.Fatalf("young: purged %+v, %v; want nothing", res, err)
+			}
+			var purged []purge.Upload
+			res, err := purge.Uploads(ctx, drv, purge.Options{OlderThan: cutoff, Purged: func(p purge.Upload) { purged = append(purged, p) }})
+			if err != nil || res.Uploads != 1 || res.UploadBytes != int64(len(content)) || len(purged) != 1 || purged[0].ID != id {
+				t.Fatalf("idle: purged %+v (%+v), %v; want upload r %s of %d bytes", res, purged, err, id, len(content))
+			}
+			if _, err := drv.Stat(ctx, layout.UploadPendingPath("r", id)); !errors.Is(err, storagedriver.ErrPathNotFound) {
+				t.Errorf("after the purge: %v, want ErrPathNotFound", err)
 			}
 		})
 	}

@@ -23,8 +23,12 @@ import (
 
 // An Upload is a blob being received, possibly over several requests and
 // several processes. Its bytes and its sha256 state live in storage under
-// _uploads/<id> (the bytes as the driver's pending write there, where the
-// driver keeps those apart), so any node can continue it; on a driver
+// _uploads/<id>, so any node can continue it: the bytes as the pending
+// write of _uploads/<id> itself where the driver keeps pending writes
+// apart (layout.UploadPendingPath: on the filesystem a file among the
+// repository's other pending uploads, with no directory of its own to make
+// and remove), else in _uploads/<id>/data (see Upload.writer for uploads an
+// earlier Berth began); on a driver
 // whose writers keep a state (storagedriver.StateKeeper: S3, and the
 // filesystem on Linux) the hash state is recorded with the pending write
 // itself, in the request that records the chunk, rather than as a file of
@@ -46,9 +50,15 @@ type Upload struct {
 	name   string
 	id     string
 	offset int64
-	// whole: the committing request found the upload empty, so no chunk
-	// before it saved a hash state into the upload's directory.
-	whole bool
+	// data is the path of the upload's pending write, once its writer
+	// was opened (StartUpload, writer).
+	data string
+	// bare: the upload has nothing in storage but its pending write at
+	// layout.UploadPendingPath (its committing request found it empty, so
+	// no chunk saved a hash state into its directory, and nothing was
+	// committed there): a commit that consumed or cancelled that write
+	// leaves nothing of it to delete.
+	bare bool
 }
 
 // cleanupTimeout bounds the clean-up of an upload once its caller is gone.
@@ -72,7 +82,7 @@ func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &Upload{store: s, name: name, id: id}
+	u := &Upload{store: s, name: name, id: id, data: layout.UploadDataPath(name, id)}
 	// A driver that keeps pending writes apart (storagedriver.PendingPurger)
 	// holds all of an upload that is not pushed in chunks: its pending
 	// write says the upload exists, and the purger ages it by its own
@@ -81,7 +91,9 @@ func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
 	// filesystem, its file and two directories (_uploads/<id>) were a
 	// third of the inodes a pushed blob created, and removed again at the
 	// commit; on S3, a PUT and the listings of the directory's Delete.
-	if !s.pendingApart() {
+	if s.pendingApart() {
+		u.data = layout.UploadPendingPath(name, id)
+	} else {
 		now := time.Now().UTC().Format(time.RFC3339Nano)
 		// Not fsynced: nothing of an upload is durable before its commit
 		// (its data neither), and the purger goes by the files' times when
@@ -90,7 +102,7 @@ func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
 			return nil, err
 		}
 	}
-	w, err := s.driver.Writer(ctx, layout.UploadDataPath(name, id), false)
+	w, err := s.driver.Writer(ctx, u.data, false)
 	if err == nil {
 		err = w.Close()
 	}
@@ -236,7 +248,7 @@ func (u *Upload) Commit(ctx context.Context, d digest.Digest, r io.Reader, start
 		return 0, err
 	}
 	defer w.Close()
-	u.whole = w.Size() == 0
+	u.bare = w.Size() == 0 && u.data == layout.UploadPendingPath(u.name, u.id)
 	if size, done, err := u.commitDirect(ctx, w, d, r, start); done {
 		return size, err
 	}
@@ -253,66 +265,6 @@ func (u *Upload) Commit(ctx context.Context, d digest.Digest, r io.Reader, start
 		return 0, err
 	}
 	return size, nil
-}
-
-// publish commits w, the upload's writer holding all its bytes, checks that
-// they hash to d (h is their sha256 state, or nil), moves them to blob d and
-// links it into the repository; then the upload is gone.
-//
-// When h holds the digest and the driver's writer is a Relocator, the bytes
-// are checked first and committed straight to the blob's path (or dropped
-// when the blob exists): one fsync and one rename, where a commit into the
-// upload and a Move cost two of each on a filesystem.
-func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash.Hash, d digest.Digest) error {
-	s := u.store
-	data := layout.UploadDataPath(u.name, u.id)
-	rel, direct := w.(storagedriver.Relocator)
-	direct = direct && h != nil && d.Algorithm() == digest.SHA256
-	if !direct {
-		if err := w.Commit(ctx); err != nil {
-			return err
-		}
-	}
-	var got digest.Digest
-	if h != nil && d.Algorithm() == digest.SHA256 {
-		got = digest.NewDigest(digest.SHA256, h)
-	} else {
-		var err error
-		if got, err = s.hashStored(ctx, data, d.Algorithm()); err != nil {
-			return err
-		}
-	}
-	if got != d {
-		return fmt.Errorf("upload hashed to %s, not %s: %w", got, d, ErrDigestInvalid)
-	}
-	// Before the data is published: a collector deleting d right now
-	// finishes first, so that what is published here stays.
-	t := s.now()
-	if err := s.rely(ctx, u.name, d, relyCommit); err != nil {
-		return err
-	}
-	exists, err := s.blobExists(ctx, d)
-	if err != nil {
-		return err
-	}
-	switch {
-	case exists && direct:
-		// Nothing to write: the bytes go with the upload.
-		_ = w.Cancel(ctx)
-	case direct:
-		err = rel.CommitTo(ctx, layout.BlobDataPath(d))
-		if errors.Is(err, errors.ErrUnsupported) {
-			if err = w.Commit(ctx); err == nil {
-				err = s.driver.Move(ctx, data, layout.BlobDataPath(d))
-			}
-		}
-	case !exists:
-		err = s.driver.Move(ctx, data, layout.BlobDataPath(d))
-	}
-	if err != nil {
-		return err
-	}
-	return u.linkPublished(ctx, d, w.Size(), t)
 }
 
 // discard ends w, the upload's open writer, and removes the upload, on a
@@ -340,7 +292,8 @@ func (u *Upload) Cancel(ctx context.Context) error {
 		return u.cancelLocked(ctx)
 	}
 	// The upload may have nothing in its directory (StartUpload): its
-	// pending write says whether it exists.
+	// pending write says whether it exists. Deleting the directory then
+	// discards the write wherever it is, at the directory's path or in it.
 	w, err := u.writer(ctx)
 	if err != nil {
 		return err
@@ -356,7 +309,8 @@ func (u *Upload) Cancel(ctx context.Context) error {
 }
 
 // cancelLocked removes the upload's directory, with its data, pending
-// writes and hash states, on a clean-up context.
+// writes (the driver's Delete discards those at the directory's path too)
+// and hash states, on a clean-up context.
 func (u *Upload) cancelLocked(ctx context.Context) error {
 	ctx, cancel := cleanupContext(ctx)
 	defer cancel()
@@ -369,17 +323,39 @@ func (u *Upload) cancelLocked(ctx context.Context) error {
 
 // pendingApart reports whether the driver keeps pending writes where no
 // path reaches (storagedriver.PendingPurger): then an upload's data is
-// not in its directory, and the directory holds only what StartUpload
-// and saveHash put there.
+// the pending write of its directory's path (layout.UploadPendingPath),
+// and the directory holds only what saveHash and commitData put there.
 func (s *Store) pendingApart() bool {
 	_, ok := s.driver.(storagedriver.PendingPurger)
 	return ok
 }
 
+// writer takes over the upload's pending write: at
+// layout.UploadPendingPath on a driver that keeps pending writes apart,
+// else at layout.UploadDataPath, where an earlier Berth parked it on every
+// driver; so an upload begun before an upgrade is found there when the
+// other path has no pending write, and goes on there to its end.
+// ErrUploadUnknown when neither has one.
 func (u *Upload) writer(ctx context.Context) (storagedriver.FileWriter, error) {
-	w, err := u.store.driver.Writer(ctx, layout.UploadDataPath(u.name, u.id), true)
+	d := u.store.driver
+	if u.store.pendingApart() {
+		p := layout.UploadPendingPath(u.name, u.id)
+		w, err := d.Writer(ctx, p, true)
+		if err == nil {
+			u.data = p
+			return w, nil
+		}
+		if !errors.Is(err, storagedriver.ErrPathNotFound) {
+			return nil, err
+		}
+	}
+	p := layout.UploadDataPath(u.name, u.id)
+	w, err := d.Writer(ctx, p, true)
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
 		return nil, fmt.Errorf("upload %s: %w", u.id, ErrUploadUnknown)
+	}
+	if err == nil {
+		u.data = p
 	}
 	return w, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"time"
 
@@ -12,6 +13,88 @@ import (
 	"github.com/berth-registry/berth/registry/storage/internal/layout"
 	"github.com/berth-registry/berth/storagedriver"
 )
+
+// publish commits w, the upload's writer holding all its bytes, checks that
+// they hash to d (h is their sha256 state, or nil), moves them to blob d and
+// links it into the repository; then the upload is gone.
+//
+// When h holds the digest and the driver's writer is a Relocator, the bytes
+// are checked first and committed straight to the blob's path (or dropped
+// when the blob exists): one fsync and one rename, where a commit into the
+// upload and a Move cost two of each on a filesystem. Otherwise they are
+// committed into the upload (commitData), read back and moved.
+func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash.Hash, d digest.Digest) error {
+	s := u.store
+	var data string
+	rel, direct := w.(storagedriver.Relocator)
+	direct = direct && h != nil && d.Algorithm() == digest.SHA256
+	if !direct {
+		var err error
+		if data, err = u.commitData(ctx, w); err != nil {
+			return err
+		}
+	}
+	var got digest.Digest
+	if h != nil && d.Algorithm() == digest.SHA256 {
+		got = digest.NewDigest(digest.SHA256, h)
+	} else {
+		var err error
+		if got, err = s.hashStored(ctx, data, d.Algorithm()); err != nil {
+			return err
+		}
+	}
+	if got != d {
+		return fmt.Errorf("upload hashed to %s, not %s: %w", got, d, ErrDigestInvalid)
+	}
+	// Before the data is published: a collector deleting d right now
+	// finishes first, so that what is published here stays.
+	t := s.now()
+	if err := s.rely(ctx, u.name, d, relyCommit); err != nil {
+		return err
+	}
+	exists, err := s.blobExists(ctx, d)
+	if err != nil {
+		return err
+	}
+	switch {
+	case exists && direct:
+		// Nothing to write: the bytes go with the upload.
+		_ = w.Cancel(ctx)
+	case direct:
+		err = rel.CommitTo(ctx, layout.BlobDataPath(d))
+		if errors.Is(err, errors.ErrUnsupported) {
+			if data, err = u.commitData(ctx, w); err == nil {
+				err = s.driver.Move(ctx, data, layout.BlobDataPath(d))
+			}
+		}
+	case !exists:
+		err = s.driver.Move(ctx, data, layout.BlobDataPath(d))
+	}
+	if err != nil {
+		return err
+	}
+	return u.linkPublished(ctx, d, w.Size(), t)
+}
+
+// commitData commits w, the upload's writer, into the upload for its bytes
+// to be read back or moved, and returns where they are: the upload's data
+// file (layout.UploadDataPath). A pending write at layout.UploadPendingPath
+// goes there by the writer's CommitTo: committed at its own path it would
+// be a file named as the upload's directory, which a filesystem cannot
+// hold beside the directory's hash states (saveHash). A writer that cannot
+// (no Relocator: S3's, where a key and keys below it do not clash)
+// commits at its own path.
+func (u *Upload) commitData(ctx context.Context, w storagedriver.FileWriter) (string, error) {
+	u.bare = false // its bytes are in the upload's directory now
+	if dst := layout.UploadDataPath(u.name, u.id); u.data != dst {
+		if rel, ok := w.(storagedriver.Relocator); ok {
+			if err := rel.CommitTo(ctx, dst); !errors.Is(err, errors.ErrUnsupported) {
+				return dst, err
+			}
+		}
+	}
+	return u.data, w.Commit(ctx)
+}
 
 // commitDirect commits an upload that receives all its bytes in its
 // committing request (a monolithic PUT after the POST) on a driver that
@@ -98,12 +181,12 @@ func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64,
 	if err := s.refuseLayerIfDeleting(ctx, u.name, d); err != nil {
 		return err
 	}
-	// Published: what is left of the upload (its start time, hash states)
-	// goes, whether or not the client is still there to hear of it. An
-	// upload that got all its bytes in this request, on a driver keeping
-	// pending writes apart, left nothing but its pending write, which its
-	// writer's Commit consumed or its caller cancels.
-	if !u.whole || !s.pendingApart() {
+	// Published: what is left of the upload (its start time, hash states,
+	// data committed to be read back, a pending write an earlier Berth
+	// began) goes, whether or not the client is still there to hear of
+	// it. A bare upload left nothing but its pending write, which its
+	// writer's CommitTo consumed or its caller cancels.
+	if !u.bare {
 		_ = u.cancelLocked(ctx)
 	}
 	return nil

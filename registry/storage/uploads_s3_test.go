@@ -110,9 +110,9 @@ func TestS3MonolithicCommitWritesInPlace(t *testing.T) {
 }
 
 // TestS3ChunksKeepHashWithWrite: on S3 an upload's hash state travels with
-// its pending write (storagedriver.StateKeeper) rather than in files of
-// its own, and another store (another node) resumes and commits it with
-// the digest checked.
+// its pending write (storagedriver.StateKeeper), that of the upload's own
+// path, rather than in files of its own, and another store (another node)
+// resumes and commits it with the digest checked.
 func TestS3ChunksKeepHashWithWrite(t *testing.T) {
 	drv := s3test.NewDriver(t)
 	a, b := New(drv), New(drv)
@@ -140,7 +140,12 @@ func TestS3ChunksKeepHashWithWrite(t *testing.T) {
 			t.Fatalf("chunk %d: hash state files %q, %v; want none", i, names, err)
 		}
 	}
-	w, err := drv.Writer(ctx, layout.UploadDataPath("r", u.ID()), true)
+	// The pending write is that of the upload's own path, not of its data
+	// file (where an earlier Berth kept it: TestLegacyUploadsGoOn).
+	if _, err := drv.Writer(ctx, layout.UploadDataPath("r", u.ID()), true); !errors.Is(err, storagedriver.ErrPathNotFound) {
+		t.Errorf("a pending write at the upload's data file: %v", err)
+	}
+	w, err := drv.Writer(ctx, layout.UploadPendingPath("r", u.ID()), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,16 +20,18 @@
 // nothing written through a FileWriter is visible at its path before Commit,
 // which renames the file into place, so a reader sees the old content or the
 // new, never a torn file, and a write in progress creates no visible
-// directory. (Distribution instead writes upload data in place; Berth keeps
-// upload data under _uploads/<id>/ too, so only in-flight uploads differ
+// directory. (Distribution instead writes upload data in place, at
+// _uploads/<id>/data; Berth's is the pending write of _uploads/<id>, a file
+// in +pending/<repository>/_uploads/, so only in-flight uploads differ
 // between the two, not stored content.) Each FileWriter writes its own file:
 // Writer(append=true) takes the pending write over by locking it (flock) and
 // renaming it to its claimed name, so one pending write is continued by at
-// most one writer at a time and a second gets ErrPathNotFound; Close renames
-// it back. A claimed file nobody locks was left by a writer whose process
-// died (the kernel drops the lock with the process): the next
-// Writer(append=true) takes it over, so a crash while continuing a write
-// keeps what was closed before. On Linux a writer keeps a state
+// most one writer at a time and a second gets ErrPathNotFound (so does a
+// directory at the pending write's name: it holds those of paths below);
+// Close renames it back. A claimed file nobody locks was left by a writer
+// whose process died (the kernel drops the lock with the process): the
+// next Writer(append=true) takes it over, so a crash while continuing a
+// write keeps what was closed before. On Linux a writer keeps a state
 // (storagedriver.StateKeeper; the registry's sha256 state of an upload) as
 // the extended attribute user.berth.state of the pending write's file: it
 // goes with the file through these renames, costs one system call to set
@@ -87,10 +89,12 @@
 //
 // A directory exists while it holds a file, as a prefix does in an object
 // store: Delete and Move remove the directories they leave empty, up to but
-// not including the root. The +pending tree is pruned more lazily: a write
-// that ends removes only its own directory, and PurgePending the empty
-// ones above it, so that a repository's uploads do not create and remove
-// the same directories for every blob.
+// not including the root. The +pending tree is pruned lazily: a write that
+// ends leaves its directory, and PurgePending removes the empty ones, so
+// that a repository's uploads, whose pending writes share its
+// +pending/<repository>/_uploads/, create and remove no directory for each
+// blob (on ext4 every inode freed is skipped by the allocations of the next
+// minute, a cost that grows with the churn).
 //
 // # Confinement
 //

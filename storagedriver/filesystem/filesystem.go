@@ -288,11 +288,12 @@ func (d *driver) Move(ctx context.Context, src, dst string) error {
 
 // Delete removes p and everything below it, discards the pending writes
 // there, and removes the directories left empty (in +pending, those above
-// p stay: see leavePending). ErrPathNotFound when nothing
+// p stay until PurgePending: see doc.go). ErrPathNotFound when nothing
 // was committed at p.
 func (d *driver) Delete(ctx context.Context, p string) error {
 	pend := d.pendingPath(p)
-	if err := os.RemoveAll(pend); err != nil {
+	// Not a directory: a pending write above p, which holds none below it.
+	if err := os.RemoveAll(pend); err != nil && !notExist(err) {
 		return err
 	}
 	if err := os.Remove(claimedPath(pend)); err != nil && !notExist(err) {

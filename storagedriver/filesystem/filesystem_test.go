@@ -255,10 +255,10 @@ func TestDriverFilesNeverListed(t *testing.T) {
 	}
 }
 
-// TestNoDebris proves that finished writes leave no temporary file or empty
-// directory on disk: after Commit, Cancel and Delete of an upload directory,
-// the disk holds exactly the committed files, and the directory of pending
-// writes that the next upload would use again, until PurgePending.
+// TestNoDebris proves that finished writes leave no temporary file on disk:
+// after Commit, Cancel and Delete of an upload directory, the disk holds
+// exactly the committed files, and the directories of pending writes that
+// the next writes would use again, until PurgePending removes them.
 func TestNoDebris(t *testing.T) {
 	root := t.TempDir()
 	d := newDriver(t, root)
@@ -306,14 +306,14 @@ func TestNoDebris(t *testing.T) {
 		}
 		return got
 	}
-	want := []string{".", "+pending", "+pending/up", "c", "c/committed", "p", "p/link"}
+	want := []string{".", "+pending", "+pending/c", "+pending/up", "+pending/x", "c", "c/committed", "p", "p/link"}
 	if got := onDisk(); !slices.Equal(got, want) {
 		t.Errorf("on disk: %q\nwant %q", got, want)
 	}
 	if _, _, err := d.PurgePending(ctx, time.Now().Add(-time.Hour), false); err != nil {
 		t.Fatal(err)
 	}
-	want = slices.Delete(want, 2, 3)
+	want = slices.Delete(want, 2, 5)
 	if got := onDisk(); !slices.Equal(got, want) {
 		t.Errorf("on disk after PurgePending: %q\nwant %q", got, want)
 	}

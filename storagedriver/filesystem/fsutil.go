@@ -109,19 +109,6 @@ func (d *driver) prune(dir, stop string) {
 	}
 }
 
-// leavePending removes dir, the directory of a pending write that ended,
-// when it is empty, and leaves its parents in place even if empty: the next
-// write of the same repository creates its directory there again, so
-// pruning and recreating them on every upload only churns inodes (on an
-// ext4 without a journal each new inode skips over those freed in the last
-// half minute, a cost that grows with the churn) and races the writers
-// starting meanwhile (see Writer). PurgePending prunes what stays empty.
-func (d *driver) leavePending(dir string) {
-	if len(dir) > len(d.pending) {
-		_ = syscall.Rmdir(dir) // not empty, or already gone
-	}
-}
-
 // createTemp creates a new file named prefix plus a random suffix in dir.
 func createTemp(dir, prefix string) (*os.File, string, error) {
 	for {

@@ -75,9 +75,9 @@ func (d *driver) PurgePending(ctx context.Context, olderThan time.Time, dryRun b
 		err = nil
 	}
 	if err == nil && !dryRun {
-		// The directories commits leave in place (leavePending), children
-		// before their parents; a writer starting in one meanwhile
-		// creates it again (Writer retries).
+		// The directories ended writes leave in place, children before
+		// their parents; a writer starting in one meanwhile creates it
+		// again (Writer retries).
 		for _, dir := range slices.Backward(dirs) {
 			_ = syscall.Rmdir(dir) // not empty, or already gone
 		}

@@ -38,13 +38,12 @@ func (d *driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 	}
 	dir := filepath.Dir(pend)
 	var err error
-	// A write's own directory goes when its Cancel or Commit leaves it
-	// empty, and PurgePending prunes those above it: writers of one
-	// directory starting meanwhile can lose that race several times in
-	// a row, each attempt costing a few system calls. Past the first
-	// attempts it backs off for a random while, so that writers that
-	// keep creating and pruning the same directories in lockstep fall
-	// out of step.
+	// PurgePending prunes the directories that writes left empty: writers
+	// starting in one meanwhile can lose that race, several times in a
+	// row when several writers of one directory start together, each
+	// attempt costing a few system calls. Past the first attempts it backs
+	// off for a random while, so that writers that keep creating and
+	// pruning the same directories in lockstep fall out of step.
 	for attempt := range 10 * retries {
 		if attempt >= retries {
 			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(20*time.Microsecond))))
@@ -84,6 +83,10 @@ func (d *driver) resume(ctx context.Context, p, pend string) (*writer, error) {
 	deadline := time.Now().Add(lockWait)
 	for attempt := 0; attempt < retries; attempt++ {
 		f, err := openLocked(pend)
+		if err != nil && !notExist(err) && isDir(pend) {
+			// The pending writes of paths below p: none of p itself.
+			err = fs.ErrNotExist
+		}
 		if errors.Is(err, errLocked) {
 			if again, werr := waitUnlock(ctx, deadline); werr != nil {
 				return nil, werr
@@ -189,6 +192,12 @@ func discardOrphan(pend string) error {
 		}
 	}
 	return nil
+}
+
+// isDir reports whether a directory is at name.
+func isDir(name string) bool {
+	fi, err := os.Lstat(name)
+	return err == nil && fi.IsDir()
 }
 
 // errLocked: another open file description holds the lock.
@@ -314,7 +323,6 @@ func (w *writer) Cancel(ctx context.Context) error {
 	if err != nil && !notExist(err) {
 		return err
 	}
-	w.d.leavePending(filepath.Dir(w.tmp))
 	return nil
 }
 
@@ -382,7 +390,6 @@ func (w *writer) commit(ctx context.Context, p string) error {
 	}
 	w.done = true
 	err := w.f.Close()
-	w.d.leavePending(filepath.Dir(w.tmp))
 	if serr := w.d.syncEntry(g, dir, dirty); err == nil {
 		err = serr
 	}

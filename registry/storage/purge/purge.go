@@ -37,7 +37,7 @@ type Upload struct {
 
 // Result counts what Uploads removed (with DryRun: would remove).
 type Result struct {
-	Uploads      int   // _uploads/<id> directories
+	Uploads      int   // _uploads/<id> directories (S3: or a key of its own)
 	UploadBytes  int64 // their files' bytes
 	Pending      int   // pending writes of the driver (PendingPurger)
 	PendingBytes int64
@@ -56,14 +56,16 @@ type Result struct {
 // in place, as Distribution's filesystem driver does) and, on a driver
 // that keeps pending writes apart (storagedriver.PendingActivity: S3 and
 // the filesystem, whose writes also keep the hash state), its pending
-// write's. Distribution's
+// write's: that of _uploads/<id> itself (layout.UploadPendingPath), or of
+// _uploads/<id>/data for an upload an earlier Berth began. Distribution's
 // purger goes by startedat alone and so removes an upload still being
 // sent a week after it began; this one waits until the upload has been
 // idle for the whole age. Directories under _uploads whose names are not
 // upload ids are left alone. An upload whose directory holds nothing (on
 // a driver that keeps pending writes apart Berth writes no startedat: on
 // S3 every upload, on the filesystem one that saved no hash state) is its
-// pending write alone, discarded and counted with the driver's.
+// pending write alone, at either path, discarded and counted with the
+// driver's.
 //
 // The driver's pending writes are purged first so that the bytes of a
 // stale upload's data, which the driver holds, are counted there.
@@ -83,7 +85,7 @@ func Uploads(ctx context.Context, drv storagedriver.Driver, o Options) (Result, 
 		}
 	}
 	err := walkUploads(ctx, drv, layout.RepositoriesRoot(), func(name, id string) error {
-		last, size, err := uploadActivity(ctx, drv, layout.UploadDir(name, id))
+		last, size, err := uploadActivity(ctx, drv, name, id)
 		if err != nil || !last.Before(o.OlderThan) {
 			return err
 		}
@@ -156,10 +158,11 @@ func walkUploads(ctx context.Context, drv storagedriver.Driver, dir string, fn f
 	return nil
 }
 
-// uploadActivity returns the last activity of the upload in dir (see
-// Uploads) and the bytes of its files. An upload removed meanwhile
-// has no activity: the zero time.
-func uploadActivity(ctx context.Context, drv storagedriver.Driver, dir string) (time.Time, int64, error) {
+// uploadActivity returns the last activity of upload id of repository
+// name (see Uploads) and the bytes of its files. An upload removed
+// meanwhile has no activity: the present.
+func uploadActivity(ctx context.Context, drv storagedriver.Driver, name, id string) (time.Time, int64, error) {
+	dir := layout.UploadDir(name, id)
 	var last time.Time
 	var size int64
 	err := walk.Files(ctx, drv, dir, func(fi storagedriver.FileInfo) error {
@@ -179,22 +182,31 @@ func uploadActivity(ctx context.Context, drv storagedriver.Driver, dir string) (
 		return nil
 	})
 	if errors.Is(err, storagedriver.ErrPathNotFound) {
-		// Gone: nothing to purge. A zero time would read as "very old".
-		return time.Now(), 0, nil
+		// No directory: on S3 the key of an upload whose data a commit
+		// left at its pending write's path (layout.UploadPendingPath),
+		// else gone and nothing to purge.
+		fi, serr := drv.Stat(ctx, dir)
+		if serr != nil || fi.IsDir {
+			// A zero time would read as "very old".
+			return time.Now(), 0, nil
+		}
+		last, size, err = fi.ModTime, fi.Size, nil
 	}
 	if err != nil {
 		return last, size, err
 	}
 	// A driver that keeps the data and its hash state with the pending
-	// write (S3, the filesystem) leaves no file touched by a chunk: it says when the
-	// write was last active.
+	// write (S3, the filesystem) leaves no file touched by a chunk: it
+	// says when the write was last active.
 	if a, ok := drv.(storagedriver.PendingActivity); ok {
-		t, ok, err := a.PendingActivity(ctx, path.Join(dir, "data"))
-		if err != nil {
-			return last, size, err
-		}
-		if ok && t.After(last) {
-			last = t
+		for _, p := range []string{layout.UploadPendingPath(name, id), layout.UploadDataPath(name, id)} {
+			t, ok, err := a.PendingActivity(ctx, p)
+			if err != nil {
+				return last, size, err
+			}
+			if ok && t.After(last) {
+				last = t
+			}
 		}
 	}
 	return last, size, nil

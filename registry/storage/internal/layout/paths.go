@@ -21,7 +21,7 @@ import (
 //	    │       ├── current/link                        digest the tag points to
 //	    │       └── index/<alg>/<hex>/link              every digest the tag pointed to
 //	    └── _uploads/<id>/
-//	        ├── data                                    bytes received so far
+//	        ├── data                                    bytes received so far (see below)
 //	        ├── startedat                               RFC 3339 start time
 //	        └── hashstates/<alg>/<offset>               hash state after offset bytes
 //	/berth/v1/
@@ -66,6 +66,15 @@ import (
 //
 // Drivers keep writes in progress outside this tree, under names no key can
 // take (the filesystem driver's "+pending", the S3 driver's "~pending").
+// On those drivers (storagedriver.PendingPurger) an upload's bytes are the
+// pending write of _uploads/<id> itself (UploadPendingPath): the filesystem
+// driver keeps it as a file in the repository's pending _uploads
+// directory, which stays from one upload to the next, so that no directory
+// is made and removed for each upload. The data file above is the pending
+// write on the other drivers (Distribution's layout), and on these for an
+// upload that an earlier Berth began; a commit that reads the bytes back
+// commits them there (on S3, whose writers commit only at their own key,
+// at _uploads/<id>).
 //
 // Every function here takes names, tags and digests already validated by
 // storage.CheckName, CheckTag and CheckDigest; upload ids by the store.
@@ -122,8 +131,17 @@ func TagIndexPath(name, tag string, d digest.Digest) string {
 // UploadDir is the directory of upload id in repository name.
 func UploadDir(name, id string) string { return RepoDir(name) + "/_uploads/" + id }
 
-// UploadDataPath is the bytes upload id received so far.
+// UploadDataPath is the bytes upload id received so far, on a driver that
+// keeps no pending writes apart (and on one that does, for an upload an
+// earlier Berth began); where a commit that reads them back puts them.
 func UploadDataPath(name, id string) string { return UploadDir(name, id) + "/data" }
+
+// UploadPendingPath is the path of the pending write of upload id, its
+// bytes so far, on a driver that keeps pending writes apart: the upload's
+// directory itself, so that in the driver's tree of pending writes it is a
+// file beside those of the repository's other uploads, with no directory
+// of its own. Nothing is committed there but on S3 (see above).
+func UploadPendingPath(name, id string) string { return UploadDir(name, id) }
 
 // UploadStartedAtPath is when upload id started (RFC 3339).
 func UploadStartedAtPath(name, id string) string { return UploadDir(name, id) + "/startedat" }

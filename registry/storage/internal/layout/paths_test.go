@@ -19,6 +19,7 @@ func TestPaths(t *testing.T) {
 		{TagCurrentPath("team/app", "v1.0"), r + "/_manifests/tags/v1.0/current/link"},
 		{TagIndexPath("team/app", "v1.0", d), r + "/_manifests/tags/v1.0/index/sha256/" + hex + "/link"},
 		{UploadDataPath("team/app", "u"), r + "/_uploads/u/data"},
+		{UploadPendingPath("team/app", "u"), r + "/_uploads/u"},
 		{UploadStartedAtPath("team/app", "u"), r + "/_uploads/u/startedat"},
 		{UploadHashStatePath("team/app", "u", digest.SHA256, 42), r + "/_uploads/u/hashstates/sha256/42"},
 		{ReferrerPath("team/app", d, d), "/berth/v1/repositories/team/app/_referrers/sha256/" + hex + "/sha256/" + hex},
