@@ -109,14 +109,14 @@ func (d *driver) PutContent(ctx context.Context, p string, content []byte) error
 		}
 	}
 	if err == nil && durable {
-		err = d.syncEntry(g, dir, dirty)
+		err = syncEntry(g, dir, dirty)
 	}
 	return err
 }
 
 // syncEntry makes the new entry in dir durable, with the directories
 // mkdirs made for it: through g's shared syncfs when it is not nil.
-func (d *driver) syncEntry(g *group, dir string, dirty []string) error {
+func syncEntry(g *group, dir string, dirty []string) error {
 	if g != nil {
 		return g.sync()
 	}
@@ -279,7 +279,7 @@ func (d *driver) Move(ctx context.Context, src, dst string) error {
 			return fmt.Errorf("move source %w", storagedriver.PathNotFound(src))
 		}
 	}
-	if err := d.syncEntry(d.group.use(), dir, dirty); err != nil {
+	if err := syncEntry(d.group.use(), dir, dirty); err != nil {
 		return err
 	}
 	d.prune(filepath.Dir(from), d.root)

@@ -390,7 +390,7 @@ func (w *writer) commit(ctx context.Context, p string) error {
 	}
 	w.done = true
 	err := w.f.Close()
-	if serr := w.d.syncEntry(g, dir, dirty); err == nil {
+	if serr := syncEntry(g, dir, dirty); err == nil {
 		err = serr
 	}
 	return err
