@@ -200,28 +200,52 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	if err != nil {
 		return nil, err
 	}
-	if !exists {
-		if err := s.driver.PutContent(ctx, layout.BlobDataPath(d), payload); err != nil {
-			return nil, err
-		}
-	}
 	out := &Manifest{Digest: d, MediaType: m.MediaType, Payload: payload}
-	// The revision link, the push record and the referrers entry depend
-	// on the content only, not on each other: written at once, their
-	// fsyncs share the filesystem's journal commits.
-	writes := []func() error{
-		func() error { return s.link(ctx, layout.RevisionLinkPath(name, d), d) },
-		func() error { return s.recordManifestPush(ctx, name, d) },
+	// In three levels (storagedriver.PutContents), each durable before
+	// the next shows: the content; what depends on it only (the revision
+	// link, the push record, the referrers entry, and each mutable tag's
+	// index link and push record); then the tags' current links. Immutable
+	// tags follow, each by its claim (tagImmutable), before the others.
+	var content, linked, current []storagedriver.Content
+	if !exists {
+		content = append(content, storagedriver.Content{Path: layout.BlobDataPath(d), Data: payload})
 	}
+	linked = append(linked,
+		storagedriver.Content{Path: layout.RevisionLinkPath(name, d), Data: []byte(d)},
+		storagedriver.Content{Path: times.ManifestPushedPath(name, d), Data: times.Encode(s.clock())})
 	if m.Subject != nil {
 		out.Subject = m.Subject.Digest
 		desc, err := json.Marshal(manifest.ReferrerDescriptor(m, d, int64(len(payload))))
 		if err != nil {
 			return nil, err
 		}
-		writes = append(writes, func() error { return s.driver.PutContent(ctx, layout.ReferrerPath(name, m.Subject.Digest, d), desc) })
+		linked = append(linked, storagedriver.Content{Path: layout.ReferrerPath(name, m.Subject.Digest, d), Data: desc})
 	}
-	if err := inParallel(writes...); err != nil {
+	var immutable, mutable []string
+	for _, tag := range tags {
+		if _, ok := guard.check(tag); ok {
+			immutable = append(immutable, tag)
+		} else {
+			mutable = append(mutable, tag)
+		}
+	}
+	// With an immutable tag the mutable ones wait for it: a refused claim
+	// must leave them unwritten.
+	batched := mutable
+	if len(immutable) > 0 {
+		batched = nil
+	}
+	for _, tag := range batched {
+		linked = append(linked,
+			storagedriver.Content{Path: layout.TagIndexPath(name, tag, d), Data: []byte(d)},
+			storagedriver.Content{Path: times.PushedTagPath(name, tag), Data: s.tagPushContent(d)})
+		current = append(current, storagedriver.Content{Path: layout.TagCurrentPath(name, tag), Data: []byte(d)})
+	}
+	err = storagedriver.PutContents(ctx, s.driver, content, linked, current)
+	if len(batched) > 0 {
+		s.tagsChanged(name, batched...) // after the writes: a GET then reads them
+	}
+	if err != nil {
 		return nil, err
 	}
 	// Written or found after the rely on d.
@@ -229,19 +253,31 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	s.rememberManifest(d, payload, m.MediaType, m, t)
 	s.cache.SetLink(ctx, manifestScope(name), d, t, s.cacheTTL(t))
 	s.cache.SetLink(ctx, name, d, t, s.cacheTTL(t))
-	for _, immutable := range []bool{true, false} {
-		for _, tag := range tags {
-			rule, ok := guard.check(tag)
-			switch {
-			case ok != immutable:
-			case ok:
-				err = s.tagImmutable(ctx, name, tag, d, rule)
-			default:
-				err = s.Tag(ctx, name, tag, d)
-			}
-			if err != nil {
+	for _, tag := range immutable {
+		rule, _ := guard.check(tag)
+		if err := s.tagImmutable(ctx, name, tag, d, rule); err != nil {
+			return nil, err
+		}
+	}
+	if batched == nil {
+		for _, tag := range mutable {
+			if err := s.Tag(ctx, name, tag, d); err != nil {
 				return nil, err
 			}
+		}
+	}
+	// A retention run deleting a batched tag meanwhile is waited for, and
+	// the tag written again, as Tag does.
+	for _, tag := range batched {
+		if s.untagWaitOff {
+			break
+		}
+		waited, err := s.waitUntagging(ctx, name, tag)
+		if err == nil && waited {
+			err = s.Tag(ctx, name, tag, d)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	// Linked: the repository is in the index before the 201 (doc.go),

@@ -85,22 +85,19 @@ func (s *Store) LastPulled(ctx context.Context, name string, d digest.Digest) (t
 	return s.pulls.LastPulled(ctx, s.driver, name, d)
 }
 
-// recordManifestPush notes that manifest d of name was pushed now.
-func (s *Store) recordManifestPush(ctx context.Context, name string, d digest.Digest) error {
-	return times.Write(ctx, s.driver, times.ManifestPushedPath(name, d), s.clock())
-}
-
 type tagPushRecord struct {
 	Digest digest.Digest `json:"digest"`
 	Pushed time.Time     `json:"pushed"`
 }
 
 func (s *Store) recordTagPush(ctx context.Context, name, tag string, d digest.Digest) error {
-	b, err := json.Marshal(tagPushRecord{Digest: d, Pushed: s.clock().UTC()})
-	if err != nil {
-		return err
-	}
-	return s.driver.PutContent(ctx, times.PushedTagPath(name, tag), b)
+	return s.driver.PutContent(ctx, times.PushedTagPath(name, tag), s.tagPushContent(d))
+}
+
+// tagPushContent is the push record of a tag moved to d now.
+func (s *Store) tagPushContent(d digest.Digest) []byte {
+	b, _ := json.Marshal(tagPushRecord{Digest: d, Pushed: s.clock().UTC()}) // cannot fail
+	return b
 }
 
 // waitUntagging is the push side of the tag handshake, called right after

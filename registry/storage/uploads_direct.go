@@ -56,6 +56,13 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	if err != nil {
 		return err
 	}
+	// The repository's link is written ahead (storagedriver.Stage): the
+	// wait that makes the bytes durable makes it so too, and showing it
+	// costs one wait more, not two.
+	link, err := storagedriver.Stage(ctx, s.driver, layout.LayerLinkPath(u.name, d), []byte(d))
+	if err != nil {
+		return err
+	}
 	switch {
 	case exists && direct:
 		// Nothing to write: the bytes go with the upload.
@@ -71,9 +78,10 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 		err = s.driver.Move(ctx, data, layout.BlobDataPath(d))
 	}
 	if err != nil {
+		link.Discard()
 		return err
 	}
-	return u.linkPublished(ctx, d, w.Size(), t)
+	return u.linkPublished(ctx, d, w.Size(), t, link)
 }
 
 // commitData commits w, the upload's writer, into the upload for its bytes
@@ -161,14 +169,21 @@ func (u *Upload) writeDirect(ctx context.Context, bw storagedriver.FileWriter, d
 	if err := bw.Commit(ctx); err != nil {
 		return 0, err
 	}
-	return n, u.linkPublished(ctx, d, n, t)
+	return n, u.linkPublished(ctx, d, n, t, nil)
 }
 
 // linkPublished links blob d, of size bytes and published after a rely
-// that began at t, into the upload's repository; then the upload is gone.
-func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64, t time.Time) error {
+// that began at t, into the upload's repository, by link when it is not
+// nil (the link staged ahead); then the upload is gone.
+func (u *Upload) linkPublished(ctx context.Context, d digest.Digest, size int64, t time.Time, link storagedriver.Staged) error {
 	s := u.store
-	if err := s.link(ctx, layout.LayerLinkPath(u.name, d), d); err != nil {
+	var err error
+	if link != nil {
+		err = link.Publish(ctx)
+	} else {
+		err = s.link(ctx, layout.LayerLinkPath(u.name, d), d)
+	}
+	if err != nil {
 		return err
 	}
 	// Both written or found after the rely: a HEAD that follows the push

@@ -68,7 +68,12 @@
 // before the rename, the rename before the return). A syncfs slower than
 // 50 ms (much dirty data on the filesystem, from a large push or another
 // program) turns group commit off for a second, doubled while the next
-// are slow too (groupsync_linux.go).
+// are slow too (groupsync_linux.go). With group commit on, PutContents
+// (storagedriver.Batcher) writes every file's content, waits for one
+// syncfs, then renames level by level with one wait each; Stage
+// (storagedriver.Stager) writes a file's content ahead, so that its
+// Publish waits for no syncfs of its own when a durable write ended in
+// between, only for the one after its rename (batch.go).
 //
 // Under a storagedriver.Volatile context PutContent skips its fsyncs: the
 // content still replaces the old one whole (temporary file and rename), but a

@@ -46,6 +46,8 @@ type Driver struct {
 	storagedriver.BasePurger
 	storagedriver.BaseActivity
 	storagedriver.BaseStamper
+	storagedriver.BaseBatcher
+	storagedriver.BaseStager
 	be *driver
 }
 
@@ -73,7 +75,7 @@ func New(root string) (*Driver, error) {
 	}
 	be := &driver{root: abs, pending: pending, group: newGroup(abs)}
 	b := storagedriver.NewBase(be)
-	return &Driver{Base: b, BaseWalker: b.Walker(be), BaseOpener: b.Opener(be), BasePurger: b.Purger(be), BaseActivity: b.Activity(be), BaseStamper: b.Stamper(be), be: be}, nil
+	return &Driver{Base: b, BaseWalker: b.Walker(be), BaseOpener: b.Opener(be), BasePurger: b.Purger(be), BaseActivity: b.Activity(be), BaseStamper: b.Stamper(be), BaseBatcher: b.Batcher(be), BaseStager: b.Stager(be), be: be}, nil
 }
 
 // Name returns "filesystem".

@@ -86,8 +86,34 @@ func (g *group) use() *group {
 func (g *group) sync() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	need := g.started + 1
-	seen := g.done
+	return g.syncAfterLocked(g.started, g.done)
+}
+
+// mark is the state of g after writes that a later syncAfter makes
+// durable.
+type mark struct{ started, done uint64 }
+
+// mark returns g's state now: a syncfs that begins after it covers what
+// the caller wrote before it.
+func (g *group) mark() mark {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return mark{g.started, g.done}
+}
+
+// syncAfter is sync for the writes made before m was taken: it returns at
+// once when a syncfs that began after m has ended since.
+func (g *group) syncAfter(m mark) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.syncAfterLocked(m.started, m.done)
+}
+
+// syncAfterLocked waits, g.mu held, until a syncfs that began after
+// started syncfs calls had begun has ended; seen is how many had ended
+// then.
+func (g *group) syncAfterLocked(started, seen uint64) error {
+	need := started + 1
 	for g.done < need {
 		if g.running {
 			g.cond.Wait()

@@ -178,22 +178,10 @@ func TestGroupCommitWrites(t *testing.T) {
 	for _, on := range []bool{true, false} {
 		t.Run(fmt.Sprintf("group=%v", on), func(t *testing.T) {
 			ctx := context.Background()
-			d, err := New(filepath.Join(t.TempDir(), "root"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			g := d.be.group
-			if g == nil {
-				t.Fatal("no group commit on Linux")
-			}
 			var calls atomic.Int64
-			g.syncfs = func(fd int) error { calls.Add(1); return unix.Syncfs(fd) }
-			// A clock that stands still: however long the first syncfs
-			// takes on this machine, it does not turn group commit off.
-			epoch := time.Now()
-			g.now = func() time.Time { return epoch }
+			d := batchDriver(t, func(int) error { calls.Add(1); return nil })
 			if !on {
-				g.offUntil.Store(epoch.Add(time.Hour).UnixNano())
+				d.be.group.offUntil.Store(d.be.group.now().Add(time.Hour).UnixNano())
 			}
 			if err := d.PutContent(ctx, "/a/b/put", []byte("put")); err != nil {
 				t.Fatal(err)

@@ -13,3 +13,9 @@ func newGroup(string) *group { return nil }
 func (g *group) use() *group { return nil }
 
 func (g *group) sync() error { return nil }
+
+type mark struct{}
+
+func (g *group) mark() mark { return mark{} }
+
+func (g *group) syncAfter(mark) error { return nil }

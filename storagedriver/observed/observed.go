@@ -391,6 +391,53 @@ func (o *Driver) Stamp(ctx context.Context, path string) (time.Time, error) {
 	return m, err
 }
 
+// PutContents is the wrapped driver's (storagedriver.Batcher), reported as
+// a PutContent per file, each taking the whole call's time;
+// errors.ErrUnsupported when it has none or cannot now.
+func (o *Driver) PutContents(ctx context.Context, levels ...[]storagedriver.Content) error {
+	b, ok := o.d.(storagedriver.Batcher)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	start := time.Now()
+	err := b.PutContents(ctx, levels...)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		for _, level := range levels {
+			for range level {
+				o.done(OpPutContent, start, err)
+			}
+		}
+	}
+	return err
+}
+
+// Stage is the wrapped driver's (storagedriver.Stager); the Publish of
+// what it returns is reported as a PutContent. errors.ErrUnsupported when
+// it has none or cannot now.
+func (o *Driver) Stage(ctx context.Context, path string, content []byte) (storagedriver.Staged, error) {
+	st, ok := o.d.(storagedriver.Stager)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	s, err := st.Stage(ctx, path, content)
+	if err != nil {
+		return nil, err
+	}
+	return &staged{Staged: s, o: o}, nil
+}
+
+type staged struct {
+	storagedriver.Staged
+	o *Driver
+}
+
+func (s *staged) Publish(ctx context.Context) error {
+	start := time.Now()
+	err := s.Staged.Publish(ctx)
+	s.o.done(OpPutContent, start, err)
+	return err
+}
+
 // The optional capabilities, each a type of its own so that Wrap can
 // compose exactly those of the wrapped driver.
 type (

@@ -57,8 +57,11 @@ func Read(ctx context.Context, drv storagedriver.Driver, p string) (time.Time, e
 
 // Write writes t as the time record at p.
 func Write(ctx context.Context, drv storagedriver.Driver, p string, t time.Time) error {
-	return drv.PutContent(ctx, p, []byte(t.UTC().Format(time.RFC3339Nano)))
+	return drv.PutContent(ctx, p, Encode(t))
 }
+
+// Encode is the content of the time record of t.
+func Encode(t time.Time) []byte { return []byte(t.UTC().Format(time.RFC3339Nano)) }
 
 type pullKey struct {
 	name string
