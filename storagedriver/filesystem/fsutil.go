@@ -20,15 +20,25 @@ import (
 // created by someone who may not have synced it yet): the caller fsyncs them
 // (syncDirs) once its own entry is in place, so that the creations join the
 // journal commit of that entry instead of each costing one of their own.
+//
+// It tries the mkdir first: most directories the driver writes into are
+// new (a link's or a blob's own), and a mkdir that succeeds costs one
+// path walk, where a Stat that fails and the mkdir after it cost two.
+// One found missing (ENOENT) has its parents made first.
 func (d *driver) mkdirs(dir string) ([]string, error) {
-	fi, err := os.Stat(dir)
-	if err == nil {
-		if !fi.IsDir() {
-			return nil, fmt.Errorf("%s: %w", dir, syscall.ENOTDIR)
-		}
+	if dir == d.root {
 		return nil, nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) || dir == d.root {
+	err := os.Mkdir(dir, 0o777)
+	switch {
+	case err == nil:
+		return []string{filepath.Dir(dir)}, nil
+	case errors.Is(err, fs.ErrExist):
+		// Taken for a directory: if it is a file, creating in it fails
+		// with ENOTDIR, and if it goes meanwhile, with ENOENT, which the
+		// callers retry.
+		return nil, nil
+	case !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}
 	parent := filepath.Dir(dir)
