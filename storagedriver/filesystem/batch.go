@@ -38,9 +38,7 @@ func (d *driver) PutContents(ctx context.Context, levels ...[]storagedriver.Cont
 	defer func() {
 		for _, level := range all {
 			for _, s := range level {
-				if s.tmp != "" {
-					_ = os.Remove(s.tmp)
-				}
+				d.unstage(s.tmp)
 			}
 		}
 	}()
@@ -168,8 +166,16 @@ func (f *stagedFile) Publish(ctx context.Context) error {
 }
 
 func (f *stagedFile) Discard() {
-	if f.s.tmp != "" {
-		_ = os.Remove(f.s.tmp)
-		f.s.tmp = ""
+	f.d.unstage(f.s.tmp)
+	f.s.tmp = ""
+}
+
+// unstage removes tmp, a temporary file not renamed ("": none), and the
+// directories made for it that are left empty.
+func (d *driver) unstage(tmp string) {
+	if tmp == "" {
+		return
 	}
+	_ = os.Remove(tmp)
+	d.prune(filepath.Dir(tmp), d.root)
 }

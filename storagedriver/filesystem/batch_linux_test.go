@@ -3,6 +3,7 @@ package filesystem
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,6 +134,9 @@ func TestPutContentsFailedSync(t *testing.T) {
 		if left := temps(t, d.be.root); len(left) > 0 {
 			t.Errorf("syncfs %d failing: temporary files left: %v", failAt, left)
 		}
+		if _, err := os.Stat(filepath.Join(d.be.root, "x")); failAt == 1 && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("syncfs 1 failing: the directory made for the files: %v", err)
+		}
 	}
 }
 
@@ -248,5 +252,14 @@ func TestStagePublish(t *testing.T) {
 	s.Discard()
 	if left := temps(t, d.be.root); len(left) > 0 || visible(ctx, d, "/s/discarded")["/s/discarded"] {
 		t.Errorf("after Discard: temporary files %v", left)
+	}
+	// The directories made for a discarded file go with it.
+	s, err = d.Stage(ctx, "/new/dir/link", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Discard()
+	if _, err := os.Stat(filepath.Join(d.be.root, "new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after Discard, the directory made for the file: %v", err)
 	}
 }
