@@ -229,11 +229,12 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 			mutable = append(mutable, tag)
 		}
 	}
-	// With an immutable tag the mutable ones wait for it: a refused claim
-	// must leave them unwritten.
-	batched := mutable
-	if len(immutable) > 0 {
-		batched = nil
+	// The mutable tags are written with the links, unless an immutable
+	// tag is claimed too: then they wait for the claim (a refused one
+	// leaves them unwritten) and mutable keeps those still to write.
+	var batched []string
+	if len(immutable) == 0 {
+		batched, mutable = mutable, nil
 	}
 	for _, tag := range batched {
 		linked = append(linked,
@@ -259,11 +260,9 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 			return nil, err
 		}
 	}
-	if batched == nil {
-		for _, tag := range mutable {
-			if err := s.Tag(ctx, name, tag, d); err != nil {
-				return nil, err
-			}
+	for _, tag := range mutable {
+		if err := s.Tag(ctx, name, tag, d); err != nil {
+			return nil, err
 		}
 	}
 	// A retention run deleting a batched tag meanwhile is waited for, and
