@@ -187,7 +187,7 @@ func (d *driver) Open(ctx context.Context, p string) (io.ReadSeekCloser, error) 
 }
 
 func (d *driver) open(p string) (*os.File, int64, error) {
-	f, err := os.Open(d.full(p))
+	f, err := openFile(d.full(p), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, 0, fileErr(p, err)
 	}
@@ -222,7 +222,7 @@ func (d *driver) Stat(ctx context.Context, p string) (storagedriver.FileInfo, er
 func (d *driver) List(ctx context.Context, p string) ([]string, error) {
 	// Names only: os.ReadDir's entries cost an allocation each, and a
 	// listing of the repository index holds 10,000 of them at once.
-	f, err := os.Open(d.full(p))
+	f, err := openFile(d.full(p), os.O_RDONLY, 0)
 	if err == nil {
 		var names []string
 		names, err = f.Readdirnames(-1)

@@ -123,7 +123,7 @@ func (d *driver) prune(dir, stop string) {
 func createTemp(dir, prefix string) (*os.File, string, error) {
 	for {
 		name := filepath.Join(dir, prefix+randSuffix())
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		f, err := openFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if !errors.Is(err, fs.ErrExist) {
 			return f, name, err
 		}

@@ -32,5 +32,10 @@ func writeNew(name string, content []byte, durable bool) error {
 	return err
 }
 
+// openFile is os.OpenFile.
+func openFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}
+
 // readWhole returns the content of the file name.
 func readWhole(name string) ([]byte, error) { return os.ReadFile(name) }

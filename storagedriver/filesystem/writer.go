@@ -207,7 +207,7 @@ var errLocked = errors.New("locked by another writer")
 // lock, which the kernel releases when the file is closed or its process
 // dies. errLocked when another writer holds it.
 func openLocked(name string) (*os.File, error) {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := openFile(name, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, err
 	}
