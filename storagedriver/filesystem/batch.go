@@ -65,7 +65,7 @@ func (d *driver) PutContents(ctx context.Context, levels ...[]storagedriver.Cont
 	for _, level := range all {
 		for i := range level {
 			s := &level[i]
-			err := os.Rename(s.tmp, s.dst)
+			err := rename(s.tmp, s.dst)
 			if errors.Is(err, fs.ErrNotExist) {
 				// A Delete or Move took the directory, and the temporary
 				// file with it: this file is written on its own, durable
@@ -151,7 +151,7 @@ func (f *stagedFile) Publish(ctx context.Context) error {
 	if err := f.g.syncAfter(f.m); err != nil {
 		return err
 	}
-	err := os.Rename(f.s.tmp, f.s.dst)
+	err := rename(f.s.tmp, f.s.dst)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The directory went, the temporary file with it (PutContents).
 		_ = os.Remove(f.s.tmp)

@@ -263,3 +263,51 @@ func TestStagePublish(t *testing.T) {
 		t.Errorf("after Discard, the directory made for the file: %v", err)
 	}
 }
+
+// TestWriteOntoADirectory: the small writes rename without looking at
+// their destination first (rename(2) refuses a directory there by
+// itself). A write onto a directory, empty or not, fails each way, leaves
+// the directory as it was and no temporary file, and with group commit
+// on and off.
+func TestWriteOntoADirectory(t *testing.T) {
+	for _, group := range []bool{true, false} {
+		d := batchDriver(t, func(int) error { return nil })
+		if !group {
+			d.be.group.offUntil.Store(time.Now().Add(time.Hour).UnixNano())
+		}
+		ctx := t.Context()
+		if err := d.PutContent(ctx, "/full/inside", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(d.be.root, "empty"), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"/full", "/empty"} {
+			writes := map[string]func() error{
+				"PutContent":  func() error { return d.PutContent(ctx, p, []byte("y")) },
+				"PutContents": func() error { return storagedriver.PutContents(ctx, d, []storagedriver.Content{{Path: p, Data: []byte("y")}}) },
+				"Stage": func() error {
+					s, err := storagedriver.Stage(ctx, d, p, []byte("y"))
+					if err != nil {
+						return err
+					}
+					return s.Publish(ctx)
+				},
+			}
+			for name, write := range writes {
+				if err := write(); err == nil {
+					t.Errorf("group commit %v: %s onto directory %s succeeded", group, name, p)
+				}
+				if fi, err := os.Stat(filepath.Join(d.be.root, p)); err != nil || !fi.IsDir() {
+					t.Errorf("group commit %v: after %s, %s: %v, %v; want the directory", group, name, p, fi, err)
+				}
+			}
+		}
+		if b, err := d.GetContent(ctx, "/full/inside"); err != nil || string(b) != "x" {
+			t.Errorf("group commit %v: /full/inside = %q, %v", group, b, err)
+		}
+		if left := temps(t, d.be.root); len(left) > 0 {
+			t.Errorf("group commit %v: temporary files left: %v", group, left)
+		}
+	}
+}

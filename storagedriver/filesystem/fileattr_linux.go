@@ -53,8 +53,9 @@ func fdCall(f *os.File, fn func(fd int) error) error {
 }
 
 // rename is os.Rename without its Lstat of newpath (os.Rename looks for a
-// directory there first): rename(2) alone fails onto a directory too, and
-// the writer renames on every Close and resume.
+// directory there first): rename(2) alone fails onto a directory too
+// (EISDIR), and the writer renames on every Close and resume, as every
+// small write does to show its file.
 func rename(oldpath, newpath string) error {
 	for {
 		err := unix.Rename(oldpath, newpath)

@@ -148,7 +148,7 @@ func (d *driver) putOnce(dir, dst string, content []byte, durable bool, g *group
 	if err != nil {
 		return err
 	}
-	if err = os.Rename(tmp, dst); err != nil {
+	if err = rename(tmp, dst); err != nil {
 		_ = os.Remove(tmp)
 	}
 	return err
