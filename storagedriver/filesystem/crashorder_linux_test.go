@@ -1,0 +1,252 @@
+package filesystem
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/registry/storage"
+)
+
+// fileState is a regular file as a snapshot saw it: its inode and content.
+type fileState struct {
+	ino  uint64
+	data string
+}
+
+// treeSnap is every regular file under a root, by path relative to it.
+type treeSnap map[string]fileState
+
+func snapshotTree(t *testing.T, root string) treeSnap {
+	t.Helper()
+	s := treeSnap{}
+	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		s["/"+filepath.ToSlash(rel)] = fileState{ino: fi.Sys().(*syscall.Stat_t).Ino, data: string(b)}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	return s
+}
+
+const v2 = "/docker/registry/v2"
+
+func blobDataPath(d digest.Digest) string {
+	return fmt.Sprintf("%s/blobs/%s/%s/%s/data", v2, d.Algorithm(), d.Encoded()[:2], d.Encoded())
+}
+
+func repoLink(repo, kind string, d digest.Digest) string {
+	return fmt.Sprintf("%s/repositories/%s/%s/%s/%s/link", v2, repo, kind, d.Algorithm(), d.Encoded())
+}
+
+// TestPushCrashOrder checks, at every syncfs of a run of pushes through
+// the registry's storage, what a crash of the machine could leave. With
+// group commit, a syncfs makes durable everything written before it began
+// (the snapshot taken then), and the writes made between two syncfs calls
+// may reach the disk in any subset and order. So:
+//   - a file of the store that shows (or changes) between two syncfs calls
+//     must already have had its content, in its inode, in the snapshot of
+//     the first (its content durable before the rename that shows it);
+//   - a layer or revision link that shows must have its blob in the
+//     earlier snapshot, a revision link the layer links of what its
+//     manifest references, a tag the revision it points to: no crash can
+//     keep the link and lose what it names;
+//   - a push acknowledged (its manifest PUT returned) is whole in the
+//     snapshot of the last syncfs begun before the acknowledgement.
+//
+// One writer at a time, so that each snapshot is the tree as it was at
+// one instant; every blob is small, so that all goes through syncfs (a
+// write of more than groupSmall bytes fsyncs its own file instead).
+func TestPushCrashOrder(t *testing.T) {
+	var snaps []treeSnap // snaps[k-1]: taken as syncfs call k began
+	var root string
+	d := batchDriver(t, func(call int) error {
+		snaps = append(snaps, snapshotTree(t, root))
+		return nil
+	})
+	root = d.be.root
+	started := func() int {
+		d.be.group.mu.Lock()
+		defer d.be.group.mu.Unlock()
+		return int(d.be.group.started)
+	}
+	ctx := t.Context()
+	s := storage.New(d)
+
+	type push struct {
+		repo, tag        string
+		config, layer, m digest.Digest
+		manifest         []byte
+		ack              int // syncfs calls begun when the PUT returned
+	}
+	var pushes []push
+	type blobAck struct {
+		repo string
+		d    digest.Digest
+		data string
+		ack  int
+	}
+	var blobAcks []blobAck
+	putBlob := func(repo string, b []byte) digest.Digest {
+		t.Helper()
+		dg := digest.FromBytes(b)
+		u, err := s.StartUpload(ctx, repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Commit(ctx, dg, bytes.NewReader(b), 0); err != nil {
+			t.Fatal(err)
+		}
+		blobAcks = append(blobAcks, blobAck{repo, dg, string(b), started()})
+		return dg
+	}
+	for i := range 24 {
+		repo := fmt.Sprintf("crash/r%d", i%3)
+		tag := fmt.Sprintf("t%d", i%4) // tags move to newer manifests
+		config := fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"n":%d}`, i)
+		layer := bytes.Repeat(fmt.Appendf(nil, "layer %d ", i), 100*(i%5+1))
+		if i%4 == 3 {
+			// The blob is stored already (pushed to another repository):
+			// the upload only links it, with no commit in between.
+			layer = bytes.Repeat(fmt.Appendf(nil, "layer %d ", i-1), 100*((i-1)%5+1))
+		}
+		p := push{repo: repo, tag: tag}
+		p.config = putBlob(repo, config)
+		p.layer = putBlob(repo, layer)
+		p.manifest = fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+			`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+
+			`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d}]}`,
+			p.config, len(config), p.layer, len(layer))
+		if _, err := s.PutManifest(ctx, repo, tag, "application/vnd.oci.image.manifest.v1+json", p.manifest, nil); err != nil {
+			t.Fatal(err)
+		}
+		p.m = digest.FromBytes(p.manifest)
+		p.ack = started()
+		pushes = append(pushes, p)
+	}
+	if len(snaps) < 3*len(pushes) {
+		t.Fatalf("%d syncfs calls for %d pushes: group commit was not used", len(snaps), len(pushes))
+	}
+
+	// Acknowledged means durable: a blob and its link when its upload's
+	// commit returned, the whole image when its manifest PUT did.
+	for i, b := range blobAcks {
+		if b.ack < 1 {
+			t.Fatalf("blob %d acknowledged before any syncfs", i)
+		}
+		at := snaps[b.ack-1]
+		if f, ok := at[blobDataPath(b.d)]; !ok || f.data != b.data {
+			t.Errorf("blob %s acknowledged after syncfs %d, which did not cover its data", b.d, b.ack)
+		}
+		if f, ok := at[repoLink(b.repo, "_layers", b.d)]; !ok || f.data != b.d.String() {
+			t.Errorf("blob %s acknowledged after syncfs %d, which did not cover its link in %s", b.d, b.ack, b.repo)
+		}
+	}
+	for i, p := range pushes {
+		if p.ack < 1 {
+			t.Fatalf("push %d acknowledged before any syncfs", i)
+		}
+		at := snaps[p.ack-1]
+		want := map[string]string{
+			blobDataPath(p.config):                              "",
+			blobDataPath(p.layer):                               "",
+			blobDataPath(p.m):                                   string(p.manifest),
+			repoLink(p.repo, "_layers", p.config):               p.config.String(),
+			repoLink(p.repo, "_layers", p.layer):                p.layer.String(),
+			repoLink(p.repo, "_manifests/revisions", p.m):       p.m.String(),
+			v2 + "/repositories/" + p.repo + "/_manifests/tags/" + p.tag + "/current/link": p.m.String(),
+		}
+		for path, content := range want {
+			f, ok := at[path]
+			switch {
+			case !ok:
+				t.Errorf("push %d (%s:%s) acknowledged after syncfs %d, which did not cover %s", i, p.repo, p.tag, p.ack, path)
+			case content != "" && f.data != content:
+				t.Errorf("push %d: %s holds %q at its acknowledgement, want %q", i, path, f.data, content)
+			}
+		}
+	}
+
+	// Between two syncfs calls, nothing shows that a crash could keep
+	// without what it needs.
+	checked := 0
+	for k := 1; k < len(snaps); k++ {
+		prev, cur := snaps[k-1], snaps[k]
+		inodes := map[uint64]string{}
+		for _, f := range prev {
+			inodes[f.ino] = f.data
+		}
+		for path, f := range cur {
+			if old, ok := prev[path]; ok && old == f {
+				continue
+			}
+			if !strings.HasPrefix(path, v2+"/") && !strings.Contains(path, "/_pushed/") ||
+				strings.HasPrefix(filepath.Base(path), ".") {
+				continue // the driver's pending and temporary files, the collector's records
+			}
+			checked++
+			if data, ok := inodes[f.ino]; !ok || data != f.data {
+				t.Errorf("between syncfs %d and %d, %s shows with content that was not durable before", k, k+1, path)
+			}
+			rest, isRepo := strings.CutPrefix(path, v2+"/repositories/")
+			if !isRepo || !strings.HasSuffix(path, "/link") {
+				continue
+			}
+			dg, err := digest.Parse(f.data)
+			if err != nil {
+				t.Errorf("%s holds %q: %v", path, f.data, err)
+				continue
+			}
+			need := func(what, p string) {
+				if _, ok := prev[p]; !ok {
+					t.Errorf("between syncfs %d and %d, %s shows while %s %s was not durable", k, k+1, path, what, p)
+				}
+			}
+			repo := rest[:strings.Index(rest, "/_")]
+			switch {
+			case strings.Contains(rest, "/_layers/"), strings.Contains(rest, "/_manifests/tags/") && strings.Contains(rest, "/index/"):
+				need("its blob", blobDataPath(dg))
+			case strings.Contains(rest, "/_manifests/revisions/"):
+				need("its blob", blobDataPath(dg))
+				var m struct {
+					Config struct{ Digest digest.Digest }
+					Layers []struct{ Digest digest.Digest }
+				}
+				if err := json.Unmarshal([]byte(cur[blobDataPath(dg)].data), &m); err != nil {
+					t.Errorf("manifest %s: %v", dg, err)
+					continue
+				}
+				need("the layer link", repoLink(repo, "_layers", m.Config.Digest))
+				for _, l := range m.Layers {
+					need("the layer link", repoLink(repo, "_layers", l.Digest))
+				}
+			case strings.HasSuffix(rest, "/current/link"):
+				need("its revision", repoLink(repo, "_manifests/revisions", dg))
+			}
+		}
+	}
+	if checked < 7*len(pushes) {
+		t.Errorf("only %d files of the store checked as they showed, for %d pushes", checked, len(pushes))
+	}
+}
