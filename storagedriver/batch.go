@@ -143,3 +143,26 @@ func (s BaseStager) Stage(ctx context.Context, p string, content []byte) (Staged
 	}
 	return s.be.Stage(ctx, p, content)
 }
+
+// Syncer is an optional capability of a driver whose Delete is not durable
+// when it returns (the filesystem: a removal is a change of a directory,
+// written back some time later).
+//
+// Sync returns once every Delete that returned before the call is
+// durable: a crash of the machine after Sync keeps none of what they
+// removed. A caller that deletes in an order a crash must keep (a tag
+// before the manifest it names, a link before its blob), or that
+// acknowledges a deletion, calls it between the steps and before the
+// answer.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
+// Sync makes d's past deletions durable (Syncer). A driver without the
+// capability deletes durably already (object stores, memory).
+func Sync(ctx context.Context, d Driver) error {
+	if s, ok := d.(Syncer); ok {
+		return s.Sync(ctx)
+	}
+	return nil
+}

@@ -348,7 +348,11 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 		if err != nil {
 			return err
 		}
-		return ignoreNotFound(s.driver.Delete(ctx, times.PushedTagPath(name, ref)))
+		if err := ignoreNotFound(s.driver.Delete(ctx, times.PushedTagPath(name, ref))); err != nil {
+			return err
+		}
+		// Acknowledged, it stays deleted after a crash.
+		return storagedriver.Sync(ctx, s.driver)
 	}
 	m, err := s.GetManifest(ctx, name, ref)
 	if err != nil {
@@ -359,14 +363,23 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 		return err
 	}
 	defer s.tagsChanged(name)
+	untagged := false
 	for _, t := range tags {
 		if d, err := s.resolve(ctx, name, t); err == nil && d == m.Digest {
+			untagged = true
 			if err := ignoreNotFound(s.deleteTag(ctx, name, t)); err != nil {
 				return err
 			}
 			if err := ignoreNotFound(s.driver.Delete(ctx, times.PushedTagPath(name, t))); err != nil {
 				return err
 			}
+		}
+	}
+	// The tags go durably before the manifest they name: no crash leaves
+	// a tag pointing to a revision that is gone.
+	if untagged {
+		if err := storagedriver.Sync(ctx, s.driver); err != nil {
+			return err
 		}
 	}
 	err = s.driver.Delete(ctx, pathDir(layout.RevisionLinkPath(name, m.Digest)))
@@ -383,7 +396,10 @@ func (s *Store) DeleteManifestGuarded(ctx context.Context, name, ref string, gua
 			return err
 		}
 	}
-	return s.index.RemoveIfGone(ctx, name)
+	if err := s.index.RemoveIfGone(ctx, name); err != nil {
+		return err
+	}
+	return storagedriver.Sync(ctx, s.driver)
 }
 
 // inParallel runs fns at once and returns the first of their errors once

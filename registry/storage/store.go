@@ -208,7 +208,11 @@ func (s *Store) DeleteBlob(ctx context.Context, name string, d digest.Digest) er
 	if err != nil {
 		return blobErr(d, err)
 	}
-	return s.index.RemoveIfGone(ctx, name)
+	if err := s.index.RemoveIfGone(ctx, name); err != nil {
+		return err
+	}
+	// Acknowledged, it stays unlinked after a crash.
+	return storagedriver.Sync(ctx, s.driver)
 }
 
 // MountBlob links blob d into repository name without an upload. With from

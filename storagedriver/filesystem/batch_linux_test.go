@@ -284,8 +284,10 @@ func TestWriteOntoADirectory(t *testing.T) {
 		}
 		for _, p := range []string{"/full", "/empty"} {
 			writes := map[string]func() error{
-				"PutContent":  func() error { return d.PutContent(ctx, p, []byte("y")) },
-				"PutContents": func() error { return storagedriver.PutContents(ctx, d, []storagedriver.Content{{Path: p, Data: []byte("y")}}) },
+				"PutContent": func() error { return d.PutContent(ctx, p, []byte("y")) },
+				"PutContents": func() error {
+					return storagedriver.PutContents(ctx, d, []storagedriver.Content{{Path: p, Data: []byte("y")}})
+				},
 				"Stage": func() error {
 					s, err := storagedriver.Stage(ctx, d, p, []byte("y"))
 					if err != nil {

@@ -60,8 +60,9 @@ func repoLink(repo, kind string, d digest.Digest) string {
 	return fmt.Sprintf("%s/repositories/%s/%s/%s/%s/link", v2, repo, kind, d.Algorithm(), d.Encoded())
 }
 
-// TestPushCrashOrder checks, at every syncfs of a run of pushes through
-// the registry's storage, what a crash of the machine could leave. With
+// TestPushCrashOrder checks, at every syncfs of a run of pushes and
+// deletions through the registry's storage, what a crash of the machine
+// could leave. With
 // group commit, a syncfs makes durable everything written before it began
 // (the snapshot taken then), and the writes made between two syncfs calls
 // may reach the disk in any subset and order. So:
@@ -73,7 +74,10 @@ func repoLink(repo, kind string, d digest.Digest) string {
 //     manifest references, a tag the revision it points to: no crash can
 //     keep the link and lose what it names;
 //   - a push acknowledged (its manifest PUT returned) is whole in the
-//     snapshot of the last syncfs begun before the acknowledgement.
+//     snapshot of the last syncfs begun before the acknowledgement, and a
+//     deletion acknowledged is absent from it;
+//   - a revision goes only once the tags naming it are gone from the
+//     earlier snapshot.
 //
 // One writer at a time, so that each snapshot is the tree as it was at
 // one instant; every blob is small, so that all goes through syncfs (a
@@ -149,6 +153,33 @@ func TestPushCrashOrder(t *testing.T) {
 		t.Fatalf("%d syncfs calls for %d pushes: group commit was not used", len(snaps), len(pushes))
 	}
 
+	// Deletions: by tag, and by digest of a manifest that tags still name
+	// (the last push to each tag) or that none does any more.
+	type deletion struct {
+		repo, ref string
+		m         digest.Digest // by digest: the manifest
+		ack       int
+	}
+	var deletions []deletion
+	del := func(repo, ref string, m digest.Digest) {
+		t.Helper()
+		if err := s.DeleteManifest(ctx, repo, ref); err != nil {
+			t.Fatalf("delete %s@%s: %v", repo, ref, err)
+		}
+		deletions = append(deletions, deletion{repo, ref, m, started()})
+	}
+	del(pushes[23].repo, pushes[23].tag, "")                  // a tag
+	del(pushes[22].repo, pushes[22].m.String(), pushes[22].m) // tagged
+	del(pushes[1].repo, pushes[1].m.String(), pushes[1].m)    // untagged since
+	del(pushes[20].repo, pushes[20].m.String(), pushes[20].m) // tagged
+	// A blob unlinked from its repository (blob DELETE).
+	if err := s.DeleteBlob(ctx, pushes[1].repo, pushes[1].layer); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := snaps[started()-1][repoLink(pushes[1].repo, "_layers", pushes[1].layer)]; ok {
+		t.Errorf("unlinking of %s from %s acknowledged after a syncfs that still had the link", pushes[1].layer, pushes[1].repo)
+	}
+
 	// Acknowledged means durable: a blob and its link when its upload's
 	// commit returned, the whole image when its manifest PUT did.
 	for i, b := range blobAcks {
@@ -169,12 +200,12 @@ func TestPushCrashOrder(t *testing.T) {
 		}
 		at := snaps[p.ack-1]
 		want := map[string]string{
-			blobDataPath(p.config):                              "",
-			blobDataPath(p.layer):                               "",
-			blobDataPath(p.m):                                   string(p.manifest),
-			repoLink(p.repo, "_layers", p.config):               p.config.String(),
-			repoLink(p.repo, "_layers", p.layer):                p.layer.String(),
-			repoLink(p.repo, "_manifests/revisions", p.m):       p.m.String(),
+			blobDataPath(p.config):                        "",
+			blobDataPath(p.layer):                         "",
+			blobDataPath(p.m):                             string(p.manifest),
+			repoLink(p.repo, "_layers", p.config):         p.config.String(),
+			repoLink(p.repo, "_layers", p.layer):          p.layer.String(),
+			repoLink(p.repo, "_manifests/revisions", p.m): p.m.String(),
 			v2 + "/repositories/" + p.repo + "/_manifests/tags/" + p.tag + "/current/link": p.m.String(),
 		}
 		for path, content := range want {
@@ -188,8 +219,47 @@ func TestPushCrashOrder(t *testing.T) {
 		}
 	}
 
+	// An acknowledged deletion is durable: neither the tag nor the
+	// manifest's revision, nor a tag naming it, is in the snapshot of the
+	// last syncfs begun before the acknowledgement.
+	for _, x := range deletions {
+		at := snaps[x.ack-1]
+		tags := v2 + "/repositories/" + x.repo + "/_manifests/tags/"
+		if x.m == "" {
+			if _, ok := at[tags+x.ref+"/current/link"]; ok {
+				t.Errorf("deletion of tag %s:%s acknowledged after syncfs %d, which still had it", x.repo, x.ref, x.ack)
+			}
+			continue
+		}
+		if _, ok := at[repoLink(x.repo, "_manifests/revisions", x.m)]; ok {
+			t.Errorf("deletion of %s@%s acknowledged after syncfs %d, which still had its revision", x.repo, x.m, x.ack)
+		}
+		for p, f := range at {
+			if strings.HasPrefix(p, tags) && strings.HasSuffix(p, "/current/link") && f.data == x.m.String() {
+				t.Errorf("deletion of %s@%s acknowledged after syncfs %d, which still had %s naming it", x.repo, x.m, x.ack, p)
+			}
+		}
+	}
+
 	// Between two syncfs calls, nothing shows that a crash could keep
-	// without what it needs.
+	// without what it needs, and nothing goes that a crash could take
+	// while keeping what names it: a revision goes only once no tag
+	// naming it was left in the earlier snapshot.
+	for k := 1; k < len(snaps); k++ {
+		prev, cur := snaps[k-1], snaps[k]
+		for path, f := range prev {
+			rest, ok := strings.CutPrefix(path, v2+"/repositories/")
+			if _, still := cur[path]; still || !ok || !strings.Contains(rest, "/_manifests/revisions/") || !strings.HasSuffix(path, "/link") {
+				continue
+			}
+			tags := v2 + "/repositories/" + rest[:strings.Index(rest, "/_")] + "/_manifests/tags/"
+			for p, g := range prev {
+				if strings.HasPrefix(p, tags) && strings.HasSuffix(p, "/current/link") && g.data == f.data {
+					t.Errorf("between syncfs %d and %d, %s goes while %s, naming it, was durable", k, k+1, path, p)
+				}
+			}
+		}
+	}
 	checked := 0
 	for k := 1; k < len(snaps); k++ {
 		prev, cur := snaps[k-1], snaps[k]

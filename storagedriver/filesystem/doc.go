@@ -59,7 +59,10 @@
 // the parents that got a new directory are fsynced, concurrently with the
 // destination directory, once the entry is in place: the creations join the
 // journal commit of the entry. Close and Delete do not fsync: only Commit,
-// CommitTo, PutContent and Move acknowledge stored content.
+// CommitTo, PutContent and Move acknowledge stored content. Sync
+// (storagedriver.Syncer) makes the deletions made before it durable (a
+// shared syncfs on Linux), for a caller that acknowledges a deletion or
+// must keep the order of two.
 //
 // On Linux those fsyncs are replaced, for PutContent, Move and the commit
 // of a write of at most 1 MiB, by group commit: each step waits for a

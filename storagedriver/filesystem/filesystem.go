@@ -315,6 +315,21 @@ func (d *driver) Delete(ctx context.Context, p string) error {
 	return nil
 }
 
+var _ storagedriver.Syncer = (*Driver)(nil)
+
+// Sync (storagedriver.Syncer) makes the deletions made so far durable:
+// Delete removes without waiting for the disk. It waits for a shared
+// syncfs when group commit is on, else makes one of its own (Linux).
+func (d *Driver) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if g := d.be.group.use(); g != nil {
+		return g.sync()
+	}
+	return syncAll(d.be.root)
+}
+
 // Walk calls fn for every file and directory below p in the order of
 // storagedriver.Walker. Directories removed while the walk runs are skipped.
 func (d *driver) Walk(ctx context.Context, p string, fn storagedriver.WalkFunc) error {

@@ -477,3 +477,9 @@ func (c purger) PurgePending(ctx context.Context, olderThan time.Time, dryRun bo
 	c.o.done(OpPurgePending, start, err)
 	return n, b, err
 }
+
+// Sync is the wrapped driver's (storagedriver.Syncer), or nothing when it
+// has none.
+func (o *Driver) Sync(ctx context.Context) error {
+	return storagedriver.Sync(ctx, o.d)
+}
