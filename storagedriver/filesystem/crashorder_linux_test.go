@@ -252,7 +252,8 @@ func TestPushCrashOrder(t *testing.T) {
 			if _, still := cur[path]; still || !ok || !strings.Contains(rest, "/_manifests/revisions/") || !strings.HasSuffix(path, "/link") {
 				continue
 			}
-			tags := v2 + "/repositories/" + rest[:strings.Index(rest, "/_")] + "/_manifests/tags/"
+			repo, _, _ := strings.Cut(rest, "/_")
+			tags := v2 + "/repositories/" + repo + "/_manifests/tags/"
 			for p, g := range prev {
 				if strings.HasPrefix(p, tags) && strings.HasSuffix(p, "/current/link") && g.data == f.data {
 					t.Errorf("between syncfs %d and %d, %s goes while %s, naming it, was durable", k, k+1, path, p)
@@ -293,7 +294,7 @@ func TestPushCrashOrder(t *testing.T) {
 					t.Errorf("between syncfs %d and %d, %s shows while %s %s was not durable", k, k+1, path, what, p)
 				}
 			}
-			repo := rest[:strings.Index(rest, "/_")]
+			repo, _, _ := strings.Cut(rest, "/_")
 			switch {
 			case strings.Contains(rest, "/_layers/"), strings.Contains(rest, "/_manifests/tags/") && strings.Contains(rest, "/index/"):
 				need("its blob", blobDataPath(dg))
