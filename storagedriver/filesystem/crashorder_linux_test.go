@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -96,7 +97,9 @@ func TestPushCrashOrder(t *testing.T) {
 		return int(d.be.group.started)
 	}
 	ctx := t.Context()
-	s := storage.New(d)
+	// A grace of a millisecond, so that retention below may delete what
+	// was just pushed.
+	s := storage.New(d, storage.WithGCGrace(time.Millisecond))
 
 	type push struct {
 		repo, tag        string
@@ -172,6 +175,21 @@ func TestPushCrashOrder(t *testing.T) {
 	del(pushes[22].repo, pushes[22].m.String(), pushes[22].m) // tagged
 	del(pushes[1].repo, pushes[1].m.String(), pushes[1].m)    // untagged since
 	del(pushes[20].repo, pushes[20].m.String(), pushes[20].m) // tagged
+	// Retention: a tag that names a manifest goes, then the manifest (in
+	// order: the handshake's durable record before the manifest goes
+	// makes the tag's removal durable first). The collector judges ages
+	// a second on the safe side (mtimeSlack).
+	time.Sleep(1100 * time.Millisecond)
+	pr, err := s.NewPruner(ctx, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why, err := pr.Untag(ctx, pushes[21].repo, pushes[21].tag, pushes[21].m); err != nil || why != "" {
+		t.Fatalf("retention untag of %s:%s: %q, %v", pushes[21].repo, pushes[21].tag, why, err)
+	}
+	if why, err := pr.DeleteManifest(ctx, pushes[21].repo, pushes[21].m, ""); err != nil || why != "" {
+		t.Fatalf("retention deletion of %s@%s: %q, %v", pushes[21].repo, pushes[21].m, why, err)
+	}
 	// A blob unlinked from its repository (blob DELETE).
 	if err := s.DeleteBlob(ctx, pushes[1].repo, pushes[1].layer); err != nil {
 		t.Fatal(err)
