@@ -3,6 +3,7 @@ package filesystem
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -29,15 +30,26 @@ type treeSnap map[string]fileState
 func snapshotTree(t *testing.T, root string) treeSnap {
 	t.Helper()
 	s := treeSnap{}
+	// A file or directory that goes while the walk runs (a temporary
+	// file of a write in the background) is left out.
 	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil || !e.Type().IsRegular() {
 			return err
 		}
 		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
