@@ -115,6 +115,7 @@ func TestPushCrashOrder(t *testing.T) {
 
 	type push struct {
 		repo, tag        string
+		imm              string // a second, immutable tag, or ""
 		config, layer, m digest.Digest
 		manifest         []byte
 		ack              int // syncfs calls begun when the PUT returned
@@ -157,7 +158,17 @@ func TestPushCrashOrder(t *testing.T) {
 			`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+
 			`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d}]}`,
 			p.config, len(config), p.layer, len(layer))
-		if _, err := s.PutManifest(ctx, repo, tag, "application/vnd.oci.image.manifest.v1+json", p.manifest, nil); err != nil {
+		if i%6 == 5 {
+			// A second tag under an immutability rule: it is claimed on
+			// its own before the others are written.
+			p.imm = fmt.Sprintf("imm%d", i)
+		}
+		guard := storage.TagGuard(func(tag string) (string, bool) { return "imm*", strings.HasPrefix(tag, "imm") })
+		var extra []string
+		if p.imm != "" {
+			extra = []string{p.imm}
+		}
+		if _, err := s.PutManifestGuarded(ctx, repo, tag, "application/vnd.oci.image.manifest.v1+json", p.manifest, extra, guard); err != nil {
 			t.Fatal(err)
 		}
 		p.m = digest.FromBytes(p.manifest)
@@ -237,6 +248,9 @@ func TestPushCrashOrder(t *testing.T) {
 			repoLink(p.repo, "_layers", p.layer):          p.layer.String(),
 			repoLink(p.repo, "_manifests/revisions", p.m): p.m.String(),
 			v2 + "/repositories/" + p.repo + "/_manifests/tags/" + p.tag + "/current/link": p.m.String(),
+		}
+		if p.imm != "" {
+			want[v2+"/repositories/"+p.repo+"/_manifests/tags/"+p.imm+"/current/link"] = p.m.String()
 		}
 		for path, content := range want {
 			f, ok := at[path]
