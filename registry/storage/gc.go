@@ -153,6 +153,12 @@ func (c *collector) work(ctx context.Context) error {
 			return fmt.Errorf("gc: %w", err)
 		}
 	}
+	// What the report says went stays gone after a crash.
+	if !c.opts.DryRun {
+		if err := storagedriver.Sync(ctx, c.s.driver); err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -220,6 +220,30 @@ func TestPushCrashOrder(t *testing.T) {
 	if _, ok := snaps[started()-1][repoLink(pushes[1].repo, "_layers", pushes[1].layer)]; ok {
 		t.Errorf("unlinking of %s from %s acknowledged after a syncfs that still had the link", pushes[1].layer, pushes[1].repo)
 	}
+	// Garbage collection: what it reports deleted is durably gone.
+	var gone []storage.Deletion
+	if _, err := s.CollectGarbage(ctx, storage.GCOptions{Grace: time.Millisecond, OnDelete: func(x storage.Deletion) { gone = append(gone, x) }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(gone) == 0 {
+		t.Fatal("garbage collection deleted nothing")
+	}
+	for _, x := range gone {
+		var p string
+		switch x.Kind {
+		case "blob":
+			p = blobDataPath(x.Digest)
+		case "manifest":
+			p = repoLink(x.Repo, "_manifests/revisions", x.Digest)
+		case "layer link":
+			p = repoLink(x.Repo, "_layers", x.Digest)
+		default:
+			continue
+		}
+		if _, ok := snaps[started()-1][p]; ok {
+			t.Errorf("garbage collection reported %s gone, but the last syncfs before it returned still had %s", x, p)
+		}
+	}
 
 	// Acknowledged means durable: a blob and its link when its upload's
 	// commit returned, the whole image when its manifest PUT did.
