@@ -35,3 +35,13 @@ type volatileKey struct{}
 type Relocator interface {
 	CommitTo(ctx context.Context, dst string) error
 }
+
+// A RelocatorWith is a Relocator that can also publish files its driver
+// staged (Stager) in the same durable step as its commit, shown after its
+// content: on the filesystem with the redo log, one record and one flush
+// where a commit and a Publish cost two. The staged files are then
+// published, and their Publish does nothing more. errors.ErrUnsupported,
+// with nothing done, when it cannot: the caller commits and publishes.
+type RelocatorWith interface {
+	CommitToWith(ctx context.Context, dst string, staged ...Staged) error
+}

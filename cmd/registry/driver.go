@@ -14,8 +14,9 @@ import (
 
 // openDriver opens the configured storage driver and describes it for the
 // start-up line. The S3 driver checks its bucket here, so that a missing
-// bucket or refused credentials stop start-up with a clear error.
-func openDriver(ctx context.Context, s *config.Storage) (storagedriver.Driver, string, error) {
+// bucket or refused credentials stop start-up with a clear error. serving:
+// for the registry's server, which owns the filesystem's redo log.
+func openDriver(ctx context.Context, s *config.Storage, serving bool) (storagedriver.Driver, string, error) {
 	switch name := s.Driver(); name {
 	case "inmemory":
 		return inmemory.New(), "storage inmemory", nil
@@ -24,7 +25,14 @@ func openDriver(ctx context.Context, s *config.Storage) (storagedriver.Driver, s
 		if err != nil {
 			return nil, "", err
 		}
-		d, err := filesystem.New(root)
+		var opts []filesystem.Option
+		if serving {
+			// The one long-lived writer of the root logs its small
+			// writes; the other commands, run beside it, write as before
+			// and make it pause the log while they run.
+			opts = append(opts, filesystem.WithRedoLog())
+		}
+		d, err := filesystem.New(root, opts...)
 		if err != nil {
 			return nil, "", err
 		}

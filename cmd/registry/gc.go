@@ -66,7 +66,7 @@ func gc(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
 	if grace, err = runGrace(cfg, grace); err != nil {
 		return fail(exitUsage, "gc: %v", err)
 	}
-	drv, where, err := openDriver(ctx, &cfg.Storage)
+	drv, where, err := openDriver(ctx, &cfg.Storage, false)
 	if err != nil {
 		return fail(exitFailure, "storage: %v", err)
 	}

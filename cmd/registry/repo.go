@@ -70,7 +70,7 @@ func repo(ctx context.Context, args, env []string, stdout, stderr io.Writer) int
 			guard = func(tag string) (string, bool) { return set.Immutable(name, tag) }
 		}
 	}
-	drv, where, err := openDriver(ctx, &cfg.Storage)
+	drv, where, err := openDriver(ctx, &cfg.Storage, false)
 	if err != nil {
 		return fail(exitFailure, "storage: %v", err)
 	}

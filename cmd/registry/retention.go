@@ -60,7 +60,7 @@ func retentionCmd(ctx context.Context, args, env []string, stdout, stderr io.Wri
 		fmt.Fprintln(stdout, "no retention rules: nothing to do")
 		return exitOK
 	}
-	drv, where, err := openDriver(ctx, &cfg.Storage)
+	drv, where, err := openDriver(ctx, &cfg.Storage, false)
 	if err != nil {
 		return fail(exitFailure, "storage: %v", err)
 	}

@@ -99,7 +99,7 @@ func scrub(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	drv, where, err := openDriver(ctx, &cfg.Storage)
+	drv, where, err := openDriver(ctx, &cfg.Storage, false)
 	if err != nil {
 		return fail(exitScrubFailed, "storage: %v", err)
 	}

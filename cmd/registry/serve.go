@@ -68,7 +68,7 @@ func serve(ctx context.Context, args, env []string, stdout, stderr io.Writer) in
 	logger := newLogger(cfg.Log, stderr)
 	tuneProfiling(cfg.HTTP.Debug.Addr)
 
-	drv, where, err := openDriver(ctx, &cfg.Storage)
+	drv, where, err := openDriver(ctx, &cfg.Storage, true)
 	if err != nil {
 		return fail(exitFailure, "storage: %v", err)
 	}

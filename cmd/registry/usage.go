@@ -56,7 +56,7 @@ func usageCmd(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	drv, _, err := openDriver(ctx, &cfg.Storage)
+	drv, _, err := openDriver(ctx, &cfg.Storage, false)
 	if err != nil {
 		return fail(exitFailure, "storage: %v", err)
 	}

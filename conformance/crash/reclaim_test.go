@@ -240,10 +240,15 @@ func pushReclaimImage(ctx context.Context, c *client, im *reclaimImage, repo str
 	return err
 }
 
-// treeBytes sums the sizes of the regular files under root.
+// treeBytes sums the sizes of the regular files under root, but for the
+// filesystem driver's redo log (+redo): its files keep their size, made
+// when the registry first starts, and hold no garbage.
 func treeBytes(root string) (int64, error) {
 	var sum int64
-	err := filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p == filepath.Join(root, "+redo") {
+			return filepath.SkipDir
+		}
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}

@@ -68,7 +68,16 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 		// Nothing to write: the bytes go with the upload.
 		_ = w.Cancel(ctx)
 	case direct:
-		err = rel.CommitTo(ctx, layout.BlobDataPath(d))
+		err = errors.ErrUnsupported
+		if rw, ok := w.(storagedriver.RelocatorWith); ok {
+			// The link in the same durable step, shown after the bytes.
+			if err = rw.CommitToWith(ctx, layout.BlobDataPath(d), link); err == nil {
+				link = published{}
+			}
+		}
+		if errors.Is(err, errors.ErrUnsupported) {
+			err = rel.CommitTo(ctx, layout.BlobDataPath(d))
+		}
 		if errors.Is(err, errors.ErrUnsupported) {
 			if data, err = u.commitData(ctx, w); err == nil {
 				err = s.driver.Move(ctx, data, layout.BlobDataPath(d))
@@ -83,6 +92,12 @@ func (u *Upload) publish(ctx context.Context, w storagedriver.FileWriter, h hash
 	}
 	return u.linkPublished(ctx, d, w.Size(), t, link)
 }
+
+// published is a Staged published already, with a commit.
+type published struct{}
+
+func (published) Publish(context.Context) error { return nil }
+func (published) Discard()                      {}
 
 // commitData commits w, the upload's writer, into the upload for its bytes
 // to be read back or moved, and returns where they are: the upload's data

@@ -30,10 +30,23 @@ func (d *driver) PutContents(ctx context.Context, levels ...[]storagedriver.Cont
 	if storagedriver.IsVolatile(ctx) {
 		return errors.ErrUnsupported
 	}
+	w, err := d.redo.begin(levels)
+	if err != nil {
+		return err
+	}
+	if w != nil {
+		defer w.done()
+		return d.placeLevels(levels, nil)
+	}
 	g := d.group.use()
 	if g == nil {
 		return errors.ErrUnsupported
 	}
+	release, err := d.redo.fence(contentPaths(levels)...)
+	if err != nil {
+		return err
+	}
+	defer release()
 	var all [][]staged
 	defer func() {
 		for _, level := range all {
@@ -124,6 +137,11 @@ func (d *driver) Stage(ctx context.Context, p string, content []byte) (storagedr
 	if storagedriver.IsVolatile(ctx) {
 		return nil, errors.ErrUnsupported
 	}
+	if d.redo != nil {
+		// Written at Publish, with the log or, when it cannot be used
+		// then, by PutContent.
+		return &loggedFile{d: d, c: storagedriver.Content{Path: p, Data: content}}, nil
+	}
 	g := d.group.use()
 	if g == nil {
 		return nil, errors.ErrUnsupported
@@ -179,3 +197,21 @@ func (d *driver) unstage(tmp string) {
 	_ = os.Remove(tmp)
 	d.prune(filepath.Dir(tmp), d.root)
 }
+
+// loggedFile is a file staged by the owner of the redo log: nothing is
+// written before Publish.
+type loggedFile struct {
+	d    *driver
+	c    storagedriver.Content
+	done bool
+}
+
+func (f *loggedFile) Publish(ctx context.Context) error {
+	if f.done {
+		return nil // published with a commit (CommitToWith), or discarded
+	}
+	f.done = true
+	return f.d.PutContent(ctx, f.c.Path, f.c.Data)
+}
+
+func (f *loggedFile) Discard() { f.done = true }

@@ -36,6 +36,9 @@ func snapshotTree(t *testing.T, root string) treeSnap {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
+		if err == nil && e.IsDir() && e.Name() == redoDir {
+			return filepath.SkipDir // the redo log, read on its own
+		}
 		if err != nil || !e.Type().IsRegular() {
 			return err
 		}
@@ -73,6 +76,167 @@ func repoLink(repo, kind string, d digest.Digest) string {
 	return fmt.Sprintf("%s/repositories/%s/%s/%s/%s/link", v2, repo, kind, d.Algorithm(), d.Encoded())
 }
 
+// crashPush is a push of runCrashScenario; ack is the number of durable
+// events (syncfs calls, flushes) begun when its manifest PUT returned.
+type crashPush struct {
+	repo, tag        string
+	imm              string // a second, immutable tag, or ""
+	config, layer, m digest.Digest
+	manifest         []byte
+	ack              int
+}
+
+// crashBlob is a blob upload acknowledged.
+type crashBlob struct {
+	repo string
+	d    digest.Digest
+	data string
+	ack  int
+}
+
+// crashDeletion is a manifest deletion acknowledged, by tag or by digest.
+type crashDeletion struct {
+	repo, ref string
+	m         digest.Digest // by digest: the manifest
+	ack       int
+}
+
+// crashGone is a path an acknowledged deletion removed.
+type crashGone struct {
+	what, path string
+	ack        int
+}
+
+type crashRun struct {
+	pushes    []crashPush
+	blobs     []crashBlob
+	deletions []crashDeletion
+	gone      []crashGone
+	delStart  int // events begun before the first deletion
+}
+
+// runCrashScenario pushes, deletes, prunes, unlinks and collects through
+// the registry's storage on d, one request at a time, and returns what was
+// acknowledged and when: events reports the durable events begun so far.
+// between is called after each push.
+func runCrashScenario(t *testing.T, d *Driver, events func() int, between func(i int)) crashRun {
+	t.Helper()
+	ctx := t.Context()
+	// A grace of a millisecond, so that retention below may delete what
+	// was just pushed.
+	s := storage.New(d, storage.WithGCGrace(time.Millisecond))
+
+	var run crashRun
+	putBlob := func(repo string, b []byte) digest.Digest {
+		t.Helper()
+		dg := digest.FromBytes(b)
+		u, err := s.StartUpload(ctx, repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Commit(ctx, dg, bytes.NewReader(b), 0); err != nil {
+			t.Fatal(err)
+		}
+		run.blobs = append(run.blobs, crashBlob{repo, dg, string(b), events()})
+		return dg
+	}
+	for i := range 24 {
+		repo := fmt.Sprintf("crash/r%d", i%3)
+		tag := fmt.Sprintf("t%d", i%4) // tags move to newer manifests
+		config := fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"n":%d}`, i)
+		layer := bytes.Repeat(fmt.Appendf(nil, "layer %d ", i), 100*(i%5+1))
+		if i%4 == 3 {
+			// The blob is stored already (pushed to another repository):
+			// the upload only links it, with no commit in between.
+			layer = bytes.Repeat(fmt.Appendf(nil, "layer %d ", i-1), 100*((i-1)%5+1))
+		}
+		p := crashPush{repo: repo, tag: tag}
+		p.config = putBlob(repo, config)
+		p.layer = putBlob(repo, layer)
+		p.manifest = fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+			`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+
+			`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d}]}`,
+			p.config, len(config), p.layer, len(layer))
+		if i%6 == 5 {
+			// A second tag under an immutability rule: it is claimed on
+			// its own before the others are written.
+			p.imm = fmt.Sprintf("imm%d", i)
+		}
+		guard := storage.TagGuard(func(tag string) (string, bool) { return "imm*", strings.HasPrefix(tag, "imm") })
+		var extra []string
+		if p.imm != "" {
+			extra = []string{p.imm}
+		}
+		if _, err := s.PutManifestGuarded(ctx, repo, tag, "application/vnd.oci.image.manifest.v1+json", p.manifest, extra, guard); err != nil {
+			t.Fatal(err)
+		}
+		p.m = digest.FromBytes(p.manifest)
+		p.ack = events()
+		run.pushes = append(run.pushes, p)
+		between(i)
+	}
+	pushes := run.pushes
+	run.delStart = events()
+
+	// Deletions: by tag, and by digest of a manifest that tags still name
+	// (the last push to each tag) or that none does any more.
+	del := func(repo, ref string, m digest.Digest) {
+		t.Helper()
+		if err := s.DeleteManifest(ctx, repo, ref); err != nil {
+			t.Fatalf("delete %s@%s: %v", repo, ref, err)
+		}
+		run.deletions = append(run.deletions, crashDeletion{repo, ref, m, events()})
+	}
+	del(pushes[23].repo, pushes[23].tag, "")                  // a tag
+	del(pushes[22].repo, pushes[22].m.String(), pushes[22].m) // tagged
+	del(pushes[1].repo, pushes[1].m.String(), pushes[1].m)    // untagged since
+	del(pushes[20].repo, pushes[20].m.String(), pushes[20].m) // tagged
+	// Retention: a tag that names a manifest goes, then the manifest (in
+	// order: the handshake's durable record before the manifest goes
+	// makes the tag's removal durable first). The collector judges ages
+	// a second on the safe side (mtimeSlack).
+	time.Sleep(1100 * time.Millisecond)
+	pr, err := s.NewPruner(ctx, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why, err := pr.Untag(ctx, pushes[21].repo, pushes[21].tag, pushes[21].m); err != nil || why != "" {
+		t.Fatalf("retention untag of %s:%s: %q, %v", pushes[21].repo, pushes[21].tag, why, err)
+	}
+	if why, err := pr.DeleteManifest(ctx, pushes[21].repo, pushes[21].m, ""); err != nil || why != "" {
+		t.Fatalf("retention deletion of %s@%s: %q, %v", pushes[21].repo, pushes[21].m, why, err)
+	}
+	// A blob unlinked from its repository (blob DELETE).
+	if err := s.DeleteBlob(ctx, pushes[1].repo, pushes[1].layer); err != nil {
+		t.Fatal(err)
+	}
+	run.gone = append(run.gone, crashGone{"unlinking of " + pushes[1].layer.String() + " from " + pushes[1].repo, repoLink(pushes[1].repo, "_layers", pushes[1].layer), events()})
+	// Garbage collection: what it reports deleted is durably gone.
+	var gone []storage.Deletion
+	if _, err := s.CollectGarbage(ctx, storage.GCOptions{Grace: time.Millisecond, OnDelete: func(x storage.Deletion) { gone = append(gone, x) }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(gone) == 0 {
+		t.Fatal("garbage collection deleted nothing")
+	}
+	for _, x := range gone {
+		var p string
+		switch x.Kind {
+		case "blob":
+			p = blobDataPath(x.Digest)
+		case "manifest":
+			p = repoLink(x.Repo, "_manifests/revisions", x.Digest)
+		case "layer link":
+			p = repoLink(x.Repo, "_layers", x.Digest)
+		default:
+			continue
+		}
+		run.gone = append(run.gone, crashGone{"garbage collection of " + x.String(), p, events()})
+	}
+	return run
+
+}
+
 // TestPushCrashOrder checks, at every syncfs of a run of pushes and
 // deletions through the registry's storage, what a crash of the machine
 // could leave. With
@@ -108,140 +272,14 @@ func TestPushCrashOrder(t *testing.T) {
 		defer d.be.group.mu.Unlock()
 		return int(d.be.group.started)
 	}
-	ctx := t.Context()
-	// A grace of a millisecond, so that retention below may delete what
-	// was just pushed.
-	s := storage.New(d, storage.WithGCGrace(time.Millisecond))
-
-	type push struct {
-		repo, tag        string
-		imm              string // a second, immutable tag, or ""
-		config, layer, m digest.Digest
-		manifest         []byte
-		ack              int // syncfs calls begun when the PUT returned
+	run := runCrashScenario(t, d, started, func(int) {})
+	if len(snaps) < 3*len(run.pushes) {
+		t.Fatalf("%d syncfs calls for %d pushes: group commit was not used", len(snaps), len(run.pushes))
 	}
-	var pushes []push
-	type blobAck struct {
-		repo string
-		d    digest.Digest
-		data string
-		ack  int
-	}
-	var blobAcks []blobAck
-	putBlob := func(repo string, b []byte) digest.Digest {
-		t.Helper()
-		dg := digest.FromBytes(b)
-		u, err := s.StartUpload(ctx, repo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := u.Commit(ctx, dg, bytes.NewReader(b), 0); err != nil {
-			t.Fatal(err)
-		}
-		blobAcks = append(blobAcks, blobAck{repo, dg, string(b), started()})
-		return dg
-	}
-	for i := range 24 {
-		repo := fmt.Sprintf("crash/r%d", i%3)
-		tag := fmt.Sprintf("t%d", i%4) // tags move to newer manifests
-		config := fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"n":%d}`, i)
-		layer := bytes.Repeat(fmt.Appendf(nil, "layer %d ", i), 100*(i%5+1))
-		if i%4 == 3 {
-			// The blob is stored already (pushed to another repository):
-			// the upload only links it, with no commit in between.
-			layer = bytes.Repeat(fmt.Appendf(nil, "layer %d ", i-1), 100*((i-1)%5+1))
-		}
-		p := push{repo: repo, tag: tag}
-		p.config = putBlob(repo, config)
-		p.layer = putBlob(repo, layer)
-		p.manifest = fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
-			`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+
-			`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d}]}`,
-			p.config, len(config), p.layer, len(layer))
-		if i%6 == 5 {
-			// A second tag under an immutability rule: it is claimed on
-			// its own before the others are written.
-			p.imm = fmt.Sprintf("imm%d", i)
-		}
-		guard := storage.TagGuard(func(tag string) (string, bool) { return "imm*", strings.HasPrefix(tag, "imm") })
-		var extra []string
-		if p.imm != "" {
-			extra = []string{p.imm}
-		}
-		if _, err := s.PutManifestGuarded(ctx, repo, tag, "application/vnd.oci.image.manifest.v1+json", p.manifest, extra, guard); err != nil {
-			t.Fatal(err)
-		}
-		p.m = digest.FromBytes(p.manifest)
-		p.ack = started()
-		pushes = append(pushes, p)
-	}
-	if len(snaps) < 3*len(pushes) {
-		t.Fatalf("%d syncfs calls for %d pushes: group commit was not used", len(snaps), len(pushes))
-	}
-
-	// Deletions: by tag, and by digest of a manifest that tags still name
-	// (the last push to each tag) or that none does any more.
-	type deletion struct {
-		repo, ref string
-		m         digest.Digest // by digest: the manifest
-		ack       int
-	}
-	var deletions []deletion
-	del := func(repo, ref string, m digest.Digest) {
-		t.Helper()
-		if err := s.DeleteManifest(ctx, repo, ref); err != nil {
-			t.Fatalf("delete %s@%s: %v", repo, ref, err)
-		}
-		deletions = append(deletions, deletion{repo, ref, m, started()})
-	}
-	del(pushes[23].repo, pushes[23].tag, "")                  // a tag
-	del(pushes[22].repo, pushes[22].m.String(), pushes[22].m) // tagged
-	del(pushes[1].repo, pushes[1].m.String(), pushes[1].m)    // untagged since
-	del(pushes[20].repo, pushes[20].m.String(), pushes[20].m) // tagged
-	// Retention: a tag that names a manifest goes, then the manifest (in
-	// order: the handshake's durable record before the manifest goes
-	// makes the tag's removal durable first). The collector judges ages
-	// a second on the safe side (mtimeSlack).
-	time.Sleep(1100 * time.Millisecond)
-	pr, err := s.NewPruner(ctx, time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if why, err := pr.Untag(ctx, pushes[21].repo, pushes[21].tag, pushes[21].m); err != nil || why != "" {
-		t.Fatalf("retention untag of %s:%s: %q, %v", pushes[21].repo, pushes[21].tag, why, err)
-	}
-	if why, err := pr.DeleteManifest(ctx, pushes[21].repo, pushes[21].m, ""); err != nil || why != "" {
-		t.Fatalf("retention deletion of %s@%s: %q, %v", pushes[21].repo, pushes[21].m, why, err)
-	}
-	// A blob unlinked from its repository (blob DELETE).
-	if err := s.DeleteBlob(ctx, pushes[1].repo, pushes[1].layer); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := snaps[started()-1][repoLink(pushes[1].repo, "_layers", pushes[1].layer)]; ok {
-		t.Errorf("unlinking of %s from %s acknowledged after a syncfs that still had the link", pushes[1].layer, pushes[1].repo)
-	}
-	// Garbage collection: what it reports deleted is durably gone.
-	var gone []storage.Deletion
-	if _, err := s.CollectGarbage(ctx, storage.GCOptions{Grace: time.Millisecond, OnDelete: func(x storage.Deletion) { gone = append(gone, x) }}); err != nil {
-		t.Fatal(err)
-	}
-	if len(gone) == 0 {
-		t.Fatal("garbage collection deleted nothing")
-	}
-	for _, x := range gone {
-		var p string
-		switch x.Kind {
-		case "blob":
-			p = blobDataPath(x.Digest)
-		case "manifest":
-			p = repoLink(x.Repo, "_manifests/revisions", x.Digest)
-		case "layer link":
-			p = repoLink(x.Repo, "_layers", x.Digest)
-		default:
-			continue
-		}
-		if _, ok := snaps[started()-1][p]; ok {
-			t.Errorf("garbage collection reported %s gone, but the last syncfs before it returned still had %s", x, p)
+	pushes, blobAcks, deletions := run.pushes, run.blobs, run.deletions
+	for _, g := range run.gone {
+		if _, ok := snaps[g.ack-1][g.path]; ok {
+			t.Errorf("%s acknowledged after a syncfs that still had %s", g.what, g.path)
 		}
 	}
 

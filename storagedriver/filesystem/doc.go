@@ -13,6 +13,9 @@
 //	<root>/+pending/a/.r~<hash> the pending write of "/a/b" while a FileWriter
 //	                            continues it (hash of "b")
 //	<root>/a/.put~<rand>        a PutContent into /a/, before its rename
+//	<root>/+redo/log.0, log.1   the redo log (Linux, WithRedoLog)
+//	<root>/+redo/owner, lock, intent
+//	                            the locks that say who writes the log
 //
 // # Writes
 //
@@ -77,6 +80,22 @@
 // (storagedriver.Stager) writes a file's content ahead, so that its
 // Publish waits for no syncfs of its own when a durable write ended in
 // between, only for the one after its rename (batch.go).
+//
+// A driver opened WithRedoLog (the serving registry's) waits for less
+// still, on Linux (redo_linux.go). PutContent, PutContents, a staged
+// file's Publish and the commit of a write of at most 256 KiB first write
+// one record holding every file's path and content to a log file whose
+// blocks were allocated beforehand, and wait for that file's fdatasync,
+// shared like a syncfs; then the files are renamed into place, level by
+// level, with no wait. A checkpoint, about once a second, makes them
+// durable with one syncfs and empties the log. After a crash of the
+// machine the next driver to open the root puts every whole record in
+// place again, in order, before it writes. Delete, Move, Stamp and the
+// writes made without the log wait, before they start, until no record
+// in the log touches their paths (a checkpoint when one does), so a
+// replay never undoes a later change. Only the owner writes the log:
+// any other driver opened on the root (the registry's other commands)
+// makes the owner checkpoint and stop logging while it lives.
 //
 // Under a storagedriver.Volatile context PutContent skips its fsyncs: the
 // content still replaces the old one whole (temporary file and rename), but a

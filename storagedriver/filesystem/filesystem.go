@@ -58,10 +58,28 @@ type driver struct {
 	pending string // root/+pending
 	stamps  stamps // the inode records are linked to (stamp_linux.go)
 	group   *group // group commit (groupsync_linux.go); nil: off
+	redo    *redo  // the redo log this driver owns (redo_linux.go); nil: none
+	intent  int    // the redo log's "intent", held shared: the descriptor, or -1
 }
 
+// Option is an option of New.
+type Option func(*options)
+
+type options struct{ redo bool }
+
+// WithRedoLog makes the driver the owner of the root's redo log, when no
+// other driver is (redo_linux.go): its small durable writes then wait for
+// a shared flush of one log file instead of a syncfs. Meant for the
+// serving registry, the one long-lived writer of a root; a driver without
+// it, opened beside, makes the owner stop logging while it lives.
+func WithRedoLog() Option { return func(o *options) { o.redo = true } }
+
 // New returns a driver storing under root, which it creates if needed.
-func New(root string) (*Driver, error) {
+func New(root string, opts ...Option) (*Driver, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if root == "" {
 		return nil, errors.New("filesystem: empty root directory")
 	}
@@ -73,7 +91,19 @@ func New(root string) (*Driver, error) {
 	if err := os.MkdirAll(pending, 0o777); err != nil {
 		return nil, fmt.Errorf("filesystem: %w", err)
 	}
-	be := &driver{root: abs, pending: pending, group: newGroup(abs)}
+	be := &driver{root: abs, pending: pending, group: newGroup(abs), intent: -1}
+	if o.redo {
+		if be.redo, err = openRedo(be); err != nil {
+			return nil, err
+		}
+	}
+	if be.redo == nil {
+		// A log left by the owner, or by a crash, is replayed before this
+		// driver writes; the owner logs no more while it lives.
+		if be.intent, err = joinRedo(abs); err != nil {
+			return nil, err
+		}
+	}
 	b := storagedriver.NewBase(be)
 	return &Driver{Base: b, BaseWalker: b.Walker(be), BaseOpener: b.Opener(be), BasePurger: b.Purger(be), BaseActivity: b.Activity(be), BaseStamper: b.Stamper(be), BaseBatcher: b.Batcher(be), BaseStager: b.Stager(be), be: be}, nil
 }
@@ -96,15 +126,30 @@ func (d *driver) GetContent(ctx context.Context, p string) ([]byte, error) {
 // storagedriver.Volatile context it skips the fsyncs: still atomic, not
 // durable.
 func (d *driver) PutContent(ctx context.Context, p string, content []byte) error {
+	durable := !storagedriver.IsVolatile(ctx)
+	if durable {
+		c := storagedriver.Content{Path: p, Data: content}
+		w, err := d.redo.begin([][]storagedriver.Content{{c}})
+		if err != nil {
+			return err
+		}
+		if w != nil {
+			defer w.done()
+			return d.place(c, "")
+		}
+	}
+	release, err := d.redo.fence(p)
+	if err != nil {
+		return err
+	}
+	defer release()
 	dst := d.full(p)
 	dir := filepath.Dir(dst)
-	durable := !storagedriver.IsVolatile(ctx)
 	var g *group
 	if durable {
 		g = d.group.use()
 	}
 	var dirty []string
-	var err error
 	for range retries {
 		if err = d.putOnce(dir, dst, content, durable, g, &dirty); !errors.Is(err, fs.ErrNotExist) {
 			break
@@ -248,6 +293,11 @@ func (d *driver) List(ctx context.Context, p string) ([]string, error) {
 // directory. ErrPathNotFound when no file is at src (a directory cannot be
 // moved, as in an object store).
 func (d *driver) Move(ctx context.Context, src, dst string) error {
+	release, err := d.redo.fence(src, dst)
+	if err != nil {
+		return err
+	}
+	defer release()
 	from, to := d.full(src), d.full(dst)
 	fi, err := os.Stat(from)
 	if err != nil {
@@ -293,6 +343,11 @@ func (d *driver) Move(ctx context.Context, src, dst string) error {
 // p stay until PurgePending: see doc.go). ErrPathNotFound when nothing
 // was committed at p.
 func (d *driver) Delete(ctx context.Context, p string) error {
+	release, err := d.redo.fence(p)
+	if err != nil {
+		return err
+	}
+	defer release()
 	pend := d.pendingPath(p)
 	// Not a directory: a pending write above p, which holds none below it.
 	if err := os.RemoveAll(pend); err != nil && !notExist(err) {

@@ -298,6 +298,9 @@ func TestNoDebris(t *testing.T) {
 	onDisk := func() (got []string) {
 		err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 			rel, _ := filepath.Rel(root, path)
+			if rel == "+redo" && e != nil && e.IsDir() {
+				return filepath.SkipDir // the redo log's locks, kept
+			}
 			got = append(got, filepath.ToSlash(rel))
 			return err // fails the test below
 		})

@@ -57,6 +57,11 @@ func (d *driver) Stamp(ctx context.Context, p string) (time.Time, error) {
 	if d.stamps.off.Load() {
 		return time.Time{}, errors.ErrUnsupported
 	}
+	release, err := d.redo.fence(p)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer release()
 	dst := d.full(p)
 	for range retries {
 		ino, err := d.stamps.take(d.pending)

@@ -343,7 +343,30 @@ func (w *writer) CommitTo(ctx context.Context, dst string) error {
 	return w.commit(ctx, dst)
 }
 
-func (w *writer) commit(ctx context.Context, p string) error {
+// CommitToWith is CommitTo that also publishes files staged by the same
+// driver (storagedriver.RelocatorWith): with the redo log, in the same
+// record, shown after the writer's content. errors.ErrUnsupported when
+// the log is not the driver's, the write is too long for it, or a staged
+// file is not one of the driver's own.
+func (w *writer) CommitToWith(ctx context.Context, dst string, staged ...storagedriver.Staged) error {
+	if err := storagedriver.CheckPath(dst); err != nil {
+		return err
+	}
+	if w.d.redo == nil || w.size > redoCommitMax {
+		return errors.ErrUnsupported
+	}
+	also := make([]*loggedFile, len(staged))
+	for i, st := range staged {
+		f, ok := st.(*loggedFile)
+		if !ok || f.d != w.d || f.done {
+			return errors.ErrUnsupported
+		}
+		also[i] = f
+	}
+	return w.commit(ctx, dst, also...)
+}
+
+func (w *writer) commit(ctx context.Context, p string, also ...*loggedFile) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -353,18 +376,37 @@ func (w *writer) commit(ctx context.Context, p string) error {
 	if w.resumed || w.marked {
 		clearState(w.f) // a state is of use to a pending write only
 	}
+	// A short write is logged (redo_linux.go) when the log can be used:
+	// then nothing waits for the disk but the log's flush.
+	logged, err := w.log(p, also)
+	if err != nil {
+		return err
+	}
+	if logged != nil {
+		defer logged.done()
+	} else {
+		release, err := w.d.redo.fence(p)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	// A long write fsyncs its own file: a syncfs would also wait for
 	// others' write-back, and they for its.
 	g := w.d.group.use()
 	if w.size > groupSmall {
 		g = nil
 	}
-	if g != nil {
+	switch {
+	case logged != nil:
+	case g != nil:
 		if err := g.sync(); err != nil {
 			return err
 		}
-	} else if err := w.f.Sync(); err != nil {
-		return err
+	default:
+		if err := w.f.Sync(); err != nil {
+			return err
+		}
 	}
 	dst := w.d.full(p)
 	dir := filepath.Dir(dst)
@@ -389,9 +431,59 @@ func (w *writer) commit(ctx context.Context, p string) error {
 		}
 	}
 	w.done = true
-	err := w.f.Close()
+	err = w.f.Close()
+	if logged != nil {
+		for _, f := range also {
+			f.done = true
+			if err == nil {
+				err = w.d.place(f.c, "")
+			}
+		}
+		return err
+	}
 	if serr := syncEntry(g, dir, dirty); err == nil {
 		err = serr
 	}
+	for _, f := range also {
+		if err == nil {
+			err = f.Publish(ctx)
+		}
+		f.done = true
+	}
 	return err
+}
+
+// log writes the record of the commit of w's bytes at p to the redo log,
+// with the files also staged to show after them, when w is short and the
+// log can be used: nil, nil when not.
+func (w *writer) log(p string, also []*loggedFile) (*redoWrite, error) {
+	if w.d.redo == nil || w.size > redoCommitMax {
+		return nil, nil
+	}
+	var data []byte
+	if w.resumed {
+		// Opened for appending only.
+		b, err := readWhole(w.tmp)
+		if err != nil {
+			return nil, err
+		}
+		data = b
+	} else {
+		data = make([]byte, w.size)
+		if _, err := w.f.ReadAt(data, 0); err != nil {
+			return nil, err
+		}
+	}
+	if int64(len(data)) != w.size {
+		return nil, fmt.Errorf("commit %s: %d bytes written, %d read back", w.path, w.size, len(data))
+	}
+	levels := [][]storagedriver.Content{{{Path: p, Data: data}}}
+	if len(also) > 0 {
+		var l []storagedriver.Content
+		for _, f := range also {
+			l = append(l, f.c)
+		}
+		levels = append(levels, l)
+	}
+	return w.d.redo.begin(levels)
 }

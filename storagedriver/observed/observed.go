@@ -300,6 +300,25 @@ func (w *fileWriter) CommitTo(ctx context.Context, dst string) error {
 	return err
 }
 
+// CommitToWith passes storagedriver.RelocatorWith through, with the
+// files staged through o unwrapped, reported as a commit.
+func (w *fileWriter) CommitToWith(ctx context.Context, dst string, staged ...storagedriver.Staged) error {
+	r, ok := w.FileWriter.(storagedriver.RelocatorWith)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	inner := make([]storagedriver.Staged, len(staged))
+	for i, s := range staged {
+		inner[i] = unwrapStaged(s)
+	}
+	start := time.Now()
+	err := r.CommitToWith(ctx, dst, inner...)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		w.o.done(OpWriterCommit, start, err)
+	}
+	return err
+}
+
 func (w *fileWriter) Cancel(ctx context.Context) error {
 	start := time.Now()
 	err := w.FileWriter.Cancel(ctx)
@@ -429,6 +448,14 @@ func (o *Driver) Stage(ctx context.Context, path string, content []byte) (storag
 type staged struct {
 	storagedriver.Staged
 	o *Driver
+}
+
+// unwrapStaged returns the wrapped driver's Staged behind s.
+func unwrapStaged(s storagedriver.Staged) storagedriver.Staged {
+	if st, ok := s.(*staged); ok {
+		return st.Staged
+	}
+	return s
 }
 
 func (s *staged) Publish(ctx context.Context) error {

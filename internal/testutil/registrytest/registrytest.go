@@ -30,7 +30,9 @@ func Drivers() []Driver {
 	return []Driver{
 		{Name: "inmemory", New: func(testing.TB) storagedriver.Driver { return inmemory.New() }},
 		{Name: "filesystem", New: func(t testing.TB) storagedriver.Driver {
-			d, err := filesystem.New(t.TempDir())
+			// As the registry's server opens it: the owner of the
+			// root's redo log.
+			d, err := filesystem.New(t.TempDir(), filesystem.WithRedoLog())
 			if err != nil {
 				t.Fatalf("filesystem driver: %v", err)
 			}
