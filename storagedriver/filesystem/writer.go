@@ -203,11 +203,12 @@ func isDir(name string) bool {
 // errLocked: another open file description holds the lock.
 var errLocked = errors.New("locked by another writer")
 
-// openLocked opens the file at name for appending and takes its exclusive
+// openLocked opens the file at name for appending (and reading: a short
+// write's commit reads it back for the redo log) and takes its exclusive
 // lock, which the kernel releases when the file is closed or its process
 // dies. errLocked when another writer holds it.
 func openLocked(name string) (*os.File, error) {
-	f, err := openFile(name, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := openFile(name, os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -460,22 +461,9 @@ func (w *writer) log(p string, also []*loggedFile) (*redoWrite, error) {
 	if w.d.redo == nil || w.size > redoCommitMax {
 		return nil, nil
 	}
-	var data []byte
-	if w.resumed {
-		// Opened for appending only.
-		b, err := readWhole(w.tmp)
-		if err != nil {
-			return nil, err
-		}
-		data = b
-	} else {
-		data = make([]byte, w.size)
-		if _, err := w.f.ReadAt(data, 0); err != nil {
-			return nil, err
-		}
-	}
-	if int64(len(data)) != w.size {
-		return nil, fmt.Errorf("commit %s: %d bytes written, %d read back", w.path, w.size, len(data))
+	data := make([]byte, w.size)
+	if n, err := w.f.ReadAt(data, 0); err != nil {
+		return nil, fmt.Errorf("commit %s: %d bytes written, %d read back: %w", w.path, w.size, n, err)
 	}
 	levels := [][]storagedriver.Content{{{Path: p, Data: data}}}
 	if len(also) > 0 {
