@@ -71,6 +71,12 @@ func (s *pathSet) touches(p string) bool {
 
 func (s *pathSet) empty() bool { return len(s.self) == 0 }
 
+// reset empties s, keeping its maps' room for the paths to come.
+func (s *pathSet) reset() {
+	clear(s.self)
+	clear(s.anc)
+}
+
 // A record is one durable change: files written whole, by levels, each
 // level in place before the next shows. On disk:
 //
@@ -93,27 +99,40 @@ const (
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // encodeRecord returns the record of levels, with its header left for
-// sealRecord.
-func encodeRecord(levels [][]storagedriver.Content) []byte {
+// sealRecord. With hole >= 0, the content of levels[0][0] is hole bytes
+// left for the caller to fill: the returned slice.
+func encodeRecord(levels [][]storagedriver.Content, hole int) (rec, fill []byte) {
+	size := func(i, j int, c storagedriver.Content) int {
+		if i == 0 && j == 0 && hole >= 0 {
+			return hole
+		}
+		return len(c.Data)
+	}
 	n := redoHeader + 4
-	for _, l := range levels {
+	for i, l := range levels {
 		n += 4
-		for _, c := range l {
-			n += 8 + len(c.Path) + len(c.Data)
+		for j, c := range l {
+			n += 8 + len(c.Path) + size(i, j, c)
 		}
 	}
 	b := make([]byte, redoHeader, n)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(levels)))
-	for _, l := range levels {
+	for i, l := range levels {
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(l)))
-		for _, c := range l {
+		for j, c := range l {
 			b = binary.LittleEndian.AppendUint32(b, uint32(len(c.Path)))
 			b = append(b, c.Path...)
-			b = binary.LittleEndian.AppendUint32(b, uint32(len(c.Data)))
+			m := size(i, j, c)
+			b = binary.LittleEndian.AppendUint32(b, uint32(m))
+			if i == 0 && j == 0 && hole >= 0 {
+				fill = b[len(b) : len(b)+m]
+				b = b[:len(b)+m]
+				continue
+			}
 			b = append(b, c.Data...)
 		}
 	}
-	return b
+	return b, fill
 }
 
 // sealRecord fills the header of rec, from encodeRecord.

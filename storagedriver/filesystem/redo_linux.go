@@ -356,7 +356,8 @@ func (f *redoFile) clear() error {
 
 // emptied is f, cleared, made ready for records of a new epoch.
 func (f *redoFile) emptied() {
-	f.off, f.epoch, f.paths = 0, rand.Uint64(), pathSet{}
+	f.off, f.epoch = 0, rand.Uint64()
+	f.paths.reset()
 }
 
 // redoWrite is a record in flight: it is put in place, then done.
@@ -376,11 +377,15 @@ func (r *redo) begin(levels [][]storagedriver.Content) (*redoWrite, error) {
 	if r == nil {
 		return nil, nil
 	}
-	rec := encodeRecord(levels)
+	rec, _ := encodeRecord(levels, -1)
+	return r.write(rec, contentPaths(levels))
+}
+
+// write is begin for rec, a record from encodeRecord of files at paths.
+func (r *redo) write(rec []byte, paths []string) (*redoWrite, error) {
 	if len(rec) > redoMaxRecord {
 		return nil, nil
 	}
-	paths := contentPaths(levels)
 	r.mu.Lock()
 	if !r.usable() {
 		r.mu.Unlock()

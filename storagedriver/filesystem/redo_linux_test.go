@@ -15,7 +15,7 @@ import (
 )
 
 func rec(epoch, seq uint64, levels ...[]storagedriver.Content) []byte {
-	b := encodeRecord(levels)
+	b, _ := encodeRecord(levels, -1)
 	sealRecord(b, epoch, seq)
 	return b
 }
@@ -34,6 +34,16 @@ func TestRedoRecords(t *testing.T) {
 	got := readRecords(whole)
 	if len(got) != 3 || got[0].seq != 1 || len(got[0].levels) != 2 || string(got[0].levels[1][0].Data) != "3" || got[0].levels[0][1].Path != "/b" || string(got[2].levels[0][0].Data) != "4" {
 		t.Fatalf("read %+v", got)
+	}
+	// A record whose first content is read in afterwards (a commit's
+	// bytes) is the same record.
+	levels := [][]storagedriver.Content{{put("/blob/data", "")}, {put("/r/link", "sha256:x")}}
+	hole, fill := encodeRecord(levels, 5)
+	copy(fill, "bytes")
+	levels[0][0].Data = []byte("bytes")
+	whole2, _ := encodeRecord(levels, -1)
+	if !bytes.Equal(hole, whole2) {
+		t.Fatalf("record with its content filled in:\n%q\nwant\n%q", hole, whole2)
 	}
 	for name, tc := range map[string]struct {
 		b    []byte

@@ -461,11 +461,7 @@ func (w *writer) log(p string, also []*loggedFile) (*redoWrite, error) {
 	if w.d.redo == nil || w.size > redoCommitMax {
 		return nil, nil
 	}
-	data := make([]byte, w.size)
-	if n, err := w.f.ReadAt(data, 0); err != nil {
-		return nil, fmt.Errorf("commit %s: %d bytes written, %d read back: %w", w.path, w.size, n, err)
-	}
-	levels := [][]storagedriver.Content{{{Path: p, Data: data}}}
+	levels := [][]storagedriver.Content{{{Path: p}}}
 	if len(also) > 0 {
 		var l []storagedriver.Content
 		for _, f := range also {
@@ -473,5 +469,10 @@ func (w *writer) log(p string, also []*loggedFile) (*redoWrite, error) {
 		}
 		levels = append(levels, l)
 	}
-	return w.d.redo.begin(levels)
+	// The bytes read back straight into the record.
+	rec, data := encodeRecord(levels, int(w.size))
+	if n, err := w.f.ReadAt(data, 0); err != nil {
+		return nil, fmt.Errorf("commit %s: %d bytes written, %d read back: %w", w.path, w.size, n, err)
+	}
+	return w.d.redo.write(rec, contentPaths(levels))
 }

@@ -29,12 +29,19 @@ const (
 
 var copyPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
+// firstPool holds the buffers of the first read: a push storm commits
+// thousands of small blobs a second, and a buffer made for each was half
+// the bytes the registry allocated.
+var firstPool = sync.Pool{New: func() any { b := make([]byte, copyFirstLen); return &b }}
+
 // CopyHashed copies r to w, feeding h (may be nil) every byte written. It
 // returns the bytes written; those of a body that broke off are written too,
 // as io.Copy would. When it returns, h has been fed exactly the bytes
 // written, unless the write failed (then it may have been fed more).
 func CopyHashed(w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
-	first := make([]byte, copyFirstLen)
+	fp := firstPool.Get().(*[]byte)
+	defer firstPool.Put(fp)
+	first := *fp
 	n, rerr := io.ReadFull(r, first)
 	if h != nil {
 		h.Write(first[:n])
