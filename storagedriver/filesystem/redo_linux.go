@@ -503,14 +503,14 @@ func (r *redo) tend() {
 				_ = unix.Flock(r.lockFd, unix.LOCK_UN)
 				r.state = redoIdle
 				r.retryAt = time.Now().Add(redoPoll)
-			} else if r.err == nil {
+				r.mu.Unlock()
+				return
+			}
+			if r.err == nil {
 				r.err = err
 			}
 			r.mu.Unlock()
-			if err == nil {
-				return
-			}
-			continue // retried: the log is held until it is empty
+			continue // again: the log is held until it is empty
 		}
 		if due {
 			_ = r.checkpoint()
