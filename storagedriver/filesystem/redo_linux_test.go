@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -306,5 +307,52 @@ func TestRedoOwnerYields(t *testing.T) {
 			t.Fatal("the owner did not log again once the other driver was gone")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRedoIdleGivesRoomBack: the log files' path sets keep their maps from
+// one checkpoint to the next while records come, and give them back once
+// the tender goes idle; the next record is logged as before.
+func TestRedoIdleGivesRoomBack(t *testing.T) {
+	ctx := context.Background()
+	d := ownerDriver(t, t.TempDir())
+	r := d.be.redo
+	for i := range 50 {
+		if err := d.PutContent(ctx, fmt.Sprintf("/r/%d/link", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.mu.Lock()
+	held := len(r.files[r.cur].paths.self)
+	r.mu.Unlock()
+	if held == 0 {
+		t.Fatal("the current log file holds no paths after 50 logged writes")
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r.mu.Lock()
+		state, maps := r.state, [...]map[string]int{r.files[0].paths.self, r.files[0].paths.anc, r.files[1].paths.self, r.files[1].paths.anc}
+		r.mu.Unlock()
+		if state == redoIdle {
+			for i, m := range maps {
+				if m != nil {
+					t.Fatalf("idle, and path map %d still held (%d entries)", i, len(m))
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log is not idle 20 s after its last record (state %d)", state)
+		}
+	}
+	// The owner takes the log again a poll after going idle.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err := d.PutContent(ctx, "/again", []byte("2")); err != nil {
+			t.Fatal(err)
+		}
+		if got := loggedPaths(t, d); got["/again"] == "2" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("10 s after idle, the log holds %v", got)
+		}
 	}
 }
