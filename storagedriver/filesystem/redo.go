@@ -102,8 +102,9 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // sealRecord. With hole >= 0, the content of levels[0][0] is hole bytes
 // left for the caller to fill: the returned slice.
 func encodeRecord(levels [][]storagedriver.Content, hole int) (rec, fill []byte) {
+	isHole := func(i, j int) bool { return hole >= 0 && i == 0 && j == 0 }
 	size := func(i, j int, c storagedriver.Content) int {
-		if i == 0 && j == 0 && hole >= 0 {
+		if isHole(i, j) {
 			return hole
 		}
 		return len(c.Data)
@@ -124,7 +125,7 @@ func encodeRecord(levels [][]storagedriver.Content, hole int) (rec, fill []byte)
 			b = append(b, c.Path...)
 			m := size(i, j, c)
 			b = binary.LittleEndian.AppendUint32(b, uint32(m))
-			if i == 0 && j == 0 && hole >= 0 {
+			if isHole(i, j) {
 				fill = b[len(b) : len(b)+m]
 				b = b[:len(b)+m]
 				continue
