@@ -79,24 +79,22 @@ func setupBig(e *env, t *target) error {
 	return nil
 }
 
-// runRange reads random 4 KiB ranges of the big blob from rangeClients
-// clients for the options' duration.
-func runRange(e *env, t *target, _ int) ([]float64, error) {
-	bufs := make(chan []byte, rangeClients)
-	for range rangeClients {
-		bufs <- make([]byte, 32<<10)
-	}
-	rate, _, err := hammer(e.o.Duration, rangeClients, func(r *rand.Rand) error {
-		buf := <-bufs
-		defer func() { bufs <- buf }()
-		off := r.Int64N(t.big.size - rangeSize + 1)
-		return t.c.getBlob("bench/big", t.big.dgst, off, rangeSize, t.big.size, buf)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return []float64{rate}, nil
-}
+// rangeGet reads random 4 KiB ranges of the big blob from rangeClients
+// clients: the rate.
+var rangeGet = &rateWork{clients: rangeClients,
+	op: func(_ *env, t *target) func(r *rand.Rand) error {
+		bufs := make(chan []byte, rangeClients)
+		for range rangeClients {
+			bufs <- make([]byte, 32<<10)
+		}
+		return func(r *rand.Rand) error {
+			buf := <-bufs
+			defer func() { bufs <- buf }()
+			off := r.Int64N(t.big.size - rangeSize + 1)
+			return t.c.getBlob("bench/big", t.big.dgst, off, rangeSize, t.big.size, buf)
+		}
+	},
+	values: func(rate float64, _ []time.Duration) []float64 { return []float64{rate} }}
 
 // setupHeads pushes headBlobs small blobs to bench/heads.
 func setupHeads(e *env, t *target) error {
@@ -114,22 +112,20 @@ func setupHeads(e *env, t *target) error {
 	})
 }
 
-// runHead HEADs random blobs of bench/heads from getClients clients for
-// the options' duration: the rate and the median latency.
-func runHead(e *env, t *target, _ int) ([]float64, error) {
-	ds := make([]string, len(e.heads))
-	for i, b := range e.heads {
-		ds[i] = "/v2/bench/heads/blobs/" + digest.FromBytes(b).String()
-	}
-	rate, lat, err := hammer(e.o.Duration, getClients, func(r *rand.Rand) error {
-		_, err := t.c.call(http.MethodHead, ds[r.IntN(len(ds))], nil, nil, 0, http.StatusOK)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return []float64{rate, quantile(lat, 0.50)}, nil
-}
+// blobHead HEADs random blobs of bench/heads from getClients clients:
+// the rate and the median latency.
+var blobHead = &rateWork{clients: getClients,
+	op: func(e *env, t *target) func(r *rand.Rand) error {
+		ds := make([]string, len(e.heads))
+		for i, b := range e.heads {
+			ds[i] = "/v2/bench/heads/blobs/" + digest.FromBytes(b).String()
+		}
+		return func(r *rand.Rand) error {
+			_, err := t.c.call(http.MethodHead, ds[r.IntN(len(ds))], nil, nil, 0, http.StatusOK)
+			return err
+		}
+	},
+	values: func(rate float64, lat []time.Duration) []float64 { return []float64{rate, quantile(lat, 0.50)} }}
 
 // runPull reads the whole big blob, again and again for at least a fifth
 // of the options' duration, and returns the rate of all of it. One GET

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"os"
 	"slices"
 	"syscall"
@@ -204,9 +205,10 @@ func measure(ctx context.Context, o *Options, st *storage, targets []*target) ([
 	return append(rows, rss), nil
 }
 
-// runRound runs one round of w on each target in turn. A target's failure
-// is recorded in rows and the next target runs; the error returned is the
-// harness's own (the disk figure) or ctx's.
+// runRound runs one round of w on each target in turn (a rate workload's
+// in slices: runSliced). A target's failure is recorded in rows and the
+// next target runs; the error returned is the harness's own (the disk
+// figure) or ctx's.
 func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, rows []*Row, targets []*target, round int) error {
 	if w.disk {
 		b, err := e.sharedBlob("disk", e.sz.big)
@@ -223,6 +225,9 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 		rows[0].Samples["disk"] = append(rows[0].Samples["disk"], v)
 		o.progress("%s round %d: %-13s %-12s %10.1f MB/s", st.kind, round, w.name, "disk", v)
 	}
+	if w.rate != nil {
+		return runSliced(ctx, o, e, st, w, rows, targets, round)
+	}
 	for _, t := range targets {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -234,12 +239,17 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
-		for _, row := range rows {
-			row.fail(t.name, round, err)
-		}
-		o.progress("%s round %d: %-13s %-12s FAILED: %v", st.kind, round, w.name, t.name, err)
+		failed(o, st, w, rows, t, round, err)
 	}
 	return nil
+}
+
+// failed records that w failed on t in round.
+func failed(o *Options, st *storage, w workload, rows []*Row, t *target, round int, err error) {
+	for _, row := range rows {
+		row.fail(t.name, round, err)
+	}
+	o.progress("%s round %d: %-13s %-12s FAILED: %v", st.kind, round, w.name, t.name, err)
 }
 
 // maxSetups is how many times a workload's set-up is tried on a target,
@@ -248,10 +258,29 @@ func runRound(ctx context.Context, o *Options, e *env, st *storage, w workload, 
 // allows twice at most.
 const maxSetups = 2
 
-// runTarget sets w up on t if it is not yet (a set-up that failed is
-// tried again in the next round, up to maxSetups times), then measures one
+// runTarget sets w up on t if it is not yet (setUp), then measures one
 // round of it.
 func runTarget(o *Options, e *env, st *storage, w workload, rows []*Row, t *target, round int) error {
+	if err := setUp(o, e, st, w, t); err != nil {
+		return err
+	}
+	if w.disk {
+		if err := settle(st.dir); err != nil {
+			return err
+		}
+	}
+	m := startMeasure(st, t)
+	vs, err := w.run(e, t, round)
+	if err != nil {
+		return fmt.Errorf("%w%s", err, t.srv.logTail())
+	}
+	m.record(o, st, w, rows, round, vs)
+	return nil
+}
+
+// setUp sets w up on t if it is not yet; a set-up that failed is tried
+// again in the next round, up to maxSetups times.
+func setUp(o *Options, e *env, st *storage, w workload, t *target) error {
 	if !t.done[w.name] && w.setup != nil {
 		if t.setups[w.name] >= maxSetups {
 			return fmt.Errorf("not run: its set-up failed %d times", maxSetups)
@@ -264,35 +293,112 @@ func runTarget(o *Options, e *env, st *storage, w workload, rows []*Row, t *targ
 		o.progress("%s set-up: %-13s %-12s %10.1f s", st.kind, w.name, t.name, time.Since(start).Seconds())
 	}
 	t.done[w.name] = true
-	px := st.proxies[t.name]
-	var sent0, s3req0 int64
-	var kinds0 map[string]int64
-	if px != nil {
-		sent0, s3req0, kinds0 = t.c.sent.Load(), px.requests.Load(), px.kinds()
+	return nil
+}
+
+// measurement holds what a target's counters read when a measurement
+// began: its CPU time and, behind an S3 proxy, the requests.
+type measurement struct {
+	t             *target
+	px            *s3Proxy
+	sent0, s3req0 int64
+	kinds0        map[string]int64
+	cpu0          time.Duration
+}
+
+func startMeasure(st *storage, t *target) *measurement {
+	m := &measurement{t: t, px: st.proxies[t.name]}
+	if m.px != nil {
+		m.sent0, m.s3req0, m.kinds0 = t.c.sent.Load(), m.px.requests.Load(), m.px.kinds()
 	}
-	if w.disk {
-		if err := settle(st.dir); err != nil {
-			return err
-		}
-	}
-	cpu0 := t.srv.cpuTime()
-	vs, err := w.run(e, t, round)
-	if err != nil {
-		return fmt.Errorf("%w%s", err, t.srv.logTail())
-	}
+	m.cpu0 = t.srv.cpuTime()
+	return m
+}
+
+// record adds vs, a value per row, and what the counters say since the
+// measurement began to rows, with a progress line each.
+func (m *measurement) record(o *Options, st *storage, w workload, rows []*Row, round int, vs []float64) {
+	t := m.t
 	hwm, _ := t.srv.peakRSS()
 	o.progress("%s round %d: %-13s %-12s %10.2f s of CPU, peak RSS so far %.1f MiB", st.kind, round, w.name, t.name,
-		(t.srv.cpuTime() - cpu0).Seconds(), float64(hwm)/(1<<20))
-	if px != nil {
-		sent := max(t.c.sent.Load()-sent0, 1)
-		per := float64(px.requests.Load()-s3req0) / float64(sent)
+		(t.srv.cpuTime() - m.cpu0).Seconds(), float64(hwm)/(1<<20))
+	if m.px != nil {
+		sent := max(t.c.sent.Load()-m.sent0, 1)
+		per := float64(m.px.requests.Load()-m.s3req0) / float64(sent)
 		rows[0].S3PerRequest[t.name] = append(rows[0].S3PerRequest[t.name], per)
-		rows[0].addKinds(t.name, kinds0, px.kinds(), sent)
+		rows[0].addKinds(t.name, m.kinds0, m.px.kinds(), sent)
 		o.progress("%s round %d: %-13s %-12s %10.1f S3 requests per request", st.kind, round, w.name, t.name, per)
 	}
 	for i, v := range vs {
 		rows[i].Samples[t.name] = append(rows[i].Samples[t.name], v)
 		o.progress("%s round %d: %-13s %-12s %10.1f %s", st.kind, round, w.name, t.name, v, rows[i].Unit)
+	}
+}
+
+// Slices of a rate workload's round: at most rateSlices per target, none
+// shorter than minSlice.
+const (
+	rateSlices = 10
+	minSlice   = 250 * time.Millisecond
+)
+
+// runSliced runs one round of rate workload w: the options' duration on
+// each target, cut into slices run in turn (Berth, Distribution, the
+// ceiling, Berth again...), so that each target meets the host in the
+// same states. Run back to back, a target's 5 s could fall in a quieter
+// or busier stretch of this shared machine than the next one's: rounds of
+// the ceiling's range GETs spread 12,338-17,215 req/s in one run, more
+// than Berth's distance to it. A target's figures are those of all its
+// slices together: requests over the time they took, and the quantiles of
+// all their latencies.
+func runSliced(ctx context.Context, o *Options, e *env, st *storage, w workload, rows []*Row, targets []*target, round int) error {
+	type share struct {
+		m       *measurement
+		op      func(r *mrand.Rand) error
+		elapsed time.Duration
+		lat     []time.Duration
+		err     error
+	}
+	var live []*share
+	for _, t := range targets {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := setUp(o, e, st, w, t); err != nil {
+			failed(o, st, w, rows, t, round, err)
+			continue
+		}
+		live = append(live, &share{m: startMeasure(st, t), op: w.rate.op(e, t)})
+	}
+	n := max(1, min(rateSlices, int(o.Duration/minSlice)))
+	d := o.Duration / time.Duration(n)
+	for range n {
+		for _, s := range live {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if s.err != nil {
+				continue
+			}
+			elapsed, lat, err := hammer(d, w.rate.clients, s.op)
+			if err != nil {
+				s.err = fmt.Errorf("%w%s", err, s.m.t.srv.logTail())
+				continue
+			}
+			s.elapsed += elapsed
+			s.lat = append(s.lat, lat...)
+		}
+	}
+	for _, s := range live {
+		if s.err == nil && len(s.lat) == 0 {
+			s.err = fmt.Errorf("no request finished in %v", o.Duration)
+		}
+		if s.err != nil {
+			failed(o, st, w, rows, s.m.t, round, s.err)
+			continue
+		}
+		slices.Sort(s.lat)
+		s.m.record(o, st, w, rows, round, w.rate.values(float64(len(s.lat))/s.elapsed.Seconds(), s.lat))
 	}
 	return nil
 }

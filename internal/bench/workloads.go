@@ -107,6 +107,18 @@ type workload struct {
 	setup   func(e *env, t *target) error
 	// run measures one round; it returns one value per metric.
 	run func(e *env, t *target, round int) ([]float64, error)
+	// rate, instead of run, makes a rate workload: requests from many
+	// clients at once, measured in slices (runSliced).
+	rate *rateWork
+}
+
+// rateWork is a rate workload: clients make requests with op(e, t) for
+// the options' duration, and values turns their rate and sorted
+// latencies into one value per metric.
+type rateWork struct {
+	clients int
+	op      func(e *env, t *target) func(r *mrand.Rand) error
+	values  func(rate float64, lat []time.Duration) []float64
 }
 
 // workloads are the workloads at sizes sz on storage kind. Their goals
@@ -136,13 +148,13 @@ func workloads(sz sizes, kind string, s3Latency time.Duration) []workload {
 				{title: "manifest GET by tag, p50", unit: "ms", lowerIsBetter: true},
 				{title: "manifest GET by tag, p99", unit: "ms", lowerIsBetter: true, goal: Goal{Max: 8}},
 			},
-			setup: setupManifests, run: runManifestGet},
+			setup: setupManifests, rate: manifestGet},
 		{name: "blob-head",
 			metrics: []metric{
 				{title: fmt.Sprintf("blob HEAD, %d clients", getClients), unit: "req/s"},
 				{title: "blob HEAD, p50", unit: "ms", lowerIsBetter: true},
 			},
-			setup: setupHeads, run: runHead},
+			setup: setupHeads, rate: blobHead},
 		{name: "catalog",
 			metrics: []metric{{title: fmt.Sprintf("catalog of %d repositories", sz.catalog), unit: "ms", lowerIsBetter: true,
 				goal: Goal{Against: Ceiling, Min: 0.30}}},
@@ -154,7 +166,7 @@ func workloads(sz sizes, kind string, s3Latency time.Duration) []workload {
 		{name: "range",
 			metrics: []metric{{title: fmt.Sprintf("random 4 KiB range GETs, %d clients", rangeClients), unit: "req/s",
 				goal: Goal{Against: Ceiling, Min: 0.85}}},
-			setup: setupBig, run: runRange},
+			setup: setupBig, rate: rangeGet},
 		{name: "pull",
 			metrics: []metric{{title: fmt.Sprintf("pull %s", human(sz.big)), unit: "MB/s",
 				goal: Goal{Against: Distribution, Min: 1}}},
@@ -356,24 +368,23 @@ func setupManifests(e *env, t *target) error {
 	return nil
 }
 
-// runManifestGet GETs random tags from getClients clients for the
-// options' duration: the rate, and the median and 99th percentile of the
-// latency.
-func runManifestGet(e *env, t *target, _ int) ([]float64, error) {
-	rate, lat, err := hammer(e.o.Duration, getClients, func(r *mrand.Rand) error {
-		i := r.IntN(manifestTags)
-		return t.c.getManifest("bench/manifests", fmt.Sprintf("t%d", i), t.tagSizes[i])
-	})
-	if err != nil {
-		return nil, err
-	}
-	return []float64{rate, quantile(lat, 0.50), quantile(lat, 0.99)}, nil
-}
+// manifestGet GETs random tags from getClients clients: the rate, and
+// the median and 99th percentile of the latency.
+var manifestGet = &rateWork{clients: getClients,
+	op: func(_ *env, t *target) func(r *mrand.Rand) error {
+		return func(r *mrand.Rand) error {
+			i := r.IntN(manifestTags)
+			return t.c.getManifest("bench/manifests", fmt.Sprintf("t%d", i), t.tagSizes[i])
+		}
+	},
+	values: func(rate float64, lat []time.Duration) []float64 {
+		return []float64{rate, quantile(lat, 0.50), quantile(lat, 0.99)}
+	}}
 
 // hammer calls op from clients goroutines, each with a random source of
-// its own, for d, and returns the rate of calls and their latencies,
-// sorted. The first error ends the run.
-func hammer(d time.Duration, clients int, op func(r *mrand.Rand) error) (float64, []time.Duration, error) {
+// its own, for d, and returns how long that took (until the last call
+// ended) and the latency of every call. The first error ends the run.
+func hammer(d time.Duration, clients int, op func(r *mrand.Rand) error) (time.Duration, []time.Duration, error) {
 	lat := make([][]time.Duration, clients)
 	var errOnce sync.Once
 	var first error
@@ -398,12 +409,7 @@ func hammer(d time.Duration, clients int, op func(r *mrand.Rand) error) (float64
 	if first != nil {
 		return 0, nil, first
 	}
-	all := slices.Concat(lat...)
-	if len(all) == 0 {
-		return 0, nil, fmt.Errorf("no request finished in %v", d)
-	}
-	slices.Sort(all)
-	return float64(len(all)) / elapsed.Seconds(), all, nil
+	return elapsed, slices.Concat(lat...), nil
 }
 
 // quantile q of sorted latencies, in milliseconds.
