@@ -94,7 +94,7 @@ var rangeGet = &rateWork{clients: rangeClients,
 			return t.c.getBlob("bench/big", t.big.dgst, off, rangeSize, t.big.size, buf)
 		}
 	},
-	values: func(rate float64, _ []time.Duration) []float64 { return []float64{rate} }}
+	values: func(_ *env, rate float64, _ []time.Duration) []float64 { return []float64{rate} }}
 
 // setupHeads pushes headBlobs small blobs to bench/heads.
 func setupHeads(e *env, t *target) error {
@@ -125,25 +125,19 @@ var blobHead = &rateWork{clients: getClients,
 			return err
 		}
 	},
-	values: func(rate float64, lat []time.Duration) []float64 { return []float64{rate, quantile(lat, 0.50)} }}
+	values: func(_ *env, rate float64, lat []time.Duration) []float64 { return []float64{rate, quantile(lat, 0.50)} }}
 
-// runPull reads the whole big blob, again and again for at least a fifth
-// of the options' duration, and returns the rate of all of it. One GET
-// lasts a few tenths of a second at most here, short enough that a single
-// one measured the host more than the server (the ceiling's own rate
-// swung 3× between rounds).
-func runPull(e *env, t *target, _ int) ([]float64, error) {
-	buf := make([]byte, 1<<20)
-	start := time.Now()
-	n := 0
-	for n == 0 || time.Since(start) < e.o.Duration/5 {
-		if err := t.c.getBlob("bench/big", t.big.dgst, 0, 0, t.big.size, buf); err != nil {
-			return nil, err
-		}
-		n++
-	}
-	return []float64{mbps(int64(n)*t.big.size, time.Since(start))}, nil
-}
+// pull reads the whole big blob, one GET after another, for a fifth of
+// the options' duration (in slices, like every rate workload): the bytes
+// over the time. One GET lasts a few tenths of a second at most here,
+// short enough that a single one measured the host more than the server
+// (the ceiling's own rate swung 3× between rounds).
+var pull = &rateWork{clients: 1, part: 5,
+	op: func(_ *env, t *target) func(*rand.Rand) error {
+		buf := make([]byte, 1<<20)
+		return func(*rand.Rand) error { return t.c.getBlob("bench/big", t.big.dgst, 0, 0, t.big.size, buf) }
+	},
+	values: func(e *env, rate float64, _ []time.Duration) []float64 { return []float64{rate * float64(e.sz.big) / 1e6} }}
 
 // measureDisk writes size bytes to a new file in dir, in 1 MiB writes,
 // fsyncs it and returns the rate (MB/s) of the whole; the file is removed.

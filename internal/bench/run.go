@@ -342,8 +342,8 @@ const (
 	minSlice   = 250 * time.Millisecond
 )
 
-// runSliced runs one round of rate workload w: the options' duration on
-// each target, cut into slices run in turn (Berth, Distribution, the
+// runSliced runs one round of rate workload w: the options' duration (or
+// its part) on each target, cut into slices run in turn (Berth, Distribution, the
 // ceiling, Berth again...), so that each target meets the host in the
 // same states. Run back to back, a target's 5 s could fall in a quieter
 // or busier stretch of this shared machine than the next one's: rounds of
@@ -370,8 +370,12 @@ func runSliced(ctx context.Context, o *Options, e *env, st *storage, w workload,
 		}
 		live = append(live, &share{m: startMeasure(st, t), op: w.rate.op(e, t)})
 	}
-	n := max(1, min(rateSlices, int(o.Duration/minSlice)))
-	d := o.Duration / time.Duration(n)
+	span := o.Duration
+	if w.rate.part > 0 {
+		span /= time.Duration(w.rate.part)
+	}
+	n := max(1, min(rateSlices, int(span/minSlice)))
+	d := span / time.Duration(n)
 	for range n {
 		for _, s := range live {
 			if err := ctx.Err(); err != nil {
@@ -391,14 +395,14 @@ func runSliced(ctx context.Context, o *Options, e *env, st *storage, w workload,
 	}
 	for _, s := range live {
 		if s.err == nil && len(s.lat) == 0 {
-			s.err = fmt.Errorf("no request finished in %v", o.Duration)
+			s.err = fmt.Errorf("no request finished in %v", span)
 		}
 		if s.err != nil {
 			failed(o, st, w, rows, s.m.t, round, s.err)
 			continue
 		}
 		slices.Sort(s.lat)
-		s.m.record(o, st, w, rows, round, w.rate.values(float64(len(s.lat))/s.elapsed.Seconds(), s.lat))
+		s.m.record(o, st, w, rows, round, w.rate.values(e, float64(len(s.lat))/s.elapsed.Seconds(), s.lat))
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
@@ -54,7 +56,7 @@ func TestRateRoundsTakeTurns(t *testing.T) {
 					return err
 				}
 			},
-			values: func(rate float64, _ []time.Duration) []float64 { return []float64{rate} }}}
+			values: func(_ *env, rate float64, _ []time.Duration) []float64 { return []float64{rate} }}}
 
 	o := &Options{Duration: 4 * minSlice, Progress: &bytes.Buffer{}}
 	e := &env{o: o}
@@ -110,3 +112,59 @@ var errInjected = errorString("injected failure")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestStormRoundLastsAFifthOfTheDuration: a storm round pushes batches of
+// new images until the pushes have taken a fifth of the duration, each
+// batch whole (one image per client's repository), and rates them all.
+func TestStormRoundLastsAFifthOfTheDuration(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(serverEnv, "1")
+	st, err := newStorage(FS, t.TempDir(), "", false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	targets, err := startTargets(st, func(string) string { return bin }, func(_, addr string) ([]string, error) {
+		return []string{addr}, nil
+	})
+	defer stopTargets(targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &Options{Duration: time.Second}
+	e := &env{sz: scaled(0.002), o: o, src: newSource(), cache: map[string]*content{}, storm: map[string][]*image{}}
+	start := time.Now()
+	vs, err := runStorm(e, targets[2], 1)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := targets[2].c.do(http.MethodGet, "/v2/bench/storm-00/tags/list", nil, nil, 0, http.StatusOK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags struct{ Tags []string }
+	err = json.NewDecoder(resp.Body).Decode(&tags)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := len(tags.Tags)
+	if batches < 2 || took < o.Duration/5 {
+		t.Fatalf("%d batches in %v, want more than one, over at least %v", batches, took, o.Duration/5)
+	}
+	for b := range batches {
+		for c := range stormClients {
+			repo := fmt.Sprintf("bench/storm-%02d", c)
+			if _, err := targets[2].c.call(http.MethodHead, fmt.Sprintf("/v2/%s/manifests/r1-%d-%d", repo, b, c), nil, nil, 0, http.StatusOK); err != nil {
+				t.Errorf("batch %d: %s: %v", b, repo, err)
+			}
+		}
+	}
+	if want := float64(batches*e.sz.storm) / took.Seconds(); len(vs) != 1 || vs[0] < want {
+		t.Errorf("rate %v, want one of at least %.0f img/s (%d images in %v, generation included)", vs, want, batches*e.sz.storm, took)
+	}
+}
