@@ -20,23 +20,7 @@ import (
 // that fails in one slice is recorded as failed for that round; the
 // others go on.
 func TestRateRoundsTakeTurns(t *testing.T) {
-	bin, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(serverEnv, "1")
-	st, err := newStorage(FS, t.TempDir(), "", false, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.close()
-	targets, err := startTargets(st, func(string) string { return bin }, func(_, addr string) ([]string, error) {
-		return []string{addr}, nil
-	})
-	defer stopTargets(targets)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, targets := startTestTargets(t)
 
 	var mu sync.Mutex
 	var calls []string // the target of each request, in the order they began
@@ -107,6 +91,31 @@ func TestRateRoundsTakeTurns(t *testing.T) {
 	}
 }
 
+// startTestTargets starts this test binary as the three servers (the
+// ceiling under each name), on a filesystem storage that the test's end
+// removes, and stops them then.
+func startTestTargets(t *testing.T) (*storage, []*target) {
+	t.Helper()
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(serverEnv, "1")
+	st, err := newStorage(FS, t.TempDir(), "", false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.close)
+	targets, err := startTargets(st, func(string) string { return bin }, func(_, addr string) ([]string, error) {
+		return []string{addr}, nil
+	})
+	t.Cleanup(func() { stopTargets(targets) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, targets
+}
+
 var errInjected = errorString("injected failure")
 
 type errorString string
@@ -117,23 +126,7 @@ func (e errorString) Error() string { return string(e) }
 // new images until the pushes have taken a tenth of the duration, each
 // batch whole (one image per client's repository), and rates them all.
 func TestStormRoundLastsATenthOfTheDuration(t *testing.T) {
-	bin, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(serverEnv, "1")
-	st, err := newStorage(FS, t.TempDir(), "", false, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.close()
-	targets, err := startTargets(st, func(string) string { return bin }, func(_, addr string) ([]string, error) {
-		return []string{addr}, nil
-	})
-	defer stopTargets(targets)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, targets := startTestTargets(t)
 	o := &Options{Duration: time.Second}
 	e := &env{sz: scaled(0.002), o: o, src: newSource(), cache: map[string]*content{}, storm: map[string][]*image{}}
 	start := time.Now()
