@@ -137,7 +137,9 @@ var pull = &rateWork{clients: 1, part: 5,
 		buf := make([]byte, 1<<20)
 		return func(*rand.Rand) error { return t.c.getBlob("bench/big", t.big.dgst, 0, 0, t.big.size, buf) }
 	},
-	values: func(e *env, rate float64, _ []time.Duration) []float64 { return []float64{rate * float64(e.sz.big) / 1e6} }}
+	values: func(e *env, rate float64, _ []time.Duration) []float64 {
+		return []float64{rate * float64(e.sz.big) / 1e6}
+	}}
 
 // measureDisk writes size bytes to a new file in dir, in 1 MiB writes,
 // fsyncs it and returns the rate (MB/s) of the whole; the file is removed.
