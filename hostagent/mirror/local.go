@@ -312,13 +312,15 @@ func (s *syncer) fetchBlob(ctx context.Context, ref client.Reference, b v1.Descr
 		st.count(func(st *imageStats) { st.blobs.Skipped++ })
 		return nil
 	}
-	if s.dryRun { // count a blob once, as the real run would fetch it
-		if slices.Contains(s.known.repos("", b.Digest), "") {
-			st.count(func(st *imageStats) { st.blobs.Skipped++ })
-		} else {
+	if s.dryRun {
+		// Counted once, as the real run would fetch it: the images of a
+		// rule are stored in parallel, so the check and the note are one
+		// step (two images sharing a base both counted it before).
+		if s.known.add("", "", b.Digest) {
 			st.count(func(st *imageStats) { st.blobs.Copied++; st.bytes += b.Size })
+		} else {
+			st.count(func(st *imageStats) { st.blobs.Skipped++ })
 		}
-		s.known.add("", "", b.Digest)
 		return nil
 	}
 	if store.IsForeign(b) {

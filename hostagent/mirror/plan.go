@@ -130,7 +130,9 @@ type knownBlobs struct {
 
 func newKnownBlobs() *knownBlobs { return &knownBlobs{repo: map[string]map[digest.Digest][]string{}} }
 
-func (k *knownBlobs) add(registry, repo string, d digest.Digest) {
+// add notes that blob d is in repository repo of registry, and says
+// whether that was new.
+func (k *knownBlobs) add(registry, repo string, d digest.Digest) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	m := k.repo[registry]
@@ -138,9 +140,11 @@ func (k *knownBlobs) add(registry, repo string, d digest.Digest) {
 		m = map[digest.Digest][]string{}
 		k.repo[registry] = m
 	}
-	if !slices.Contains(m[d], repo) {
-		m[d] = append([]string{repo}, m[d][:min(len(m[d]), store.MaxSources-1)]...)
+	if slices.Contains(m[d], repo) {
+		return false
 	}
+	m[d] = append([]string{repo}, m[d][:min(len(m[d]), store.MaxSources-1)]...)
+	return true
 }
 
 func (k *knownBlobs) repos(registry string, d digest.Digest) []string {
