@@ -87,6 +87,11 @@ func readWhole(name string) ([]byte, error) {
 			return b, nil
 		}
 		b = b[:len(b)+n]
+		if int64(len(b)) == st.Size && len(b) < cap(b) {
+			// The size Fstat said, and not the byte more that a file
+			// grown since would have given: no read more to see the end.
+			return b, nil
+		}
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
