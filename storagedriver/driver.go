@@ -188,6 +188,20 @@ type PendingPurger interface {
 	PurgePending(ctx context.Context, olderThan time.Time, dryRun bool) (n int, bytes int64, err error)
 }
 
+// PendingStarter is an optional capability of a driver that keeps pending
+// writes apart (a PendingPurger): StartPending makes an empty pending
+// write at path, the one Writer(path, false) and Close would leave, for a
+// fresh path: one that has no pending write and that nobody else writes
+// (an upload's new random id). The filesystem driver creates the file,
+// one call, where the Writer checks for an earlier write to discard and
+// goes through a file of its own that Close renames. It answers an error
+// that is fs.ErrExist when path has a pending write after all, and
+// errors.ErrUnsupported when it cannot (a wrapper over a driver without
+// it): the caller then takes the Writer.
+type PendingStarter interface {
+	StartPending(ctx context.Context, path string) error
+}
+
 // PendingActivity is an optional capability of a driver that keeps the
 // pending write of a path where no path reaches (a PendingPurger): when
 // the write at path was last active (its last Close, or a part uploaded

@@ -93,6 +93,17 @@ func (s *Store) StartUpload(ctx context.Context, name string) (*Upload, error) {
 	// commit; on S3, a PUT and the listings of the directory's Delete.
 	if s.pendingApart() {
 		u.data = layout.UploadPendingPath(name, id)
+		// The id is new: its pending write is made in one step where the
+		// driver can (on a filesystem, one file created where a Writer
+		// and its Close cost seven calls, a rename among them).
+		if ps, ok := s.driver.(storagedriver.PendingStarter); ok {
+			if err := ps.StartPending(ctx, u.data); !errors.Is(err, errors.ErrUnsupported) {
+				if err != nil {
+					return nil, err
+				}
+				return u, nil
+			}
+		}
 	} else {
 		now := time.Now().UTC().Format(time.RFC3339Nano)
 		// Not fsynced: nothing of an upload is durable before its commit

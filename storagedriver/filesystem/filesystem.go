@@ -51,6 +51,17 @@ type Driver struct {
 	be *driver
 }
 
+var _ storagedriver.PendingStarter = (*Driver)(nil)
+
+// StartPending (storagedriver.PendingStarter) checks p and ctx, then makes
+// the empty pending write of p.
+func (d *Driver) StartPending(ctx context.Context, p string) error {
+	if err := storagedriver.CheckArgs(ctx, p); err != nil {
+		return err
+	}
+	return fileErr(p, d.be.StartPending(ctx, p))
+}
+
 // driver is the backend. Its methods are called through Driver's Base, with
 // valid paths and a live context.
 type driver struct {

@@ -500,3 +500,42 @@ func TestWritersRaceDirectoryPruning(t *testing.T) {
 		t.Errorf("%d of %d Writer calls failed", n, 8*1500)
 	}
 }
+
+// TestStartPending: the pending write StartPending makes is the one a
+// Writer and its Close leave (empty, resumed at size 0, nothing visible
+// at the path before a commit), in directories it makes; a second one at
+// the path fails with fs.ErrExist, and a bad path is refused.
+func TestStartPending(t *testing.T) {
+	ctx := t.Context()
+	d := newDriver(t, t.TempDir())
+	const p = "/docker/registry/v2/repositories/team/app/_uploads/0f6e"
+	if err := d.StartPending(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.StartPending(ctx, p); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second StartPending: %v, want fs.ErrExist", err)
+	}
+	if _, err := d.Stat(ctx, p); !errors.Is(err, storagedriver.ErrPathNotFound) {
+		t.Errorf("Stat before the commit: %v, want not found", err)
+	}
+	w, err := d.Writer(ctx, p, true)
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if w.Size() != 0 {
+		t.Errorf("resumed at %d, want 0", w.Size())
+	}
+	if _, err := w.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if got, err := d.GetContent(ctx, p); err != nil || string(got) != "data" {
+		t.Errorf("committed %q, %v", got, err)
+	}
+	if err := d.StartPending(ctx, "/a/../b"); err == nil {
+		t.Error("StartPending of /a/../b succeeded")
+	}
+}

@@ -66,6 +66,24 @@ func (d *driver) Writer(ctx context.Context, p string, appendTo bool) (storagedr
 	return nil, err
 }
 
+// StartPending (storagedriver.PendingStarter) creates the empty pending
+// write of p, with the directories above it, and fails with fs.ErrExist
+// when p has one already. A directory the purger prunes meanwhile is made
+// again, as in Writer.
+func (d *driver) StartPending(ctx context.Context, p string) error {
+	pend := d.pendingPath(p)
+	var err error
+	for range retries {
+		if err = writeNew(pend, nil, false); !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if _, err = d.mkdirs(filepath.Dir(pend)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return err
+}
+
 // resume claims the pending write at pend for a writer of its own: it locks
 // the file (flock, held until the writer ends) and renames it to the one
 // claimed name of the path, so that no other writer, in this process or

@@ -410,6 +410,21 @@ func (o *Driver) Stamp(ctx context.Context, path string) (time.Time, error) {
 	return m, err
 }
 
+// StartPending is the wrapped driver's (storagedriver.PendingStarter),
+// reported as a Writer; errors.ErrUnsupported when it has none.
+func (o *Driver) StartPending(ctx context.Context, path string) error {
+	ps, ok := o.d.(storagedriver.PendingStarter)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	start := time.Now()
+	err := ps.StartPending(ctx, path)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		o.done(OpWriter, start, err)
+	}
+	return err
+}
+
 // PutContents is the wrapped driver's (storagedriver.Batcher), reported as
 // a PutContent per file, each taking the whole call's time;
 // errors.ErrUnsupported when it has none or cannot now.

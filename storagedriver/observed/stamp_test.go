@@ -39,3 +39,30 @@ func TestStamp(t *testing.T) {
 		t.Fatalf("reported: %v, want one put_content", c.ops)
 	}
 }
+
+// TestStartPending proves that the wrapper starts a pending write through
+// a driver that can, reported as a Writer, and answers
+// errors.ErrUnsupported, reporting nothing, over one that cannot.
+func TestStartPending(t *testing.T) {
+	ctx := t.Context()
+	c := &counter{}
+	d := observed.Wrap(inmemory.New(), c).(storagedriver.PendingStarter)
+	if err := d.StartPending(ctx, "/u/1"); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("StartPending over inmemory: %v, want ErrUnsupported", err)
+	}
+	if len(c.ops) != 0 {
+		t.Fatalf("reported: %v", c.ops)
+	}
+	w := observed.Wrap(fsDriver(t), c)
+	if err := w.(storagedriver.PendingStarter).StartPending(ctx, "/u/1"); err != nil {
+		t.Fatal(err)
+	}
+	fw, err := w.Writer(ctx, "/u/1", true)
+	if err != nil {
+		t.Fatalf("resume the started write: %v", err)
+	}
+	fw.Close()
+	if c.ops["filesystem writer"] != 2 {
+		t.Fatalf("reported: %v, want two writer", c.ops)
+	}
+}
