@@ -7,9 +7,17 @@ import (
 )
 
 // Content is one file of a PutContents: its path and its whole content.
+//
+// Share says that the file is never changed in place, only replaced or
+// deleted (a link, whose content its path determines): a driver may then
+// keep it as one file with the other Share files of equal Data in the
+// same level, so that a change made in place to one would show in all.
+// The filesystem driver hard-links them when it writes through its redo
+// log, one inode for two or more files. Others ignore it.
 type Content struct {
-	Path string
-	Data []byte
+	Path  string
+	Data  []byte
+	Share bool
 }
 
 // Batcher is an optional capability of a driver that writes several files

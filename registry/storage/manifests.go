@@ -210,17 +210,6 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	if !exists {
 		content = append(content, storagedriver.Content{Path: layout.BlobDataPath(d), Data: payload})
 	}
-	linked = append(linked,
-		storagedriver.Content{Path: layout.RevisionLinkPath(name, d), Data: []byte(d)},
-		storagedriver.Content{Path: times.ManifestPushedPath(name, d), Data: times.Encode(s.clock())})
-	if m.Subject != nil {
-		out.Subject = m.Subject.Digest
-		desc, err := json.Marshal(manifest.ReferrerDescriptor(m, d, int64(len(payload))))
-		if err != nil {
-			return nil, err
-		}
-		linked = append(linked, storagedriver.Content{Path: layout.ReferrerPath(name, m.Subject.Digest, d), Data: desc})
-	}
 	var immutable, mutable []string
 	for _, tag := range tags {
 		if _, ok := guard.check(tag); ok {
@@ -236,10 +225,32 @@ func (s *Store) PutManifestGuarded(ctx context.Context, name, ref, contentType s
 	if len(immutable) == 0 {
 		batched, mutable = mutable, nil
 	}
+	// The revision link and the tags' index links hold the same bytes,
+	// and so do the push records of the manifest and of the tags written
+	// with it (a tag's record, which the manifest's may be: pushedRecord):
+	// files that are only ever replaced, never changed in place, which a
+	// filesystem keeps as one inode each (storagedriver.Content.Share).
+	// The current links are not shared: Distribution rewrites a moved
+	// tag's link in place.
+	record := times.Encode(s.clock())
+	if len(batched) > 0 {
+		record = s.tagPushContent(d)
+	}
+	linked = append(linked,
+		storagedriver.Content{Path: layout.RevisionLinkPath(name, d), Data: []byte(d), Share: true},
+		storagedriver.Content{Path: times.ManifestPushedPath(name, d), Data: record, Share: true})
+	if m.Subject != nil {
+		out.Subject = m.Subject.Digest
+		desc, err := json.Marshal(manifest.ReferrerDescriptor(m, d, int64(len(payload))))
+		if err != nil {
+			return nil, err
+		}
+		linked = append(linked, storagedriver.Content{Path: layout.ReferrerPath(name, m.Subject.Digest, d), Data: desc})
+	}
 	for _, tag := range batched {
 		linked = append(linked,
-			storagedriver.Content{Path: layout.TagIndexPath(name, tag, d), Data: []byte(d)},
-			storagedriver.Content{Path: times.PushedTagPath(name, tag), Data: s.tagPushContent(d)})
+			storagedriver.Content{Path: layout.TagIndexPath(name, tag, d), Data: []byte(d), Share: true},
+			storagedriver.Content{Path: times.PushedTagPath(name, tag), Data: record, Share: true})
 		current = append(current, storagedriver.Content{Path: layout.TagCurrentPath(name, tag), Data: []byte(d)})
 	}
 	err = storagedriver.PutContents(ctx, s.driver, content, linked, current)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -187,7 +188,7 @@ func (s *Store) Inventory(ctx context.Context, name string) (*policy.Inventory, 
 				m.Children = append(m.Children, child.Digest)
 			}
 		}
-		if t, err := times.Read(ctx, s.driver, times.ManifestPushedPath(name, d)); err != nil {
+		if t, err := s.manifestPushed(ctx, name, d); err != nil {
 			return nil, err
 		} else if !t.IsZero() {
 			m.Pushed = t
@@ -201,6 +202,34 @@ func (s *Store) Inventory(ctx context.Context, name string) (*policy.Inventory, 
 		inv.Manifests = append(inv.Manifests, m)
 	}
 	return inv, nil
+}
+
+// manifestPushed is the time of manifest d's push record in repository
+// name; zero when there is none or it is unreadable. The record is a time
+// (times.Encode) or, for a manifest pushed with tags, the tags' record
+// (tagPushRecord, the same file: PutManifestGuarded), which counts when
+// it names d.
+func (s *Store) manifestPushed(ctx context.Context, name string, d digest.Digest) (time.Time, error) {
+	b, err := s.driver.GetContent(ctx, times.ManifestPushedPath(name, d))
+	if errors.Is(err, storagedriver.ErrPathNotFound) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return pushedRecord(b, d), nil
+}
+
+// pushedRecord parses b, the content of manifest d's push record.
+func pushedRecord(b []byte, d digest.Digest) time.Time {
+	var rec tagPushRecord
+	if bytes.HasPrefix(b, []byte("{")) {
+		if json.Unmarshal(b, &rec) != nil || rec.Digest != d {
+			return time.Time{}
+		}
+		return rec.Pushed
+	}
+	return times.Parse(b)
 }
 
 // TagPushed is when tag was pushed to d: its record when the record names

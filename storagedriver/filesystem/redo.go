@@ -1,6 +1,7 @@
 package filesystem
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -270,19 +271,77 @@ func (d *driver) place(c storagedriver.Content, tmp string) error {
 
 // placeLevels places the files of levels in order, a level whole before
 // the next: tmps[i][j], when there, is a file already holding levels[i][j].
+//
+// Share files of a level with equal content are one inode: the first is
+// written to a temporary file, hard-linked to the others' paths, then
+// renamed into place (shareTwins). A link costs one system call where a
+// file of its own costs four (create, write, close, rename) and an inode;
+// a manifest's revision and tag index links are such twins. A twin whose
+// link fails (its path exists, say) is placed as a file of its own.
 func (d *driver) placeLevels(levels [][]storagedriver.Content, tmps [][]string) error {
 	for i, l := range levels {
+		var linked []bool // by index in l: placed as a twin's link
 		for j, c := range l {
+			if linked != nil && linked[j] {
+				continue
+			}
 			var tmp string
 			if i < len(tmps) && j < len(tmps[i]) {
 				tmp = tmps[i][j]
 			}
+			own := false
+			if tmp == "" && c.Share {
+				tmp, linked = d.shareTwins(l, j, linked)
+				own = tmp != ""
+			}
 			if err := d.place(c, tmp); err != nil {
+				if own {
+					_ = os.Remove(tmp)
+				}
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// shareTwins writes l[j] to a temporary file beside its path and links it
+// to the paths of the Share files after it in l with equal content, when
+// there are any; it returns the file ("" when there are none or it could
+// not be written: l[j] is then placed as usual) and linked, made when nil,
+// with the twins it linked marked.
+func (d *driver) shareTwins(l []storagedriver.Content, j int, linked []bool) (string, []bool) {
+	c := l[j]
+	var twins []int
+	for k := j + 1; k < len(l); k++ {
+		if l[k].Share && (linked == nil || !linked[k]) && bytes.Equal(l[k].Data, c.Data) {
+			twins = append(twins, k)
+		}
+	}
+	if len(twins) == 0 {
+		return "", linked
+	}
+	tmp, err := d.stage(filepath.Dir(d.full(c.Path)), c.Data)
+	if err != nil {
+		return "", linked
+	}
+	if linked == nil {
+		linked = make([]bool, len(l))
+	}
+	for _, k := range twins {
+		dst := d.full(l[k].Path)
+		for range retries {
+			if _, err = d.mkdirs(filepath.Dir(dst)); err == nil {
+				err = os.Link(tmp, dst)
+			}
+			// ENOENT: a directory pruned meanwhile, made again.
+			if !errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+		}
+		linked[k] = err == nil
+	}
+	return tmp, linked
 }
 
 // contentPaths returns the paths of levels.

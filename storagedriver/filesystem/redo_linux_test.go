@@ -356,3 +356,70 @@ func TestRedoIdleGivesRoomBack(t *testing.T) {
 		}
 	}
 }
+
+// TestRedoShareLinks: Share files of a level with equal content are one
+// inode, written once; a Share file with other content, a file not
+// marked Share, and a Share twin whose path exists already (replaced,
+// not linked) are files of their own; and each holds what it should.
+func TestRedoShareLinks(t *testing.T) {
+	ctx := context.Background()
+	d := ownerDriver(t, t.TempDir())
+	shared := func(p, data string) storagedriver.Content {
+		c := put(p, data)
+		c.Share = true
+		return c
+	}
+	if err := d.PutContent(ctx, "/r/exists/link", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	levels := [][]storagedriver.Content{
+		{put("/blobs/m/data", "manifest")},
+		{shared("/r/rev/m/link", "sha256:m"), shared("/r/pushed/m", "rec"), shared("/r/tags/a/index/m/link", "sha256:m"),
+			shared("/r/tags/b/index/m/link", "sha256:m"), shared("/r/pushed/tags/a", "rec"), shared("/r/exists/link", "sha256:m"),
+			shared("/r/other/link", "sha256:o")},
+		{put("/r/tags/a/current/link", "sha256:m")},
+	}
+	if err := d.PutContents(ctx, levels...); err != nil {
+		t.Fatal(err)
+	}
+	ino := func(p string) uint64 {
+		var st unix.Stat_t
+		if err := unix.Stat(d.be.full(p), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	for _, group := range [][]string{
+		{"/r/rev/m/link", "/r/tags/a/index/m/link", "/r/tags/b/index/m/link"},
+		{"/r/pushed/m", "/r/pushed/tags/a"},
+	} {
+		for _, p := range group[1:] {
+			if ino(p) != ino(group[0]) {
+				t.Errorf("%s and %s: inodes %d and %d, want one", group[0], p, ino(group[0]), ino(p))
+			}
+		}
+	}
+	for _, p := range []string{"/r/exists/link", "/r/other/link", "/r/tags/a/current/link"} {
+		if ino(p) == ino("/r/rev/m/link") {
+			t.Errorf("%s shares the revision link's inode", p)
+		}
+	}
+	for _, l := range levels {
+		for _, c := range l {
+			if got := content(t, d, c.Path); got != string(c.Data) {
+				t.Errorf("%s holds %q, want %q", c.Path, got, c.Data)
+			}
+		}
+	}
+	if left := temps(t, d.be.root); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	// Replaced later, a twin is a file of its own again: the other keeps
+	// its content.
+	if err := d.PutContent(ctx, "/r/tags/a/index/m/link", []byte("changed")); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, d, "/r/rev/m/link"); got != "sha256:m" {
+		t.Errorf("the revision link holds %q after its twin was replaced", got)
+	}
+}

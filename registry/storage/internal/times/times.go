@@ -48,11 +48,16 @@ func Read(ctx context.Context, drv storagedriver.Driver, p string) (time.Time, e
 	if err != nil {
 		return time.Time{}, err
 	}
+	return Parse(b), nil
+}
+
+// Parse parses b, a time record's content; zero when it is not one.
+func Parse(b []byte) time.Time {
 	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
 	if err != nil {
-		return time.Time{}, nil
+		return time.Time{}
 	}
-	return t, nil
+	return t
 }
 
 // Write writes t as the time record at p.
