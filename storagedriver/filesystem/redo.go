@@ -7,8 +7,8 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/berth-registry/berth/storagedriver"
 )
@@ -29,7 +29,7 @@ func (s *pathSet) add(p string) {
 		s.self, s.anc = map[string]int{}, map[string]int{}
 	}
 	s.self[p]++
-	for a := p; ; a = path.Dir(a) {
+	for a := p; ; a = parentDir(a) {
 		s.anc[a]++
 		if a == "/" {
 			break
@@ -41,7 +41,7 @@ func (s *pathSet) remove(p string) {
 	if s.self[p]--; s.self[p] <= 0 {
 		delete(s.self, p)
 	}
-	for a := p; ; a = path.Dir(a) {
+	for a := p; ; a = parentDir(a) {
 		if s.anc[a]--; s.anc[a] <= 0 {
 			delete(s.anc, a)
 		}
@@ -60,7 +60,7 @@ func (s *pathSet) touches(p string) bool {
 	if s.anc[p] > 0 {
 		return true
 	}
-	for a := path.Dir(p); ; a = path.Dir(a) {
+	for a := parentDir(p); ; a = parentDir(a) {
 		if s.self[a] > 0 {
 			return true
 		}
@@ -68,6 +68,19 @@ func (s *pathSet) touches(p string) bool {
 			return false
 		}
 	}
+}
+
+// parentDir is path.Dir of p, a clean absolute path (the driver's paths
+// are checked), without path.Clean's pass over it: in a profile of the
+// push storm, path.Dir was 105 of the set's 230 samples (4% of Berth's
+// CPU), every record adding and removing each ancestor of its paths. A
+// path that is not clean still ends at "/".
+func parentDir(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
 }
 
 func (s *pathSet) empty() bool { return len(s.self) == 0 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"testing"
 	"time"
@@ -421,5 +422,14 @@ func TestRedoShareLinks(t *testing.T) {
 	}
 	if got := content(t, d, "/r/rev/m/link"); got != "sha256:m" {
 		t.Errorf("the revision link holds %q after its twin was replaced", got)
+	}
+}
+
+// TestParentDir: parentDir is path.Dir on the driver's paths.
+func TestParentDir(t *testing.T) {
+	for _, p := range []string{"/", "/a", "/a/b", "/docker/registry/v2/blobs/sha256/ab/ab01/data", "/a/b.c/d~e"} {
+		if got, want := parentDir(p), path.Dir(p); got != want {
+			t.Errorf("parentDir(%q) = %q, want %q", p, got, want)
+		}
 	}
 }
