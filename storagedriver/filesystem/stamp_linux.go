@@ -21,8 +21,12 @@ import (
 // once it is stampAge old: linking costs a directory entry where a
 // PutContent allocates an inode, and on an ext4 without a journal each
 // allocation skips over every inode freed in the last half minute, the
-// main cost of a push storm. The link goes through /proc/self/fd, which
-// linkat follows without the privilege AT_EMPTY_PATH needs.
+// main cost of a push storm. The link is made from the descriptor
+// (linkat with AT_EMPTY_PATH) where the kernel lets this process do so
+// (Linux 6.10 on, for a file it opened; before, with CAP_DAC_READ_SEARCH
+// only), which a probe tells once per driver; else through /proc/self/fd,
+// which linkat follows without that privilege, at the cost of a lookup
+// through procfs for every record.
 
 // stampAge is how long one inode serves. A record linked to it looks
 // older than the storage's present time by that much plus the time the
@@ -37,14 +41,16 @@ var errSlowStamp = errors.New("stamp: no attempt linked a record young enough")
 
 // stamps is a driver's current stamp inode. The zero value is ready.
 type stamps struct {
-	off atomic.Bool // the filesystem cannot: Stamp answers ErrUnsupported
-	mu  sync.Mutex
-	cur *stampInode
+	off  atomic.Bool // the filesystem cannot: Stamp answers ErrUnsupported
+	mu   sync.Mutex
+	cur  *stampInode
+	byFd int // linkat(AT_EMPTY_PATH) works: 0 not probed yet, 1 yes, 2 no
 }
 
 type stampInode struct {
 	fd      int
 	proc    string      // /proc/self/fd/<fd>
+	byFd    bool        // linked from fd with AT_EMPTY_PATH, not from proc
 	mtime   time.Time   // as a Stat of a record reports it
 	links   int         // made or being made
 	users   int         // Stamps linking it now: fd stays open meanwhile
@@ -68,7 +74,7 @@ func (d *driver) Stamp(ctx context.Context, p string) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, d.stamps.failed(err)
 		}
-		err = linkRecord(ino.proc, dst)
+		err = linkRecord(ino, dst)
 		var m time.Time
 		var orphan bool
 		if err == nil {
@@ -141,6 +147,13 @@ func (s *stamps) take(dir string) (*stampInode, error) {
 		if err != nil {
 			return nil, err
 		}
+		if s.byFd == 0 {
+			s.byFd = 2
+			if linkByFd(dir) {
+				s.byFd = 1
+			}
+		}
+		n.byFd = s.byFd == 1
 		if c != nil {
 			c.retired = true
 			c.closeIdle()
@@ -226,17 +239,17 @@ func newStampInode(dir string) (*stampInode, error) {
 	return c, nil
 }
 
-// linkRecord links src (a stamp inode's /proc path) at dst, replacing
-// what is there atomically.
-func linkRecord(src, dst string) error {
-	err := linkat(src, dst)
+// linkRecord links stamp inode c at dst, replacing what is there
+// atomically.
+func linkRecord(c *stampInode, dst string) error {
+	err := c.link(dst)
 	if !errors.Is(err, unix.EEXIST) {
 		return err
 	}
 	dir := filepath.Dir(dst)
 	for {
 		tmp := filepath.Join(dir, putTemp+randSuffix())
-		if err = linkat(src, tmp); errors.Is(err, unix.EEXIST) {
+		if err = c.link(tmp); errors.Is(err, unix.EEXIST) {
 			continue
 		} else if err != nil {
 			return err
@@ -251,6 +264,39 @@ func linkRecord(src, dst string) error {
 		}
 		return nil
 	}
+}
+
+// link makes dst, which must not exist, a link to c.
+func (c *stampInode) link(dst string) error {
+	if !c.byFd {
+		return linkat(c.proc, dst)
+	}
+	err := retryEINTR(func() error {
+		return unix.Linkat(c.fd, "", unix.AT_FDCWD, dst, unix.AT_EMPTY_PATH)
+	})
+	if err != nil {
+		return &fs.PathError{Op: "link", Path: dst, Err: err}
+	}
+	return nil
+}
+
+// linkByFd reports whether this process may link an unnamed file of dir
+// from its descriptor (linkat with AT_EMPTY_PATH): it makes one, links
+// it at a temporary name and removes that. An inode with no link left
+// cannot be linked again, so the probe is a file of its own.
+func linkByFd(dir string) bool {
+	fd, err := openRetry(dir, unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o666)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	name := filepath.Join(dir, putTemp+randSuffix())
+	err = retryEINTR(func() error { return unix.Linkat(fd, "", unix.AT_FDCWD, name, unix.AT_EMPTY_PATH) })
+	if err != nil {
+		return false
+	}
+	_ = unix.Unlink(name)
+	return true
 }
 
 func linkat(src, dst string) error {

@@ -56,10 +56,27 @@ func names(t *testing.T, dir string) []string {
 // that records made together share an inode, that it replaces a file (a
 // record written by PutContent, or a record of the same inode) leaving no
 // temporary name behind, that a new inode serves once the old one is a
-// quarter of the slack old, and that it refuses bad paths.
+// quarter of the slack old, and that it refuses bad paths; both with the
+// links made from the inode's descriptor, where the kernel lets this
+// process (it says which it did), and through /proc/self/fd.
 func TestStamp(t *testing.T) {
+	t.Run("default", func(t *testing.T) {
+		d := testStamp(t, false)
+		t.Logf("linked from the descriptor: %v", filesystem.StampsByFd(d))
+	})
+	t.Run("proc", func(t *testing.T) {
+		if d := testStamp(t, true); filesystem.StampsByFd(d) {
+			t.Error("linked from the descriptor when told not to")
+		}
+	})
+}
+
+func testStamp(t *testing.T, byProc bool) *filesystem.Driver {
 	root := t.TempDir()
 	d := newDriver(t, root)
+	if byProc {
+		filesystem.StampThroughProc(d)
+	}
 	ctx := t.Context()
 	const n = 50
 	inodes := map[string]bool{}
@@ -136,6 +153,7 @@ func TestStamp(t *testing.T) {
 	if _, err := d.Stat(ctx, "/gc/used/sha256/02"); err != nil {
 		t.Fatalf("deleting one record took another: %v", err)
 	}
+	return d
 }
 
 // TestStampTouched proves that a record is never given an mtime that was
