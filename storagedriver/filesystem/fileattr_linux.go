@@ -3,6 +3,8 @@ package filesystem
 import (
 	"errors"
 	"os"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -67,4 +69,24 @@ func rename(oldpath, newpath string) error {
 		}
 		return nil
 	}
+}
+
+// touch sets f's access and modification times to t through its
+// descriptor (futimens: utimensat with no path), where os.Chtimes of its
+// name walks the path again; name is for the error.
+func touch(f *os.File, name string, t time.Time) error {
+	ts := [2]unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+	err := fdCall(f, func(fd int) error {
+		return retryEINTR(func() error {
+			_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+			if e != 0 {
+				return e
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return &os.PathError{Op: "chtimes", Path: name, Err: err}
+	}
+	return nil
 }

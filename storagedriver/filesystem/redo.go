@@ -307,6 +307,11 @@ func (d *driver) placeLevels(levels [][]storagedriver.Content, tmps [][]string) 
 				tmp, linked = d.shareTwins(l, j, linked)
 				own = tmp != ""
 			}
+			// A file staged just now is beside its path: renamed at once,
+			// without place's mkdirs, unless its directory went meanwhile.
+			if own && rename(tmp, d.full(c.Path)) == nil {
+				continue
+			}
 			if err := d.place(c, tmp); err != nil {
 				if own {
 					_ = os.Remove(tmp)

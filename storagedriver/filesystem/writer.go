@@ -155,8 +155,7 @@ func (d *driver) resume(ctx context.Context, p, pend string) (*writer, error) {
 			// The claimed write is active from now on: PurgePending, which
 			// goes by modification time, must not take it for a write
 			// abandoned long ago before its first Write.
-			now := time.Now()
-			if err := os.Chtimes(claimed, now, now); err != nil {
+			if err := touch(f, claimed, time.Now()); err != nil {
 				f.Close()
 				return nil, err
 			}
