@@ -42,6 +42,8 @@
 // user attributes SetState says so and the registry stores a file of the
 // state instead, as it does on other systems. Writer(append=false) discards
 // the pending write; committed content stays until Commit replaces it.
+// StartPending (storagedriver.PendingStarter) makes the empty pending
+// write of a fresh path (an upload's new id) with one create.
 // Delete discards the pending writes at and below its path, including those of
 // open writers, whose Commit then fails with ErrPathNotFound.
 //
@@ -87,7 +89,8 @@
 // one record holding every file's path and content to a log file whose
 // blocks were allocated beforehand, and wait for that file's fdatasync,
 // shared like a syncfs; then the files are renamed into place, level by
-// level, with no wait. A checkpoint, about once a second, makes them
+// level, with no wait; files of a level marked Share with equal content
+// are hard links to one inode. A checkpoint, about once a second, makes them
 // durable with one syncfs and empties the log. After a crash of the
 // machine the next driver to open the root puts every whole record in
 // place again, in order, before it writes. Delete, Move, Stamp and the
@@ -104,15 +107,16 @@
 // fsync of a long write's commit has little left to do.
 //
 // Stamp (storagedriver.Stamper, Linux only) writes a record on those same
-// terms without a new inode: it hard-links, through /proc/self/fd, an
-// unnamed file (O_TMPFILE in +pending) holding the time it was made, made
-// anew at most every StampSlack/4, when it has 60,000 links, or when its
-// mtime was changed or its links all deleted; over an existing record it
-// links a temporary name (.put~<rand>) and renames it. Every record so
-// made in a quarter second shares one inode, and its mtime: Stamp checks
-// after linking that it is within StampSlack of the present. Where
-// O_TMPFILE or /proc/self/fd is missing, Stamp answers
-// errors.ErrUnsupported and callers write files.
+// terms without a new inode: it hard-links, from its descriptor where the
+// kernel lets the process (linkat AT_EMPTY_PATH: Linux 6.10 on) or else
+// through /proc/self/fd, an unnamed file (O_TMPFILE in +pending) holding
+// the time it was made, made anew at most every StampSlack/4, when it has
+// 60,000 links, or when its mtime was changed or its links all deleted;
+// over an existing record it links a temporary name (.put~<rand>) and
+// renames it. Every record so made in a quarter second shares one inode,
+// and its mtime: Stamp checks after linking that it is within StampSlack
+// of the present. Where O_TMPFILE or /proc/self/fd is missing, Stamp
+// answers errors.ErrUnsupported and callers write files.
 //
 // A directory exists while it holds a file, as a prefix does in an object
 // store: Delete and Move remove the directories they leave empty, up to but

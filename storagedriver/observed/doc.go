@@ -5,7 +5,10 @@
 //
 // It offers exactly the optional capabilities of the driver it wraps
 // (Walker, Opener, Redirector, PendingPurger), so that code which looks for
-// them by type assertion behaves as with the bare driver. Open returns the
+// them by type assertion behaves as with the bare driver; those a caller
+// tries and falls back from (Stamp, PutContents, Stage, StartPending) are
+// always there and answer errors.ErrUnsupported over a driver without
+// them. Open returns the
 // wrapped driver's reader itself: the filesystem driver's *os.File reaches
 // http.ServeContent unchanged and blob pulls keep using sendfile.
 //

@@ -31,7 +31,9 @@ import (
 //	├── repositories/<name>/_pushed/tags/<tag>          {"digest","pushed"}: when the tag was
 //	│                                                   last written, by the node's clock
 //	├── repositories/<name>/_pushed/manifests/<alg>/<hex>
-//	│                                                   when the manifest was last put
+//	│                                                   when the manifest was last put: a
+//	│                                                   time, or the record of the tags put
+//	│                                                   with it (on a filesystem, one inode)
 //	├── repositories/<name>/_pulled/<alg>/<hex>         when the manifest was last pulled
 //	│                                                   (flushed in batches, internal/times)
 //	├── repositories/<name>/_untagging/<tag>/<run id>   a retention run, a scrub or a refused

@@ -4,9 +4,10 @@
 // written yet.
 //
 // A push time is recorded when a tag is written (a record naming the
-// digest and the time, by the store's clock) and when a manifest is put;
-// content without a record (written by Distribution or an older Berth)
-// counts as pushed at its link's mtime.
+// digest and the time, by the store's clock) and when a manifest is put
+// (the time, or the record of the tags put with it, the same bytes, which
+// counts when it names the manifest); content without a record (written
+// by Distribution or an older Berth) counts as pushed at its link's mtime.
 //
 // A pull costs no storage write: the store notes it in memory
 // (PullLog.Record), and a flush (every storage.PullFlushInterval on a
